@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>The list of verbs. Add one line per verb.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return InfoCommand.Create();
+    }
+}
