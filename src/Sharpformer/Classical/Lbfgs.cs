@@ -6,7 +6,7 @@ public delegate double Objective(ReadOnlySpan<double> x, Span<double> gradient);
 /// <summary>Options for <see cref="Lbfgs.Minimize"/>; defaults follow scipy's L-BFGS-B as scikit-learn calls it.</summary>
 /// <param name="MaxIterations">Maximum iterations (sklearn <c>max_iter</c>, default 100).</param>
 /// <param name="GradientTolerance">Stop when max_i |∂f/∂x_i| ≤ this (scipy <c>gtol</c> = sklearn <c>tol</c>, default 1e-4).</param>
-/// <param name="RelativeReductionTolerance">Stop when (f_k − f_{k+1}) / max(|f_k|, |f_{k+1}|, 1) ≤ this (scipy <c>ftol</c> = factr·eps = 2.22e-9).</param>
+/// <param name="RelativeReductionTolerance">Stop when (f_k − f_{k+1}) / max(|f_k|, |f_{k+1}|, 1) ≤ this (scipy <c>ftol</c> = factr·eps = 2.22e-9); 0 disables this test.</param>
 /// <param name="History">Number of (s, y) pairs kept (m, default 10).</param>
 /// <param name="MaxLineSearchSteps">Function evaluations allowed per line search (scipy <c>maxls</c>, default 20).</param>
 public sealed record LbfgsOptions(
@@ -43,7 +43,8 @@ public sealed record LbfgsResult(double[] X, double Value, double GradientMaxNor
 /// <remarks>
 /// Direction d = −H·g by the two-loop recursion over the last m pairs s = x_{k+1} − x_k, y = g_{k+1} − g_k with
 /// H₀ = (sᵀy / yᵀy)·I; a pair with sᵀy ≤ 1e-10·yᵀy is not stored (keeps H positive definite).
-/// Line search: c₁ = 1e-4, c₂ = 0.9, first trial step 1 (1/‖g‖₂ on the first iteration).
+/// Line search: c₁ = 1e-4, c₂ = 0.9, first trial step 1 (1/‖g‖₂ on the first iteration); where |f(x+αd) − f(x)| is at
+/// round-off level (≤ 1e-12·|f|) Hager–Zhang's approximate Wolfe test (2c₁−1)·φ'(0) ≥ φ'(α) ≥ c₂·φ'(0) is accepted instead.
 /// </remarks>
 public static class Lbfgs
 {
@@ -125,7 +126,7 @@ public static class Lbfgs
             fx = fNew;
             double gmax = MaxAbs(g);
             if (gmax <= options.GradientTolerance) return new LbfgsResult(x, fx, gmax, iter, evals, LbfgsStop.GradientTolerance);
-            if ((fOld - fx) / Math.Max(Math.Max(Math.Abs(fOld), Math.Abs(fx)), 1.0) <= options.RelativeReductionTolerance)
+            if (options.RelativeReductionTolerance > 0 && (fOld - fx) / Math.Max(Math.Max(Math.Abs(fOld), Math.Abs(fx)), 1.0) <= options.RelativeReductionTolerance)
                 return new LbfgsResult(x, fx, gmax, iter, evals, LbfgsStop.RelativeReduction);
         }
     }
@@ -144,9 +145,14 @@ public static class Lbfgs
             dphi = Dot(gOut, d);
             return v;
         }
+        // Hager & Zhang (2005) approximate Wolfe conditions, used only where f no longer changes beyond round-off:
+        // there Armijo's test compares noise, while the slope still tells whether the step is good.
+        bool ApproximateWolfe(double fa, double da) =>
+            double.IsFinite(fa) && Math.Abs(fa - f0) <= 1e-12 * Math.Max(Math.Abs(f0), 1e-300) && da >= C2 * dphi0 && da <= (2 * C1 - 1) * dphi0;
         for (int i = 0; evals < maxEvals; i++)
         {
             double fa = Eval(step, out double da);
+            if (ApproximateWolfe(fa, da)) return (true, step, fa, evals);
             if (!double.IsFinite(fa) || fa > f0 + C1 * step * dphi0 || (i > 0 && fa >= fPrev))
                 return Zoom(aPrev, step, fPrev, double.IsFinite(fa) ? fa : double.MaxValue, dPrev, double.IsFinite(da) ? da : double.NaN);
             if (Math.Abs(da) <= -C2 * dphi0) return (true, step, fa, evals);
@@ -164,6 +170,7 @@ public static class Lbfgs
             {
                 double a = Interpolate(lo, hi, flo, fhi, dlo, dhi);
                 double fa = Eval(a, out double da);
+                if (ApproximateWolfe(fa, da)) return (true, a, fa, evals);
                 if (!double.IsFinite(fa) || fa > f0 + C1 * a * dphi0 || fa >= flo)
                 {
                     hi = a; fhi = double.IsFinite(fa) ? fa : double.MaxValue; dhi = double.IsFinite(da) ? da : double.NaN;

@@ -7,7 +7,10 @@ namespace Sharpformer.Classical;
 /// <param name="MaxIterations">L-BFGS iterations (sklearn <c>max_iter</c>, default 100).</param>
 /// <param name="Tolerance">Gradient max-norm tolerance (sklearn <c>tol</c>, default 1e-4).</param>
 /// <param name="FitIntercept">Fit an unpenalised intercept per class (default true).</param>
-public sealed record LogisticRegressionOptions(double C = 1.0, int MaxIterations = 100, double Tolerance = 1e-4, bool FitIntercept = true);
+/// <param name="RelativeReductionTolerance">Also stop when the relative decrease of the objective is at most this
+/// (scipy's ftol, 2.22e-9, which sklearn keeps); 0 stops only on the gradient test or the iteration cap.</param>
+public sealed record LogisticRegressionOptions(double C = 1.0, int MaxIterations = 100, double Tolerance = 1e-4, bool FitIntercept = true,
+    double RelativeReductionTolerance = 2.220446049250313e-9);
 
 /// <summary>
 /// L2-regularised logistic regression trained with <see cref="Lbfgs"/>, as scikit-learn 1.2's
@@ -79,7 +82,8 @@ public sealed class LogisticRegression
         var problem = new Problem(x, index, rows, Options.C, Options.FitIntercept);
         var theta0 = new double[rows * (x.Cols + 1)];
         var result = Lbfgs.Minimize(problem.Evaluate, theta0,
-            new LbfgsOptions(MaxIterations: Options.MaxIterations, GradientTolerance: Options.Tolerance), cancellationToken);
+            new LbfgsOptions(MaxIterations: Options.MaxIterations, GradientTolerance: Options.Tolerance,
+                RelativeReductionTolerance: Options.RelativeReductionTolerance), cancellationToken);
         var coef = new double[rows, x.Cols];
         var intercepts = new double[rows];
         for (int k = 0; k < rows; k++)
