@@ -449,6 +449,7 @@ public sealed partial class BertTokenizer
                 int rel = text.AsSpan(search).IndexOfAny(_addedFirstChars);
                 if (rel < 0) break;
                 int at = search + rel;
+                ws.Work += _addedByFirstChar[text[at]].Length;
                 if (MatchAddedToken(text, at, plainStart, out var tok, out int ms, out int me))
                 {
                     TokenizePlain(text, plainStart, ms, output, ws, fixedWord);
