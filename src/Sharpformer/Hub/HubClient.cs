@@ -119,8 +119,11 @@ public sealed class HubClient : IDisposable
                     await DownloadFileAsync(idOrPath, shard, revision, progress, cancellationToken).ConfigureAwait(false);
             return snapshot ?? SnapshotDirOf(p, w);
         }
-        throw new HubException($"'{idOrPath}' (revision '{revision}') has none of {string.Join(", ", weightChoices)}; " +
-            "TensorFlow/Flax-only repos are not supported.", idOrPath);
+        throw new HubException(Options.Offline
+            ? $"No weights of '{idOrPath}' (revision '{revision}') are in the cache '{Options.CacheDir}' and offline mode is on (HF_HUB_OFFLINE=1). " +
+              "Download the model once with network access, or unset HF_HUB_OFFLINE."
+            : $"'{idOrPath}' (revision '{revision}') has none of {string.Join(", ", weightChoices)}; TensorFlow/Flax-only repos are not supported.",
+            idOrPath);
     }
 
     async Task<string?> TryDownloadAsync(string repoId, string file, string revision, bool required, IProgress<DownloadProgress>? progress, CancellationToken ct)

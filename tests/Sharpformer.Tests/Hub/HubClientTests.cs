@@ -141,6 +141,23 @@ public sealed class HubClientTests : IDisposable
     }
 
     [Fact]
+    public void Model_resolver_is_the_synchronous_entry_point()
+    {
+        var options = new HubOptions { CacheDir = _cache, Endpoint = _server.Endpoint };
+        Assert.Null(ModelResolver.TryResolveCached(Repo, options: options));
+        var dir = ModelResolver.Resolve(Repo, options: options);
+        Assert.Equal(_config, File.ReadAllBytes(Path.Combine(dir, "config.json")));
+        Assert.Equal(dir, ModelResolver.TryResolveCached(Repo, options: options));
+        Assert.Equal(dir, ModelResolver.TryResolveCached(Repo, FakeHubServer.Commit, options));
+
+        var e = Assert.Throws<HubException>(() => ModelResolver.Resolve("sharp-org/other", options: options with { Offline = true }));
+        Assert.Contains("offline", e.Message);
+        var e404 = Assert.Throws<HubException>(() => ModelResolver.Resolve("sharp-org/other", options: options));
+        Assert.Equal(404, e404.StatusCode);
+        Assert.Contains("config.json", e404.Message);
+    }
+
+    [Fact]
     public void Options_follow_huggingface_hub_environment_rules()
     {
         var env = new Dictionary<string, string?> { ["HF_HOME"] = "/h", ["HF_ENDPOINT"] = "http://mirror/", ["HF_TOKEN"] = "t", ["HF_HUB_OFFLINE"] = "1" };
