@@ -9,5 +9,6 @@ internal static class CommandCatalog
     {
         yield return InfoCommand.Create();
         yield return TokenizeCommand.Create();
+        yield return DownloadCommand.Create();
     }
 }
