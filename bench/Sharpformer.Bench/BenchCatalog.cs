@@ -5,5 +5,7 @@ internal static class BenchCatalog
 {
     public static SortedDictionary<string, Func<string[], int>> All() => new()
     {
+        ["data"] = DataBench.Run,
+        ["logreg"] = LogisticRegressionBench.Run,
     };
 }
