@@ -7,5 +7,7 @@ internal static class BenchCatalog
     {
         ["gemm"] = GemmBench.Run,
         ["tokenize"] = TokenizeBench.Run,
+        ["data"] = DataBench.Run,
+        ["logreg"] = LogisticRegressionBench.Run,
     };
 }

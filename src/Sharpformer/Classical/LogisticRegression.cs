@@ -49,12 +49,17 @@ public sealed class LogisticRegression
     public LogisticRegression Fit(double[,] x, IReadOnlyList<int> y, CancellationToken cancellationToken = default) => Fit(Matrix.From(x), y, cancellationToken);
     public LogisticRegression Fit(IReadOnlyList<float[]> rows, IReadOnlyList<int> y, CancellationToken cancellationToken = default) => Fit(Matrix.From(rows), y, cancellationToken);
 
+    /// <summary>Fits on sparse rows (bag-of-words, TF-IDF); same objective as the dense overloads.</summary>
+    public LogisticRegression Fit(SparseRows x, IReadOnlyList<int> y, CancellationToken cancellationToken = default) => Fit((IFeatureRows)x, y, cancellationToken);
+
     public int[] Predict(double[,] x) => Predict(Matrix.From(x));
+    public int[] Predict(SparseRows x) => Predict((IFeatureRows)x);
     public int[] Predict(IReadOnlyList<float[]> rows) => Predict(Matrix.From(rows));
 
     /// <summary>Class probabilities [n, K] in the order of <see cref="Classes"/>.</summary>
     public double[,] PredictProba(double[,] x) => PredictProba(Matrix.From(x)).To2D();
     public double[,] PredictProba(IReadOnlyList<float[]> rows) => PredictProba(Matrix.From(rows)).To2D();
+    public double[,] PredictProba(SparseRows x) => PredictProba((IFeatureRows)x).To2D();
 
     /// <summary>Mean accuracy on (x, y) (sklearn <c>score</c>).</summary>
     public double Score(double[,] x, IReadOnlyList<int> y)
@@ -69,7 +74,7 @@ public sealed class LogisticRegression
     public static double Objective(double[,] x, IReadOnlyList<int> yIndex, int rows, double c, bool fitIntercept, ReadOnlySpan<double> theta, Span<double> gradient) =>
         new Problem(Matrix.From(x), yIndex.ToArray(), rows, c, fitIntercept).Evaluate(theta, gradient);
 
-    internal LogisticRegression Fit(Matrix x, IReadOnlyList<int> y, CancellationToken cancellationToken)
+    internal LogisticRegression Fit(IFeatureRows x, IReadOnlyList<int> y, CancellationToken cancellationToken)
     {
         if (x.Rows != y.Count) throw new ArgumentException($"x has {x.Rows} rows but y has {y.Count} labels.", nameof(y));
         if (x.Rows == 0) throw new ArgumentException("Cannot fit on zero rows.", nameof(x));
@@ -98,7 +103,7 @@ public sealed class LogisticRegression
         return this;
     }
 
-    internal int[] Predict(Matrix x)
+    internal int[] Predict(IFeatureRows x)
     {
         var p = PredictProba(x);
         var result = new int[x.Rows];
@@ -106,7 +111,7 @@ public sealed class LogisticRegression
         return result;
     }
 
-    internal Matrix PredictProba(Matrix x)
+    internal Matrix PredictProba(IFeatureRows x)
     {
         if (Classes.Length == 0) throw new InvalidOperationException("LogisticRegression is not fitted; call Fit first.");
         int d = Coefficients.GetLength(1), rows = Coefficients.GetLength(0);
@@ -121,7 +126,7 @@ public sealed class LogisticRegression
         var z = new double[rows];
         for (int i = 0; i < x.Rows; i++)
         {
-            Problem.Logits(x.Row(i), theta, rows, d, z);
+            Problem.Logits(x, i, theta, rows, d, z);
             var p = proba.Row(i);
             if (rows == 1) { p[1] = Sigmoid(z[0]); p[0] = 1 - p[1]; }
             else Softmax(z, p);
@@ -139,14 +144,14 @@ public sealed class LogisticRegression
         return max + Math.Log(sum); // log-sum-exp
     }
 
-    sealed class Problem(Matrix x, int[] y, int rows, double c, bool fitIntercept)
+    sealed class Problem(IFeatureRows x, int[] y, int rows, double c, bool fitIntercept)
     {
-        public static void Logits(ReadOnlySpan<double> xi, ReadOnlySpan<double> theta, int rows, int d, Span<double> z)
+        public static void Logits(IFeatureRows x, int i, ReadOnlySpan<double> theta, int rows, int d, Span<double> z)
         {
             for (int k = 0; k < rows; k++)
             {
                 var w = theta.Slice(k * (d + 1), d + 1);
-                z[k] = TensorPrimitives.Dot(w[..d], xi) + w[d];
+                z[k] = x.Dot(i, w[..d]) + w[d];
             }
         }
 
@@ -160,8 +165,7 @@ public sealed class LogisticRegression
             var pBuf = new double[Math.Max(rows, 2)];
             for (int i = 0; i < x.Rows; i++)
             {
-                var xi = x.Row(i);
-                Logits(xi, theta, rows, d, zBuf);
+                Logits(x, i, theta, rows, d, zBuf);
                 if (rows == 1)
                 {
                     double zi = zBuf[0], t = y[i];
@@ -180,7 +184,7 @@ public sealed class LogisticRegression
                     double r = pBuf[k];
                     if (r == 0) continue;
                     var g = grad.Slice(k * stride, stride);
-                    TensorPrimitives.MultiplyAdd(xi, r, g[..d], g[..d]);
+                    x.AddScaled(i, r, g[..d]);
                     g[d] += r;
                 }
             }
