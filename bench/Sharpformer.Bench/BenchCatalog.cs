@@ -9,5 +9,6 @@ internal static class BenchCatalog
         ["tokenize"] = TokenizeBench.Run,
         ["data"] = DataBench.Run,
         ["logreg"] = LogisticRegressionBench.Run,
+        ["infer"] = InferBench.Run,
     };
 }
