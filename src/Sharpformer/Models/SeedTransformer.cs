@@ -237,7 +237,7 @@ public sealed class SeedTransformer
             int off = b * T * HK + h * Kd;
             var p = ws.Probs.AsSpan(bh * T * T, T * T);
             Gemm.Sgemm(false, true, T, T, Kd, scale, ws.Q.AsSpan(off), HK, ws.K.AsSpan(off), HK, 0f, p, T, threads: 1);
-            Softmax.Forward(p, p, T, T, masked ? ws.KeyMask.AsSpan(b * T, T) : default, T);
+            SoftmaxRows(p, T, T, masked ? ws.KeyMask.AsSpan(b * T, T) : default);
             Gemm.Sgemm(false, false, T, Kd, T, 1f, p, T, ws.V.AsSpan(off), HK, 0f, ws.Ctx.AsSpan(off), HK, threads: 1);
         });
 
@@ -391,7 +391,7 @@ public sealed class SeedTransformer
             var dp = ws.DScores.AsSpan(worker * T * T, T * T);
             Gemm.Sgemm(false, true, T, T, Kd, 1f, ws.DCtx.AsSpan(off), HK, ws.V.AsSpan(off), HK, 0f, dp, T, threads: 1);
             Gemm.Sgemm(true, false, T, Kd, T, 1f, p, T, ws.DCtx.AsSpan(off), HK, 0f, ws.DV.AsSpan(off), HK, threads: 1);
-            Softmax.Backward(p, dp, dp, T, T);
+            SoftmaxBackwardRows(p, dp, T, T);
             Gemm.Sgemm(false, false, T, Kd, T, scale, dp, T, ws.K.AsSpan(off), HK, 0f, ws.DQ.AsSpan(off), HK, threads: 1);
             Gemm.Sgemm(true, false, T, Kd, T, scale, dp, T, ws.Q.AsSpan(off), HK, 0f, ws.DK.AsSpan(off), HK, threads: 1);
         });
@@ -439,11 +439,56 @@ public sealed class SeedTransformer
         Gemm.Sgemm(false, false, n, inF, outF, 1f, dy, outF, w.Value, inF, 0f, dx, inF, threads);
     }
 
-    // Inverted dropout: keep with probability 1 − p and scale by 1/(1 − p).
-    static void FillDropoutMask(Span<float> mask, float p, Random rng)
+    // Inverted dropout: keep with probability 1 − p and scale by 1/(1 − p). With a TrainingRandom each
+    // 64-bit draw decides four elements by 16-bit lanes (drop when lane < p·2¹⁶): p is quantised to
+    // 1/65536, far below the statistical noise of dropout, and mask generation stops dominating small models.
+    internal static void FillDropoutMask(Span<float> mask, float p, Random rng)
     {
         float keep = 1f / (1f - p);
+        if (rng is Training.TrainingRandom fast)
+        {
+            uint threshold = (uint)MathF.Round(p * 65536f);
+            int i = 0;
+            for (; i + 4 <= mask.Length; i += 4)
+            {
+                ulong r = fast.NextUInt64();
+                mask[i] = (uint)(r & 0xFFFF) < threshold ? 0f : keep;
+                mask[i + 1] = (uint)((r >> 16) & 0xFFFF) < threshold ? 0f : keep;
+                mask[i + 2] = (uint)((r >> 32) & 0xFFFF) < threshold ? 0f : keep;
+                mask[i + 3] = (uint)(r >> 48) < threshold ? 0f : keep;
+            }
+            for (; i < mask.Length; i++) mask[i] = (uint)(fast.NextUInt64() >> 48) < threshold ? 0f : keep;
+            return;
+        }
         for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < p ? 0f : keep;
+    }
+
+    // Row softmax, vectorised (the reference twin is Kernels.Softmax.Forward, compared in the tests).
+    // y = exp(x + mask − max) / Σ exp(x + mask − max), in place.
+    internal static void SoftmaxRows(Span<float> x, int rows, int cols, ReadOnlySpan<float> mask)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var row = x.Slice(r * cols, cols);
+            if (!mask.IsEmpty) TensorPrimitives.Add(row, mask, row);
+            float max = TensorPrimitives.Max(row);
+            TensorPrimitives.Subtract(row, max, row);
+            TensorPrimitives.Exp(row, row);
+            float sum = TensorPrimitives.Sum(row);
+            TensorPrimitives.Multiply(row, 1f / sum, row);
+        }
+    }
+
+    // dx = y ⊙ (dy − ⟨dy, y⟩) per row, in place over dy (twin: Kernels.Softmax.Backward).
+    internal static void SoftmaxBackwardRows(ReadOnlySpan<float> y, Span<float> dy, int rows, int cols)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var yr = y.Slice(r * cols, cols); var gr = dy.Slice(r * cols, cols);
+            float dot = TensorPrimitives.Dot(yr, gr);
+            TensorPrimitives.Subtract(gr, dot, gr);
+            TensorPrimitives.Multiply(gr, yr, gr);
+        }
     }
 
     // Static round-robin assignment so each (batch, head) always lands on the same worker's scratch

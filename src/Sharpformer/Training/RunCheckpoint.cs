@@ -1,8 +1,6 @@
-using System.Buffers.Binary;
-using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Sharpformer.Checkpoints;
 using Sharpformer.Models;
 
 namespace Sharpformer.Training;
@@ -45,9 +43,9 @@ public static class RunCheckpoint
         Directory.CreateDirectory(temp);
         try
         {
-            SafeTensorsFile.Write(Path.Combine(temp, ModelFile), parameters.Select(p => (p.Name, p.Shape, p.Value)).ToList());
-            SafeTensorsFile.Write(Path.Combine(temp, OptimizerFile),
-                optimizer.StateTensors().OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, new[] { kv.Value.Length }, kv.Value)).ToList());
+            SafeTensorsWriter.Write(Path.Combine(temp, ModelFile), parameters.Select(p => (p.Name, p.Shape, (ReadOnlyMemory<float>)p.Value)).ToList());
+            SafeTensorsWriter.Write(Path.Combine(temp, OptimizerFile),
+                optimizer.StateTensors().Select(kv => (kv.Key, new[] { kv.Value.Length }, (ReadOnlyMemory<float>)kv.Value)).ToList());
             var state = new JsonObject
             {
                 ["format_version"] = FormatVersion,
@@ -103,19 +101,25 @@ public static class RunCheckpoint
     /// <summary>Restores the optimizer state from a checkpoint.</summary>
     public static void LoadOptimizer(string checkpointDir, IFlatOptimizer optimizer, long stepCount)
     {
-        var tensors = SafeTensorsFile.Read(Path.Combine(checkpointDir, OptimizerFile));
-        optimizer.LoadState(tensors.ToDictionary(kv => kv.Key, kv => kv.Value.Data), stepCount);
+        using var tensors = Read(Path.Combine(checkpointDir, OptimizerFile));
+        optimizer.LoadState(tensors.ToDictionary(kv => kv.Key, kv => kv.Value.ToFloat32()), stepCount);
     }
 
     static void LoadInto(string file, IReadOnlyList<(string Name, float[] Value)> targets)
     {
-        var tensors = SafeTensorsFile.Read(file);
+        using var tensors = Read(file);
         foreach (var (name, value) in targets)
         {
             if (!tensors.TryGetValue(name, out var t)) throw new CheckpointFormatException($"{file} has no tensor '{name}'; it was saved from a different model.");
-            if (t.Data.Length != value.Length) throw new CheckpointFormatException($"{file}: '{name}' holds {t.Data.Length} values, the model expects {value.Length}.");
-            t.Data.CopyTo(value, 0);
+            if (t.ElementCount != value.Length) throw new CheckpointFormatException($"{file}: '{name}' holds {t.ElementCount} values, the model expects {value.Length}.");
+            t.CopyTo(value);
         }
+    }
+
+    static StateDict Read(string file)
+    {
+        if (!File.Exists(file)) throw new CheckpointFormatException($"{file} does not exist; the checkpoint is incomplete.");
+        return SafeTensorsReader.Read(file);
     }
 
     /// <summary>The checkpoint-&lt;step&gt; directories under <paramref name="outputDir"/>, oldest step first.</summary>
@@ -126,77 +130,5 @@ public static class RunCheckpoint
             .Select(d => (Dir: d, Ok: long.TryParse(Path.GetFileName(d)["checkpoint-".Length..], out var s), Step: s))
             .Where(x => x.Ok && File.Exists(Path.Combine(x.Dir, StateFile)))
             .OrderBy(x => x.Step).Select(x => x.Dir).ToList();
-    }
-}
-
-/// <summary>Minimal float32 safetensors reader/writer for run checkpoints.</summary>
-/// <remarks>
-/// Layout: u64-LE header length, JSON header {name: {dtype, shape, data_offsets}} with "__metadata__",
-/// space-padded to a multiple of 8, then the little-endian data.
-/// </remarks>
-internal static class SafeTensorsFile
-{
-    public static void Write(string path, IReadOnlyList<(string Name, int[] Shape, float[] Data)> tensors)
-    {
-        var header = new JsonObject { ["__metadata__"] = new JsonObject { ["format"] = "pt" } };
-        long offset = 0;
-        foreach (var (name, shape, data) in tensors)
-        {
-            long bytes = (long)data.Length * 4;
-            header[name] = new JsonObject
-            {
-                ["dtype"] = "F32",
-                ["shape"] = new JsonArray(shape.Select(s => (JsonNode)s).ToArray()),
-                ["data_offsets"] = new JsonArray(offset, offset + bytes),
-            };
-            offset += bytes;
-        }
-        var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
-        int padded = (headerBytes.Length + 7) / 8 * 8;
-        string temp = path + ".tmp";
-        using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write))
-        {
-            Span<byte> len = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)padded);
-            fs.Write(len);
-            fs.Write(headerBytes);
-            for (int i = headerBytes.Length; i < padded; i++) fs.WriteByte((byte)' ');
-            foreach (var (_, _, data) in tensors)
-            {
-                if (!BitConverter.IsLittleEndian) throw new NotSupportedException("Big-endian hosts are not supported.");
-                fs.Write(MemoryMarshal.AsBytes(data.AsSpan()));
-            }
-        }
-        File.Move(temp, path, overwrite: true);
-    }
-
-    public static Dictionary<string, (int[] Shape, float[] Data)> Read(string path)
-    {
-        if (!File.Exists(path)) throw new CheckpointFormatException($"{path} does not exist.");
-        var bytes = File.ReadAllBytes(path);
-        if (bytes.Length < 8) throw new CheckpointFormatException($"{path} is too short to be a safetensors file.");
-        ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        if (headerLen > (ulong)(bytes.Length - 8)) throw new CheckpointFormatException($"{path}: header length {headerLen} exceeds the file size.");
-        JsonObject header;
-        try { header = JsonNode.Parse(Encoding.UTF8.GetString(bytes, 8, (int)headerLen))!.AsObject(); }
-        catch (JsonException e) { throw new CheckpointFormatException($"{path}: the header is not valid JSON ({e.Message})."); }
-        int dataStart = 8 + (int)headerLen;
-        var result = new Dictionary<string, (int[], float[])>();
-        foreach (var (name, node) in header)
-        {
-            if (name == "__metadata__") continue;
-            var o = node!.AsObject();
-            string dtype = o["dtype"]!.GetValue<string>();
-            if (dtype != "F32") throw new CheckpointFormatException($"{path}: tensor '{name}' is {dtype}; run checkpoints hold F32 only.");
-            var shape = o["shape"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray();
-            long start = o["data_offsets"]![0]!.GetValue<long>(), end = o["data_offsets"]![1]!.GetValue<long>();
-            long count = shape.Aggregate(1L, (a, b) => a * b);
-            if (end - start != count * 4 || dataStart + end > bytes.Length || start < 0)
-                throw new CheckpointFormatException($"{path}: tensor '{name}' has offsets [{start}, {end}) inconsistent with shape [{string.Join(",", shape)}] or the file size.");
-            var data = new float[count];
-            MemoryMarshal.Cast<byte, float>(bytes.AsSpan(dataStart + (int)start, (int)(end - start))).CopyTo(data);
-            result[name] = (shape, data);
-        }
-        return result;
     }
 }

@@ -116,3 +116,42 @@ public class SeedTransformerTests
         Assert.Contains("Token id 11", e.Message);
     }
 }
+
+public class SeedTransformerKernelTests
+{
+    // The vectorised softmax rows used by the seed model against the scalar reference kernel.
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(3, 7)]
+    [InlineData(4, 256)]
+    [InlineData(2, 33)]
+    public void SoftmaxRowsMatchReferenceKernel(int rows, int cols)
+    {
+        var rng = new TrainingRandom(rows * 100 + cols);
+        var x = Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 8 - 4)).ToArray();
+        var mask = Enumerable.Range(0, cols).Select(j => j % 3 == 2 ? -1e9f : 0f).ToArray();
+        if (cols == 1) mask[0] = 0f;
+        var expected = new float[x.Length];
+        Sharpformer.Kernels.Softmax.Forward(x, expected, rows, cols, mask, rows);
+        var actual = (float[])x.Clone();
+        SeedTransformer.SoftmaxRows(actual, rows, cols, mask);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(expected[i], actual[i], 6e-7f);
+
+        var dy = Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var dxRef = new float[x.Length];
+        Sharpformer.Kernels.Softmax.Backward(expected, dy, dxRef, rows, cols);
+        SeedTransformer.SoftmaxBackwardRows(expected, dy, rows, cols);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(dxRef[i], dy[i], 1e-6f);
+    }
+
+    [Fact]
+    public void DropoutMaskKeepsTheRightFractionAndScale()
+    {
+        var mask = new float[400_003];
+        SeedTransformer.FillDropoutMask(mask, 0.1f, new TrainingRandom(4));
+        int dropped = mask.Count(m => m == 0f);
+        Assert.All(mask, m => Assert.True(m == 0f || m == 1f / 0.9f));
+        // Binomial(400003, 0.1): sd ≈ 190; 5 sd bound.
+        Assert.InRange(dropped, 40000 - 950, 40000 + 950);
+    }
+}
