@@ -7,5 +7,6 @@ internal static class BenchCatalog
     {
         ["gemm"] = GemmBench.Run,
         ["train"] = TrainBench.Run,
+        ["tokenize"] = TokenizeBench.Run,
     };
 }
