@@ -8,5 +8,6 @@ internal static class BenchCatalog
         ["gemm"] = GemmBench.Run,
         ["train"] = TrainBench.Run,
         ["tokenize"] = TokenizeBench.Run,
+        ["infer"] = InferBench.Run,
     };
 }
