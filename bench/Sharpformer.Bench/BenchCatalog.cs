@@ -9,6 +9,8 @@ internal static class BenchCatalog
         ["tokenize"] = TokenizeBench.Run,
         ["data"] = DataBench.Run,
         ["logreg"] = LogisticRegressionBench.Run,
+        ["train"] = TrainBench.Run,
+        ["tokenize"] = TokenizeBench.Run,
         ["infer"] = InferBench.Run,
     };
 }
