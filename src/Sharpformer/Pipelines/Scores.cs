@@ -51,6 +51,7 @@ public static class Scores
         if (k < 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be ≥ 0.");
         k = Math.Min(k, values.Length);
         var idx = new int[k];
+        if (k == 0) return idx;
         var val = new float[k];
         int n = 0;
         // Insertion into a small sorted buffer: O(V·k), fine for k ≪ V (fill-mask over a 30k vocabulary).
@@ -58,10 +59,9 @@ public static class Scores
         {
             float v = values[i];
             if (n == k && !(v > val[k - 1])) continue;
-            int pos = n < k ? n : k - 1;
-            while (pos > 0 && v > val[pos - 1]) { if (pos < k) { val[pos] = val[pos - 1]; idx[pos] = idx[pos - 1]; } pos--; }
+            int pos = n < k ? n++ : k - 1;   // slot freed at the end (or the dropped last entry)
+            while (pos > 0 && v > val[pos - 1]) { val[pos] = val[pos - 1]; idx[pos] = idx[pos - 1]; pos--; }
             val[pos] = v; idx[pos] = i;
-            if (n < k) n++;
         }
         return idx;
     }
