@@ -45,8 +45,9 @@ public sealed class SharpformerServer : IAsyncDisposable
         if (logger is not null) builder.Logging.AddProvider(logger);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
-        // Our own reader enforces MaxBodyBytes with a JSON 413; Kestrel's cap is only a backstop.
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes + 1);
+        // Our own reader enforces MaxBodyBytes with a JSON 413. Kestrel's cap is a backstop set well above it, so that after a
+        // 413 Kestrel can still drain a moderately oversized body and the client reads the JSON error instead of a reset.
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = Math.Max(options.MaxBodyBytes * 4, options.MaxBodyBytes + (1 << 20)));
         _app = builder.Build();
         foreach (var url in urls) _app.Urls.Add(url);
         Map();
