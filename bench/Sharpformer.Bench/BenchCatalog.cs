@@ -5,6 +5,8 @@ internal static class BenchCatalog
 {
     public static SortedDictionary<string, Func<string[], int>> All() => new()
     {
+        ["gemm"] = GemmBench.Run,
+        ["infer"] = InferBench.Run,
         ["tokenize"] = TokenizeBench.Run,
     };
 }
