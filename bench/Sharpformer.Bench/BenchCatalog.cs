@@ -12,5 +12,6 @@ internal static class BenchCatalog
         ["train"] = TrainBench.Run,
         ["tokenize"] = TokenizeBench.Run,
         ["infer"] = InferBench.Run,
+        ["tokenize"] = TokenizeBench.Run,
     };
 }
