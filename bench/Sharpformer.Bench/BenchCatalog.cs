@@ -10,8 +10,6 @@ internal static class BenchCatalog
         ["data"] = DataBench.Run,
         ["logreg"] = LogisticRegressionBench.Run,
         ["train"] = TrainBench.Run,
-        ["tokenize"] = TokenizeBench.Run,
         ["infer"] = InferBench.Run,
-        ["tokenize"] = TokenizeBench.Run,
     };
 }
