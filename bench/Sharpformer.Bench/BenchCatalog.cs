@@ -6,5 +6,6 @@ internal static class BenchCatalog
     public static SortedDictionary<string, Func<string[], int>> All() => new()
     {
         ["gemm"] = GemmBench.Run,
+        ["kernels"] = KernelsBench.Run,
     };
 }

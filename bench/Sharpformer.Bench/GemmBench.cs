@@ -69,7 +69,7 @@ internal static class GemmBench
     }
 
     /// <summary>Two warm-up calls, then the median and the fastest of the timed repeats, in ms.</summary>
-    static (double Median, double Best) Time(Action call, int repeats, bool cpuTime, int threads, Process process)
+    internal static (double Median, double Best) Time(Action call, int repeats, bool cpuTime, int threads, Process process)
     {
         call(); call();
         var times = new double[repeats];
