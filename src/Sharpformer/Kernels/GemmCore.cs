@@ -20,9 +20,6 @@ public static unsafe partial class Gemm
     /// <summary>Below this many multiply-adds a GEMM runs on the calling thread (forking costs more than it saves).</summary>
     internal const long ParallelThreshold = 1L << 21;
 
-    // Set on threads that are already running inside a parallel kernel, so nested calls stay single-threaded.
-    [ThreadStatic] static bool t_insideParallel;
-
     internal static GemmIsa BestIsa { get; } =
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmIsa.Avx512
         : Avx2.IsSupported && Fma.IsSupported ? GemmIsa.Avx2
@@ -75,7 +72,7 @@ public static unsafe partial class Gemm
         float beta, Span<float> c, int ldc, long strideC, int batch, int threads, GemmIsa isa)
     {
         if (m == 0 || n == 0 || batch == 0) return;
-        int workers = t_insideParallel ? 1 : Math.Max(1, Parallelism.Resolve(threads));
+        int workers = Parallelism.IsInsideParallelRegion ? 1 : Math.Max(1, Parallelism.Resolve(threads));
         long work = (long)m * n * k * batch;
         if (work < ParallelThreshold) workers = 1;
 
@@ -118,17 +115,7 @@ public static unsafe partial class Gemm
         }
     }
 
-    /// <summary>Runs body(0..parts-1) on up to <paramref name="parts"/> threads, the caller included; nested kernels stay single-threaded.</summary>
-    internal static void RunParallel(int parts, Action<int> body)
-    {
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, w =>
-        {
-            bool outer = t_insideParallel;
-            t_insideParallel = true;
-            try { body(w); }
-            finally { t_insideParallel = outer; }
-        });
-    }
+    internal static void RunParallel(int parts, Action<int> body) => Parallelism.For(parts, body);
 
     sealed class Job(GemmIsa isa, Blocking blk, bool transA, bool transB, int k, float alpha, float beta,
         float* a, int lda, long strideA, float* b, int ldb, long strideB, float* c, int ldc, long strideC)
