@@ -258,7 +258,7 @@ public static unsafe partial class Gemm
                 {
                     float* s = A.P + (nint)(p0 + p) * A.Cs + i0 + ir;
                     float* dd = d + p * MR;
-                    int r = 0;
+                    int r = CopyVectors(s, dd, mr);
                     for (; r < mr; r++) dd[r] = s[r];
                     for (; r < MR; r++) dd[r] = 0f;
                 }
@@ -279,13 +279,9 @@ public static unsafe partial class Gemm
                 {
                     float* s = B.P + (nint)(p0 + p) * B.Rs + j0 + jr;
                     float* dd = d + p * NR;
-                    if (nr == NR) new ReadOnlySpan<float>(s, NR).CopyTo(new Span<float>(dd, NR));
-                    else
-                    {
-                        int j = 0;
-                        for (; j < nr; j++) dd[j] = s[j];
-                        for (; j < NR; j++) dd[j] = 0f;
-                    }
+                    int j = CopyVectors(s, dd, nr);
+                    for (; j < nr; j++) dd[j] = s[j];
+                    for (; j < NR; j++) dd[j] = 0f;
                 }
             }
             else
@@ -319,6 +315,15 @@ public static unsafe partial class Gemm
             for (int j = 0; j < 4; j++)
                 row[j] = beta == 0f ? alpha * acc[r * 4 + j] : alpha * acc[r * 4 + j] + beta * row[j];
         }
+    }
+
+    /// <summary>Copies the leading multiple of 8 of <paramref name="count"/> floats with 256-bit moves; returns how many were copied.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static int CopyVectors(float* s, float* d, int count)
+    {
+        int i = 0;
+        for (; i + 8 <= count; i += 8) Vector256.Store(Vector256.Load(s + i), d + i);
+        return i;
     }
 
     static int RoundUp(int v, int unit) => (v + unit - 1) / unit * unit;
