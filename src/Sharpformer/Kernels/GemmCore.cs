@@ -85,9 +85,10 @@ public static unsafe partial class Gemm
                 job.RunBatches(0, batch, 0, m, 0, n);
                 return;
             }
-            if (batch >= workers)
+            if (batch >= workers && (batch % workers == 0 || batch >= 4 * workers))
             {
                 // Independent matrices: one contiguous batch range per worker (attention's many small products).
+                // A few large matrices that do not divide evenly are split inside each matrix instead (below).
                 RunParallel(workers, w =>
                 {
                     int lo = (int)((long)batch * w / workers), hi = (int)((long)batch * (w + 1) / workers);
