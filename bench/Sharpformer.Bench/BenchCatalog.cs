@@ -11,5 +11,6 @@ internal static class BenchCatalog
         ["logreg"] = LogisticRegressionBench.Run,
         ["train"] = TrainBench.Run,
         ["infer"] = InferBench.Run,
+        ["kernels"] = KernelsBench.Run,
     };
 }
