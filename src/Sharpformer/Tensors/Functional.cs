@@ -155,28 +155,50 @@ public static class Functional
     }
 
     /// <summary>y = x·Wᵀ + b for x [..., in], W [out, in] (torch/HF layout), b [out]: one GEMM with transB, then the bias.</summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: false);
+
+    /// <summary>GELU(x·Wᵀ + b) (exact erf GELU, as BERT's intermediate layer) with the bias and activation fused into one pass after the GEMM.</summary>
+    public static Tensor LinearGelu(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: true);
+
+    static Tensor LinearCore(Tensor x, Tensor weight, Tensor? bias, bool gelu)
     {
+        string op = gelu ? "LinearGelu" : "Linear";
         if (weight.Rank != 2 || x.Rank == 0 || x.Dim(-1) != weight.Dim(1))
-            throw ShapeMismatchException.For("Linear", x.Shape, weight.Shape, "x's last dimension must equal weight's second dimension (weight is [out, in])");
+            throw ShapeMismatchException.For(op, x.Shape, weight.Shape, "x's last dimension must equal weight's second dimension (weight is [out, in])");
         int outF = weight.Dim(0), inF = weight.Dim(1);
         if (bias != null && (bias.Rank != 1 || bias.Dim(0) != outF))
-            throw ShapeMismatchException.For("Linear", weight.Shape, bias.Shape, $"bias must be [{outF}]");
+            throw ShapeMismatchException.For(op, weight.Shape, bias.Shape, $"bias must be [{outF}]");
         var xc = x.Contiguous(); var wc = weight.Contiguous(); var bc = bias?.Contiguous();
+        bool grad = Tensor.NeedsGrad(xc) || Tensor.NeedsGrad(wc) || (bc != null && Tensor.NeedsGrad(bc));
         int rows = x.Size / Math.Max(inF, 1);
         var outShape = x.ShapeArray; outShape[^1] = outF;
         var y = Tensor.Empty(outShape);
         Gemm.Sgemm(false, true, rows, outF, inF, 1f, xc.ContiguousSpan(), Math.Max(inF, 1), wc.ContiguousSpan(), Math.Max(inF, 1), 0f, y.Data, Math.Max(outF, 1));
-        if (bc != null)
+        float[] ya = y.Data;
+        float[]? pre = gelu && grad ? GC.AllocateUninitializedArray<float>(y.Size) : null;   // x·Wᵀ + b, kept for the GELU backward
+        if (gelu)
         {
-            float[] ya = y.Data, ba = bc.Data; int bo = bc.Offset;
+            float[] ba = bc?.Data ?? new float[outF]; int bo = bc?.Offset ?? 0;
+            Par.For(rows, outF, (r0, n) => Elementwise.AddBiasGeluErf(ya.AsSpan(r0 * outF, n * outF), ba.AsSpan(bo, outF), n, outF,
+                pre == null ? default : pre.AsSpan(r0 * outF, n * outF)));
+        }
+        else if (bc != null)
+        {
+            float[] ba = bc.Data; int bo = bc.Offset;
             Par.For(rows, outF, (r0, n) => Elementwise.AddBias(ya.AsSpan(r0 * outF, n * outF), ba.AsSpan(bo, outF), n, outF));
         }
-        if (!(Tensor.NeedsGrad(xc) || Tensor.NeedsGrad(wc) || (bc != null && Tensor.NeedsGrad(bc)))) return y;
+        if (!grad) return y;
         var xd = xc.Detach(); var wd = wc.Detach();
-        return Tensor.Record(y, "Linear", (g, s) =>
+        return Tensor.Record(y, op, (g, s) =>
         {
-            var gs = g.ContiguousSpan();
+            ReadOnlySpan<float> gs = g.ContiguousSpan();
+            if (pre != null)
+            {
+                // dPre = dy · GELU'(pre), computed in place over the saved pre-activation
+                float[] ga = g.Data; int go = g.Offset;
+                Par.For(rows, outF, (r0, n) => Activations.GeluErfBackward(pre.AsSpan(r0 * outF, n * outF), ga.AsSpan(go + r0 * outF, n * outF), pre.AsSpan(r0 * outF, n * outF)));
+                gs = pre;
+            }
             if (s.Needs(0))   // dx[rows,in] = dy[rows,out]·W[out,in]
             {
                 var dx = s.Target(0, out float beta);
