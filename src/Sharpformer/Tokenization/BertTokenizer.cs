@@ -151,7 +151,7 @@ public sealed partial class BertTokenizer
     {
         ArgumentNullException.ThrowIfNull(text);
         var o = options ?? DefaultOptions;
-        var e = EncodeOne(new Input(text, null, null, null), o, Workspace.Get(this));
+        var e = EncodeOne(new Input(text, null, null, null), o, Workspace.Get());
         PadSingle(e, o);
         return e;
     }
@@ -162,7 +162,7 @@ public sealed partial class BertTokenizer
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(textPair);
         var o = options ?? DefaultOptions;
-        var e = EncodeOne(new Input(text, textPair, null, null), o, Workspace.Get(this));
+        var e = EncodeOne(new Input(text, textPair, null, null), o, Workspace.Get());
         PadSingle(e, o);
         return e;
     }
@@ -172,7 +172,7 @@ public sealed partial class BertTokenizer
     {
         ArgumentNullException.ThrowIfNull(words);
         var o = options ?? DefaultOptions;
-        var e = EncodeOne(new Input(null, null, words, null), o, Workspace.Get(this));
+        var e = EncodeOne(new Input(null, null, words, null), o, Workspace.Get());
         PadSingle(e, o);
         return e;
     }
@@ -183,7 +183,7 @@ public sealed partial class BertTokenizer
         ArgumentNullException.ThrowIfNull(words);
         ArgumentNullException.ThrowIfNull(pairWords);
         var o = options ?? DefaultOptions;
-        var e = EncodeOne(new Input(null, null, words, pairWords), o, Workspace.Get(this));
+        var e = EncodeOne(new Input(null, null, words, pairWords), o, Workspace.Get());
         PadSingle(e, o);
         return e;
     }
@@ -220,9 +220,12 @@ public sealed partial class BertTokenizer
     public string Normalize(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var ws = Workspace.Get(this);
+        var ws = Workspace.Get();
         int n = NormalizeInto(text, 0, text.Length, ws);
-        return new string(ws.Norm, 0, n);
+        ws.Work = 0;
+        var result = new string(ws.Norm, 0, n);
+        ws.TrimIfLarge();
+        return result;
     }
 
     readonly record struct Input(string? Text, string? Pair, IReadOnlyList<string>? Words, IReadOnlyList<string>? PairWords)
@@ -237,7 +240,7 @@ public sealed partial class BertTokenizer
         threads = Math.Max(1, Math.Min(threads, count));
         if (threads == 1)
         {
-            var ws = Workspace.Get(this);
+            var ws = Workspace.Get();
             for (int i = 0; i < count; i++)
             {
                 if ((i & 255) == 0) ct.ThrowIfCancellationRequested();
@@ -250,7 +253,7 @@ public sealed partial class BertTokenizer
             int chunk = Math.Clamp(count / (threads * 8), 1, 256), chunks = (count + chunk - 1) / chunk;
             Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = ct }, c =>
             {
-                var ws = Workspace.Get(this);
+                var ws = Workspace.Get();
                 for (int i = c * chunk, end = Math.Min(count, i + chunk); i < end; i++) results[i] = EncodeOne(input(i), o, ws);
             });
         }
@@ -307,6 +310,7 @@ public sealed partial class BertTokenizer
         }
         Interlocked.Add(ref _work, ws.Work);
         ws.Work = 0;
+        ws.TrimIfLarge(); // a and b stay valid: a dropped workspace keeps its buffers until this call returns
 
         int nA = a.Count, nB = b?.Count ?? 0, keepA = nA, keepB = nB;
         if (o.Truncation != TruncationStrategy.None)
@@ -661,14 +665,21 @@ public sealed partial class BertTokenizer
     // ---------------------------------------------------------------- decode
 
     /// <summary>
-    /// Ids back to text (HF <c>decode</c>): tokens joined with spaces, a leading "##" glues a piece to the previous one;
-    /// with cleanup, each token's " ." " ?" " !" " ," " 's" … lose their space (Rust WordPiece decoder, applied per token).
+    /// Ids back to text (HF <c>decode</c>): tokens joined with spaces, a leading "##" glues a piece to the previous one.
     /// </summary>
-    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = true, bool cleanUpTokenizationSpaces = true)
+    /// <remarks>
+    /// Cleanup replaces " ." " ?" " !" " ," " ' " " n't" " 'm" " 's" " 've" " 're" (and " do not" → " don't") by the
+    /// unspaced form. <see cref="DecodeCleanup.PerToken"/> applies it to each token as the Rust WordPiece decoder does
+    /// (so "isn ' t" stays); <see cref="DecodeCleanup.WholeText"/> applies it to the joined text as transformers 4.30's
+    /// <c>tokenizer.decode</c> (slow and fast) does (so "isn ' t" → "isn't").
+    /// </remarks>
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = true, bool cleanUpTokenizationSpaces = true,
+        DecodeCleanup cleanup = DecodeCleanup.PerToken)
     {
         ArgumentNullException.ThrowIfNull(ids);
         var sb = new StringBuilder();
         bool firstToken = true;
+        bool clean = cleanUpTokenizationSpaces && (_decoder?.Cleanup ?? true);
         foreach (var id in ids)
         {
             var tok = IdToToken(id) ?? throw new TokenizationException($"token id {id} is outside the vocabulary (size {VocabSize}) of {Source}.");
@@ -683,23 +694,31 @@ public sealed partial class BertTokenizer
                 string piece = tok;
                 if (!firstToken)
                     piece = tok.StartsWith(_decoder.Prefix, StringComparison.Ordinal) ? tok[_decoder.Prefix.Length..] : " " + tok;
-                if (_decoder.Cleanup && cleanUpTokenizationSpaces) piece = CleanUp(piece);
+                if (clean) piece = CleanUp(piece, true);
                 sb.Append(piece);
             }
             firstToken = false;
         }
-        return sb.ToString();
+        var text = sb.ToString();
+        return clean && cleanup == DecodeCleanup.WholeText ? CleanUp(text, false) : text;
     }
 
     /// <summary>Decodes every row of a batch.</summary>
-    public IReadOnlyList<string> DecodeBatch(IEnumerable<IEnumerable<int>> batch, bool skipSpecialTokens = true, bool cleanUpTokenizationSpaces = true) =>
-        [.. batch.Select(ids => Decode(ids, skipSpecialTokens, cleanUpTokenizationSpaces))];
+    public IReadOnlyList<string> DecodeBatch(IEnumerable<IEnumerable<int>> batch, bool skipSpecialTokens = true, bool cleanUpTokenizationSpaces = true,
+        DecodeCleanup cleanup = DecodeCleanup.PerToken) =>
+        [.. batch.Select(ids => Decode(ids, skipSpecialTokens, cleanUpTokenizationSpaces, cleanup))];
 
-    /// <summary>HF <c>clean_up_tokenization</c> (tokenizers/src/decoders/wordpiece.rs <c>cleanup</c>).</summary>
-    internal static string CleanUp(string s) =>
-        s.Replace(" .", ".").Replace(" ?", "?").Replace(" !", "!").Replace(" ,", ",").Replace(" ' ", "'")
-         .Replace(" n't", "n't").Replace(" 'm", "'m").Replace(" do not", " don't").Replace(" 's", "'s")
-         .Replace(" 've", "'ve").Replace(" 're", "'re");
+    /// <summary>
+    /// tokenizers/src/decoders/wordpiece.rs <c>cleanup</c> (<paramref name="rust"/>) or transformers 4.30
+    /// <c>clean_up_tokenization</c>, which lacks the " do not" rule.
+    /// </summary>
+    internal static string CleanUp(string s, bool rust)
+    {
+        s = s.Replace(" .", ".").Replace(" ?", "?").Replace(" !", "!").Replace(" ,", ",").Replace(" ' ", "'")
+             .Replace(" n't", "n't").Replace(" 'm", "'m");
+        if (rust) s = s.Replace(" do not", " don't");
+        return s.Replace(" 's", "'s").Replace(" 've", "'ve").Replace(" 're", "'re");
+    }
 
     // ---------------------------------------------------------------- scratch
 
@@ -730,7 +749,15 @@ public sealed partial class BertTokenizer
         public readonly TokenBuffer A = new(), B = new();
         public long Work;
 
-        public static Workspace Get(BertTokenizer _) => t_current ??= new Workspace();
+        public static Workspace Get() => t_current ??= new Workspace();
+
+        /// <summary>Drops buffers a huge input grew, so a 1 MB text does not pin ~10 MB per thread forever.</summary>
+        public void TrimIfLarge()
+        {
+            const int Limit = 1 << 16;
+            if (Norm.Length > Limit) { Norm = new char[512]; NStart = new int[512]; NEnd = new int[512]; }
+            if (A.Ids.Length > Limit || B.Ids.Length > Limit) t_current = null;
+        }
 
         public void Ensure(int size)
         {

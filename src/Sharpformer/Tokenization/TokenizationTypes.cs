@@ -31,6 +31,15 @@ public enum PaddingStrategy
 /// <summary>Which end padding tokens are added to.</summary>
 public enum PaddingSide { Right, Left }
 
+/// <summary>Where decode's clean_up_tokenization_spaces rules apply.</summary>
+public enum DecodeCleanup
+{
+    /// <summary>To each token, as the Rust tokenizers WordPiece decoder (the fixtures' <c>decoded</c>).</summary>
+    PerToken,
+    /// <summary>To the joined text as well, as transformers 4.30 <c>tokenizer.decode</c> ("isn ' t" → "isn't").</summary>
+    WholeText,
+}
+
 /// <summary>Which end truncation removes tokens from (HF <c>truncation_side</c>).</summary>
 public enum TruncationSide { Right, Left }
 

@@ -102,6 +102,8 @@ public class BertTokenizerBehaviorTests
         Assert.Equal("tokenization isn ' t hard, right? yes.", Tok.Decode(ids));
         Assert.Equal("[CLS] tokenization isn ' t hard, right? yes. [SEP]", Tok.Decode(ids, skipSpecialTokens: false));
         Assert.Equal("tokenization isn ' t hard , right ? yes .", Tok.Decode(ids, cleanUpTokenizationSpaces: false));
+        Assert.Equal("tokenization isn't hard, right? yes.", Tok.Decode(ids, cleanup: DecodeCleanup.WholeText));
+        Assert.Equal("i do not", Tok.Decode(Tok.Encode("I do not").Ids, cleanup: DecodeCleanup.WholeText));
         Assert.Equal(["[CLS]", "token", "##ization"], Tok.ConvertIdsToTokens(ids.Take(3)));
         Assert.Equal(ids.Take(3), Tok.ConvertTokensToIds(["[CLS]", "token", "##ization"]));
         Assert.Equal(Tok.UnkTokenId, Tok.ConvertTokensToIds(["no-such-token"])[0]);
