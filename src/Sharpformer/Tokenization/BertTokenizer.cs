@@ -324,6 +324,11 @@ public sealed partial class BertTokenizer
                 int budget = maxLength - added, toRemove = nA + nB - budget;
                 switch (o.Truncation)
                 {
+                    case TruncationStrategy.LongestFirstPython:
+                        // transformers tokenization_utils_base.truncate_sequences, LONGEST_FIRST branch.
+                        for (int r = 0; r < toRemove; r++)
+                            if (b == null || keepA > keepB) keepA--; else keepB--;
+                        break;
                     case TruncationStrategy.LongestFirst when b == null:
                         keepA = budget;
                         break;
@@ -353,19 +358,29 @@ public sealed partial class BertTokenizer
             }
         }
 
-        var winA = Windows(nA, keepA, o.Stride, o.TruncationSide);
-        var winB = b == null ? null : Windows(nB, keepB, o.Stride, o.TruncationSide);
-        var main = Assemble(a, winA[0], b, winB?[0] ?? default, o.AddSpecialTokens);
-        if (winA.Count > 1 || (winB?.Count ?? 0) > 1)
+        List<(int Start, int Length)> winA, winB;
+        if (o.Truncation == TruncationStrategy.LongestFirstPython)
+        {
+            winA = [o.TruncationSide == TruncationSide.Right ? (0, keepA) : (nA - keepA, keepA)];
+            winB = [o.TruncationSide == TruncationSide.Right ? (0, keepB) : (nB - keepB, keepB)];
+        }
+        else
+        {
+            winA = Windows(nA, keepA, o.Stride, o.TruncationSide);
+            winB = b == null ? [] : Windows(nB, keepB, o.Stride, o.TruncationSide);
+        }
+        var b0 = b == null ? default : winB[0];
+        var main = Assemble(a, winA[0], b, b0, o.AddSpecialTokens);
+        if (winA.Count > 1 || winB.Count > 1)
         {
             // Order as Rust Encoding::merge_with: each A overflow with B and with B's overflows, then A with B's overflows.
             var overflow = new List<Encoding>();
             for (int i = 1; i < winA.Count; i++)
             {
-                overflow.Add(Assemble(a, winA[i], b, winB?[0] ?? default, o.AddSpecialTokens));
-                if (winB != null) for (int j = 1; j < winB.Count; j++) overflow.Add(Assemble(a, winA[i], b, winB[j], o.AddSpecialTokens));
+                overflow.Add(Assemble(a, winA[i], b, b0, o.AddSpecialTokens));
+                for (int j = 1; j < winB.Count; j++) overflow.Add(Assemble(a, winA[i], b, winB[j], o.AddSpecialTokens));
             }
-            if (winB != null) for (int j = 1; j < winB.Count; j++) overflow.Add(Assemble(a, winA[0], b, winB[j], o.AddSpecialTokens));
+            for (int j = 1; j < winB.Count; j++) overflow.Add(Assemble(a, winA[0], b, winB[j], o.AddSpecialTokens));
             main.Overflowing = overflow;
         }
         return main;

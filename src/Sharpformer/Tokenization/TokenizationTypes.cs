@@ -11,6 +11,12 @@ public enum TruncationStrategy
     /// keeps min(n, ⌊B/2⌋) tokens and the longer keeps the rest of the budget.
     /// </summary>
     LongestFirst,
+    /// <summary>
+    /// <c>longest_first</c> as transformers' slow (Python) tokenizers do it: remove one token at a time from the
+    /// longer sequence, from the second when both are equally long. (10,10) → (7,6) where Rust gives (6,7).
+    /// Overflowing windows are not produced (as the slow tokenizers do not return them for pairs).
+    /// </summary>
+    LongestFirstPython,
     /// <summary>Only the first sequence is cut (HF <c>only_first</c>).</summary>
     OnlyFirst,
     /// <summary>Only the second sequence of a pair is cut (HF <c>only_second</c>).</summary>

@@ -62,6 +62,21 @@ public class BertTokenizerBehaviorTests
     }
 
     [Fact]
+    public void PythonLongestFirstRemovesOneAtATimeFromTheLonger()
+    {
+        var ten = string.Join(' ', Enumerable.Repeat("a", 10));
+        var nine = string.Join(' ', Enumerable.Repeat("b", 9));
+        var o = new EncodeOptions { Truncation = TruncationStrategy.LongestFirstPython, MaxLength = 16, Stride = 2 };
+        // (10,10): remove from B on the tie, then alternate → (7,6); (10,9) → (7,6); (20,3) → (10,3).
+        foreach (var (a, b, ka, kb) in new[] { (ten, ten, 7, 6), (ten, nine, 7, 6), (ten + " " + ten, "c c c", 10, 3) })
+        {
+            var e = Tok.Encode(a, b, o);
+            Assert.Equal((ka, kb), (e.SequenceIds.Count(s => s == 0), e.SequenceIds.Count(s => s == 1)));
+            Assert.Empty(e.Overflowing);
+        }
+    }
+
+    [Fact]
     public void LeftPaddingToMultipleOf()
     {
         var e = Tok.Encode("a b", new EncodeOptions { Padding = PaddingStrategy.Longest, PadToMultipleOf = 8, PaddingSide = PaddingSide.Left });
