@@ -489,25 +489,33 @@ public sealed partial class BertTokenizer
                     output.Add(tok.Id, ms, me, fixedWord >= 0 ? fixedWord : output.NextWord++);
                     plainStart = search = me;
                 }
-                else search = at + 1;
+                else search = Math.Max(at + 1, me);
             }
         }
         TokenizePlain(text, plainStart, text.Length, output, ws, fixedWord);
     }
 
+    // Leftmost-longest as the Rust AddedVocabulary's Aho-Corasick matcher: the longest token starting at `at` is THE match;
+    // if it violates single_word it is discarded and the search resumes after it (shorter tokens are not retried).
+    // Returns false with end > at for a discarded match, false with end == at when nothing starts here.
     bool MatchAddedToken(string text, int at, int floor, out AddedToken token, out int start, out int end)
     {
         foreach (var t in _addedByFirstChar[text[at]])
         {
             if (!text.AsSpan(at).StartsWith(t.Content, StringComparison.Ordinal)) continue;
             int s = at, e = at + t.Content.Length;
-            if (t.SingleWord && ((s > 0 && IsWordChar(text[s - 1])) || (e < text.Length && IsWordChar(text[e])))) continue;
+            token = t;
+            if (t.SingleWord && ((s > 0 && IsWordChar(text[s - 1])) || (e < text.Length && IsWordChar(text[e]))))
+            {
+                start = at; end = e;
+                return false;
+            }
             if (t.LStrip) while (s > floor && char.IsWhiteSpace(text[s - 1])) s--;
             if (t.RStrip) while (e < text.Length && char.IsWhiteSpace(text[e])) e++;
-            token = t; start = s; end = e;
+            start = s; end = e;
             return true;
         }
-        token = null!; start = end = 0;
+        token = null!; start = end = at;
         return false;
     }
 

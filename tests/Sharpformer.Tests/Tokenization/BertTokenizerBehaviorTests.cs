@@ -157,6 +157,20 @@ public class BertTokenizerBehaviorTests
     }
 
     [Fact]
+    public void LStripRStripAddedTokenSpansItsWhitespace()
+    {
+        // Rust AddedVocabulary::find_matches: the split (and so the token offsets) includes the stripped spaces.
+        var path = WriteVariant(j => { j["added_tokens"]![4]!["lstrip"] = true; j["added_tokens"]![4]!["rstrip"] = true; });
+        try
+        {
+            var e = BertTokenizer.FromTokenizerJson(path).Encode("hello  [MASK]  world");
+            Assert.Equal(["[CLS]", "hello", "[MASK]", "world", "[SEP]"], e.Tokens);
+            Assert.Equal([default, new TokenOffset(0, 5), new TokenOffset(5, 15), new TokenOffset(15, 20), default], e.Offsets);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void AdditionalSpecialTokensFromConfigAreMatchedAndSkipped()
     {
         var dir = Path.Combine(Path.GetTempPath(), $"sharpformer-tokdir-{Guid.NewGuid():N}");
