@@ -108,9 +108,13 @@ public sealed partial class BertTokenizer
     public int UnkTokenId => _unkId;
     public string? PadToken { get; }
     public int? PadTokenId { get; }
-    public int? ClsTokenId => TokenToId("[CLS]");
-    public int? SepTokenId => TokenToId("[SEP]");
-    public int? MaskTokenId => TokenToId("[MASK]");
+    /// <summary>The classifier token the single template starts with ([CLS] for BERT), or null without a template.</summary>
+    public int? ClsTokenId => _singleTemplate.FirstOrDefault(p => p.SequenceIndex < 0 && p.Ids.Length == 1)?.Ids[0];
+    /// <summary>The separator token the single template ends with ([SEP] for BERT), or null without a template.</summary>
+    public int? SepTokenId => _singleTemplate.LastOrDefault(p => p.SequenceIndex < 0 && p.Ids.Length == 1)?.Ids[0];
+    /// <summary>The mask token's id (<c>mask_token</c> of the config, "[MASK]" for tokenizer.json), or null if absent.</summary>
+    public int? MaskTokenId => MaskToken is null ? null : TokenToId(MaskToken);
+    public string? MaskToken { get; internal init; }
     /// <summary>Options applied when a call passes none (from tokenizer.json <c>truncation</c>/<c>padding</c>, else no truncation/padding).</summary>
     public EncodeOptions DefaultOptions { get; }
     /// <summary>Whether the normalizer lowercases (HF <c>do_lower_case</c>).</summary>

@@ -126,6 +126,16 @@ public class BertTokenizerBehaviorTests
     }
 
     [Fact]
+    public void SpecialTokenIdsComeFromTemplateAndConfig()
+    {
+        Assert.Equal((101, 102, 103, 0, 100), (Tok.ClsTokenId, Tok.SepTokenId, Tok.MaskTokenId, Tok.PadTokenId, Tok.UnkTokenId));
+        var fromDir = BertTokenizer.FromDirectory(SharedData.Fixture("bert-tiny-cased-tokcls"));
+        Assert.Equal((101, 102, 103, 0, 100), (fromDir.ClsTokenId, fromDir.SepTokenId, fromDir.MaskTokenId, fromDir.PadTokenId, fromDir.UnkTokenId));
+        Assert.Equal((2, 3), (Tok.NumSpecialTokensToAdd(false), Tok.NumSpecialTokensToAdd(true)));
+        Assert.False(fromDir.LowerCase);
+    }
+
+    [Fact]
     public void WordHelpersMapTokensToCharacters()
     {
         var e = Tok.Encode("Hello unaffable world");
