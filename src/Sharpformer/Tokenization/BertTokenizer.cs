@@ -293,7 +293,7 @@ public sealed partial class BertTokenizer
         if (PadToken is null || PadTokenId is null)
             throw new TokenizationException($"padding was requested but the tokenizer {Source} has no pad token.");
         if (o.PadToMultipleOf is int m && m > 0 && target % m != 0) target += m - target % m;
-        foreach (var e in encodings) e.Pad(target, PadTokenId.Value, PadToken, o.PaddingSide);
+        foreach (var e in encodings) e.Pad(target, PadTokenId.Value, o.PaddingSide);
     }
 
     int ResolveMaxLength(EncodeOptions o, string what) =>
@@ -426,13 +426,12 @@ public sealed partial class BertTokenizer
         int total = wa.Length + wb.Length;
         if (addSpecial) foreach (var p in template) if (p.SequenceIndex < 0) total += p.Ids.Length;
         var ids = new int[total];
-        var tokens = new string[total];
         var typeIds = new int[total];
         var attention = new int[total];
         var special = new int[total];
         var offsets = new TokenOffset[total];
-        var words = new int?[total];
-        var seqs = new int?[total];
+        var words = new int[total];
+        var seqs = new int[total];
         Array.Fill(attention, 1);
         int k = 0;
 
@@ -441,7 +440,7 @@ public sealed partial class BertTokenizer
             for (int i = w.Start, end = w.Start + w.Length; i < end; i++, k++)
             {
                 int id = buf.Ids[i];
-                ids[k] = id; tokens[k] = _idToToken[id]; typeIds[k] = typeId;
+                ids[k] = id; typeIds[k] = typeId;
                 offsets[k] = new TokenOffset(buf.Starts[i], buf.Ends[i]);
                 words[k] = buf.Words[i]; seqs[k] = seq;
             }
@@ -461,11 +460,11 @@ public sealed partial class BertTokenizer
                 else
                     foreach (var id in p.Ids)
                     {
-                        ids[k] = id; tokens[k] = _idToToken[id]; typeIds[k] = p.TypeId; special[k] = 1; k++;
+                        ids[k] = id; typeIds[k] = p.TypeId; special[k] = 1; words[k] = -1; seqs[k] = -1; k++;
                     }
             }
         }
-        return new Encoding(ids, tokens, typeIds, attention, special, offsets, words, seqs);
+        return new Encoding(ids, typeIds, attention, special, offsets, words, seqs, _idToToken);
     }
 
     void TokenizeWords(IReadOnlyList<string> words, TokenBuffer output, Workspace ws)
