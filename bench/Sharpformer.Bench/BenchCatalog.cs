@@ -5,5 +5,6 @@ internal static class BenchCatalog
 {
     public static SortedDictionary<string, Func<string[], int>> All() => new()
     {
+        ["checkpoints"] = CheckpointBench.Run,
     };
 }
