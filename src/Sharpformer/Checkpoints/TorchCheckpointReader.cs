@@ -79,7 +79,9 @@ public static class TorchCheckpointReader
         if (byteOrder is not null)
         {
             var order = Encoding.ASCII.GetString(ReadEntry(byteOrder, file, 16)).Trim();
-            if (order != "little")
+            if (order != "little" && order != "big")
+                throw new CheckpointFormatException(file, $"the 'byteorder' entry says '{order}', expected 'little' or 'big'");
+            if (order == "big")
                 throw new NotSupportedException($"'{file}' stores tensors in '{order}' byte order; only little-endian checkpoints are supported.");
         }
 
@@ -93,14 +95,23 @@ public static class TorchCheckpointReader
 
     static byte[] ReadEntry(ZipArchiveEntry entry, string file, long limit)
     {
-        if (entry.Length > limit)
-            throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' is {entry.Length} bytes, more than the {limit}-byte limit");
-        var buffer = new byte[entry.Length];
+        long declared = entry.Length;
+        if (declared > limit)
+            throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' is {declared} bytes, more than the {limit}-byte limit");
+        // The declared size is not trusted for the allocation: a corrupt header must not reserve gigabytes up front.
         using var s = entry.Open();
-        int n = s.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
-        if (n != buffer.Length)
-            throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds {n} bytes but its header says {entry.Length}");
-        return buffer;
+        var ms = new MemoryStream((int)Math.Min(declared, 1 << 24));
+        var chunk = new byte[1 << 16];
+        int n;
+        while ((n = s.Read(chunk, 0, chunk.Length)) > 0)
+        {
+            if (ms.Length + n > declared)
+                throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds more than the {declared} bytes its header says");
+            ms.Write(chunk, 0, n);
+        }
+        if (ms.Length != declared)
+            throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds {ms.Length} bytes but its header says {declared}");
+        return ms.Length == ms.Capacity ? ms.GetBuffer() : ms.ToArray();
     }
 
     /// <summary>
@@ -191,16 +202,20 @@ public static class TorchCheckpointReader
         if (IsContiguous(t.Size, t.Stride))
             return new CheckpointTensor(name, shape, st.DType, source, t.StorageOffset * elem, file, st.Key);
 
-        // Non-contiguous view (e.g. a saved transpose): gather into a fresh row-major buffer.
+        // Non-contiguous view (e.g. a saved transpose): gather into a fresh row-major buffer, one innermost run at a time
+        // (a whole row when the last stride is 1, else single elements).
         var dst = new byte[numel * elem];
         var src = source.Span(0, (int)source.Length);
+        int inner = rank > 0 && t.Stride[rank - 1] == 1 ? shape[rank - 1] : 1;
+        int outerRank = inner > 1 ? rank - 1 : rank;
         var index = new long[rank];
-        for (long i = 0; i < numel; i++)
+        int runBytes = inner * elem;
+        for (long i = 0; i < numel; i += inner)
         {
             long off = t.StorageOffset;
-            for (int d = 0; d < rank; d++) off += index[d] * t.Stride[d];
-            src.Slice((int)(off * elem), elem).CopyTo(dst.AsSpan((int)(i * elem), elem));
-            for (int d = rank - 1; d >= 0; d--)
+            for (int d = 0; d < outerRank; d++) off += index[d] * t.Stride[d];
+            src.Slice((int)(off * elem), runBytes).CopyTo(dst.AsSpan((int)(i * elem), runBytes));
+            for (int d = outerRank - 1; d >= 0; d--)
             {
                 if (++index[d] < t.Size[d]) break;
                 index[d] = 0;
