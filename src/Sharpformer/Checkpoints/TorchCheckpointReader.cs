@@ -17,6 +17,9 @@ public static class TorchCheckpointReader
     /// <summary>Largest data.pkl accepted (real state-dict pickles are kilobytes).</summary>
     const long MaxPickleBytes = 256L << 20;
 
+    /// <summary>Largest materialised size of a view whose strides overlap (stride 0 broadcasts).</summary>
+    const long MaxExpandedViewBytes = 256L << 20;
+
     /// <summary>Loads every tensor of a torch zip checkpoint into memory.</summary>
     /// <exception cref="UnsafePickleException">the pickle references a global outside the state-dict allow-list.</exception>
     /// <exception cref="NotSupportedException">legacy (pre-1.6) torch files, big-endian files.</exception>
@@ -204,6 +207,11 @@ public static class TorchCheckpointReader
 
         // Non-contiguous view (e.g. a saved transpose): gather into a fresh row-major buffer, one innermost run at a time
         // (a whole row when the last stride is 1, else single elements).
+        // Only overlapping views (zero strides) can have more elements than their storage; cap what such a view may
+        // expand to so a tiny corrupt file cannot demand gigabytes.
+        if (numel > st.Numel && numel * elem > MaxExpandedViewBytes)
+            throw new CheckpointFormatException(file,
+                $"tensor '{name}' is an overlapping view of {numel} elements over a {st.Numel}-element storage, larger than the {MaxExpandedViewBytes >> 20} MB accepted for such views");
         var dst = new byte[numel * elem];
         var src = source.Span(0, (int)source.Length);
         int inner = rank > 0 && t.Stride[rank - 1] == 1 ? shape[rank - 1] : 1;

@@ -84,6 +84,14 @@ public class TorchCheckpointReaderTests
     }
 
     [Fact]
+    public void Quantized_tensor_rebuild_is_unsupported_not_unsafe()
+    {
+        var p = new TorchPickleBuilder().Proto().EmptyDict().Mark().Str("q").Global("torch._utils", "_rebuild_qtensor").SetItems().Stop().ToArray();
+        var e = Assert.Throws<NotSupportedException>(() => TorchCheckpointReader.Read(new MemoryStream(TorchPickleBuilder.Zip(p, new Dictionary<string, byte[]>())), "q.bin"));
+        Assert.Contains("_rebuild_qtensor", e.Message);
+    }
+
+    [Fact]
     public void Legacy_format_is_not_supported_with_advice()
     {
         var legacy = new byte[] { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, (byte)'.' };
@@ -105,6 +113,11 @@ public class TorchCheckpointReaderTests
         Assert.Contains("only 16 bytes", e2.Message);
         var e3 = Assert.Throws<CheckpointFormatException>(() => TorchCheckpointReader.Read(new MemoryStream(TorchPickleBuilder.Zip(Pkl(4, 2, [2, 2]), four)), "m.bin"));
         Assert.Contains("reaches element 5", e3.Message);
+        // A stride-0 view of one float claiming 2^28 rows must not allocate a gigabyte.
+        var bomb = new TorchPickleBuilder().Proto().EmptyDict().Mark()
+            .Str("w").Tensor("FloatStorage", "0", 4, 0, [1 << 28, 1], [0, 1]).SetItems().Stop().ToArray();
+        var e4 = Assert.Throws<CheckpointFormatException>(() => TorchCheckpointReader.Read(new MemoryStream(TorchPickleBuilder.Zip(bomb, four)), "m.bin"));
+        Assert.Contains("overlapping view", e4.Message);
     }
 
     [Fact]
