@@ -6,6 +6,7 @@ internal static class BenchCatalog
     public static SortedDictionary<string, Func<string[], int>> All() => new()
     {
         ["data"] = DataBench.Run,
+        ["gemm"] = GemmBench.Run,
         ["logreg"] = LogisticRegressionBench.Run,
     };
 }

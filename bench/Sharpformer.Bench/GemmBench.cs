@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using System.Globalization;
+using Sharpformer.Kernels;
+
+namespace Sharpformer.Bench;
+
+/// <summary>
+/// SGEMM throughput on the shapes BERT-base spends its time in, at 1 and 2 threads.
+/// Options: --json, --repeats N (default 9), --threads LIST (default 1,2), --shapes MxKxN,... (default set below).
+/// Reports the median of the timed repeats after two warm-up calls (which also get the kernel out of tier-0).
+/// </summary>
+internal static class GemmBench
+{
+    static readonly (int M, int K, int N, bool TransB)[] DefaultShapes =
+    [
+        (128, 768, 768, false), (1024, 768, 768, false), (1024, 768, 3072, false), (1024, 3072, 768, false),
+        (2048, 2048, 2048, false), (1024, 768, 3072, true), (1024, 3072, 768, true), (128, 768, 768, true),
+    ];
+
+    public static int Run(string[] args)
+    {
+        bool json = args.Contains("--json");
+        int repeats = IntOption(args, "--repeats", 9);
+        int[] threadList = (Option(args, "--threads") ?? "1,2").Split(',').Select(int.Parse).ToArray();
+        var shapes = Option(args, "--shapes") is { } s
+            ? s.Split(',').Select(ParseShape).ToArray()
+            : DefaultShapes;
+
+        if (!json) Console.WriteLine($"{"M",6} {"K",6} {"N",6} {"transB",6} {"thr",3} {"ms",9} {"GFLOP/s",8}");
+        var rng = new Random(1);
+        foreach (var (m, k, n, transB) in shapes)
+        {
+            var a = RandomArray(rng, m * k); var b = RandomArray(rng, k * n); var c = new float[m * n];
+            foreach (int threads in threadList)
+            {
+                void Call() => Gemm.Sgemm(false, transB, m, n, k, 1f, a, k, b, transB ? k : n, 0f, c, n, threads);
+                Call(); Call();
+                var times = new double[repeats];
+                for (int r = 0; r < repeats; r++)
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    Call();
+                    times[r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                }
+                Array.Sort(times);
+                double ms = times[repeats / 2];
+                double gflops = 2.0 * m * n * k / (ms * 1e6);
+                var inv = CultureInfo.InvariantCulture;
+                if (json)
+                    Console.WriteLine(string.Create(inv, $"{{\"m\":{m},\"k\":{k},\"n\":{n},{(transB ? "\"transB\":true," : "")}\"threads\":{threads},\"gflops\":{gflops:F1},\"ms\":{ms:F3}}}"));
+                else
+                    Console.WriteLine(string.Create(inv, $"{m,6} {k,6} {n,6} {(transB ? "yes" : "no"),6} {threads,3} {ms,9:F3} {gflops,8:F1}"));
+            }
+        }
+        return 0;
+    }
+
+    static (int, int, int, bool) ParseShape(string s)
+    {
+        bool t = s.EndsWith('T');
+        var p = s.TrimEnd('T').Split('x').Select(int.Parse).ToArray();
+        if (p.Length != 3) throw new ArgumentException($"--shapes entry '{s}' must look like 1024x768x3072 (M×K×N, optional trailing T for transB).");
+        return (p[0], p[1], p[2], t);
+    }
+
+    static float[] RandomArray(Random rng, int len)
+    {
+        var x = new float[len];
+        for (int i = 0; i < len; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        return x;
+    }
+
+    static string? Option(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    static int IntOption(string[] args, string name, int fallback) => Option(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+}

@@ -1,0 +1,80 @@
+using System.IO.MemoryMappedFiles;
+
+namespace Sharpformer.Checkpoints;
+
+/// <summary>Random-access bytes behind one or more checkpoint tensors: a memory-mapped file or an in-memory buffer.</summary>
+internal abstract class ByteSource : IDisposable
+{
+    public abstract long Length { get; }
+
+    /// <summary>Bytes [offset, offset+length); the caller has already checked the range against <see cref="Length"/>.</summary>
+    public abstract ReadOnlySpan<byte> Span(long offset, int length);
+
+    public virtual void Dispose() { }
+}
+
+internal sealed class ArrayByteSource(ReadOnlyMemory<byte> bytes) : ByteSource
+{
+    public override long Length => bytes.Length;
+    public override ReadOnlySpan<byte> Span(long offset, int length) => bytes.Span.Slice(checked((int)offset), length);
+}
+
+/// <summary>
+/// A read-only memory map of a whole file. Tensors created over it read straight from the page cache, so opening a
+/// multi-gigabyte checkpoint costs nothing until a tensor is converted.
+/// </summary>
+internal sealed unsafe class MemoryMappedByteSource : ByteSource
+{
+    readonly MemoryMappedFile _file;
+    readonly MemoryMappedViewAccessor _view;
+    readonly long _length;
+    byte* _pointer;
+    readonly string _path;
+
+    public MemoryMappedByteSource(string path, long length)
+    {
+        _path = path;
+        _length = length;
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        try
+        {
+            _file = MemoryMappedFile.CreateFromFile(stream, mapName: null, capacity: 0, MemoryMappedFileAccess.Read,
+                HandleInheritability.None, leaveOpen: false);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+        try
+        {
+            _view = _file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* p = null;
+            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            _pointer = p + _view.PointerOffset;
+        }
+        catch
+        {
+            _view?.Dispose();
+            _file.Dispose();
+            throw;
+        }
+    }
+
+    public override long Length => _length;
+
+    public override ReadOnlySpan<byte> Span(long offset, int length)
+    {
+        ObjectDisposedException.ThrowIf(_pointer == null, $"memory map of '{_path}' (the StateDict was disposed)");
+        return new ReadOnlySpan<byte>(_pointer + offset, length);
+    }
+
+    public override void Dispose()
+    {
+        if (_pointer == null) return;
+        _pointer = null;
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _file.Dispose();
+    }
+}

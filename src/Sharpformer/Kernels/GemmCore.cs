@@ -1,0 +1,348 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Sharpformer.Kernels;
+
+/// <summary>Which micro-kernel family a GEMM call uses. Tests force each one; production picks the best.</summary>
+internal enum GemmIsa { Portable, Avx2, Avx512 }
+
+// Packed, cache-blocked GEMM in the GotoBLAS/BLIS layout:
+//   for jc (NC columns of C) → for pc (KC slice of k) → pack B[kc×nc] into NR-wide micro-panels
+//     → for ic (MC rows) → pack A[mc×kc] into MR-tall micro-panels
+//       → for jr (NR) → for ir (MR) → register tile MR×NR.
+// Packing makes all four transpose combinations and any leading dimension look the same to the
+// micro-kernel, so x·Wᵀ (transB) runs at the speed of x·W. Threads split C into disjoint row or
+// column ranges, each with its own packing buffers, so no synchronisation is needed inside a GEMM.
+public static unsafe partial class Gemm
+{
+    /// <summary>Below this many multiply-adds a GEMM runs on the calling thread (forking costs more than it saves).</summary>
+    internal const long ParallelThreshold = 1L << 21;
+
+    // Set on threads that are already running inside a parallel kernel, so nested calls stay single-threaded.
+    [ThreadStatic] static bool t_insideParallel;
+
+    internal static GemmIsa BestIsa { get; } =
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmIsa.Avx512
+        : Avx2.IsSupported && Fma.IsSupported ? GemmIsa.Avx2
+        : GemmIsa.Portable;
+
+    readonly record struct Blocking(int MR, int NR, int KC, int MC, int NC);
+
+    static Blocking BlockingFor(GemmIsa isa) => isa switch
+    {
+        GemmIsa.Avx512 => new(12, 32, 256, 384, 4096),
+        GemmIsa.Avx2 => new(6, 16, 256, 192, 4096),
+        _ => new(4, 4, 256, 128, 4096),
+    };
+
+    /// <summary>Strided view of an operand: element (r, c) of op(X) is at p[r·rs + c·cs].</summary>
+    readonly struct Operand(float* p, nint rs, nint cs)
+    {
+        public readonly float* P = p;
+        public readonly nint Rs = rs, Cs = cs;
+    }
+
+    static void SgemmCore(bool transA, bool transB, int m, int n, int k,
+        float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+        float beta, Span<float> c, int ldc, int threads)
+        => SgemmBatchedCore(transA, transB, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1, threads, BestIsa);
+
+    static void SgemmBatchedCore(bool transA, bool transB, int m, int n, int k,
+        float alpha, ReadOnlySpan<float> a, int lda, long strideA,
+        ReadOnlySpan<float> b, int ldb, long strideB,
+        float beta, Span<float> c, int ldc, long strideC, int batch, int threads)
+        => SgemmBatchedCore(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch, threads, BestIsa);
+
+    /// <summary>Test hook: the batched GEMM with an explicit micro-kernel family (must be supported by the CPU).</summary>
+    internal static void SgemmBatchedWith(GemmIsa isa, bool transA, bool transB, int m, int n, int k,
+        float alpha, ReadOnlySpan<float> a, int lda, long strideA,
+        ReadOnlySpan<float> b, int ldb, long strideB,
+        float beta, Span<float> c, int ldc, long strideC, int batch, int threads)
+    {
+        if (batch <= 0) return;
+        long lastA = strideA * (batch - 1), lastB = strideB * (batch - 1), lastC = strideC * (batch - 1);
+        CheckArgs(transA, transB, m, n, k, a.Length - lastA, lda, b.Length - lastB, ldb, c.Length - lastC, ldc);
+        SgemmBatchedCore(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch, threads, isa);
+    }
+
+    static void SgemmBatchedCore(bool transA, bool transB, int m, int n, int k,
+        float alpha, ReadOnlySpan<float> a, int lda, long strideA,
+        ReadOnlySpan<float> b, int ldb, long strideB,
+        float beta, Span<float> c, int ldc, long strideC, int batch, int threads, GemmIsa isa)
+    {
+        if (m == 0 || n == 0 || batch == 0) return;
+        int workers = t_insideParallel ? 1 : Math.Max(1, Parallelism.Resolve(threads));
+        long work = (long)m * n * k * batch;
+        if (work < ParallelThreshold) workers = 1;
+
+        fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c)
+        {
+            var job = new Job(isa, BlockingFor(isa), transA, transB, k, alpha, beta,
+                pa, lda, strideA, pb, ldb, strideB, pc, ldc, strideC);
+            if (workers == 1)
+            {
+                job.RunBatches(0, batch, 0, m, 0, n);
+                return;
+            }
+            if (batch >= workers)
+            {
+                // Independent matrices: one contiguous batch range per worker (attention's many small products).
+                RunParallel(workers, w =>
+                {
+                    int lo = (int)((long)batch * w / workers), hi = (int)((long)batch * (w + 1) / workers);
+                    job.RunBatches(lo, hi, 0, m, 0, n);
+                });
+                return;
+            }
+            // Few large matrices: split C of each into row or column bands. Splitting the longer side keeps the
+            // duplicated packing of the shared operand (A for column bands, B for row bands) the smaller one.
+            var blk = job.Blk;
+            bool splitN = n >= m;
+            int units = splitN ? (n + blk.NR - 1) / blk.NR : (m + blk.MR - 1) / blk.MR;
+            int parts = Math.Min(workers, units);
+            for (int p = 0; p < batch; p++)
+            {
+                int bi = p;
+                if (parts <= 1) { job.RunBatches(bi, bi + 1, 0, m, 0, n); continue; }
+                RunParallel(parts, w =>
+                {
+                    int u0 = (int)((long)units * w / parts), u1 = (int)((long)units * (w + 1) / parts);
+                    if (splitN) job.RunBatches(bi, bi + 1, 0, m, u0 * blk.NR, Math.Min(n, u1 * blk.NR));
+                    else job.RunBatches(bi, bi + 1, u0 * blk.MR, Math.Min(m, u1 * blk.MR), 0, n);
+                });
+            }
+        }
+    }
+
+    /// <summary>Runs body(0..parts-1) on up to <paramref name="parts"/> threads, the caller included; nested kernels stay single-threaded.</summary>
+    internal static void RunParallel(int parts, Action<int> body)
+    {
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, w =>
+        {
+            bool outer = t_insideParallel;
+            t_insideParallel = true;
+            try { body(w); }
+            finally { t_insideParallel = outer; }
+        });
+    }
+
+    sealed class Job(GemmIsa isa, Blocking blk, bool transA, bool transB, int k, float alpha, float beta,
+        float* a, int lda, long strideA, float* b, int ldb, long strideB, float* c, int ldc, long strideC)
+    {
+        public readonly Blocking Blk = blk;
+
+        /// <summary>C rows [m0,m1) × cols [n0,n1) of batches [b0,b1), with packing buffers owned by this call.</summary>
+        public void RunBatches(int b0, int b1, int m0, int m1, int n0, int n1)
+        {
+            int kcMax = KcFor(k);
+            int mcMax = Math.Min(Blk.MC, RoundUp(m1 - m0, Blk.MR));
+            int ncMax = Math.Min(Blk.NC, RoundUp(n1 - n0, Blk.NR));
+            // 16 floats of slack so each buffer can start on a 64-byte boundary.
+            int aLen = mcMax * kcMax + 16, bLen = ncMax * kcMax + 16;
+            float[] bufA = ArrayPool<float>.Shared.Rent(aLen), bufB = ArrayPool<float>.Shared.Rent(bLen);
+            try
+            {
+                fixed (float* rawA = bufA) fixed (float* rawB = bufB)
+                {
+                    float* packA = Align64(rawA), packB = Align64(rawB);
+                    for (int p = b0; p < b1; p++)
+                    {
+                        var opA = transA ? new Operand(a + p * strideA, 1, lda) : new Operand(a + p * strideA, lda, 1);
+                        var opB = transB ? new Operand(b + p * strideB, 1, ldb) : new Operand(b + p * strideB, ldb, 1);
+                        Macro(opA, opB, c + p * strideC, m0, m1, n0, n1, kcMax, packA, packB);
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(bufA);
+                ArrayPool<float>.Shared.Return(bufB);
+            }
+        }
+
+        int KcFor(int kk)
+        {
+            // Equal slices no larger than KC, so k = KC + 1 does not leave a one-column tail.
+            int slices = Math.Max(1, (kk + Blk.KC - 1) / Blk.KC);
+            return Math.Max(1, (kk + slices - 1) / slices);
+        }
+
+        void Macro(Operand opA, Operand opB, float* cBase, int m0, int m1, int n0, int n1, int kcMax, float* packA, float* packB)
+        {
+            if (k == 0 || alpha == 0f)
+            {
+                ScaleC(cBase, m0, m1, n0, n1);
+                return;
+            }
+            int MR = Blk.MR, NR = Blk.NR;
+            float* tile = stackalloc float[12 * 32 + 16];
+            float* tmp = Align64(tile);
+            for (int jc = n0; jc < n1; jc += Blk.NC)
+            {
+                int nc = Math.Min(Blk.NC, n1 - jc);
+                for (int pc = 0; pc < k; pc += kcMax)
+                {
+                    int kc = Math.Min(kcMax, k - pc);
+                    float betaEff = pc == 0 ? beta : 1f;
+                    PackB(opB, pc, kc, jc, nc, NR, packB);
+                    for (int ic = m0; ic < m1; ic += Blk.MC)
+                    {
+                        int mc = Math.Min(Blk.MC, m1 - ic);
+                        PackA(opA, ic, mc, pc, kc, MR, packA);
+                        for (int jr = 0; jr < nc; jr += NR)
+                        {
+                            int nr = Math.Min(NR, nc - jr);
+                            float* pbPanel = packB + (nint)jr * kc;
+                            for (int ir = 0; ir < mc; ir += MR)
+                            {
+                                int mr = Math.Min(MR, mc - ir);
+                                float* paPanel = packA + (nint)ir * kc;
+                                float* cTile = cBase + (nint)(ic + ir) * ldc + jc + jr;
+                                if (mr == MR && nr == NR)
+                                {
+                                    Tile(kc, paPanel, pbPanel, cTile, ldc, alpha, betaEff);
+                                }
+                                else
+                                {
+                                    Tile(kc, paPanel, pbPanel, tmp, NR, 1f, 0f);
+                                    MergeEdge(tmp, NR, cTile, ldc, mr, nr, alpha, betaEff);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        void Tile(int kc, float* pa, float* pb, float* cc, nint ldcc, float al, float be)
+        {
+            switch (isa)
+            {
+                case GemmIsa.Avx512: GemmMicroKernels.Avx512Tile(kc, pa, pb, cc, ldcc, al, be); break;
+                case GemmIsa.Avx2: GemmMicroKernels.Avx2Tile(kc, pa, pb, cc, ldcc, al, be); break;
+                default: PortableTile4x4(kc, pa, pb, cc, ldcc, al, be); break;
+            }
+        }
+
+        void ScaleC(float* cBase, int m0, int m1, int n0, int n1)
+        {
+            for (int i = m0; i < m1; i++)
+            {
+                var row = new Span<float>(cBase + (nint)i * ldc + n0, n1 - n0);
+                if (beta == 0f) row.Clear();
+                else if (beta != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(row, beta, row);
+            }
+        }
+    }
+
+    static void MergeEdge(float* t, int ldt, float* c, int ldc, int mr, int nr, float alpha, float beta)
+    {
+        for (int r = 0; r < mr; r++)
+        {
+            float* src = t + r * ldt; float* dst = c + (nint)r * ldc;
+            if (beta == 0f) for (int j = 0; j < nr; j++) dst[j] = alpha * src[j];
+            else for (int j = 0; j < nr; j++) dst[j] = alpha * src[j] + beta * dst[j];
+        }
+    }
+
+    /// <summary>Packs op(A)[i0.., p0..] (mc×kc) as MR-row micro-panels, each stored k-major (MR values per k), zero-padded.</summary>
+    static void PackA(Operand A, int i0, int mc, int p0, int kc, int MR, float* dst)
+    {
+        for (int ir = 0; ir < mc; ir += MR)
+        {
+            int mr = Math.Min(MR, mc - ir);
+            float* d = dst + (nint)ir * kc;
+            if (A.Cs == 1)
+            {
+                // Rows of A are contiguous in k: transpose-copy row by row.
+                for (int r = 0; r < mr; r++)
+                {
+                    float* s = A.P + (nint)(i0 + ir + r) * A.Rs + p0;
+                    float* dd = d + r;
+                    for (int p = 0; p < kc; p++) dd[p * MR] = s[p];
+                }
+                for (int r = mr; r < MR; r++)
+                    for (int p = 0; p < kc; p++) d[p * MR + r] = 0f;
+            }
+            else
+            {
+                // Columns of op(A) are contiguous (A stored transposed): copy MR values per k.
+                for (int p = 0; p < kc; p++)
+                {
+                    float* s = A.P + (nint)(p0 + p) * A.Cs + i0 + ir;
+                    float* dd = d + p * MR;
+                    int r = 0;
+                    for (; r < mr; r++) dd[r] = s[r];
+                    for (; r < MR; r++) dd[r] = 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs op(B)[p0.., j0..] (kc×nc) as NR-column micro-panels, each stored k-major (NR values per k), zero-padded.</summary>
+    static void PackB(Operand B, int p0, int kc, int j0, int nc, int NR, float* dst)
+    {
+        for (int jr = 0; jr < nc; jr += NR)
+        {
+            int nr = Math.Min(NR, nc - jr);
+            float* d = dst + (nint)jr * kc;
+            if (B.Cs == 1)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* s = B.P + (nint)(p0 + p) * B.Rs + j0 + jr;
+                    float* dd = d + p * NR;
+                    if (nr == NR) new ReadOnlySpan<float>(s, NR).CopyTo(new Span<float>(dd, NR));
+                    else
+                    {
+                        int j = 0;
+                        for (; j < nr; j++) dd[j] = s[j];
+                        for (; j < NR; j++) dd[j] = 0f;
+                    }
+                }
+            }
+            else
+            {
+                // B stored transposed (n×k, e.g. a torch Linear weight): each column of op(B) is a contiguous row.
+                for (int j = 0; j < nr; j++)
+                {
+                    float* s = B.P + (nint)(j0 + jr + j) * B.Cs + p0;
+                    float* dd = d + j;
+                    for (int p = 0; p < kc; p++) dd[p * NR] = s[p];
+                }
+                for (int j = nr; j < NR; j++)
+                    for (int p = 0; p < kc; p++) d[p * NR + j] = 0f;
+            }
+        }
+    }
+
+    static void PortableTile4x4(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        for (int p = 0; p < kc; p++)
+        {
+            float b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
+            float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+            a += 4; b += 4;
+        }
+        Span<float> acc = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
+        for (int r = 0; r < 4; r++)
+        {
+            float* row = c + r * ldc;
+            for (int j = 0; j < 4; j++)
+                row[j] = beta == 0f ? alpha * acc[r * 4 + j] : alpha * acc[r * 4 + j] + beta * row[j];
+        }
+    }
+
+    static int RoundUp(int v, int unit) => (v + unit - 1) / unit * unit;
+
+    static float* Align64(float* p) => (float*)(((nuint)p + 63) & ~(nuint)63);
+}

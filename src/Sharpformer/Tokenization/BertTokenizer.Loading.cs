@@ -1,0 +1,309 @@
+using System.Text.Json;
+
+namespace Sharpformer.Tokenization;
+
+public sealed partial class BertTokenizer
+{
+    /// <summary>
+    /// Loads a tokenizer from a model directory: <c>tokenizer.json</c> if present, else <c>vocab.txt</c> with
+    /// <c>tokenizer_config.json</c> / <c>special_tokens_map.json</c>. <c>model_max_length</c> comes from tokenizer_config.json.
+    /// </summary>
+    public static BertTokenizer FromDirectory(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"tokenizer directory not found: {directory}");
+        var config = ReadTokenizerConfig(directory);
+        var json = Path.Combine(directory, "tokenizer.json");
+        if (File.Exists(json)) return FromTokenizerJson(json, config.ModelMaxLength);
+        var vocab = Path.Combine(directory, "vocab.txt");
+        if (!File.Exists(vocab))
+            throw new TokenizerFormatException($"{directory}: neither tokenizer.json nor vocab.txt found; a BERT tokenizer needs one of them.");
+        return FromVocabFile(vocab, config);
+    }
+
+    /// <summary>Loads from a path that is a directory, a <c>tokenizer.json</c> or a <c>vocab.txt</c>.</summary>
+    public static BertTokenizer FromPath(string path)
+    {
+        if (Directory.Exists(path)) return FromDirectory(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"tokenizer file or directory not found: {path}", path);
+        return path.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? FromTokenizerJson(path) : FromVocabFile(path);
+    }
+
+    /// <summary>A WordPiece tokenizer from a <c>vocab.txt</c> (one token per line, id = line number) and options.</summary>
+    public static BertTokenizer FromVocabFile(string vocabPath, BertTokenizerOptions? options = null)
+    {
+        var o = options ?? new BertTokenizerOptions();
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        int line = 0;
+        using (var reader = new StreamReader(vocabPath, System.Text.Encoding.UTF8))
+        {
+            for (string? s; (s = reader.ReadLine()) != null; line++)
+                vocab[s.TrimEnd('\r')] = line; // HF load_vocab: a later duplicate wins
+        }
+        if (vocab.Count == 0) throw new TokenizerFormatException($"{vocabPath}: the vocabulary file is empty.");
+        var added = new List<AddedToken>();
+        foreach (var tok in new[] { o.PadToken, o.UnkToken, o.ClsToken, o.SepToken, o.MaskToken }.Distinct())
+        {
+            if (!vocab.TryGetValue(tok, out var id))
+                throw new TokenizerFormatException($"{vocabPath}: special token '{tok}' is not in the vocabulary; fix the file or the special token settings.");
+            added.Add(new AddedToken(id, tok, true, false, false, false, false));
+        }
+        added.Sort((x, y) => x.Id.CompareTo(y.Id));
+        int cls = vocab[o.ClsToken], sep = vocab[o.SepToken];
+        var norm = new NormalizerSettings(o.CleanText, o.TokenizeChineseChars, o.StripAccents ?? o.LowerCase, o.LowerCase);
+        return new BertTokenizer(vocab, norm, o.UnkToken, o.ContinuingSubwordPrefix, o.MaxInputCharsPerWord, added,
+            BertTemplate(cls, sep, false), BertTemplate(cls, sep, true), new DecoderSettings(o.ContinuingSubwordPrefix, true),
+            o.PadToken, o.ModelMaxLength, null, vocabPath);
+    }
+
+    static TemplatePiece[] BertTemplate(int cls, int sep, bool pair) => pair
+        ? [new(-1, [cls], 0), new(0, [], 0), new(-1, [sep], 0), new(1, [], 1), new(-1, [sep], 1)]
+        : [new(-1, [cls], 0), new(0, [], 0), new(-1, [sep], 0)];
+
+    /// <summary>
+    /// Reads the settings of <c>tokenizer_config.json</c> and <c>special_tokens_map.json</c> in <paramref name="directory"/>
+    /// (both optional) into options. Keys that change behaviour in ways this tokenizer does not implement
+    /// (<c>do_basic_tokenize: false</c>, <c>never_split</c>) raise <see cref="NotSupportedException"/>.
+    /// </summary>
+    public static BertTokenizerOptions ReadTokenizerConfig(string directory)
+    {
+        var o = new BertTokenizerOptions();
+        var map = Path.Combine(directory, "special_tokens_map.json");
+        if (File.Exists(map)) o = ApplySpecialTokens(o, ParseJson(map).RootElement, map);
+        var cfgPath = Path.Combine(directory, "tokenizer_config.json");
+        if (!File.Exists(cfgPath)) return o;
+        var cfg = ParseJson(cfgPath).RootElement;
+        if (cfg.ValueKind != JsonValueKind.Object) throw new TokenizerFormatException($"{cfgPath}: expected a JSON object.");
+        o = ApplySpecialTokens(o, cfg, cfgPath);
+        if (cfg.TryGetProperty("do_lower_case", out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False) o = o with { LowerCase = v.GetBoolean() };
+        if (cfg.TryGetProperty("strip_accents", out v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False) o = o with { StripAccents = v.GetBoolean() };
+        if (cfg.TryGetProperty("tokenize_chinese_chars", out v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False) o = o with { TokenizeChineseChars = v.GetBoolean() };
+        if (cfg.TryGetProperty("model_max_length", out v) && v.ValueKind == JsonValueKind.Number)
+        {
+            // HF writes 1e30 ("VERY_LARGE_INTEGER") when the model has no limit.
+            double d = v.GetDouble();
+            o = o with { ModelMaxLength = d >= 1 && d < int.MaxValue ? (int)d : null };
+        }
+        if (cfg.TryGetProperty("do_basic_tokenize", out v) && v.ValueKind == JsonValueKind.False)
+            throw new NotSupportedException($"{cfgPath}: not supported yet: do_basic_tokenize=false (WordPiece without the basic tokenizer).");
+        if (cfg.TryGetProperty("never_split", out v) && v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0)
+            throw new NotSupportedException($"{cfgPath}: not supported yet: never_split.");
+        return o;
+    }
+
+    static BertTokenizerOptions ApplySpecialTokens(BertTokenizerOptions o, JsonElement root, string file)
+    {
+        string? Get(string key)
+        {
+            if (!root.TryGetProperty(key, out var v)) return null;
+            return v.ValueKind switch
+            {
+                JsonValueKind.String => v.GetString(),
+                JsonValueKind.Object when v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String => c.GetString(),
+                JsonValueKind.Null => null,
+                _ => throw new TokenizerFormatException($"{file}: key '{key}' must be a string or an object with 'content'."),
+            };
+        }
+        return o with
+        {
+            UnkToken = Get("unk_token") ?? o.UnkToken,
+            SepToken = Get("sep_token") ?? o.SepToken,
+            PadToken = Get("pad_token") ?? o.PadToken,
+            ClsToken = Get("cls_token") ?? o.ClsToken,
+            MaskToken = Get("mask_token") ?? o.MaskToken,
+        };
+    }
+
+    static JsonDocument ParseJson(string path)
+    {
+        try { return JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true }); }
+        catch (JsonException e) { throw new TokenizerFormatException($"{path}: invalid JSON ({e.Message}).", e); }
+    }
+
+    /// <summary>
+    /// Loads an HF <c>tokenizer.json</c>. Supported: model WordPiece, normalizer BertNormalizer (or null),
+    /// pre_tokenizer BertPreTokenizer, post_processor TemplateProcessing / BertProcessing (or null), decoder
+    /// WordPiece (or null), added_tokens with normalized=false. Anything else → <see cref="NotSupportedException"/>.
+    /// </summary>
+    public static BertTokenizer FromTokenizerJson(string path, int? modelMaxLength = null)
+    {
+        using var doc = ParseJson(path);
+        var root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) throw new TokenizerFormatException($"{path}: expected a JSON object.");
+        static string? TypeOf(JsonElement e) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty("type", out var t) ? t.GetString() : null;
+        bool Bool(JsonElement e, string key, bool dflt, string where)
+        {
+            if (!e.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return dflt;
+            return v.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                _ => throw new TokenizerFormatException($"{path}: {where}.{key} must be true or false."),
+            };
+        }
+
+        // model
+        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
+            throw new TokenizerFormatException($"{path}: missing 'model' object.");
+        var modelType = TypeOf(model);
+        if (modelType == null)
+        {
+            // Older files omit "type" (serde untagged): infer from the fields.
+            if (model.TryGetProperty("merges", out _)) modelType = "BPE";
+            else if (model.TryGetProperty("vocab", out var vv) && vv.ValueKind == JsonValueKind.Array) modelType = "Unigram";
+            else if (model.TryGetProperty("continuing_subword_prefix", out _) || model.TryGetProperty("max_input_chars_per_word", out _)) modelType = "WordPiece";
+            else modelType = "WordLevel";
+        }
+        if (modelType != "WordPiece") throw new NotSupportedException($"{path}: not supported yet: model type '{modelType}' (only WordPiece).");
+        if (!model.TryGetProperty("vocab", out var vocabEl) || vocabEl.ValueKind != JsonValueKind.Object)
+            throw new TokenizerFormatException($"{path}: model.vocab must be an object of token → id.");
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var p in vocabEl.EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out var id) || id < 0)
+                throw new TokenizerFormatException($"{path}: model.vocab['{p.Name}'] must be a non-negative integer id.");
+            vocab[p.Name] = id;
+        }
+        string unk = model.TryGetProperty("unk_token", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString()! : "[UNK]";
+        string prefix = model.TryGetProperty("continuing_subword_prefix", out var pf) && pf.ValueKind == JsonValueKind.String ? pf.GetString()! : "##";
+        int maxChars = model.TryGetProperty("max_input_chars_per_word", out var mc) && mc.ValueKind == JsonValueKind.Number ? mc.GetInt32() : 100;
+
+        // normalizer
+        NormalizerSettings? norm = null;
+        if (root.TryGetProperty("normalizer", out var n) && n.ValueKind != JsonValueKind.Null)
+        {
+            var t = TypeOf(n);
+            if (t != "BertNormalizer") throw new NotSupportedException($"{path}: not supported yet: normalizer type '{t}' (only BertNormalizer).");
+            bool lower = Bool(n, "lowercase", true, "normalizer");
+            norm = new NormalizerSettings(Bool(n, "clean_text", true, "normalizer"), Bool(n, "handle_chinese_chars", true, "normalizer"),
+                Bool(n, "strip_accents", lower, "normalizer"), lower);
+        }
+
+        // pre-tokenizer
+        if (!root.TryGetProperty("pre_tokenizer", out var pt) || pt.ValueKind == JsonValueKind.Null)
+            throw new NotSupportedException($"{path}: not supported yet: a null pre_tokenizer (only BertPreTokenizer).");
+        if (TypeOf(pt) != "BertPreTokenizer")
+            throw new NotSupportedException($"{path}: not supported yet: pre_tokenizer type '{TypeOf(pt)}' (only BertPreTokenizer).");
+
+        // added tokens
+        var added = new List<AddedToken>();
+        if (root.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array)
+        {
+            int i = 0;
+            foreach (var a in at.EnumerateArray())
+            {
+                if (!a.TryGetProperty("id", out var idEl) || !idEl.TryGetInt32(out var id) || !a.TryGetProperty("content", out var c) || c.ValueKind != JsonValueKind.String)
+                    throw new TokenizerFormatException($"{path}: added_tokens[{i}] needs an integer 'id' and a string 'content'.");
+                var tok = new AddedToken(id, c.GetString()!, Bool(a, "special", false, $"added_tokens[{i}]"), Bool(a, "normalized", !Bool(a, "special", false, "x"), $"added_tokens[{i}]"),
+                    Bool(a, "lstrip", false, $"added_tokens[{i}]"), Bool(a, "rstrip", false, $"added_tokens[{i}]"), Bool(a, "single_word", false, $"added_tokens[{i}]"));
+                if (tok.Normalized && norm != null)
+                    throw new NotSupportedException($"{path}: not supported yet: added_tokens[{i}] ('{tok.Content}') with normalized=true (matched after normalization).");
+                added.Add(tok);
+                i++;
+            }
+        }
+
+        // post-processor
+        TemplatePiece[] single = [], pair = [new(0, [], 0), new(1, [], 1)];
+        single = [new(0, [], 0)];
+        if (root.TryGetProperty("post_processor", out var pp) && pp.ValueKind != JsonValueKind.Null)
+        {
+            int IdOf(string token, string where) => vocab.TryGetValue(token, out var id) ? id
+                : added.FirstOrDefault(a => a.Content == token)?.Id ?? throw new TokenizerFormatException($"{path}: {where}: token '{token}' is not in the vocabulary.");
+            switch (TypeOf(pp))
+            {
+                case "BertProcessing":
+                    {
+                        int Get(string key)
+                        {
+                            if (!pp.TryGetProperty(key, out var arr) || arr.ValueKind != JsonValueKind.Array || arr.GetArrayLength() != 2)
+                                throw new TokenizerFormatException($"{path}: post_processor.{key} must be [token, id].");
+                            return arr[1].GetInt32();
+                        }
+                        int cls = Get("cls"), sep = Get("sep");
+                        single = BertTemplate(cls, sep, false);
+                        pair = BertTemplate(cls, sep, true);
+                        break;
+                    }
+                case "TemplateProcessing":
+                    {
+                        var specials = new Dictionary<string, int[]>();
+                        if (pp.TryGetProperty("special_tokens", out var st) && st.ValueKind == JsonValueKind.Object)
+                            foreach (var s in st.EnumerateObject())
+                                specials[s.Name] = s.Value.TryGetProperty("ids", out var ids) && ids.ValueKind == JsonValueKind.Array
+                                    ? [.. ids.EnumerateArray().Select(x => x.GetInt32())]
+                                    : [IdOf(s.Name, "post_processor.special_tokens")];
+                        TemplatePiece[] Parse(string key)
+                        {
+                            if (!pp.TryGetProperty(key, out var arr) || arr.ValueKind != JsonValueKind.Array)
+                                throw new TokenizerFormatException($"{path}: post_processor.{key} must be an array of pieces.");
+                            var pieces = new List<TemplatePiece>();
+                            foreach (var piece in arr.EnumerateArray())
+                            {
+                                if (piece.TryGetProperty("Sequence", out var seq))
+                                    pieces.Add(new(seq.GetProperty("id").GetString() == "B" ? 1 : 0, [], seq.TryGetProperty("type_id", out var ti) ? ti.GetInt32() : 0));
+                                else if (piece.TryGetProperty("SpecialToken", out var sp))
+                                {
+                                    var name = sp.GetProperty("id").GetString()!;
+                                    pieces.Add(new(-1, specials.TryGetValue(name, out var ids) ? ids : [IdOf(name, $"post_processor.{key}")],
+                                        sp.TryGetProperty("type_id", out var ti) ? ti.GetInt32() : 0));
+                                }
+                                else throw new TokenizerFormatException($"{path}: post_processor.{key}: each piece must be {{\"Sequence\":…}} or {{\"SpecialToken\":…}}.");
+                            }
+                            return [.. pieces];
+                        }
+                        single = Parse("single");
+                        pair = Parse("pair");
+                        break;
+                    }
+                default:
+                    throw new NotSupportedException($"{path}: not supported yet: post_processor type '{TypeOf(pp)}' (only TemplateProcessing, BertProcessing).");
+            }
+        }
+
+        // decoder
+        DecoderSettings? decoder = null;
+        if (root.TryGetProperty("decoder", out var dec) && dec.ValueKind != JsonValueKind.Null)
+        {
+            if (TypeOf(dec) != "WordPiece") throw new NotSupportedException($"{path}: not supported yet: decoder type '{TypeOf(dec)}' (only WordPiece).");
+            decoder = new DecoderSettings(dec.TryGetProperty("prefix", out var dp) && dp.ValueKind == JsonValueKind.String ? dp.GetString()! : "##",
+                Bool(dec, "cleanup", true, "decoder"));
+        }
+
+        // truncation / padding defaults
+        var defaults = EncodeOptions.Default;
+        string? padToken = null;
+        if (root.TryGetProperty("truncation", out var tr) && tr.ValueKind == JsonValueKind.Object)
+        {
+            var strategy = tr.TryGetProperty("strategy", out var s) ? s.GetString() : "LongestFirst";
+            defaults = defaults with
+            {
+                Truncation = strategy switch
+                {
+                    "LongestFirst" => TruncationStrategy.LongestFirst,
+                    "OnlyFirst" => TruncationStrategy.OnlyFirst,
+                    "OnlySecond" => TruncationStrategy.OnlySecond,
+                    _ => throw new TokenizerFormatException($"{path}: truncation.strategy '{strategy}' is unknown."),
+                },
+                MaxLength = tr.GetProperty("max_length").GetInt32(),
+                Stride = tr.TryGetProperty("stride", out var sd) ? sd.GetInt32() : 0,
+                TruncationSide = tr.TryGetProperty("direction", out var dir) && dir.GetString() == "Left" ? TruncationSide.Left : TruncationSide.Right,
+            };
+        }
+        if (root.TryGetProperty("padding", out var pad) && pad.ValueKind == JsonValueKind.Object)
+        {
+            var strategy = pad.GetProperty("strategy");
+            bool fixedLen = strategy.ValueKind == JsonValueKind.Object && strategy.TryGetProperty("Fixed", out _);
+            defaults = defaults with
+            {
+                Padding = fixedLen ? PaddingStrategy.MaxLength : PaddingStrategy.Longest,
+                MaxLength = fixedLen ? strategy.GetProperty("Fixed").GetInt32() : defaults.MaxLength,
+                PaddingSide = pad.TryGetProperty("direction", out var dir) && dir.GetString() == "Left" ? PaddingSide.Left : PaddingSide.Right,
+                PadToMultipleOf = pad.TryGetProperty("pad_to_multiple_of", out var m) && m.ValueKind == JsonValueKind.Number ? m.GetInt32() : null,
+            };
+            padToken = pad.TryGetProperty("pad_token", out var ptk) ? ptk.GetString() : null;
+        }
+        padToken ??= vocab.ContainsKey("[PAD]") ? "[PAD]" : null;
+        return new BertTokenizer(vocab, norm, unk, prefix, maxChars, added, single, pair, decoder, padToken, modelMaxLength, defaults, path);
+    }
+}
