@@ -5,8 +5,11 @@ internal static class BenchCatalog
 {
     public static SortedDictionary<string, Func<string[], int>> All() => new()
     {
-        ["data"] = DataBench.Run,
         ["gemm"] = GemmBench.Run,
+        ["tokenize"] = TokenizeBench.Run,
+        ["data"] = DataBench.Run,
         ["logreg"] = LogisticRegressionBench.Run,
+        ["train"] = TrainBench.Run,
+        ["infer"] = InferBench.Run,
     };
 }

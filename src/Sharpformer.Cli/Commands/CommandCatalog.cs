@@ -8,5 +8,9 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return InfoCommand.Create();
+        yield return TokenizeCommand.Create();
+        yield return DownloadCommand.Create();
+        yield return SummaryCommand.Create();
+        yield return ForwardCommand.Create();
     }
 }

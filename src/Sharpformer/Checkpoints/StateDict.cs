@@ -64,6 +64,14 @@ public sealed class StateDict : IReadOnlyDictionary<string, CheckpointTensor>, I
     }
 
     internal void Own(ByteSource source) => _owned.Add(source);
+
+    /// <summary>Takes over the memory maps and source files of a shard (its tensors are added separately).</summary>
+    internal void Adopt(StateDict part)
+    {
+        _owned.AddRange(part._owned);
+        part._owned.Clear();
+        _sourceFiles.AddRange(part._sourceFiles);
+    }
     internal void AddSourceFile(string file) => _sourceFiles.Add(file);
 
     public CheckpointTensor this[string key] => _byName.TryGetValue(key, out var t)

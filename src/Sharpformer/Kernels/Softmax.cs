@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Numerics.Tensors;
+
 namespace Sharpformer.Kernels;
 
 /// <summary>Row-wise softmax and log-softmax over a rows×cols row-major buffer.</summary>
@@ -16,31 +20,33 @@ public static class Softmax
         ReadOnlySpan<float> mask = default, int rowsPerMask = 1)
     {
         Check(x.Length, y.Length, rows, cols, mask.Length, rowsPerMask);
+        if (cols == 0) return;
         for (int r = 0; r < rows; r++)
         {
             var xr = x.Slice(r * cols, cols);
             var yr = y.Slice(r * cols, cols);
-            var mr = mask.IsEmpty ? default : mask.Slice(r / rowsPerMask * cols, cols);
-            float max = float.NegativeInfinity;
-            for (int j = 0; j < cols; j++) { float v = xr[j] + (mr.IsEmpty ? 0f : mr[j]); yr[j] = v; if (v > max) max = v; }
+            if (mask.IsEmpty) { if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(xr), ref MemoryMarshal.GetReference(yr))) xr.CopyTo(yr); }
+            else TensorPrimitives.Add(xr, mask.Slice(r / rowsPerMask * cols, cols), yr);
+            float max = TensorPrimitives.Max(yr);
             if (float.IsNegativeInfinity(max)) { yr.Clear(); continue; }
-            float sum = 0f;
-            for (int j = 0; j < cols; j++) { float e = MathF.Exp(yr[j] - max); yr[j] = e; sum += e; }
-            float inv = 1f / sum;
-            for (int j = 0; j < cols; j++) yr[j] *= inv;
+            TensorPrimitives.Subtract(yr, max, yr);
+            TensorPrimitives.Exp(yr, yr);
+            float sum = TensorPrimitives.Sum(yr);
+            TensorPrimitives.Multiply(yr, 1f / sum, yr);
         }
     }
 
-    /// <summary>dx[r,:] = y[r,:] ⊙ (dy[r,:] − ⟨dy[r,:], y[r,:]⟩), the softmax backward from its output y.</summary>
+    /// <summary>dx[r,:] = y[r,:] ⊙ (dy[r,:] − ⟨dy[r,:], y[r,:]⟩), the softmax backward from its output y. dx may alias dy.</summary>
     public static void Backward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int rows, int cols)
     {
         Check(y.Length, dx.Length, rows, cols, 0, 1);
+        CheckGrad(dy.Length, rows, cols);
         for (int r = 0; r < rows; r++)
         {
             var yr = y.Slice(r * cols, cols); var gr = dy.Slice(r * cols, cols); var dr = dx.Slice(r * cols, cols);
-            float dot = 0f;
-            for (int j = 0; j < cols; j++) dot += yr[j] * gr[j];
-            for (int j = 0; j < cols; j++) dr[j] = yr[j] * (gr[j] - dot);
+            float dot = TensorPrimitives.Dot(yr, gr);
+            // dx = y·dy − y·dot, computed as (dy − dot)·y elementwise so dx may alias dy.
+            TensorPrimitives.AddMultiply(gr, -dot, yr, dr);
         }
     }
 
@@ -48,29 +54,51 @@ public static class Softmax
     public static void LogForward(ReadOnlySpan<float> x, Span<float> y, int rows, int cols)
     {
         Check(x.Length, y.Length, rows, cols, 0, 1);
+        if (cols == 0) return;
+        Span<float> tmp = stackalloc float[Math.Min(cols, ChunkLength)];
         for (int r = 0; r < rows; r++)
         {
             var xr = x.Slice(r * cols, cols); var yr = y.Slice(r * cols, cols);
-            float max = float.NegativeInfinity;
-            for (int j = 0; j < cols; j++) if (xr[j] > max) max = xr[j];
+            float max = TensorPrimitives.Max(xr);
             double sum = 0;
-            for (int j = 0; j < cols; j++) sum += MathF.Exp(xr[j] - max);
+            for (int start = 0; start < cols; start += tmp.Length)
+            {
+                var part = xr.Slice(start, Math.Min(tmp.Length, cols - start)); var t = tmp[..part.Length];
+                TensorPrimitives.Subtract(part, max, t);
+                TensorPrimitives.Exp(t, t);
+                sum += TensorPrimitives.Sum(t);
+            }
             float lse = max + (float)Math.Log(sum);
-            for (int j = 0; j < cols; j++) yr[j] = xr[j] - lse;
+            TensorPrimitives.Subtract(xr, lse, yr);
         }
     }
 
-    /// <summary>dx[r,:] = dy[r,:] − exp(y[r,:])·Σ dy[r,:], the log-softmax backward from its output y.</summary>
+    /// <summary>dx[r,:] = dy[r,:] − exp(y[r,:])·Σ dy[r,:], the log-softmax backward from its output y. dx may alias dy.</summary>
     public static void LogBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int rows, int cols)
     {
         Check(y.Length, dx.Length, rows, cols, 0, 1);
+        CheckGrad(dy.Length, rows, cols);
+        if (cols == 0) return;
+        Span<float> tmp = stackalloc float[Math.Min(cols, ChunkLength)];
         for (int r = 0; r < rows; r++)
         {
             var yr = y.Slice(r * cols, cols); var gr = dy.Slice(r * cols, cols); var dr = dx.Slice(r * cols, cols);
-            float s = 0f;
-            for (int j = 0; j < cols; j++) s += gr[j];
-            for (int j = 0; j < cols; j++) dr[j] = gr[j] - MathF.Exp(yr[j]) * s;
+            float s = TensorPrimitives.Sum(gr);
+            for (int start = 0; start < cols; start += tmp.Length)
+            {
+                int len = Math.Min(tmp.Length, cols - start);
+                var t = tmp[..len];
+                TensorPrimitives.Exp(yr.Slice(start, len), t);
+                TensorPrimitives.MultiplyAdd(t, -s, gr.Slice(start, len), dr.Slice(start, len));
+            }
         }
+    }
+
+    const int ChunkLength = 1024;
+
+    static void CheckGrad(int dyLen, int rows, int cols)
+    {
+        if (dyLen < (long)rows * cols) throw new ArgumentException($"softmax backward over {rows}×{cols} needs {(long)rows * cols} gradient floats; dy has {dyLen}.", "dy");
     }
 
     static void Check(int xLen, int yLen, int rows, int cols, int maskLen, int rowsPerMask)

@@ -22,20 +22,23 @@ public class GemmTests
         float[] a, int lda, long offA, float[] b, int ldb, long offB, float beta, float[] c, int ldc, long offC)
     {
         var r = new double[m * n]; var s = new double[m * n];
+        // op(A) rows and op(B) columns copied out contiguously in p so the triple loop is a plain dot product.
+        var ar = new double[k]; var bc = new double[(long)n * k];
+        for (int j = 0; j < n; j++)
+            for (int p = 0; p < k; p++) bc[(long)j * k + p] = tB ? b[offB + j * ldb + p] : b[offB + p * ldb + j];
         for (int i = 0; i < m; i++)
+        {
+            for (int p = 0; p < k; p++) ar[p] = tA ? a[offA + p * lda + i] : a[offA + i * lda + p];
             for (int j = 0; j < n; j++)
             {
                 double acc = 0, mag = 0;
-                for (int p = 0; p < k; p++)
-                {
-                    double av = tA ? a[offA + p * lda + i] : a[offA + i * lda + p];
-                    double bv = tB ? b[offB + j * ldb + p] : b[offB + p * ldb + j];
-                    acc += av * bv; mag += Math.Abs(av * bv);
-                }
+                long o = (long)j * k;
+                for (int p = 0; p < k; p++) { double t = ar[p] * bc[o + p]; acc += t; mag += Math.Abs(t); }
                 double old = beta == 0f ? 0 : (double)beta * c[offC + i * ldc + j];
                 r[i * n + j] = alpha * acc + old;
                 s[i * n + j] = Math.Abs(alpha) * mag + Math.Abs(old);
             }
+        }
         return (r, s);
     }
 

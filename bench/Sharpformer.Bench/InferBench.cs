@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Globalization;
+using Sharpformer.Kernels;
+using Sharpformer.Models;
+using Sharpformer.Tensors;
+
+namespace Sharpformer.Bench;
+
+/// <summary>
+/// Encoder inference speed of randomly initialised bert-base-uncased / distilbert-base-uncased (real sizes), eval mode
+/// under NoGrad (the kernel fast path). One JSON line per (model, batch×seq): median ms per batch, tokens/s, process peak
+/// working set, and the ONNX Runtime anchor of ANCHORS.md for comparison.
+/// Options: --json, --threads N (default 2), --model bert|distilbert (default both, each in its own child process so
+/// the peak working set belongs to one model), --shapes 1x128,8x128,32x128,1x512, --repeats N (default 5; 3 for 32×128).
+/// </summary>
+internal static class InferBench
+{
+    static readonly (int Batch, int Seq)[] DefaultShapes = [(1, 128), (8, 128), (32, 128), (1, 512)];
+
+    // ONNX Runtime 1.30 (MLAS), 2 threads, ms per batch — ANCHORS.md.
+    static readonly Dictionary<(string, int, int), double> Anchors = new()
+    {
+        [("bert-base-uncased", 1, 128)] = 168, [("bert-base-uncased", 8, 128)] = 939,
+        [("bert-base-uncased", 32, 128)] = 4765, [("bert-base-uncased", 1, 512)] = 631,
+        [("distilbert-base-uncased", 1, 128)] = 77, [("distilbert-base-uncased", 8, 128)] = 475,
+        [("distilbert-base-uncased", 32, 128)] = 2410, [("distilbert-base-uncased", 1, 512)] = 345,
+    };
+
+    public static int Run(string[] args)
+    {
+        var model = Option(args, "--model");
+        if (model == null)
+        {
+            // One child process per model: PeakWorkingSet64 never goes down, so it must not mix the two models.
+            foreach (var m in new[] { "bert", "distilbert" })
+            {
+                var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = false, UseShellExecute = false };
+                if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Add(typeof(InferBench).Assembly.Location);
+                psi.ArgumentList.Add("infer");
+                foreach (var a in args) psi.ArgumentList.Add(a);
+                psi.ArgumentList.Add("--model"); psi.ArgumentList.Add(m);
+                using var p = Process.Start(psi)!;
+                p.WaitForExit();
+                if (p.ExitCode != 0) return p.ExitCode;
+            }
+            return 0;
+        }
+
+        bool json = args.Contains("--json");
+        int threads = int.Parse(Option(args, "--threads") ?? "2", CultureInfo.InvariantCulture);
+        int? repeatsOption = Option(args, "--repeats") is { } r ? int.Parse(r, CultureInfo.InvariantCulture) : null;
+        var shapes = Option(args, "--shapes") is { } s
+            ? s.Split(',').Select(x => x.Split('x')).Select(x => (int.Parse(x[0], CultureInfo.InvariantCulture), int.Parse(x[1], CultureInfo.InvariantCulture))).ToArray()
+            : DefaultShapes;
+        Parallelism.DefaultThreads = threads;
+
+        var buildWatch = Stopwatch.StartNew();
+        (string name, IEncoderModel encoder, PretrainedModel module) = model switch
+        {
+            "bert" => Build("bert-base-uncased", new BertModel(new BertConfig(), addPoolingLayer: true, seed: 1)),
+            "distilbert" => Build("distilbert-base-uncased", new DistilBertModel(new DistilBertConfig(), seed: 1)),
+            _ => throw new ArgumentException($"--model {model}: expected bert or distilbert."),
+        };
+        module.Eval();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        double buildSeconds = buildWatch.Elapsed.TotalSeconds;
+        if (!json) Console.WriteLine($"{name}: {module.ParameterCount():N0} parameters, built in {buildSeconds:F1} s, {threads} threads");
+
+        var rng = new Random(7);
+        foreach (var (batch, seq) in shapes)
+        {
+            var ids = new int[batch * seq];
+            for (int i = 0; i < ids.Length; i++) ids[i] = 1000 + rng.Next(28000);
+            var mask = Enumerable.Repeat(1, ids.Length).ToArray();
+            var input = new EncoderInput(ids, batch, seq, attentionMask: mask);
+            int repeats = repeatsOption ?? (batch * seq >= 4096 ? 3 : 5);
+            var times = new double[repeats];
+            using (Autograd.NoGrad())
+            {
+                encoder.Forward(input); // warm-up: JIT tiers, workspace allocation
+                for (int i = 0; i < repeats; i++)
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    encoder.Forward(input);
+                    times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                }
+            }
+            Array.Sort(times);
+            double median = times[repeats / 2];
+            using var self = Process.GetCurrentProcess();
+            self.Refresh();
+            double peakMiB = self.PeakWorkingSet64 / (1024.0 * 1024.0);
+            double anchor = Anchors.GetValueOrDefault((name, batch, seq), double.NaN);
+            var inv = CultureInfo.InvariantCulture;
+            if (json)
+                Console.WriteLine(string.Create(inv,
+                    $"{{\"suite\":\"infer\",\"model\":\"{name}\",\"batch\":{batch},\"seq\":{seq},\"threads\":{threads},\"runs\":{repeats},\"median_ms\":{median:F1},\"min_ms\":{times[0]:F1},\"tokens_per_s\":{batch * seq / (median / 1000):F0},\"peak_working_set_mib\":{peakMiB:F0},\"onnxruntime_ms\":{anchor:F0},\"speedup_vs_onnxruntime\":{anchor / median:F2}}}"));
+            else
+                Console.WriteLine(string.Create(inv, $"{name} {batch}x{seq}: median {median:F1} ms (min {times[0]:F1}), {batch * seq / (median / 1000):F0} tokens/s, peak WS {peakMiB:F0} MiB, ORT {anchor:F0} ms → {anchor / median:F2}×"));
+        }
+        return 0;
+    }
+
+    static (string, IEncoderModel, PretrainedModel) Build<T>(string name, T model) where T : PretrainedModel, IEncoderModel => (name, model, model);
+
+    static string? Option(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+}

@@ -1,0 +1,167 @@
+using System.CommandLine;
+using System.Text.Json;
+using Sharpformer.Models;
+using Sharpformer.Tensors;
+using Sharpformer.Tokenization;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>
+/// <c>sharpformer forward --model &lt;dir|id&gt; --jsonl [--outputs …]</c>: one JSON object per stdin line
+/// (<c>{"text": …, "text_pair": …}</c>) in, one JSON object per line out with <c>tokens</c> and the requested outputs,
+/// shaped as transformers returns them with the batch dimension dropped.
+/// </summary>
+internal static class ForwardCommand
+{
+    /// <summary>Output names accepted by --outputs.</summary>
+    public static readonly string[] OutputNames = ["last_hidden_state", "pooler_output", "logits", "hidden_states", "attentions"];
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Model directory (config.json, weights, vocab.txt) or Hub model id in the local cache.", Required = true };
+        var jsonl = new Option<bool>("--jsonl") { Description = "Read JSON lines {\"text\": …, \"text_pair\": …} from stdin (the only input format)." };
+        var outputs = new Option<string?>("--outputs") { Description = $"Comma-separated: {string.Join(", ", OutputNames)} (default: logits for head models, last_hidden_state otherwise)." };
+        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores or SHARPFORMER_THREADS)." };
+        var cmd = new Command("forward", "Run a model on JSON lines from stdin and print its outputs as JSON lines.");
+        cmd.Options.Add(model); cmd.Options.Add(jsonl); cmd.Options.Add(outputs); cmd.Options.Add(threads);
+        cmd.SetAction(r =>
+        {
+            if (!r.GetValue(jsonl)) throw new ArgumentException("forward reads JSON lines from stdin; pass --jsonl.");
+            if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
+            return Run(r.GetValue(model)!, r.GetValue(outputs), Console.In, Console.Out);
+        });
+        return cmd;
+    }
+
+    /// <summary>The verb's body over readers/writers (so tests run it in-process).</summary>
+    internal static int Run(string modelPath, string? outputList, TextReader input, TextWriter output, CancellationToken cancellationToken = default)
+    {
+        var model = AutoModel.FromPretrained(modelPath);
+        var dir = AutoModel.ResolveDirectory(modelPath);
+        bool isHead = model is not IEncoderModel;
+        var wanted = (outputList ?? (isHead ? "logits" : "last_hidden_state")).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        foreach (var w in wanted)
+        {
+            if (!OutputNames.Contains(w)) throw new ArgumentException($"--outputs: unknown output '{w}'; choose from {string.Join(", ", OutputNames)}.");
+            if (w == "logits" && !isHead) throw new ArgumentException($"--outputs logits: {model.Architecture} has no head; ask for last_hidden_state.");
+            if (w == "pooler_output" && !HasPooler(model)) throw new ArgumentException($"--outputs pooler_output: {model.Architecture} has no pooler.");
+        }
+        if (!File.Exists(Path.Combine(dir, "vocab.txt")) && !File.Exists(Path.Combine(dir, "tokenizer.json")))
+            throw new FileNotFoundException($"No tokenizer in '{dir}' (vocab.txt or tokenizer.json); forward tokenizes with the model's own tokenizer.");
+        var tokenizer = BertTokenizer.FromDirectory(dir);
+        int maxLength = Math.Min(tokenizer.ModelMaxLength ?? int.MaxValue, MaxPositions(model));
+        var encodeOptions = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = maxLength };
+        bool useTypes = model.ModelType == "bert";
+        var options = new ForwardOptions(wanted.Contains("hidden_states"), wanted.Contains("attentions"));
+
+        string? line; int lineNo = 0;
+        using var noGrad = Autograd.NoGrad();
+        while ((line = input.ReadLine()) != null)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            lineNo++;
+            if (line.Trim().Length == 0) continue;
+            var (text, pair) = ParseLine(line, lineNo);
+            var enc = pair == null ? tokenizer.Encode(text, encodeOptions) : tokenizer.Encode(text, pair, encodeOptions);
+            var ids = enc.GetIdsArray();
+            var batch = new EncoderInput(ids, 1, ids.Length, useTypes ? [.. enc.TypeIds] : null, [.. enc.AttentionMask]);
+            var (logits, encoder) = RunModel(model, batch, options);
+            var json = new MemoryStream();
+            using (var w = new Utf8JsonWriter(json, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            {
+                w.WriteStartObject();
+                w.WriteStartArray("tokens");
+                foreach (var t in enc.Tokens) w.WriteStringValue(t);
+                w.WriteEndArray();
+                foreach (var name in wanted)
+                {
+                    w.WritePropertyName(name);
+                    switch (name)
+                    {
+                        case "logits": WriteTensor(w, logits!, dropBatch: true); break;
+                        case "last_hidden_state": WriteTensor(w, encoder.LastHiddenState, dropBatch: true); break;
+                        case "pooler_output": WriteTensor(w, encoder.PoolerOutput!, dropBatch: true); break;
+                        case "hidden_states": WriteList(w, encoder.HiddenStates!); break;
+                        case "attentions": WriteList(w, encoder.Attentions!); break;
+                    }
+                }
+                w.WriteEndObject();
+            }
+            output.WriteLine(System.Text.Encoding.UTF8.GetString(json.GetBuffer(), 0, (int)json.Length));
+        }
+        output.Flush();
+        return 0;
+    }
+
+    static (string Text, string? Pair) ParseLine(string line, int lineNo)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("text", out var t) || t.ValueKind != JsonValueKind.String)
+                throw new FormatException($"stdin line {lineNo}: expected an object with a string \"text\" field, e.g. {{\"text\": \"hello\"}}.");
+            string? pair = null;
+            if (root.TryGetProperty("text_pair", out var p) && p.ValueKind != JsonValueKind.Null)
+                pair = p.ValueKind == JsonValueKind.String ? p.GetString() : throw new FormatException($"stdin line {lineNo}: \"text_pair\" must be a string or null.");
+            return (t.GetString()!, pair);
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"stdin line {lineNo}: not valid JSON ({e.Message}).", e);
+        }
+    }
+
+    static (Tensor? Logits, EncoderOutput Encoder) RunModel(PretrainedModel model, EncoderInput input, ForwardOptions options) => model switch
+    {
+        ISequenceClassificationModel m => m.Forward(input, null, options) is var o ? (o.Logits, o.Encoder) : default,
+        ITokenClassificationModel m => m.Forward(input, null, options) is var o ? (o.Logits, o.Encoder) : default,
+        IMaskedLMModel m => m.Forward(input, null, options) is var o ? (o.Logits, o.Encoder) : default,
+        IEncoderModel m => (null, m.Forward(input, options)),
+        _ => throw new NotSupportedException($"{model.Architecture} cannot run forward."),
+    };
+
+    static bool HasPooler(PretrainedModel m) => m switch
+    {
+        BertModel b => b.Pooler != null,
+        BertForSequenceClassification => true,
+        _ => false,
+    };
+
+    static int MaxPositions(PretrainedModel m) => m switch
+    {
+        BertModel b => b.Config.MaxPositionEmbeddings,
+        BertForSequenceClassification b => b.Config.MaxPositionEmbeddings,
+        BertForTokenClassification b => b.Config.MaxPositionEmbeddings,
+        BertForMaskedLM b => b.Config.MaxPositionEmbeddings,
+        DistilBertModel d => d.Config.MaxPositionEmbeddings,
+        DistilBertForSequenceClassification d => d.Config.MaxPositionEmbeddings,
+        DistilBertForTokenClassification d => d.Config.MaxPositionEmbeddings,
+        DistilBertForMaskedLM d => d.Config.MaxPositionEmbeddings,
+        _ => int.MaxValue,
+    };
+
+    /// <summary>hidden_states / attentions: a list over layers of the per-layer tensors, each without the batch dimension.</summary>
+    static void WriteList(Utf8JsonWriter w, IReadOnlyList<Tensor> tensors)
+    {
+        w.WriteStartArray();
+        foreach (var t in tensors) WriteTensor(w, t, dropBatch: true);
+        w.WriteEndArray();
+    }
+
+    static void WriteTensor(Utf8JsonWriter w, Tensor t, bool dropBatch)
+    {
+        var data = t.Contiguous().ToArray();
+        var shape = t.ShapeArray;
+        if (dropBatch) shape = shape[1..];
+        int pos = 0;
+        Write(0);
+        void Write(int dim)
+        {
+            if (dim == shape.Length) { w.WriteNumberValue(data[pos++]); return; }
+            w.WriteStartArray();
+            for (int i = 0; i < shape[dim]; i++) Write(dim + 1);
+            w.WriteEndArray();
+        }
+    }
+}

@@ -1,0 +1,31 @@
+using System.CommandLine;
+using Sharpformer.Models;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary><c>sharpformer summary --model &lt;dir|id&gt;</c>: Keras-style table of layers, output shapes and parameter counts.</summary>
+internal static class SummaryCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Model directory (config.json + weights) or Hub model id in the local cache.", Required = true };
+        var depth = new Option<int>("--depth") { Description = "Nesting depth of the table (default 3: e.g. bert.encoder.layer.N).", DefaultValueFactory = _ => 3 };
+        var seq = new Option<int>("--seq") { Description = "Sequence length of the probe input that fills the output-shape column (default 8).", DefaultValueFactory = _ => 8 };
+        var cmd = new Command("summary", "Print a model's layers, output shapes and parameter counts (totals, trainable, non-trainable).");
+        cmd.Options.Add(model); cmd.Options.Add(depth); cmd.Options.Add(seq);
+        cmd.SetAction(r =>
+        {
+            Console.Out.Write(Render(r.GetValue(model)!, r.GetValue(depth), r.GetValue(seq)));
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>Loads the model, runs one probe batch [1, seq] so every layer records its output shape, and renders the table.</summary>
+    internal static string Render(string modelPath, int depth, int seq)
+    {
+        var model = AutoModel.FromPretrained(modelPath);
+        var summary = ModelSummary.Of(model, depth, seq);
+        return $"Model: {model.Architecture} ({AutoModel.ResolveDirectory(modelPath)})\n{summary}";
+    }
+}

@@ -1,0 +1,33 @@
+using Sharpformer.Nn;
+
+namespace Sharpformer.Models;
+
+/// <summary>Keras-style summaries of pretrained models.</summary>
+public static class ModelSummary
+{
+    /// <summary>
+    /// Runs one probe batch [1, <paramref name="sequenceLength"/>] of [CLS]-like ids through the module path (eval mode, so no
+    /// dropout) so every layer records its output shape, then tabulates layers to <paramref name="maxDepth"/>.
+    /// </summary>
+    public static ModuleSummary Of(PretrainedModel model, int maxDepth = 3, int sequenceLength = 8)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (sequenceLength < 1) throw new ArgumentOutOfRangeException(nameof(sequenceLength), sequenceLength, "The probe sequence length must be at least 1.");
+        bool wasTraining = model.Training;
+        model.Eval();
+        try
+        {
+            var input = new EncoderInput(Enumerable.Range(0, sequenceLength).Select(i => i % model.VocabSize).ToArray(), 1, sequenceLength);
+            // The module path records LastOutputShape; the fast path (NoGrad) would bypass the modules.
+            switch (model)
+            {
+                case ISequenceClassificationModel m: m.Forward(input); break;
+                case ITokenClassificationModel m: m.Forward(input); break;
+                case IMaskedLMModel m: m.Forward(input); break;
+                case IEncoderModel m: m.Forward(input); break;
+            }
+        }
+        finally { model.Train(wasTraining); }
+        return model.Summary(maxDepth);
+    }
+}

@@ -1,0 +1,94 @@
+using Sharpformer.Tensors;
+
+namespace Sharpformer.Nn;
+
+/// <summary>y = x·Wᵀ + b with W [out, in] as torch/HF ("weight", "bias").</summary>
+public sealed class Linear : Module
+{
+    public Linear(int inFeatures, int outFeatures, bool bias = true)
+    {
+        if (inFeatures <= 0 || outFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(inFeatures), $"Linear({inFeatures}, {outFeatures}): sizes must be positive.");
+        InFeatures = inFeatures; OutFeatures = outFeatures;
+        // torch's default init (kaiming-uniform ⇒ U(±1/√in)); models re-initialise with Init.* as their reference does.
+        float bound = 1f / MathF.Sqrt(inFeatures);
+        var rng = new Random(0);
+        Weight = RegisterParameter("weight", Tensor.Uniform(rng, -bound, bound, outFeatures, inFeatures));
+        if (bias) Bias = RegisterParameter("bias", Tensor.Uniform(rng, -bound, bound, outFeatures));
+    }
+
+    public int InFeatures { get; }
+    public int OutFeatures { get; }
+    public Parameter Weight { get; }
+    public Parameter? Bias { get; }
+
+    /// <summary>x [..., in] → [..., out].</summary>
+    public Tensor Forward(Tensor x)
+    {
+        var y = Functional.Linear(x, Weight.Value, Bias?.Value);
+        LastOutputShape = y.ShapeArray;
+        return y;
+    }
+}
+
+/// <summary>A lookup table [num, dim] ("weight"); row <see cref="PaddingIdx"/> gets no gradient.</summary>
+public sealed class Embedding : Module
+{
+    public Embedding(int num, int dim, int? paddingIdx = null)
+    {
+        if (num <= 0 || dim <= 0) throw new ArgumentOutOfRangeException(nameof(num), $"Embedding({num}, {dim}): sizes must be positive.");
+        if (paddingIdx is { } p && (p < 0 || p >= num)) throw new ArgumentOutOfRangeException(nameof(paddingIdx), p, $"padding index must be in [0, {num}).");
+        Num = num; Dim = dim; PaddingIdx = paddingIdx;
+        Weight = RegisterParameter("weight", Tensor.Normal(new Random(0), 0f, 1f, num, dim));
+        if (paddingIdx is { } pi) Weight.Value.AsSpan().Slice(pi * dim, dim).Clear();
+    }
+
+    public int Num { get; }
+    public int Dim { get; }
+    public int? PaddingIdx { get; }
+    public Parameter Weight { get; }
+
+    /// <summary>ids with shape <paramref name="idsShape"/> → [..idsShape, dim].</summary>
+    public Tensor Forward(int[] ids, params int[] idsShape)
+    {
+        var y = Functional.Embedding(Weight.Value, ids, idsShape, PaddingIdx);
+        LastOutputShape = y.ShapeArray;
+        return y;
+    }
+}
+
+/// <summary>Layer normalisation over the last dimension ("weight" = γ, "bias" = β).</summary>
+public sealed class LayerNorm : Module
+{
+    public LayerNorm(int dim, float eps = 1e-5f)
+    {
+        Eps = eps;
+        Weight = RegisterParameter("weight", Tensor.Ones(dim));
+        Bias = RegisterParameter("bias", Tensor.Zeros(dim));
+    }
+
+    public float Eps { get; }
+    public Parameter Weight { get; }
+    public Parameter Bias { get; }
+
+    public Tensor Forward(Tensor x)
+    {
+        var y = Functional.LayerNorm(x, Weight.Value, Bias.Value, Eps);
+        LastOutputShape = y.ShapeArray;
+        return y;
+    }
+}
+
+/// <summary>Inverted dropout, active only in training mode; draws from <see cref="Rng"/> (reseed with Module.UseRandom).</summary>
+public sealed class Dropout : Module, IStochastic
+{
+    public Dropout(float p, Random? rng = null)
+    {
+        if (p < 0f || p >= 1f) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout probability must be in [0, 1).");
+        P = p; Rng = rng ?? new Random(0);
+    }
+
+    public float P { get; }
+    public Random Rng { get; set; }
+
+    public Tensor Forward(Tensor x) => Functional.Dropout(x, P, Training, Rng);
+}

@@ -1,0 +1,210 @@
+using Sharpformer.Tensors;
+
+namespace Sharpformer.Nn;
+
+/// <summary>One key whose tensor shape differs between a state dict and the module.</summary>
+public sealed record ShapeMismatch(string Key, int[] Expected, int[] Actual)
+{
+    public override string ToString() => $"{Key}: module has {Tensor.FormatShape(Expected)}, state dict has {Tensor.FormatShape(Actual)}";
+}
+
+/// <summary>What <see cref="Module.LoadStateDict"/> did: keys the module has but the dict lacks, extra keys, and shape mismatches.</summary>
+public sealed record LoadResult(IReadOnlyList<string> MissingKeys, IReadOnlyList<string> UnexpectedKeys, IReadOnlyList<ShapeMismatch> WrongShapes)
+{
+    /// <summary>True when every key matched in name and shape.</summary>
+    public bool IsExact => MissingKeys.Count == 0 && UnexpectedKeys.Count == 0 && WrongShapes.Count == 0;
+
+    public override string ToString() =>
+        IsExact ? "all keys matched" :
+        $"missing: [{string.Join(", ", MissingKeys)}]; unexpected: [{string.Join(", ", UnexpectedKeys)}]; wrong shape: [{string.Join("; ", WrongShapes)}]";
+}
+
+/// <summary>A state dict did not fit a module under strict loading; the message lists the keys.</summary>
+public sealed class StateDictException(string message, LoadResult result) : SharpformerException(message)
+{
+    public LoadResult Result { get; } = result;
+}
+
+/// <summary>Something that draws random numbers (dropout) and can be reseeded for reproducible training.</summary>
+public interface IStochastic
+{
+    Random Rng { get; set; }
+}
+
+/// <summary>
+/// Base of layers: explicitly registered parameters, buffers and submodules whose dotted names are the HF checkpoint keys
+/// (a module registered as "self" under "attention" under "layer.0" under "encoder" names its query weight
+/// <c>encoder.layer.0.attention.self.query.weight</c>).
+/// </summary>
+public abstract class Module
+{
+    readonly List<(string Name, Parameter Parameter)> _parameters = [];
+    readonly List<(string Name, Tensor Tensor, bool Persistent)> _buffers = [];
+    readonly List<(string Name, Module Module)> _children = [];
+
+    /// <summary>True in training mode (dropout active); set by <see cref="Train"/> / <see cref="Eval"/> on the whole subtree.</summary>
+    public bool Training { get; private set; } = true;
+
+    /// <summary>Shape of the last output of Forward (for the summary), when the module records it.</summary>
+    public int[]? LastOutputShape { get; protected set; }
+
+    /// <summary>Registers a submodule under a dotted-name segment; returns it for field initialisation.</summary>
+    protected T RegisterModule<T>(string name, T module) where T : Module
+    {
+        CheckName(name);
+        ArgumentNullException.ThrowIfNull(module);
+        _children.Add((name, module));
+        return module;
+    }
+
+    /// <summary>Registers a trainable parameter under its HF leaf name ("weight", "bias").</summary>
+    protected Parameter RegisterParameter(string name, Tensor init)
+    {
+        CheckName(name);
+        var p = new Parameter(init);
+        p.Value.Name ??= name;
+        _parameters.Add((name, p));
+        return p;
+    }
+
+    /// <summary>Registers a non-trainable tensor (e.g. position ids). Persistent buffers appear in the state dict.</summary>
+    protected Tensor RegisterBuffer(string name, Tensor value, bool persistent = true)
+    {
+        CheckName(name);
+        _buffers.Add((name, value, persistent));
+        return value;
+    }
+
+    void CheckName(string name)
+    {
+        if (string.IsNullOrEmpty(name) || name.Contains('.'))
+            throw new ArgumentException($"Module member name '{name}' must be non-empty and contain no '.'.", nameof(name));
+        if (_parameters.Any(p => p.Name == name) || _children.Any(c => c.Name == name) || _buffers.Any(b => b.Name == name))
+            throw new ArgumentException($"'{name}' is already registered in {GetType().Name}.", nameof(name));
+    }
+
+    /// <summary>Direct children in registration order.</summary>
+    public IEnumerable<(string Name, Module Module)> NamedChildren() => _children;
+
+    /// <summary>This module ("") and every descendant with its dotted path, depth-first in registration order.</summary>
+    public IEnumerable<(string Name, Module Module)> NamedModules(string prefix = "")
+    {
+        yield return (prefix, this);
+        foreach (var (name, child) in _children)
+            foreach (var x in child.NamedModules(Join(prefix, name))) yield return x;
+    }
+
+    /// <summary>Every parameter with its dotted name, e.g. "encoder.layer.0.attention.self.query.weight".</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters(string prefix = "")
+    {
+        foreach (var (name, p) in _parameters) yield return (Join(prefix, name), p);
+        foreach (var (name, child) in _children)
+            foreach (var x in child.NamedParameters(Join(prefix, name))) yield return x;
+    }
+
+    /// <summary>Parameters registered directly on this module (not descendants).</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> OwnParameters() => _parameters;
+
+    public IEnumerable<Parameter> Parameters() => NamedParameters().Select(p => p.Parameter);
+
+    /// <summary>Buffers with dotted names.</summary>
+    public IEnumerable<(string Name, Tensor Tensor, bool Persistent)> NamedBuffers(string prefix = "")
+    {
+        foreach (var (name, t, persistent) in _buffers) yield return (Join(prefix, name), t, persistent);
+        foreach (var (name, child) in _children)
+            foreach (var x in child.NamedBuffers(Join(prefix, name))) yield return x;
+    }
+
+    static string Join(string prefix, string name) => prefix.Length == 0 ? name : prefix + "." + name;
+
+    /// <summary>Sets training mode on this module and all descendants.</summary>
+    public virtual void Train(bool on = true)
+    {
+        Training = on;
+        foreach (var (_, c) in _children) c.Train(on);
+    }
+
+    /// <summary>Evaluation mode (dropout off).</summary>
+    public void Eval() => Train(false);
+
+    /// <summary>True when any parameter below is trainable; setting freezes or unfreezes every parameter below.</summary>
+    public bool Trainable
+    {
+        get => Parameters().Any(p => p.Trainable);
+        set { foreach (var p in Parameters()) p.Trainable = value; }
+    }
+
+    /// <summary>Total number of parameter elements (only trainable ones when asked).</summary>
+    public long ParameterCount(bool trainableOnly = false) =>
+        Parameters().Where(p => !trainableOnly || p.Trainable).Sum(p => (long)p.Size);
+
+    /// <summary>Gives every stochastic module below (dropout, attention dropout) the same random source.</summary>
+    public void UseRandom(Random rng)
+    {
+        foreach (var (_, m) in NamedModules()) if (m is IStochastic s) s.Rng = rng;
+    }
+
+    /// <summary>Drops the gradients of every parameter below.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters()) p.Value.ZeroGrad();
+    }
+
+    /// <summary>Parameters and persistent buffers by dotted name. The tensors are the live ones (not copies).</summary>
+    public IReadOnlyDictionary<string, Tensor> StateDict()
+    {
+        var d = new Dictionary<string, Tensor>();
+        foreach (var (n, p) in NamedParameters()) d[n] = p.Value;
+        foreach (var (n, t, persistent) in NamedBuffers()) if (persistent) d[n] = t;
+        return d;
+    }
+
+    /// <summary>
+    /// Copies matching tensors into this module's parameters and buffers (in place, so optimizers keep working).
+    /// Reports missing, unexpected and wrong-shape keys; with <paramref name="strict"/> any of them throws
+    /// <see cref="StateDictException"/> before anything is copied.
+    /// </summary>
+    public LoadResult LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict, bool strict = true)
+    {
+        ArgumentNullException.ThrowIfNull(stateDict);
+        var own = StateDict();
+        var missing = new List<string>(); var wrong = new List<ShapeMismatch>();
+        var toCopy = new List<(Tensor Dst, Tensor Src)>();
+        foreach (var (key, dst) in own)
+        {
+            if (!stateDict.TryGetValue(key, out var src)) { missing.Add(key); continue; }
+            if (!src.Shape.SequenceEqual(dst.Shape)) { wrong.Add(new ShapeMismatch(key, dst.ShapeArray, src.ShapeArray)); continue; }
+            toCopy.Add((dst, src));
+        }
+        var unexpected = stateDict.Keys.Where(k => !own.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var result = new LoadResult(missing, unexpected, wrong);
+        if (strict && !result.IsExact)
+            throw new StateDictException($"State dict does not match {GetType().Name}: {result}. Load with strict: false to accept partial matches.", result);
+        foreach (var (dst, src) in toCopy) dst.CopyFrom(src);
+        return result;
+    }
+
+    /// <summary>A Keras-style table of the module tree; see <see cref="ModuleSummary"/>.</summary>
+    public ModuleSummary Summary(int maxDepth = int.MaxValue) => ModuleSummary.Of(this, maxDepth);
+
+    /// <summary>Names every parameter tensor with its dotted key (for error messages); call once on the root model.</summary>
+    public void NameParameters()
+    {
+        foreach (var (n, p) in NamedParameters()) p.Value.Name = n;
+    }
+}
+
+/// <summary>A list of submodules named "0", "1", … (as HF's nn.ModuleList, e.g. encoder.layer.0).</summary>
+public sealed class ModuleList<T> : Module, IReadOnlyList<T> where T : Module
+{
+    readonly List<T> _items = [];
+
+    public ModuleList() { }
+    public ModuleList(IEnumerable<T> items) { foreach (var m in items) Add(m); }
+
+    public void Add(T module) => _items.Add(RegisterModule(_items.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), module));
+    public T this[int index] => _items[index];
+    public int Count => _items.Count;
+    public IEnumerator<T> GetEnumerator() => _items.GetEnumerator();
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}

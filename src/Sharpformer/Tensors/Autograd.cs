@@ -1,0 +1,208 @@
+using Sharpformer.Kernels;
+
+namespace Sharpformer.Tensors;
+
+/// <summary>A backward rule: given the gradient of an op's output, push gradients for its inputs into the sink.</summary>
+internal delegate void BackwardFn(Tensor gradOutput, GradSink sink);
+
+/// <summary>One recorded op: its backward closure and the inputs that require grad (null where an input does not).</summary>
+internal sealed class Node(string op, BackwardFn backward, Tensor?[] inputs)
+{
+    public string Op { get; } = op;
+    public BackwardFn? Backward = backward;
+    public Tensor?[] Inputs = inputs;
+    public bool Freed;
+
+    public void Free()
+    {
+        Backward = null;
+        Inputs = [];
+        Freed = true;
+    }
+}
+
+/// <summary>
+/// Where a backward rule delivers input gradients. Gradients accumulate: into <see cref="Tensor.Grad"/> for leaves,
+/// into a pending buffer for intermediate tensors (consumed when the engine reaches their own node).
+/// </summary>
+internal readonly struct GradSink(Tensor?[] inputs)
+{
+    /// <summary>Whether input <paramref name="i"/> wants a gradient.</summary>
+    public bool Needs(int i) => inputs[i] != null;
+
+    /// <summary>
+    /// Adds <paramref name="g"/> (same shape as input i) to its gradient. <paramref name="owned"/> = false means g aliases
+    /// a buffer someone else may use (e.g. the incoming gradient), so it is never mutated in place.
+    /// </summary>
+    public void Add(int i, Tensor g, bool owned)
+    {
+        var t = inputs[i];
+        if (t == null) return;
+        if (!g.ShapeRef.AsSpan().SequenceEqual(t.ShapeRef))
+            throw new AutogradException($"Internal error: gradient of shape {Tensor.FormatShape(g.Shape)} for input {i} of shape {Tensor.FormatShape(t.Shape)}.");
+        if (!g.IsContiguous) { g = g.Detach().Contiguous(); owned = true; }
+        if (t.IsLeaf)
+        {
+            if (t.Grad == null) t.Grad = owned ? g : new Tensor(g.ContiguousSpan().ToArray(), t.ShapeArray);
+            else { var dst = t.Grad.AsSpan(); System.Numerics.Tensors.TensorPrimitives.Add(dst, g.ContiguousSpan(), dst); }
+            return;
+        }
+        if (t.PendingGrad == null) { t.PendingGrad = g; t.PendingOwned = owned; return; }
+        if (!t.PendingOwned) MakeOwned(t);
+        var p = t.PendingGrad.AsSpan();
+        System.Numerics.Tensors.TensorPrimitives.Add(p, g.ContiguousSpan(), p);
+    }
+
+    /// <summary>
+    /// A writable contiguous buffer holding input i's gradient so far. <paramref name="beta"/> is 0 when the buffer is fresh
+    /// (uninitialised: overwrite it) and 1 when it already holds a gradient (accumulate into it, as GEMM's beta).
+    /// </summary>
+    public Span<float> Target(int i, out float beta)
+    {
+        var t = inputs[i] ?? throw new InvalidOperationException("Target requested for an input that needs no gradient.");
+        if (t.IsLeaf)
+        {
+            if (t.Grad == null) { t.Grad = Tensor.Empty(t.ShapeArray); beta = 0f; }
+            else beta = 1f;
+            return t.Grad.AsSpan();
+        }
+        if (t.PendingGrad == null) { t.PendingGrad = Tensor.Empty(t.ShapeArray); t.PendingOwned = true; beta = 0f; }
+        else { if (!t.PendingOwned) MakeOwned(t); beta = 1f; }
+        return t.PendingGrad.AsSpan();
+    }
+
+    /// <summary>Like <see cref="Target"/> but a fresh buffer is zeroed, for rules that scatter-add.</summary>
+    public Span<float> TargetZeroed(int i)
+    {
+        var s = Target(i, out float beta);
+        if (beta == 0f) s.Clear();
+        return s;
+    }
+
+    static void MakeOwned(Tensor t)
+    {
+        t.PendingGrad = new Tensor(t.PendingGrad!.ContiguousSpan().ToArray(), t.ShapeArray);
+        t.PendingOwned = true;
+    }
+}
+
+/// <summary>Reverse-mode automatic differentiation: the engine and the recording switch.</summary>
+/// <remarks>
+/// The recording flag is an <see cref="AsyncLocal{T}"/>: a <see cref="NoGrad"/> scope covers the code after it on the same
+/// logical flow, including tasks and Parallel.For bodies started inside the scope (they inherit the execution context),
+/// while other threads and requests running concurrently keep recording. A [ThreadStatic] flag would silently record
+/// (and keep graphs alive) inside Parallel workers started from a no-grad scope.
+/// </remarks>
+public static class Autograd
+{
+    static readonly AsyncLocal<bool> Disabled = new();
+
+    /// <summary>True when ops record a graph (the default); false inside <see cref="NoGrad"/>.</summary>
+    public static bool IsEnabled => !Disabled.Value;
+
+    /// <summary>An inference scope: ops inside record nothing and keep no references for backward. Dispose to restore.</summary>
+    public static IDisposable NoGrad() => new Scope(disable: true);
+
+    /// <summary>Re-enables recording inside a <see cref="NoGrad"/> scope (e.g. for a training step called from inference code).</summary>
+    public static IDisposable EnableGrad() => new Scope(disable: false);
+
+    sealed class Scope : IDisposable
+    {
+        readonly bool _previous;
+        bool _disposed;
+        public Scope(bool disable) { _previous = Disabled.Value; Disabled.Value = disable; }
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            Disabled.Value = _previous;
+        }
+    }
+
+    /// <summary>
+    /// Computes gradients of <paramref name="root"/> with respect to every leaf that requires grad, adding them to the
+    /// leaves' <see cref="Tensor.Grad"/> (gradients accumulate across calls until ZeroGrad).
+    /// </summary>
+    /// <remarks>
+    /// Nodes run in reverse topological order, each once, after all gradients flowing into its output are summed.
+    /// Unless <paramref name="retainGraph"/> is true, each node drops its closure (and the activations it holds) once run,
+    /// so a second Backward through the same graph throws <see cref="AutogradException"/>.
+    /// </remarks>
+    public static void Backward(Tensor root, Tensor? gradOutput = null, bool retainGraph = false)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        if (!root.RequiresGrad)
+            throw new AutogradException($"Backward called on {root.Describe()} which does not require grad (it was computed without any parameter requiring grad, or inside Autograd.NoGrad()).");
+        if (gradOutput == null)
+        {
+            if (root.Size != 1)
+                throw new AutogradException($"Backward without a gradient needs a one-element output; {root.Describe()} has {root.Size} elements. Pass gradOutput or reduce (e.g. Sum/Mean) first.");
+            gradOutput = Tensor.Full(1f, root.ShapeArray);
+        }
+        else if (!gradOutput.Shape.SequenceEqual(root.Shape))
+            throw ShapeMismatchException.For("Backward", root.Shape, gradOutput.Shape, "gradOutput must have the output's shape");
+
+        if (root.IsLeaf)
+        {
+            new GradSink([root]).Add(0, gradOutput.Detach().Contiguous(), owned: false);
+            return;
+        }
+
+        var order = TopologicalOrder(root);
+        root.PendingGrad = gradOutput.Detach().Contiguous();
+        root.PendingOwned = false;
+        // backward rules compute with plain tensor ops; nothing they do is recorded (no higher-order gradients)
+        using var noGrad = NoGrad();
+        try
+        {
+            // order lists outputs after their inputs; walk it backwards.
+            for (int i = order.Count - 1; i >= 0; i--)
+            {
+                var t = order[i];
+                var node = t.GradFn!;
+                var g = t.PendingGrad;
+                t.PendingGrad = null;
+                if (g == null) continue;
+                if (node.Freed || node.Backward == null)
+                    throw FreedError(node);
+                node.Backward(g, new GradSink(node.Inputs));
+                if (!retainGraph) node.Free();
+            }
+        }
+        finally
+        {
+            foreach (var t in order) t.PendingGrad = null;
+        }
+    }
+
+    static AutogradException FreedError(Node node) =>
+        new($"Trying to backward through the graph a second time (at op {node.Op}); its saved activations were freed after the first Backward. Call Backward(retainGraph: true) the first time, or recompute the forward pass.");
+
+    static List<Tensor> TopologicalOrder(Tensor root)
+    {
+        var order = new List<Tensor>();
+        var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Tensor T, int Next)>();
+        stack.Push((root, 0));
+        visited.Add(root);
+        while (stack.Count > 0)
+        {
+            var (t, next) = stack.Pop();
+            var node = t.GradFn!;
+            if (node.Freed) throw FreedError(node);
+            var inputs = node.Inputs;
+            bool pushed = false;
+            for (int i = next; i < inputs.Length; i++)
+            {
+                var inp = inputs[i];
+                if (inp == null || inp.IsLeaf || !visited.Add(inp)) continue;
+                stack.Push((t, i + 1));
+                stack.Push((inp, 0));
+                pushed = true;
+                break;
+            }
+            if (!pushed) order.Add(t);
+        }
+        return order;
+    }
+}

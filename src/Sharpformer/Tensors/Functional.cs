@@ -1,0 +1,309 @@
+using Sharpformer.Kernels;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Sharpformer.Tensors;
+
+/// <summary>Result of <see cref="Functional.Attention"/>: the context and, on request, the attention probabilities.</summary>
+/// <param name="Context">[batch, queries, heads·headDim], heads concatenated as HF/Keras lay them out.</param>
+/// <param name="Probabilities">[batch, heads, queries, keys] softmax output before attention dropout (not differentiable), or null.</param>
+public sealed record AttentionResult(Tensor Context, Tensor? Probabilities);
+
+/// <summary>Neural-network functions over tensors, each with its backward rule.</summary>
+public static class Functional
+{
+    /// <summary>The additive mask value HF uses for masked positions (torch.finfo(float32).min).</summary>
+    public const float MaskedValue = float.MinValue;
+
+    /// <summary>Softmax along <paramref name="dim"/>.</summary>
+    /// <remarks>yᵢ = exp(xᵢ − max x) / Σⱼ exp(xⱼ − max x).</remarks>
+    public static Tensor Softmax(Tensor x, int dim = -1) => SoftmaxCore(x, dim, log: false);
+
+    /// <summary>Log-softmax along <paramref name="dim"/>: xᵢ − log Σⱼ exp xⱼ.</summary>
+    public static Tensor LogSoftmax(Tensor x, int dim = -1) => SoftmaxCore(x, dim, log: true);
+
+    static Tensor SoftmaxCore(Tensor x, int dim, bool log)
+    {
+        int d = Tensor.NormDim(dim, x.Rank, log ? "LogSoftmax" : "Softmax");
+        if (d != x.Rank - 1) return SoftmaxCore(x.Transpose(d, -1), -1, log).Transpose(d, -1);
+        var xc = x.Contiguous();
+        int cols = x.Rank == 0 ? 1 : x.Dim(-1), rows = cols == 0 ? 0 : x.Size / cols;
+        var y = Tensor.Empty(x.ShapeArray);
+        if (log) Kernels.Softmax.LogForward(xc.ContiguousSpan(), y.Data, rows, cols);
+        else Kernels.Softmax.Forward(xc.ContiguousSpan(), y.Data, rows, cols);
+        if (!Tensor.NeedsGrad(xc)) return y;
+        var yd = y.Detach();
+        return Tensor.Record(y, log ? "LogSoftmax" : "Softmax", (g, s) =>
+        {
+            var dx = s.Target(0, out float beta);
+            Span<float> outp = beta == 0f ? dx : new float[dx.Length];
+            if (log) Kernels.Softmax.LogBackward(yd.ContiguousSpan(), g.ContiguousSpan(), outp, rows, cols);
+            else Kernels.Softmax.Backward(yd.ContiguousSpan(), g.ContiguousSpan(), outp, rows, cols);
+            if (beta != 0f) TP.Add(dx, outp, dx);
+        }, xc);
+    }
+
+    /// <summary>
+    /// softmax(scores + mask) over the last dimension in one pass. <paramref name="additiveMask"/> broadcasts to the scores
+    /// (e.g. [B,1,1,S] against [B,H,S,S]); it holds 0 to keep and a large negative value to drop, and gets no gradient.
+    /// </summary>
+    public static Tensor SoftmaxWithMask(Tensor scores, Tensor? additiveMask)
+    {
+        if (additiveMask == null) return Softmax(scores, -1);
+        var xc = scores.Contiguous();
+        int cols = scores.Dim(-1), rows = cols == 0 ? 0 : scores.Size / cols;
+        var (mask, rowsPerMask) = MaskLayout(additiveMask, xc.ShapeRef, "SoftmaxWithMask");
+        var y = Tensor.Empty(scores.ShapeArray);
+        Kernels.Softmax.Forward(xc.ContiguousSpan(), y.Data, rows, cols, mask, rowsPerMask);
+        if (!Tensor.NeedsGrad(xc)) return y;
+        var yd = y.Detach();
+        return Tensor.Record(y, "SoftmaxWithMask", (g, s) =>
+        {
+            var dx = s.Target(0, out float beta);
+            Span<float> outp = beta == 0f ? dx : new float[dx.Length];
+            Kernels.Softmax.Backward(yd.ContiguousSpan(), g.ContiguousSpan(), outp, rows, cols);
+            if (beta != 0f) TP.Add(dx, outp, dx);
+        }, xc);
+    }
+
+    /// <summary>
+    /// A mask buffer for the softmax kernel: when the mask's leading dimensions match the scores' and the rest (but the last)
+    /// are 1, one mask row serves rowsPerMask consecutive score rows; otherwise the mask is expanded.
+    /// </summary>
+    static (float[] Mask, int RowsPerMask) MaskLayout(Tensor mask, int[] scoreShape, string op)
+    {
+        int rank = scoreShape.Length;
+        if (mask.Rank > rank) throw ShapeMismatchException.For(op, scoreShape, mask.Shape, "mask has more dimensions than the scores");
+        var ms = new int[rank];
+        for (int i = 0; i < rank; i++) ms[i] = i < rank - mask.Rank ? 1 : mask.ShapeRef[i - (rank - mask.Rank)];
+        if (ms[rank - 1] == scoreShape[rank - 1])
+        {
+            int j = 0;
+            while (j < rank - 1 && ms[j] == scoreShape[j]) j++;
+            bool onesAfter = true;
+            for (int i = j; i < rank - 1; i++) if (ms[i] != 1) { onesAfter = false; break; }
+            if (onesAfter)
+            {
+                int rowsPerMask = 1;
+                for (int i = j; i < rank - 1; i++) rowsPerMask *= scoreShape[i];
+                var mc = mask.Detach().Contiguous();
+                var arr = mc.Offset == 0 && mc.Data.Length == mc.Size ? mc.Data : mc.ToArray();
+                return (arr, Math.Max(rowsPerMask, 1));
+            }
+        }
+        return (mask.Detach().BroadcastTo(scoreShape).ToArray(), 1);
+    }
+
+    /// <summary>Layer normalisation over the last dimension (of size weight.Size), as torch.nn.functional.layer_norm.</summary>
+    /// <remarks>y = (x − μ) / √(σ² + ε) · weight + bias with the biased variance; mean and 1/σ are cached for the backward.</remarks>
+    public static Tensor LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps)
+    {
+        int cols = weight.Size;
+        if (x.Rank == 0 || x.Dim(-1) != cols || bias.Size != cols)
+            throw ShapeMismatchException.For("LayerNorm", x.Shape, weight.Shape, $"the last dimension must equal the weight size {cols} (bias has {bias.Size})");
+        var xc = x.Contiguous(); var wc = weight.Contiguous(); var bc = bias.Contiguous();
+        int rows = x.Size / Math.Max(cols, 1);
+        var y = Tensor.Empty(x.ShapeArray);
+        bool grad = Tensor.NeedsGrad(xc) || Tensor.NeedsGrad(wc) || Tensor.NeedsGrad(bc);
+        var mean = grad ? new float[rows] : null;
+        var rstd = grad ? new float[rows] : null;
+        Kernels.LayerNorm.Forward(xc.ContiguousSpan(), wc.ContiguousSpan(), bc.ContiguousSpan(), y.Data, rows, cols, eps, mean, rstd);
+        if (!grad) return y;
+        var xd = xc.Detach(); var wd = wc.Detach();
+        return Tensor.Record(y, "LayerNorm", (g, s) =>
+        {
+            Span<float> dgamma = s.Needs(1) ? s.TargetZeroed(1) : default;
+            Span<float> dbeta = s.Needs(2) ? s.TargetZeroed(2) : default;
+            Span<float> dx = default; float beta = 0f;
+            if (s.Needs(0)) dx = s.Target(0, out beta);
+            Span<float> outp = beta == 0f ? dx : new float[dx.Length];
+            Kernels.LayerNorm.Backward(xd.ContiguousSpan(), wd.ContiguousSpan(), mean, rstd, g.ContiguousSpan(), outp, dgamma, dbeta, rows, cols);
+            if (beta != 0f) TP.Add(dx, outp, dx);
+        }, xc, wc, bc);
+    }
+
+    /// <summary>y = x·Wᵀ + b for x [..., in], W [out, in] (torch/HF layout), b [out]: one GEMM with transB, then the bias.</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        if (weight.Rank != 2 || x.Rank == 0 || x.Dim(-1) != weight.Dim(1))
+            throw ShapeMismatchException.For("Linear", x.Shape, weight.Shape, "x's last dimension must equal weight's second dimension (weight is [out, in])");
+        int outF = weight.Dim(0), inF = weight.Dim(1);
+        if (bias != null && (bias.Rank != 1 || bias.Dim(0) != outF))
+            throw ShapeMismatchException.For("Linear", weight.Shape, bias.Shape, $"bias must be [{outF}]");
+        var xc = x.Contiguous(); var wc = weight.Contiguous(); var bc = bias?.Contiguous();
+        int rows = x.Size / Math.Max(inF, 1);
+        var outShape = x.ShapeArray; outShape[^1] = outF;
+        var y = Tensor.Empty(outShape);
+        Gemm.Sgemm(false, true, rows, outF, inF, 1f, xc.ContiguousSpan(), Math.Max(inF, 1), wc.ContiguousSpan(), Math.Max(inF, 1), 0f, y.Data, Math.Max(outF, 1));
+        if (bc != null)
+        {
+            var b = bc.ContiguousSpan();
+            for (int r = 0; r < rows; r++) { var row = y.Data.AsSpan(r * outF, outF); TP.Add(row, b, row); }
+        }
+        if (!(Tensor.NeedsGrad(xc) || Tensor.NeedsGrad(wc) || (bc != null && Tensor.NeedsGrad(bc)))) return y;
+        var xd = xc.Detach(); var wd = wc.Detach();
+        return Tensor.Record(y, "Linear", (g, s) =>
+        {
+            var gs = g.ContiguousSpan();
+            if (s.Needs(0))   // dx[rows,in] = dy[rows,out]·W[out,in]
+            {
+                var dx = s.Target(0, out float beta);
+                Gemm.Sgemm(false, false, rows, inF, outF, 1f, gs, Math.Max(outF, 1), wd.ContiguousSpan(), Math.Max(inF, 1), beta, dx, Math.Max(inF, 1));
+            }
+            if (s.Needs(1))   // dW[out,in] += dyᵀ·x
+            {
+                var dw = s.Target(1, out float beta);
+                Gemm.Sgemm(true, false, outF, inF, rows, 1f, gs, Math.Max(outF, 1), xd.ContiguousSpan(), Math.Max(inF, 1), beta, dw, Math.Max(inF, 1));
+            }
+            if (s.Needs(2))
+            {
+                var db = s.TargetZeroed(2);
+                for (int r = 0; r < rows; r++) TP.Add(db, gs.Slice(r * outF, outF), db);
+            }
+        }, xc, wc, bc);
+    }
+
+    /// <summary>Rows of <paramref name="weight"/> [V, D] picked by <paramref name="ids"/>; the result has shape [..idsShape, D].</summary>
+    public static Tensor Embedding(Tensor weight, int[] ids, params int[] idsShape) => Embedding(weight, ids, idsShape, null);
+
+    /// <summary>Embedding lookup; the row <paramref name="paddingIdx"/> (if any) receives no gradient, as torch's padding_idx.</summary>
+    public static Tensor Embedding(Tensor weight, int[] ids, int[] idsShape, int? paddingIdx)
+    {
+        if (weight.Rank != 2) throw new ShapeMismatchException($"Embedding: weight must be [rows, dim]; got {Tensor.FormatShape(weight.Shape)}.");
+        if (idsShape.Length == 0) idsShape = [ids.Length];
+        if (Tensor.CheckedSize(idsShape) != ids.Length)
+            throw new ShapeMismatchException($"Embedding: {ids.Length} ids do not fill shape {Tensor.FormatShape(idsShape)}.");
+        int rows = weight.Dim(0), dim = weight.Dim(1);
+        var wc = weight.Contiguous();
+        var y = Tensor.Empty([.. idsShape, dim]);
+        try { Kernels.Embedding.Gather(wc.ContiguousSpan(), rows, dim, ids, y.Data); }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new SharpformerException($"Embedding{(weight.Name != null ? $" '{weight.Name}'" : "")}: {e.Message.Split('\n')[0].Split(" (Parameter")[0]} Check the vocabulary / config sizes.", e);
+        }
+        if (!Tensor.NeedsGrad(wc)) return y;
+        var idsCopy = (int[])ids.Clone();
+        int skip = paddingIdx ?? -1;
+        return Tensor.Record(y, "Embedding", (g, s) =>
+            Kernels.Embedding.ScatterAdd(g.ContiguousSpan(), idsCopy, s.TargetZeroed(0), rows, dim, skip), wc);
+    }
+
+    /// <summary>Inverted dropout: zero each element with probability p and scale the rest by 1/(1−p); identity when not training.</summary>
+    public static Tensor Dropout(Tensor x, float p, bool training, Random rng)
+    {
+        if (p < 0f || p > 1f) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout probability must be in [0, 1].");
+        if (!training || p == 0f) return x;
+        var xc = x.Contiguous();
+        var mask = GC.AllocateUninitializedArray<float>(x.Size);
+        float scale = p == 1f ? 0f : 1f / (1f - p);
+        for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < p ? 0f : scale;
+        var y = Tensor.Empty(x.ShapeArray);
+        TP.Multiply(xc.ContiguousSpan(), mask, y.Data);
+        return Tensor.Record(y, "Dropout", (g, s) =>
+        {
+            var dx = s.Target(0, out float beta);
+            if (beta == 0f) TP.Multiply(g.ContiguousSpan(), mask, dx);
+            else TP.MultiplyAdd(g.ContiguousSpan(), mask, dx, dx);
+        }, xc);
+    }
+
+    /// <summary>
+    /// Scaled dot-product multi-head attention, fused: softmax(Q·Kᵀ/√d + mask) (dropout) · V per head, computed straight from
+    /// the [B, S, H·d] projection layout with strided batched GEMMs (no head transposes are materialised).
+    /// </summary>
+    /// <param name="q">[B, Sq, H·d]</param>
+    /// <param name="k">[B, Sk, H·d]</param>
+    /// <param name="v">[B, Sk, H·dv]</param>
+    /// <param name="heads">H</param>
+    /// <param name="additiveMask">broadcastable to [B, H, Sq, Sk] (usually [B, 1, 1, Sk]): 0 keeps, <see cref="MaskedValue"/> drops; or null.</param>
+    /// <param name="dropout">attention-probability dropout rate, applied only when <paramref name="training"/>.</param>
+    /// <param name="training">whether dropout is active.</param>
+    /// <param name="rng">random source for dropout (may be null when not training or dropout is 0).</param>
+    /// <param name="returnProbabilities">also return the [B, H, Sq, Sk] probabilities.</param>
+    public static AttentionResult Attention(Tensor q, Tensor k, Tensor v, int heads, Tensor? additiveMask = null,
+        float dropout = 0f, bool training = false, Random? rng = null, bool returnProbabilities = false)
+    {
+        if (q.Rank != 3 || k.Rank != 3 || v.Rank != 3) throw ShapeMismatchException.For("Attention", q.Shape, k.Shape, "query/key/value must be [batch, seq, heads·dim]");
+        int B = q.Dim(0), Sq = q.Dim(1), Sk = k.Dim(1), HD = q.Dim(2), HDv = v.Dim(2);
+        if (k.Dim(0) != B || v.Dim(0) != B || v.Dim(1) != Sk || k.Dim(2) != HD)
+            throw ShapeMismatchException.For("Attention", k.Shape, v.Shape, $"keys/values must be [{B}, keys, ...] with key width {HD} (query {Tensor.FormatShape(q.Shape)})");
+        if (heads <= 0 || HD % heads != 0 || HDv % heads != 0)
+            throw new ShapeMismatchException($"Attention: widths {HD} (query) and {HDv} (value) must be divisible by heads={heads}.");
+        int D = HD / heads, Dv = HDv / heads;
+        float scale = 1f / MathF.Sqrt(D);
+        var qc = q.Contiguous(); var kc = k.Contiguous(); var vc = v.Contiguous();
+        int H = heads, ss = Sq * Sk;
+        var P = GC.AllocateUninitializedArray<float>(B * H * ss);
+        float[] qd = qc.Data, kd = kc.Data, vd = vc.Data;
+        int qo = qc.Offset, ko = kc.Offset, vo = vc.Offset;
+        for (int b = 0; b < B; b++)
+            Gemm.SgemmBatched(false, true, Sq, Sk, D, scale, qd.AsSpan(qo + b * Sq * HD), HD, D, kd.AsSpan(ko + b * Sk * HD), HD, D,
+                0f, P.AsSpan(b * H * ss), Sk, ss, H);
+        if (additiveMask != null)
+        {
+            var (mask, rpm) = MaskLayout(additiveMask, [B, H, Sq, Sk], "Attention");
+            Kernels.Softmax.Forward(P, P, B * H * Sq, Sk, mask, rpm);
+        }
+        else Kernels.Softmax.Forward(P, P, B * H * Sq, Sk);
+
+        float[]? dropMask = null; float[] Pd = P;
+        if (training && dropout > 0f)
+        {
+            if (rng == null) throw new ArgumentNullException(nameof(rng), "Attention dropout in training needs a Random.");
+            if (dropout >= 1f) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "Attention dropout must be below 1.");
+            dropMask = GC.AllocateUninitializedArray<float>(P.Length);
+            float sc = 1f / (1f - dropout);
+            for (int i = 0; i < dropMask.Length; i++) dropMask[i] = rng.NextSingle() < dropout ? 0f : sc;
+            Pd = GC.AllocateUninitializedArray<float>(P.Length);
+            TP.Multiply(P, dropMask, Pd);
+        }
+        var ctx = Tensor.Empty(B, Sq, HDv);
+        for (int b = 0; b < B; b++)
+            Gemm.SgemmBatched(false, false, Sq, Dv, Sk, 1f, Pd.AsSpan(b * H * ss), Sk, ss, vd.AsSpan(vo + b * Sk * HDv), HDv, Dv,
+                0f, ctx.Data.AsSpan(b * Sq * HDv), HDv, Dv, H);
+        var probs = returnProbabilities ? new Tensor(P, [B, H, Sq, Sk]) : null;
+        if (!(Tensor.NeedsGrad(qc) || Tensor.NeedsGrad(kc) || Tensor.NeedsGrad(vc))) return new AttentionResult(ctx, probs);
+
+        var result = Tensor.Record(ctx, "Attention", (g, s) =>
+        {
+            var gd = g.Data; int go = g.Offset;
+            var dP = GC.AllocateUninitializedArray<float>(P.Length);
+            for (int b = 0; b < B; b++)   // dPd = dCtx·Vᵀ
+                Gemm.SgemmBatched(false, true, Sq, Sk, Dv, 1f, gd.AsSpan(go + b * Sq * HDv), HDv, Dv, vd.AsSpan(vo + b * Sk * HDv), HDv, Dv,
+                    0f, dP.AsSpan(b * H * ss), Sk, ss, H);
+            if (s.Needs(2))   // dV = Pdᵀ·dCtx
+            {
+                var dv = s.Target(2, out float beta);
+                for (int b = 0; b < B; b++)
+                    Gemm.SgemmBatched(true, false, Sk, Dv, Sq, 1f, Pd.AsSpan(b * H * ss), Sk, ss, gd.AsSpan(go + b * Sq * HDv), HDv, Dv,
+                        beta, dv.Slice(b * Sk * HDv), HDv, Dv, H);
+            }
+            if (dropMask != null) TP.Multiply(dP, dropMask, dP);
+            Kernels.Softmax.Backward(P, dP, dP, B * H * Sq, Sk);   // dP now holds dScores
+            if (s.Needs(0))   // dQ = scale·dS·K
+            {
+                var dq = s.Target(0, out float beta);
+                for (int b = 0; b < B; b++)
+                    Gemm.SgemmBatched(false, false, Sq, D, Sk, scale, dP.AsSpan(b * H * ss), Sk, ss, kd.AsSpan(ko + b * Sk * HD), HD, D,
+                        beta, dq.Slice(b * Sq * HD), HD, D, H);
+            }
+            if (s.Needs(1))   // dK = scale·dSᵀ·Q
+            {
+                var dk = s.Target(1, out float beta);
+                for (int b = 0; b < B; b++)
+                    Gemm.SgemmBatched(true, false, Sk, D, Sq, scale, dP.AsSpan(b * H * ss), Sk, ss, qd.AsSpan(qo + b * Sq * HD), HD, D,
+                        beta, dk.Slice(b * Sk * HD), HD, D, H);
+            }
+        }, qc, kc, vc);
+        return new AttentionResult(result, probs);
+    }
+
+    /// <summary>An additive mask [B, 1, 1, S] from a 0/1 attention mask [B, S] (1 = attend): 0 where 1, <see cref="MaskedValue"/> where 0 — as HF's extended attention mask.</summary>
+    public static Tensor AdditiveMask(ReadOnlySpan<int> attentionMask, int batch, int seq)
+    {
+        if (attentionMask.Length != batch * seq)
+            throw new ShapeMismatchException($"AdditiveMask: {attentionMask.Length} mask values do not fill [{batch}, {seq}].");
+        var m = Tensor.Empty(batch, 1, 1, seq);
+        for (int i = 0; i < attentionMask.Length; i++) m.Data[i] = attentionMask[i] != 0 ? 0f : MaskedValue;
+        return m;
+    }
+}

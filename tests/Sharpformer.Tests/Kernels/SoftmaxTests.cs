@@ -1,0 +1,124 @@
+using Sharpformer.Kernels;
+
+namespace Sharpformer.Tests.Kernels;
+
+/// <summary>Softmax family against double-precision twins, every row length 0–256.</summary>
+public class SoftmaxTests
+{
+    static float[] Values(Random rng, int n, double spread)
+    {
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float)((rng.NextDouble() * 2 - 1) * spread);
+        return x;
+    }
+
+    static double[] RefSoftmax(float[] x, int off, int cols, float[]? mask, int moff)
+    {
+        var v = new double[cols];
+        double max = double.NegativeInfinity;
+        for (int j = 0; j < cols; j++) { v[j] = x[off + j] + (mask is null ? 0 : mask[moff + j]); max = Math.Max(max, v[j]); }
+        if (double.IsNegativeInfinity(max)) return new double[cols];
+        double sum = 0;
+        for (int j = 0; j < cols; j++) { v[j] = Math.Exp(v[j] - max); sum += v[j]; }
+        for (int j = 0; j < cols; j++) v[j] /= sum;
+        return v;
+    }
+
+    [Fact]
+    public void ForwardMatchesReferenceForEveryRowLength()
+    {
+        var rng = new Random(1);
+        for (int cols = 0; cols <= 256; cols++)
+        {
+            int rows = 3;
+            var x = Values(rng, rows * cols, 8); var y = new float[rows * cols];
+            Softmax.Forward(x, y, rows, cols);
+            for (int r = 0; r < rows; r++)
+            {
+                var want = RefSoftmax(x, r * cols, cols, null, 0);
+                for (int j = 0; j < cols; j++)
+                    Assert.True(Math.Abs(y[r * cols + j] - want[j]) <= 1e-6 * want[j] + 1e-9, $"cols={cols} [{r},{j}] {y[r * cols + j]} vs {want[j]}");
+            }
+        }
+    }
+
+    [Fact]
+    public void MaskBroadcastsOverRowsPerMaskAndFullyMaskedRowsGiveZeros()
+    {
+        var rng = new Random(2);
+        int batch = 2, heads = 3, queries = 5, keys = 37;
+        int rows = batch * heads * queries;
+        var x = Values(rng, rows * keys, 5);
+        var mask = new float[batch * keys];
+        for (int j = 30; j < keys; j++) mask[j] = float.MinValue;            // batch 0: padding at the end
+        for (int j = 0; j < keys; j++) mask[keys + j] = float.NegativeInfinity; // batch 1: everything masked
+        var y = (float[])x.Clone();
+        Softmax.Forward(y, y, rows, keys, mask, heads * queries);          // in place
+        for (int r = 0; r < rows; r++)
+        {
+            var want = RefSoftmax(x, r * keys, keys, mask, r / (heads * queries) * keys);
+            for (int j = 0; j < keys; j++)
+                Assert.True(Math.Abs(y[r * keys + j] - want[j]) <= 1e-6 * want[j] + 1e-9, $"row {r} col {j}: {y[r * keys + j]} vs {want[j]}");
+        }
+        Assert.All(y.AsSpan(batch / 2 * heads * queries * keys).ToArray(), v => Assert.Equal(0f, v));
+    }
+
+    [Fact]
+    public void BackwardMatchesJacobianProduct()
+    {
+        var rng = new Random(3);
+        for (int cols = 0; cols <= 256; cols += 1)
+        {
+            int rows = 2;
+            var x = Values(rng, rows * cols, 3); var y = new float[rows * cols];
+            Softmax.Forward(x, y, rows, cols);
+            var dy = Values(rng, rows * cols, 1); var dx = new float[rows * cols];
+            Softmax.Backward(y, dy, dx, rows, cols);
+            for (int r = 0; r < rows; r++)
+            {
+                double dot = 0; for (int j = 0; j < cols; j++) dot += (double)y[r * cols + j] * dy[r * cols + j];
+                for (int j = 0; j < cols; j++)
+                {
+                    double want = y[r * cols + j] * (dy[r * cols + j] - dot);
+                    Assert.True(Math.Abs(dx[r * cols + j] - want) <= 1e-6 * (Math.Abs(y[r * cols + j]) + 1e-7), $"cols={cols} {dx[r * cols + j]} vs {want}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void LogForwardAndBackwardMatch()
+    {
+        var rng = new Random(4);
+        for (int cols = 0; cols <= 256; cols++)
+        {
+            int rows = 2;
+            var x = Values(rng, rows * cols, 10); var y = (float[])x.Clone();
+            Softmax.LogForward(y, y, rows, cols); // in place
+            var dy = Values(rng, rows * cols, 1); var dx = new float[rows * cols];
+            Softmax.LogBackward(y, dy, dx, rows, cols);
+            for (int r = 0; r < rows; r++)
+            {
+                double max = double.NegativeInfinity, sum = 0, gsum = 0;
+                for (int j = 0; j < cols; j++) max = Math.Max(max, x[r * cols + j]);
+                for (int j = 0; j < cols; j++) { sum += Math.Exp(x[r * cols + j] - max); gsum += dy[r * cols + j]; }
+                double lse = max + Math.Log(sum);
+                for (int j = 0; j < cols; j++)
+                {
+                    double want = x[r * cols + j] - lse;
+                    Assert.True(Math.Abs(y[r * cols + j] - want) <= 2e-6 * (Math.Abs(want) + 1), $"log cols={cols} {y[r * cols + j]} vs {want}");
+                    double wantGrad = dy[r * cols + j] - Math.Exp(want) * gsum;
+                    Assert.True(Math.Abs(dx[r * cols + j] - wantGrad) <= 2e-6 * (1 + Math.Abs(gsum)), $"logback cols={cols} {dx[r * cols + j]} vs {wantGrad}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void BadShapesThrow()
+    {
+        Assert.Throws<ArgumentException>(() => Softmax.Forward(new float[10], new float[12], 3, 4));
+        Assert.Throws<ArgumentException>(() => Softmax.Forward(new float[12], new float[12], 3, 4, new float[4], 2));
+        Assert.Throws<ArgumentException>(() => Softmax.Backward(new float[12], new float[11], new float[12], 3, 4));
+    }
+}
