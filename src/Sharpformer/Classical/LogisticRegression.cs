@@ -9,8 +9,9 @@ namespace Sharpformer.Classical;
 /// <param name="FitIntercept">Fit an unpenalised intercept per class (default true).</param>
 /// <param name="RelativeReductionTolerance">Also stop when the relative decrease of the objective is at most this
 /// (scipy's ftol, 2.22e-9, which sklearn keeps); 0 stops only on the gradient test or the iteration cap.</param>
+/// <param name="Threads">Threads for the objective (0 = all cores); results do not depend on it.</param>
 public sealed record LogisticRegressionOptions(double C = 1.0, int MaxIterations = 100, double Tolerance = 1e-4, bool FitIntercept = true,
-    double RelativeReductionTolerance = 2.220446049250313e-9);
+    double RelativeReductionTolerance = 2.220446049250313e-9, int Threads = 0);
 
 /// <summary>
 /// L2-regularised logistic regression trained with <see cref="Lbfgs"/>, as scikit-learn 1.2's
@@ -84,7 +85,7 @@ public sealed class LogisticRegression
         var index = new int[y.Count];
         for (int i = 0; i < y.Count; i++) index[i] = Array.BinarySearch(classes, y[i]);
         int rows = classes.Length == 2 ? 1 : classes.Length;
-        var problem = new Problem(x, index, rows, Options.C, Options.FitIntercept);
+        var problem = new Problem(x, index, rows, Options.C, Options.FitIntercept, Options.Threads);
         var theta0 = new double[rows * (x.Cols + 1)];
         var result = Lbfgs.Minimize(problem.Evaluate, theta0,
             new LbfgsOptions(MaxIterations: Options.MaxIterations, GradientTolerance: Options.Tolerance,
@@ -144,8 +145,43 @@ public sealed class LogisticRegression
         return max + Math.Log(sum); // log-sum-exp
     }
 
-    sealed class Problem(IFeatureRows x, int[] y, int rows, double c, bool fitIntercept)
+    sealed class Problem(IFeatureRows x, int[] y, int rows, double c, bool fitIntercept, int threads = 0)
     {
+        // Σ CE over rows [from, to) and its gradient (without the penalty), added into grad.
+        double Accumulate(double[] theta, double[] grad, int from, int to)
+        {
+            int d = x.Cols, stride = d + 1;
+            double loss = 0;
+            Span<double> zBuf = stackalloc double[Math.Max(rows, 2)];
+            Span<double> pBuf = stackalloc double[Math.Max(rows, 2)];
+            for (int i = from; i < to; i++)
+            {
+                Logits(x, i, theta, rows, d, zBuf);
+                if (rows == 1)
+                {
+                    double zi = zBuf[0], t = y[i];
+                    // log(1 + e^z) computed stably.
+                    loss += (zi > 0 ? zi + double.LogP1(Math.Exp(-zi)) : double.LogP1(Math.Exp(zi))) - t * zi;
+                    pBuf[0] = Sigmoid(zi) - t;
+                }
+                else
+                {
+                    double lse = Softmax(zBuf[..rows], pBuf[..rows]);
+                    loss += lse - zBuf[y[i]];
+                    pBuf[y[i]] -= 1;
+                }
+                for (int k = 0; k < rows; k++)
+                {
+                    double r = pBuf[k];
+                    if (r == 0) continue;
+                    var g = grad.AsSpan(k * stride, stride);
+                    x.AddScaled(i, r, g[..d]);
+                    g[d] += r;
+                }
+            }
+            return loss;
+        }
+
         public static void Logits(IFeatureRows x, int i, ReadOnlySpan<double> theta, int rows, int d, Span<double> z)
         {
             for (int k = 0; k < rows; k++)
@@ -159,34 +195,24 @@ public sealed class LogisticRegression
         {
             int d = x.Cols, stride = d + 1;
             if (theta.Length != rows * stride) throw new ArgumentException($"θ has {theta.Length} entries, expected {rows * stride}.");
+            // Rows are split into a fixed number of chunks that depends only on the data size, and the chunk sums are
+            // added in chunk order, so the result is bit-identical whatever the thread count.
+            int chunks = Math.Clamp(x.Rows / 2048, 1, 8);
+            var thetaArr = theta.ToArray();
+            var partialGrad = new double[chunks][];
+            var partialLoss = new double[chunks];
+            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount }, chunk =>
+            {
+                var g = partialGrad[chunk] = new double[rows * stride];
+                int from = (int)((long)x.Rows * chunk / chunks), to = (int)((long)x.Rows * (chunk + 1) / chunks);
+                partialLoss[chunk] = Accumulate(thetaArr, g, from, to);
+            });
             grad.Clear();
             double loss = 0;
-            var zBuf = new double[Math.Max(rows, 2)];
-            var pBuf = new double[Math.Max(rows, 2)];
-            for (int i = 0; i < x.Rows; i++)
+            for (int chunk = 0; chunk < chunks; chunk++)
             {
-                Logits(x, i, theta, rows, d, zBuf);
-                if (rows == 1)
-                {
-                    double zi = zBuf[0], t = y[i];
-                    // log(1 + e^z) computed stably.
-                    loss += (zi > 0 ? zi + double.LogP1(Math.Exp(-zi)) : double.LogP1(Math.Exp(zi))) - t * zi;
-                    pBuf[0] = Sigmoid(zi) - t;
-                }
-                else
-                {
-                    double lse = Softmax(zBuf.AsSpan(0, rows), pBuf.AsSpan(0, rows));
-                    loss += lse - zBuf[y[i]];
-                    pBuf[y[i]] -= 1;
-                }
-                for (int k = 0; k < rows; k++)
-                {
-                    double r = pBuf[k];
-                    if (r == 0) continue;
-                    var g = grad.Slice(k * stride, stride);
-                    x.AddScaled(i, r, g[..d]);
-                    g[d] += r;
-                }
+                loss += partialLoss[chunk];
+                TensorPrimitives.Add(grad, partialGrad[chunk], grad);
             }
             double penalty = 0;
             for (int k = 0; k < rows; k++)

@@ -21,6 +21,9 @@ public sealed record CsvRow(int Line, IReadOnlyList<string> Fields, string? Erro
 /// </remarks>
 public static class CsvReader
 {
+    /// <summary>Largest file the readers load (they hold the whole text in memory as UTF-16).</summary>
+    public const long MaxFileBytes = 1L << 30;
+
     /// <summary>Reads all rows of a file; the first malformed row throws <see cref="DataFormatException"/>.</summary>
     public static IReadOnlyList<CsvRow> ReadFile(string path, char delimiter = ',')
     {
@@ -42,6 +45,9 @@ public static class CsvReader
     {
         if (!File.Exists(path))
             throw new SharpformerException($"Data file not found: '{path}'. Check the path (or the SHARPFORMER_DATA folder).");
+        long size = new FileInfo(path).Length;
+        if (size > MaxFileBytes)
+            throw new SharpformerException($"Data file '{path}' is {size:N0} bytes; the in-memory readers take at most {MaxFileBytes:N0}. Split the file.");
         ReadOnlySpan<byte> bytes = File.ReadAllBytes(path);
         if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..];
         var chars = new char[bytes.Length];

@@ -180,5 +180,7 @@ public class JsonLinesLogTests
         Assert.Equal(2, JsonDocument.Parse(lines[1]).RootElement.GetProperty("step").GetInt32());
         using var again = new JsonLinesLog(path, append: false);
         Assert.Throws<ArgumentException>(() => again.Write(42));
+        again.Write(new { loss = double.NaN });
+        Assert.Equal("{\"loss\":\"NaN\"}", File.ReadAllLines(path).Single());
     }
 }

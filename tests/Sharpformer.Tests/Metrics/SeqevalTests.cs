@@ -99,4 +99,18 @@ public class SeqevalTests
         var r = Seqeval.Evaluate(S(["O", "I-PER"], ["I-PER", "O"]), S(["O", "I-PER"], ["I-PER", "O"]));
         Assert.Equal(2, r["PER"].Support);
     }
+
+    [Fact]
+    public void TokenIdsWithIgnoredPositionsBecomeTagSequences()
+    {
+        string[] names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"];
+        int[] labels = [-100, 1, 2, -100, 0, -100, /* row 2 */ -100, 3, -100, -100, -100, -100];
+        int[] preds = [0, 1, 2, 2, 5, 0, /* row 2 */ 0, 3, 4, 0, 0, 0];
+        var (t, p) = Seqeval.FromTokenIds(preds, labels, 6, names);
+        Assert.Equal([["B-PER", "I-PER", "O"], ["B-ORG"]], t.Select(s => s.ToArray()).ToArray());
+        Assert.Equal([["B-PER", "I-PER", "B-LOC"], ["B-ORG"]], p.Select(s => s.ToArray()).ToArray());
+        var r = Seqeval.Evaluate(t, p);
+        Assert.Equal(2.0 / 3, r.Precision, 1e-15);
+        Assert.Equal(1.0, r.Recall);
+    }
 }
