@@ -7,5 +7,6 @@ internal static class BenchCatalog
     {
         ["gemm"] = GemmBench.Run,
         ["infer"] = InferBench.Run,
+        ["tokenize"] = TokenizeBench.Run,
     };
 }

@@ -11,5 +11,6 @@ internal static class CommandCatalog
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();
         yield return DownloadCommand.Create();
+        yield return TokenizeCommand.Create();
     }
 }

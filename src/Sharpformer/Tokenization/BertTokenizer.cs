@@ -261,6 +261,20 @@ public sealed partial class BertTokenizer
         return results;
     }
 
+    /// <summary>
+    /// Pads already-built encodings in place (HF <c>tokenizer.pad</c>): to the longest of them
+    /// (<see cref="PaddingStrategy.Longest"/>) or to MaxLength, rounded up to <see cref="EncodeOptions.PadToMultipleOf"/>.
+    /// Encodings longer than the target are left unchanged.
+    /// </summary>
+    public void Pad(IReadOnlyList<Encoding> encodings, EncodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(encodings);
+        ArgumentNullException.ThrowIfNull(options);
+        if (encodings.Count == 0 || options.Padding == PaddingStrategy.None) return;
+        int target = options.Padding == PaddingStrategy.Longest ? encodings.Max(e => e.Length) : ResolveMaxLength(options, "padding");
+        PadAll([.. encodings], target, options);
+    }
+
     void PadSingle(Encoding e, EncodeOptions o)
     {
         if (o.Padding == PaddingStrategy.Longest) PadAll([e], e.Length, o);
@@ -449,6 +463,7 @@ public sealed partial class BertTokenizer
                 int rel = text.AsSpan(search).IndexOfAny(_addedFirstChars);
                 if (rel < 0) break;
                 int at = search + rel;
+                ws.Work += _addedByFirstChar[text[at]].Length;
                 if (MatchAddedToken(text, at, plainStart, out var tok, out int ms, out int me))
                 {
                     TokenizePlain(text, plainStart, ms, output, ws, fixedWord);

@@ -1,0 +1,195 @@
+using System.Text.Json.Nodes;
+using Sharpformer.Tokenization;
+
+namespace Sharpformer.Tests.Tokenization;
+
+/// <summary>Truncation windows, padding variants, decode, added-token flags and loader errors, hand-computed from the HF (Rust) rules.</summary>
+public class BertTokenizerBehaviorTests
+{
+    static BertTokenizer Tok => TokenizerConformanceTests.UncasedTokenizer;
+    // bert-base-uncased ids of the single-letter words a..h.
+    static readonly int[] Letters = [1037, 1038, 1039, 1040, 1041, 1042, 1043, 1044];
+    const int Cls = 101, Sep = 102, Pad = 0;
+
+    [Fact]
+    public void LettersAreSingleTokens() => Assert.Equal(Letters, Tok.Encode("a b c d e f g h", new EncodeOptions { AddSpecialTokens = false }).Ids);
+
+    [Fact]
+    public void StrideProducesOverlappingOverflowWindows()
+    {
+        // budget 6-2 = 4, step 4-1 = 3: [0,4) [3,7) [6,8)
+        var e = Tok.Encode("a b c d e f g h", new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 6, Stride = 1 });
+        Assert.Equal([Cls, Letters[0], Letters[1], Letters[2], Letters[3], Sep], e.Ids);
+        Assert.Equal(2, e.Overflowing.Count);
+        Assert.Equal([Cls, Letters[3], Letters[4], Letters[5], Letters[6], Sep], e.Overflowing[0].Ids);
+        Assert.Equal([Cls, Letters[6], Letters[7], Sep], e.Overflowing[1].Ids);
+        Assert.Equal([null, 6, 7, null], e.Overflowing[1].WordIds);
+        Assert.Equal(new TokenOffset(14, 15), e.Overflowing[1].Offsets[2]);
+    }
+
+    [Fact]
+    public void LeftTruncationKeepsTheEnd()
+    {
+        var e = Tok.Encode("a b c d e f g h", new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 6, Stride = 1, TruncationSide = TruncationSide.Left });
+        Assert.Equal([Cls, Letters[4], Letters[5], Letters[6], Letters[7], Sep], e.Ids);
+        Assert.Equal([Cls, Letters[1], Letters[2], Letters[3], Letters[4], Sep], e.Overflowing[0].Ids);
+        Assert.Equal([Cls, Letters[0], Letters[1], Sep], e.Overflowing[1].Ids);
+    }
+
+    [Fact]
+    public void OnlySecondAndOnlyFirstCutOneSide()
+    {
+        var e = Tok.Encode("a b", "c d e f g h", new EncodeOptions { Truncation = TruncationStrategy.OnlySecond, MaxLength = 8 });
+        Assert.Equal([Cls, Letters[0], Letters[1], Sep, Letters[2], Letters[3], Letters[4], Sep], e.Ids);
+        Assert.Equal([0, 0, 0, 0, 1, 1, 1, 1], e.TypeIds);
+        var f = Tok.Encode("a b c d e f", "g h", new EncodeOptions { Truncation = TruncationStrategy.OnlyFirst, MaxLength = 7 });
+        Assert.Equal([Cls, Letters[0], Letters[1], Sep, Letters[6], Letters[7], Sep], f.Ids);
+        Assert.Throws<TokenizationException>(() => Tok.Encode("a b", "c d e f g h", new EncodeOptions { Truncation = TruncationStrategy.OnlyFirst, MaxLength = 6 }));
+        Assert.Throws<TokenizationException>(() => Tok.Encode("a b", new EncodeOptions { Truncation = TruncationStrategy.OnlySecond, MaxLength = 3 }));
+    }
+
+    [Fact]
+    public void PairLongestFirstSplitsBudgetAsRust()
+    {
+        // (10,10) with budget 13 → (6,7): the first counts as the shorter on a tie.
+        var ten = string.Join(' ', Enumerable.Repeat("a", 10));
+        var e = Tok.Encode(ten, ten, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 16 });
+        Assert.Equal(6, e.SequenceIds.Count(s => s == 0));
+        Assert.Equal(7, e.SequenceIds.Count(s => s == 1));
+        // Pair overflow order (Rust Encoding::merge_with): A's overflow windows each with B.
+        // windows A: [0,6) [6,10); B: [0,7) [7,10) → overflow (A1,B0), (A1,B1), (A0,B1).
+        Assert.Equal([(4, 7), (4, 3), (6, 3)], e.Overflowing.Select(o => (o.SequenceIds.Count(s => s == 0), o.SequenceIds.Count(s => s == 1))));
+    }
+
+    [Fact]
+    public void LeftPaddingToMultipleOf()
+    {
+        var e = Tok.Encode("a b", new EncodeOptions { Padding = PaddingStrategy.Longest, PadToMultipleOf = 8, PaddingSide = PaddingSide.Left });
+        Assert.Equal([Pad, Pad, Pad, Pad, Cls, Letters[0], Letters[1], Sep], e.Ids);
+        Assert.Equal([0, 0, 0, 0, 1, 1, 1, 1], e.AttentionMask);
+        Assert.Equal([1, 1, 1, 1, 1, 0, 0, 1], e.SpecialTokensMask);
+        Assert.Equal([null, null, null, null, null, 0, 1, null], e.WordIds);
+        Assert.Equal("[PAD]", e.Tokens[0]);
+    }
+
+    [Fact]
+    public void MaxLengthDefaultsToModelMaxLength()
+    {
+        var tok = BertTokenizer.FromDirectory(SharedData.Fixture("bert-tiny-uncased-seqcls"));
+        var e = tok.Encode(string.Join(' ', Enumerable.Repeat("a", 500)), new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, Padding = PaddingStrategy.MaxLength });
+        Assert.Equal(128, e.Length);
+        Assert.Throws<TokenizationException>(() => Tok.Encode("a", new EncodeOptions { Padding = PaddingStrategy.MaxLength }));
+    }
+
+    [Fact]
+    public void BatchOnTwoThreadsEqualsSequential()
+    {
+        var texts = Enumerable.Range(0, 300).Select(i => $"text number {i} with some words, ünïcödé and 日本 {new string('x', i % 17)}").ToList();
+        var one = Tok.EncodeBatch(texts, new EncodeOptions { Threads = 1, Padding = PaddingStrategy.Longest });
+        var two = Tok.EncodeBatch(texts, new EncodeOptions { Threads = 2, Padding = PaddingStrategy.Longest });
+        for (int i = 0; i < texts.Count; i++)
+        {
+            Assert.Equal(one[i].Ids, two[i].Ids);
+            Assert.Equal(one[i].Offsets, two[i].Offsets);
+            Assert.Equal(Tok.Encode(texts[i]).Ids, one[i].Ids.Where((_, k) => one[i].AttentionMask[k] == 1));
+        }
+    }
+
+    [Fact]
+    public void DecodeJoinsPiecesAndCleansUp()
+    {
+        var ids = Tok.Encode("Tokenization isn't hard, right? Yes.").Ids;
+        Assert.Equal("tokenization isn ' t hard, right? yes.", Tok.Decode(ids));
+        Assert.Equal("[CLS] tokenization isn ' t hard, right? yes. [SEP]", Tok.Decode(ids, skipSpecialTokens: false));
+        Assert.Equal("tokenization isn ' t hard , right ? yes .", Tok.Decode(ids, cleanUpTokenizationSpaces: false));
+        Assert.Equal(["[CLS]", "token", "##ization"], Tok.ConvertIdsToTokens(ids.Take(3)));
+        Assert.Equal(ids.Take(3), Tok.ConvertTokensToIds(["[CLS]", "token", "##ization"]));
+        Assert.Equal(Tok.UnkTokenId, Tok.ConvertTokensToIds(["no-such-token"])[0]);
+        Assert.Throws<TokenizationException>(() => Tok.Decode([999_999]));
+    }
+
+    [Fact]
+    public void WordHelpersMapTokensToCharacters()
+    {
+        var e = Tok.Encode("Hello unaffable world");
+        Assert.Equal(new TokenOffset(6, 15), e.WordToChars(1));
+        Assert.Equal(2, e.CharToToken(8));
+        Assert.Null(e.CharToToken(5));
+    }
+
+    static string WriteVariant(Action<JsonObject> edit)
+    {
+        var json = JsonNode.Parse(File.ReadAllText(SharedData.DataFile("bert-base-uncased", "tokenizer.json")))!.AsObject();
+        edit(json);
+        var path = Path.Combine(Path.GetTempPath(), $"sharpformer-tok-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, json.ToJsonString());
+        return path;
+    }
+
+    [Fact]
+    public void SingleWordAddedTokenDoesNotBreakWords()
+    {
+        var path = WriteVariant(j => j["added_tokens"]![4]!["single_word"] = true);
+        try
+        {
+            var tok = BertTokenizer.FromTokenizerJson(path);
+            Assert.Equal(["[CLS]", "x", "[", "mask", "]", "y", "[SEP]"], tok.Encode("x[MASK]y").Tokens);
+            Assert.Equal(["[CLS]", "x", "[MASK]", "y", "[SEP]"], tok.Encode("x [MASK] y").Tokens);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void AdditionalSpecialTokensFromConfigAreMatchedAndSkipped()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"sharpformer-tokdir-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            File.Copy(SharedData.DataFile("bert-base-uncased", "vocab.txt"), Path.Combine(dir, "vocab.txt"));
+            File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"),
+                "{\"do_lower_case\": true, \"model_max_length\": 1000000000000000019884624838656, \"additional_special_tokens\": [\"<ent>\", \"[unused5]\"]}");
+            var tok = BertTokenizer.FromDirectory(dir);
+            Assert.Null(tok.ModelMaxLength);
+            var e = tok.Encode("A<ent>b [unused5]");
+            Assert.Equal(["[CLS]", "a", "<ent>", "b", "[unused5]", "[SEP]"], e.Tokens);
+            Assert.Equal([101, 1037, 30522, 1038, 6, 102], e.Ids); // [unused5] is line 7 of the uncased vocab
+            Assert.Equal(new TokenOffset(1, 6), e.Offsets[2]);
+            Assert.Equal("a b", tok.Decode(e.Ids));
+            Assert.Equal(30523, tok.VocabSize);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Theory]
+    [InlineData("model", "BPE")]
+    [InlineData("normalizer", "Sequence")]
+    [InlineData("pre_tokenizer", "Whitespace")]
+    [InlineData("post_processor", "RobertaProcessing")]
+    [InlineData("decoder", "ByteLevel")]
+    public void UnsupportedComponentsNameTypeAndFile(string key, string type)
+    {
+        var path = WriteVariant(j => j[key]!["type"] = type);
+        try
+        {
+            var ex = Assert.Throws<NotSupportedException>(() => BertTokenizer.FromTokenizerJson(path));
+            Assert.Contains("not supported yet", ex.Message);
+            Assert.Contains(type, ex.Message);
+            Assert.Contains(path, ex.Message);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void CorruptFilesRaiseTypedErrorsNamingTheFile()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"sharpformer-tok-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, "{ \"model\": ");
+        try { Assert.Contains(path, Assert.Throws<TokenizerFormatException>(() => BertTokenizer.FromTokenizerJson(path)).Message); }
+        finally { File.Delete(path); }
+        var vocab = Path.Combine(Path.GetTempPath(), $"sharpformer-vocab-{Guid.NewGuid():N}.txt");
+        File.WriteAllLines(vocab, ["[PAD]", "[UNK]", "hello"]);
+        try { Assert.Contains("[CLS]", Assert.Throws<TokenizerFormatException>(() => BertTokenizer.FromVocabFile(vocab)).Message); }
+        finally { File.Delete(vocab); }
+    }
+}
