@@ -145,3 +145,61 @@ public sealed class ModelHeadTests
         Assert.True(compared >= 5);
     }
 }
+
+/// <summary>Inference allocates no autograd state; the DistilBERT MLM head (no fixture) is tied and round-trips.</summary>
+public sealed class ModelInferenceTests
+{
+    [Fact]
+    public void NoGradForwardRecordsNoGraph()
+    {
+        var model = (ISequenceClassificationModel)FixtureModels.Model("bert-tiny-uncased-seqcls", false);
+        var input = FixtureModels.Expected("bert-tiny-uncased-seqcls").Cases[0].Input;
+        SequenceClassifierOutput o;
+        using (Autograd.NoGrad()) o = model.Forward(input, SequenceLabels.FromIds(1), ForwardOptions.All);
+        var all = new[] { o.Logits, o.Loss!, o.Encoder.LastHiddenState, o.Encoder.PoolerOutput! }.Concat(o.Encoder.HiddenStates!).Concat(o.Encoder.Attentions!);
+        Assert.All(all, t => { Assert.False(t.RequiresGrad); Assert.True(t.IsLeaf); });
+        var withGrad = model.Forward(input);
+        Assert.True(withGrad.Logits.RequiresGrad);
+    }
+
+    [Fact]
+    public void DistilBertMaskedLMIsTiedInitialisedAndRoundTrips()
+    {
+        var dir = SharedData.Fixture("distilbert-tiny-uncased-seqcls");
+        var config = DistilBertConfig.Load(dir) with { Architectures = ["DistilBertForMaskedLM"] };
+        var model = (DistilBertForMaskedLM)AutoModel.FromConfig(config, new ModelLoadOptions { Seed = 4 });
+        LoadReport report;
+        using (var sd = Sharpformer.Checkpoints.CheckpointLoader.Load(dir)) report = model.LoadCheckpoint(sd, dir);
+        Assert.Equal(["vocab_layer_norm.bias", "vocab_layer_norm.weight", "vocab_projector.bias", "vocab_transform.bias", "vocab_transform.weight"], report.Missing.Order());
+        Assert.Equal(["classifier.bias", "classifier.weight", "pre_classifier.bias", "pre_classifier.weight"], report.Unexpected.Order());
+        Assert.DoesNotContain(model.NamedParameters(), p => p.Name == "vocab_projector.weight");
+        model.Eval();
+        var input = FixtureModels.Expected("distilbert-tiny-uncased-seqcls").Cases[0].Input;
+        float[] logits;
+        using (Autograd.NoGrad()) logits = model.Forward(input).Logits.ToArray();
+        Assert.Equal(input.TokenCount * 30522, logits.Length);
+
+        // logits = LN(gelu(W·h + b))·Eᵀ + bias, with E the word embeddings (the tie).
+        var h = model.DistilBert.Forward(input).LastHiddenState;
+        var x = model.VocabLayerNorm.Forward(model.VocabTransform.Forward(h).Gelu()).ToArray();
+        var e = model.DistilBert.Embeddings.WordEmbeddings.Weight.Value.ToArray();
+        for (int t = 0; t < input.TokenCount; t += 2)
+            foreach (int j in new[] { 0, 999, 30521 })
+            {
+                double dot = 0;
+                for (int i = 0; i < 64; i++) dot += x[t * 64 + i] * e[j * 64 + i];
+                Assert.Equal(dot, logits[t * 30522 + j], 4);
+            }
+
+        var outDir = Path.Combine(Path.GetTempPath(), "sf-distil-mlm-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            model.SavePretrained(outDir);
+            using (var saved = Sharpformer.Checkpoints.CheckpointLoader.Load(outDir)) Assert.False(saved.ContainsKey("vocab_projector.weight"));
+            var reloaded = (DistilBertForMaskedLM)AutoModel.FromPretrained(outDir);
+            Assert.True(reloaded.LoadReport!.IsComplete, string.Join("\n", reloaded.LoadReport.Warnings()));
+            using (Autograd.NoGrad()) Assert.Equal(logits, reloaded.Forward(input).Logits.ToArray());
+        }
+        finally { if (Directory.Exists(outDir)) Directory.Delete(outDir, true); }
+    }
+}
