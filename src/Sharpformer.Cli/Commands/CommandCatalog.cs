@@ -12,5 +12,9 @@ internal static class CommandCatalog
         yield return DownloadCommand.Create();
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();
+        yield return SummaryCommand.Create();
+        yield return ForwardCommand.Create();
+        yield return DownloadCommand.Create();
+        yield return TokenizeCommand.Create();
     }
 }
