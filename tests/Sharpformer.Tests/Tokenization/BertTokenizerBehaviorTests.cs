@@ -139,6 +139,28 @@ public class BertTokenizerBehaviorTests
         finally { File.Delete(path); }
     }
 
+    [Fact]
+    public void AdditionalSpecialTokensFromConfigAreMatchedAndSkipped()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"sharpformer-tokdir-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            File.Copy(SharedData.DataFile("bert-base-uncased", "vocab.txt"), Path.Combine(dir, "vocab.txt"));
+            File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"),
+                "{\"do_lower_case\": true, \"model_max_length\": 1000000000000000019884624838656, \"additional_special_tokens\": [\"<ent>\", \"[unused5]\"]}");
+            var tok = BertTokenizer.FromDirectory(dir);
+            Assert.Null(tok.ModelMaxLength);
+            var e = tok.Encode("A<ent>b [unused5]");
+            Assert.Equal(["[CLS]", "a", "<ent>", "b", "[unused5]", "[SEP]"], e.Tokens);
+            Assert.Equal([101, 1037, 30522, 1038, 6, 102], e.Ids); // [unused5] is line 7 of the uncased vocab
+            Assert.Equal(new TokenOffset(1, 6), e.Offsets[2]);
+            Assert.Equal("a b", tok.Decode(e.Ids));
+            Assert.Equal(30523, tok.VocabSize);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Theory]
     [InlineData("model", "BPE")]
     [InlineData("normalizer", "Sequence")]
