@@ -11,5 +11,6 @@ internal static class CommandCatalog
         yield return TokenizeCommand.Create();
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();
+        yield return TrainCommand.Create();
     }
 }
