@@ -30,11 +30,12 @@ public static unsafe partial class Gemm
 
     readonly record struct Blocking(int MR, int NR, int KC, int MC, int NC);
 
+    // KC·NC stays below 2^20 floats so the packed-B buffer is served by ArrayPool.Shared's pooled sizes.
     static Blocking BlockingFor(GemmIsa isa) => isa switch
     {
-        GemmIsa.Avx512 => new(12, 32, 256, 384, 4096),
-        GemmIsa.Avx2 => new(6, 16, 256, 192, 4096),
-        _ => new(4, 4, 256, 128, 4096),
+        GemmIsa.Avx512 => new(12, 32, 256, 384, 4032),
+        GemmIsa.Avx2 => new(6, 16, 256, 192, 4080),
+        _ => new(4, 4, 256, 128, 4092),
     };
 
     /// <summary>Strided view of an operand: element (r, c) of op(X) is at p[r·rs + c·cs].</summary>
@@ -257,13 +258,8 @@ public static unsafe partial class Gemm
             float* d = dst + (nint)ir * kc;
             if (A.Cs == 1)
             {
-                // Rows of A are contiguous in k: transpose-copy row by row.
-                for (int r = 0; r < mr; r++)
-                {
-                    float* s = A.P + (nint)(i0 + ir + r) * A.Rs + p0;
-                    float* dd = d + r;
-                    for (int p = 0; p < kc; p++) dd[p * MR] = s[p];
-                }
+                // Rows of A are contiguous in k: a transposing copy.
+                TransposeInto(A.P + (nint)(i0 + ir) * A.Rs + p0, A.Rs, mr, kc, d, MR);
                 for (int r = mr; r < MR; r++)
                     for (int p = 0; p < kc; p++) d[p * MR + r] = 0f;
             }
@@ -307,12 +303,7 @@ public static unsafe partial class Gemm
             else
             {
                 // B stored transposed (n×k, e.g. a torch Linear weight): each column of op(B) is a contiguous row.
-                for (int j = 0; j < nr; j++)
-                {
-                    float* s = B.P + (nint)(j0 + jr + j) * B.Cs + p0;
-                    float* dd = d + j;
-                    for (int p = 0; p < kc; p++) dd[p * NR] = s[p];
-                }
+                TransposeInto(B.P + (nint)(j0 + jr) * B.Cs + p0, B.Cs, nr, kc, d, NR);
                 for (int j = nr; j < NR; j++)
                     for (int p = 0; p < kc; p++) d[p * NR + j] = 0f;
             }
