@@ -7,8 +7,10 @@ internal static class BenchCatalog
     {
         ["block"] = BlockBench.Run,
         ["gemm"] = GemmBench.Run,
-        ["train"] = TrainBench.Run,
         ["tokenize"] = TokenizeBench.Run,
+        ["data"] = DataBench.Run,
+        ["logreg"] = LogisticRegressionBench.Run,
+        ["train"] = TrainBench.Run,
         ["infer"] = InferBench.Run,
     };
 }

@@ -9,8 +9,9 @@ namespace Sharpformer.Classical;
 /// <param name="FitIntercept">Fit an unpenalised intercept per class (default true).</param>
 /// <param name="RelativeReductionTolerance">Also stop when the relative decrease of the objective is at most this
 /// (scipy's ftol, 2.22e-9, which sklearn keeps); 0 stops only on the gradient test or the iteration cap.</param>
+/// <param name="Threads">Threads for the objective (0 = all cores); results do not depend on it.</param>
 public sealed record LogisticRegressionOptions(double C = 1.0, int MaxIterations = 100, double Tolerance = 1e-4, bool FitIntercept = true,
-    double RelativeReductionTolerance = 2.220446049250313e-9);
+    double RelativeReductionTolerance = 2.220446049250313e-9, int Threads = 0);
 
 /// <summary>
 /// L2-regularised logistic regression trained with <see cref="Lbfgs"/>, as scikit-learn 1.2's
@@ -49,12 +50,17 @@ public sealed class LogisticRegression
     public LogisticRegression Fit(double[,] x, IReadOnlyList<int> y, CancellationToken cancellationToken = default) => Fit(Matrix.From(x), y, cancellationToken);
     public LogisticRegression Fit(IReadOnlyList<float[]> rows, IReadOnlyList<int> y, CancellationToken cancellationToken = default) => Fit(Matrix.From(rows), y, cancellationToken);
 
+    /// <summary>Fits on sparse rows (bag-of-words, TF-IDF); same objective as the dense overloads.</summary>
+    public LogisticRegression Fit(SparseRows x, IReadOnlyList<int> y, CancellationToken cancellationToken = default) => Fit((IFeatureRows)x, y, cancellationToken);
+
     public int[] Predict(double[,] x) => Predict(Matrix.From(x));
+    public int[] Predict(SparseRows x) => Predict((IFeatureRows)x);
     public int[] Predict(IReadOnlyList<float[]> rows) => Predict(Matrix.From(rows));
 
     /// <summary>Class probabilities [n, K] in the order of <see cref="Classes"/>.</summary>
     public double[,] PredictProba(double[,] x) => PredictProba(Matrix.From(x)).To2D();
     public double[,] PredictProba(IReadOnlyList<float[]> rows) => PredictProba(Matrix.From(rows)).To2D();
+    public double[,] PredictProba(SparseRows x) => PredictProba((IFeatureRows)x).To2D();
 
     /// <summary>Mean accuracy on (x, y) (sklearn <c>score</c>).</summary>
     public double Score(double[,] x, IReadOnlyList<int> y)
@@ -69,7 +75,7 @@ public sealed class LogisticRegression
     public static double Objective(double[,] x, IReadOnlyList<int> yIndex, int rows, double c, bool fitIntercept, ReadOnlySpan<double> theta, Span<double> gradient) =>
         new Problem(Matrix.From(x), yIndex.ToArray(), rows, c, fitIntercept).Evaluate(theta, gradient);
 
-    internal LogisticRegression Fit(Matrix x, IReadOnlyList<int> y, CancellationToken cancellationToken)
+    internal LogisticRegression Fit(IFeatureRows x, IReadOnlyList<int> y, CancellationToken cancellationToken)
     {
         if (x.Rows != y.Count) throw new ArgumentException($"x has {x.Rows} rows but y has {y.Count} labels.", nameof(y));
         if (x.Rows == 0) throw new ArgumentException("Cannot fit on zero rows.", nameof(x));
@@ -79,7 +85,7 @@ public sealed class LogisticRegression
         var index = new int[y.Count];
         for (int i = 0; i < y.Count; i++) index[i] = Array.BinarySearch(classes, y[i]);
         int rows = classes.Length == 2 ? 1 : classes.Length;
-        var problem = new Problem(x, index, rows, Options.C, Options.FitIntercept);
+        var problem = new Problem(x, index, rows, Options.C, Options.FitIntercept, Options.Threads);
         var theta0 = new double[rows * (x.Cols + 1)];
         var result = Lbfgs.Minimize(problem.Evaluate, theta0,
             new LbfgsOptions(MaxIterations: Options.MaxIterations, GradientTolerance: Options.Tolerance,
@@ -98,7 +104,7 @@ public sealed class LogisticRegression
         return this;
     }
 
-    internal int[] Predict(Matrix x)
+    internal int[] Predict(IFeatureRows x)
     {
         var p = PredictProba(x);
         var result = new int[x.Rows];
@@ -106,7 +112,7 @@ public sealed class LogisticRegression
         return result;
     }
 
-    internal Matrix PredictProba(Matrix x)
+    internal Matrix PredictProba(IFeatureRows x)
     {
         if (Classes.Length == 0) throw new InvalidOperationException("LogisticRegression is not fitted; call Fit first.");
         int d = Coefficients.GetLength(1), rows = Coefficients.GetLength(0);
@@ -121,7 +127,7 @@ public sealed class LogisticRegression
         var z = new double[rows];
         for (int i = 0; i < x.Rows; i++)
         {
-            Problem.Logits(x.Row(i), theta, rows, d, z);
+            Problem.Logits(x, i, theta, rows, d, z);
             var p = proba.Row(i);
             if (rows == 1) { p[1] = Sigmoid(z[0]); p[0] = 1 - p[1]; }
             else Softmax(z, p);
@@ -139,29 +145,18 @@ public sealed class LogisticRegression
         return max + Math.Log(sum); // log-sum-exp
     }
 
-    sealed class Problem(Matrix x, int[] y, int rows, double c, bool fitIntercept)
+    sealed class Problem(IFeatureRows x, int[] y, int rows, double c, bool fitIntercept, int threads = 0)
     {
-        public static void Logits(ReadOnlySpan<double> xi, ReadOnlySpan<double> theta, int rows, int d, Span<double> z)
-        {
-            for (int k = 0; k < rows; k++)
-            {
-                var w = theta.Slice(k * (d + 1), d + 1);
-                z[k] = TensorPrimitives.Dot(w[..d], xi) + w[d];
-            }
-        }
-
-        public double Evaluate(ReadOnlySpan<double> theta, Span<double> grad)
+        // Σ CE over rows [from, to) and its gradient (without the penalty), added into grad.
+        double Accumulate(double[] theta, double[] grad, int from, int to)
         {
             int d = x.Cols, stride = d + 1;
-            if (theta.Length != rows * stride) throw new ArgumentException($"θ has {theta.Length} entries, expected {rows * stride}.");
-            grad.Clear();
             double loss = 0;
-            var zBuf = new double[Math.Max(rows, 2)];
-            var pBuf = new double[Math.Max(rows, 2)];
-            for (int i = 0; i < x.Rows; i++)
+            Span<double> zBuf = stackalloc double[Math.Max(rows, 2)];
+            Span<double> pBuf = stackalloc double[Math.Max(rows, 2)];
+            for (int i = from; i < to; i++)
             {
-                var xi = x.Row(i);
-                Logits(xi, theta, rows, d, zBuf);
+                Logits(x, i, theta, rows, d, zBuf);
                 if (rows == 1)
                 {
                     double zi = zBuf[0], t = y[i];
@@ -171,7 +166,7 @@ public sealed class LogisticRegression
                 }
                 else
                 {
-                    double lse = Softmax(zBuf.AsSpan(0, rows), pBuf.AsSpan(0, rows));
+                    double lse = Softmax(zBuf[..rows], pBuf[..rows]);
                     loss += lse - zBuf[y[i]];
                     pBuf[y[i]] -= 1;
                 }
@@ -179,10 +174,45 @@ public sealed class LogisticRegression
                 {
                     double r = pBuf[k];
                     if (r == 0) continue;
-                    var g = grad.Slice(k * stride, stride);
-                    TensorPrimitives.MultiplyAdd(xi, r, g[..d], g[..d]);
+                    var g = grad.AsSpan(k * stride, stride);
+                    x.AddScaled(i, r, g[..d]);
                     g[d] += r;
                 }
+            }
+            return loss;
+        }
+
+        public static void Logits(IFeatureRows x, int i, ReadOnlySpan<double> theta, int rows, int d, Span<double> z)
+        {
+            for (int k = 0; k < rows; k++)
+            {
+                var w = theta.Slice(k * (d + 1), d + 1);
+                z[k] = x.Dot(i, w[..d]) + w[d];
+            }
+        }
+
+        public double Evaluate(ReadOnlySpan<double> theta, Span<double> grad)
+        {
+            int d = x.Cols, stride = d + 1;
+            if (theta.Length != rows * stride) throw new ArgumentException($"θ has {theta.Length} entries, expected {rows * stride}.");
+            // Rows are split into a fixed number of chunks that depends only on the data size, and the chunk sums are
+            // added in chunk order, so the result is bit-identical whatever the thread count.
+            int chunks = Math.Clamp(x.Rows / 2048, 1, 8);
+            var thetaArr = theta.ToArray();
+            var partialGrad = new double[chunks][];
+            var partialLoss = new double[chunks];
+            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount }, chunk =>
+            {
+                var g = partialGrad[chunk] = new double[rows * stride];
+                int from = (int)((long)x.Rows * chunk / chunks), to = (int)((long)x.Rows * (chunk + 1) / chunks);
+                partialLoss[chunk] = Accumulate(thetaArr, g, from, to);
+            });
+            grad.Clear();
+            double loss = 0;
+            for (int chunk = 0; chunk < chunks; chunk++)
+            {
+                loss += partialLoss[chunk];
+                TensorPrimitives.Add(grad, partialGrad[chunk], grad);
             }
             double penalty = 0;
             for (int k = 0; k < rows; k++)

@@ -56,7 +56,7 @@ public sealed class StandardScaler
 }
 
 /// <summary>Dense row-major matrix of doubles used inside Sharpformer.Classical.</summary>
-internal sealed class Matrix(int rows, int cols)
+internal sealed partial class Matrix(int rows, int cols)
 {
     public int Rows { get; } = rows;
     public int Cols { get; } = cols;

@@ -61,16 +61,18 @@ public static class Conll
             if (line.Length == 0 || IsWhiteSpace(line)) { Flush(); continue; }
             if (line.StartsWith("-DOCSTART-", StringComparison.Ordinal)) { Flush(); continue; }
             if (words.Count == 0 && !sentenceBad) sentenceStart = lineNo;
-            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (columns == 0) columns = parts.Length;
+            // Columns are separated by runs of spaces; only the word and the tag are materialised.
+            int count = CountColumns(line);
+            if (columns == 0) columns = count;
             string? error = null;
-            int tagCol = conll.TagColumn < 0 ? parts.Length + conll.TagColumn : conll.TagColumn;
-            if (parts.Length != columns)
-                error = $"expected {columns} space-separated columns (as on the first token line) but found {parts.Length}: '{Shorten(line)}'";
-            else if (parts.Length < 2 || tagCol <= 0 || tagCol >= parts.Length)
-                error = $"tag column {conll.TagColumn} does not exist in a line with {parts.Length} columns (the word is column 0)";
-            else if (conll.ValidateTags && !TagScheme.IsValidTag(parts[tagCol]))
-                error = $"'{parts[tagCol]}' is not a chunk tag (expected O or B-/I-/E-/S-TYPE)";
+            int tagCol = conll.TagColumn < 0 ? count + conll.TagColumn : conll.TagColumn;
+            string tag = "";
+            if (count != columns)
+                error = $"expected {columns} space-separated columns (as on the first token line) but found {count}: '{Shorten(line)}'";
+            else if (count < 2 || tagCol <= 0 || tagCol >= count)
+                error = $"tag column {conll.TagColumn} does not exist in a line with {count} columns (the word is column 0)";
+            else if (conll.ValidateTags && !TagScheme.IsValidTag(tag = Intern(Column(line, tagCol))))
+                error = $"'{tag}' is not a chunk tag (expected O or B-/I-/E-/S-TYPE)";
             if (error is not null)
             {
                 // Skipping drops the whole sentence: a sentence with a hole would have wrong context.
@@ -78,11 +80,54 @@ public static class Conll
                 sentenceBad = true;
                 continue;
             }
-            words.Add(parts[0]);
-            tags.Add(parts[tagCol]);
+            if (!conll.ValidateTags) tag = Intern(Column(line, tagCol));
+            words.Add(Column(line, 0).ToString());
+            tags.Add(tag);
         }
         Flush();
         return collect.Result();
+    }
+
+    static int CountColumns(string line)
+    {
+        int n = 0;
+        bool inside = false;
+        foreach (var c in line)
+        {
+            if (c == ' ') inside = false;
+            else if (!inside) { inside = true; n++; }
+        }
+        return n;
+    }
+
+    static ReadOnlySpan<char> Column(string line, int index)
+    {
+        int n = -1, start = 0;
+        bool inside = false;
+        for (int i = 0; i < line.Length; i++)
+        {
+            if (line[i] == ' ')
+            {
+                if (inside && n == index) return line.AsSpan(start, i - start);
+                inside = false;
+            }
+            else if (!inside) { inside = true; n++; start = i; }
+        }
+        return inside && n == index ? line.AsSpan(start) : [];
+    }
+
+    // Tags repeat endlessly; share one string per distinct tag.
+    [ThreadStatic] static Dictionary<string, string>? _tags;
+
+    static string Intern(ReadOnlySpan<char> tag)
+    {
+        var map = _tags ??= new Dictionary<string, string>(StringComparer.Ordinal);
+        var lookup = map.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (lookup.TryGetValue(tag, out var s)) return s;
+        if (map.Count > 10_000) map.Clear(); // not a tag column after all; don't grow without bound
+        s = tag.ToString();
+        map[s] = s;
+        return s;
     }
 
     static bool IsWhiteSpace(string s)

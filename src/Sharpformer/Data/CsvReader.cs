@@ -21,6 +21,9 @@ public sealed record CsvRow(int Line, IReadOnlyList<string> Fields, string? Erro
 /// </remarks>
 public static class CsvReader
 {
+    /// <summary>Largest file the readers load (they hold the whole text in memory as UTF-16).</summary>
+    public const long MaxFileBytes = 1L << 30;
+
     /// <summary>Reads all rows of a file; the first malformed row throws <see cref="DataFormatException"/>.</summary>
     public static IReadOnlyList<CsvRow> ReadFile(string path, char delimiter = ',')
     {
@@ -34,12 +37,27 @@ public static class CsvReader
         return rows;
     }
 
-    /// <summary>Opens a UTF-8 text file, turning a missing file into a clear error.</summary>
-    internal static StreamReader OpenText(string path)
+    /// <summary>
+    /// Reads a UTF-8 text file (BOM optional). Invalid UTF-8 is reported with the line it is on, which a buffered
+    /// decoder cannot tell, so the bytes are validated first.
+    /// </summary>
+    internal static TextReader OpenText(string path)
     {
         if (!File.Exists(path))
             throw new SharpformerException($"Data file not found: '{path}'. Check the path (or the SHARPFORMER_DATA folder).");
-        return new StreamReader(path, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true);
+        long size = new FileInfo(path).Length;
+        if (size > MaxFileBytes)
+            throw new SharpformerException($"Data file '{path}' is {size:N0} bytes; the in-memory readers take at most {MaxFileBytes:N0}. Split the file.");
+        ReadOnlySpan<byte> bytes = File.ReadAllBytes(path);
+        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..];
+        var chars = new char[bytes.Length];
+        var status = System.Text.Unicode.Utf8.ToUtf16(bytes, chars, out int read, out int written, replaceInvalidSequences: false);
+        if (status != System.Buffers.OperationStatus.Done)
+        {
+            int line = bytes[..read].Count((byte)'\n') + 1;
+            throw new DataFormatException(path, line, $"invalid UTF-8 byte 0x{bytes[read]:X2} at byte offset {read}; re-save the file as UTF-8.");
+        }
+        return new StringReader(new string(chars, 0, written));
     }
 
     /// <summary>

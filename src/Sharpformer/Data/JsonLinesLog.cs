@@ -9,7 +9,12 @@ namespace Sharpformer.Data;
 /// </summary>
 public sealed class JsonLinesLog : IDisposable
 {
-    static readonly JsonSerializerOptions Options = new() { WriteIndented = false };
+    // NaN/∞ (a diverged loss) are written as the strings "NaN", "Infinity" rather than failing the run.
+    static readonly JsonSerializerOptions Options = new()
+    {
+        WriteIndented = false,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
     readonly StreamWriter _writer;
     readonly object _gate = new();
 

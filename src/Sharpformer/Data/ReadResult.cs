@@ -62,5 +62,5 @@ internal sealed class ReadCollector<T>(string file, ReadOptions? options)
 
     public void Malformed(int line, string message) => Malformed(new DataFormatException(File, line, message));
 
-    public ReadResult<T> Result(LabelSet? labels = null) => new(File, _examples, _skipped, labels);
+    public ReadResult<T> Result(LabelSet? labels = null) => new(File, _examples, _skipped.OrderBy(s => s.Line).ToArray(), labels);
 }

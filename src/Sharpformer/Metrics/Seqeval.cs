@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Sharpformer.Metrics;
 
 /// <summary>How entities are read from tag sequences.</summary>
@@ -147,6 +145,44 @@ public static class Seqeval
         return (double)correct / total;
     }
 
+    /// <summary>
+    /// Turns flat token-classification outputs [batch·seq] into tag sequences for <see cref="Evaluate"/>, keeping only
+    /// positions whose label is not −100 (special tokens, padding, later word pieces), as the Hugging Face course's
+    /// <c>compute_metrics</c> does.
+    /// </summary>
+    /// <param name="predictions">Predicted label ids, [batch·seq] row-major.</param>
+    /// <param name="labels">Gold label ids with −100 for ignored positions, same shape.</param>
+    /// <param name="seq">Sequence length (row width).</param>
+    /// <param name="labelNames">id → tag name (e.g. a LabelSet's Names).</param>
+    public static (IReadOnlyList<IReadOnlyList<string>> True, IReadOnlyList<IReadOnlyList<string>> Predicted) FromTokenIds(
+        ReadOnlySpan<int> predictions, ReadOnlySpan<int> labels, int seq, IReadOnlyList<string> labelNames)
+    {
+        if (predictions.Length != labels.Length)
+            throw new ArgumentException($"{predictions.Length} predictions but {labels.Length} labels.", nameof(labels));
+        if (seq <= 0 || labels.Length % seq != 0)
+            throw new ArgumentException($"{labels.Length} labels do not form rows of length {seq}.", nameof(seq));
+        var yTrue = new List<IReadOnlyList<string>>();
+        var yPred = new List<IReadOnlyList<string>>();
+        for (int row = 0; row < labels.Length / seq; row++)
+        {
+            var t = new List<string>();
+            var p = new List<string>();
+            for (int i = row * seq; i < (row + 1) * seq; i++)
+            {
+                if (labels[i] == -100) continue;
+                t.Add(Name(labels[i], i));
+                p.Add(Name(predictions[i], i));
+            }
+            yTrue.Add(t);
+            yPred.Add(p);
+        }
+        return (yTrue, yPred);
+
+        string Name(int id, int position) => (uint)id < (uint)labelNames.Count
+            ? labelNames[id]
+            : throw new ArgumentException($"Label id {id} at position {position} is outside 0..{labelNames.Count - 1}.", nameof(labelNames));
+    }
+
     static void Add(Dictionary<string, HashSet<(int, int, int)>> sets, int sentence, IReadOnlyList<EntitySpan> spans)
     {
         foreach (var e in spans)
@@ -175,6 +211,4 @@ public static class Seqeval
         tag is 'B' or 'S'
         || (prevTag is 'E' or 'S' or 'O' && tag is 'E' or 'I')
         || (tag != 'O' && tag != '.' && prevType != type);
-
-    internal static string Format(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
 }

@@ -211,6 +211,17 @@ public class LogisticRegressionTests
     }
 
     [Fact]
+    public void ResultDoesNotDependOnTheThreadCount()
+    {
+        var (x, y) = IrisLike(2000, 9); // 6,000 rows → the objective is summed in 2 fixed chunks
+        var one = new LogisticRegression(new LogisticRegressionOptions(Threads: 1)).Fit(x, y);
+        var two = new LogisticRegression(new LogisticRegressionOptions(Threads: 2)).Fit(x, y);
+        Assert.Equal(one.Coefficients, two.Coefficients);
+        Assert.Equal(one.Intercepts, two.Intercepts);
+        Assert.Equal(one.Optimization!.Iterations, two.Optimization!.Iterations);
+    }
+
+    [Fact]
     public void MaxIterationsIsReportedAsNotConverged()
     {
         var (x, y) = IrisLike(50, 42);

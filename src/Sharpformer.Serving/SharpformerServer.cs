@@ -1,0 +1,302 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sharpformer.Pipelines;
+
+namespace Sharpformer.Serving;
+
+/// <summary>
+/// HTTP inference server over one <see cref="IPipeline"/>: JSON endpoints with dynamic batching, limits, metrics,
+/// health and a demo page.
+/// </summary>
+/// <remarks>
+/// Routes: <c>POST /v1/classify</c>, <c>/v1/ner</c>, <c>/v1/embed</c>, <c>/v1/fill-mask</c> (<c>{"inputs": string | [string], ...}</c>
+/// → <c>{"model", "results": [one per input]}</c>), OpenAI-style <c>POST /v1/embeddings</c>, <c>POST /v1/attention</c>,
+/// <c>GET /health</c>, <c>GET /metrics</c>, <c>GET /</c>. Errors are <c>{"error": {"message", "type"}}</c> with status
+/// 400 (bad JSON / field / text), 404 (route of another task), 413 (body too large), 429 (queue full), 503 (shutting down).
+/// </remarks>
+public sealed class SharpformerServer : IAsyncDisposable
+{
+    readonly WebApplication _app;
+    readonly DynamicBatcher<ServingItem, object> _batcher;
+    readonly IPipeline _pipeline;
+    readonly ServerOptions _options;
+    bool _stopped;
+
+    public ServerMetrics Metrics { get; } = new();
+
+    SharpformerServer(IPipeline pipeline, ServerOptions options, IEnumerable<string> urls, ILoggerProvider? logger)
+    {
+        _pipeline = pipeline;
+        _options = options;
+        _batcher = new DynamicBatcher<ServingItem, object>(pipeline.RunBatch, options.MaxBatchSize, TimeSpan.FromMilliseconds(options.MaxWaitMs),
+            options.QueueCapacity, Metrics.RecordBatch);
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        if (logger is not null) builder.Logging.AddProvider(logger);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
+        // Our own reader enforces MaxBodyBytes with a JSON 413. Kestrel's cap is a backstop set well above it, so that after a
+        // 413 Kestrel can still drain a moderately oversized body and the client reads the JSON error instead of a reset.
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = Math.Max(options.MaxBodyBytes * 4, options.MaxBodyBytes + (1 << 20)));
+        _app = builder.Build();
+        foreach (var url in urls) _app.Urls.Add(url);
+        Map();
+    }
+
+    /// <summary>Builds (but does not start) a server.</summary>
+    public static SharpformerServer Create(IPipeline pipeline, ServerOptions? options = null, IEnumerable<string>? urls = null, ILoggerProvider? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        options ??= new ServerOptions();
+        return new SharpformerServer(pipeline, options, urls ?? ["http://127.0.0.1:8080"], logger);
+    }
+
+    /// <summary>The bound addresses (after <see cref="StartAsync"/>; resolves port 0 to the real port).</summary>
+    public IReadOnlyList<string> Addresses =>
+        _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
+
+    public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);
+
+    /// <summary>Runs until Ctrl+C / SIGTERM, then shuts down gracefully.</summary>
+    public async Task RunAsync()
+    {
+        await _app.RunAsync().ConfigureAwait(false);
+        _stopped = true;
+        await _batcher.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Stops accepting connections, lets in-flight requests finish (their queued texts still run), then drains the batcher.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (_stopped) return;
+        _stopped = true;
+        await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+        await _batcher.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    static readonly HashSet<string> KnownRoutes =
+        ["/", "/health", "/metrics", "/v1/classify", "/v1/ner", "/v1/embed", "/v1/embeddings", "/v1/fill-mask", "/v1/attention"];
+
+    void Map()
+    {
+        _app.Use(async (ctx, next) =>
+        {
+            var sw = Stopwatch.StartNew();
+            try { await next(ctx); }
+            finally
+            {
+                var path = ctx.Request.Path.Value ?? "/";
+                Metrics.RecordRequest(KnownRoutes.Contains(path) ? $"{ctx.Request.Method} {path}" : "other", ctx.Response.StatusCode, sw.Elapsed.TotalMilliseconds);
+            }
+        });
+
+        _app.MapGet("/", (HttpContext ctx) => Results.Content(DemoPage.Html(_pipeline.Task, _pipeline.ModelName), "text/html; charset=utf-8"));
+        _app.MapGet("/health", () => Results.Json(new { status = "ok", model = _pipeline.ModelName, task = TaskName(_pipeline.Task), queue_depth = _batcher.QueueDepth }));
+        _app.MapGet("/metrics", () => Results.Json(Metrics.Snapshot(_batcher.QueueDepth), PipelineJson.Options));
+
+        _app.MapPost("/v1/classify", (Delegate)((HttpContext ctx) => Handle(ctx, ServingTask.Classify, (body, texts) =>
+        {
+            int? topK = OptionalInt(body, "top_k", 1, 1000);
+            return texts.Select(t => new ServingItem(t, TopK: topK)).ToList();
+        })));
+        _app.MapPost("/v1/ner", (Delegate)((HttpContext ctx) => Handle(ctx, ServingTask.Ner, (body, texts) =>
+        {
+            var aggregation = body.TryGetProperty("aggregation", out var a) || body.TryGetProperty("aggregation_strategy", out a)
+                ? ParseAggregation(a) : AggregationStrategy.Simple;
+            return texts.Select(t => new ServingItem(t, Aggregation: aggregation)).ToList();
+        })));
+        _app.MapPost("/v1/embed", (Delegate)((HttpContext ctx) => Handle(ctx, ServingTask.Embed, (_, texts) => texts.Select(t => new ServingItem(t)).ToList())));
+        _app.MapPost("/v1/fill-mask", (Delegate)((HttpContext ctx) => Handle(ctx, ServingTask.FillMask, (body, texts) =>
+        {
+            int? topK = OptionalInt(body, "top_k", 1, 1000);
+            return texts.Select(t => new ServingItem(t, TopK: topK)).ToList();
+        })));
+        _app.MapPost("/v1/embeddings", (Delegate)((HttpContext ctx) => OpenAiEmbeddings(ctx)));
+        _app.MapPost("/v1/attention", (Delegate)((HttpContext ctx) => Attention(ctx)));
+        _app.MapFallback((HttpContext ctx) => Error(404, "not_found", $"no route {ctx.Request.Method} {ctx.Request.Path}; see GET / for the API."));
+    }
+
+    static string TaskName(ServingTask t) => t switch
+    {
+        ServingTask.Classify => "classify", ServingTask.Ner => "ner", ServingTask.Embed => "embed", _ => "fill-mask",
+    };
+
+    async Task<IResult> Handle(HttpContext ctx, ServingTask task, Func<JsonElement, IReadOnlyList<string>, List<ServingItem>> items)
+    {
+        if (task != _pipeline.Task)
+            return Error(404, "not_found", $"this server runs task '{TaskName(_pipeline.Task)}' with model {_pipeline.ModelName}; use POST /v1/{TaskName(_pipeline.Task)}.");
+        try
+        {
+            using var doc = await ReadJson(ctx);
+            var body = doc.RootElement;
+            if (body.ValueKind != JsonValueKind.Object) throw new RequestException(400, "invalid_request_error", "the body must be a JSON object like {\"inputs\": \"text\"}.");
+            if (!body.TryGetProperty("inputs", out var inputs)) throw new RequestException(400, "invalid_request_error", "missing field \"inputs\" (a string or an array of strings).");
+            var texts = Texts(inputs, "inputs");
+            var results = await RunAll(items(body, texts), ctx.RequestAborted);
+            return Results.Json(new { model = _pipeline.ModelName, results }, PipelineJson.Options);
+        }
+        catch (RequestException e) { return Error(e.Status, e.Type, e.Message); }
+    }
+
+    async Task<IResult> OpenAiEmbeddings(HttpContext ctx)
+    {
+        if (_pipeline.Task != ServingTask.Embed)
+            return Error(404, "not_found", $"this server runs task '{TaskName(_pipeline.Task)}'; start it with --task embed for /v1/embeddings.");
+        try
+        {
+            using var doc = await ReadJson(ctx);
+            var body = doc.RootElement;
+            if (body.ValueKind != JsonValueKind.Object) throw new RequestException(400, "invalid_request_error", "the body must be a JSON object like {\"input\": \"text\"}.");
+            if (!body.TryGetProperty("input", out var input)) throw new RequestException(400, "invalid_request_error", "missing field \"input\" (a string or an array of strings).");
+            if (body.TryGetProperty("encoding_format", out var fmt) && (fmt.ValueKind != JsonValueKind.String || fmt.GetString() != "float"))
+                throw new RequestException(400, "invalid_request_error", "only \"encoding_format\": \"float\" is supported.");
+            if (body.TryGetProperty("model", out var model) && model.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+                throw new RequestException(400, "invalid_request_error", "field \"model\" must be a string.");
+            var texts = Texts(input, "input");
+            var vectors = await RunAll(texts.Select(t => new ServingItem(t)).ToList(), ctx.RequestAborted);
+            int tokens = texts.Sum(_pipeline.CountTokens);
+            var data = new JsonArray();
+            for (int i = 0; i < vectors.Count; i++)
+                data.Add(new JsonObject { ["object"] = "embedding", ["index"] = i, ["embedding"] = JsonSerializer.SerializeToNode((float[])vectors[i]) });
+            var response = new JsonObject
+            {
+                ["object"] = "list", ["data"] = data, ["model"] = _pipeline.ModelName,
+                ["usage"] = new JsonObject { ["prompt_tokens"] = tokens, ["total_tokens"] = tokens },
+            };
+            return Results.Content(response.ToJsonString(), "application/json");
+        }
+        catch (RequestException e) { return Error(e.Status, e.Type, e.Message); }
+    }
+
+    async Task<IResult> Attention(HttpContext ctx)
+    {
+        try
+        {
+            using var doc = await ReadJson(ctx);
+            var body = doc.RootElement;
+            if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("text", out var textEl) || textEl.ValueKind != JsonValueKind.String)
+                throw new RequestException(400, "invalid_request_error", "the body must be {\"text\": \"...\"}.");
+            var text = textEl.GetString()!;
+            CheckText(text, "text");
+            var maps = await Task.Run(() => Run(() => _pipeline.Attention(text, ctx.RequestAborted)), ctx.RequestAborted);
+            return Results.Json(new { tokens = maps.Tokens, layers = maps.Layers, heads = maps.Heads, data = maps.Data }, PipelineJson.Options);
+        }
+        catch (RequestException e) { return Error(e.Status, e.Type, e.Message); }
+    }
+
+    async Task<IReadOnlyList<object>> RunAll(List<ServingItem> items, CancellationToken aborted)
+    {
+        var tasks = new List<Task<object>>(items.Count);
+        try
+        {
+            foreach (var item in items) tasks.Add(_batcher.EnqueueAsync(item, aborted));
+        }
+        catch (QueueFullException e) { throw new RequestException(429, "rate_limit_exceeded", e.Message); }
+        catch (BatcherClosedException e) { throw new RequestException(503, "unavailable", e.Message); }
+        try { return await Task.WhenAll(tasks); }
+        catch (PipelineInputException e) { throw new RequestException(400, "invalid_request_error", e.Message); }
+        catch (NotSupportedException e) { throw new RequestException(400, "invalid_request_error", e.Message); }
+    }
+
+    static T Run<T>(Func<T> body)
+    {
+        try { return body(); }
+        catch (PipelineInputException e) { throw new RequestException(400, "invalid_request_error", e.Message); }
+        catch (NotSupportedException e) { throw new RequestException(400, "invalid_request_error", e.Message); }
+    }
+
+    async Task<JsonDocument> ReadJson(HttpContext ctx)
+    {
+        long limit = _options.MaxBodyBytes;
+        if (ctx.Request.ContentLength is long declared && declared > limit)
+            throw new RequestException(413, "request_too_large", $"the request body has {declared} bytes; the limit is {limit}.");
+        var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        try
+        {
+            while ((read = await ctx.Request.Body.ReadAsync(chunk, ctx.RequestAborted)) > 0)
+            {
+                buffer.Write(chunk, 0, read);
+                if (buffer.Length > limit) throw new RequestException(413, "request_too_large", $"the request body exceeds the limit of {limit} bytes.");
+            }
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == 413) { throw new RequestException(413, "request_too_large", $"the request body exceeds the limit of {limit} bytes."); }
+        if (buffer.Length == 0) throw new RequestException(400, "invalid_request_error", "the request body is empty; send JSON.");
+        try { return JsonDocument.Parse(buffer.ToArray()); }
+        catch (JsonException e) { throw new RequestException(400, "invalid_request_error", $"the body is not valid JSON: {e.Message}"); }
+    }
+
+    List<string> Texts(JsonElement inputs, string field)
+    {
+        var texts = new List<string>();
+        if (inputs.ValueKind == JsonValueKind.String) texts.Add(inputs.GetString()!);
+        else if (inputs.ValueKind == JsonValueKind.Array)
+        {
+            int i = 0;
+            foreach (var e in inputs.EnumerateArray())
+            {
+                if (e.ValueKind != JsonValueKind.String) throw new RequestException(400, "invalid_request_error", $"\"{field}\"[{i}] must be a string, not {e.ValueKind.ToString().ToLowerInvariant()}.");
+                texts.Add(e.GetString()!);
+                i++;
+            }
+            if (texts.Count == 0) throw new RequestException(400, "invalid_request_error", $"\"{field}\" is an empty array.");
+        }
+        else throw new RequestException(400, "invalid_request_error", $"\"{field}\" must be a string or an array of strings, not {inputs.ValueKind.ToString().ToLowerInvariant()}.");
+        if (texts.Count > _options.MaxInputsPerRequest)
+            throw new RequestException(400, "invalid_request_error", $"\"{field}\" has {texts.Count} texts; the limit is {_options.MaxInputsPerRequest} per request.");
+        for (int i = 0; i < texts.Count; i++) CheckText(texts[i], texts.Count == 1 ? field : $"{field}[{i}]");
+        return texts;
+    }
+
+    void CheckText(string text, string field)
+    {
+        if (text.Length > _options.MaxTextLength)
+            throw new RequestException(400, "invalid_request_error", $"{field} has {text.Length} characters; the limit is {_options.MaxTextLength}.");
+        if (string.IsNullOrWhiteSpace(text)) throw new RequestException(400, "invalid_request_error", $"{field} is empty or only whitespace.");
+    }
+
+    static int? OptionalInt(JsonElement body, string name, int min, int max)
+    {
+        if (!body.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out var n) || n < min || n > max)
+            throw new RequestException(400, "invalid_request_error", $"\"{name}\" must be an integer in [{min}, {max}].");
+        return n;
+    }
+
+    static AggregationStrategy ParseAggregation(JsonElement v)
+    {
+        var s = v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        return s?.ToLowerInvariant() switch
+        {
+            "none" => AggregationStrategy.None, "simple" => AggregationStrategy.Simple, "first" => AggregationStrategy.First,
+            "average" => AggregationStrategy.Average, "max" => AggregationStrategy.Max,
+            _ => throw new RequestException(400, "invalid_request_error", "\"aggregation\" must be one of none, simple, first, average, max."),
+        };
+    }
+
+    static IResult Error(int status, string type, string message) =>
+        Results.Json(new { error = new { message, type } }, statusCode: status);
+
+    sealed class RequestException(int status, string type, string message) : Exception(message)
+    {
+        public int Status { get; } = status;
+        public string Type { get; } = type;
+    }
+}

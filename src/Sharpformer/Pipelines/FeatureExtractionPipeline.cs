@@ -1,0 +1,96 @@
+namespace Sharpformer.Pipelines;
+
+/// <summary>Sentence embeddings from an encoder (HF <c>pipeline("feature-extraction")</c> plus pooling).</summary>
+public sealed class FeatureExtractionPipeline : Pipeline
+{
+    public FeatureExtractionPipeline(IPipelineTokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null,
+        Pooling pooling = Pooling.MaskedMean, bool normalize = false)
+        : base(tokenizer, model, options)
+    {
+        Pooling = pooling; Normalize = normalize;
+    }
+
+    /// <summary>Loads an encoder (any BERT/DistilBERT checkpoint; heads are ignored) from a directory (or a cached hub id).</summary>
+    public static FeatureExtractionPipeline FromPretrained(string modelDirOrId, PipelineOptions? options = null,
+        Pooling pooling = Pooling.MaskedMean, bool normalize = false)
+    {
+        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.FeatureExtraction);
+        return new FeatureExtractionPipeline(tokenizer, model, options, pooling, normalize);
+    }
+
+    public Pooling Pooling { get; }
+    /// <summary>Whether vectors are scaled to unit L2 norm.</summary>
+    public bool Normalize { get; }
+
+    /// <summary>One vector per text.</summary>
+    /// <remarks>
+    /// Cls: h₀; Pooled: BERT pooler tanh(W·h₀ + b); MaskedMean: Σ_t m_t·h_t / Σ_t m_t over the attention mask m.
+    /// With <see cref="Normalize"/>: v / max(‖v‖₂, 1e-12).
+    /// </remarks>
+    public IReadOnlyList<float[]> Run(IReadOnlyList<string> texts, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        for (int i = 0; i < texts.Count; i++) Validate(texts[i], i);
+        var results = new float[texts.Count][];
+        ForEachChunk(texts.Count, (start, count) =>
+        {
+            var rows = new List<(int[], int[])>(count);
+            for (int i = start; i < start + count; i++)
+            {
+                var (ids, types, truncated, full) = BuildSequence(Tokenizer.Tokenize(texts[i]).Ids, null);
+                if (truncated) OnTruncated(new TruncationWarning(i, full, MaxLength));
+                rows.Add((ids, types));
+            }
+            var batch = Pad(rows);
+            var output = Model.Forward(batch, new ForwardRequest(HiddenStates: true), cancellationToken);
+            int h = output.HiddenSize, s = batch.SeqLen;
+            for (int r = 0; r < count; r++)
+            {
+                var v = new float[h];
+                switch (Pooling)
+                {
+                    case Pooling.Pooled:
+                        var pooled = output.PooledOutput ?? throw new NotSupportedException("this checkpoint has no pooler (bert.pooler.*); use Pooling.Cls or Pooling.MaskedMean.");
+                        pooled.AsSpan(r * h, h).CopyTo(v);
+                        break;
+                    case Pooling.Cls:
+                        Hidden(output).AsSpan(r * s * h, h).CopyTo(v);
+                        break;
+                    default:
+                        var hs = Hidden(output);
+                        double[] acc = new double[h]; int m = 0;
+                        for (int t = 0; t < s; t++)
+                        {
+                            if (batch.AttentionMask[r * s + t] == 0) continue;
+                            m++;
+                            var row = hs.AsSpan((r * s + t) * h, h);
+                            for (int j = 0; j < h; j++) acc[j] += row[j];
+                        }
+                        for (int j = 0; j < h; j++) v[j] = (float)(acc[j] / m);
+                        break;
+                }
+                if (Normalize) L2Normalize(v);
+                results[start + r] = v;
+            }
+        }, cancellationToken);
+        return results;
+    }
+
+    /// <summary>Embedding of one text.</summary>
+    public float[] Run(string text) => Run([text])[0];
+
+    /// <summary>Vector length.</summary>
+    public int Dimensions(CancellationToken cancellationToken = default) => Run(["a"], cancellationToken)[0].Length;
+
+    static float[] Hidden(PipelineModelOutput o) =>
+        o.LastHiddenState ?? throw new InvalidOperationException("the model returned no hidden states.");
+
+    /// <summary>v ← v / max(‖v‖₂, 1e-12) (torch.nn.functional.normalize).</summary>
+    public static void L2Normalize(Span<float> v)
+    {
+        double sq = 0;
+        foreach (var x in v) sq += (double)x * x;
+        float inv = (float)(1.0 / Math.Max(Math.Sqrt(sq), 1e-12));
+        for (int i = 0; i < v.Length; i++) v[i] *= inv;
+    }
+}

@@ -1,0 +1,111 @@
+namespace Sharpformer.Pipelines;
+
+/// <summary>Masked-token prediction (HF <c>pipeline("fill-mask")</c>): candidates for every [MASK] in each text.</summary>
+public sealed class FillMaskPipeline : Pipeline
+{
+    public FillMaskPipeline(IPipelineTokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null)
+        : base(tokenizer, model, options)
+    {
+        if (tokenizer.MaskId < 0) throw new PipelineInputException("the tokenizer has no [MASK] token; fill-mask needs a vocabulary with one.");
+    }
+
+    /// <summary>Loads a masked-LM model and its tokenizer from a directory (or a cached hub id).</summary>
+    public static FillMaskPipeline FromPretrained(string modelDirOrId, PipelineOptions? options = null)
+    {
+        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.FillMask);
+        return new FillMaskPipeline(tokenizer, model, options);
+    }
+
+    /// <summary>
+    /// For each text, for each [MASK] (in order), the <paramref name="topK"/> most probable tokens, best first.
+    /// </summary>
+    /// <param name="texts">Texts with at least one [MASK].</param>
+    /// <param name="topK">Candidates per mask (capped at the number of targets when restricted).</param>
+    /// <param name="targets">Restrict candidates to these tokens (HF <c>targets=</c>): a word not in the vocabulary
+    /// is replaced by its first word piece. Scores stay probabilities over the whole vocabulary.</param>
+    /// <param name="cancellationToken">Checked between batches.</param>
+    /// <remarks>
+    /// score = softmax(logits at the mask)[token]. <c>Sequence</c> is the text with this mask filled, decoded with
+    /// clean-up; with one mask special tokens are skipped, with several they are kept and the other masks stay
+    /// [MASK] (transformers 4.30 behaviour).
+    /// </remarks>
+    public IReadOnlyList<IReadOnlyList<IReadOnlyList<FillMaskCandidate>>> Run(IReadOnlyList<string> texts, int topK = 5,
+        IReadOnlyList<string>? targets = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        if (topK < 1) throw new ArgumentOutOfRangeException(nameof(topK), topK, "topK must be ≥ 1.");
+        int[]? targetIds = targets is null ? null : TargetIds(targets);
+        int k = targetIds is null ? topK : Math.Min(topK, targetIds.Length);
+        for (int i = 0; i < texts.Count; i++) Validate(texts[i], i);
+
+        var results = new IReadOnlyList<IReadOnlyList<FillMaskCandidate>>[texts.Count];
+        ForEachChunk(texts.Count, (start, count) =>
+        {
+            var rows = new List<(int[] Ids, int[] Types)>(count);
+            for (int i = start; i < start + count; i++)
+            {
+                var (ids, types, truncated, full) = BuildSequence(Tokenizer.Tokenize(texts[i]).Ids, null);
+                if (truncated) OnTruncated(new TruncationWarning(i, full, MaxLength));
+                if (!ids.Contains(Tokenizer.MaskId))
+                    throw new PipelineInputException(truncated
+                        ? $"input {i}: every [MASK] lies beyond the model's {MaxLength} tokens and was truncated away: \"{Describe(texts[i])}\"."
+                        : $"input {i}: no [MASK] token in \"{Describe(texts[i])}\"; put [MASK] where a word should be predicted.");
+                rows.Add((ids, types));
+            }
+            var batch = Pad(rows);
+            var output = Model.Forward(batch, new ForwardRequest(), cancellationToken);
+            var logits = output.Logits ?? throw new InvalidOperationException("the model returned no logits; it is not a masked-LM model.");
+            int v = Tokenizer.VocabSize;
+            if (output.LogitsShape is not [var b, var s, var nv] || b != count || s != batch.SeqLen || nv != v)
+                throw new InvalidOperationException($"masked-LM logits have shape [{string.Join(", ", output.LogitsShape)}]; expected [{count}, {batch.SeqLen}, {v}].");
+            for (int r = 0; r < count; r++)
+            {
+                var ids = rows[r].Ids;
+                var maskPositions = Enumerable.Range(0, ids.Length).Where(p => ids[p] == Tokenizer.MaskId).ToArray();
+                bool single = maskPositions.Length == 1;
+                var perMask = new List<IReadOnlyList<FillMaskCandidate>>(maskPositions.Length);
+                foreach (var pos in maskPositions)
+                {
+                    var probs = Scores.Softmax(logits.AsSpan((r * s + pos) * v, v));
+                    float[] candidates = targetIds is null ? probs : targetIds.Select(t => probs[t]).ToArray();
+                    var row = new List<FillMaskCandidate>(k);
+                    foreach (var c in Scores.TopK(candidates, k))
+                    {
+                        int token = targetIds is null ? c : targetIds[c];
+                        var filled = (int[])ids.Clone();
+                        filled[pos] = token;
+                        var sequence = BertText.Decode(Tokenizer, filled.Where(id => id != Tokenizer.PadId), skipSpecialTokens: single);
+                        row.Add(new FillMaskCandidate(candidates[c], token, BertText.Decode(Tokenizer, [token], false), sequence));
+                    }
+                    perMask.Add(row);
+                }
+                results[start + r] = perMask;
+            }
+        }, cancellationToken);
+        return results;
+    }
+
+    /// <summary>Candidates for the single [MASK] of one text.</summary>
+    public IReadOnlyList<FillMaskCandidate> Run(string text, int topK = 5)
+    {
+        var r = Run([text], topK)[0];
+        if (r.Count != 1) throw new PipelineInputException($"the text has {r.Count} [MASK] tokens; use the batched Run overload, which returns candidates per mask.");
+        return r[0];
+    }
+
+    int[] TargetIds(IReadOnlyList<string> targets)
+    {
+        var ids = new List<int>();
+        foreach (var target in targets)
+        {
+            if (string.IsNullOrWhiteSpace(target)) throw new PipelineInputException("a fill-mask target is empty.");
+            if (Tokenizer.TryGetId(target, out var id)) { if (!ids.Contains(id)) ids.Add(id); continue; }
+            var pieces = Tokenizer.Tokenize(target);
+            if (pieces.Count == 0) throw new PipelineInputException($"fill-mask target \"{target}\" has no tokens in this vocabulary.");
+            // HF uses the first piece of a word that is not in the vocabulary.
+            if (!ids.Contains(pieces.Ids[0])) ids.Add(pieces.Ids[0]);
+        }
+        if (ids.Count == 0) throw new PipelineInputException("no fill-mask targets given.");
+        return ids.ToArray();
+    }
+}
