@@ -13,5 +13,9 @@ internal static class CommandCatalog
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();
         yield return TrainCommand.Create();
+        yield return SummaryCommand.Create();
+        yield return ForwardCommand.Create();
+        yield return DownloadCommand.Create();
+        yield return TokenizeCommand.Create();
     }
 }
