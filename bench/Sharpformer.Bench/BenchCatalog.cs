@@ -12,5 +12,6 @@ internal static class BenchCatalog
         ["logreg"] = LogisticRegressionBench.Run,
         ["train"] = TrainBench.Run,
         ["infer"] = InferBench.Run,
+        ["checkpoints"] = CheckpointBench.Run,
     };
 }
