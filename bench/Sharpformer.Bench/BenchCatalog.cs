@@ -13,5 +13,6 @@ internal static class BenchCatalog
         ["train"] = TrainBench.Run,
         ["infer"] = InferBench.Run,
         ["checkpoints"] = CheckpointBench.Run,
+        ["kernels"] = KernelsBench.Run,
     };
 }
