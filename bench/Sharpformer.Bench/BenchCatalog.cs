@@ -12,6 +12,7 @@ internal static class BenchCatalog
         ["logreg"] = LogisticRegressionBench.Run,
         ["train"] = TrainBench.Run,
         ["infer"] = InferBench.Run,
+        ["checkpoints"] = CheckpointBench.Run,
         ["kernels"] = KernelsBench.Run,
         ["checkpoints"] = CheckpointBench.Run,
     };
