@@ -10,5 +10,11 @@ internal static class CommandCatalog
         yield return InfoCommand.Create();
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();
+        yield return ClassifyCommand.Create();
+        yield return NerCommand.Create();
+        yield return EmbedCommand.Create();
+        yield return FillMaskCommand.Create();
+        yield return AttentionCommand.Create();
+        yield return ServeCommand.Create();
     }
 }
