@@ -17,5 +17,11 @@ internal static class CommandCatalog
         yield return ForwardCommand.Create();
         yield return DownloadCommand.Create();
         yield return TokenizeCommand.Create();
+        yield return ClassifyCommand.Create();
+        yield return NerCommand.Create();
+        yield return EmbedCommand.Create();
+        yield return FillMaskCommand.Create();
+        yield return AttentionCommand.Create();
+        yield return ServeCommand.Create();
     }
 }
