@@ -14,6 +14,5 @@ internal static class BenchCatalog
         ["infer"] = InferBench.Run,
         ["checkpoints"] = CheckpointBench.Run,
         ["kernels"] = KernelsBench.Run,
-        ["checkpoints"] = CheckpointBench.Run,
     };
 }

@@ -13,10 +13,6 @@ internal static class CommandCatalog
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();
         yield return TrainCommand.Create();
-        yield return SummaryCommand.Create();
-        yield return ForwardCommand.Create();
-        yield return DownloadCommand.Create();
-        yield return TokenizeCommand.Create();
         yield return ClassifyCommand.Create();
         yield return NerCommand.Create();
         yield return EmbedCommand.Create();
