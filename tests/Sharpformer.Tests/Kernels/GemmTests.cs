@@ -143,6 +143,17 @@ public class GemmTests
         CheckOne(Gemm.BestIsa, rng, tA, tB, 530, 70, 260, threads: 2);
     }
 
+    [Theory]
+    [MemberData(nameof(Isas))]
+    public void DeepKCrossesSeveralKBlocksWithBeta(string isaName)
+    {
+        // k = 1700 is cut into several KC slices for every micro-kernel family; later slices accumulate onto C.
+        var isa = Enum.Parse<GemmIsa>(isaName);
+        var rng = new Random(11);
+        CheckOne(isa, rng, false, true, 70, 90, 1700, alpha: 0.5f, beta: 0.5f, padA: 1, padC: 3);
+        CheckOne(isa, rng, true, false, 41, 66, 1700, beta: 0f);
+    }
+
     [Fact]
     public void KZeroOrAlphaZeroScalesCByBeta()
     {
