@@ -243,5 +243,8 @@ public class GemmTests
         Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 3, 3, 3, 1f, new float[9], 2, new float[9], 3, 0f, new float[9], 3));
         Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Sgemm(false, false, -1, 3, 3, 1f, x, 3, x, 3, 0f, x, 3));
         Assert.Throws<ArgumentException>(() => Gemm.SgemmBatched(false, false, 2, 2, 2, 1f, new float[8], 2, 4, new float[4], 2, 0, 0f, new float[7], 2, 4, 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.SgemmBatched(false, false, 2, 2, 2, 1f, new float[8], 2, -4, new float[4], 2, 0, 0f, new float[8], 2, 4, 2));
+        var overlap = Assert.Throws<ArgumentException>(() => Gemm.SgemmBatched(false, false, 2, 2, 2, 1f, new float[8], 2, 4, new float[4], 2, 0, 0f, new float[8], 2, 0, 2));
+        Assert.Contains("overlap", overlap.Message);
     }
 }
