@@ -141,6 +141,9 @@ public class GemmTests
         var rng = new Random(5);
         CheckOne(Gemm.BestIsa, rng, tA, tB, 300, 500, 700, alpha: 0.5f, beta: 0.25f, padA: 3, padB: 1, padC: 2, threads: 2);
         CheckOne(Gemm.BestIsa, rng, tA, tB, 530, 70, 260, threads: 2);
+        // Several K slices in the shared packed operand (row bands share B, column bands share A), beta accumulating.
+        CheckOne(Gemm.BestIsa, rng, tA, tB, 100, 90, 1700, beta: 0.5f, padB: 2, threads: 2);
+        CheckOne(Gemm.BestIsa, rng, tA, tB, 90, 100, 1700, alpha: -1f, padA: 2, threads: 2);
     }
 
     [Theory]
