@@ -157,6 +157,18 @@ public class GemmTests
         CheckOne(isa, rng, true, false, 41, 66, 1700, beta: 0f);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ShortSequenceTimesWeightTransposedOnTwoThreads(bool tA)
+    {
+        // m ≤ 32 with transB streams W unpacked (x·Wᵀ for a short input); n = 1003 ends in a partial 8-row block.
+        var rng = new Random(13);
+        CheckOne(Gemm.BestIsa, rng, tA, true, 20, 1003, 300, alpha: 0.75f, beta: 0.5f, padA: 1, padB: 3, padC: 2, threads: 2);
+        CheckOne(Gemm.BestIsa, rng, tA, true, 32, 1000, 310, threads: 2);
+        CheckOne(Gemm.BestIsa, rng, tA, true, 1, 999, 777, threads: 1);
+    }
+
     [Fact]
     public void KZeroOrAlphaZeroScalesCByBeta()
     {
