@@ -84,4 +84,18 @@ public class GradientTests
     [Fact] public void BinaryCrossEntropyWithLogits() => Check(x => Losses.BinaryCrossEntropyWithLogits(x[0], Tensor.FromArray([1, 0, 0.3f, 1], 2, 2)), [Rand(1, 2, 2)]);
     [Fact] public void Mse() => Check(x => Losses.Mse(x[0], x[1]), [Rand(1, 2, 3), Rand(2, 2, 3)]);
     [Fact] public void SharedInputAccumulates() => Check(x => x[0] * x[0] + x[0].Exp(), [Rand(1, 5)]);
+
+    static Tensor Cube(Tensor x)
+    {
+        var xd = x.Contiguous().ToArray();
+        var y = Tensor.FromArray(xd.Select(v => v * v * v).ToArray(), x.ShapeArray);
+        return Autograd.Record(y, "Cube", (g, s) =>
+        {
+            var dx = s.Target(0, out float beta);
+            var gs = g.AsSpan();
+            for (int i = 0; i < dx.Length; i++) dx[i] = beta * dx[i] + 3 * xd[i] * xd[i] * gs[i];
+        }, x);
+    }
+
+    [Fact] public void CustomOpThroughAutogradRecord() => Check(x => Cube(x[0]) + x[0], [Rand(1, 2, 3)]);
 }
