@@ -79,6 +79,8 @@ public class GradientTests
     [Fact] public void Concat() => Check(x => Tensor.Concat([x[0], x[1]], 1), [Rand(1, 2, 2, 3), Rand(2, 2, 1, 3)]);
     [Fact] public void Stack() => Check(x => Tensor.Stack([x[0], x[1]], 1), [Rand(1, 2, 3), Rand(2, 2, 3)]);
     [Fact] public void MaskedFill() => Check(x => x[0].MaskedFill(Tensor.FromArray([1, 0, 0, 1], 1, 4), -5f), [Rand(1, 3, 4)]);
+    [Fact] public void IndexSelect() => Check(x => x[0].IndexSelect(1, [2, 0, 2]), [Rand(1, 2, 3, 2)]);
+    [Fact] public void Where() => Check(x => Tensor.Where(Tensor.FromArray([1, 0, 1], 3), x[0], x[1]), [Rand(1, 2, 3), Rand(2, 3)]);
     [Fact] public void Gather() => Check(x => x[0].Gather(1, [2, 0, 1, 1], 2, 2), [Rand(1, 2, 3)]);
     [Fact] public void CrossEntropy() => Check(x => Losses.CrossEntropy(x[0], [2, -100, 0, 1]), [Rand(1, 4, 3)]);
     [Fact] public void BinaryCrossEntropyWithLogits() => Check(x => Losses.BinaryCrossEntropyWithLogits(x[0], Tensor.FromArray([1, 0, 0.3f, 1], 2, 2)), [Rand(1, 2, 2)]);
