@@ -7,5 +7,6 @@ internal static class BenchCatalog
     {
         ["block"] = BlockBench.Run,
         ["gemm"] = GemmBench.Run,
+        ["kernels"] = KernelsBench.Run,
     };
 }
