@@ -105,6 +105,17 @@ public class ModelConfigTests
     }
 
     [Fact]
+    public void Many_labels_are_ordered_like_python_int_keys()
+    {
+        // Python: json.dumps({"id2label": {i: f"L{i}" for i in range(12)}, ...}, indent=2, sort_keys=True) puts "10" after "9"
+        // in id2label (int keys) but "L10" after "L1" in label2id (str keys).
+        var (id2, l2) = ModelConfig.LabelMaps(Enumerable.Range(0, 12).Select(i => $"L{i}").ToList());
+        var text = new BertConfig { Id2Label = id2, Label2Id = l2 }.ToJsonString();
+        Assert.Contains("\"9\": \"L9\",\n    \"10\": \"L10\",\n    \"11\": \"L11\"\n", text);
+        Assert.Contains("\"L1\": 1,\n    \"L10\": 10,\n    \"L11\": 11,\n    \"L2\": 2,", text);
+    }
+
+    [Fact]
     public void Code_built_config_with_labels_saves_python_style_json()
     {
         var (id2, l2) = ModelConfig.LabelMaps(["neg", "pos", "caf\u00e9"]);
