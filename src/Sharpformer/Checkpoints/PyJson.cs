@@ -42,7 +42,7 @@ internal static class PyJson
                 {
                     items = integerKeyed is not null && integerKeyed.Contains(obj)
                         ? items.OrderBy(kv => long.Parse(kv.Key, System.Globalization.CultureInfo.InvariantCulture))
-                        : items.OrderBy(kv => kv.Key, StringComparer.Ordinal);
+                        : items.OrderBy(kv => kv.Key, CodePointComparer.Instance);
                 }
                 sb.Append('{');
                 bool first = true;
@@ -117,6 +117,26 @@ internal static class PyJson
         if (value.TryGetValue<float>(out var f)) { sb.Append(FloatRepr(f)); return; }
         // Anything else: let System.Text.Json render it, then re-emit in Python style.
         Write(sb, JsonNode.Parse(value.ToJsonString()), null, false, 0);
+    }
+
+    /// <summary>Python orders str by code point; UTF-16 ordinal order differs once surrogate pairs (emoji) meet U+E000–U+FFFF.</summary>
+    internal sealed class CodePointComparer : IComparer<string>
+    {
+        public static readonly CodePointComparer Instance = new();
+
+        public int Compare(string? x, string? y)
+        {
+            if (x is null || y is null) return string.CompareOrdinal(x, y);
+            var ex = x.EnumerateRunes();
+            var ey = y.EnumerateRunes();
+            while (true)
+            {
+                bool hx = ex.MoveNext(), hy = ey.MoveNext();
+                if (!hx || !hy) return hx == hy ? 0 : hx ? 1 : -1;
+                int c = ex.Current.Value.CompareTo(ey.Current.Value);
+                if (c != 0) return c;
+            }
+        }
     }
 
     /// <summary>Python's <c>repr(float)</c>: shortest round-trip digits; scientific when the exponent is &lt; -4 or ≥ 16.</summary>

@@ -38,7 +38,7 @@ public static class SafeTensorsWriter
 
     static List<CheckpointTensor> Prepare(IEnumerable<CheckpointTensor> tensors)
     {
-        var list = tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+        var list = tensors.OrderBy(t => t.Name, PyJson.CodePointComparer.Instance).ToList();
         for (int i = 1; i < list.Count; i++)
             if (list[i].Name == list[i - 1].Name)
                 throw new ArgumentException($"Duplicate tensor name '{list[i].Name}': safetensors names must be unique (drop tied copies before saving).");
