@@ -19,10 +19,10 @@ public static class SafeTensorsWriter
         AtomicFile.Write(path, s => WriteTo(s, list, metadata));
     }
 
-    /// <summary>Writes float32 tensors given as (name, shape, data).</summary>
+    /// <summary>Writes float32 tensors given as (name, shape, data), streaming from the given memory without copying it.</summary>
     public static void Write(string path, IEnumerable<(string Name, int[] Shape, ReadOnlyMemory<float> Data)> tensors,
         IReadOnlyDictionary<string, string>? metadata = null) =>
-        Write(path, tensors.Select(t => CheckpointTensor.FromFloat32(t.Name, t.Data, t.Shape)), metadata);
+        Write(path, tensors.Select(t => CheckpointTensor.WrapFloat32(t.Name, t.Data, t.Shape)).ToList(), metadata);
 
     /// <summary>Writes to a stream (not atomic; for in-memory use and tests).</summary>
     public static void Write(Stream stream, IEnumerable<CheckpointTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
