@@ -39,6 +39,17 @@ internal sealed class FakeHubServer : IDisposable
     /// <summary>Added to the advertised X-Linked-Size (to provoke the size check).</summary>
     public long SizeLie { get; set; }
 
+    /// <summary>When set, requests without <c>Authorization: Bearer {token}</c> get 401.</summary>
+    public string? RequiredToken { get; set; }
+
+    /// <summary>When set, the next GET body is cut after this many bytes (connection aborted), then the setting clears.</summary>
+    public int? DropAfterBytes { get; set; }
+
+    /// <summary>When set, the next GET sends this many bytes and then stalls for <see cref="StallTime"/>.</summary>
+    public int? StallAfterBytes { get; set; }
+
+    public TimeSpan StallTime { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>"METHOD path range authorization" per request.</summary>
     public ConcurrentQueue<string> Log { get; } = new();
 
@@ -51,9 +62,13 @@ internal sealed class FakeHubServer : IDisposable
             HttpListenerContext ctx;
             try { ctx = await _listener.GetContextAsync(); }
             catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException) { return; }
-            try { Handle(ctx); }
-            catch (Exception e) when (e is HttpListenerException or IOException) { }
-            finally { try { ctx.Response.Close(); } catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or IOException) { } }
+            // Concurrent handlers, so one stalled response does not block the next request.
+            _ = Task.Run(() =>
+            {
+                try { Handle(ctx); }
+                catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException) { }
+                finally { try { ctx.Response.Close(); } catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or IOException or InvalidOperationException) { } }
+            });
         }
     }
 
@@ -63,6 +78,11 @@ internal sealed class FakeHubServer : IDisposable
         var res = ctx.Response;
         var path = Uri.UnescapeDataString(req.Url!.AbsolutePath);
         Log.Enqueue($"{req.HttpMethod} {path} {req.Headers["Range"]} {req.Headers["Authorization"]}");
+        if (RequiredToken is not null && req.Headers["Authorization"] != $"Bearer {RequiredToken}")
+        {
+            res.StatusCode = 401;
+            return;
+        }
         var prefix = $"/{RepoId}/resolve/";
         if (!path.StartsWith(prefix, StringComparison.Ordinal)) { res.StatusCode = 404; return; }
         var rest = path[prefix.Length..];
@@ -90,6 +110,23 @@ internal sealed class FakeHubServer : IDisposable
         }
         res.ContentLength64 = content.Length - from;
         if (req.HttpMethod == "HEAD") return;
+        if (StallAfterBytes is int stall)
+        {
+            StallAfterBytes = null;
+            res.OutputStream.Write(content, (int)from, stall);
+            res.OutputStream.Flush();
+            Thread.Sleep(StallTime);
+            res.Abort();
+            return;
+        }
+        if (DropAfterBytes is int cut)
+        {
+            DropAfterBytes = null;
+            res.OutputStream.Write(content, (int)from, cut);
+            res.OutputStream.Flush();
+            res.Abort();
+            return;
+        }
         res.OutputStream.Write(content, (int)from, (int)(content.Length - from));
     }
 
