@@ -12,5 +12,6 @@ internal static class CommandCatalog
         yield return DownloadCommand.Create();
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();
+        yield return BaselineCommand.Create();
     }
 }
