@@ -5,11 +5,14 @@ internal static class BenchCatalog
 {
     public static SortedDictionary<string, Func<string[], int>> All() => new()
     {
+        ["block"] = BlockBench.Run,
         ["gemm"] = GemmBench.Run,
         ["tokenize"] = TokenizeBench.Run,
         ["data"] = DataBench.Run,
         ["logreg"] = LogisticRegressionBench.Run,
         ["train"] = TrainBench.Run,
         ["infer"] = InferBench.Run,
+        ["checkpoints"] = CheckpointBench.Run,
+        ["kernels"] = KernelsBench.Run,
     };
 }

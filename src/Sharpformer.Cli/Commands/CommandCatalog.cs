@@ -13,5 +13,12 @@ internal static class CommandCatalog
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();
         yield return BaselineCommand.Create();
+        yield return TrainCommand.Create();
+        yield return ClassifyCommand.Create();
+        yield return NerCommand.Create();
+        yield return EmbedCommand.Create();
+        yield return FillMaskCommand.Create();
+        yield return AttentionCommand.Create();
+        yield return ServeCommand.Create();
     }
 }

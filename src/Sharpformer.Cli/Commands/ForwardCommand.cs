@@ -28,13 +28,24 @@ internal static class ForwardCommand
         {
             if (!r.GetValue(jsonl)) throw new ArgumentException("forward reads JSON lines from stdin; pass --jsonl.");
             if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
-            return Run(r.GetValue(model)!, r.GetValue(outputs), Console.In, Console.Out);
+            return Execute(r.GetValue(model)!, r.GetValue(outputs), Console.In, Console.Out, Console.Error);
         });
         return cmd;
     }
 
-    /// <summary>The verb's body over readers/writers (so tests run it in-process).</summary>
-    internal static int Run(string modelPath, string? outputList, TextReader input, TextWriter output, CancellationToken cancellationToken = default)
+    /// <summary>The verb over readers/writers (tests run it in-process): exit 0, or 1 with one <c>error:</c> line on stderr.</summary>
+    internal static int Execute(string modelPath, string? outputList, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    {
+        try { return Run(modelPath, outputList, stdin, stdout, cancellationToken); }
+        catch (Exception e) when (e is SharpformerException or IOException or UnauthorizedAccessException or ArgumentException or FormatException or NotSupportedException)
+        {
+            stdout.Flush();
+            stderr.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    static int Run(string modelPath, string? outputList, TextReader input, TextWriter output, CancellationToken cancellationToken = default)
     {
         var model = AutoModel.FromPretrained(modelPath);
         var dir = AutoModel.ResolveDirectory(modelPath);
@@ -49,7 +60,7 @@ internal static class ForwardCommand
         if (!File.Exists(Path.Combine(dir, "vocab.txt")) && !File.Exists(Path.Combine(dir, "tokenizer.json")))
             throw new FileNotFoundException($"No tokenizer in '{dir}' (vocab.txt or tokenizer.json); forward tokenizes with the model's own tokenizer.");
         var tokenizer = BertTokenizer.FromDirectory(dir);
-        int maxLength = Math.Min(tokenizer.ModelMaxLength ?? int.MaxValue, MaxPositions(model));
+        int maxLength = Math.Min(tokenizer.ModelMaxLength ?? int.MaxValue, model.MaxPositions);
         var encodeOptions = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = maxLength };
         bool useTypes = model.ModelType == "bert";
         var options = new ForwardOptions(wanted.Contains("hidden_states"), wanted.Contains("attentions"));
@@ -126,19 +137,6 @@ internal static class ForwardCommand
         BertModel b => b.Pooler != null,
         BertForSequenceClassification => true,
         _ => false,
-    };
-
-    static int MaxPositions(PretrainedModel m) => m switch
-    {
-        BertModel b => b.Config.MaxPositionEmbeddings,
-        BertForSequenceClassification b => b.Config.MaxPositionEmbeddings,
-        BertForTokenClassification b => b.Config.MaxPositionEmbeddings,
-        BertForMaskedLM b => b.Config.MaxPositionEmbeddings,
-        DistilBertModel d => d.Config.MaxPositionEmbeddings,
-        DistilBertForSequenceClassification d => d.Config.MaxPositionEmbeddings,
-        DistilBertForTokenClassification d => d.Config.MaxPositionEmbeddings,
-        DistilBertForMaskedLM d => d.Config.MaxPositionEmbeddings,
-        _ => int.MaxValue,
     };
 
     /// <summary>hidden_states / attentions: a list over layers of the per-layer tensors, each without the batch dimension.</summary>

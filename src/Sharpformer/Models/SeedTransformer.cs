@@ -169,6 +169,95 @@ public sealed class SeedTransformer
 
     static float[] Ones(int n) { var a = new float[n]; a.AsSpan().Fill(1f); return a; }
 
+    // ---------------------------------------------------------------- save / load
+
+    /// <summary>File names of a seed-transformer model directory (the text vectorizer's own files sit beside them).</summary>
+    public const string ConfigFileName = "config.json", WeightsFileName = "model.safetensors";
+
+    /// <summary>
+    /// Writes config.json (<c>model_type</c> "sharpformer-seed-transformer") and model.safetensors into
+    /// <paramref name="directory"/> (created if needed), each through a temporary file and a rename.
+    /// The caller saves the text vectorizer into the same directory.
+    /// </summary>
+    public void Save(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var c = Config;
+        var labels = c.Labels ?? Enumerable.Range(0, c.NumLabels).Select(i => $"LABEL_{i}").ToList();
+        var json = new System.Text.Json.Nodes.JsonObject
+        {
+            ["model_type"] = SeedTransformerConfig.ModelType,
+            ["architectures"] = new System.Text.Json.Nodes.JsonArray("SeedTransformerForSequenceClassification"),
+            ["vocab_size"] = c.VocabSize, ["sequence_length"] = c.SequenceLength, ["embed_dim"] = c.EmbedDim,
+            ["num_heads"] = c.NumHeads, ["key_dim"] = c.KeyDim, ["ff_dim"] = c.FfDim, ["dense_dim"] = c.DenseDim,
+            ["num_labels"] = c.NumLabels, ["dropout"] = c.Dropout, ["layer_norm_eps"] = c.LayerNormEps,
+            ["masked_attention"] = c.MaskedAttention, ["masked_pooling"] = c.MaskedPooling,
+            ["id2label"] = new System.Text.Json.Nodes.JsonObject(labels.Select((l, i) => KeyValuePair.Create(i.ToString(System.Globalization.CultureInfo.InvariantCulture), (System.Text.Json.Nodes.JsonNode?)l))),
+            ["label2id"] = new System.Text.Json.Nodes.JsonObject(labels.Select((l, i) => KeyValuePair.Create(l, (System.Text.Json.Nodes.JsonNode?)i))),
+        };
+        Checkpoints.AtomicFile.WriteAllText(Path.Combine(directory, ConfigFileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        Checkpoints.SafeTensorsWriter.Write(Path.Combine(directory, WeightsFileName),
+            _parameters.Select(p => (p.Name, p.Shape, (ReadOnlyMemory<float>)p.Value)).ToList());
+    }
+
+    /// <summary>True when <paramref name="directory"/>'s config.json declares this model type.</summary>
+    public static bool IsSeedTransformerDirectory(string directory)
+    {
+        var path = Path.Combine(directory, ConfigFileName);
+        if (!File.Exists(path)) return false;
+        try { return System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))?["model_type"]?.GetValue<string>() == SeedTransformerConfig.ModelType; }
+        catch (JsonException) { return false; }
+    }
+
+    /// <summary>Reads the config of a model directory written by <see cref="Save"/>.</summary>
+    public static SeedTransformerConfig LoadConfig(string directory)
+    {
+        var path = Path.Combine(directory, ConfigFileName);
+        if (!File.Exists(path)) throw new SeedTransformerException($"{path} does not exist; '{directory}' is not a seed-transformer model directory.");
+        System.Text.Json.Nodes.JsonObject o;
+        try { o = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject(); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { throw new SeedTransformerException($"{path} is not valid JSON ({e.Message})."); }
+        string? type = o["model_type"]?.GetValue<string>();
+        if (type != SeedTransformerConfig.ModelType)
+            throw new SeedTransformerException($"{path}: model_type is '{type}', not '{SeedTransformerConfig.ModelType}'.");
+        T Get<T>(string key)
+        {
+            try { return o[key]!.GetValue<T>(); }
+            catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException)
+            { throw new SeedTransformerException($"{path}: key '{key}' is missing or not a {typeof(T).Name}."); }
+        }
+        int n = Get<int>("num_labels");
+        IReadOnlyList<string>? labels = o["id2label"] is System.Text.Json.Nodes.JsonObject id2
+            ? Enumerable.Range(0, n).Select(i => id2[i.ToString(System.Globalization.CultureInfo.InvariantCulture)]?.GetValue<string>()
+                ?? throw new SeedTransformerException($"{path}: id2label has no entry for {i}.")).ToList()
+            : null;
+        var config = new SeedTransformerConfig(Get<int>("vocab_size"), Get<int>("sequence_length"), Get<int>("embed_dim"), Get<int>("num_heads"),
+            Get<int>("key_dim"), Get<int>("ff_dim"), Get<int>("dense_dim"), n, Get<float>("dropout"), Get<float>("layer_norm_eps"),
+            Get<bool>("masked_attention"), Get<bool>("masked_pooling"), labels);
+        config.Validate();
+        return config;
+    }
+
+    /// <summary>Loads a model directory written by <see cref="Save"/> (in eval mode). Every parameter must be present with its shape.</summary>
+    public static SeedTransformer Load(string directory)
+    {
+        var config = LoadConfig(directory);
+        var model = new SeedTransformer(config, new Random(0)) { Training = false };
+        var path = Path.Combine(directory, WeightsFileName);
+        if (!File.Exists(path)) throw new SeedTransformerException($"{path} does not exist; the model directory is incomplete.");
+        using var sd = Checkpoints.SafeTensorsReader.Read(path);
+        foreach (var p in model._parameters)
+        {
+            if (!sd.TryGetValue(p.Name, out var t)) throw new SeedTransformerException($"{path} has no tensor '{p.Name}'.");
+            if (!t.Shape.SequenceEqual(p.Shape))
+                throw new SeedTransformerException($"{path}: '{p.Name}' has shape [{string.Join(", ", t.Shape)}], the config implies [{string.Join(", ", p.Shape)}].");
+            t.CopyTo(p.Value);
+        }
+        var extra = sd.Keys.Except(model._parameters.Select(p => p.Name)).ToList();
+        if (extra.Count > 0) throw new SeedTransformerException($"{path} holds tensors this model does not have: {string.Join(", ", extra.Take(5))}.");
+        return model;
+    }
+
     /// <summary>Sets every gradient to zero.</summary>
     public void ZeroGrad()
     {

@@ -55,7 +55,7 @@ public sealed partial class Tensor
                     if (beta == 0f) src.CopyTo(dd); else TP.Add(dd, src, dd);
                 }
             }
-        }, parts);
+        }, (Tensor?[])parts.Clone());
     }
 
     /// <summary>Stacks equally shaped tensors along a new dimension.</summary>

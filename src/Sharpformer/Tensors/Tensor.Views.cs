@@ -175,7 +175,8 @@ public sealed partial class Tensor
         var strides = BroadcastStrides(this, shape, "BroadcastTo");
         var r = new Tensor(Data, Offset, (int[])shape.Clone(), strides);
         var inShape = ShapeArray;
-        return Record(r, "BroadcastTo", (g, s) => s.Add(0, SumToShape(g, inShape), owned: true), this);
+        // SumToShape returns g itself when nothing was broadcast; it must then not be mutated in place
+        return Record(r, "BroadcastTo", (g, s) => s.Add(0, SumToShape(g, inShape), owned: !g.ShapeRef.AsSpan().SequenceEqual(inShape)), this);
     }
 
     /// <summary>Strides of <paramref name="t"/> viewed as <paramref name="shape"/> under broadcasting (0 on repeated dimensions).</summary>

@@ -97,12 +97,16 @@ public sealed class TextVectorizer
     {
         ArgumentNullException.ThrowIfNull(corpus);
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        var lookup = counts.GetAlternateLookup<ReadOnlySpan<char>>();
         int n = 0;
+        var buf = new char[256];
         foreach (var text in corpus)
         {
             if ((++n & 1023) == 0) cancellationToken.ThrowIfCancellationRequested();
             if (text is null) throw new ArgumentException($"corpus item {n - 1} is null.", nameof(corpus));
-            foreach (var t in TokenizeText(text)) counts[t] = counts.GetValueOrDefault(t) + 1;
+            if (buf.Length < text.Length) buf = new char[text.Length];
+            int len = StandardizeInto(text, buf);
+            ForEachToken(buf.AsSpan(0, len), lookup);
         }
         counts.Remove(PaddingToken);
         counts.Remove(OovToken);
@@ -149,14 +153,39 @@ public sealed class TextVectorizer
         return rows;
     }
 
+    static int StandardizeInto(string text, Span<char> buf)
+    {
+        int n = 0;
+        foreach (var c in text)
+            if (!IsStripped(c)) buf[n++] = char.IsAsciiLetterUpper(c) ? (char)(c | 0x20) : c;
+        return n;
+    }
+
+    static void ForEachToken(ReadOnlySpan<char> s, Dictionary<string, long>.AlternateLookup<ReadOnlySpan<char>> counts)
+    {
+        int start = -1;
+        for (int i = 0; i <= s.Length; i++)
+        {
+            bool split = i == s.Length || IsSplit(s[i]);
+            if (split)
+            {
+                if (start >= 0)
+                {
+                    var token = s[start..i];
+                    counts[token] = counts.TryGetValue(token, out var c) ? c + 1 : 1;
+                }
+                start = -1;
+            }
+            else if (start < 0) start = i;
+        }
+    }
+
     int[] VectorizeUnpadded(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         // Standardize into a buffer and look words up by span: no per-token strings.
         Span<char> buf = text.Length <= 1024 ? stackalloc char[text.Length] : new char[text.Length];
-        int n = 0;
-        foreach (var c in text)
-            if (!IsStripped(c)) buf[n++] = char.IsAsciiLetterUpper(c) ? (char)(c | 0x20) : c;
+        int n = StandardizeInto(text, buf);
         var ids = new List<int>();
         int start = -1;
         for (int i = 0; i <= n; i++)
