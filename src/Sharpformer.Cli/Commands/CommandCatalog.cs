@@ -12,6 +12,7 @@ internal static class CommandCatalog
         yield return DownloadCommand.Create();
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();
+        yield return BaselineCommand.Create();
         yield return TrainCommand.Create();
         yield return ClassifyCommand.Create();
         yield return NerCommand.Create();
