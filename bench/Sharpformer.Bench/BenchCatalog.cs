@@ -8,5 +8,6 @@ internal static class BenchCatalog
         ["gemm"] = GemmBench.Run,
         ["infer"] = InferBench.Run,
         ["tokenize"] = TokenizeBench.Run,
+        ["kernels"] = KernelsBench.Run,
     };
 }
