@@ -5,6 +5,7 @@ internal static class BenchCatalog
 {
     public static SortedDictionary<string, Func<string[], int>> All() => new()
     {
+        ["block"] = BlockBench.Run,
         ["gemm"] = GemmBench.Run,
         ["infer"] = InferBench.Run,
         ["tokenize"] = TokenizeBench.Run,

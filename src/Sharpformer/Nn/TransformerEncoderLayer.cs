@@ -20,7 +20,10 @@ public sealed class FeedForward : Module
 
     public Tensor Forward(Tensor x)
     {
-        var y = Dropout.Forward(Lin2.Forward(Activation.Apply(Lin1.Forward(x))));
+        var h = Activation == Activation.Gelu
+            ? Functional.LinearGelu(x, Lin1.Weight.Value, Lin1.Bias?.Value)   // bias + GELU fused after the GEMM
+            : Activation.Apply(Lin1.Forward(x));
+        var y = Dropout.Forward(Lin2.Forward(h));
         LastOutputShape = y.ShapeArray;
         return y;
     }
