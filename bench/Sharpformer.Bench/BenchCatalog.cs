@@ -10,5 +10,6 @@ internal static class BenchCatalog
         ["infer"] = InferBench.Run,
         ["tokenize"] = TokenizeBench.Run,
         ["kernels"] = KernelsBench.Run,
+        ["checkpoints"] = CheckpointBench.Run,
     };
 }

@@ -310,4 +310,41 @@ public class CorruptCheckpointFuzzTests
         Assert.True(rejected > 500, $"only {rejected} rejections");
         Assert.True(unsafeGlobals > 0 && loaded > 0, $"loaded {loaded}, unsafe {unsafeGlobals}");
     }
+
+    [Fact]
+    public async Task Mutated_torch_zip_archives_load_or_fail_typed()
+    {
+        var pickle = new TorchPickleBuilder().Proto().EmptyDict().Mark()
+            .Str("w").Tensor("FloatStorage", "0", 6, 0, [2, 3], [3, 1])
+            .Str("b").Tensor("FloatStorage", "1", 3, 0, [3], [1])
+            .SetItems().Stop().ToArray();
+        var zip = TorchPickleBuilder.Zip(pickle, new Dictionary<string, byte[]>
+        {
+            ["0"] = TorchPickleBuilder.Floats(1, 2, 3, 4, 5, 6),
+            ["1"] = TorchPickleBuilder.Floats(7, 8, 9),
+        });
+        using (var ok = TorchCheckpointReader.Read(new MemoryStream(zip), "fuzz.bin")) Assert.Equal([7f, 8, 9], ok["b"].ToFloat32());
+        var rng = new Random(77);
+        var failures = new List<string>();
+        int rejected = 0;
+        await Task.Run(() =>
+        {
+            for (int i = 0; i < 2000; i++)
+            {
+                var z = (byte[])zip.Clone();
+                if (i % 3 == 2) z = z.AsSpan(0, rng.Next(z.Length)).ToArray();
+                else for (int f = 0; f <= i % 3; f++) z[rng.Next(z.Length)] = (byte)rng.Next(256);
+                try
+                {
+                    using var sd = TorchCheckpointReader.Read(new MemoryStream(z), "fuzz.bin");
+                    foreach (var t in sd.Values) t.ToFloat32();
+                }
+                catch (CheckpointFormatException e) { Assert.Contains("fuzz.bin", e.Message); rejected++; }
+                catch (UnsafePickleException) { rejected++; }
+                catch (Exception e) { failures.Add($"case {i}: {e.GetType().Name}: {e.Message}"); }
+            }
+        }).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(failures.Count == 0, string.Join("\n", failures.Take(20)));
+        Assert.True(rejected > 500, $"only {rejected} rejections");
+    }
 }
