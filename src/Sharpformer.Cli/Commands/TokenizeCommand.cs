@@ -109,24 +109,31 @@ public static class TokenizeCommand
         return sb.Append('"').ToString();
     }
 
+    // Streams line by line; only padding to the longest needs the whole input first.
     static int RunJsonl(BertTokenizer tok, EncodeOptions options, TextReader stdin, TextWriter stdout)
     {
-        var encodings = new List<Sharpformer.Tokenization.Encoding>();
+        bool buffer = options.Padding == PaddingStrategy.Longest;
+        var pending = new List<Sharpformer.Tokenization.Encoding>();
+        var bytes = new System.Buffers.ArrayBufferWriter<byte>();
+        void Write(Sharpformer.Tokenization.Encoding e)
+        {
+            bytes.Clear();
+            using (var j = new Utf8JsonWriter(bytes, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+                WriteEncoding(j, e);
+            stdout.WriteLine(System.Text.Encoding.UTF8.GetString(bytes.WrittenSpan));
+        }
         int lineNo = 0;
         for (string? line; (line = stdin.ReadLine()) != null;)
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            encodings.Add(EncodeLine(tok, options with { Padding = PaddingStrategy.None }, line, lineNo));
+            var e = EncodeLine(tok, buffer ? options with { Padding = PaddingStrategy.None } : options, line, lineNo);
+            if (buffer) pending.Add(e); else Write(e);
         }
-        tok.Pad(encodings, options);
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        foreach (var e in encodings)
+        if (buffer)
         {
-            buffer.Clear();
-            using (var j = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-                WriteEncoding(j, e);
-            stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+            tok.Pad(pending, options);
+            pending.ForEach(Write);
         }
         return 0;
     }

@@ -60,7 +60,7 @@ public sealed partial class BertTokenizer
         var norm = new NormalizerSettings(o.CleanText, o.TokenizeChineseChars, o.StripAccents ?? o.LowerCase, o.LowerCase);
         return new BertTokenizer(vocab, norm, o.UnkToken, o.ContinuingSubwordPrefix, o.MaxInputCharsPerWord, added,
             BertTemplate(cls, sep, false), BertTemplate(cls, sep, true), new DecoderSettings(o.ContinuingSubwordPrefix, true),
-            o.PadToken, o.ModelMaxLength, null, vocabPath);
+            o.PadToken, o.ModelMaxLength, null, vocabPath) { MaskToken = o.MaskToken };
     }
 
     static TemplatePiece[] BertTemplate(int cls, int sep, bool pair) => pair
@@ -347,6 +347,9 @@ public sealed partial class BertTokenizer
             padToken = pad.TryGetProperty("pad_token", out var ptk) ? ptk.GetString() : null;
         }
         padToken ??= vocab.ContainsKey("[PAD]") ? "[PAD]" : null;
-        return new BertTokenizer(vocab, norm, unk, prefix, maxChars, added, single, pair, decoder, padToken, modelMaxLength, defaults, path);
+        return new BertTokenizer(vocab, norm, unk, prefix, maxChars, added, single, pair, decoder, padToken, modelMaxLength, defaults, path)
+        {
+            MaskToken = vocab.ContainsKey("[MASK]") || added.Any(a => a.Content == "[MASK]") ? "[MASK]" : null,
+        };
     }
 }

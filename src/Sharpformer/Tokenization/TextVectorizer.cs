@@ -3,16 +3,13 @@ using System.Text.Json;
 
 namespace Sharpformer.Tokenization;
 
-/// <summary>Settings of a <see cref="TextVectorizer"/>, the Keras <c>TextVectorization(output_mode="int")</c> arguments.</summary>
+/// <summary>
+/// Settings of a <see cref="TextVectorizer"/>, the Keras <c>TextVectorization(output_mode="int")</c> arguments
+/// (standardize is always lower_and_strip_punctuation and split always whitespace).
+/// </summary>
 /// <param name="MaxTokens">Vocabulary size cap including index 0 ("" = padding) and 1 ("[UNK]" = out of vocabulary); null = no cap.</param>
 /// <param name="OutputSequenceLength">Pad with 0 / truncate every output to this length; null = the token count (batches: the longest).</param>
-public sealed record TextVectorizerOptions(int? MaxTokens = null, int? OutputSequenceLength = null)
-{
-    /// <summary>Keras <c>standardize="lower_and_strip_punctuation"</c> (the only mode implemented).</summary>
-    public string Standardize => "lower_and_strip_punctuation";
-    /// <summary>Keras <c>split="whitespace"</c> (the only mode implemented).</summary>
-    public string Split => "whitespace";
-}
+public sealed record TextVectorizerOptions(int? MaxTokens = null, int? OutputSequenceLength = null);
 
 /// <summary>
 /// Word-level vectorizer for models trained from scratch, reproducing Keras <c>TextVectorization</c>
@@ -29,6 +26,7 @@ public sealed class TextVectorizer
     public const string PaddingToken = "";
     public const string OovToken = "[UNK]";
     const string VocabularyFileName = "vocabulary.txt", ConfigFileName = "text_vectorizer.json";
+    const string Standardize = "lower_and_strip_punctuation", Split = "whitespace", OutputMode = "int";
 
     string[] _vocabulary = [PaddingToken, OovToken];
     Dictionary<string, int> _index = new(StringComparer.Ordinal) { [PaddingToken] = 0, [OovToken] = 1 };
@@ -97,12 +95,16 @@ public sealed class TextVectorizer
     {
         ArgumentNullException.ThrowIfNull(corpus);
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        var lookup = counts.GetAlternateLookup<ReadOnlySpan<char>>();
         int n = 0;
+        var buf = new char[256];
         foreach (var text in corpus)
         {
             if ((++n & 1023) == 0) cancellationToken.ThrowIfCancellationRequested();
             if (text is null) throw new ArgumentException($"corpus item {n - 1} is null.", nameof(corpus));
-            foreach (var t in TokenizeText(text)) counts[t] = counts.GetValueOrDefault(t) + 1;
+            if (buf.Length < text.Length) buf = new char[text.Length];
+            int len = StandardizeInto(text, buf);
+            ForEachToken(buf.AsSpan(0, len), lookup);
         }
         counts.Remove(PaddingToken);
         counts.Remove(OovToken);
@@ -149,14 +151,39 @@ public sealed class TextVectorizer
         return rows;
     }
 
+    static int StandardizeInto(string text, Span<char> buf)
+    {
+        int n = 0;
+        foreach (var c in text)
+            if (!IsStripped(c)) buf[n++] = char.IsAsciiLetterUpper(c) ? (char)(c | 0x20) : c;
+        return n;
+    }
+
+    static void ForEachToken(ReadOnlySpan<char> s, Dictionary<string, long>.AlternateLookup<ReadOnlySpan<char>> counts)
+    {
+        int start = -1;
+        for (int i = 0; i <= s.Length; i++)
+        {
+            bool split = i == s.Length || IsSplit(s[i]);
+            if (split)
+            {
+                if (start >= 0)
+                {
+                    var token = s[start..i];
+                    counts[token] = counts.TryGetValue(token, out var c) ? c + 1 : 1;
+                }
+                start = -1;
+            }
+            else if (start < 0) start = i;
+        }
+    }
+
     int[] VectorizeUnpadded(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         // Standardize into a buffer and look words up by span: no per-token strings.
         Span<char> buf = text.Length <= 1024 ? stackalloc char[text.Length] : new char[text.Length];
-        int n = 0;
-        foreach (var c in text)
-            if (!IsStripped(c)) buf[n++] = char.IsAsciiLetterUpper(c) ? (char)(c | 0x20) : c;
+        int n = StandardizeInto(text, buf);
         var ids = new List<int>();
         int start = -1;
         for (int i = 0; i <= n; i++)
@@ -194,9 +221,9 @@ public sealed class TextVectorizer
             ["version"] = 1,
             ["max_tokens"] = Options.MaxTokens,
             ["output_sequence_length"] = Options.OutputSequenceLength,
-            ["standardize"] = Options.Standardize,
-            ["split"] = Options.Split,
-            ["output_mode"] = "int",
+            ["standardize"] = Standardize,
+            ["split"] = Split,
+            ["output_mode"] = OutputMode,
             ["vocabulary_size"] = _vocabulary.Length,
         };
         WriteAtomic(Path.Combine(directory, ConfigFileName), JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true }) + "\n");
@@ -223,7 +250,7 @@ public sealed class TextVectorizer
             throw new TokenizerFormatException($"{cfgPath}: not a TextVectorizer config (key 'format' must be \"sharpformer.text_vectorizer\").");
         int? Int(string key) => root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32()
             : root.TryGetProperty(key, out v) && v.ValueKind != JsonValueKind.Null ? throw new TokenizerFormatException($"{cfgPath}: key '{key}' must be an integer or null.") : null;
-        foreach (var (key, expected) in new[] { ("standardize", "lower_and_strip_punctuation"), ("split", "whitespace"), ("output_mode", "int") })
+        foreach (var (key, expected) in new[] { ("standardize", Standardize), ("split", Split), ("output_mode", OutputMode) })
             if (root.TryGetProperty(key, out var v) && v.GetString() != expected)
                 throw new NotSupportedException($"{cfgPath}: not supported yet: {key} = \"{v.GetString()}\" (only \"{expected}\").");
         var tv = new TextVectorizer(new TextVectorizerOptions(Int("max_tokens"), Int("output_sequence_length")));
