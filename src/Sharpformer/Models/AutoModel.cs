@@ -51,11 +51,22 @@ public static class AutoModel
         options ??= new ModelLoadOptions();
         string dir = ResolveDirectory(dirOrModelId);
         var config = ModelConfigLoader.Load(dir);
-        var model = FromConfig(config, options);
+        PretrainedModel model;
+        using (ModelInit.Deferred()) model = FromConfig(config, options);
         CheckVocabulary(dir, model.VocabSize);
         string checkpointPath = FindCheckpoint(dir, options.Checkpoint);
+        LoadReport report;
         using (var sd = CheckpointLoader.Load(checkpointPath))
-            model.LoadCheckpoint(sd, checkpointPath, options.IgnoreMismatchedSizes);
+            report = model.LoadCheckpoint(sd, checkpointPath, options.IgnoreMismatchedSizes);
+        // Only what the checkpoint did not provide is initialised (HF's _fast_init).
+        var fresh = report.Missing.Concat(report.ShapeMismatched.Select(m => m.ParameterName)).ToList();
+        var (std, sinusoidal) = model.ModelConfig switch
+        {
+            BertConfig b => (b.InitializerRange, false),
+            DistilBertConfig d => (d.InitializerRange, d.SinusoidalPosEmbds),
+            _ => (0.02, false),
+        };
+        ModelInit.InitOnly(model, fresh, std, options.Seed, sinusoidal);
         model.SourceDirectory = dir;
         model.Eval();
         return model;

@@ -4,8 +4,8 @@ using Sharpformer.Tensors;
 
 namespace Sharpformer.Models;
 
-/// <summary>A checkpoint tensor whose shape differs from the parameter it names.</summary>
-public sealed record ParameterShapeMismatch(string Key, IReadOnlyList<int> CheckpointShape, IReadOnlyList<int> ModelShape)
+/// <summary>A checkpoint tensor (<paramref name="Key"/>) whose shape differs from the model parameter it maps to (<paramref name="ParameterName"/>).</summary>
+public sealed record ParameterShapeMismatch(string Key, string ParameterName, IReadOnlyList<int> CheckpointShape, IReadOnlyList<int> ModelShape)
 {
     public override string ToString() => $"{Key}: checkpoint [{string.Join(", ", CheckpointShape)}] vs model [{string.Join(", ", ModelShape)}]";
 }
@@ -138,7 +138,7 @@ public abstract class PretrainedModel : Module
         foreach (var (name, (key, tensor)) in resolved)
         {
             var p = parameters[name].Value;
-            if (!tensor.Shape.SequenceEqual(p.ShapeArray)) mismatched.Add(new ParameterShapeMismatch(key, tensor.Shape.ToArray(), p.ShapeArray));
+            if (!tensor.Shape.SequenceEqual(p.ShapeArray)) mismatched.Add(new ParameterShapeMismatch(key, name, tensor.Shape.ToArray(), p.ShapeArray));
         }
         if (mismatched.Count > 0 && !ignoreMismatchedSizes) throw new CheckpointShapeMismatchException(source, mismatched);
         var mismatchedKeys = mismatched.Select(m => m.Key).ToHashSet(StringComparer.Ordinal);
