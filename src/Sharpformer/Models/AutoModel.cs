@@ -20,7 +20,14 @@ public static class AutoModel
     public static PretrainedModel FromConfig(ModelConfig config, ModelLoadOptions? options = null)
     {
         options ??= new ModelLoadOptions();
-        if (options.NumLabels is int n)
+        if (options.Labels is { } names)
+        {
+            if (options.NumLabels is int k && k != names.Count)
+                throw new ArgumentException($"NumLabels = {k} but {names.Count} label names were given.", nameof(options));
+            var (id2, l2) = ModelConfig.LabelMaps(names);
+            config = config with { Id2Label = id2, Label2Id = l2 };
+        }
+        else if (options.NumLabels is int n)
         {
             if (n < 1) throw new ArgumentOutOfRangeException(nameof(options), n, "NumLabels must be at least 1.");
             var (id2, l2) = ModelConfig.LabelMaps(Enumerable.Range(0, n).Select(i => $"LABEL_{i}").ToArray());

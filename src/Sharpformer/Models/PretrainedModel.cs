@@ -54,8 +54,10 @@ public sealed record ModelLoadOptions
     public CheckpointPreference Checkpoint { get; init; } = CheckpointPreference.SafeTensorsFirst;
     /// <summary>Seed of the initialiser for parameters the checkpoint does not provide.</summary>
     public int Seed { get; init; }
-    /// <summary>Override config.json's num_labels (a new head, e.g. for fine-tuning).</summary>
+    /// <summary>Override config.json's num_labels (a new head, e.g. for fine-tuning); labels become LABEL_0 … unless <see cref="Labels"/> is given.</summary>
     public int? NumLabels { get; init; }
+    /// <summary>Override config.json's id2label/label2id with these names (id = position); implies num_labels = count.</summary>
+    public IReadOnlyList<string>? Labels { get; init; }
 }
 
 public enum CheckpointPreference { SafeTensorsFirst, PyTorchBinFirst, SafeTensorsOnly, PyTorchBinOnly }

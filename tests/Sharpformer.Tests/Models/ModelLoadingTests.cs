@@ -135,6 +135,9 @@ public sealed class ModelLoadingTests : IDisposable
         var w = model.Classifier.Weight.Value.ToArray();
         Assert.InRange(Math.Sqrt(w.Average(x => (double)x * x)), 0.2 * 0.7, 0.2 * 1.3);
         Assert.Equal(["classifier.bias", "classifier.weight"], model.LoadReport.ShapeMismatched.Select(m => m.ParameterName).Order());
+        var named = AutoModel.FromPretrained(dir, new ModelLoadOptions { Labels = ["neg", "neu", "pos"], IgnoreMismatchedSizes = true });
+        Assert.Equal(["neg", "neu", "pos"], named.Labels);
+        Assert.Equal(3, ((ISequenceClassificationModel)named).NumLabels);
     }
 
     [Fact]
