@@ -13,9 +13,5 @@ internal static class CommandCatalog
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();
         yield return TrainCommand.Create();
-        yield return SummaryCommand.Create();
-        yield return ForwardCommand.Create();
-        yield return DownloadCommand.Create();
-        yield return TokenizeCommand.Create();
     }
 }
