@@ -13,5 +13,7 @@ internal static class CommandCatalog
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();
         yield return TrainCommand.Create();
+        yield return FeaturesCommand.Create();
+        yield return EvaluateCommand.Create();
     }
 }
