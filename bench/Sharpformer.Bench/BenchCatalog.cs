@@ -7,6 +7,7 @@ internal static class BenchCatalog
     {
         ["gemm"] = GemmBench.Run,
         ["infer"] = InferBench.Run,
+        ["loadtest"] = LoadTestBench.Run,
         ["tokenize"] = TokenizeBench.Run,
     };
 }
