@@ -5,9 +5,15 @@ internal static class BenchCatalog
 {
     public static SortedDictionary<string, Func<string[], int>> All() => new()
     {
+        ["block"] = BlockBench.Run,
         ["gemm"] = GemmBench.Run,
-        ["infer"] = InferBench.Run,
         ["loadtest"] = LoadTestBench.Run,
         ["tokenize"] = TokenizeBench.Run,
+        ["data"] = DataBench.Run,
+        ["logreg"] = LogisticRegressionBench.Run,
+        ["train"] = TrainBench.Run,
+        ["infer"] = InferBench.Run,
+        ["checkpoints"] = CheckpointBench.Run,
+        ["kernels"] = KernelsBench.Run,
     };
 }

@@ -6,11 +6,16 @@ namespace Sharpformer.Bench;
 
 /// <summary>
 /// SGEMM throughput on the shapes BERT-base spends its time in, at 1 and 2 threads.
-/// Options: --json, --repeats N (default 9), --threads LIST (default 1,2), --shapes MxKxN,... (default set below).
-/// Reports the median of the timed repeats after two warm-up calls (which also get the kernel out of tier-0).
+/// Options: --json, --repeats N (default 9), --threads LIST (default 1,2), --shapes MxKxN[T],... (default set below),
+/// --cpu (time by process CPU time divided by threads instead of wall clock: for tuning while other processes load the machine).
+/// Reports the median of the timed repeats after two warm-up calls (which also get the kernel out of tier-0),
+/// and the fastest repeat (best_ms), which is the better estimate when other processes share the cores.
 /// </summary>
 internal static class GemmBench
 {
+    // Attention in BERT-base at 8×128: 96 (batch·heads) products of 128×64·64×128 (scores, x·Kᵀ) and 128×128·128×64 (context).
+    static readonly (int Batch, int M, int K, int N, bool TransB)[] AttentionShapes = [(96, 128, 64, 128, true), (96, 128, 128, 64, false)];
+
     static readonly (int M, int K, int N, bool TransB)[] DefaultShapes =
     [
         (128, 768, 768, false), (1024, 768, 768, false), (1024, 768, 3072, false), (1024, 3072, 768, false),
@@ -20,39 +25,73 @@ internal static class GemmBench
     public static int Run(string[] args)
     {
         bool json = args.Contains("--json");
+        bool cpuTime = args.Contains("--cpu");
+        var process = Process.GetCurrentProcess();
         int repeats = IntOption(args, "--repeats", 9);
         int[] threadList = (Option(args, "--threads") ?? "1,2").Split(',').Select(int.Parse).ToArray();
         var shapes = Option(args, "--shapes") is { } s
             ? s.Split(',').Select(ParseShape).ToArray()
             : DefaultShapes;
 
-        if (!json) Console.WriteLine($"{"M",6} {"K",6} {"N",6} {"transB",6} {"thr",3} {"ms",9} {"GFLOP/s",8}");
+        bool customShapes = Option(args, "--shapes") is not null;
+        if (!json) Console.WriteLine($"{"M",6} {"K",6} {"N",6} {"transB",6} {"thr",3} {"ms",9} {"GFLOP/s",8} {"best ms",9} {"best",8}");
         var rng = new Random(1);
+        var inv = CultureInfo.InvariantCulture;
         foreach (var (m, k, n, transB) in shapes)
         {
             var a = RandomArray(rng, m * k); var b = RandomArray(rng, k * n); var c = new float[m * n];
             foreach (int threads in threadList)
             {
-                void Call() => Gemm.Sgemm(false, transB, m, n, k, 1f, a, k, b, transB ? k : n, 0f, c, n, threads);
-                Call(); Call();
-                var times = new double[repeats];
-                for (int r = 0; r < repeats; r++)
-                {
-                    long t0 = Stopwatch.GetTimestamp();
-                    Call();
-                    times[r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                }
-                Array.Sort(times);
-                double ms = times[repeats / 2];
+                var (ms, best) = Time(() => Gemm.Sgemm(false, transB, m, n, k, 1f, a, k, b, transB ? k : n, 0f, c, n, threads), repeats, cpuTime, threads, process);
                 double gflops = 2.0 * m * n * k / (ms * 1e6);
-                var inv = CultureInfo.InvariantCulture;
                 if (json)
-                    Console.WriteLine(string.Create(inv, $"{{\"m\":{m},\"k\":{k},\"n\":{n},{(transB ? "\"transB\":true," : "")}\"threads\":{threads},\"gflops\":{gflops:F1},\"ms\":{ms:F3}}}"));
+                    Console.WriteLine(string.Create(inv, $"{{\"m\":{m},\"k\":{k},\"n\":{n},{(transB ? "\"transB\":true," : "")}\"threads\":{threads},\"gflops\":{gflops:F1},\"ms\":{ms:F3},\"best_ms\":{best:F3}}}"));
                 else
-                    Console.WriteLine(string.Create(inv, $"{m,6} {k,6} {n,6} {(transB ? "yes" : "no"),6} {threads,3} {ms,9:F3} {gflops,8:F1}"));
+                    Console.WriteLine(string.Create(inv, $"{m,6} {k,6} {n,6} {(transB ? "yes" : "no"),6} {threads,3} {ms,9:F3} {gflops,8:F1} {best,9:F3} {2.0 * m * n * k / (best * 1e6),8:F1}"));
+            }
+        }
+        if (customShapes) return 0;
+        foreach (var (batch, m, k, n, transB) in AttentionShapes)
+        {
+            var a = RandomArray(rng, batch * m * k); var b = RandomArray(rng, batch * k * n); var c = new float[batch * m * n];
+            foreach (int threads in threadList)
+            {
+                var (ms, best) = Time(() => Gemm.SgemmBatched(false, transB, m, n, k, 1f, a, k, (long)m * k, b, transB ? k : n, (long)k * n,
+                    0f, c, n, (long)m * n, batch, threads), repeats, cpuTime, threads, process);
+                double gflops = 2.0 * batch * m * n * k / (ms * 1e6);
+                if (json)
+                    Console.WriteLine(string.Create(inv, $"{{\"batch\":{batch},\"m\":{m},\"k\":{k},\"n\":{n},{(transB ? "\"transB\":true," : "")}\"threads\":{threads},\"gflops\":{gflops:F1},\"ms\":{ms:F3},\"best_ms\":{best:F3}}}"));
+                else
+                    Console.WriteLine(string.Create(inv, $"{batch + "×" + m,6} {k,6} {n,6} {(transB ? "yes" : "no"),6} {threads,3} {ms,9:F3} {gflops,8:F1} {best,9:F3} {2.0 * batch * m * n * k / (best * 1e6),8:F1}"));
             }
         }
         return 0;
+    }
+
+    /// <summary>Two warm-up calls, then the median and the fastest of the timed repeats, in ms.</summary>
+    internal static (double Median, double Best) Time(Action call, int repeats, bool cpuTime, int threads, Process process)
+    {
+        call(); call();
+        var times = new double[repeats];
+        for (int r = 0; r < repeats; r++)
+        {
+            if (cpuTime)
+            {
+                process.Refresh();
+                var c0 = process.TotalProcessorTime;
+                call();
+                process.Refresh();
+                times[r] = (process.TotalProcessorTime - c0).TotalMilliseconds / threads;
+            }
+            else
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                call();
+                times[r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            }
+        }
+        Array.Sort(times);
+        return (times[repeats / 2], times[0]);
     }
 
     static (int, int, int, bool) ParseShape(string s)

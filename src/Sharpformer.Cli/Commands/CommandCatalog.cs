@@ -8,8 +8,11 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return InfoCommand.Create();
+        yield return TokenizeCommand.Create();
+        yield return DownloadCommand.Create();
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();
+        yield return TrainCommand.Create();
         yield return ClassifyCommand.Create();
         yield return NerCommand.Create();
         yield return EmbedCommand.Create();

@@ -28,13 +28,24 @@ internal static class ForwardCommand
         {
             if (!r.GetValue(jsonl)) throw new ArgumentException("forward reads JSON lines from stdin; pass --jsonl.");
             if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
-            return Run(r.GetValue(model)!, r.GetValue(outputs), Console.In, Console.Out);
+            return Execute(r.GetValue(model)!, r.GetValue(outputs), Console.In, Console.Out, Console.Error);
         });
         return cmd;
     }
 
-    /// <summary>The verb's body over readers/writers (so tests run it in-process).</summary>
-    internal static int Run(string modelPath, string? outputList, TextReader input, TextWriter output, CancellationToken cancellationToken = default)
+    /// <summary>The verb over readers/writers (tests run it in-process): exit 0, or 1 with one <c>error:</c> line on stderr.</summary>
+    internal static int Execute(string modelPath, string? outputList, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    {
+        try { return Run(modelPath, outputList, stdin, stdout, cancellationToken); }
+        catch (Exception e) when (e is SharpformerException or IOException or UnauthorizedAccessException or ArgumentException or FormatException or NotSupportedException)
+        {
+            stdout.Flush();
+            stderr.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    static int Run(string modelPath, string? outputList, TextReader input, TextWriter output, CancellationToken cancellationToken = default)
     {
         var model = AutoModel.FromPretrained(modelPath);
         var dir = AutoModel.ResolveDirectory(modelPath);

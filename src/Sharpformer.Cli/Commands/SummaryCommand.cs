@@ -9,16 +9,30 @@ internal static class SummaryCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Model directory (config.json + weights) or Hub model id in the local cache.", Required = true };
-        var depth = new Option<int>("--depth") { Description = "Nesting depth of the table (default 3: e.g. bert.encoder.layer.N).", DefaultValueFactory = _ => 3 };
+        var depth = new Option<int>("--depth") { Description = "Nesting depth of the table (default 4: down to bert.encoder.layer.N).", DefaultValueFactory = _ => 4 };
         var seq = new Option<int>("--seq") { Description = "Sequence length of the probe input that fills the output-shape column (default 8).", DefaultValueFactory = _ => 8 };
         var cmd = new Command("summary", "Print a model's layers, output shapes and parameter counts (totals, trainable, non-trainable).");
         cmd.Options.Add(model); cmd.Options.Add(depth); cmd.Options.Add(seq);
         cmd.SetAction(r =>
         {
-            Console.Out.Write(Render(r.GetValue(model)!, r.GetValue(depth), r.GetValue(seq)));
-            return 0;
+            return Execute(r.GetValue(model)!, r.GetValue(depth), r.GetValue(seq), Console.Out, Console.Error);
         });
         return cmd;
+    }
+
+    /// <summary>The verb over writers (tests run it in-process): exit 0, or 1 with one <c>error:</c> line on stderr.</summary>
+    internal static int Execute(string modelPath, int depth, int seq, TextWriter stdout, TextWriter stderr)
+    {
+        try
+        {
+            stdout.Write(Render(modelPath, depth, seq));
+            return 0;
+        }
+        catch (Exception e) when (e is SharpformerException or IOException or ArgumentException or NotSupportedException)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return 1;
+        }
     }
 
     /// <summary>Loads the model, runs one probe batch [1, seq] so every layer records its output shape, and renders the table.</summary>

@@ -1,5 +1,6 @@
 using System.Collections.ObjectModel;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Numerics.Tensors;
 
 namespace Sharpformer.Checkpoints;
@@ -109,12 +110,8 @@ public sealed class CheckpointTensor
                     TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(src), dst);
                     break;
                 case DType.BF16:
-                {
-                    // bfloat16 is the top half of an IEEE float32: widening is a 16-bit shift, exact.
-                    var bits = MemoryMarshal.Cast<byte, ushort>(src);
-                    for (int i = 0; i < n; i++) dst[i] = BitConverter.UInt32BitsToSingle((uint)bits[i] << 16);
+                    WidenBFloat16(MemoryMarshal.Cast<byte, ushort>(src), dst);
                     break;
-                }
                 case DType.F64:
                 {
                     var d = MemoryMarshal.Cast<byte, double>(src);
@@ -123,6 +120,33 @@ public sealed class CheckpointTensor
                 }
             }
         }
+    }
+
+    /// <summary>bfloat16 → float32: bfloat16 is the top half of an IEEE float32, so widening is an exact 16-bit shift.</summary>
+    internal static void WidenBFloat16(ReadOnlySpan<ushort> src, Span<float> dst)
+    {
+        int n = src.Length, i = 0;
+        ref ushort s = ref MemoryMarshal.GetReference(src);
+        ref float d = ref MemoryMarshal.GetReference(dst);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 32 <= n; i += 32)
+            {
+                var (lo, hi) = Vector512.Widen(Vector512.LoadUnsafe(ref s, (nuint)i));
+                Vector512.ShiftLeft(lo, 16).AsSingle().StoreUnsafe(ref d, (nuint)i);
+                Vector512.ShiftLeft(hi, 16).AsSingle().StoreUnsafe(ref d, (nuint)(i + 16));
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= n; i += 16)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.LoadUnsafe(ref s, (nuint)i));
+                Vector256.ShiftLeft(lo, 16).AsSingle().StoreUnsafe(ref d, (nuint)i);
+                Vector256.ShiftLeft(hi, 16).AsSingle().StoreUnsafe(ref d, (nuint)(i + 8));
+            }
+        }
+        for (; i < n; i++) dst[i] = BitConverter.UInt32BitsToSingle((uint)src[i] << 16);
     }
 
     /// <summary>The elements of an integer or bool tensor widened to int64.</summary>

@@ -221,8 +221,21 @@ internal sealed class RestrictedUnpickler
     {
         var full = $"{module}.{name}";
         if (Allowed.TryGetValue(full, out var g)) return g;
+        if (KnownUnsupported.Contains(full))
+            throw new NotSupportedException($"'{_file}' contains a tensor built by {full} (quantized, sparse, meta or subclass tensors), " +
+                "which Sharpformer does not load. Save a plain float state dict (e.g. dequantize / to_dense first) or use model.safetensors.");
         throw new UnsafePickleException(_file, full);
     }
+
+    /// <summary>Real torch rebuild functions for tensor kinds a BERT state dict never has: refused as unsupported, not as unsafe.</summary>
+    static readonly HashSet<string> KnownUnsupported = new(StringComparer.Ordinal)
+    {
+        "torch._utils._rebuild_qtensor", "torch._utils._rebuild_sparse_tensor", "torch._utils._rebuild_sparse_csr_tensor",
+        "torch._utils._rebuild_meta_tensor_no_storage", "torch._utils._rebuild_wrapper_subclass", "torch._utils._rebuild_device_tensor_from_numpy",
+        "torch._utils._rebuild_xla_tensor", "torch._utils._rebuild_mlc_tensor", "torch._utils._rebuild_tensor",
+        "torch.QUInt8Storage", "torch.QInt8Storage", "torch.QInt32Storage", "torch.QUInt4x2Storage", "torch.QUInt2x4Storage",
+        "torch.ComplexFloatStorage", "torch.ComplexDoubleStorage",
+    };
 
     object? Call(PyGlobal callable, object?[] args, int depth)
     {

@@ -17,6 +17,9 @@ public static class TorchCheckpointReader
     /// <summary>Largest data.pkl accepted (real state-dict pickles are kilobytes).</summary>
     const long MaxPickleBytes = 256L << 20;
 
+    /// <summary>Largest materialised size of a view whose strides overlap (stride 0 broadcasts).</summary>
+    const long MaxExpandedViewBytes = 256L << 20;
+
     /// <summary>Loads every tensor of a torch zip checkpoint into memory.</summary>
     /// <exception cref="UnsafePickleException">the pickle references a global outside the state-dict allow-list.</exception>
     /// <exception cref="NotSupportedException">legacy (pre-1.6) torch files, big-endian files.</exception>
@@ -79,7 +82,9 @@ public static class TorchCheckpointReader
         if (byteOrder is not null)
         {
             var order = Encoding.ASCII.GetString(ReadEntry(byteOrder, file, 16)).Trim();
-            if (order != "little")
+            if (order != "little" && order != "big")
+                throw new CheckpointFormatException(file, $"the 'byteorder' entry says '{order}', expected 'little' or 'big'");
+            if (order == "big")
                 throw new NotSupportedException($"'{file}' stores tensors in '{order}' byte order; only little-endian checkpoints are supported.");
         }
 
@@ -93,14 +98,23 @@ public static class TorchCheckpointReader
 
     static byte[] ReadEntry(ZipArchiveEntry entry, string file, long limit)
     {
-        if (entry.Length > limit)
-            throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' is {entry.Length} bytes, more than the {limit}-byte limit");
-        var buffer = new byte[entry.Length];
+        long declared = entry.Length;
+        if (declared > limit)
+            throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' is {declared} bytes, more than the {limit}-byte limit");
+        // The declared size is not trusted for the allocation: a corrupt header must not reserve gigabytes up front.
         using var s = entry.Open();
-        int n = s.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
-        if (n != buffer.Length)
-            throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds {n} bytes but its header says {entry.Length}");
-        return buffer;
+        var ms = new MemoryStream((int)Math.Min(declared, 1 << 24));
+        var chunk = new byte[1 << 16];
+        int n;
+        while ((n = s.Read(chunk, 0, chunk.Length)) > 0)
+        {
+            if (ms.Length + n > declared)
+                throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds more than the {declared} bytes its header says");
+            ms.Write(chunk, 0, n);
+        }
+        if (ms.Length != declared)
+            throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds {ms.Length} bytes but its header says {declared}");
+        return ms.Length == ms.Capacity ? ms.GetBuffer() : ms.ToArray();
     }
 
     /// <summary>
@@ -191,16 +205,25 @@ public static class TorchCheckpointReader
         if (IsContiguous(t.Size, t.Stride))
             return new CheckpointTensor(name, shape, st.DType, source, t.StorageOffset * elem, file, st.Key);
 
-        // Non-contiguous view (e.g. a saved transpose): gather into a fresh row-major buffer.
+        // Non-contiguous view (e.g. a saved transpose): gather into a fresh row-major buffer, one innermost run at a time
+        // (a whole row when the last stride is 1, else single elements).
+        // Only overlapping views (zero strides) can have more elements than their storage; cap what such a view may
+        // expand to so a tiny corrupt file cannot demand gigabytes.
+        if (numel > st.Numel && numel * elem > MaxExpandedViewBytes)
+            throw new CheckpointFormatException(file,
+                $"tensor '{name}' is an overlapping view of {numel} elements over a {st.Numel}-element storage, larger than the {MaxExpandedViewBytes >> 20} MB accepted for such views");
         var dst = new byte[numel * elem];
         var src = source.Span(0, (int)source.Length);
+        int inner = rank > 0 && t.Stride[rank - 1] == 1 ? shape[rank - 1] : 1;
+        int outerRank = inner > 1 ? rank - 1 : rank;
         var index = new long[rank];
-        for (long i = 0; i < numel; i++)
+        int runBytes = inner * elem;
+        for (long i = 0; i < numel; i += inner)
         {
             long off = t.StorageOffset;
-            for (int d = 0; d < rank; d++) off += index[d] * t.Stride[d];
-            src.Slice((int)(off * elem), elem).CopyTo(dst.AsSpan((int)(i * elem), elem));
-            for (int d = rank - 1; d >= 0; d--)
+            for (int d = 0; d < outerRank; d++) off += index[d] * t.Stride[d];
+            src.Slice((int)(off * elem), runBytes).CopyTo(dst.AsSpan((int)(i * elem), runBytes));
+            for (int d = outerRank - 1; d >= 0; d--)
             {
                 if (++index[d] < t.Size[d]) break;
                 index[d] = 0;

@@ -8,7 +8,8 @@ namespace Sharpformer.Kernels;
 /// <summary>Elementwise activations and their backwards. Input and output spans may alias (the same span) in every method.</summary>
 /// <remarks>
 /// The loops run on 16-float <see cref="Vector512{T}"/> blocks; the last partial block is padded into a stack buffer
-/// and goes through the same vector code, so an element's result never depends on its position.
+/// and goes through the same vector code, so an element's result never depends on its position. The GELU kernels split
+/// large spans across <see cref="Parallelism.DefaultThreads"/> threads (single-threaded inside a parallel region).
 /// </remarks>
 public static class Activations
 {
@@ -22,6 +23,11 @@ public static class Activations
     public static void GeluErf(ReadOnlySpan<float> x, Span<float> y)
     {
         CheckSame(x.Length, y.Length, nameof(y));
+        Parallelism.Elementwise(x, y, GeluErfSerial);
+    }
+
+    static void GeluErfSerial(ReadOnlySpan<float> x, Span<float> y)
+    {
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
         int n = x.Length, i = 0;
@@ -34,6 +40,11 @@ public static class Activations
     public static void GeluErfBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
     {
         CheckSame(x.Length, dy.Length, nameof(dy)); CheckSame(x.Length, dx.Length, nameof(dx));
+        Parallelism.Elementwise(x, dy, dx, GeluErfBackwardSerial);
+    }
+
+    static void GeluErfBackwardSerial(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
         Span<float> e = stackalloc float[Chunk];
         Span<float> bx = stackalloc float[16], be = stackalloc float[16], bd = stackalloc float[16];
         for (int start = 0; start < x.Length; start += Chunk)
@@ -75,6 +86,11 @@ public static class Activations
     public static void GeluTanh(ReadOnlySpan<float> x, Span<float> y)
     {
         CheckSame(x.Length, y.Length, nameof(y));
+        Parallelism.Elementwise(x, y, GeluTanhSerial);
+    }
+
+    static void GeluTanhSerial(ReadOnlySpan<float> x, Span<float> y)
+    {
         Span<float> u = stackalloc float[Chunk];
         for (int start = 0; start < x.Length; start += Chunk)
         {
@@ -90,6 +106,11 @@ public static class Activations
     public static void GeluTanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
     {
         CheckSame(x.Length, dy.Length, nameof(dy)); CheckSame(x.Length, dx.Length, nameof(dx));
+        Parallelism.Elementwise(x, dy, dx, GeluTanhBackwardSerial);
+    }
+
+    static void GeluTanhBackwardSerial(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
         Span<float> t = stackalloc float[Chunk];
         for (int start = 0; start < x.Length; start += Chunk)
         {

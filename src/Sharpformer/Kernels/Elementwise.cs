@@ -34,12 +34,26 @@ public static class Elementwise
         Check(x.Length, bias.Length, rows, cols, nameof(x));
         if (!preActivation.IsEmpty && preActivation.Length < (long)rows * cols)
             throw new ArgumentException($"preActivation holds {preActivation.Length} floats; {rows}×{cols} needed.", nameof(preActivation));
-        for (int r = 0; r < rows; r++)
+        if (rows == 0 || cols == 0) return;
+        int xLen = x.Length, pLen = preActivation.Length;
+        unsafe
         {
-            var row = x.Slice(r * cols, cols);
-            TensorPrimitives.Add(row, bias[..cols], row);
-            if (!preActivation.IsEmpty) row.CopyTo(preActivation.Slice(r * cols, cols));
-            Activations.GeluErf(row, row);
+            fixed (float* px = x) fixed (float* pb = bias) fixed (float* pp = preActivation)
+            {
+                nint ax = (nint)px, ab = (nint)pb, ap = (nint)pp;
+                Parallelism.Rows(rows, cols, (r0, r1) =>
+                {
+                    var xs = new Span<float>((float*)ax, xLen); var bs = new ReadOnlySpan<float>((float*)ab, cols);
+                    var ps = pLen == 0 ? default : new Span<float>((float*)ap, pLen);
+                    for (int r = r0; r < r1; r++)
+                    {
+                        var row = xs.Slice(r * cols, cols);
+                        TensorPrimitives.Add(row, bs, row);
+                        if (!ps.IsEmpty) row.CopyTo(ps.Slice(r * cols, cols));
+                        Activations.GeluErf(row, row);
+                    }
+                });
+            }
         }
     }
 

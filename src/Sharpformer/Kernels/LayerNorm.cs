@@ -5,7 +5,7 @@ namespace Sharpformer.Kernels;
 
 /// <summary>Layer normalisation over the last dimension of a rows×cols buffer.</summary>
 /// <remarks>y = (x − μ) / √(σ² + ε) · γ + β, with the biased variance σ² = mean((x − μ)²), as PyTorch.
-/// Mean and variance are two-pass (no E[x²] − μ² cancellation).</remarks>
+/// Mean and variance are two-pass (no E[x²] − μ² cancellation). Forward splits large inputs by rows across threads.</remarks>
 public static class LayerNorm
 {
     /// <summary>Forward; writes per-row mean and 1/std into <paramref name="mean"/> and <paramref name="rstd"/> (length rows, may be empty to skip) for the backward. x and y may alias.</summary>
@@ -16,10 +16,27 @@ public static class LayerNorm
         CheckVec(cols, gamma.Length, "gamma"); CheckVec(cols, beta.Length, "beta");
         if (!mean.IsEmpty) CheckVec(rows, mean.Length, "mean");
         if (!rstd.IsEmpty) CheckVec(rows, rstd.Length, "rstd");
-        if (cols == 0) return;
+        if (cols == 0 || rows == 0) return;
+        int xLen = x.Length, yLen = y.Length, gLen = gamma.Length, bLen = beta.Length, mLen = mean.Length, sLen = rstd.Length;
+        unsafe
+        {
+            fixed (float* px = x) fixed (float* pg = gamma) fixed (float* pb = beta) fixed (float* py = y) fixed (float* pm = mean) fixed (float* ps = rstd)
+            {
+                nint ax = (nint)px, ag = (nint)pg, ab = (nint)pb, ay = (nint)py, am = (nint)pm, aS = (nint)ps;
+                Parallelism.Rows(rows, cols, (r0, r1) => ForwardRows(
+                    new ReadOnlySpan<float>((float*)ax, xLen), new ReadOnlySpan<float>((float*)ag, gLen), new ReadOnlySpan<float>((float*)ab, bLen),
+                    new Span<float>((float*)ay, yLen), r0, r1, cols, eps,
+                    mLen == 0 ? default : new Span<float>((float*)am, mLen), sLen == 0 ? default : new Span<float>((float*)aS, sLen)));
+            }
+        }
+    }
+
+    static void ForwardRows(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, Span<float> y,
+        int r0, int r1, int cols, float eps, Span<float> mean, Span<float> rstd)
+    {
         ref float g0 = ref MemoryMarshal.GetReference(gamma);
         ref float b0 = ref MemoryMarshal.GetReference(beta);
-        for (int r = 0; r < rows; r++)
+        for (int r = r0; r < r1; r++)
         {
             var xr = x.Slice(r * cols, cols); var yr = y.Slice(r * cols, cols);
             ref float x0 = ref MemoryMarshal.GetReference(xr);

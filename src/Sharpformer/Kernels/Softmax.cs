@@ -5,6 +5,7 @@ using System.Numerics.Tensors;
 namespace Sharpformer.Kernels;
 
 /// <summary>Row-wise softmax and log-softmax over a rows×cols row-major buffer.</summary>
+/// <remarks>Forward and Backward split large inputs by rows across <see cref="Parallelism.DefaultThreads"/> threads.</remarks>
 public static class Softmax
 {
     /// <summary>
@@ -16,12 +17,23 @@ public static class Softmax
     /// (batch·heads·queries)×keys and the mask is batch×keys, so rowsPerMask = heads·queries.
     /// A row whose every entry is −∞ yields zeros rather than NaN.
     /// </remarks>
-    public static void Forward(ReadOnlySpan<float> x, Span<float> y, int rows, int cols,
+    public static unsafe void Forward(ReadOnlySpan<float> x, Span<float> y, int rows, int cols,
         ReadOnlySpan<float> mask = default, int rowsPerMask = 1)
     {
         Check(x.Length, y.Length, rows, cols, mask.Length, rowsPerMask);
-        if (cols == 0) return;
-        for (int r = 0; r < rows; r++)
+        if (cols == 0 || rows == 0) return;
+        int xLen = x.Length, yLen = y.Length, mLen = mask.Length;
+        fixed (float* px = x) fixed (float* py = y) fixed (float* pm = mask)
+        {
+            nint ax = (nint)px, ay = (nint)py, am = (nint)pm;
+            Parallelism.Rows(rows, cols, (r0, r1) => ForwardRows(new ReadOnlySpan<float>((float*)ax, xLen), new Span<float>((float*)ay, yLen),
+                r0, r1, cols, mLen == 0 ? default : new ReadOnlySpan<float>((float*)am, mLen), rowsPerMask));
+        }
+    }
+
+    static void ForwardRows(ReadOnlySpan<float> x, Span<float> y, int r0, int r1, int cols, ReadOnlySpan<float> mask, int rowsPerMask)
+    {
+        for (int r = r0; r < r1; r++)
         {
             var xr = x.Slice(r * cols, cols);
             var yr = y.Slice(r * cols, cols);
@@ -37,16 +49,26 @@ public static class Softmax
     }
 
     /// <summary>dx[r,:] = y[r,:] ⊙ (dy[r,:] − ⟨dy[r,:], y[r,:]⟩), the softmax backward from its output y. dx may alias dy.</summary>
-    public static void Backward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int rows, int cols)
+    public static unsafe void Backward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int rows, int cols)
     {
         Check(y.Length, dx.Length, rows, cols, 0, 1);
         CheckGrad(dy.Length, rows, cols);
-        for (int r = 0; r < rows; r++)
+        if (cols == 0 || rows == 0) return;
+        int yLen = y.Length, gLen = dy.Length, dLen = dx.Length;
+        fixed (float* py = y) fixed (float* pg = dy) fixed (float* pd = dx)
         {
-            var yr = y.Slice(r * cols, cols); var gr = dy.Slice(r * cols, cols); var dr = dx.Slice(r * cols, cols);
-            float dot = TensorPrimitives.Dot(yr, gr);
-            // dx = y·dy − y·dot, computed as (dy − dot)·y elementwise so dx may alias dy.
-            TensorPrimitives.AddMultiply(gr, -dot, yr, dr);
+            nint ay = (nint)py, ag = (nint)pg, ad = (nint)pd;
+            Parallelism.Rows(rows, cols, (r0, r1) =>
+            {
+                var ys = new ReadOnlySpan<float>((float*)ay, yLen); var gs = new ReadOnlySpan<float>((float*)ag, gLen); var ds = new Span<float>((float*)ad, dLen);
+                for (int r = r0; r < r1; r++)
+                {
+                    var yr = ys.Slice(r * cols, cols); var gr = gs.Slice(r * cols, cols); var dr = ds.Slice(r * cols, cols);
+                    float dot = TensorPrimitives.Dot(yr, gr);
+                    // dx = (dy − dot)·y elementwise, so dx may alias dy.
+                    TensorPrimitives.AddMultiply(gr, -dot, yr, dr);
+                }
+            });
         }
     }
 

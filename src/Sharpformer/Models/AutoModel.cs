@@ -43,8 +43,7 @@ public static class AutoModel
     }
 
     /// <summary>
-    /// Loads a model directory (config.json + model.safetensors or pytorch_model.bin) or a Hub model id from the local
-    /// HF cache. Parameters missing from the checkpoint are freshly initialised and listed in <see cref="PretrainedModel.LoadReport"/>.
+    /// Loads a model directory (config.json + model.safetensors or pytorch_model.bin) or a Hub model id (HF cache, then download). Parameters missing from the checkpoint are freshly initialised and listed in <see cref="PretrainedModel.LoadReport"/>.
     /// The model is returned in eval mode.
     /// </summary>
     public static PretrainedModel FromPretrained(string dirOrModelId, ModelLoadOptions? options = null)
@@ -70,13 +69,14 @@ public static class AutoModel
         return model as T ?? throw new UnsupportedArchitectureException($"{model.Architecture} used as {typeof(T).Name}", Path.Combine(ResolveDirectory(dirOrModelId), "config.json"));
     }
 
-    /// <summary>A local directory as is; otherwise a Hub id ("bert-base-uncased", "org/name") looked up in the local HF cache.</summary>
+    /// <summary>A local directory as is; otherwise a Hub id ("bert-base-uncased", "org/name") resolved through the HF cache
+    /// (downloading missing files unless HF_HUB_OFFLINE is set), see <see cref="Hub.ModelResolver"/>.</summary>
     public static string ResolveDirectory(string dirOrModelId)
     {
         ArgumentException.ThrowIfNullOrEmpty(dirOrModelId);
         if (Directory.Exists(dirOrModelId)) return dirOrModelId;
         if (File.Exists(dirOrModelId) && Path.GetFileName(dirOrModelId) == "config.json") return Path.GetDirectoryName(Path.GetFullPath(dirOrModelId))!;
-        return HubResolver.Resolve(dirOrModelId);
+        return Hub.ModelResolver.Resolve(dirOrModelId);
     }
 
     /// <summary>Picks the checkpoint file of a model directory (single or sharded; safetensors preferred unless asked otherwise).</summary>
@@ -111,11 +111,4 @@ public static class AutoModel
     }
 
     internal static string ConfigJson(ModelConfig config, string architecture) => (config with { Architectures = [architecture] }).ToJsonString();
-}
-
-/// <summary>Hub model ids → local snapshot directories.</summary>
-internal static class HubResolver
-{
-    public static string Resolve(string modelId) =>
-        throw new DirectoryNotFoundException($"'{modelId}' is neither a model directory nor a model id found in the local Hugging Face cache.");
 }

@@ -35,9 +35,9 @@ public sealed class BertEmbeddings : Module
     public Tensor Forward(EncoderInput input)
     {
         int b = input.BatchSize, s = input.SequenceLength;
-        var word = Functional.Embedding(WordEmbeddings.Weight.Value, input.InputIds, b, s);
-        var type = Functional.Embedding(TokenTypeEmbeddings.Weight.Value, input.TokenTypeIds ?? new int[b * s], b, s);
-        var pos = Functional.Embedding(PositionEmbeddings.Weight.Value, Enumerable.Range(0, s).ToArray(), 1, s);
+        var word = WordEmbeddings.Forward(input.InputIds, b, s);
+        var type = TokenTypeEmbeddings.Forward(input.TokenTypeIds ?? new int[b * s], b, s);
+        var pos = PositionEmbeddings.Forward(Enumerable.Range(0, s).ToArray(), 1, s);
         return Record(Dropout.Forward(LayerNorm.Forward(word.Add(type).Add(pos))));
     }
 

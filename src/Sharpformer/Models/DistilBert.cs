@@ -28,8 +28,8 @@ public sealed class DistilBertEmbeddings : Module
     public Tensor Forward(EncoderInput input)
     {
         int b = input.BatchSize, s = input.SequenceLength;
-        var word = Functional.Embedding(WordEmbeddings.Weight.Value, input.InputIds, b, s);
-        var pos = Functional.Embedding(PositionEmbeddings.Weight.Value, Enumerable.Range(0, s).ToArray(), 1, s);
+        var word = WordEmbeddings.Forward(input.InputIds, b, s);
+        var pos = PositionEmbeddings.Forward(Enumerable.Range(0, s).ToArray(), 1, s);
         var y = Dropout.Forward(LayerNorm.Forward(word.Add(pos)));
         LastOutputShape = y.ShapeArray;
         return y;

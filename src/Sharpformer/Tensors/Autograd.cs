@@ -71,6 +71,13 @@ internal readonly struct GradSink(Tensor?[] inputs)
         return t.PendingGrad.AsSpan();
     }
 
+    /// <summary>The tensor behind <see cref="Target"/> (after Target was called for input i), for code that needs the array.</summary>
+    public Tensor TargetTensor(int i)
+    {
+        var t = inputs[i] ?? throw new InvalidOperationException("No gradient target for an input that needs no gradient.");
+        return (t.IsLeaf ? t.Grad : t.PendingGrad) ?? throw new InvalidOperationException("TargetTensor called before Target.");
+    }
+
     /// <summary>Like <see cref="Target"/> but a fresh buffer is zeroed, for rules that scatter-add.</summary>
     public Span<float> TargetZeroed(int i)
     {
@@ -165,7 +172,14 @@ public static class Autograd
                 if (g == null) continue;
                 if (node.Freed || node.Backward == null)
                     throw FreedError(node);
-                node.Backward(g, new GradSink(node.Inputs));
+                if (ProfileBackward is { } prof)
+                {
+                    long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                    node.Backward(g, new GradSink(node.Inputs));
+                    double ms = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                    prof[node.Op] = prof.TryGetValue(node.Op, out var acc) ? acc + ms : ms;
+                }
+                else node.Backward(g, new GradSink(node.Inputs));
                 if (!retainGraph) node.Free();
             }
         }
@@ -174,6 +188,9 @@ public static class Autograd
             foreach (var t in order) t.PendingGrad = null;
         }
     }
+
+    /// <summary>When set (benchmarks only), Backward adds each op's wall time in ms here, keyed by op name.</summary>
+    internal static Dictionary<string, double>? ProfileBackward;
 
     static AutogradException FreedError(Node node) =>
         new($"Trying to backward through the graph a second time (at op {node.Op}); its saved activations were freed after the first Backward. Call Backward(retainGraph: true) the first time, or recompute the forward pass.");

@@ -28,18 +28,14 @@ public static class Functional
         var xc = x.Contiguous();
         int cols = x.Rank == 0 ? 1 : x.Dim(-1), rows = cols == 0 ? 0 : x.Size / cols;
         var y = Tensor.Empty(x.ShapeArray);
-        if (log) Kernels.Softmax.LogForward(xc.ContiguousSpan(), y.Data, rows, cols);
-        else Kernels.Softmax.Forward(xc.ContiguousSpan(), y.Data, rows, cols);
-        if (!Tensor.NeedsGrad(xc)) return y;
-        var yd = y.Detach();
-        return Tensor.Record(y, log ? "LogSoftmax" : "Softmax", (g, s) =>
+        float[] xa = xc.Data, ya = y.Data; int xo = xc.Offset;
+        Par.For(rows, cols, (r0, n) =>
         {
-            var dx = s.Target(0, out float beta);
-            Span<float> outp = beta == 0f ? dx : new float[dx.Length];
-            if (log) Kernels.Softmax.LogBackward(yd.ContiguousSpan(), g.ContiguousSpan(), outp, rows, cols);
-            else Kernels.Softmax.Backward(yd.ContiguousSpan(), g.ContiguousSpan(), outp, rows, cols);
-            if (beta != 0f) TP.Add(dx, outp, dx);
-        }, xc);
+            var src = xa.AsSpan(xo + r0 * cols, n * cols); var dst = ya.AsSpan(r0 * cols, n * cols);
+            if (log) Kernels.Softmax.LogForward(src, dst, n, cols); else Kernels.Softmax.Forward(src, dst, n, cols);
+        });
+        if (!Tensor.NeedsGrad(xc)) return y;
+        return Tensor.Record(y, log ? "LogSoftmax" : "Softmax", (g, s) => SoftmaxBackward(ya, g, s, rows, cols, log), xc);
     }
 
     /// <summary>
@@ -53,16 +49,34 @@ public static class Functional
         int cols = scores.Dim(-1), rows = cols == 0 ? 0 : scores.Size / cols;
         var (mask, rowsPerMask) = MaskLayout(additiveMask, xc.ShapeRef, "SoftmaxWithMask");
         var y = Tensor.Empty(scores.ShapeArray);
-        Kernels.Softmax.Forward(xc.ContiguousSpan(), y.Data, rows, cols, mask, rowsPerMask);
+        MaskedSoftmaxForward(xc.Data, xc.Offset, y.Data, rows, cols, mask, rowsPerMask);
         if (!Tensor.NeedsGrad(xc)) return y;
-        var yd = y.Detach();
-        return Tensor.Record(y, "SoftmaxWithMask", (g, s) =>
+        var ya = y.Data;
+        return Tensor.Record(y, "SoftmaxWithMask", (g, s) => SoftmaxBackward(ya, g, s, rows, cols, log: false), xc);
+    }
+
+    // softmax(x + mask) row-parallel; parts start on whole mask groups so each part's mask rows line up
+    static void MaskedSoftmaxForward(float[] x, int xo, float[] y, int rows, int cols, float[] mask, int rowsPerMask)
+    {
+        int groups = rows / rowsPerMask;
+        Par.For(groups, (long)rowsPerMask * cols, (g0, gn) =>
+            Kernels.Softmax.Forward(x.AsSpan(xo + g0 * rowsPerMask * cols, gn * rowsPerMask * cols), y.AsSpan(g0 * rowsPerMask * cols, gn * rowsPerMask * cols),
+                gn * rowsPerMask, cols, mask.AsSpan(g0 * cols, gn * cols), rowsPerMask));
+    }
+
+    static void SoftmaxBackward(float[] y, Tensor g, GradSink s, int rows, int cols, bool log)
+    {
+        s.Target(0, out float beta);
+        var t = s.TargetTensor(0);
+        float[] dx = beta == 0f ? t.Data : GC.AllocateUninitializedArray<float>(rows * cols);
+        int dxo = beta == 0f ? t.Offset : 0;
+        float[] ga = g.Data; int go = g.Offset;
+        Par.For(rows, cols, (r0, n) =>
         {
-            var dx = s.Target(0, out float beta);
-            Span<float> outp = beta == 0f ? dx : new float[dx.Length];
-            Kernels.Softmax.Backward(yd.ContiguousSpan(), g.ContiguousSpan(), outp, rows, cols);
-            if (beta != 0f) TP.Add(dx, outp, dx);
-        }, xc);
+            var yy = y.AsSpan(r0 * cols, n * cols); var gg = ga.AsSpan(go + r0 * cols, n * cols); var dd = dx.AsSpan(dxo + r0 * cols, n * cols);
+            if (log) Kernels.Softmax.LogBackward(yy, gg, dd, n, cols); else Kernels.Softmax.Backward(yy, gg, dd, n, cols);
+        });
+        if (beta != 0f) { var d = t.AsSpan(); TP.Add(d, dx, d); }
     }
 
     /// <summary>
@@ -106,44 +120,85 @@ public static class Functional
         bool grad = Tensor.NeedsGrad(xc) || Tensor.NeedsGrad(wc) || Tensor.NeedsGrad(bc);
         var mean = grad ? new float[rows] : null;
         var rstd = grad ? new float[rows] : null;
-        Kernels.LayerNorm.Forward(xc.ContiguousSpan(), wc.ContiguousSpan(), bc.ContiguousSpan(), y.Data, rows, cols, eps, mean, rstd);
+        float[] xa = xc.Data, ya = y.Data, wa = wc.Data, ba = bc.Data; int xo = xc.Offset, wo = wc.Offset, bo = bc.Offset;
+        Par.For(rows, cols, (r0, n) => Kernels.LayerNorm.Forward(xa.AsSpan(xo + r0 * cols, n * cols), wa.AsSpan(wo, cols), ba.AsSpan(bo, cols),
+            ya.AsSpan(r0 * cols, n * cols), n, cols, eps, mean == null ? default : mean.AsSpan(r0, n), rstd == null ? default : rstd.AsSpan(r0, n)));
         if (!grad) return y;
-        var xd = xc.Detach(); var wd = wc.Detach();
         return Tensor.Record(y, "LayerNorm", (g, s) =>
         {
-            Span<float> dgamma = s.Needs(1) ? s.TargetZeroed(1) : default;
-            Span<float> dbeta = s.Needs(2) ? s.TargetZeroed(2) : default;
-            Span<float> dx = default; float beta = 0f;
-            if (s.Needs(0)) dx = s.Target(0, out beta);
-            Span<float> outp = beta == 0f ? dx : new float[dx.Length];
-            Kernels.LayerNorm.Backward(xd.ContiguousSpan(), wd.ContiguousSpan(), mean, rstd, g.ContiguousSpan(), outp, dgamma, dbeta, rows, cols);
-            if (beta != 0f) TP.Add(dx, outp, dx);
+            bool needG = s.Needs(1), needB = s.Needs(2), needX = s.Needs(0);
+            float beta = 0f; float[]? dx = null; int dxo = 0;
+            if (needX)
+            {
+                s.Target(0, out beta);
+                var t = s.TargetTensor(0);
+                if (beta == 0f) { dx = t.Data; dxo = t.Offset; } else dx = GC.AllocateUninitializedArray<float>(rows * cols);
+            }
+            float[]? dgSum = needG ? new float[cols] : null, dbSum = needB ? new float[cols] : null;
+            var gate = new object();
+            float[] ga = g.Data; int go = g.Offset;
+            Par.For(rows, cols, (r0, n) =>
+            {
+                float[]? dgp = needG ? new float[cols] : null, dbp = needB ? new float[cols] : null;
+                Kernels.LayerNorm.Backward(xa.AsSpan(xo + r0 * cols, n * cols), wa.AsSpan(wo, cols), mean.AsSpan(r0, n), rstd.AsSpan(r0, n),
+                    ga.AsSpan(go + r0 * cols, n * cols), dx == null ? default : dx.AsSpan(dxo + r0 * cols, n * cols), dgp, dbp, n, cols);
+                lock (gate)
+                {
+                    if (dgp != null) TP.Add(dgSum, dgp, dgSum);
+                    if (dbp != null) TP.Add(dbSum, dbp, dbSum);
+                }
+            });
+            if (needX && beta != 0f) { var d = s.TargetTensor(0).AsSpan(); TP.Add(d, dx, d); }
+            if (needG) { var d = s.Target(1, out float b1); if (b1 == 0f) dgSum.CopyTo(d); else TP.Add(d, dgSum, d); }
+            if (needB) { var d = s.Target(2, out float b2); if (b2 == 0f) dbSum.CopyTo(d); else TP.Add(d, dbSum, d); }
         }, xc, wc, bc);
     }
 
     /// <summary>y = x·Wᵀ + b for x [..., in], W [out, in] (torch/HF layout), b [out]: one GEMM with transB, then the bias.</summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: false);
+
+    /// <summary>GELU(x·Wᵀ + b) (exact erf GELU, as BERT's intermediate layer) with the bias and activation fused into one pass after the GEMM.</summary>
+    public static Tensor LinearGelu(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: true);
+
+    static Tensor LinearCore(Tensor x, Tensor weight, Tensor? bias, bool gelu)
     {
+        string op = gelu ? "LinearGelu" : "Linear";
         if (weight.Rank != 2 || x.Rank == 0 || x.Dim(-1) != weight.Dim(1))
-            throw ShapeMismatchException.For("Linear", x.Shape, weight.Shape, "x's last dimension must equal weight's second dimension (weight is [out, in])");
+            throw ShapeMismatchException.For(op, x.Shape, weight.Shape, "x's last dimension must equal weight's second dimension (weight is [out, in])");
         int outF = weight.Dim(0), inF = weight.Dim(1);
         if (bias != null && (bias.Rank != 1 || bias.Dim(0) != outF))
-            throw ShapeMismatchException.For("Linear", weight.Shape, bias.Shape, $"bias must be [{outF}]");
+            throw ShapeMismatchException.For(op, weight.Shape, bias.Shape, $"bias must be [{outF}]");
         var xc = x.Contiguous(); var wc = weight.Contiguous(); var bc = bias?.Contiguous();
+        bool grad = Tensor.NeedsGrad(xc) || Tensor.NeedsGrad(wc) || (bc != null && Tensor.NeedsGrad(bc));
         int rows = x.Size / Math.Max(inF, 1);
         var outShape = x.ShapeArray; outShape[^1] = outF;
         var y = Tensor.Empty(outShape);
         Gemm.Sgemm(false, true, rows, outF, inF, 1f, xc.ContiguousSpan(), Math.Max(inF, 1), wc.ContiguousSpan(), Math.Max(inF, 1), 0f, y.Data, Math.Max(outF, 1));
-        if (bc != null)
+        float[] ya = y.Data;
+        float[]? pre = gelu && grad ? GC.AllocateUninitializedArray<float>(y.Size) : null;   // x·Wᵀ + b, kept for the GELU backward
+        if (gelu)
         {
-            var b = bc.ContiguousSpan();
-            for (int r = 0; r < rows; r++) { var row = y.Data.AsSpan(r * outF, outF); TP.Add(row, b, row); }
+            float[] ba = bc?.Data ?? new float[outF]; int bo = bc?.Offset ?? 0;
+            Par.For(rows, outF, (r0, n) => Elementwise.AddBiasGeluErf(ya.AsSpan(r0 * outF, n * outF), ba.AsSpan(bo, outF), n, outF,
+                pre == null ? default : pre.AsSpan(r0 * outF, n * outF)));
         }
-        if (!(Tensor.NeedsGrad(xc) || Tensor.NeedsGrad(wc) || (bc != null && Tensor.NeedsGrad(bc)))) return y;
-        var xd = xc.Detach(); var wd = wc.Detach();
-        return Tensor.Record(y, "Linear", (g, s) =>
+        else if (bc != null)
         {
-            var gs = g.ContiguousSpan();
+            float[] ba = bc.Data; int bo = bc.Offset;
+            Par.For(rows, outF, (r0, n) => Elementwise.AddBias(ya.AsSpan(r0 * outF, n * outF), ba.AsSpan(bo, outF), n, outF));
+        }
+        if (!grad) return y;
+        var xd = xc.Detach(); var wd = wc.Detach();
+        return Tensor.Record(y, op, (g, s) =>
+        {
+            ReadOnlySpan<float> gs = g.ContiguousSpan();
+            if (pre != null)
+            {
+                // dPre = dy · GELU'(pre), computed in place over the saved pre-activation
+                float[] ga = g.Data; int go = g.Offset;
+                Par.For(rows, outF, (r0, n) => Activations.GeluErfBackward(pre.AsSpan(r0 * outF, n * outF), ga.AsSpan(go + r0 * outF, n * outF), pre.AsSpan(r0 * outF, n * outF)));
+                gs = pre;
+            }
             if (s.Needs(0))   // dx[rows,in] = dy[rows,out]·W[out,in]
             {
                 var dx = s.Target(0, out float beta);
@@ -154,11 +209,7 @@ public static class Functional
                 var dw = s.Target(1, out float beta);
                 Gemm.Sgemm(true, false, outF, inF, rows, 1f, gs, Math.Max(outF, 1), xd.ContiguousSpan(), Math.Max(inF, 1), beta, dw, Math.Max(inF, 1));
             }
-            if (s.Needs(2))
-            {
-                var db = s.TargetZeroed(2);
-                for (int r = 0; r < rows; r++) TP.Add(db, gs.Slice(r * outF, outF), db);
-            }
+            if (s.Needs(2)) Elementwise.BiasGradient(gs, s.TargetZeroed(2), rows, outF);
         }, xc, wc, bc);
     }
 
@@ -193,9 +244,7 @@ public static class Functional
         if (p < 0f || p > 1f) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout probability must be in [0, 1].");
         if (!training || p == 0f) return x;
         var xc = x.Contiguous();
-        var mask = GC.AllocateUninitializedArray<float>(x.Size);
-        float scale = p == 1f ? 0f : 1f / (1f - p);
-        for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < p ? 0f : scale;
+        var mask = DropoutMask(x.Size, p, rng);
         var y = Tensor.Empty(x.ShapeArray);
         TP.Multiply(xc.ContiguousSpan(), mask, y.Data);
         return Tensor.Record(y, "Dropout", (g, s) =>
@@ -204,6 +253,40 @@ public static class Functional
             if (beta == 0f) TP.Multiply(g.ContiguousSpan(), mask, dx);
             else TP.MultiplyAdd(g.ContiguousSpan(), mask, dx, dx);
         }, xc);
+    }
+
+    /// <summary>
+    /// An inverted-dropout mask: each entry is 0 with probability p (to 2⁻²⁴) and 1/(1−p) otherwise. One seed is drawn from
+    /// <paramref name="rng"/>; entries come from SplitMix64 over fixed 16K-element chunks, so the mask is the same for any
+    /// thread count and is generated in parallel.
+    /// </summary>
+    internal static float[] DropoutMask(int n, float p, Random rng)
+    {
+        var mask = GC.AllocateUninitializedArray<float>(n);
+        ulong seed = ((ulong)(uint)rng.Next() << 32) ^ (ulong)(uint)rng.Next() ^ ((ulong)(uint)rng.Next() << 16);
+        float scale = p >= 1f ? 0f : 1f / (1f - p);
+        ulong threshold = (ulong)Math.Round(p * 16777216.0);
+        const int ChunkSize = 1 << 14;
+        int chunks = (n + ChunkSize - 1) / ChunkSize;
+        Par.For(chunks, ChunkSize, (c0, cn) =>
+        {
+            for (int c = c0; c < c0 + cn; c++)
+            {
+                ulong state = seed + (ulong)c * 0xD1B54A32D192ED03UL;
+                int end = Math.Min(n, (c + 1) * ChunkSize);
+                for (int i = c * ChunkSize; i < end; i += 2)
+                {
+                    state += 0x9E3779B97F4A7C15UL;
+                    ulong z = state;
+                    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+                    z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+                    z ^= z >> 31;
+                    mask[i] = (z >> 40) >= threshold ? scale : 0f;
+                    if (i + 1 < end) mask[i + 1] = ((z >> 16) & 0xFFFFFF) >= threshold ? scale : 0f;
+                }
+            }
+        });
+        return mask;
     }
 
     /// <summary>
@@ -241,18 +324,16 @@ public static class Functional
         if (additiveMask != null)
         {
             var (mask, rpm) = MaskLayout(additiveMask, [B, H, Sq, Sk], "Attention");
-            Kernels.Softmax.Forward(P, P, B * H * Sq, Sk, mask, rpm);
+            MaskedSoftmaxForward(P, 0, P, B * H * Sq, Sk, mask, rpm);
         }
-        else Kernels.Softmax.Forward(P, P, B * H * Sq, Sk);
+        else Par.For(B * H * Sq, Sk, (r0, n) => Kernels.Softmax.Forward(P.AsSpan(r0 * Sk, n * Sk), P.AsSpan(r0 * Sk, n * Sk), n, Sk));
 
         float[]? dropMask = null; float[] Pd = P;
         if (training && dropout > 0f)
         {
             if (rng == null) throw new ArgumentNullException(nameof(rng), "Attention dropout in training needs a Random.");
             if (dropout >= 1f) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "Attention dropout must be below 1.");
-            dropMask = GC.AllocateUninitializedArray<float>(P.Length);
-            float sc = 1f / (1f - dropout);
-            for (int i = 0; i < dropMask.Length; i++) dropMask[i] = rng.NextSingle() < dropout ? 0f : sc;
+            dropMask = DropoutMask(P.Length, dropout, rng);
             Pd = GC.AllocateUninitializedArray<float>(P.Length);
             TP.Multiply(P, dropMask, Pd);
         }
@@ -278,7 +359,8 @@ public static class Functional
                         beta, dv.Slice(b * Sk * HDv), HDv, Dv, H);
             }
             if (dropMask != null) TP.Multiply(dP, dropMask, dP);
-            Kernels.Softmax.Backward(P, dP, dP, B * H * Sq, Sk);   // dP now holds dScores
+            Par.For(B * H * Sq, Sk, (r0, n) =>   // dP now holds dScores
+                Kernels.Softmax.Backward(P.AsSpan(r0 * Sk, n * Sk), dP.AsSpan(r0 * Sk, n * Sk), dP.AsSpan(r0 * Sk, n * Sk), n, Sk));
             if (s.Needs(0))   // dQ = scale·dS·K
             {
                 var dq = s.Target(0, out float beta);

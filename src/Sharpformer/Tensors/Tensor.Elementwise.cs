@@ -210,21 +210,23 @@ public sealed partial class Tensor
     {
         var x = Contiguous();
         var r = Empty(ShapeArray);
-        forward(x.ContiguousSpan(), r.Data);
+        float[] xa = x.Data, ra = r.Data; int xo = x.Offset;
+        Par.ForFlat(r.Size, (s0, n) => forward(xa.AsSpan(xo + s0, n), ra.AsSpan(s0, n)));
         if (!NeedsGrad(x)) return r;
-        var xd = x.Detach(); var rd = r.Detach();
         return Record(r, op, (g, s) =>
         {
             var dx = s.Target(0, out float beta);
-            if (beta == 0f) backward(xd.ContiguousSpan(), rd.ContiguousSpan(), g.ContiguousSpan(), dx);
-            else
-            {
-                var tmp = GC.AllocateUninitializedArray<float>(dx.Length);
-                backward(xd.ContiguousSpan(), rd.ContiguousSpan(), g.ContiguousSpan(), tmp);
-                TP.Add(dx, tmp, dx);
-            }
+            // the sink's buffer is an array-backed span; rebuild it per part through the tensor that owns it
+            var dxArr = beta == 0f ? null : GC.AllocateUninitializedArray<float>(dx.Length);
+            var target = beta == 0f ? TargetArray(s, 0) : (dxArr!, 0);
+            float[] ga = g.Data; int go = g.Offset;
+            Par.ForFlat(ra.Length, (s0, n) => backward(xa.AsSpan(xo + s0, n), ra.AsSpan(s0, n), ga.AsSpan(go + s0, n), target.Item1.AsSpan(target.Item2 + s0, n)));
+            if (dxArr != null) TP.Add(dx, dxArr, dx);
         }, x);
     }
+
+    // The array and offset behind a sink target (spans cannot be captured by parallel lambdas).
+    internal static (float[], int) TargetArray(GradSink s, int i) => s.TargetTensor(i) is var t ? (t.Data, t.Offset) : default;
 
     public Tensor Neg() => Unary("Neg", static (x, y) => TP.Negate(x, y), static (x, y, g, dx) => TP.Negate(g, dx));
     public Tensor Exp() => Unary("Exp", static (x, y) => TP.Exp(x, y), static (x, y, g, dx) => TP.Multiply(g, y, dx));

@@ -48,12 +48,19 @@ public sealed partial class BertTokenizer
                 throw new TokenizerFormatException($"{vocabPath}: special token '{tok}' is not in the vocabulary; fix the file or the special token settings.");
             added.Add(new AddedToken(id, tok, true, false, false, false, false));
         }
+        int nextId = vocab.Values.Max() + 1;
+        foreach (var tok in o.AdditionalSpecialTokens.Distinct())
+        {
+            if (added.Any(a => a.Content == tok)) continue;
+            if (string.IsNullOrEmpty(tok)) throw new TokenizerFormatException($"{vocabPath}: an additional special token is empty.");
+            added.Add(new AddedToken(vocab.TryGetValue(tok, out var id) ? id : nextId++, tok, true, false, false, false, false));
+        }
         added.Sort((x, y) => x.Id.CompareTo(y.Id));
         int cls = vocab[o.ClsToken], sep = vocab[o.SepToken];
         var norm = new NormalizerSettings(o.CleanText, o.TokenizeChineseChars, o.StripAccents ?? o.LowerCase, o.LowerCase);
         return new BertTokenizer(vocab, norm, o.UnkToken, o.ContinuingSubwordPrefix, o.MaxInputCharsPerWord, added,
             BertTemplate(cls, sep, false), BertTemplate(cls, sep, true), new DecoderSettings(o.ContinuingSubwordPrefix, true),
-            o.PadToken, o.ModelMaxLength, null, vocabPath);
+            o.PadToken, o.ModelMaxLength, null, vocabPath) { MaskToken = o.MaskToken };
     }
 
     static TemplatePiece[] BertTemplate(int cls, int sep, bool pair) => pair
@@ -69,7 +76,13 @@ public sealed partial class BertTokenizer
     {
         var o = new BertTokenizerOptions();
         var map = Path.Combine(directory, "special_tokens_map.json");
-        if (File.Exists(map)) o = ApplySpecialTokens(o, ParseJson(map).RootElement, map);
+        if (File.Exists(map))
+        {
+            var m = ParseJson(map).RootElement;
+            o = ApplySpecialTokens(o, m, map);
+            if (m.TryGetProperty("additional_special_tokens", out var extraMap) && extraMap.ValueKind == JsonValueKind.Array)
+                o = o with { AdditionalSpecialTokens = [.. extraMap.EnumerateArray().Select(x => TokenContent(x, map, "additional_special_tokens"))] };
+        }
         var cfgPath = Path.Combine(directory, "tokenizer_config.json");
         if (!File.Exists(cfgPath)) return o;
         var cfg = ParseJson(cfgPath).RootElement;
@@ -84,12 +97,42 @@ public sealed partial class BertTokenizer
             double d = v.GetDouble();
             o = o with { ModelMaxLength = d >= 1 && d < int.MaxValue ? (int)d : null };
         }
+        var extra = new List<string>(o.AdditionalSpecialTokens);
+        if (cfg.TryGetProperty("additional_special_tokens", out v) && v.ValueKind == JsonValueKind.Array)
+            extra.AddRange(v.EnumerateArray().Select(x => TokenContent(x, cfgPath, "additional_special_tokens")));
+        if (cfg.TryGetProperty("added_tokens_decoder", out v) && v.ValueKind == JsonValueKind.Object)
+        {
+            var standard = new[] { o.UnkToken, o.SepToken, o.PadToken, o.ClsToken, o.MaskToken };
+            foreach (var p in v.EnumerateObject())
+            {
+                var content = TokenContent(p.Value, cfgPath, $"added_tokens_decoder.{p.Name}");
+                if (standard.Contains(content)) continue;
+                bool special = p.Value.TryGetProperty("special", out var sp) && sp.ValueKind == JsonValueKind.True;
+                if (!special) throw new NotSupportedException($"{cfgPath}: not supported yet: non-special added token '{content}' in added_tokens_decoder.");
+                extra.Add(content);
+            }
+        }
+        o = o with { AdditionalSpecialTokens = [.. extra.Distinct()] };
+        if (File.Exists(Path.Combine(directory, "added_tokens.json")) && new FileInfo(Path.Combine(directory, "added_tokens.json")).Length > 2)
+        {
+            var addedPath = Path.Combine(directory, "added_tokens.json");
+            foreach (var p in ParseJson(addedPath).RootElement.EnumerateObject())
+                if (!o.AdditionalSpecialTokens.Contains(p.Name) && !new[] { o.UnkToken, o.SepToken, o.PadToken, o.ClsToken, o.MaskToken }.Contains(p.Name))
+                    throw new NotSupportedException($"{addedPath}: not supported yet: non-special added token '{p.Name}'.");
+        }
         if (cfg.TryGetProperty("do_basic_tokenize", out v) && v.ValueKind == JsonValueKind.False)
             throw new NotSupportedException($"{cfgPath}: not supported yet: do_basic_tokenize=false (WordPiece without the basic tokenizer).");
         if (cfg.TryGetProperty("never_split", out v) && v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0)
             throw new NotSupportedException($"{cfgPath}: not supported yet: never_split.");
         return o;
     }
+
+    static string TokenContent(JsonElement v, string file, string key) => v.ValueKind switch
+    {
+        JsonValueKind.String => v.GetString()!,
+        JsonValueKind.Object when v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String => c.GetString()!,
+        _ => throw new TokenizerFormatException($"{file}: {key} must be a string or an object with 'content'."),
+    };
 
     static BertTokenizerOptions ApplySpecialTokens(BertTokenizerOptions o, JsonElement root, string file)
     {
@@ -304,6 +347,9 @@ public sealed partial class BertTokenizer
             padToken = pad.TryGetProperty("pad_token", out var ptk) ? ptk.GetString() : null;
         }
         padToken ??= vocab.ContainsKey("[PAD]") ? "[PAD]" : null;
-        return new BertTokenizer(vocab, norm, unk, prefix, maxChars, added, single, pair, decoder, padToken, modelMaxLength, defaults, path);
+        return new BertTokenizer(vocab, norm, unk, prefix, maxChars, added, single, pair, decoder, padToken, modelMaxLength, defaults, path)
+        {
+            MaskToken = vocab.ContainsKey("[MASK]") || added.Any(a => a.Content == "[MASK]") ? "[MASK]" : null,
+        };
     }
 }

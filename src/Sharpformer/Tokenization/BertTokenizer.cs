@@ -108,9 +108,13 @@ public sealed partial class BertTokenizer
     public int UnkTokenId => _unkId;
     public string? PadToken { get; }
     public int? PadTokenId { get; }
-    public int? ClsTokenId => TokenToId("[CLS]");
-    public int? SepTokenId => TokenToId("[SEP]");
-    public int? MaskTokenId => TokenToId("[MASK]");
+    /// <summary>The classifier token the single template starts with ([CLS] for BERT), or null without a template.</summary>
+    public int? ClsTokenId => _singleTemplate.FirstOrDefault(p => p.SequenceIndex < 0 && p.Ids.Length == 1)?.Ids[0];
+    /// <summary>The separator token the single template ends with ([SEP] for BERT), or null without a template.</summary>
+    public int? SepTokenId => _singleTemplate.LastOrDefault(p => p.SequenceIndex < 0 && p.Ids.Length == 1)?.Ids[0];
+    /// <summary>The mask token's id (<c>mask_token</c> of the config, "[MASK]" for tokenizer.json), or null if absent.</summary>
+    public int? MaskTokenId => MaskToken is null ? null : TokenToId(MaskToken);
+    public string? MaskToken { get; internal init; }
     /// <summary>Options applied when a call passes none (from tokenizer.json <c>truncation</c>/<c>padding</c>, else no truncation/padding).</summary>
     public EncodeOptions DefaultOptions { get; }
     /// <summary>Whether the normalizer lowercases (HF <c>do_lower_case</c>).</summary>
@@ -151,7 +155,7 @@ public sealed partial class BertTokenizer
     {
         ArgumentNullException.ThrowIfNull(text);
         var o = options ?? DefaultOptions;
-        var e = EncodeOne(new Input(text, null, null, null), o, Workspace.Get(this));
+        var e = EncodeOne(new Input(text, null, null, null), o, Workspace.Get());
         PadSingle(e, o);
         return e;
     }
@@ -162,7 +166,7 @@ public sealed partial class BertTokenizer
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(textPair);
         var o = options ?? DefaultOptions;
-        var e = EncodeOne(new Input(text, textPair, null, null), o, Workspace.Get(this));
+        var e = EncodeOne(new Input(text, textPair, null, null), o, Workspace.Get());
         PadSingle(e, o);
         return e;
     }
@@ -172,7 +176,7 @@ public sealed partial class BertTokenizer
     {
         ArgumentNullException.ThrowIfNull(words);
         var o = options ?? DefaultOptions;
-        var e = EncodeOne(new Input(null, null, words, null), o, Workspace.Get(this));
+        var e = EncodeOne(new Input(null, null, words, null), o, Workspace.Get());
         PadSingle(e, o);
         return e;
     }
@@ -183,7 +187,7 @@ public sealed partial class BertTokenizer
         ArgumentNullException.ThrowIfNull(words);
         ArgumentNullException.ThrowIfNull(pairWords);
         var o = options ?? DefaultOptions;
-        var e = EncodeOne(new Input(null, null, words, pairWords), o, Workspace.Get(this));
+        var e = EncodeOne(new Input(null, null, words, pairWords), o, Workspace.Get());
         PadSingle(e, o);
         return e;
     }
@@ -220,9 +224,12 @@ public sealed partial class BertTokenizer
     public string Normalize(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var ws = Workspace.Get(this);
+        var ws = Workspace.Get();
         int n = NormalizeInto(text, 0, text.Length, ws);
-        return new string(ws.Norm, 0, n);
+        ws.Work = 0;
+        var result = new string(ws.Norm, 0, n);
+        ws.TrimIfLarge();
+        return result;
     }
 
     readonly record struct Input(string? Text, string? Pair, IReadOnlyList<string>? Words, IReadOnlyList<string>? PairWords)
@@ -237,7 +244,7 @@ public sealed partial class BertTokenizer
         threads = Math.Max(1, Math.Min(threads, count));
         if (threads == 1)
         {
-            var ws = Workspace.Get(this);
+            var ws = Workspace.Get();
             for (int i = 0; i < count; i++)
             {
                 if ((i & 255) == 0) ct.ThrowIfCancellationRequested();
@@ -250,7 +257,7 @@ public sealed partial class BertTokenizer
             int chunk = Math.Clamp(count / (threads * 8), 1, 256), chunks = (count + chunk - 1) / chunk;
             Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = ct }, c =>
             {
-                var ws = Workspace.Get(this);
+                var ws = Workspace.Get();
                 for (int i = c * chunk, end = Math.Min(count, i + chunk); i < end; i++) results[i] = EncodeOne(input(i), o, ws);
             });
         }
@@ -259,6 +266,20 @@ public sealed partial class BertTokenizer
         else if (o.Padding == PaddingStrategy.MaxLength)
             PadAll(results, ResolveMaxLength(o, "padding"), o);
         return results;
+    }
+
+    /// <summary>
+    /// Pads already-built encodings in place (HF <c>tokenizer.pad</c>): to the longest of them
+    /// (<see cref="PaddingStrategy.Longest"/>) or to MaxLength, rounded up to <see cref="EncodeOptions.PadToMultipleOf"/>.
+    /// Encodings longer than the target are left unchanged.
+    /// </summary>
+    public void Pad(IReadOnlyList<Encoding> encodings, EncodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(encodings);
+        ArgumentNullException.ThrowIfNull(options);
+        if (encodings.Count == 0 || options.Padding == PaddingStrategy.None) return;
+        int target = options.Padding == PaddingStrategy.Longest ? encodings.Max(e => e.Length) : ResolveMaxLength(options, "padding");
+        PadAll([.. encodings], target, options);
     }
 
     void PadSingle(Encoding e, EncodeOptions o)
@@ -272,7 +293,7 @@ public sealed partial class BertTokenizer
         if (PadToken is null || PadTokenId is null)
             throw new TokenizationException($"padding was requested but the tokenizer {Source} has no pad token.");
         if (o.PadToMultipleOf is int m && m > 0 && target % m != 0) target += m - target % m;
-        foreach (var e in encodings) e.Pad(target, PadTokenId.Value, PadToken, o.PaddingSide);
+        foreach (var e in encodings) e.Pad(target, PadTokenId.Value, o.PaddingSide);
     }
 
     int ResolveMaxLength(EncodeOptions o, string what) =>
@@ -293,6 +314,7 @@ public sealed partial class BertTokenizer
         }
         Interlocked.Add(ref _work, ws.Work);
         ws.Work = 0;
+        ws.TrimIfLarge(); // a and b stay valid: a dropped workspace keeps its buffers until this call returns
 
         int nA = a.Count, nB = b?.Count ?? 0, keepA = nA, keepB = nB;
         if (o.Truncation != TruncationStrategy.None)
@@ -306,6 +328,11 @@ public sealed partial class BertTokenizer
                 int budget = maxLength - added, toRemove = nA + nB - budget;
                 switch (o.Truncation)
                 {
+                    case TruncationStrategy.LongestFirstPython:
+                        // transformers tokenization_utils_base.truncate_sequences, LONGEST_FIRST branch.
+                        for (int r = 0; r < toRemove; r++)
+                            if (b == null || keepA > keepB) keepA--; else keepB--;
+                        break;
                     case TruncationStrategy.LongestFirst when b == null:
                         keepA = budget;
                         break;
@@ -335,19 +362,29 @@ public sealed partial class BertTokenizer
             }
         }
 
-        var winA = Windows(nA, keepA, o.Stride, o.TruncationSide);
-        var winB = b == null ? null : Windows(nB, keepB, o.Stride, o.TruncationSide);
-        var main = Assemble(a, winA[0], b, winB?[0] ?? default, o.AddSpecialTokens);
-        if (winA.Count > 1 || (winB?.Count ?? 0) > 1)
+        List<(int Start, int Length)> winA, winB;
+        if (o.Truncation == TruncationStrategy.LongestFirstPython)
+        {
+            winA = [o.TruncationSide == TruncationSide.Right ? (0, keepA) : (nA - keepA, keepA)];
+            winB = [o.TruncationSide == TruncationSide.Right ? (0, keepB) : (nB - keepB, keepB)];
+        }
+        else
+        {
+            winA = Windows(nA, keepA, o.Stride, o.TruncationSide);
+            winB = b == null ? [] : Windows(nB, keepB, o.Stride, o.TruncationSide);
+        }
+        var b0 = b == null ? default : winB[0];
+        var main = Assemble(a, winA[0], b, b0, o.AddSpecialTokens);
+        if (winA.Count > 1 || winB.Count > 1)
         {
             // Order as Rust Encoding::merge_with: each A overflow with B and with B's overflows, then A with B's overflows.
             var overflow = new List<Encoding>();
             for (int i = 1; i < winA.Count; i++)
             {
-                overflow.Add(Assemble(a, winA[i], b, winB?[0] ?? default, o.AddSpecialTokens));
-                if (winB != null) for (int j = 1; j < winB.Count; j++) overflow.Add(Assemble(a, winA[i], b, winB[j], o.AddSpecialTokens));
+                overflow.Add(Assemble(a, winA[i], b, b0, o.AddSpecialTokens));
+                for (int j = 1; j < winB.Count; j++) overflow.Add(Assemble(a, winA[i], b, winB[j], o.AddSpecialTokens));
             }
-            if (winB != null) for (int j = 1; j < winB.Count; j++) overflow.Add(Assemble(a, winA[0], b, winB[j], o.AddSpecialTokens));
+            for (int j = 1; j < winB.Count; j++) overflow.Add(Assemble(a, winA[0], b, winB[j], o.AddSpecialTokens));
             main.Overflowing = overflow;
         }
         return main;
@@ -389,13 +426,12 @@ public sealed partial class BertTokenizer
         int total = wa.Length + wb.Length;
         if (addSpecial) foreach (var p in template) if (p.SequenceIndex < 0) total += p.Ids.Length;
         var ids = new int[total];
-        var tokens = new string[total];
         var typeIds = new int[total];
         var attention = new int[total];
         var special = new int[total];
         var offsets = new TokenOffset[total];
-        var words = new int?[total];
-        var seqs = new int?[total];
+        var words = new int[total];
+        var seqs = new int[total];
         Array.Fill(attention, 1);
         int k = 0;
 
@@ -404,7 +440,7 @@ public sealed partial class BertTokenizer
             for (int i = w.Start, end = w.Start + w.Length; i < end; i++, k++)
             {
                 int id = buf.Ids[i];
-                ids[k] = id; tokens[k] = _idToToken[id]; typeIds[k] = typeId;
+                ids[k] = id; typeIds[k] = typeId;
                 offsets[k] = new TokenOffset(buf.Starts[i], buf.Ends[i]);
                 words[k] = buf.Words[i]; seqs[k] = seq;
             }
@@ -424,11 +460,11 @@ public sealed partial class BertTokenizer
                 else
                     foreach (var id in p.Ids)
                     {
-                        ids[k] = id; tokens[k] = _idToToken[id]; typeIds[k] = p.TypeId; special[k] = 1; k++;
+                        ids[k] = id; typeIds[k] = p.TypeId; special[k] = 1; words[k] = -1; seqs[k] = -1; k++;
                     }
             }
         }
-        return new Encoding(ids, tokens, typeIds, attention, special, offsets, words, seqs);
+        return new Encoding(ids, typeIds, attention, special, offsets, words, seqs, _idToToken);
     }
 
     void TokenizeWords(IReadOnlyList<string> words, TokenBuffer output, Workspace ws)
@@ -456,25 +492,33 @@ public sealed partial class BertTokenizer
                     output.Add(tok.Id, ms, me, fixedWord >= 0 ? fixedWord : output.NextWord++);
                     plainStart = search = me;
                 }
-                else search = at + 1;
+                else search = Math.Max(at + 1, me);
             }
         }
         TokenizePlain(text, plainStart, text.Length, output, ws, fixedWord);
     }
 
+    // Leftmost-longest as the Rust AddedVocabulary's Aho-Corasick matcher: the longest token starting at `at` is THE match;
+    // if it violates single_word it is discarded and the search resumes after it (shorter tokens are not retried).
+    // Returns false with end > at for a discarded match, false with end == at when nothing starts here.
     bool MatchAddedToken(string text, int at, int floor, out AddedToken token, out int start, out int end)
     {
         foreach (var t in _addedByFirstChar[text[at]])
         {
             if (!text.AsSpan(at).StartsWith(t.Content, StringComparison.Ordinal)) continue;
             int s = at, e = at + t.Content.Length;
-            if (t.SingleWord && ((s > 0 && IsWordChar(text[s - 1])) || (e < text.Length && IsWordChar(text[e])))) continue;
+            token = t;
+            if (t.SingleWord && ((s > 0 && IsWordChar(text[s - 1])) || (e < text.Length && IsWordChar(text[e]))))
+            {
+                start = at; end = e;
+                return false;
+            }
             if (t.LStrip) while (s > floor && char.IsWhiteSpace(text[s - 1])) s--;
             if (t.RStrip) while (e < text.Length && char.IsWhiteSpace(text[e])) e++;
-            token = t; start = s; end = e;
+            start = s; end = e;
             return true;
         }
-        token = null!; start = end = 0;
+        token = null!; start = end = at;
         return false;
     }
 
@@ -647,14 +691,21 @@ public sealed partial class BertTokenizer
     // ---------------------------------------------------------------- decode
 
     /// <summary>
-    /// Ids back to text (HF <c>decode</c>): tokens joined with spaces, a leading "##" glues a piece to the previous one;
-    /// with cleanup, each token's " ." " ?" " !" " ," " 's" … lose their space (Rust WordPiece decoder, applied per token).
+    /// Ids back to text (HF <c>decode</c>): tokens joined with spaces, a leading "##" glues a piece to the previous one.
     /// </summary>
-    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = true, bool cleanUpTokenizationSpaces = true)
+    /// <remarks>
+    /// Cleanup replaces " ." " ?" " !" " ," " ' " " n't" " 'm" " 's" " 've" " 're" (and " do not" → " don't") by the
+    /// unspaced form. <see cref="DecodeCleanup.PerToken"/> applies it to each token as the Rust WordPiece decoder does
+    /// (so "isn ' t" stays); <see cref="DecodeCleanup.WholeText"/> applies it to the joined text as transformers 4.30's
+    /// <c>tokenizer.decode</c> (slow and fast) does (so "isn ' t" → "isn't").
+    /// </remarks>
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = true, bool cleanUpTokenizationSpaces = true,
+        DecodeCleanup cleanup = DecodeCleanup.PerToken)
     {
         ArgumentNullException.ThrowIfNull(ids);
         var sb = new StringBuilder();
         bool firstToken = true;
+        bool clean = cleanUpTokenizationSpaces && (_decoder?.Cleanup ?? true);
         foreach (var id in ids)
         {
             var tok = IdToToken(id) ?? throw new TokenizationException($"token id {id} is outside the vocabulary (size {VocabSize}) of {Source}.");
@@ -669,23 +720,31 @@ public sealed partial class BertTokenizer
                 string piece = tok;
                 if (!firstToken)
                     piece = tok.StartsWith(_decoder.Prefix, StringComparison.Ordinal) ? tok[_decoder.Prefix.Length..] : " " + tok;
-                if (_decoder.Cleanup && cleanUpTokenizationSpaces) piece = CleanUp(piece);
+                if (clean) piece = CleanUp(piece, true);
                 sb.Append(piece);
             }
             firstToken = false;
         }
-        return sb.ToString();
+        var text = sb.ToString();
+        return clean && cleanup == DecodeCleanup.WholeText ? CleanUp(text, false) : text;
     }
 
     /// <summary>Decodes every row of a batch.</summary>
-    public IReadOnlyList<string> DecodeBatch(IEnumerable<IEnumerable<int>> batch, bool skipSpecialTokens = true, bool cleanUpTokenizationSpaces = true) =>
-        [.. batch.Select(ids => Decode(ids, skipSpecialTokens, cleanUpTokenizationSpaces))];
+    public IReadOnlyList<string> DecodeBatch(IEnumerable<IEnumerable<int>> batch, bool skipSpecialTokens = true, bool cleanUpTokenizationSpaces = true,
+        DecodeCleanup cleanup = DecodeCleanup.PerToken) =>
+        [.. batch.Select(ids => Decode(ids, skipSpecialTokens, cleanUpTokenizationSpaces, cleanup))];
 
-    /// <summary>HF <c>clean_up_tokenization</c> (tokenizers/src/decoders/wordpiece.rs <c>cleanup</c>).</summary>
-    internal static string CleanUp(string s) =>
-        s.Replace(" .", ".").Replace(" ?", "?").Replace(" !", "!").Replace(" ,", ",").Replace(" ' ", "'")
-         .Replace(" n't", "n't").Replace(" 'm", "'m").Replace(" do not", " don't").Replace(" 's", "'s")
-         .Replace(" 've", "'ve").Replace(" 're", "'re");
+    /// <summary>
+    /// tokenizers/src/decoders/wordpiece.rs <c>cleanup</c> (<paramref name="rust"/>) or transformers 4.30
+    /// <c>clean_up_tokenization</c>, which lacks the " do not" rule.
+    /// </summary>
+    internal static string CleanUp(string s, bool rust)
+    {
+        s = s.Replace(" .", ".").Replace(" ?", "?").Replace(" !", "!").Replace(" ,", ",").Replace(" ' ", "'")
+             .Replace(" n't", "n't").Replace(" 'm", "'m");
+        if (rust) s = s.Replace(" do not", " don't");
+        return s.Replace(" 's", "'s").Replace(" 've", "'ve").Replace(" 're", "'re");
+    }
 
     // ---------------------------------------------------------------- scratch
 
@@ -716,7 +775,15 @@ public sealed partial class BertTokenizer
         public readonly TokenBuffer A = new(), B = new();
         public long Work;
 
-        public static Workspace Get(BertTokenizer _) => t_current ??= new Workspace();
+        public static Workspace Get() => t_current ??= new Workspace();
+
+        /// <summary>Drops buffers a huge input grew, so a 1 MB text does not pin ~10 MB per thread forever.</summary>
+        public void TrimIfLarge()
+        {
+            const int Limit = 1 << 16;
+            if (Norm.Length > Limit) { Norm = new char[512]; NStart = new int[512]; NEnd = new int[512]; }
+            if (A.Ids.Length > Limit || B.Ids.Length > Limit) t_current = null;
+        }
 
         public void Ensure(int size)
         {

@@ -24,4 +24,9 @@ public sealed record BertTokenizerOptions
     /// <summary>Words with more characters (code points) than this become one unknown token.</summary>
     public int MaxInputCharsPerWord { get; init; } = 100;
     public string ContinuingSubwordPrefix { get; init; } = "##";
+    /// <summary>
+    /// HF <c>additional_special_tokens</c> (and non-standard entries of <c>added_tokens_decoder</c>): matched in the raw
+    /// text like [MASK]; a token missing from the vocabulary gets the next free id.
+    /// </summary>
+    public IReadOnlyList<string> AdditionalSpecialTokens { get; init; } = [];
 }

@@ -1,3 +1,5 @@
+using System.Collections;
+
 namespace Sharpformer.Tokenization;
 
 /// <summary>
@@ -10,45 +12,57 @@ namespace Sharpformer.Tokenization;
 /// special and padding tokens have (0, 0). Word ids index the pre-tokenizer words of their sequence (numbering
 /// restarts at 0 in the second sequence; for pre-split input it is the index into the word list) and are null
 /// for special and padding tokens.
+/// Storage is flat arrays (word/sequence ids as int with −1 for null, tokens looked up from the vocabulary on access),
+/// so an encoding costs about 32 bytes per token.
 /// </remarks>
 public sealed class Encoding
 {
-    internal Encoding(int[] ids, string[] tokens, int[] typeIds, int[] attentionMask, int[] specialTokensMask,
-        TokenOffset[] offsets, int?[] wordIds, int?[] sequenceIds)
+    int[] _ids, _typeIds, _attention, _special, _words, _seqs;
+    TokenOffset[] _offsets;
+    readonly string[] _vocabulary;
+
+    internal Encoding(int[] ids, int[] typeIds, int[] attentionMask, int[] specialTokensMask,
+        TokenOffset[] offsets, int[] wordIds, int[] sequenceIds, string[] vocabulary)
     {
-        Ids = ids; Tokens = tokens; TypeIds = typeIds; AttentionMask = attentionMask;
-        SpecialTokensMask = specialTokensMask; Offsets = offsets; WordIds = wordIds; SequenceIds = sequenceIds;
+        _ids = ids; _typeIds = typeIds; _attention = attentionMask; _special = specialTokensMask;
+        _offsets = offsets; _words = wordIds; _seqs = sequenceIds; _vocabulary = vocabulary;
     }
 
-    public IReadOnlyList<int> Ids { get; private set; }
-    public IReadOnlyList<string> Tokens { get; private set; }
+    public IReadOnlyList<int> Ids => _ids;
+    /// <summary>The token strings (vocabulary entries of <see cref="Ids"/>).</summary>
+    public IReadOnlyList<string> Tokens => new TokenList(_ids, _vocabulary);
     /// <summary>Segment ids (BERT token_type_ids): 0 for [CLS] A [SEP], 1 for B [SEP].</summary>
-    public IReadOnlyList<int> TypeIds { get; private set; }
+    public IReadOnlyList<int> TypeIds => _typeIds;
     /// <summary>1 for real tokens, 0 for padding.</summary>
-    public IReadOnlyList<int> AttentionMask { get; private set; }
+    public IReadOnlyList<int> AttentionMask => _attention;
     /// <summary>1 for tokens added by the post-processor ([CLS], [SEP]) and padding; 0 otherwise (also for a [MASK] typed in the text).</summary>
-    public IReadOnlyList<int> SpecialTokensMask { get; private set; }
-    public IReadOnlyList<TokenOffset> Offsets { get; private set; }
-    public IReadOnlyList<int?> WordIds { get; private set; }
+    public IReadOnlyList<int> SpecialTokensMask => _special;
+    public IReadOnlyList<TokenOffset> Offsets => _offsets;
+    public IReadOnlyList<int?> WordIds => new NullableIntList(_words);
     /// <summary>0 or 1 for tokens of the first / second sequence, null for special and padding tokens.</summary>
-    public IReadOnlyList<int?> SequenceIds { get; private set; }
+    public IReadOnlyList<int?> SequenceIds => new NullableIntList(_seqs);
     /// <summary>Further windows when truncation cut the input (HF <c>return_overflowing_tokens</c>), each a full encoding with special tokens.</summary>
     public IReadOnlyList<Encoding> Overflowing { get; internal set; } = [];
 
-    public int Length => Ids.Count;
+    public int Length => _ids.Length;
 
-    /// <summary>The ids as a fresh array (for building model inputs).</summary>
-    public int[] GetIdsArray() => [.. Ids];
+    /// <summary>Spans over the flat storage, for copying into model inputs without interface calls.</summary>
+    public ReadOnlySpan<int> IdsSpan => _ids;
+    public ReadOnlySpan<int> TypeIdsSpan => _typeIds;
+    public ReadOnlySpan<int> AttentionMaskSpan => _attention;
+
+    /// <summary>The ids as a fresh array.</summary>
+    public int[] GetIdsArray() => (int[])_ids.Clone();
 
     /// <summary>The character span of word <paramref name="wordId"/> in sequence <paramref name="sequenceId"/>, or null if no token belongs to it.</summary>
     public TokenOffset? WordToChars(int wordId, int sequenceId = 0)
     {
         int start = -1, end = -1;
-        for (int i = 0; i < Length; i++)
-            if (WordIds[i] == wordId && SequenceIds[i] == sequenceId)
+        for (int i = 0; i < _ids.Length; i++)
+            if (_words[i] == wordId && _seqs[i] == sequenceId)
             {
-                if (start < 0) start = Offsets[i].Start;
-                end = Offsets[i].End;
+                if (start < 0) start = _offsets[i].Start;
+                end = _offsets[i].End;
             }
         return start < 0 ? null : new TokenOffset(start, end);
     }
@@ -56,32 +70,46 @@ public sealed class Encoding
     /// <summary>Index of the token covering UTF-16 position <paramref name="charIndex"/> of sequence <paramref name="sequenceId"/>, or null.</summary>
     public int? CharToToken(int charIndex, int sequenceId = 0)
     {
-        for (int i = 0; i < Length; i++)
-            if (SequenceIds[i] == sequenceId && Offsets[i].Start <= charIndex && charIndex < Offsets[i].End) return i;
+        for (int i = 0; i < _ids.Length; i++)
+            if (_seqs[i] == sequenceId && _offsets[i].Start <= charIndex && charIndex < _offsets[i].End) return i;
         return null;
     }
 
-    internal void Pad(int targetLength, int padId, string padToken, PaddingSide side)
+    internal void Pad(int targetLength, int padId, PaddingSide side)
     {
-        foreach (var o in Overflowing) o.Pad(targetLength, padId, padToken, side);
+        foreach (var o in Overflowing) o.Pad(targetLength, padId, side);
         int n = Length;
         if (n >= targetLength) return;
-        int pad = targetLength - n, at = side == PaddingSide.Right ? 0 : pad;
-        T[] Grow<T>(IReadOnlyList<T> src, T fill)
+        int at = side == PaddingSide.Right ? 0 : targetLength - n;
+        T[] Grow<T>(T[] src, T fill)
         {
             var dst = new T[targetLength];
             Array.Fill(dst, fill);
-            var s = (T[])src;
-            Array.Copy(s, 0, dst, at, n);
+            Array.Copy(src, 0, dst, at, n);
             return dst;
         }
-        Ids = Grow(Ids, padId);
-        Tokens = Grow(Tokens, padToken);
-        TypeIds = Grow(TypeIds, 0);
-        AttentionMask = Grow(AttentionMask, 0);
-        SpecialTokensMask = Grow(SpecialTokensMask, 1);
-        Offsets = Grow(Offsets, default);
-        WordIds = Grow(WordIds, null);
-        SequenceIds = Grow(SequenceIds, null);
+        _ids = Grow(_ids, padId);
+        _typeIds = Grow(_typeIds, 0);
+        _attention = Grow(_attention, 0);
+        _special = Grow(_special, 1);
+        _offsets = Grow(_offsets, default);
+        _words = Grow(_words, -1);
+        _seqs = Grow(_seqs, -1);
+    }
+
+    sealed class TokenList(int[] ids, string[] vocabulary) : IReadOnlyList<string>
+    {
+        public string this[int index] => vocabulary[ids[index]];
+        public int Count => ids.Length;
+        public IEnumerator<string> GetEnumerator() { foreach (var id in ids) yield return vocabulary[id]; }
+        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    sealed class NullableIntList(int[] values) : IReadOnlyList<int?>
+    {
+        public int? this[int index] => values[index] < 0 ? null : values[index];
+        public int Count => values.Length;
+        public IEnumerator<int?> GetEnumerator() { foreach (var v in values) yield return v < 0 ? null : v; }
+        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

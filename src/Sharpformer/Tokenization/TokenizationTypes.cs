@@ -11,6 +11,12 @@ public enum TruncationStrategy
     /// keeps min(n, ⌊B/2⌋) tokens and the longer keeps the rest of the budget.
     /// </summary>
     LongestFirst,
+    /// <summary>
+    /// <c>longest_first</c> as transformers' slow (Python) tokenizers do it: remove one token at a time from the
+    /// longer sequence, from the second when both are equally long. (10,10) → (7,6) where Rust gives (6,7).
+    /// Overflowing windows are not produced (as the slow tokenizers do not return them for pairs).
+    /// </summary>
+    LongestFirstPython,
     /// <summary>Only the first sequence is cut (HF <c>only_first</c>).</summary>
     OnlyFirst,
     /// <summary>Only the second sequence of a pair is cut (HF <c>only_second</c>).</summary>
@@ -30,6 +36,15 @@ public enum PaddingStrategy
 
 /// <summary>Which end padding tokens are added to.</summary>
 public enum PaddingSide { Right, Left }
+
+/// <summary>Where decode's clean_up_tokenization_spaces rules apply.</summary>
+public enum DecodeCleanup
+{
+    /// <summary>To each token, as the Rust tokenizers WordPiece decoder (the fixtures' <c>decoded</c>).</summary>
+    PerToken,
+    /// <summary>To the joined text as well, as transformers 4.30 <c>tokenizer.decode</c> ("isn ' t" → "isn't").</summary>
+    WholeText,
+}
 
 /// <summary>Which end truncation removes tokens from (HF <c>truncation_side</c>).</summary>
 public enum TruncationSide { Right, Left }

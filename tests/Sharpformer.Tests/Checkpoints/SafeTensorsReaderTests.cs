@@ -91,6 +91,20 @@ public class SafeTensorsReaderTests
     }
 
     [Fact]
+    public void BFloat16_widening_matches_the_scalar_definition_for_every_tail_length()
+    {
+        var rng = new Random(9);
+        for (int n = 0; n <= 100; n++)
+        {
+            var bits = new ushort[n];
+            for (int i = 0; i < n; i++) bits[i] = (ushort)rng.Next(65536); // includes NaN, Inf, subnormal patterns
+            var dst = new float[n];
+            CheckpointTensor.WidenBFloat16(bits, dst);
+            for (int i = 0; i < n; i++) Assert.Equal((uint)bits[i] << 16, BitConverter.SingleToUInt32Bits(dst[i]));
+        }
+    }
+
+    [Fact]
     public void Integer_types_and_empty_tensors()
     {
         var data = new byte[4 + 2 + 2 + 3];

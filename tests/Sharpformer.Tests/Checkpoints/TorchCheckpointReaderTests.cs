@@ -33,6 +33,8 @@ public class TorchCheckpointReaderTests
             .Str("tied").Tensor("FloatStorage", "0", 6, 0, [2, 3], [3, 1])
             .Str("wt").Tensor("FloatStorage", "0", 6, 0, [3, 2], [1, 3])
             .Str("tail").Tensor("FloatStorage", "0", 6, 4, [2], [1])
+            .Str("rows").Tensor("FloatStorage", "0", 6, 1, [2, 2], [3, 1])
+            .Str("cube").Tensor("FloatStorage", "0", 6, 0, [2, 1, 3], [1, 6, 2])
             .Str("h").Tensor("HalfStorage", "1", 2, 0, [2], [1])
             .Str("param").Global("torch._utils", "_rebuild_parameter").Mark()
                 .Tensor("FloatStorage", "0", 6, 1, [1], [1]).Op(0x88).Global("collections", "OrderedDict").EmptyTuple().Reduce().Tuple().Reduce()
@@ -42,7 +44,9 @@ public class TorchCheckpointReaderTests
         BinaryPrimitives.WriteUInt16LittleEndian(half.AsSpan(2), 0xC000);
         var zip = TorchPickleBuilder.Zip(p, new Dictionary<string, byte[]> { ["0"] = TorchPickleBuilder.Floats(0, 1, 2, 3, 4, 5), ["1"] = half });
         using var sd = TorchCheckpointReader.Read(new MemoryStream(zip), "crafted.bin");
-        Assert.Equal(["w", "tied", "wt", "tail", "h", "param"], sd.Names);
+        Assert.Equal(["w", "tied", "wt", "tail", "rows", "cube", "h", "param"], sd.Names);
+        Assert.Equal([1f, 2, 4, 5], sd["rows"].ToFloat32());         // row runs: inner stride 1, outer stride 3
+        Assert.Equal([0f, 2, 4, 1, 3, 5], sd["cube"].ToFloat32());   // element gather: x[i,0,k] = s[i + 2k]
         Assert.Equal([0f, 1, 2, 3, 4, 5], sd["w"].ToFloat32());
         Assert.Equal(sd["w"].StorageKey, sd["tied"].StorageKey);
         Assert.Equal([0f, 3, 1, 4, 2, 5], sd["wt"].ToFloat32());
@@ -80,6 +84,14 @@ public class TorchCheckpointReaderTests
     }
 
     [Fact]
+    public void Quantized_tensor_rebuild_is_unsupported_not_unsafe()
+    {
+        var p = new TorchPickleBuilder().Proto().EmptyDict().Mark().Str("q").Global("torch._utils", "_rebuild_qtensor").SetItems().Stop().ToArray();
+        var e = Assert.Throws<NotSupportedException>(() => TorchCheckpointReader.Read(new MemoryStream(TorchPickleBuilder.Zip(p, new Dictionary<string, byte[]>())), "q.bin"));
+        Assert.Contains("_rebuild_qtensor", e.Message);
+    }
+
+    [Fact]
     public void Legacy_format_is_not_supported_with_advice()
     {
         var legacy = new byte[] { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, (byte)'.' };
@@ -101,6 +113,11 @@ public class TorchCheckpointReaderTests
         Assert.Contains("only 16 bytes", e2.Message);
         var e3 = Assert.Throws<CheckpointFormatException>(() => TorchCheckpointReader.Read(new MemoryStream(TorchPickleBuilder.Zip(Pkl(4, 2, [2, 2]), four)), "m.bin"));
         Assert.Contains("reaches element 5", e3.Message);
+        // A stride-0 view of one float claiming 2^28 rows must not allocate a gigabyte.
+        var bomb = new TorchPickleBuilder().Proto().EmptyDict().Mark()
+            .Str("w").Tensor("FloatStorage", "0", 4, 0, [1 << 28, 1], [0, 1]).SetItems().Stop().ToArray();
+        var e4 = Assert.Throws<CheckpointFormatException>(() => TorchCheckpointReader.Read(new MemoryStream(TorchPickleBuilder.Zip(bomb, four)), "m.bin"));
+        Assert.Contains("overlapping view", e4.Message);
     }
 
     [Fact]

@@ -52,6 +52,13 @@ public class GradientTests
     }
     [Fact] public void LayerNorm() => Check(x => Functional.LayerNorm(x[0], x[1], x[2], 1e-5f), [Rand(1, 3, 6), Rand(2, 6), Rand(3, 6)]);
     [Fact] public void Linear() => Check(x => Functional.Linear(x[0], x[1], x[2]), [Rand(1, 2, 3, 4), Rand(2, 5, 4), Rand(3, 5)]);
+    [Fact] public void LinearGelu() => Check(x => Functional.LinearGelu(x[0], x[1], x[2]), [Rand(1, 2, 3, 4), Rand(2, 5, 4), Rand(3, 5)]);
+    [Fact] public void LinearGeluNoBiasMatchesComposition()
+    {
+        var x = Rand(1, 3, 4); var w = Rand(2, 2, 4);
+        Assert.Equal(Functional.Linear(x, w).Gelu().ToArray(), Functional.LinearGelu(x, w).ToArray());
+        Check(v => Functional.LinearGelu(v[0], v[1]), [x, w]);
+    }
     [Fact] public void LinearNoBias() => Check(x => Functional.Linear(x[0], x[1]), [Rand(1, 3, 4), Rand(2, 2, 4)]);
     [Fact] public void Embedding() => Check(x => Functional.Embedding(x[0], [1, 3, 1, 0], 2, 2), [Rand(1, 4, 3)]);
     [Fact] public void Dropout()

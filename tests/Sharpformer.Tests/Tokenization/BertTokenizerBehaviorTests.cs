@@ -62,6 +62,21 @@ public class BertTokenizerBehaviorTests
     }
 
     [Fact]
+    public void PythonLongestFirstRemovesOneAtATimeFromTheLonger()
+    {
+        var ten = string.Join(' ', Enumerable.Repeat("a", 10));
+        var nine = string.Join(' ', Enumerable.Repeat("b", 9));
+        var o = new EncodeOptions { Truncation = TruncationStrategy.LongestFirstPython, MaxLength = 16, Stride = 2 };
+        // (10,10): remove from B on the tie, then alternate → (7,6); (10,9) → (7,6); (20,3) → (10,3).
+        foreach (var (a, b, ka, kb) in new[] { (ten, ten, 7, 6), (ten, nine, 7, 6), (ten + " " + ten, "c c c", 10, 3) })
+        {
+            var e = Tok.Encode(a, b, o);
+            Assert.Equal((ka, kb), (e.SequenceIds.Count(s => s == 0), e.SequenceIds.Count(s => s == 1)));
+            Assert.Empty(e.Overflowing);
+        }
+    }
+
+    [Fact]
     public void LeftPaddingToMultipleOf()
     {
         var e = Tok.Encode("a b", new EncodeOptions { Padding = PaddingStrategy.Longest, PadToMultipleOf = 8, PaddingSide = PaddingSide.Left });
@@ -102,10 +117,22 @@ public class BertTokenizerBehaviorTests
         Assert.Equal("tokenization isn ' t hard, right? yes.", Tok.Decode(ids));
         Assert.Equal("[CLS] tokenization isn ' t hard, right? yes. [SEP]", Tok.Decode(ids, skipSpecialTokens: false));
         Assert.Equal("tokenization isn ' t hard , right ? yes .", Tok.Decode(ids, cleanUpTokenizationSpaces: false));
+        Assert.Equal("tokenization isn't hard, right? yes.", Tok.Decode(ids, cleanup: DecodeCleanup.WholeText));
+        Assert.Equal("i do not", Tok.Decode(Tok.Encode("I do not").Ids, cleanup: DecodeCleanup.WholeText));
         Assert.Equal(["[CLS]", "token", "##ization"], Tok.ConvertIdsToTokens(ids.Take(3)));
         Assert.Equal(ids.Take(3), Tok.ConvertTokensToIds(["[CLS]", "token", "##ization"]));
         Assert.Equal(Tok.UnkTokenId, Tok.ConvertTokensToIds(["no-such-token"])[0]);
         Assert.Throws<TokenizationException>(() => Tok.Decode([999_999]));
+    }
+
+    [Fact]
+    public void SpecialTokenIdsComeFromTemplateAndConfig()
+    {
+        Assert.Equal((101, 102, 103, 0, 100), (Tok.ClsTokenId, Tok.SepTokenId, Tok.MaskTokenId, Tok.PadTokenId, Tok.UnkTokenId));
+        var fromDir = BertTokenizer.FromDirectory(SharedData.Fixture("bert-tiny-cased-tokcls"));
+        Assert.Equal((101, 102, 103, 0, 100), (fromDir.ClsTokenId, fromDir.SepTokenId, fromDir.MaskTokenId, fromDir.PadTokenId, fromDir.UnkTokenId));
+        Assert.Equal((2, 3), (Tok.NumSpecialTokensToAdd(false), Tok.NumSpecialTokensToAdd(true)));
+        Assert.False(fromDir.LowerCase);
     }
 
     [Fact]
@@ -137,6 +164,42 @@ public class BertTokenizerBehaviorTests
             Assert.Equal(["[CLS]", "x", "[MASK]", "y", "[SEP]"], tok.Encode("x [MASK] y").Tokens);
         }
         finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void LStripRStripAddedTokenSpansItsWhitespace()
+    {
+        // Rust AddedVocabulary::find_matches: the split (and so the token offsets) includes the stripped spaces.
+        var path = WriteVariant(j => { j["added_tokens"]![4]!["lstrip"] = true; j["added_tokens"]![4]!["rstrip"] = true; });
+        try
+        {
+            var e = BertTokenizer.FromTokenizerJson(path).Encode("hello  [MASK]  world");
+            Assert.Equal(["[CLS]", "hello", "[MASK]", "world", "[SEP]"], e.Tokens);
+            Assert.Equal([default, new TokenOffset(0, 5), new TokenOffset(5, 15), new TokenOffset(15, 20), default], e.Offsets);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void AdditionalSpecialTokensFromConfigAreMatchedAndSkipped()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"sharpformer-tokdir-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            File.Copy(SharedData.DataFile("bert-base-uncased", "vocab.txt"), Path.Combine(dir, "vocab.txt"));
+            File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"),
+                "{\"do_lower_case\": true, \"model_max_length\": 1000000000000000019884624838656, \"additional_special_tokens\": [\"<ent>\", \"[unused5]\"]}");
+            var tok = BertTokenizer.FromDirectory(dir);
+            Assert.Null(tok.ModelMaxLength);
+            var e = tok.Encode("A<ent>b [unused5]");
+            Assert.Equal(["[CLS]", "a", "<ent>", "b", "[unused5]", "[SEP]"], e.Tokens);
+            Assert.Equal([101, 1037, 30522, 1038, 6, 102], e.Ids); // [unused5] is line 7 of the uncased vocab
+            Assert.Equal(new TokenOffset(1, 6), e.Offsets[2]);
+            Assert.Equal("a b", tok.Decode(e.Ids));
+            Assert.Equal(30523, tok.VocabSize);
+        }
+        finally { Directory.Delete(dir, true); }
     }
 
     [Theory]

@@ -105,4 +105,32 @@ public class ModelDirectoryTokenizerTests
         Assert.Equal(b.WordIds, a.WordIds);
         Assert.Equal(fromJson.Decode(b.Ids), fromVocab.Decode(a.Ids));
     }
+
+    [Fact]
+    public void FillMaskSequencesEqualTransformersDecode()
+    {
+        // transformers 4.30 fill-mask: sequence = decode(input ids with the [MASK] replaced, skip_special_tokens = single mask).
+        var tok = BertTokenizer.FromDirectory(SharedData.Fixture("bert-tiny-uncased-mlm"));
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(SharedData.Fixture("bert-tiny-uncased-mlm", "expected.json")));
+        var fill = doc.RootElement.GetProperty("mlm").GetProperty("fill_mask_pipeline");
+        var texts = fill.GetProperty("texts").EnumerateArray().Select(x => x.GetString()!).ToList();
+        var outputs = fill.GetProperty("outputs").EnumerateArray().ToList();
+        int checkedCount = 0;
+        for (int t = 0; t < texts.Count; t++)
+        {
+            var ids = tok.Encode(texts[t]).GetIdsArray();
+            var maskPositions = Enumerable.Range(0, ids.Length).Where(i => ids[i] == tok.MaskTokenId).ToList();
+            var perMask = maskPositions.Count == 1 ? [outputs[t]] : outputs[t].EnumerateArray().ToList();
+            for (int m = 0; m < maskPositions.Count; m++)
+                foreach (var candidate in perMask[m].EnumerateArray())
+                {
+                    var filled = (int[])ids.Clone();
+                    filled[maskPositions[m]] = candidate.GetProperty("token").GetInt32();
+                    Assert.Equal(candidate.GetProperty("sequence").GetString(), tok.Decode(filled, skipSpecialTokens: maskPositions.Count == 1, cleanup: DecodeCleanup.WholeText));
+                    Assert.Equal(candidate.GetProperty("token_str").GetString(), tok.Decode([filled[maskPositions[m]]]));
+                    checkedCount++;
+                }
+        }
+        Assert.Equal(20, checkedCount);
+    }
 }

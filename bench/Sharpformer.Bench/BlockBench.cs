@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Globalization;
+using Sharpformer.Kernels;
+using Sharpformer.Nn;
+using Sharpformer.Tensors;
+
+namespace Sharpformer.Bench;
+
+/// <summary>
+/// Forward + backward of one BERT-base-sized post-norm encoder layer (hidden 768, 12 heads, intermediate 3072, GELU, dropout 0.1
+/// in training mode) at batch 8 × sequence 128 with a padding mask, on 1 and 2 threads. Also times the inference forward
+/// (eval mode, inside Autograd.NoGrad) as forward_nograd_ms.
+/// Options: --json, --repeats N (default 5), --threads LIST (default 1,2), --batch B (8), --seq S (128),
+/// --cpu (process CPU time divided by threads instead of wall clock, for a machine shared with other processes),
+/// --parts (per-part timing of the inference forward).
+/// Prints the median over repeats after one warm-up iteration; best_total_ms is the fastest repeat (less sensitive to noise).
+/// </summary>
+internal static class BlockBench
+{
+    static bool s_cpu;
+    static readonly Process Proc = Process.GetCurrentProcess();
+
+    // a timestamp in ms: wall clock, or process CPU time / threads with --cpu
+    static double Now()
+    {
+        if (!s_cpu) return Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
+        Proc.Refresh();
+        return Proc.TotalProcessorTime.TotalMilliseconds / Parallelism.DefaultThreads;
+    }
+
+    public static int Run(string[] args)
+    {
+        bool json = args.Contains("--json");
+        s_cpu = args.Contains("--cpu");
+        int repeats = IntOption(args, "--repeats", 5);
+        int batch = IntOption(args, "--batch", 8), seq = IntOption(args, "--seq", 128);
+        int[] threadList = (Option(args, "--threads") ?? "1,2").Split(',').Select(int.Parse).ToArray();
+
+        var layer = new TransformerEncoderLayer(new(Hidden: 768, Heads: 12, Intermediate: 3072, Activation: Activation.Gelu,
+            Dropout: 0.1f, AttentionDropout: 0.1f, LayerNormEps: 1e-12f));
+        Init.BertStyle(layer, new Random(0));
+        layer.UseRandom(new Random(1));
+        var x = Tensor.Normal(new Random(2), 0, 1, batch, seq, 768);
+        x.RequiresGrad = true;
+        var maskBits = new int[batch * seq];
+        for (int b = 0; b < batch; b++) for (int s = 0; s < seq; s++) maskBits[b * seq + s] = s < seq - 8 * b ? 1 : 0;
+        var mask = Functional.AdditiveMask(maskBits, batch, seq);
+        var inv = CultureInfo.InvariantCulture;
+        if (args.Contains("--parts")) { Parts(layer, x, mask, repeats, json); ProfileBackward(layer, x, mask, repeats, json); return 0; }
+        int saved = Parallelism.DefaultThreads;
+        try
+        {
+            foreach (int threads in threadList)
+            {
+                Parallelism.DefaultThreads = threads;
+                var pause0 = GC.GetTotalPauseDuration(); int gen2 = GC.CollectionCount(2);
+                var fwd = new double[repeats]; var bwd = new double[repeats]; var tot = new double[repeats]; var inf = new double[repeats];
+                for (int r = -1; r < repeats; r++)
+                {
+                    layer.Train();
+                    layer.ZeroGrad(); x.ZeroGrad();
+                    double t0 = Now();
+                    var y = layer.Forward(x, mask).Hidden;
+                    var loss = y.Sum();
+                    double f = Now() - t0;
+                    double t1 = Now();
+                    loss.Backward();
+                    double bk = Now() - t1;
+                    layer.Eval();
+                    double t2 = Now();
+                    using (Autograd.NoGrad()) layer.Forward(x, mask);
+                    double i = Now() - t2;
+                    if (r < 0) continue;
+                    fwd[r] = f; bwd[r] = bk; tot[r] = f + bk; inf[r] = i;
+                }
+                double gcMs = (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds / (repeats + 1);
+                int gen2PerIter = (GC.CollectionCount(2) - gen2) / (repeats + 1);
+                double Med(double[] a) { var c = (double[])a.Clone(); Array.Sort(c); return c[c.Length / 2]; }
+                if (json)
+                    Console.WriteLine(string.Create(inv, $"{{\"threads\":{threads},\"batch\":{batch},\"seq\":{seq},\"forward_ms\":{Med(fwd):F1},\"backward_ms\":{Med(bwd):F1},\"total_ms\":{Med(tot):F1},\"best_total_ms\":{tot.Min():F1},\"forward_nograd_ms\":{Med(inf):F1},\"gc_pause_ms_per_iter\":{gcMs:F1},\"gen2_per_iter\":{gen2PerIter},\"clock\":\"{(s_cpu ? "cpu" : "wall")}\"}}"));
+                else
+                    Console.WriteLine(string.Create(inv, $"threads {threads}: forward {Med(fwd):F1} ms, backward {Med(bwd):F1} ms, total {Med(tot):F1} ms (best {tot.Min():F1}), inference forward {Med(inf):F1} ms"));
+            }
+        }
+        finally { Parallelism.DefaultThreads = saved; }
+        return 0;
+    }
+
+    // Per-part timing of the inference forward (eval, no grad), on the default thread count: where the time goes.
+    static void Parts(TransformerEncoderLayer layer, Tensor x0, Tensor mask, int repeats, bool json)
+    {
+        layer.Eval();
+        var x = x0.Detach();
+        var parts = new Dictionary<string, List<double>>();
+        void T(string name, Action a)
+        {
+            double t0 = Now(); a();
+            (parts.TryGetValue(name, out var l) ? l : parts[name] = []).Add(Now() - t0);
+        }
+        using var _ = Autograd.NoGrad();
+        for (int r = 0; r < repeats + 1; r++)
+        {
+            Tensor q = null!, k = null!, v = null!, ctx = null!, o = null!, h = null!, f1 = null!, f2 = null!;
+            var a = layer.Attention;
+            T("qkv_linear", () => { q = a.Query.Forward(x); k = a.Key.Forward(x); v = a.Value.Forward(x); });
+            T("attention_core", () => ctx = Functional.Attention(q, k, v, a.Heads, mask).Context);
+            T("out_linear", () => o = a.Out.Forward(ctx));
+            T("residual_layernorm1", () => h = layer.AttentionNorm.Forward(x + o));
+            T("ffn_linear1", () => f1 = layer.Ffn.Lin1.Forward(h));
+            T("gelu", () => f1 = f1.Gelu());
+            T("ffn_linear2", () => f2 = layer.Ffn.Lin2.Forward(f1));
+            T("residual_layernorm2", () => layer.OutputNorm.Forward(h + f2));
+            if (r == 0) foreach (var l in parts.Values) l.Clear();
+        }
+        foreach (var (name, l) in parts)
+        {
+            l.Sort();
+            double med = l[l.Count / 2];
+            Console.WriteLine(json ? string.Create(CultureInfo.InvariantCulture, $"{{\"part\":\"{name}\",\"threads\":{Parallelism.DefaultThreads},\"ms\":{med:F2}}}")
+                : string.Create(CultureInfo.InvariantCulture, $"{name,-22} {med,8:F2} ms"));
+        }
+    }
+
+    // Backward time per op kind (wall clock, summed over repeats, divided by repeats).
+    static void ProfileBackward(TransformerEncoderLayer layer, Tensor x, Tensor mask, int repeats, bool json)
+    {
+        layer.Train();
+        layer.Forward(x, mask).Hidden.Sum().Backward();
+        Autograd.ProfileBackward = [];
+        for (int r = 0; r < repeats; r++) { layer.ZeroGrad(); x.ZeroGrad(); layer.Forward(x, mask).Hidden.Sum().Backward(); }
+        foreach (var (op, ms) in Autograd.ProfileBackward.OrderByDescending(kv => kv.Value))
+            Console.WriteLine(json ? string.Create(CultureInfo.InvariantCulture, $"{{\"backward_op\":\"{op}\",\"ms\":{ms / repeats:F2}}}")
+                : string.Create(CultureInfo.InvariantCulture, $"backward {op,-20} {ms / repeats,8:F2} ms"));
+        Autograd.ProfileBackward = null;
+    }
+
+    static string? Option(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    static int IntOption(string[] args, string name, int def) => Option(args, name) is { } s ? int.Parse(s, CultureInfo.InvariantCulture) : def;
+}

@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Globalization;
+using Sharpformer.Models;
+using Sharpformer.Training;
+
+namespace Sharpformer.Bench;
+
+/// <summary>
+/// Training throughput. Options: --json, --repeats N (default 7), --threads T (default: all),
+/// --only seed|bert.
+/// (a) seed: the Keras-tutorial transformer, one training step (forward + loss + backward + Keras Adam)
+///     at batch 128 × 256 with random ids; median of the timed steps after two warm-up steps.
+/// (b) bert: BERT-base (random init) sequence classification, batch 8 × 128, forward + backward + AdamW.
+/// Each line also reports the process's peak working set.
+/// </summary>
+internal static class TrainBench
+{
+    public static int Run(string[] args)
+    {
+        bool json = args.Contains("--json");
+        int repeats = IntOption(args, "--repeats", 7);
+        int threads = IntOption(args, "--threads", 0);
+        string only = Option(args, "--only") ?? "all";
+        if (threads > 0) Kernels.Parallelism.DefaultThreads = threads;
+        if (only is "all" or "seed") Seed(json, repeats);
+        if (only is "all" or "bert") BertBench.Run(json, Math.Max(3, repeats / 2));
+        return 0;
+    }
+
+    static void Seed(bool json, int repeats)
+    {
+        const int batch = 128, seqLen = 256;
+        var cfg = new SeedTransformerConfig();
+        var model = new SeedTransformer(cfg, new TrainingRandom(0));
+        var rng = new TrainingRandom(1);
+        var ids = new int[batch * seqLen];
+        var labels = new int[batch];
+        // Realistic padding: lengths 30–256 tokens, as AG News rows (median ≈ 40) padded to 256.
+        for (int b = 0; b < batch; b++)
+        {
+            int len = 30 + rng.Next(seqLen - 30);
+            for (int t = 0; t < len; t++) ids[b * seqLen + t] = 2 + rng.Next(cfg.VocabSize - 2);
+            labels[b] = rng.Next(cfg.NumLabels);
+        }
+        var opt = new KerasAdamFlat(model.Parameters);
+        var dropout = new TrainingRandom(2);
+        void Step()
+        {
+            model.ZeroGrad();
+            model.Forward(ids, batch, dropout);
+            model.CrossEntropyLoss(labels);
+            model.Backward();
+            opt.Step(1e-3);
+        }
+        Step(); Step();
+        var times = new double[repeats];
+        var proc = Process.GetCurrentProcess();
+        var cpu0 = proc.TotalProcessorTime;
+        for (int r = 0; r < repeats; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Step();
+            times[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        }
+        proc.Refresh();
+        double cpuPerStep = (proc.TotalProcessorTime - cpu0).TotalSeconds / repeats;
+        Array.Sort(times);
+        double s = times[repeats / 2];
+        // Inference (eval mode, forward only) for comparison with PyTorch's 718 samples/s.
+        model.Training = false;
+        model.Forward(ids, batch);
+        var inf = new double[repeats];
+        for (int r = 0; r < repeats; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            model.Forward(ids, batch);
+            inf[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        }
+        Array.Sort(inf);
+        double si = inf[repeats / 2];
+        Print(json, "seed_transformer_train", batch, seqLen, s, batch / s, $",\"cpu_seconds_per_step\":{cpuPerStep:F3},\"inference_ms\":{si * 1000:F1},\"inference_samples_per_s\":{batch / si:F1}");
+    }
+
+    internal static void Print(bool json, string name, int batch, int seqLen, double seconds, double samplesPerSecond, string extra = "")
+    {
+        double peakGiB = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024 * 1024);
+        var inv = CultureInfo.InvariantCulture;
+        if (json)
+            Console.WriteLine(string.Create(inv,
+                $"{{\"bench\":\"{name}\",\"batch\":{batch},\"seq_len\":{seqLen},\"threads\":{Kernels.Parallelism.DefaultThreads},\"step_ms\":{seconds * 1000:F1},\"samples_per_s\":{samplesPerSecond:F1},\"peak_working_set_gib\":{peakGiB:F3}{extra}}}"));
+        else
+            Console.WriteLine(string.Create(inv, $"{name}: batch {batch}×{seqLen}, {seconds * 1000:F1} ms/step, {samplesPerSecond:F1} samples/s, peak {peakGiB:F2} GiB {extra}"));
+    }
+
+    static string? Option(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    static int IntOption(string[] args, string name, int fallback) => Option(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+}
+
+/// <summary>Placeholder-free hook: filled in once BERT models exist in this branch.</summary>
+internal static class BertBench
+{
+    public static void Run(bool json, int repeats) =>
+        throw new NotSupportedException("The BERT-base training benchmark needs the models branch (BertForSequenceClassification); run with --only seed.");
+}

@@ -1,0 +1,198 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Sharpformer.Data;
+using Sharpformer.Training;
+using Sharpformer.Training.Workflows;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>
+/// <c>sharpformer train …</c>: <c>seed-agnews</c> (the one-command main job), <c>text-classifier</c>
+/// (from scratch with the seed transformer or fine-tuning a BERT-family directory) and <c>token-classifier</c> (CoNLL NER).
+/// </summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("train", "Train a text or token classifier (from scratch or by fine-tuning) and save it as a model directory.");
+        cmd.Subcommands.Add(SeedAgNews());
+        cmd.Subcommands.Add(TextClassifier());
+        cmd.Subcommands.Add(TokenClassifierCommand.Create());
+        return cmd;
+    }
+
+    static Command SeedAgNews()
+    {
+        var data = DataOption();
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 3 };
+        var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and dropout.", DefaultValueFactory = _ => 0 };
+        var masked = new Option<bool>("--masked") { Description = "Mask padding in attention and average pooling (the tutorial masks nothing)." };
+        var output = new Option<string?>("--output") { Description = "Model directory to write (default: ./seed-agnews-s<seed>)." };
+        var common = new CommonOptions();
+        var cmd = new Command("seed-agnews", "Train the Keras-tutorial transformer on AG News (train_subset.csv) and print test accuracy per epoch.");
+        cmd.Options.Add(data); cmd.Options.Add(epochs); cmd.Options.Add(seed); cmd.Options.Add(masked); cmd.Options.Add(output);
+        common.AddTo(cmd);
+        cmd.SetAction((r, ct) =>
+        {
+            common.Apply(r);
+            string dir = DataDirectory.Resolve(r.GetValue(data));
+            var train = AgNews.ReadTrainSubset(Path.Combine(dir, "ag_news", "train_subset.csv"));
+            var test = AgNews.ReadTest(Path.Combine(dir, "ag_news", "test.csv"));
+            int s = r.GetValue(seed);
+            string outDir = r.GetValue(output) ?? $"seed-agnews-s{s}";
+            var result = RunSeed(train, test, AgNews.Labels, outDir,
+                new SeedTrainingOptions { Epochs = r.GetValue(epochs), Seed = s, Masked = r.GetValue(masked), DisableProgressBar = r.GetValue(common.NoProgress) },
+                r.GetValue(common.Json), ct);
+            return Task.FromResult(result);
+        });
+        return cmd;
+    }
+
+    static Command TextClassifier()
+    {
+        var train = new Option<string>("--train") { Description = "Training file: AG News CSV, emotion 'text;label', CSV with header, or JSON lines (recognised from the file).", Required = true };
+        var eval = new Option<string?>("--eval") { Description = "Evaluation file (same formats), evaluated after every epoch." };
+        var format = new Option<TextFileFormat>("--format") { Description = "Data format, when recognition from the file is not wanted.", DefaultValueFactory = _ => TextFileFormat.Auto };
+        var textColumn = new Option<string>("--text-column") { Description = "CSV column / JSON field holding the text.", DefaultValueFactory = _ => "text" };
+        var labelColumn = new Option<string>("--label-column") { Description = "CSV column / JSON field holding the label.", DefaultValueFactory = _ => "label" };
+        var architecture = new Option<string?>("--architecture") { Description = "Train from scratch: 'seed-transformer' (the Keras-tutorial model)." };
+        var model = new Option<string?>("--model") { Description = "Fine-tune this BERT/DistilBERT model directory instead (mutually exclusive with --architecture)." };
+        var output = new Option<string>("--output") { Description = "Model directory to write (checkpoints and metrics.jsonl go there too).", Required = true };
+        var epochs = new Option<double>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 3 };
+        var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and dropout.", DefaultValueFactory = _ => 0 };
+        var batch = new Option<int?>("--batch-size") { Description = "Per-step batch size (default: 128 seed transformer, 16 fine-tuning)." };
+        var lr = new Option<double?>("--learning-rate") { Description = "Peak learning rate (default: 1e-3 seed transformer, 5e-5 fine-tuning)." };
+        var masked = new Option<bool>("--masked") { Description = "Seed transformer: mask padding in attention and pooling." };
+        var freeze = new Option<bool>("--freeze-base") { Description = "Fine-tuning: train only the classification head (the encoder stays frozen)." };
+        var maxLength = new Option<int>("--max-length") { Description = "Fine-tuning: truncate inputs to this many tokens.", DefaultValueFactory = _ => 128 };
+        var warmup = new Option<double>("--warmup-ratio") { Description = "Fine-tuning: fraction of steps with linear warmup.", DefaultValueFactory = _ => 0.0 };
+        var weightDecay = new Option<double>("--weight-decay") { Description = "Fine-tuning: AdamW weight decay (not on biases and LayerNorms).", DefaultValueFactory = _ => 0.01 };
+        var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint directory (or 'latest' in --output)." };
+        var saveCheckpoints = new Option<bool>("--save-checkpoints") { Description = "Write a resumable checkpoint-<step>/ after every epoch." };
+        var common = new CommonOptions();
+        var cmd = new Command("text-classifier", "Train a sequence classifier from scratch (--architecture seed-transformer) or by fine-tuning (--model DIR).");
+        foreach (var o in new Option[] { train, eval, format, textColumn, labelColumn, architecture, model, output, epochs, seed, batch, lr, masked, freeze, maxLength, warmup, weightDecay, resume, saveCheckpoints })
+            cmd.Options.Add(o);
+        common.AddTo(cmd);
+        cmd.SetAction((r, ct) =>
+        {
+            common.Apply(r);
+            string? arch = r.GetValue(architecture), modelDir = r.GetValue(model);
+            if ((arch == null) == (modelDir == null)) throw new ArgumentException("Give exactly one of --architecture seed-transformer (from scratch) or --model DIR (fine-tuning).");
+            var fmt = r.GetValue(format);
+            var trainSet = TextClassificationFiles.Read(r.GetValue(train)!, fmt, null, r.GetValue(textColumn)!, r.GetValue(labelColumn)!);
+            var labels = trainSet.Labels ?? throw new DataFormatException(trainSet.File, 1, "the reader produced no label set.");
+            var evalSet = r.GetValue(eval) is { } e ? TextClassificationFiles.Read(e, fmt, labels, r.GetValue(textColumn)!, r.GetValue(labelColumn)!) : null;
+            string outDir = r.GetValue(output)!;
+            string? resumeFrom = ResolveResume(r.GetValue(resume), outDir);
+            bool json = r.GetValue(common.Json), noProgress = r.GetValue(common.NoProgress);
+            if (arch != null)
+            {
+                if (arch != "seed-transformer") throw new ArgumentException($"--architecture '{arch}' is not known; the from-scratch architecture is 'seed-transformer'.");
+                var options = new SeedTrainingOptions
+                {
+                    Epochs = (int)Math.Ceiling(r.GetValue(epochs)), Seed = r.GetValue(seed), BatchSize = r.GetValue(batch) ?? 128,
+                    LearningRate = r.GetValue(lr) ?? 1e-3, Masked = r.GetValue(masked), DisableProgressBar = noProgress,
+                    SaveCheckpoints = r.GetValue(saveCheckpoints), ResumeFrom = resumeFrom,
+                };
+                return Task.FromResult(RunSeed(trainSet, evalSet, labels, outDir, options, json, ct));
+            }
+            var ft = new FineTuneOptions
+            {
+                Epochs = r.GetValue(epochs), Seed = r.GetValue(seed), BatchSize = r.GetValue(batch) ?? 16, LearningRate = r.GetValue(lr) ?? 5e-5,
+                FreezeBase = r.GetValue(freeze), MaxLength = r.GetValue(maxLength), WarmupRatio = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
+                DisableProgressBar = noProgress, SaveCheckpoints = r.GetValue(saveCheckpoints), ResumeFrom = resumeFrom,
+            };
+            var result = FineTuning.TrainTextClassifier(modelDir!, trainSet, evalSet, labels, outDir, ft, rec => PrintEval(rec, json), ct);
+            PrintSummary(result.Evaluations, result.Train, outDir, json);
+            return Task.FromResult(0);
+        });
+        return cmd;
+    }
+
+    internal static string? ResolveResume(string? resume, string outDir)
+    {
+        if (resume == null) return null;
+        if (resume != "latest") return resume;
+        return RunCheckpoint.List(outDir).LastOrDefault() ?? throw new CheckpointFormatException($"--resume latest: no checkpoint-<step>/ under '{outDir}'.");
+    }
+
+    static int RunSeed(IReadOnlyList<TextExample> train, IReadOnlyList<TextExample>? test, LabelSet labels, string outDir, SeedTrainingOptions options, bool json, CancellationToken ct)
+    {
+        if (!json) Console.Error.WriteLine($"training the seed transformer on {train.Count} texts ({labels.Count} labels), evaluating on {test?.Count ?? 0}; seed {options.Seed}, {options.Epochs} epochs, batch {options.BatchSize}{(options.Masked ? ", masked" : "")}");
+        var result = SeedTextClassifier.Train(train, test, labels, outDir, options, rec => PrintEval(rec, json), ct);
+        PrintSummary(result.Evaluations, result.Train, outDir, json);
+        return 0;
+    }
+
+    internal static void PrintEval(IReadOnlyDictionary<string, object?> record, bool json)
+    {
+        string[] keys = ["epoch", "step", "train_loss", "eval_loss", "eval_accuracy", "eval_f1_weighted", "eval_entity_f1", "samples_per_s"];
+        if (json)
+        {
+            var o = new Dictionary<string, object?>();
+            foreach (var k in keys) if (record.TryGetValue(k, out var v)) o[k] = v;
+            Console.WriteLine(JsonSerializer.Serialize(o));
+            return;
+        }
+        var parts = keys.Where(record.ContainsKey).Select(k => k + " " + Format(record[k]));
+        Console.WriteLine(string.Join("  ", parts));
+    }
+
+    internal static void PrintSummary(IReadOnlyList<IReadOnlyDictionary<string, object?>> evals, TrainResult train, string outDir, bool json)
+    {
+        if (json) return;
+        string metric = evals.Count > 0 && evals[0].ContainsKey("eval_entity_f1") ? "eval_entity_f1" : "eval_accuracy";
+        if (evals.Count > 0)
+        {
+            var best = evals.Select((e, i) => (Value: Convert.ToDouble(e[metric], CultureInfo.InvariantCulture), Epoch: i + 1)).MaxBy(x => x.Value);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"best {metric} {best.Value:F4} (epoch {best.Epoch}); final {Convert.ToDouble(evals[^1][metric], CultureInfo.InvariantCulture):F4}"));
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"trained {train.GlobalStep} steps at {train.SamplesPerSecond:F0} samples/s; model saved to {outDir}"));
+    }
+
+    static string Format(object? v) => v switch
+    {
+        double d => d.ToString(Math.Abs(d) >= 100 ? "F0" : "F4", CultureInfo.InvariantCulture),
+        null => "-",
+        _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "",
+    };
+
+    internal static Option<string?> DataOption() => new("--data") { Description = "Data folder holding ag_news/, emotion/, conll2003/ (default: SHARPFORMER_DATA, else a shared/data folder above the current or program directory)." };
+}
+
+/// <summary>Options every training verb shares.</summary>
+internal sealed class CommonOptions
+{
+    public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON object per line per evaluation (epoch, step, train_loss, eval_loss, eval metrics, samples_per_s)." };
+    public Option<bool> NoProgress { get; } = new("--no-progress") { Description = "Do not draw the progress line on stderr (it is also off when stderr is not a terminal)." };
+    public Option<int> Threads { get; } = new("--threads") { Description = "Kernel threads (default: all cores or SHARPFORMER_THREADS)." };
+
+    public void AddTo(Command cmd) { cmd.Options.Add(Json); cmd.Options.Add(NoProgress); cmd.Options.Add(Threads); }
+
+    public void Apply(ParseResult r)
+    {
+        if (r.GetValue(Threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(Threads);
+    }
+}
+
+/// <summary>Finds the data folder: an explicit option, SHARPFORMER_DATA, or a shared/data folder above the working or program directory.</summary>
+internal static class DataDirectory
+{
+    public static string Resolve(string? option)
+    {
+        if (!string.IsNullOrEmpty(option))
+            return Directory.Exists(option) ? option : throw new DirectoryNotFoundException($"--data '{option}' does not exist.");
+        var env = Environment.GetEnvironmentVariable("SHARPFORMER_DATA");
+        if (!string.IsNullOrEmpty(env))
+            return Directory.Exists(env) ? env : throw new DirectoryNotFoundException($"SHARPFORMER_DATA '{env}' does not exist.");
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
+            {
+                var candidate = Path.Combine(d.FullName, "shared", "data");
+                if (Directory.Exists(candidate)) return candidate;
+            }
+        throw new DirectoryNotFoundException("No data folder: pass --data DIR or set SHARPFORMER_DATA (a folder with ag_news/, emotion/, conll2003/).");
+    }
+}

@@ -1,0 +1,69 @@
+using Sharpformer.Models;
+
+namespace Sharpformer.Training;
+
+/// <summary>
+/// What the <see cref="Trainer{TBatch}"/> needs from a model: its parameters as flat buffers, a
+/// forward + loss + backward step, an evaluation step, and a way to save itself as a model directory.
+/// </summary>
+/// <typeparam name="TBatch">The collated batch type.</typeparam>
+public interface ITrainableModel<TBatch>
+{
+    /// <summary>Trainable parameters in a fixed order; gradients accumulate into <see cref="FlatParameter.Grad"/>.</summary>
+    IReadOnlyList<FlatParameter> Parameters { get; }
+
+    /// <summary>True when the parameter sits inside a LayerNorm module (no weight decay, as HF's Trainer).</summary>
+    bool IsLayerNormParameter(string name);
+
+    /// <summary>Switches dropout on (training) or off.</summary>
+    bool Training { get; set; }
+
+    /// <summary>Rows in the batch (examples, for throughput and loss weighting).</summary>
+    int BatchSize(TBatch batch);
+
+    /// <summary>
+    /// Forward, mean loss and backward; adds ∂(gradScale·loss)/∂θ to every gradient. Dropout draws from <paramref name="rng"/>.
+    /// </summary>
+    /// <returns>The (unscaled) mean loss of the batch.</returns>
+    float TrainStep(TBatch batch, TrainingRandom rng, float gradScale);
+
+    /// <summary>Eval-mode forward: mean loss and the predictions and labels of every example.</summary>
+    EvalBatch Evaluate(TBatch batch);
+
+    /// <summary>Writes a loadable model directory (config.json, model.safetensors, vocabulary…).</summary>
+    void SaveModel(string directory);
+}
+
+/// <summary>Predictions of one evaluation batch.</summary>
+/// <param name="Loss">Mean loss over the batch's labelled items.</param>
+/// <param name="LossWeight">How many labelled items that mean is over (to average over batches).</param>
+/// <param name="Predicted">Per example: predicted class ids (one for sequence classification, one per labelled token otherwise).</param>
+/// <param name="Labels">Per example: gold class ids aligned with <paramref name="Predicted"/>.</param>
+public sealed record EvalBatch(double Loss, int LossWeight, IReadOnlyList<int[]> Predicted, IReadOnlyList<int[]> Labels);
+
+/// <summary>Everything an evaluation produced, handed to the metric function.</summary>
+public sealed record EvalPredictions(IReadOnlyList<int[]> Predicted, IReadOnlyList<int[]> Labels);
+
+/// <summary>Training examples addressed by index, collated into batches on demand.</summary>
+public interface ITrainingData<TBatch>
+{
+    /// <summary>Number of examples.</summary>
+    int Count { get; }
+
+    /// <summary>Builds the batch holding the given examples, in that order.</summary>
+    TBatch Collate(ReadOnlySpan<int> indices);
+}
+
+/// <summary>An <see cref="ITrainingData{TBatch}"/> over a list and a collate function.</summary>
+public sealed class ListTrainingData<TExample, TBatch>(IReadOnlyList<TExample> examples, Func<IReadOnlyList<TExample>, TBatch> collate)
+    : ITrainingData<TBatch>
+{
+    public int Count => examples.Count;
+
+    public TBatch Collate(ReadOnlySpan<int> indices)
+    {
+        var items = new TExample[indices.Length];
+        for (int i = 0; i < indices.Length; i++) items[i] = examples[indices[i]];
+        return collate(items);
+    }
+}

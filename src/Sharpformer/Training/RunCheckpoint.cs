@@ -1,0 +1,134 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Sharpformer.Checkpoints;
+using Sharpformer.Models;
+
+namespace Sharpformer.Training;
+
+/// <summary>A checkpoint or run directory is missing, corrupt or from another model/run.</summary>
+public sealed class CheckpointFormatException(string message) : SharpformerException(message);
+
+/// <summary>The resumable position saved in <c>trainer_state.json</c>.</summary>
+/// <param name="GlobalStep">Optimizer updates done.</param>
+/// <param name="EpochIndex">Epoch the next batch belongs to (0-based).</param>
+/// <param name="BatchInEpoch">Index of the next micro-batch within that epoch's order.</param>
+/// <param name="OptimizerSteps">The optimizer's bias-correction count.</param>
+/// <param name="DropoutRngState">State of the dropout generator.</param>
+/// <param name="Seed">The run's seed (the data order of epoch e is a function of seed and e).</param>
+/// <param name="BestMetric">Best metric so far.</param>
+/// <param name="BestModelCheckpoint">Directory name of the best checkpoint.</param>
+/// <param name="MaxSteps">Planned updates.</param>
+public sealed record RunPosition(long GlobalStep, int EpochIndex, int BatchInEpoch, long OptimizerSteps, ulong[] DropoutRngState,
+    int Seed, double? BestMetric, string? BestModelCheckpoint, long MaxSteps);
+
+/// <summary>
+/// Run checkpoints: <c>checkpoint-&lt;step&gt;/</c> holding <c>model.safetensors</c> (parameters),
+/// <c>optimizer.safetensors</c> (moment slots), <c>trainer_state.json</c> (step, data-order position,
+/// RNG state, best metric). Written into a temporary sibling directory, then renamed, so a killed
+/// process never leaves a half-written checkpoint under the final name.
+/// </summary>
+public static class RunCheckpoint
+{
+    public const string ModelFile = "model.safetensors";
+    public const string OptimizerFile = "optimizer.safetensors";
+    public const string StateFile = "trainer_state.json";
+    const int FormatVersion = 1;
+
+    /// <summary>Writes checkpoint-<c>step</c> under <paramref name="outputDir"/> and returns its path.</summary>
+    public static string Save(string outputDir, IReadOnlyList<FlatParameter> parameters, IFlatOptimizer optimizer, RunPosition position)
+    {
+        Directory.CreateDirectory(outputDir);
+        string final = Path.Combine(outputDir, $"checkpoint-{position.GlobalStep}");
+        string temp = Path.Combine(outputDir, $".tmp-checkpoint-{position.GlobalStep}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(temp);
+        try
+        {
+            SafeTensorsWriter.Write(Path.Combine(temp, ModelFile), parameters.Select(p => (p.Name, p.Shape, (ReadOnlyMemory<float>)p.Value)).ToList());
+            SafeTensorsWriter.Write(Path.Combine(temp, OptimizerFile),
+                optimizer.StateTensors().Select(kv => (kv.Key, new[] { kv.Value.Length }, (ReadOnlyMemory<float>)kv.Value)).ToList());
+            var state = new JsonObject
+            {
+                ["format_version"] = FormatVersion,
+                ["global_step"] = position.GlobalStep,
+                ["max_steps"] = position.MaxSteps,
+                ["epoch_index"] = position.EpochIndex,
+                ["batch_in_epoch"] = position.BatchInEpoch,
+                ["optimizer_steps"] = position.OptimizerSteps,
+                ["seed"] = position.Seed,
+                ["dropout_rng_state"] = new JsonArray(position.DropoutRngState.Select(s => (JsonNode)s.ToString()).ToArray()),
+                ["best_metric"] = position.BestMetric,
+                ["best_model_checkpoint"] = position.BestModelCheckpoint,
+            };
+            File.WriteAllText(Path.Combine(temp, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+            Directory.Move(temp, final);
+        }
+        catch
+        {
+            try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
+            throw;
+        }
+        return final;
+    }
+
+    /// <summary>Reads the position of a checkpoint directory.</summary>
+    public static RunPosition ReadPosition(string checkpointDir)
+    {
+        string path = Path.Combine(checkpointDir, StateFile);
+        if (!File.Exists(path)) throw new CheckpointFormatException($"'{checkpointDir}' is not a run checkpoint: {StateFile} is missing.");
+        try
+        {
+            var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            int version = o["format_version"]!.GetValue<int>();
+            if (version != FormatVersion) throw new CheckpointFormatException($"{path}: format_version {version} is not supported (expected {FormatVersion}).");
+            return new RunPosition(
+                o["global_step"]!.GetValue<long>(), o["epoch_index"]!.GetValue<int>(), o["batch_in_epoch"]!.GetValue<int>(),
+                o["optimizer_steps"]!.GetValue<long>(),
+                o["dropout_rng_state"]!.AsArray().Select(n => ulong.Parse(n!.GetValue<string>())).ToArray(),
+                o["seed"]!.GetValue<int>(), o["best_metric"]?.GetValue<double>(), o["best_model_checkpoint"]?.GetValue<string>(),
+                o["max_steps"]!.GetValue<long>());
+        }
+        catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException)
+        {
+            throw new CheckpointFormatException($"{path} is corrupt or incomplete ({e.Message}); delete the checkpoint and resume from an earlier one.");
+        }
+    }
+
+    /// <summary>Copies the checkpoint's parameter values into <paramref name="parameters"/> (names and shapes must match).</summary>
+    public static void LoadParameters(string checkpointDir, IReadOnlyList<FlatParameter> parameters)
+        => LoadInto(Path.Combine(checkpointDir, ModelFile), parameters.Select(p => (p.Name, p.Value)).ToList());
+
+    /// <summary>Restores the optimizer state from a checkpoint.</summary>
+    public static void LoadOptimizer(string checkpointDir, IFlatOptimizer optimizer, long stepCount)
+    {
+        using var tensors = Read(Path.Combine(checkpointDir, OptimizerFile));
+        optimizer.LoadState(tensors.ToDictionary(kv => kv.Key, kv => kv.Value.ToFloat32()), stepCount);
+    }
+
+    static void LoadInto(string file, IReadOnlyList<(string Name, float[] Value)> targets)
+    {
+        using var tensors = Read(file);
+        foreach (var (name, value) in targets)
+        {
+            if (!tensors.TryGetValue(name, out var t)) throw new CheckpointFormatException($"{file} has no tensor '{name}'; it was saved from a different model.");
+            if (t.ElementCount != value.Length) throw new CheckpointFormatException($"{file}: '{name}' holds {t.ElementCount} values, the model expects {value.Length}.");
+            t.CopyTo(value);
+        }
+    }
+
+    static StateDict Read(string file)
+    {
+        if (!File.Exists(file)) throw new CheckpointFormatException($"{file} does not exist; the checkpoint is incomplete.");
+        return SafeTensorsReader.Read(file);
+    }
+
+    /// <summary>The checkpoint-&lt;step&gt; directories under <paramref name="outputDir"/>, oldest step first.</summary>
+    public static IReadOnlyList<string> List(string outputDir)
+    {
+        if (!Directory.Exists(outputDir)) return [];
+        return Directory.GetDirectories(outputDir, "checkpoint-*")
+            .Select(d => (Dir: d, Ok: long.TryParse(Path.GetFileName(d)["checkpoint-".Length..], out var s), Step: s))
+            .Where(x => x.Ok && File.Exists(Path.Combine(x.Dir, StateFile)))
+            .OrderBy(x => x.Step).Select(x => x.Dir).ToList();
+    }
+}

@@ -1,0 +1,316 @@
+using System.Diagnostics;
+
+namespace Sharpformer.Training;
+
+/// <summary>Outcome of <see cref="Trainer{TBatch}.Train"/>.</summary>
+/// <param name="GlobalStep">Updates done in total (including those before a resume).</param>
+/// <param name="TrainingLoss">Mean loss over the updates this call ran.</param>
+/// <param name="Stopped">True when a callback stopped the run early.</param>
+/// <param name="SamplesPerSecond">Training throughput of this call (examples through forward + backward per second).</param>
+public sealed record TrainResult(long GlobalStep, double TrainingLoss, bool Stopped, double SamplesPerSecond);
+
+/// <summary>
+/// A compact training loop in the spirit of Hugging Face's Trainer: seeded shuffling, gradient
+/// accumulation, clipping, warmup schedules, periodic evaluation / logging / checkpointing, best-model
+/// tracking, callbacks, and bit-exact resume.
+/// </summary>
+/// <remarks>
+/// Reproducibility: the order of epoch e is a Fisher–Yates shuffle drawn from
+/// <c>TrainingRandom(seed·1000003 + e)</c>, and dropout draws from one <see cref="TrainingRandom"/>
+/// seeded from the seed whose state is checkpointed — so a run resumed from a checkpoint replays
+/// exactly the batches and masks of the uninterrupted run (same thread count ⇒ same float sums).
+/// </remarks>
+public sealed class Trainer<TBatch>
+{
+    readonly ITrainableModel<TBatch> _model;
+    readonly ITrainingData<TBatch> _train;
+    readonly ITrainingData<TBatch>? _eval;
+    readonly Func<EvalPredictions, IReadOnlyDictionary<string, double>>? _computeMetrics;
+    readonly List<ITrainerCallback> _callbacks;
+    readonly IFlatOptimizer _optimizer;
+    TrainingRandom _dropoutRng;
+    MetricsLog? _log;
+
+    public Trainer(ITrainableModel<TBatch> model, TrainingArguments args, ITrainingData<TBatch> train,
+        ITrainingData<TBatch>? eval = null,
+        Func<EvalPredictions, IReadOnlyDictionary<string, double>>? computeMetrics = null,
+        IEnumerable<ITrainerCallback>? callbacks = null)
+    {
+        args.Validate();
+        if (train.Count == 0) throw new TrainingConfigurationException("The training set is empty.");
+        if (args.EvaluationStrategy != IntervalStrategy.No && eval == null)
+            throw new TrainingConfigurationException($"EvaluationStrategy is {args.EvaluationStrategy} but no evaluation set was given.");
+        _model = model; Args = args; _train = train; _eval = eval; _computeMetrics = computeMetrics;
+        _callbacks = callbacks?.ToList() ?? [];
+        foreach (var es in _callbacks.OfType<EarlyStoppingCallback>())
+        {
+            if (args.EvaluationStrategy == IntervalStrategy.No) throw new TrainingConfigurationException("Early stopping needs an evaluation strategy.");
+            es.MetricKey = args.BestMetricKey; es.GreaterIsBetter = args.BestIsGreater;
+        }
+        var ps = model.Parameters;
+        _optimizer = args.Optimizer switch
+        {
+            OptimizerKind.AdamW => new AdamWFlat(ps, ps.Select(p => WeightDecayGrouping.Decays(p.Name, model.IsLayerNormParameter(p.Name))).ToList(),
+                args.AdamBeta1, args.AdamBeta2, args.AdamEpsilon, args.WeightDecay),
+            OptimizerKind.KerasAdam => new KerasAdamFlat(ps, args.AdamBeta1, args.AdamBeta2, args.AdamEpsilon),
+            _ => throw new NotSupportedException($"Optimizer {args.Optimizer} is not supported."),
+        };
+        _dropoutRng = new TrainingRandom(DropoutSeed(args.Seed));
+        int batches = MicroBatchesPerEpoch;
+        StepsPerEpoch = Math.Max(1, batches / args.GradientAccumulationSteps) + (batches % args.GradientAccumulationSteps != 0 && batches > args.GradientAccumulationSteps ? 1 : 0);
+        MaxSteps = args.MaxSteps > 0 ? args.MaxSteps : (long)Math.Ceiling(args.NumTrainEpochs * StepsPerEpoch);
+        int warmup = args.WarmupSteps > 0 ? args.WarmupSteps : (int)Math.Ceiling(args.WarmupRatio * MaxSteps);
+        Schedule = new LearningRateSchedule(args.LrSchedulerType, warmup, (int)MaxSteps);
+        State.MaxSteps = MaxSteps;
+    }
+
+    static long DropoutSeed(int seed) => seed * 7919L + 0x5EED;
+
+    public TrainingArguments Args { get; }
+    public TrainerState State { get; } = new();
+    public IFlatOptimizer Optimizer => _optimizer;
+    public LearningRateSchedule Schedule { get; }
+    /// <summary>Optimizer updates per epoch (a trailing incomplete accumulation counts as one).</summary>
+    public int StepsPerEpoch { get; }
+    /// <summary>Total planned updates.</summary>
+    public long MaxSteps { get; }
+    int MicroBatchesPerEpoch => (_train.Count + Args.PerDeviceTrainBatchSize - 1) / Args.PerDeviceTrainBatchSize;
+
+    /// <summary>Raised with every record appended to metrics.jsonl (kind "log", "eval" or "train_end").</summary>
+    public event Action<IReadOnlyDictionary<string, object?>>? Logged;
+
+    /// <summary>The training order of epoch <paramref name="epoch"/>: a seeded permutation of the example indices.</summary>
+    public static int[] EpochOrder(int count, int seed, int epoch)
+    {
+        var order = new int[count];
+        for (int i = 0; i < count; i++) order[i] = i;
+        var rng = new TrainingRandom(seed * 1000003L + epoch);
+        for (int i = count - 1; i > 0; i--)
+        {
+            int j = rng.Next(i + 1);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        return order;
+    }
+
+    /// <summary>
+    /// Trains to <see cref="MaxSteps"/> (or until a callback stops it), optionally continuing from a
+    /// checkpoint directory written by an earlier run with the same arguments.
+    /// </summary>
+    public TrainResult Train(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
+    {
+        var args = Args;
+        Directory.CreateDirectory(args.OutputDir);
+        _log = new MetricsLog(Path.Combine(args.OutputDir, "metrics.jsonl"));
+        var control = new TrainerControl();
+        int epoch = 0, batchStart = 0;
+        if (resumeFromCheckpoint != null) (epoch, batchStart) = Resume(resumeFromCheckpoint);
+        long firstStep = State.GlobalStep;
+        foreach (var c in _callbacks) c.OnTrainBegin(State, control);
+
+        int batchSize = args.PerDeviceTrainBatchSize, accum = args.GradientAccumulationSteps, microBatches = MicroBatchesPerEpoch;
+        var clock = Stopwatch.StartNew();
+        long samplesTotal = 0;
+        double lossTotal = 0; long updatesThisCall = 0;
+        // Interval accumulators (since the last log / the last evaluation).
+        double logLoss = 0; int logUpdates = 0; long logSamples = 0; double logStart = 0;
+        double evalLoss = 0; int evalUpdates = 0; long evalSamples = 0; double evalStart = 0;
+        _model.Training = true;
+        foreach (var p in _model.Parameters) Array.Clear(p.Grad);
+        using var progress = new ProgressLine(args.DisableProgressBar);
+        bool stopped = false;
+
+        while (State.GlobalStep < MaxSteps && !control.ShouldStop)
+        {
+            var order = EpochOrder(_train.Count, args.Seed, epoch);
+            double stepLoss = 0; int microInStep = 0, stepSamples = 0;
+            for (int mb = batchStart; mb < microBatches && State.GlobalStep < MaxSteps; mb++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int start = mb * batchSize, len = Math.Min(batchSize, _train.Count - start);
+                var batch = _train.Collate(order.AsSpan(start, len));
+                // The last, incomplete accumulation of an epoch is averaged over its own micro-batches.
+                int groupStart = mb / accum * accum, groupSize = Math.Min(accum, microBatches - groupStart);
+                float loss = _model.TrainStep(batch, _dropoutRng, 1f / groupSize);
+                if (!float.IsFinite(loss)) throw new TrainingDivergedException($"The training loss became {loss} at step {State.GlobalStep + 1} (epoch {epoch}, batch {mb}); lower the learning rate or check the data.");
+                stepLoss += loss; microInStep++; stepSamples += len;
+                if (microInStep < groupSize) continue;
+
+                double gradNorm = GradientClipping.ClipByGlobalNorm(_model.Parameters, args.MaxGradNorm);
+                double lr = args.LearningRate * Schedule.Multiplier(State.GlobalStep);
+                _optimizer.Step(lr);
+                foreach (var p in _model.Parameters) Array.Clear(p.Grad);
+                State.GlobalStep++;
+                State.Epoch = epoch + (double)(mb + 1) / microBatches;
+                double meanLoss = stepLoss / microInStep;
+                lossTotal += meanLoss; updatesThisCall++; samplesTotal += stepSamples;
+                logLoss += meanLoss; logUpdates++; logSamples += stepSamples;
+                evalLoss += meanLoss; evalUpdates++; evalSamples += stepSamples;
+                var stepLog = new StepLog(State.GlobalStep, meanLoss, lr, gradNorm, stepSamples);
+                stepLoss = 0; microInStep = 0; stepSamples = 0;
+                double now = clock.Elapsed.TotalSeconds;
+                progress.Update(State.GlobalStep, MaxSteps, meanLoss, lr, samplesTotal / Math.Max(now, 1e-9), firstStep);
+                foreach (var c in _callbacks) c.OnStepEnd(State, control, stepLog);
+
+                bool endOfEpoch = mb == microBatches - 1;
+                bool last = State.GlobalStep >= MaxSteps;
+                if (args.LoggingStrategy == IntervalStrategy.Steps && State.GlobalStep % args.LoggingSteps == 0
+                    || args.LoggingStrategy == IntervalStrategy.Epoch && endOfEpoch)
+                {
+                    Emit(new Dictionary<string, object?>
+                    {
+                        ["kind"] = "log", ["step"] = State.GlobalStep, ["epoch"] = Math.Round(State.Epoch, 4),
+                        ["train_loss"] = logLoss / logUpdates, ["learning_rate"] = lr, ["grad_norm"] = gradNorm,
+                        ["samples_per_s"] = logSamples / Math.Max(now - logStart, 1e-9),
+                    });
+                    logLoss = 0; logUpdates = 0; logSamples = 0; logStart = now;
+                }
+                bool evalNow = args.EvaluationStrategy == IntervalStrategy.Steps && State.GlobalStep % args.EvalSteps == 0
+                    || args.EvaluationStrategy == IntervalStrategy.Epoch && endOfEpoch;
+                if (evalNow)
+                {
+                    double trainSeconds = now - evalStart;
+                    var metrics = EvaluateCore(cancellationToken);
+                    var record = new Dictionary<string, object?> { ["kind"] = "eval", ["epoch"] = Math.Round(State.Epoch, 4), ["step"] = State.GlobalStep,
+                        ["train_loss"] = evalUpdates > 0 ? evalLoss / evalUpdates : null };
+                    foreach (var (k, v) in metrics) record[k] = v;
+                    record["samples_per_s"] = evalSamples / Math.Max(trainSeconds, 1e-9);
+                    Emit(record);
+                    evalLoss = 0; evalUpdates = 0; evalSamples = 0;
+                    TrackBest(metrics);
+                    foreach (var c in _callbacks) c.OnEvaluate(State, control, metrics);
+                    evalStart = clock.Elapsed.TotalSeconds;   // evaluation time is not training time
+                    logStart = evalStart;
+                }
+                bool saveNow = args.SaveStrategy == IntervalStrategy.Steps && State.GlobalStep % args.SaveSteps == 0
+                    || args.SaveStrategy == IntervalStrategy.Epoch && endOfEpoch;
+                if (saveNow)
+                {
+                    int nextEpoch = endOfEpoch ? epoch + 1 : epoch, nextBatch = endOfEpoch ? 0 : mb + 1;
+                    string dir = SaveCheckpoint(nextEpoch, nextBatch, evalNow);
+                    foreach (var c in _callbacks) c.OnSave(State, control, dir);
+                }
+                if (control.ShouldStop) { stopped = !last; break; }
+            }
+            batchStart = 0;
+            epoch++;
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        if (args.LoadBestModelAtEnd && State.BestModelCheckpoint != null)
+            RunCheckpoint.LoadParameters(Path.Combine(args.OutputDir, State.BestModelCheckpoint), _model.Parameters);
+        foreach (var c in _callbacks) c.OnTrainEnd(State, control);
+        var result = new TrainResult(State.GlobalStep, updatesThisCall > 0 ? lossTotal / updatesThisCall : double.NaN, stopped, samplesTotal / Math.Max(seconds, 1e-9));
+        Emit(new Dictionary<string, object?> { ["kind"] = "train_end", ["step"] = State.GlobalStep, ["train_loss"] = result.TrainingLoss,
+            ["samples_per_s"] = result.SamplesPerSecond, ["train_seconds"] = seconds, ["best_metric"] = State.BestMetric,
+            ["best_model_checkpoint"] = State.BestModelCheckpoint });
+        return result;
+    }
+
+    /// <summary>Evaluates on the evaluation set: "eval_loss" plus the metric function's values with an "eval_" prefix.</summary>
+    public IReadOnlyDictionary<string, double> Evaluate(CancellationToken cancellationToken = default)
+    {
+        if (_eval == null) throw new TrainingConfigurationException("No evaluation set was given to the trainer.");
+        return EvaluateCore(cancellationToken);
+    }
+
+    /// <summary>Runs <paramref name="data"/> through the model in eval mode and computes the metrics over it.</summary>
+    public IReadOnlyDictionary<string, double> Evaluate(ITrainingData<TBatch> data, CancellationToken cancellationToken = default)
+        => EvaluateOn(data, cancellationToken);
+
+    IReadOnlyDictionary<string, double> EvaluateCore(CancellationToken ct) => EvaluateOn(_eval!, ct);
+
+    IReadOnlyDictionary<string, double> EvaluateOn(ITrainingData<TBatch> data, CancellationToken ct)
+    {
+        bool wasTraining = _model.Training;
+        _model.Training = false;
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            double lossSum = 0; long weight = 0;
+            var predicted = new List<int[]>(); var labels = new List<int[]>();
+            int bs = Args.PerDeviceEvalBatchSize;
+            var idx = new int[Math.Min(bs, data.Count)];
+            for (int start = 0; start < data.Count; start += bs)
+            {
+                ct.ThrowIfCancellationRequested();
+                int len = Math.Min(bs, data.Count - start);
+                for (int i = 0; i < len; i++) idx[i] = start + i;
+                var r = _model.Evaluate(data.Collate(idx.AsSpan(0, len)));
+                lossSum += r.Loss * r.LossWeight; weight += r.LossWeight;
+                predicted.AddRange(r.Predicted); labels.AddRange(r.Labels);
+            }
+            var metrics = new Dictionary<string, double> { ["eval_loss"] = weight > 0 ? lossSum / weight : double.NaN };
+            if (_computeMetrics != null)
+                foreach (var (k, v) in _computeMetrics(new EvalPredictions(predicted, labels)))
+                    metrics[k.StartsWith("eval_", StringComparison.Ordinal) ? k : "eval_" + k] = v;
+            metrics["eval_samples_per_s"] = data.Count / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+            State.LastMetrics = metrics;
+            return metrics;
+        }
+        finally { _model.Training = wasTraining; }
+    }
+
+    double? _pendingMetric;
+
+    void TrackBest(IReadOnlyDictionary<string, double> metrics)
+    {
+        _pendingMetric = null;
+        if (!metrics.TryGetValue(Args.BestMetricKey, out var m))
+        {
+            if (Args.LoadBestModelAtEnd)
+                throw new TrainingConfigurationException($"MetricForBestModel '{Args.BestMetricKey}' is not among the evaluation metrics ({string.Join(", ", metrics.Keys)}).");
+            return;
+        }
+        bool better = State.BestMetric is null || (Args.BestIsGreater ? m > State.BestMetric : m < State.BestMetric);
+        if (better) { State.BestMetric = m; _pendingMetric = m; }
+    }
+
+    string SaveCheckpoint(int nextEpoch, int nextBatch, bool evaluatedNow)
+    {
+        string name = $"checkpoint-{State.GlobalStep}";
+        if (evaluatedNow && _pendingMetric != null) State.BestModelCheckpoint = name;
+        var position = new RunPosition(State.GlobalStep, nextEpoch, nextBatch, _optimizer.StepCount, _dropoutRng.GetState(), Args.Seed,
+            State.BestMetric, State.BestModelCheckpoint, MaxSteps);
+        string dir = RunCheckpoint.Save(Args.OutputDir, _model.Parameters, _optimizer, position);
+        if (Args.SaveTotalLimit > 0)
+        {
+            var all = RunCheckpoint.List(Args.OutputDir).ToList();
+            int excess = all.Count - Args.SaveTotalLimit;
+            foreach (var old in all)
+            {
+                if (excess <= 0) break;
+                if (Path.GetFileName(old) == State.BestModelCheckpoint || old == dir) continue;
+                Directory.Delete(old, recursive: true);
+                excess--;
+            }
+        }
+        return dir;
+    }
+
+    (int Epoch, int Batch) Resume(string checkpointDir)
+    {
+        var pos = RunCheckpoint.ReadPosition(checkpointDir);
+        if (pos.Seed != Args.Seed) throw new CheckpointFormatException($"{checkpointDir} was written by a run with seed {pos.Seed}; this run uses seed {Args.Seed}. Resume with the same arguments.");
+        if (pos.MaxSteps != MaxSteps) throw new CheckpointFormatException($"{checkpointDir} was written by a run planned for {pos.MaxSteps} steps; this run plans {MaxSteps}. Resume with the same epochs/max steps and data.");
+        RunCheckpoint.LoadParameters(checkpointDir, _model.Parameters);
+        RunCheckpoint.LoadOptimizer(checkpointDir, _optimizer, pos.OptimizerSteps);
+        _dropoutRng = TrainingRandom.FromState(pos.DropoutRngState);
+        State.GlobalStep = pos.GlobalStep;
+        State.BestMetric = pos.BestMetric;
+        State.BestModelCheckpoint = pos.BestModelCheckpoint;
+        State.Epoch = pos.EpochIndex + (double)pos.BatchInEpoch / MicroBatchesPerEpoch;
+        return (pos.EpochIndex, pos.BatchInEpoch);
+    }
+
+    /// <summary>The newest checkpoint under the output directory, or null.</summary>
+    public string? LatestCheckpoint() => RunCheckpoint.List(Args.OutputDir).LastOrDefault();
+
+    void Emit(Dictionary<string, object?> record)
+    {
+        _log?.Append(record);
+        Logged?.Invoke(record);
+    }
+}
+
+/// <summary>The loss became NaN or infinite.</summary>
+public sealed class TrainingDivergedException(string message) : SharpformerException(message);

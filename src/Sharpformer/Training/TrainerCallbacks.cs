@@ -1,0 +1,71 @@
+namespace Sharpformer.Training;
+
+/// <summary>Where a run stands; handed to callbacks and saved in checkpoints.</summary>
+public sealed class TrainerState
+{
+    /// <summary>Optimizer updates done.</summary>
+    public long GlobalStep { get; set; }
+    /// <summary>Total optimizer updates planned.</summary>
+    public long MaxSteps { get; set; }
+    /// <summary>Fractional epoch (completed epochs + fraction of the current one).</summary>
+    public double Epoch { get; set; }
+    /// <summary>Best value of the chosen metric so far (null before the first evaluation).</summary>
+    public double? BestMetric { get; set; }
+    /// <summary>Checkpoint directory holding the best model so far.</summary>
+    public string? BestModelCheckpoint { get; set; }
+    /// <summary>The last evaluation's metrics.</summary>
+    public IReadOnlyDictionary<string, double>? LastMetrics { get; set; }
+}
+
+/// <summary>Lets callbacks steer the loop.</summary>
+public sealed class TrainerControl
+{
+    /// <summary>Set to end training after the current step (a checkpoint is still written if saving is on).</summary>
+    public bool ShouldStop { get; set; }
+}
+
+/// <summary>Hooks into the training loop; every method has an empty default.</summary>
+public interface ITrainerCallback
+{
+    void OnTrainBegin(TrainerState state, TrainerControl control) { }
+    /// <summary>After each optimizer update.</summary>
+    void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) { }
+    void OnEvaluate(TrainerState state, TrainerControl control, IReadOnlyDictionary<string, double> metrics) { }
+    void OnSave(TrainerState state, TrainerControl control, string checkpointDirectory) { }
+    void OnTrainEnd(TrainerState state, TrainerControl control) { }
+}
+
+/// <summary>What one optimizer update did.</summary>
+/// <param name="Step">Global step after the update (1-based).</param>
+/// <param name="Loss">Mean training loss of the update's batches.</param>
+/// <param name="LearningRate">Rate used by the update.</param>
+/// <param name="GradNorm">Global gradient norm before clipping.</param>
+/// <param name="Samples">Examples in the update.</param>
+public sealed record StepLog(long Step, double Loss, double LearningRate, double GradNorm, int Samples);
+
+/// <summary>
+/// Stops training when the chosen metric has not improved for <paramref name="patience"/> evaluations
+/// (Hugging Face EarlyStoppingCallback semantics).
+/// </summary>
+/// <remarks>Improvement: greater-is-better → m &gt; best + threshold, otherwise m &lt; best − threshold.</remarks>
+public sealed class EarlyStoppingCallback(int patience, double threshold = 0) : ITrainerCallback
+{
+    double? _best;
+    int _bad;
+
+    /// <summary>Evaluations without improvement so far.</summary>
+    public int EvaluationsWithoutImprovement => _bad;
+
+    /// <summary>Set by the trainer: which metric and which direction.</summary>
+    internal string MetricKey { get; set; } = "eval_loss";
+    internal bool GreaterIsBetter { get; set; }
+
+    public void OnEvaluate(TrainerState state, TrainerControl control, IReadOnlyDictionary<string, double> metrics)
+    {
+        if (!metrics.TryGetValue(MetricKey, out var m))
+            throw new TrainingConfigurationException($"Early stopping watches '{MetricKey}', which the evaluation did not produce (it gave: {string.Join(", ", metrics.Keys)}).");
+        bool improved = _best is null || (GreaterIsBetter ? m > _best + threshold : m < _best - threshold);
+        if (improved) { _best = m; _bad = 0; }
+        else if (++_bad >= patience) control.ShouldStop = true;
+    }
+}

@@ -1,0 +1,145 @@
+using Sharpformer.Checkpoints;
+using Sharpformer.Classical;
+using Sharpformer.Data;
+using Sharpformer.Metrics;
+using Sharpformer.Models;
+using Sharpformer.Tensors;
+using Sharpformer.Tokenization;
+
+namespace Sharpformer.Training.Workflows;
+
+/// <summary>How one vector per text is taken from a frozen encoder.</summary>
+public enum FeaturePooling
+{
+    /// <summary>The last hidden state of the first token ([CLS]).</summary>
+    Cls,
+    /// <summary>BERT's pooler output tanh(W·h_[CLS] + b) (BERT checkpoints with a pooler only).</summary>
+    Pooler,
+    /// <summary>Mean of the last hidden states over non-padding tokens (special tokens included).</summary>
+    MaskedMean,
+}
+
+/// <summary>Settings of feature extraction + logistic regression.</summary>
+public sealed record FeatureOptions
+{
+    public FeaturePooling Pooling { get; init; } = FeaturePooling.Cls;
+    public int MaxLength { get; init; } = 128;
+    public int BatchSize { get; init; } = 32;
+    /// <summary>Inverse L2 strength of the logistic regression (scikit-learn's C).</summary>
+    public double C { get; init; } = 1.0;
+    public int MaxIterations { get; init; } = 1000;
+    /// <summary>Standardise features (zero mean, unit variance on the training set) before the regression.</summary>
+    public bool Standardize { get; init; } = true;
+}
+
+/// <summary>Outcome of a feature-extraction run.</summary>
+/// <param name="Accuracy">Test accuracy.</param>
+/// <param name="F1Weighted">Support-weighted F1 (scikit-learn <c>average="weighted"</c>).</param>
+/// <param name="Report">Per-class precision/recall/F1.</param>
+/// <param name="Confusion">Test confusion matrix (rows = true class).</param>
+/// <param name="Predictions">Predicted class per test example.</param>
+/// <param name="Iterations">L-BFGS iterations used.</param>
+public sealed record FeatureClassifierResult(double Accuracy, double F1Weighted, ClassificationReport Report, ConfusionMatrix Confusion,
+    int[] Predictions, int Iterations);
+
+/// <summary>
+/// Transfer learning without gradient updates: a frozen BERT-family encoder turns texts into vectors
+/// (no autograd, the inference fast path), then a multinomial logistic regression (L-BFGS, L2) is fit on them.
+/// </summary>
+public static class FeatureExtraction
+{
+    /// <summary>Loads the bare encoder of any BERT-family directory (a head checkpoint's "bert."/"distilbert." prefix is stripped).</summary>
+    public static PretrainedModel LoadEncoder(string modelDir, FeaturePooling pooling)
+    {
+        string dir = AutoModel.ResolveDirectory(modelDir);
+        var config = ModelConfigLoader.Load(dir);
+        string arch = config.ModelType == "distilbert" ? "DistilBertModel" : "BertModel";
+        if (pooling == FeaturePooling.Pooler && arch != "BertModel")
+            throw new NotSupportedException($"{dir} is a {config.ModelType} model without a pooler; use --pooling cls or mean.");
+        var model = AutoModel.FromPretrained(dir, new ModelLoadOptions { Architecture = arch, AddPoolingLayer = pooling == FeaturePooling.Pooler });
+        if (pooling == FeaturePooling.Pooler && model.LoadReport is { } report && report.Missing.Any(m => m.Contains("pooler", StringComparison.Ordinal)))
+            throw new NotSupportedException($"{dir} has no pooler weights; use --pooling cls or mean.");
+        return model;
+    }
+
+    /// <summary>One feature vector per text, [texts][hidden].</summary>
+    public static float[][] Extract(PretrainedModel encoder, BertTokenizer tokenizer, IReadOnlyList<string> texts, FeatureOptions options,
+        CancellationToken cancellationToken = default)
+    {
+        if (encoder is not IEncoderModel enc) throw new NotSupportedException($"{encoder.Architecture} is not a bare encoder; load it with LoadEncoder.");
+        encoder.Eval();
+        using var noGrad = Autograd.NoGrad();
+        var encodeOptions = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = options.MaxLength };
+        bool types = encoder.ModelType == "bert";
+        var collator = new PaddingCollator(tokenizer.PadTokenId ?? 0);
+        var features = new float[texts.Count][];
+        for (int start = 0; start < texts.Count; start += options.BatchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int n = Math.Min(options.BatchSize, texts.Count - start);
+            var encodings = tokenizer.EncodeBatch(texts.Skip(start).Take(n).ToList(), encodeOptions, cancellationToken);
+            var batch = collator.Collate(encodings.Select(e => new EncodedExample(e.Ids, types ? e.TypeIds : null)).ToList());
+            var output = enc.Forward(new EncoderInput(batch.InputIds, batch.Batch, batch.Seq, types ? batch.TypeIds : null, batch.AttentionMask));
+            var hidden = output.LastHiddenState.Contiguous().ToArray();   // [b, s, h]
+            int h = output.LastHiddenState.Dim(-1), s = batch.Seq;
+            float[]? pooled = options.Pooling == FeaturePooling.Pooler
+                ? (output.PoolerOutput ?? throw new NotSupportedException("The encoder returned no pooler output.")).Contiguous().ToArray()
+                : null;
+            for (int b = 0; b < n; b++)
+            {
+                var v = new float[h];
+                switch (options.Pooling)
+                {
+                    case FeaturePooling.Cls: Array.Copy(hidden, b * s * h, v, 0, h); break;
+                    case FeaturePooling.Pooler: Array.Copy(pooled!, b * h, v, 0, h); break;
+                    case FeaturePooling.MaskedMean:
+                        int count = 0;
+                        for (int t = 0; t < s; t++)
+                        {
+                            if (batch.AttentionMask[b * s + t] == 0) continue;
+                            System.Numerics.Tensors.TensorPrimitives.Add(v, hidden.AsSpan((b * s + t) * h, h), v);
+                            count++;
+                        }
+                        System.Numerics.Tensors.TensorPrimitives.Multiply(v, 1f / Math.Max(1, count), v);
+                        break;
+                }
+                features[start + b] = v;
+            }
+        }
+        return features;
+    }
+
+    /// <summary>Extracts features for both sets, fits the regression on the training set and scores the test set.</summary>
+    public static FeatureClassifierResult TrainAndEvaluate(string modelDir, IReadOnlyList<TextExample> train, IReadOnlyList<TextExample> test,
+        LabelSet labels, FeatureOptions options, CancellationToken cancellationToken = default)
+    {
+        var encoder = LoadEncoder(modelDir, options.Pooling);
+        var tokenizer = BertTokenizer.FromDirectory(AutoModel.ResolveDirectory(modelDir));
+        var xTrain = Extract(encoder, tokenizer, train.Select(e => e.Text).ToList(), options, cancellationToken);
+        var xTest = Extract(encoder, tokenizer, test.Select(e => e.Text).ToList(), options, cancellationToken);
+        return FitAndScore(xTrain, train.Select(e => e.Label).ToArray(), xTest, test.Select(e => e.Label).ToArray(), labels, options, cancellationToken);
+    }
+
+    /// <summary>Standardises (optionally), fits the L-BFGS logistic regression and scores the test features.</summary>
+    public static FeatureClassifierResult FitAndScore(IReadOnlyList<float[]> xTrain, int[] yTrain, IReadOnlyList<float[]> xTest, int[] yTest,
+        LabelSet labels, FeatureOptions options, CancellationToken cancellationToken = default)
+    {
+        var lr = new LogisticRegression(new LogisticRegressionOptions(C: options.C, MaxIterations: options.MaxIterations));
+        int[] predictions;
+        if (options.Standardize)
+        {
+            var scaler = new StandardScaler().Fit(xTrain);
+            lr.Fit(scaler.Transform(xTrain), yTrain, cancellationToken);
+            predictions = lr.Predict(scaler.Transform(xTest));
+        }
+        else
+        {
+            lr.Fit(xTrain, yTrain, cancellationToken);
+            predictions = lr.Predict(xTest);
+        }
+        var ids = Enumerable.Range(0, labels.Count).ToArray();
+        var report = ClassificationMetrics.Report(yTest, predictions, ids, labels.Names);
+        var confusion = ConfusionMatrix.Compute(yTest, predictions, labels.Count, labels.Names);
+        return new FeatureClassifierResult(report.Accuracy, report.Weighted.F1, report, confusion, predictions, lr.Optimization?.Iterations ?? 0);
+    }
+}

@@ -1,0 +1,184 @@
+using Sharpformer.Hub;
+
+namespace Sharpformer.Tests.Hub;
+
+public sealed class HubClientTests : IDisposable
+{
+    const string Repo = "sharp-org/tiny-bert";
+    readonly string _cache = Path.Combine(Path.GetTempPath(), "sharpformer-tests", "hub-" + Guid.NewGuid().ToString("N"));
+    readonly byte[] _weights;
+    readonly byte[] _config = "{\"model_type\": \"bert\"}\n"u8.ToArray();
+    readonly FakeHubServer _server;
+
+    public HubClientTests()
+    {
+        _weights = new byte[300_000];
+        new Random(5).NextBytes(_weights);
+        _server = new FakeHubServer(Repo, new Dictionary<string, byte[]>
+        {
+            ["config.json"] = _config,
+            ["model.safetensors"] = _weights,
+            ["vocab.txt"] = "[PAD]\n[UNK]\n"u8.ToArray(),
+            ["sub/dir/extra.txt"] = "x"u8.ToArray(),
+        });
+    }
+
+    public void Dispose()
+    {
+        _server.Dispose();
+        if (Directory.Exists(_cache)) Directory.Delete(_cache, true);
+    }
+
+    HubClient Client(bool offline = false, string? token = null, string? endpoint = null) =>
+        new(new HubOptions { CacheDir = _cache, Endpoint = endpoint ?? _server.Endpoint, Offline = offline, Token = token });
+
+    string RepoDir => Path.Combine(_cache, "models--sharp-org--tiny-bert");
+
+    [Fact]
+    public async Task Download_places_blob_snapshot_symlink_and_ref_like_huggingface_hub()
+    {
+        using var client = Client(token: "hf_secret");
+        var reports = new List<DownloadProgress>();
+        var progress = new SyncProgress<DownloadProgress>(reports.Add);
+        var path = await client.DownloadFileAsync(Repo, "model.safetensors", progress: progress);
+
+        var etag = FakeHubServer.ETagOf(_weights);
+        Assert.Equal(Path.Combine(RepoDir, "snapshots", FakeHubServer.Commit, "model.safetensors"), path);
+        Assert.Equal(_weights, File.ReadAllBytes(path));
+        Assert.Equal(Path.Combine("..", "..", "blobs", etag), new FileInfo(path).LinkTarget);
+        Assert.True(File.Exists(Path.Combine(RepoDir, "blobs", etag)));
+        Assert.False(File.Exists(Path.Combine(RepoDir, "blobs", etag + ".incomplete")));
+        Assert.Equal(FakeHubServer.Commit, File.ReadAllText(Path.Combine(RepoDir, "refs", "main")));
+        Assert.Equal(new DownloadProgress("model.safetensors", _weights.Length, _weights.Length), reports[^1]);
+        Assert.All(_server.Log, l => Assert.EndsWith("Bearer hf_secret", l));
+
+        // Nested paths, and a second request for a cached file only asks for metadata.
+        var nested = await client.DownloadFileAsync(Repo, "sub/dir/extra.txt");
+        Assert.Equal("x", File.ReadAllText(nested));
+        int gets = _server.Log.Count(l => l.StartsWith("GET", StringComparison.Ordinal));
+        Assert.Equal(path, await client.DownloadFileAsync(Repo, "model.safetensors"));
+        Assert.Equal(gets, _server.Log.Count(l => l.StartsWith("GET", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Partial_file_is_resumed_with_a_range_request(bool serverIgnoresRange)
+    {
+        _server.IgnoreRange = serverIgnoresRange;
+        var blobs = Path.Combine(RepoDir, "blobs");
+        Directory.CreateDirectory(blobs);
+        var incomplete = Path.Combine(blobs, FakeHubServer.ETagOf(_weights) + ".incomplete");
+        File.WriteAllBytes(incomplete, _weights.AsSpan(0, 123_456).ToArray());
+        using var client = Client();
+        var path = await client.DownloadFileAsync(Repo, "model.safetensors");
+        Assert.Equal(_weights, File.ReadAllBytes(path));
+        Assert.Contains(_server.Log, l => l.StartsWith("GET", StringComparison.Ordinal) && l.Contains("bytes=123456-"));
+        Assert.False(File.Exists(incomplete));
+    }
+
+    [Fact]
+    public async Task Size_mismatch_is_a_typed_error_and_discards_the_partial_file()
+    {
+        _server.SizeLie = 7;
+        using var client = Client();
+        var e = await Assert.ThrowsAsync<HubException>(() => client.DownloadFileAsync(Repo, "model.safetensors"));
+        Assert.Contains("Size check failed", e.Message);
+        Assert.Contains($"expected {_weights.Length + 7} bytes but received {_weights.Length}", e.Message);
+        var incomplete = Path.Combine(RepoDir, "blobs", FakeHubServer.ETagOf(_weights) + ".incomplete");
+        Assert.Equal(0, new FileInfo(incomplete).Length);
+        Assert.False(File.Exists(Path.Combine(RepoDir, "snapshots", FakeHubServer.Commit, "model.safetensors")));
+    }
+
+    [Fact]
+    public async Task Missing_file_names_the_file_and_url()
+    {
+        using var client = Client();
+        var e = await Assert.ThrowsAsync<HubException>(() => client.DownloadFileAsync(Repo, "pytorch_model.bin"));
+        Assert.Equal(404, e.StatusCode);
+        Assert.Contains("'pytorch_model.bin'", e.Message);
+        Assert.Contains($"{_server.Endpoint}/{Repo}/resolve/main/pytorch_model.bin", e.Message);
+        Assert.Equal("pytorch_model.bin", e.FileName);
+    }
+
+    [Fact]
+    public async Task Offline_mode_uses_the_cache_and_never_the_network()
+    {
+        using (var online = Client()) await online.DownloadFileAsync(Repo, "config.json");
+        int before = _server.Log.Count;
+        using var offline = Client(offline: true);
+        var path = await offline.DownloadFileAsync(Repo, "config.json");
+        Assert.Equal(_config, File.ReadAllBytes(path));
+        var e = await Assert.ThrowsAsync<HubException>(() => offline.DownloadFileAsync(Repo, "vocab.txt"));
+        Assert.Contains("HF_HUB_OFFLINE", e.Message);
+        Assert.Equal(before, _server.Log.Count);
+
+        // An unreachable hub falls back to the cached copy too.
+        using var dead = Client(endpoint: "http://127.0.0.1:1");
+        Assert.Equal(path, await dead.DownloadFileAsync(Repo, "config.json"));
+        await Assert.ThrowsAsync<HubException>(() => dead.DownloadFileAsync(Repo, "vocab.txt"));
+    }
+
+    [Fact]
+    public async Task Resolve_model_prefers_local_directory_then_fetches_a_snapshot()
+    {
+        using var client = Client();
+        var local = Path.Combine(_cache, "local-model");
+        Directory.CreateDirectory(local);
+        Assert.Equal(Path.GetFullPath(local), await client.ResolveModelDirectoryAsync(local));
+        Assert.Empty(_server.Log);
+
+        var dir = await client.ResolveModelDirectoryAsync(Repo);
+        Assert.Equal(Path.Combine(RepoDir, "snapshots", FakeHubServer.Commit), dir);
+        Assert.Equal(_weights, File.ReadAllBytes(Path.Combine(dir, "model.safetensors")));
+        Assert.True(File.Exists(Path.Combine(dir, "vocab.txt")));
+        Assert.False(File.Exists(Path.Combine(dir, "tokenizer.json"))); // optional, 404 on the server
+
+        using var offline = Client(offline: true);
+        Assert.Equal(dir, await offline.ResolveModelDirectoryAsync(Repo));
+        Assert.Throws<HubException>(() => HubCache.ValidateRepoId("../../etc"));
+        await Assert.ThrowsAsync<HubException>(() => client.DownloadFileAsync(Repo, "../secret"));
+    }
+
+    [Fact]
+    public void Model_resolver_is_the_synchronous_entry_point()
+    {
+        var options = new HubOptions { CacheDir = _cache, Endpoint = _server.Endpoint };
+        Assert.Null(ModelResolver.TryResolveCached(Repo, options: options));
+        var dir = ModelResolver.Resolve(Repo, options: options);
+        Assert.Equal(_config, File.ReadAllBytes(Path.Combine(dir, "config.json")));
+        Assert.Equal(dir, ModelResolver.TryResolveCached(Repo, options: options));
+        Assert.Equal(dir, ModelResolver.TryResolveCached(Repo, FakeHubServer.Commit, options));
+
+        var e = Assert.Throws<HubException>(() => ModelResolver.Resolve("sharp-org/other", options: options with { Offline = true }));
+        Assert.Contains("offline", e.Message);
+        var e404 = Assert.Throws<HubException>(() => ModelResolver.Resolve("sharp-org/other", options: options));
+        Assert.Equal(404, e404.StatusCode);
+        Assert.Contains("config.json", e404.Message);
+    }
+
+    [Fact]
+    public void Options_follow_huggingface_hub_environment_rules()
+    {
+        var env = new Dictionary<string, string?> { ["HF_HOME"] = "/h", ["HF_ENDPOINT"] = "http://mirror/", ["HF_TOKEN"] = "t", ["HF_HUB_OFFLINE"] = "1" };
+        var o = HubOptions.FromEnvironment(k => env.GetValueOrDefault(k));
+        Assert.Equal(Path.Combine("/h", "hub"), o.CacheDir);
+        Assert.Equal("http://mirror", o.Endpoint);
+        Assert.Equal("t", o.Token);
+        Assert.True(o.Offline);
+        env["HF_HUB_CACHE"] = "/c";
+        env["HF_HUB_OFFLINE"] = "0";
+        o = HubOptions.FromEnvironment(k => env.GetValueOrDefault(k));
+        Assert.Equal("/c", o.CacheDir);
+        Assert.False(o.Offline);
+        var d = HubOptions.FromEnvironment(_ => null);
+        Assert.EndsWith(Path.Combine(".cache", "huggingface", "hub"), d.CacheDir);
+        Assert.Equal(HubOptions.DefaultEndpoint, d.Endpoint);
+    }
+
+    /// <summary>IProgress that reports synchronously (Progress&lt;T&gt; posts to the thread pool).</summary>
+    sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}

@@ -1,0 +1,87 @@
+using Sharpformer.Kernels;
+
+namespace Sharpformer.Tests.Kernels;
+
+/// <summary>
+/// Large inputs take the multi-threaded paths; their results must be bit-identical to the same kernel run on small
+/// pieces (which stays single-threaded), because every element/row is computed by the same code wherever it lands.
+/// </summary>
+public class ParallelKernelTests
+{
+    static float[] Values(int n, int seed, double spread = 4)
+    {
+        var rng = new Random(seed); var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float)((rng.NextDouble() * 2 - 1) * spread);
+        return x;
+    }
+
+    [Fact]
+    public void ElementwiseKernelsMatchPiecewiseResults()
+    {
+        int n = 200_003;
+        var x = Values(n, 1); var dy = Values(n, 2, 1);
+        var big = new float[n]; var pieces = new float[n];
+        foreach (var (name, run) in new (string, Action<float[], float[]>)[]
+        {
+            ("GeluErf", (a, o) => Activations.GeluErf(a, o)),
+            ("GeluTanh", (a, o) => Activations.GeluTanh(a, o)),
+        })
+        {
+            run(x, big);
+            for (int i = 0; i < n; i += 1000) { int len = Math.Min(1000, n - i); var o = new float[len]; run(x[i..(i + len)], o); o.CopyTo(pieces, i); }
+            Assert.True(big.AsSpan().SequenceEqual(pieces), name);
+        }
+        Activations.GeluErfBackward(x, dy, big);
+        for (int i = 0; i < n; i += 1000)
+        {
+            int len = Math.Min(1000, n - i); var o = new float[len];
+            Activations.GeluErfBackward(x.AsSpan(i, len), dy.AsSpan(i, len), o); o.CopyTo(pieces, i);
+        }
+        // exp comes from TensorPrimitives, whose code for a short span differs from its full-vector code by a few ulp.
+        for (int i = 0; i < n; i++)
+            Assert.True(Math.Abs(big[i] - pieces[i]) <= 2e-7 * Math.Abs(dy[i]) * (1 + Math.Abs(x[i])), $"GeluErfBackward [{i}] {big[i]} vs {pieces[i]}");
+    }
+
+    [Fact]
+    public void SoftmaxLayerNormAndBiasGeluMatchRowByRow()
+    {
+        int rows = 600, cols = 300, rowsPerMask = 50;
+        var x = Values(rows * cols, 3); var mask = Values(rows / rowsPerMask * cols, 4, 2);
+        var y = new float[x.Length];
+        Softmax.Forward(x, y, rows, cols, mask, rowsPerMask);
+        var dy = Values(x.Length, 5, 1); var dx = new float[x.Length];
+        Softmax.Backward(y, dy, dx, rows, cols);
+        var g = Values(cols, 6, 1); var b = Values(cols, 7, 1);
+        var ln = new float[x.Length]; var mean = new float[rows]; var rstd = new float[rows];
+        LayerNorm.Forward(x, g, b, ln, rows, cols, 1e-5f, mean, rstd);
+        var fused = (float[])x.Clone(); var pre = new float[x.Length];
+        Elementwise.AddBiasGeluErf(fused, b, rows, cols, pre);
+        for (int r = 0; r < rows; r++)
+        {
+            var row = x.AsSpan(r * cols, cols);
+            var one = new float[cols];
+            Softmax.Forward(row, one, 1, cols, mask.AsSpan(r / rowsPerMask * cols, cols));
+            Assert.True(one.AsSpan().SequenceEqual(y.AsSpan(r * cols, cols)), $"softmax row {r}");
+            var back = new float[cols];
+            Softmax.Backward(y.AsSpan(r * cols, cols), dy.AsSpan(r * cols, cols), back, 1, cols);
+            Assert.True(back.AsSpan().SequenceEqual(dx.AsSpan(r * cols, cols)), $"softmax backward row {r}");
+            var m1 = new float[1]; var s1 = new float[1];
+            LayerNorm.Forward(row, g, b, one, 1, cols, 1e-5f, m1, s1);
+            Assert.True(one.AsSpan().SequenceEqual(ln.AsSpan(r * cols, cols)) && m1[0] == mean[r] && s1[0] == rstd[r], $"layer norm row {r}");
+            var f = row.ToArray();
+            Elementwise.AddBiasGeluErf(f, b, 1, cols);
+            Assert.True(f.AsSpan().SequenceEqual(fused.AsSpan(r * cols, cols)), $"bias+gelu row {r}");
+        }
+    }
+
+    [Fact]
+    public void ForRunsEveryPartOnceAndMarksNestedRegions()
+    {
+        var hits = new int[7];
+        var nested = new bool[7];
+        Parallelism.For(7, w => { Interlocked.Increment(ref hits[w]); nested[w] = Parallelism.IsInsideParallelRegion && Parallelism.WorkersFor(1L << 30, 1) == 1; });
+        Assert.All(hits, h => Assert.Equal(1, h));
+        Assert.All(nested, Assert.True);
+        Assert.False(Parallelism.IsInsideParallelRegion);
+    }
+}

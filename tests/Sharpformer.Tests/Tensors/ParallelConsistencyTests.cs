@@ -1,0 +1,57 @@
+using Sharpformer.Kernels;
+using Sharpformer.Tensors;
+
+namespace Sharpformer.Tests.Tensors;
+
+/// <summary>Row-parallel elementwise ops give the same values (and gradients) on 1 and 2 threads, on shapes big enough to split.</summary>
+public class ParallelConsistencyTests
+{
+    static (float[] Y, float[][] Grads) Run(int threads, Func<Tensor[], Tensor> f, Tensor[] inputs)
+    {
+        int saved = Parallelism.DefaultThreads;
+        Parallelism.DefaultThreads = threads;
+        try
+        {
+            foreach (var t in inputs) { t.RequiresGrad = true; t.ZeroGrad(); }
+            var y = f(inputs);
+            var w = Tensor.Uniform(new Random(1), -1, 1, y.ShapeArray);
+            (y * w).Sum().Backward();
+            return (y.ToArray(), inputs.Select(t => t.Grad!.ToArray()).ToArray());
+        }
+        finally { Parallelism.DefaultThreads = saved; }
+    }
+
+    static void Same(Func<Tensor[], Tensor> f, params Tensor[] inputs)
+    {
+        var (y1, g1) = Run(1, f, inputs);
+        var (y2, g2) = Run(2, f, inputs);
+        Assert.Equal(y1, y2);
+        for (int i = 0; i < g1.Length; i++)
+            for (int j = 0; j < g1[i].Length; j++)
+                Assert.True(Math.Abs(g1[i][j] - g2[i][j]) <= 1e-4f * (1 + Math.Abs(g1[i][j])), $"grad {i}[{j}]: {g1[i][j]} vs {g2[i][j]}");
+    }
+
+    static Tensor R(int seed, params int[] shape) => Tensor.Normal(new Random(seed), 0, 1, shape);
+
+    [Fact] public void Softmax() => Same(x => x[0].Softmax(-1), R(1, 512, 130));
+    [Fact] public void LogSoftmax() => Same(x => x[0].LogSoftmax(-1), R(1, 512, 130));
+    [Fact] public void MaskedSoftmax() => Same(x => Functional.SoftmaxWithMask(x[0], Functional.AdditiveMask(Enumerable.Range(0, 4 * 64).Select(i => i % 7 == 0 ? 0 : 1).ToArray(), 4, 64)), R(2, 4, 4, 64, 64));
+    [Fact] public void LayerNorm() => Same(x => Functional.LayerNorm(x[0], x[1], x[2], 1e-12f), R(3, 300, 256), R(4, 256), R(5, 256));
+    [Fact] public void Gelu() => Same(x => x[0].Gelu(), R(6, 100_003));
+    [Fact] public void Attention() => Same(x => Functional.Attention(x[0], x[1], x[2], 4, null, 0.1f, true, new Random(3)).Context, R(7, 4, 64, 64), R(8, 4, 64, 64), R(9, 4, 64, 64));
+
+    [Fact]
+    public void DropoutMaskIndependentOfThreadCount()
+    {
+        var x = Tensor.Ones(200_000);
+        int saved = Parallelism.DefaultThreads;
+        try
+        {
+            Parallelism.DefaultThreads = 1; var a = Functional.Dropout(x, 0.1f, true, new Random(9)).ToArray();
+            Parallelism.DefaultThreads = 2; var b = Functional.Dropout(x, 0.1f, true, new Random(9)).ToArray();
+            Assert.Equal(a, b);
+            Assert.InRange(a.Count(v => v == 0f), 19_300, 20_700);
+        }
+        finally { Parallelism.DefaultThreads = saved; }
+    }
+}

@@ -1,0 +1,157 @@
+using Sharpformer.Models;
+using Sharpformer.Training;
+
+namespace Sharpformer.Tests.Training;
+
+public class SeedTransformerTests
+{
+    static readonly SeedTransformerConfig Tiny = new(VocabSize: 11, SequenceLength: 6, EmbedDim: 4, NumHeads: 2, KeyDim: 3,
+        FfDim: 5, DenseDim: 5, NumLabels: 3, Dropout: 0.25f);
+
+    static (int[] Ids, int[] Labels) TinyBatch()
+    {
+        int[] ids = [3, 4, 5, 1, 0, 0,   7, 8, 9, 10, 2, 6,   2, 0, 0, 0, 0, 0];
+        int[] labels = [0, 2, 1];
+        return (ids, labels);
+    }
+
+    static double Loss(SeedTransformer model, int[] ids, int[] labels)
+    {
+        model.Forward(ids, 3, new TrainingRandom(7));
+        return model.CrossEntropyLoss(labels);
+    }
+
+    // Central differences in float32 on a tiny model: each parameter entry nudged by ±h, loss recomputed
+    // with the same dropout mask (same seed). Tolerance reflects float32 rounding of the loss (~1e-7 / h).
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public void GradientsMatchFiniteDifferences(bool maskedAttention, bool maskedPooling)
+    {
+        var cfg = Tiny with { MaskedAttention = maskedAttention, MaskedPooling = maskedPooling };
+        var model = new SeedTransformer(cfg, new TrainingRandom(1));
+        // Scale parameters up so gradients are not tiny next to finite-difference noise.
+        foreach (var p in model.Parameters)
+            for (int i = 0; i < p.Size; i++) p.Value[i] = p.Value[i] * 3f + (p.Name.EndsWith("bias") ? 0.1f * ((i % 3) - 1) : 0f);
+        var (ids, labels) = TinyBatch();
+        model.ZeroGrad();
+        model.Forward(ids, 3, new TrainingRandom(7));
+        model.CrossEntropyLoss(labels);
+        model.Backward();
+        const float h = 2e-3f;
+        int checkedCount = 0;
+        var failures = new List<string>();
+        foreach (var p in model.Parameters)
+        {
+            for (int i = 0; i < p.Size; i++)
+            {
+                float orig = p.Value[i];
+                p.Value[i] = orig + h; double up = Loss(model, ids, labels);
+                p.Value[i] = orig - h; double down = Loss(model, ids, labels);
+                p.Value[i] = orig;
+                double numeric = (up - down) / (2 * h);
+                double analytic = p.Grad[i];
+                if (!(Math.Abs(numeric - analytic) <= 2e-3 + 2e-2 * Math.Abs(numeric)))
+                    failures.Add($"{p.Name}[{i}]: analytic {analytic:G6}, numeric {numeric:G6}");
+                checkedCount++;
+            }
+        }
+        Assert.Equal(model.ParameterCount, checkedCount);
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    [Fact]
+    public void KerasInitialiserBounds()
+    {
+        var model = new SeedTransformer(new SeedTransformerConfig(), new TrainingRandom(0));
+        var byName = model.Parameters.ToDictionary(p => p.Name);
+        // Keras: 3-D attention kernels [32, 2, 32] give U(±0.0743), the output kernel [2, 32, 32] U(±0.2165).
+        AssertBound(byName["block.attention.query.weight"].Value, MathF.Sqrt(6f / (64 + 1024)), 0.0743f);
+        AssertBound(byName["block.attention.output.weight"].Value, MathF.Sqrt(6f / 128), 0.2165f);
+        AssertBound(byName["embeddings.token.weight"].Value, 0.05f, 0.05f);
+        Assert.All(byName["block.attention.query.bias"].Value, v => Assert.Equal(0f, v));
+        Assert.All(byName["block.ffn_norm.weight"].Value, v => Assert.Equal(1f, v));
+        // 20000×32 + 256×32 + 3·(64·32+64) + 32·64+32 + 2·(32·32+32) + 4·32 + 20·32+20 + 4·20+4
+        Assert.Equal(20000 * 32 + 256 * 32 + 3 * (64 * 32 + 64) + 32 * 64 + 32 + 2 * (32 * 32 + 32) + 4 * 32 + 20 * 32 + 20 + 4 * 20 + 4,
+            model.ParameterCount);
+    }
+
+    static void AssertBound(float[] values, float limit, float expectedLimit)
+    {
+        Assert.Equal(expectedLimit, limit, 4);
+        float max = values.Max(MathF.Abs);
+        Assert.True(max <= limit && max > 0.95f * limit, $"max |w| = {max}, limit {limit}");
+    }
+
+    [Fact]
+    public void MaskedAttentionGivesZeroProbabilityToPadding()
+    {
+        var model = new SeedTransformer(Tiny with { MaskedAttention = true }, new TrainingRandom(3)) { Training = false };
+        var (ids, _) = TinyBatch();
+        model.Forward(ids, 3);
+        var probs = model.LastAttentionProbabilities();
+        int T = 6;
+        Assert.Equal(3 * 2 * T * T, probs.Length);
+        for (int b = 0; b < 3; b++)
+            for (int h = 0; h < 2; h++)
+                for (int q = 0; q < T; q++)
+                {
+                    double sum = 0;
+                    for (int k = 0; k < T; k++)
+                    {
+                        float p = probs[((b * 2 + h) * T + q) * T + k];
+                        if (ids[b * T + k] == 0) Assert.Equal(0f, p);
+                        sum += p;
+                    }
+                    Assert.Equal(1.0, sum, 5);
+                }
+    }
+
+    [Fact]
+    public void RejectsOutOfRangeIds()
+    {
+        var model = new SeedTransformer(Tiny, new TrainingRandom(3)) { Training = false };
+        var ids = new int[6]; ids[2] = 11;
+        var e = Assert.Throws<SeedTransformerException>(() => model.Forward(ids, 1));
+        Assert.Contains("Token id 11", e.Message);
+    }
+}
+
+public class SeedTransformerKernelTests
+{
+    // The vectorised softmax rows used by the seed model against the scalar reference kernel.
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(3, 7)]
+    [InlineData(4, 256)]
+    [InlineData(2, 33)]
+    public void SoftmaxRowsMatchReferenceKernel(int rows, int cols)
+    {
+        var rng = new TrainingRandom(rows * 100 + cols);
+        var x = Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 8 - 4)).ToArray();
+        var mask = Enumerable.Range(0, cols).Select(j => j % 3 == 2 ? -1e9f : 0f).ToArray();
+        if (cols == 1) mask[0] = 0f;
+        var expected = new float[x.Length];
+        Sharpformer.Kernels.Softmax.Forward(x, expected, rows, cols, mask, rows);
+        var actual = (float[])x.Clone();
+        SeedTransformer.SoftmaxRows(actual, rows, cols, mask);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(expected[i], actual[i], 6e-7f);
+
+        var dy = Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var dxRef = new float[x.Length];
+        Sharpformer.Kernels.Softmax.Backward(expected, dy, dxRef, rows, cols);
+        SeedTransformer.SoftmaxBackwardRows(expected, dy, rows, cols);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(dxRef[i], dy[i], 1e-6f);
+    }
+
+    [Fact]
+    public void DropoutMaskKeepsTheRightFractionAndScale()
+    {
+        var mask = new float[400_003];
+        SeedTransformer.FillDropoutMask(mask, 0.1f, new TrainingRandom(4));
+        int dropped = mask.Count(m => m == 0f);
+        Assert.All(mask, m => Assert.True(m == 0f || m == 1f / 0.9f));
+        // Binomial(400003, 0.1): sd ≈ 190; 5 sd bound.
+        Assert.InRange(dropped, 40000 - 950, 40000 + 950);
+    }
+}

@@ -1,0 +1,201 @@
+using System.Text.Json.Nodes;
+using Sharpformer.Models;
+using Sharpformer.Training;
+
+namespace Sharpformer.Tests.Training;
+
+public sealed class TrainerTests : IDisposable
+{
+    readonly string _root = Path.Combine(Path.GetTempPath(), "sf-trainer-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_root, recursive: true); } catch (DirectoryNotFoundException) { }
+    }
+
+    static readonly SeedTransformerConfig Cfg = new(VocabSize: 30, SequenceLength: 8, EmbedDim: 8, NumHeads: 2, KeyDim: 4,
+        FfDim: 8, DenseDim: 6, NumLabels: 3, Dropout: 0.1f, MaskedAttention: true, MaskedPooling: true);
+
+    // Synthetic task: the label is which of three marker tokens (3, 4, 5) occurs in the row.
+    static List<(int[] Ids, int Label)> Rows(int n, int seed)
+    {
+        var rng = new TrainingRandom(seed);
+        var rows = new List<(int[], int)>();
+        for (int i = 0; i < n; i++)
+        {
+            int len = 2 + rng.Next(7);
+            var ids = new int[8];
+            for (int t = 0; t < len; t++) ids[t] = 6 + rng.Next(24);
+            int label = rng.Next(3);
+            ids[rng.Next(len)] = 3 + label;
+            rows.Add((ids, label));
+        }
+        return rows;
+    }
+
+    static ListTrainingData<(int[] Ids, int Label), SeedBatch> Data(List<(int[] Ids, int Label)> rows) =>
+        new(rows, r => SeedTransformerTrainable.Collate(r, 8));
+
+    static IReadOnlyDictionary<string, double> Accuracy(EvalPredictions p)
+    {
+        int ok = 0;
+        for (int i = 0; i < p.Predicted.Count; i++) if (p.Predicted[i][0] == p.Labels[i][0]) ok++;
+        return new Dictionary<string, double> { ["accuracy"] = (double)ok / p.Predicted.Count };
+    }
+
+    TrainingArguments Args(string name) => new()
+    {
+        OutputDir = Path.Combine(_root, name), MaxSteps = 12, LearningRate = 3e-3, PerDeviceTrainBatchSize = 8,
+        PerDeviceEvalBatchSize = 16, GradientAccumulationSteps = 2, WeightDecay = 0.01, WarmupSteps = 3,
+        SaveStrategy = IntervalStrategy.Steps, SaveSteps = 5, Seed = 11, DisableProgressBar = true,
+    };
+
+    static SeedTransformerTrainable NewModel(int initSeed = 5) => new(new SeedTransformer(Cfg, new TrainingRandom(initSeed)) { Threads = 1 });
+
+    sealed class StopAtSave(long step) : ITrainerCallback
+    {
+        public void OnSave(TrainerState state, TrainerControl control, string dir)
+        {
+            if (state.GlobalStep == step) control.ShouldStop = true;
+        }
+    }
+
+    [Fact]
+    public void ResumedRunEndsWithBitIdenticalWeights()
+    {
+        var train = Data(Rows(70, 1));   // 9 micro-batches per epoch with accumulation 2 → 5 updates per epoch
+        var full = NewModel();
+        var t1 = new Trainer<SeedBatch>(full, Args("full"), train);
+        Assert.Equal(5, t1.StepsPerEpoch);
+        var r1 = t1.Train();
+        Assert.Equal(12, r1.GlobalStep);
+
+        // "Killed" right after the checkpoint at step 5, then resumed in a fresh process-like setting
+        // (a model initialised differently: everything must come from the checkpoint).
+        var killed = new Trainer<SeedBatch>(NewModel(), Args("resumed"), train, callbacks: [new StopAtSave(5)]);
+        var rk = killed.Train();
+        Assert.True(rk.Stopped);
+        Assert.Equal(5, rk.GlobalStep);
+        var resumedModel = NewModel(initSeed: 99);
+        var resumed = new Trainer<SeedBatch>(resumedModel, Args("resumed"), train);
+        string ckpt = Path.Combine(_root, "resumed", "checkpoint-5");
+        Assert.Equal(ckpt, resumed.LatestCheckpoint());
+        var r2 = resumed.Train(ckpt);
+        Assert.Equal(12, r2.GlobalStep);
+
+        for (int i = 0; i < full.Parameters.Count; i++)
+        {
+            var a = full.Parameters[i].Value; var b = resumedModel.Parameters[i].Value;
+            for (int j = 0; j < a.Length; j++)
+                Assert.True(BitConverter.SingleToInt32Bits(a[j]) == BitConverter.SingleToInt32Bits(b[j]),
+                    $"{full.Parameters[i].Name}[{j}]: {a[j]:R} vs {b[j]:R}");
+        }
+        // The parameters moved at all (lr > 0 after warmup): compare against a fresh init.
+        Assert.NotEqual(NewModel().Parameters[0].Value, full.Parameters[0].Value);
+    }
+
+    [Fact]
+    public void CheckpointLayoutAndRotation()
+    {
+        var args = Args("rotation") with { SaveTotalLimit = 2, MaxSteps = 15 };
+        var trainer = new Trainer<SeedBatch>(NewModel(), args, Data(Rows(70, 1)));
+        trainer.Train();
+        var dirs = RunCheckpoint.List(args.OutputDir).Select(d => Path.GetFileName(d)!).ToArray();
+        Assert.Equal(new[] { "checkpoint-10", "checkpoint-15" }, dirs);
+        var ck = Path.Combine(args.OutputDir, "checkpoint-15");
+        Assert.True(File.Exists(Path.Combine(ck, RunCheckpoint.ModelFile)));
+        Assert.True(File.Exists(Path.Combine(ck, RunCheckpoint.OptimizerFile)));
+        var pos = RunCheckpoint.ReadPosition(ck);
+        // 15 updates = 3 whole epochs of 5 updates: the next batch is epoch 3, batch 0.
+        Assert.Equal((15L, 3, 0, 15L), (pos.GlobalStep, pos.EpochIndex, pos.BatchInEpoch, pos.OptimizerSteps));
+        Assert.Empty(Directory.GetDirectories(args.OutputDir, ".tmp-*"));
+        // metrics.jsonl: logging every 50 steps by default → no "log" rows, one train_end row.
+        var lines = File.ReadAllLines(Path.Combine(args.OutputDir, "metrics.jsonl"));
+        Assert.Single(lines);
+        Assert.Equal("train_end", JsonNode.Parse(lines[0])!["kind"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void SameSeedSameLossesDifferentSeedDifferent()
+    {
+        var losses = new List<double>[3];
+        int[] seeds = [11, 11, 12];
+        for (int k = 0; k < 3; k++)
+        {
+            var l = losses[k] = [];
+            var args = Args("seed" + k) with { Seed = seeds[k], SaveStrategy = IntervalStrategy.No };
+            var trainer = new Trainer<SeedBatch>(NewModel(), args, Data(Rows(70, 1)), callbacks: [new Recorder(l)]);
+            trainer.Train();
+        }
+        Assert.Equal(12, losses[0].Count);
+        Assert.Equal(losses[0], losses[1]);
+        Assert.NotEqual(losses[0], losses[2]);
+    }
+
+    sealed class Recorder(List<double> losses) : ITrainerCallback
+    {
+        public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) => losses.Add(log.Loss);
+    }
+
+    [Fact]
+    public void EvaluationEarlyStoppingAndBestModel()
+    {
+        var args = Args("eval") with
+        {
+            MaxSteps = -1, NumTrainEpochs = 30, GradientAccumulationSteps = 1, LearningRate = 1e-2,
+            EvaluationStrategy = IntervalStrategy.Epoch, SaveStrategy = IntervalStrategy.Epoch, LoggingStrategy = IntervalStrategy.Epoch,
+            LoadBestModelAtEnd = true, MetricForBestModel = "accuracy", SaveTotalLimit = 1,
+        };
+        var model = NewModel();
+        var stopper = new EarlyStoppingCallback(patience: 2);
+        var evals = new List<IReadOnlyDictionary<string, object?>>();
+        var trainer = new Trainer<SeedBatch>(model, args, Data(Rows(70, 1)), Data(Rows(40, 2)), Accuracy, [stopper]);
+        trainer.Logged += r => { if ((string)r["kind"]! == "eval") evals.Add(r); };
+        var result = trainer.Train();
+        Assert.True(result.Stopped, "early stopping should end the run before 30 epochs");
+        Assert.True(trainer.State.BestMetric > 0.8, $"best accuracy {trainer.State.BestMetric}");
+        double[] acc = evals.Select(e => (double)e["eval_accuracy"]!).ToArray();
+        int bestIndex = Array.IndexOf(acc, acc.Max());
+        // Stopped exactly `patience` evaluations after the last improvement.
+        double best = double.NegativeInfinity; int bad = 0, stopAt = -1;
+        for (int i = 0; i < acc.Length && stopAt < 0; i++)
+        {
+            if (acc[i] > best) { best = acc[i]; bad = 0; } else if (++bad == 2) stopAt = i;
+        }
+        Assert.Equal(acc.Length - 1, stopAt);
+        Assert.Equal($"checkpoint-{(bestIndex + 1) * 9}", trainer.State.BestModelCheckpoint);
+        // With SaveTotalLimit 1 the best checkpoint survives next to the newest.
+        Assert.Contains(Path.Combine(args.OutputDir, trainer.State.BestModelCheckpoint!), RunCheckpoint.List(args.OutputDir));
+        // The model now holds the best weights: re-evaluating gives the best accuracy.
+        var again = trainer.Evaluate();
+        Assert.Equal(acc.Max(), again["eval_accuracy"]);
+        Assert.All(evals, e => Assert.True(e.ContainsKey("train_loss") && e.ContainsKey("samples_per_s") && e.ContainsKey("eval_loss")));
+    }
+
+    [Fact]
+    public void InvalidArgumentsAreRejectedWithTheSettingNamed()
+    {
+        var e = Assert.Throws<TrainingConfigurationException>(() =>
+            new Trainer<SeedBatch>(NewModel(), Args("bad") with { LoadBestModelAtEnd = true }, Data(Rows(10, 1))));
+        Assert.Contains("LoadBestModelAtEnd", e.Message);
+        var e2 = Assert.Throws<CheckpointFormatException>(() =>
+            new Trainer<SeedBatch>(NewModel(), Args("bad2"), Data(Rows(10, 1))).Train(Path.Combine(_root, "nowhere")));
+        Assert.Contains("trainer_state.json", e2.Message);
+    }
+
+    [Fact]
+    public void LinearWarmupScheduleMatchesHuggingFace()
+    {
+        var s = new LearningRateSchedule(SchedulerType.Linear, 2, 5);
+        Assert.Equal([0.0, 0.5, 1.0, 2.0 / 3, 1.0 / 3], Enumerable.Range(0, 5).Select(i => s.Multiplier(i)).ToArray());
+    }
+
+    [Fact]
+    public void EpochOrderIsASeededPermutation()
+    {
+        var a = Trainer<SeedBatch>.EpochOrder(100, 3, 0);
+        Assert.Equal(Enumerable.Range(0, 100), a.Order());
+        Assert.Equal(a, Trainer<SeedBatch>.EpochOrder(100, 3, 0));
+        Assert.NotEqual(a, Trainer<SeedBatch>.EpochOrder(100, 3, 1));
+    }
+}
