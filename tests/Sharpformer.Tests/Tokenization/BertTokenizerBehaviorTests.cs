@@ -77,6 +77,19 @@ public class BertTokenizerBehaviorTests
     }
 
     [Fact]
+    public void ViewsSeenBeforePaddingAreReplacedAfterIt()
+    {
+        var a = Tok.Encode("a b");
+        var b = Tok.Encode("a b c d");
+        Assert.Equal(4, a.Tokens.Count);
+        Assert.Equal(4, a.WordIds.Count);
+        Tok.Pad([a, b], new EncodeOptions { Padding = PaddingStrategy.Longest });
+        Assert.Equal(["[CLS]", "a", "b", "[SEP]", "[PAD]", "[PAD]"], a.Tokens);
+        Assert.Equal([null, 0, 1, null, null, null], a.WordIds);
+        Assert.Same(a.WordIds, a.WordIds);
+    }
+
+    [Fact]
     public void LeftPaddingToMultipleOf()
     {
         var e = Tok.Encode("a b", new EncodeOptions { Padding = PaddingStrategy.Longest, PadToMultipleOf = 8, PaddingSide = PaddingSide.Left });
@@ -162,6 +175,19 @@ public class BertTokenizerBehaviorTests
             var tok = BertTokenizer.FromTokenizerJson(path);
             Assert.Equal(["[CLS]", "x", "[", "mask", "]", "y", "[SEP]"], tok.Encode("x[MASK]y").Tokens);
             Assert.Equal(["[CLS]", "x", "[MASK]", "y", "[SEP]"], tok.Encode("x [MASK] y").Tokens);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void WithoutNormalizerThePreTokenizerStillSplitsOnUnicodeWhitespace()
+    {
+        var path = WriteVariant(j => j["normalizer"] = null);
+        try
+        {
+            var tok = BertTokenizer.FromTokenizerJson(path);
+            Assert.Equal(["[CLS]", "a", "b", "c", "d", "[UNK]", "[SEP]"], tok.Encode("a\vb\fc\u2028d Hello").Tokens);
+            Assert.Equal("a\vb", tok.Normalize("a\vb"));
         }
         finally { File.Delete(path); }
     }
