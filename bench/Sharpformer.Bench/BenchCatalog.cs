@@ -8,6 +8,7 @@ internal static class BenchCatalog
         ["block"] = BlockBench.Run,
         ["gemm"] = GemmBench.Run,
         ["loadtest"] = LoadTestBench.Run,
+        ["infer"] = InferBench.Run,
         ["tokenize"] = TokenizeBench.Run,
         ["data"] = DataBench.Run,
         ["logreg"] = LogisticRegressionBench.Run,
@@ -15,5 +16,6 @@ internal static class BenchCatalog
         ["infer"] = InferBench.Run,
         ["checkpoints"] = CheckpointBench.Run,
         ["kernels"] = KernelsBench.Run,
+        ["checkpoints"] = CheckpointBench.Run,
     };
 }

@@ -226,11 +226,10 @@ public static class Functional
         int rows = weight.Dim(0), dim = weight.Dim(1);
         var wc = weight.Contiguous();
         var y = Tensor.Empty([.. idsShape, dim]);
-        try { Kernels.Embedding.Gather(wc.ContiguousSpan(), rows, dim, ids, y.Data); }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw new SharpformerException($"Embedding{(weight.Name != null ? $" '{weight.Name}'" : "")}: {e.Message.Split('\n')[0].Split(" (Parameter")[0]} Check the vocabulary / config sizes.", e);
-        }
+        for (int i = 0; i < ids.Length; i++)
+            if ((uint)ids[i] >= (uint)rows)
+                throw new SharpformerException($"Embedding{(weight.Name != null ? $" '{weight.Name}'" : "")}: id {ids[i]} at position {i} is outside the table of {rows} rows. Check that the tokenizer's vocabulary matches the model config (vocab_size, max_position_embeddings, type_vocab_size).");
+        Kernels.Embedding.Gather(wc.ContiguousSpan(), rows, dim, ids, y.Data);
         if (!Tensor.NeedsGrad(wc)) return y;
         var idsCopy = (int[])ids.Clone();
         int skip = paddingIdx ?? -1;

@@ -52,7 +52,8 @@ public sealed partial class Tensor
         if (a._shape.AsSpan().SequenceEqual(b._shape) && a.IsContiguous && b.IsContiguous)
         {
             var r = Empty(a.ShapeArray);
-            TOp.Rows(a.ContiguousSpan(), b.ContiguousSpan(), r.Data);
+            float[] x = a.Data, y = b.Data, z = r.Data; int xo = a.Offset, yo = b.Offset;
+            Par.ForFlat(r.Size, (s0, n) => TOp.Rows(x.AsSpan(xo + s0, n), y.AsSpan(yo + s0, n), z.AsSpan(s0, n)));
             return r;
         }
         var shape = BroadcastShapes(a._shape, b._shape, op);
