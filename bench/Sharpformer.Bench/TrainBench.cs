@@ -101,9 +101,44 @@ internal static class TrainBench
     static int IntOption(string[] args, string name, int fallback) => Option(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
 }
 
-/// <summary>Placeholder-free hook: filled in once BERT models exist in this branch.</summary>
+/// <summary>BERT-base (random init) sequence classification: one training step, batch 8 × 128, forward + backward + AdamW.</summary>
 internal static class BertBench
 {
-    public static void Run(bool json, int repeats) =>
-        throw new NotSupportedException("The BERT-base training benchmark needs the models branch (BertForSequenceClassification); run with --only seed.");
+    public static void Run(bool json, int repeats)
+    {
+        const int batch = 8, seqLen = 128;
+        var config = new Models.BertConfig();
+        var model = new Models.BertForSequenceClassification(config, seed: 0);
+        model.Train();
+        var trainable = new EncoderClassifierTrainable(model);
+        var decays = trainable.Parameters.Select(p => WeightDecayGrouping.Decays(p.Name, trainable.IsLayerNormParameter(p.Name))).ToList();
+        var opt = new AdamWFlat(trainable.Parameters, decays, 0.9, 0.999, 1e-8, 0.01);
+        var rng = new TrainingRandom(1);
+        var ids = new int[batch * seqLen];
+        for (int i = 0; i < ids.Length; i++) ids[i] = i % seqLen == 0 ? 101 : 1000 + rng.Next(20000);
+        var b = new Data.CollatedBatch(batch, seqLen, ids, new int[ids.Length], Enumerable.Repeat(1, ids.Length).ToArray(), [0, 1, 0, 1, 0, 1, 0, 1]);
+        var dropout = new TrainingRandom(2);
+        void Step()
+        {
+            foreach (var p in trainable.Parameters) Array.Clear(p.Grad);
+            trainable.TrainStep(b, dropout, 1f);
+            GradientClipping.ClipByGlobalNorm(trainable.Parameters, 1.0);
+            opt.Step(2e-5);
+        }
+        Step();
+        var times = new double[repeats];
+        var proc = Process.GetCurrentProcess();
+        var cpu0 = proc.TotalProcessorTime;
+        for (int r = 0; r < repeats; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Step();
+            times[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        }
+        proc.Refresh();
+        double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds / repeats;
+        Array.Sort(times);
+        double s = times[repeats / 2];
+        TrainBench.Print(json, "bert_base_seqcls_train_step", batch, seqLen, s, batch / s, string.Create(CultureInfo.InvariantCulture, $",\"cpu_seconds_per_step\":{cpu:F3}"));
+    }
 }

@@ -19,5 +19,7 @@ internal static class CommandCatalog
         yield return FillMaskCommand.Create();
         yield return AttentionCommand.Create();
         yield return ServeCommand.Create();
+        yield return FeaturesCommand.Create();
+        yield return EvaluateCommand.Create();
     }
 }

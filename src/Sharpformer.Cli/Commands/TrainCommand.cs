@@ -136,7 +136,7 @@ internal static class TrainCommand
             Console.WriteLine(JsonSerializer.Serialize(o));
             return;
         }
-        var parts = keys.Where(record.ContainsKey).Select(k => k + " " + Format(record[k]));
+        var parts = keys.Where(record.ContainsKey).Select(k => k + " " + Format(k, record[k]));
         Console.WriteLine(string.Join("  ", parts));
     }
 
@@ -152,9 +152,9 @@ internal static class TrainCommand
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"trained {train.GlobalStep} steps at {train.SamplesPerSecond:F0} samples/s; model saved to {outDir}"));
     }
 
-    static string Format(object? v) => v switch
+    static string Format(string key, object? v) => v switch
     {
-        double d => d.ToString(Math.Abs(d) >= 100 ? "F0" : "F4", CultureInfo.InvariantCulture),
+        double d => d.ToString(key is "samples_per_s" or "epoch" ? (key == "epoch" ? "F2" : "F0") : "F4", CultureInfo.InvariantCulture),
         null => "-",
         _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "",
     };

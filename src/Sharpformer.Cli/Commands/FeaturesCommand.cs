@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Sharpformer.Data;
+using Sharpformer.Training.Workflows;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary><c>sharpformer features</c>: frozen-encoder features + logistic regression, scored on a test file.</summary>
+internal static class FeaturesCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "BERT/DistilBERT model directory (its encoder is used frozen; a head checkpoint's encoder works too).", Required = true };
+        var train = new Option<string>("--train") { Description = "Training file (AG News CSV, emotion 'text;label', CSV with header, JSON lines).", Required = true };
+        var test = new Option<string>("--test") { Description = "Test file in a recognised format, scored with the fitted regression.", Required = true };
+        var format = new Option<TextFileFormat>("--format") { Description = "Data format when recognition from the file is not wanted.", DefaultValueFactory = _ => TextFileFormat.Auto };
+        var pooling = new Option<FeaturePooling>("--pooling") { Description = "Feature per text: Cls ([CLS] hidden state), Pooler (BERT pooler output) or MaskedMean.", DefaultValueFactory = _ => FeaturePooling.Cls };
+        var c = new Option<double>("--c") { Description = "Inverse L2 regularisation strength of the logistic regression (scikit-learn C).", DefaultValueFactory = _ => 1.0 };
+        var maxIter = new Option<int>("--max-iter") { Description = "L-BFGS iteration cap.", DefaultValueFactory = _ => 1000 };
+        var maxLength = new Option<int>("--max-length") { Description = "Truncate texts to this many tokens.", DefaultValueFactory = _ => 128 };
+        var limit = new Option<int?>("--limit") { Description = "Use only the first N training and N test texts (quick runs)." };
+        var noScale = new Option<bool>("--no-standardize") { Description = "Fit on raw features instead of standardised ones." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (accuracy, f1_weighted, confusion matrix) instead of a report." };
+        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores or SHARPFORMER_THREADS)." };
+        var cmd = new Command("features", "Extract frozen encoder features, fit a logistic regression (L-BFGS) and report test accuracy, weighted F1 and the confusion matrix.");
+        foreach (var o in new Option[] { model, train, test, format, pooling, c, maxIter, maxLength, limit, noScale, json, threads }) cmd.Options.Add(o);
+        cmd.SetAction((r, ct) =>
+        {
+            if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
+            var fmt = r.GetValue(format);
+            var trainSet = TextClassificationFiles.Read(r.GetValue(train)!, fmt);
+            var labels = trainSet.Labels ?? throw new DataFormatException(trainSet.File, 1, "the reader produced no label set.");
+            IReadOnlyList<TextExample> tr = trainSet, te = TextClassificationFiles.Read(r.GetValue(test)!, fmt, labels);
+            if (r.GetValue(limit) is int n) { tr = tr.Take(n).ToList(); te = te.Take(n).ToList(); }
+            var options = new FeatureOptions { Pooling = r.GetValue(pooling), C = r.GetValue(c), MaxIterations = r.GetValue(maxIter), MaxLength = r.GetValue(maxLength), Standardize = !r.GetValue(noScale) };
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var result = FeatureExtraction.TrainAndEvaluate(r.GetValue(model)!, tr, te, labels, options, ct);
+            double seconds = clock.Elapsed.TotalSeconds;
+            if (r.GetValue(json))
+            {
+                var counts = Enumerable.Range(0, labels.Count).Select(i => Enumerable.Range(0, labels.Count).Select(j => result.Confusion[i, j]).ToArray()).ToArray();
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                {
+                    ["accuracy"] = result.Accuracy, ["f1_weighted"] = result.F1Weighted, ["labels"] = labels.Names, ["confusion_matrix"] = counts,
+                    ["train_examples"] = tr.Count, ["test_examples"] = te.Count, ["lbfgs_iterations"] = result.Iterations, ["seconds"] = seconds,
+                }));
+            }
+            else
+            {
+                Console.WriteLine(result.Report);
+                Console.WriteLine(result.Confusion);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"accuracy {result.Accuracy:F4}  f1_weighted {result.F1Weighted:F4}  ({tr.Count} train / {te.Count} test texts, {result.Iterations} L-BFGS iterations, {seconds:F1} s)"));
+            }
+            return Task.FromResult(0);
+        });
+        return cmd;
+    }
+}
