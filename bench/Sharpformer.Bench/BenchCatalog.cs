@@ -13,9 +13,7 @@ internal static class BenchCatalog
         ["data"] = DataBench.Run,
         ["logreg"] = LogisticRegressionBench.Run,
         ["train"] = TrainBench.Run,
-        ["infer"] = InferBench.Run,
         ["checkpoints"] = CheckpointBench.Run,
         ["kernels"] = KernelsBench.Run,
-        ["checkpoints"] = CheckpointBench.Run,
     };
 }
