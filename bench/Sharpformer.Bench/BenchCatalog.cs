@@ -7,11 +7,12 @@ internal static class BenchCatalog
     {
         ["block"] = BlockBench.Run,
         ["gemm"] = GemmBench.Run,
+        ["loadtest"] = LoadTestBench.Run,
+        ["infer"] = InferBench.Run,
         ["tokenize"] = TokenizeBench.Run,
         ["data"] = DataBench.Run,
         ["logreg"] = LogisticRegressionBench.Run,
         ["train"] = TrainBench.Run,
-        ["infer"] = InferBench.Run,
         ["checkpoints"] = CheckpointBench.Run,
         ["kernels"] = KernelsBench.Run,
     };

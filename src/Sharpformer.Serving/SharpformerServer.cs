@@ -132,7 +132,7 @@ public sealed class SharpformerServer : IAsyncDisposable
         _app.MapFallback((HttpContext ctx) => Error(404, "not_found", $"no route {ctx.Request.Method} {ctx.Request.Path}; see GET / for the API."));
     }
 
-    static string TaskName(ServingTask t) => t switch
+    public static string TaskName(ServingTask t) => t switch
     {
         ServingTask.Classify => "classify", ServingTask.Ner => "ner", ServingTask.Embed => "embed", _ => "fill-mask",
     };

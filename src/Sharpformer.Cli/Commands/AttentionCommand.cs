@@ -13,7 +13,7 @@ internal static class AttentionCommand
     public static Command Create()
     {
         var cmd = new Command("attention", "Draw a model's attention for a text as an SVG heatmap or an HTML page with a layer/head switcher.");
-        var model = new Option<string>("--model") { Description = "Model directory or Hub model id in the local cache (any BERT/DistilBERT checkpoint).", Required = true };
+        var model = new Option<string>("--model") { Description = "Model directory or Hub model id in the local cache (any BERT/DistilBERT checkpoint, or a saved seed model).", Required = true };
         var text = new Argument<string>("text") { Description = "The text to run." };
         var layer = new Option<int?>("--layer") { Description = "Layer to draw (default: the last one)." };
         var head = new Option<int?>("--head") { Description = "Head to draw." };
@@ -26,7 +26,9 @@ internal static class AttentionCommand
         cmd.SetAction(r =>
         {
             if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
-            var maps = AttentionPipeline.FromPretrained(r.GetValue(model)!).Run(r.GetValue(text)!);
+            var dir = r.GetValue(model)!;
+            // The from-scratch seed model (sharpformer train seed-agnews) is drawn the same way as BERT checkpoints.
+            var maps = SeedAttention.IsSeedModel(dir) ? SeedAttention.Run(dir, r.GetValue(text)!) : AttentionPipeline.FromPretrained(dir).Run(r.GetValue(text)!);
             var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.GetValue(model)!));
             return Write(maps, name, r.GetValue(layer), r.GetValue(head), r.GetValue(average), r.GetValue(allHeads), r.GetValue(output)!, r.InvocationConfiguration.Output);
         });

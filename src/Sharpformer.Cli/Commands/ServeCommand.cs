@@ -36,7 +36,7 @@ internal static class ServeCommand
             var backend = PipelineBackend.Load(dir, servingTask, new PipelineOptions { BatchSize = options.MaxBatchSize, MaxTextLength = options.MaxTextLength });
             var server = SharpformerServer.Create(backend, options, r.GetValue(urls)!.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
             var output = r.InvocationConfiguration.Output;
-            output.WriteLine($"serving {backend.ModelName} ({servingTask}) on {r.GetValue(urls)} — Ctrl+C to stop");
+            output.WriteLine($"serving {backend.ModelName} ({SharpformerServer.TaskName(servingTask)}) on {r.GetValue(urls)} — Ctrl+C to stop");
             server.RunAsync().GetAwaiter().GetResult();
             return 0;
         });

@@ -53,7 +53,7 @@ public sealed class ModelPipelineAdapter : IPipelineModel
         var hidden = encoder.LastHiddenState;
         return new PipelineModelOutput(
             logits?.ToArray(), logits is null ? [] : logits.Shape.ToArray(),
-            hidden.ToArray(), hidden.Dim(-1),
+            request.HiddenStates || logits is null ? hidden.ToArray() : null, hidden.Dim(-1),
             _hasPooler && encoder.PoolerOutput is { } p ? p.ToArray() : null,
             request.Attentions ? encoder.Attentions?.Select(a => a.ToArray()).ToList() : null);
     }

@@ -63,7 +63,7 @@ public sealed record PipelineModelInfo(string ModelType, int MaxPositions, IRead
 /// <summary>What one forward pass returns, as plain row-major arrays.</summary>
 /// <param name="Logits">Head output: [B, C] (sequence), [B, S, C] (token / MLM); null for a base model.</param>
 /// <param name="LogitsShape">Shape of <paramref name="Logits"/>.</param>
-/// <param name="LastHiddenState">[B, S, H] when requested or for a base model.</param>
+/// <param name="LastHiddenState">[B, S, H] when requested (<see cref="ForwardRequest.HiddenStates"/>) or for a base model.</param>
 /// <param name="HiddenSize">H.</param>
 /// <param name="PooledOutput">[B, H] BERT pooler output when the model has one.</param>
 /// <param name="Attentions">Per layer [B, heads, S, S] softmax probabilities when requested.</param>

@@ -40,7 +40,7 @@ public static class AttentionHtml
         sb.Append("<div class=\"controls\"><label>Layer <select id=\"layer\"></select></label> ");
         sb.Append("<label>Head <select id=\"head\"></select></label> <span id=\"hover\"></span></div>\n");
         sb.Append("<div id=\"maps\"></div>\n");
-        sb.Append("<p class=\"note\">Rows are queries, columns are keys; each row sums to 1. Colour: white = 0 to dark blue = 1 on a square-root scale.</p>\n");
+        sb.Append("<p class=\"note\">Rows are queries, columns are keys: row q is the softmax distribution of query q over the keys. Colour: white = 0 to dark blue = 1 on a square-root scale.</p>\n");
         sb.Append("<script id=\"attention-data\" type=\"application/json\">").Append(json).Append("</script>\n");
         sb.Append(Script);
         sb.Append("</body></html>\n");

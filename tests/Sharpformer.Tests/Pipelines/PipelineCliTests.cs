@@ -153,7 +153,7 @@ public class PipelineCliTests
     [InlineData("no [MASK] token", "fill-mask", "--model", "{mlm}", "no mask")]
     [InlineData("needs a *ForSequenceClassification", "classify", "--model", "{tokcls}", "x")]
     [InlineData("--top-k must be", "fill-mask", "--model", "{mlm}", "--top-k", "0", "a [MASK]")]
-    [InlineData("neither a model directory", "embed", "--model", "/no/such/model", "x")]
+    [InlineData("'/no/such/model' is neither", "embed", "--model", "/no/such/model", "x")]
     public void BadInput_OneLineError_NonZeroExit_NoStackTrace(string message, params string[] args)
     {
         var notok = Directory.CreateTempSubdirectory("sf-notok-").FullName;
