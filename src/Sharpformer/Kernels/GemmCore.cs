@@ -15,6 +15,7 @@ internal enum GemmIsa { Portable, Avx2, Avx512 }
 // Packing makes all four transpose combinations and any leading dimension look the same to the
 // micro-kernel, so x·Wᵀ (transB) runs at the speed of x·W. Threads split C into disjoint row or
 // column ranges, each with its own packing buffers, so no synchronisation is needed inside a GEMM.
+// Short inputs times Wᵀ (m ≤ 256, k ≥ 256) skip packing W entirely: see SmallMTransB.
 public static unsafe partial class Gemm
 {
     /// <summary>Below this many multiply-adds a GEMM runs on the calling thread (forking costs more than it saves).</summary>
