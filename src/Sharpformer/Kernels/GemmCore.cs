@@ -14,7 +14,7 @@ internal enum GemmIsa { Portable, Avx2, Avx512 }
 //       → for jr (NR) → for ir (MR) → register tile MR×NR.
 // Packing makes all four transpose combinations and any leading dimension look the same to the
 // micro-kernel, so x·Wᵀ (transB) runs at the speed of x·W. Threads split C into disjoint row or
-// column ranges, each with its own packing buffers, so no synchronisation is needed inside a GEMM.
+// column bands; the operand all bands share is packed once up front (RunSplit), so bands never synchronise.
 // Short inputs times Wᵀ (m ≤ 256, k ≥ 256) skip packing W entirely: see SmallMTransB.
 public static unsafe partial class Gemm
 {
@@ -103,22 +103,18 @@ public static unsafe partial class Gemm
                 });
                 return;
             }
-            // Few large matrices: split C of each into row or column bands. Splitting the longer side keeps the
-            // duplicated packing of the shared operand (A for column bands, B for row bands) the smaller one.
+            // Few large matrices: split C of each into row bands (sharing packed B) or column bands (sharing packed A),
+            // whichever side is longer. The shared operand is packed once, cooperatively; then the bands are handed out
+            // dynamically in several chunks per thread, so a thread that is descheduled (a busy shared machine) does not
+            // hold the whole product back, and no chunk re-packs anything another chunk packed.
             var blk = job.Blk;
             bool splitN = n >= m;
             int units = splitN ? (n + blk.NR - 1) / blk.NR : (m + blk.MR - 1) / blk.MR;
             int parts = Math.Min(workers, units);
             for (int p = 0; p < batch; p++)
             {
-                int bi = p;
-                if (parts <= 1) { job.RunBatches(bi, bi + 1, 0, m, 0, n); continue; }
-                RunParallel(parts, w =>
-                {
-                    int u0 = (int)((long)units * w / parts), u1 = (int)((long)units * (w + 1) / parts);
-                    if (splitN) job.RunBatches(bi, bi + 1, 0, m, u0 * blk.NR, Math.Min(n, u1 * blk.NR));
-                    else job.RunBatches(bi, bi + 1, u0 * blk.MR, Math.Min(m, u1 * blk.MR), 0, n);
-                });
+                if (parts <= 1 || k == 0 || alpha == 0f) { job.RunBatches(p, p + 1, 0, m, 0, n); continue; }
+                job.RunSplit(p, m, n, splitN, units, parts);
             }
         }
     }
@@ -266,7 +262,7 @@ public static unsafe partial class Gemm
                     {
                         var opA = transA ? new Operand(a + p * strideA, 1, lda) : new Operand(a + p * strideA, lda, 1);
                         var opB = transB ? new Operand(b + p * strideB, 1, ldb) : new Operand(b + p * strideB, ldb, 1);
-                        Macro(opA, opB, c + p * strideC, m0, m1, n0, n1, kcMax, packA, packB);
+                        Macro(opA, opB, c + p * strideC, m0, m1, n0, n1, kcMax, packA, packB, null, 0, null, 0);
                     }
                 }
             }
@@ -277,6 +273,92 @@ public static unsafe partial class Gemm
             }
         }
 
+        /// <summary>
+        /// One matrix on <paramref name="parts"/> threads: the operand every band needs (all of A for column bands, all of
+        /// B for row bands) is packed once into a shared buffer, split by panels; then the bands are computed in chunks,
+        /// each packing only its own part of the other operand.
+        /// </summary>
+        public void RunSplit(int bi, int m, int n, bool splitN, int units, int parts)
+        {
+            int kcMax = KcFor(k);
+            int MR = Blk.MR, NR = Blk.NR;
+            var opA = transA ? new Operand(a + bi * strideA, 1, lda) : new Operand(a + bi * strideA, lda, 1);
+            var opB = transB ? new Operand(b + bi * strideB, 1, ldb) : new Operand(b + bi * strideB, ldb, 1);
+            nint cb = (nint)(c + bi * strideC);
+            // Shared layout: the K slice starting at pc occupies [pc·padded, (pc + kc)·padded); inside it the panel of
+            // rows (columns) starting at r sits at r·kc.
+            int padded = splitN ? RoundUp(m, MR) : RoundUp(n, NR);
+            long sharedLen = (long)padded * k + 16;
+            if (sharedLen > Array.MaxLength)
+            {
+                RunParallel(parts, w =>
+                {
+                    int u0 = (int)((long)units * w / parts), u1 = (int)((long)units * (w + 1) / parts);
+                    if (splitN) RunBatches(bi, bi + 1, 0, m, u0 * NR, Math.Min(n, u1 * NR));
+                    else RunBatches(bi, bi + 1, u0 * MR, Math.Min(m, u1 * MR), 0, n);
+                });
+                return;
+            }
+            float[] shared = ArrayPool<float>.Shared.Rent((int)sharedLen);
+            try
+            {
+                fixed (float* raw = shared)
+                {
+                    nint sp = (nint)Align64(raw);
+                    int packUnits = splitN ? (m + MR - 1) / MR : (n + NR - 1) / NR;
+                    int packParts = Math.Min(parts, packUnits);
+                    RunParallel(packParts, w =>
+                    {
+                        int u0 = (int)((long)packUnits * w / packParts), u1 = (int)((long)packUnits * (w + 1) / packParts);
+                        float* s0 = (float*)sp;
+                        for (int pc = 0; pc < k; pc += kcMax)
+                        {
+                            int kc = Math.Min(kcMax, k - pc);
+                            if (splitN)
+                            {
+                                int r0 = u0 * MR, r1 = Math.Min(m, u1 * MR);
+                                if (r1 > r0) PackA(opA, r0, r1 - r0, pc, kc, MR, s0 + (nint)pc * padded + (nint)r0 * kc);
+                            }
+                            else
+                            {
+                                int j0 = u0 * NR, j1 = Math.Min(n, u1 * NR);
+                                if (j1 > j0) PackB(opB, pc, kc, j0, j1 - j0, NR, s0 + (nint)pc * padded + (nint)j0 * kc);
+                            }
+                        }
+                    });
+                    int chunks = Math.Min(units, parts * 4);
+                    Parallelism.ForDynamic(chunks, parts, ch =>
+                    {
+                        var (u0, u1) = Parallelism.Range(units, ch, chunks);
+                        if (splitN) RunBand(opA, opB, (float*)cb, 0, m, u0 * NR, Math.Min(n, u1 * NR), kcMax, (float*)sp, padded, null, 0);
+                        else RunBand(opA, opB, (float*)cb, u0 * MR, Math.Min(m, u1 * MR), 0, n, kcMax, null, 0, (float*)sp, padded);
+                    });
+                }
+            }
+            finally { ArrayPool<float>.Shared.Return(shared); }
+        }
+
+        /// <summary>One band of C; only the operand that is not shared is packed, into a buffer of its own.</summary>
+        void RunBand(Operand opA, Operand opB, float* cb, int m0, int m1, int n0, int n1, int kcMax,
+            float* sharedA, int padA, float* sharedB, int padB)
+        {
+            if (m1 <= m0 || n1 <= n0) return;
+            int len = sharedA != null
+                ? Math.Min(Blk.NC, RoundUp(n1 - n0, Blk.NR)) * kcMax + 16
+                : Math.Min(Blk.MC, RoundUp(m1 - m0, Blk.MR)) * kcMax + 16;
+            float[] own = ArrayPool<float>.Shared.Rent(len);
+            try
+            {
+                fixed (float* raw = own)
+                {
+                    float* p = Align64(raw);
+                    if (sharedA != null) Macro(opA, opB, cb, m0, m1, n0, n1, kcMax, null, p, sharedA, padA, null, 0);
+                    else Macro(opA, opB, cb, m0, m1, n0, n1, kcMax, p, null, null, 0, sharedB, padB);
+                }
+            }
+            finally { ArrayPool<float>.Shared.Return(own); }
+        }
+
         int KcFor(int kk)
         {
             // Equal slices no larger than KC, so k = KC + 1 does not leave a one-column tail.
@@ -284,7 +366,13 @@ public static unsafe partial class Gemm
             return Math.Max(1, (kk + slices - 1) / slices);
         }
 
-        void Macro(Operand opA, Operand opB, float* cBase, int m0, int m1, int n0, int n1, int kcMax, float* packA, float* packB)
+        /// <summary>
+        /// The blocked loops over C rows [m0,m1) × cols [n0,n1). When <paramref name="sharedA"/> (or <paramref name="sharedB"/>)
+        /// is given, that operand is already packed for all rows (columns), padded to <paramref name="padA"/>
+        /// (<paramref name="padB"/>), and is read from there instead of being packed into packA (packB).
+        /// </summary>
+        void Macro(Operand opA, Operand opB, float* cBase, int m0, int m1, int n0, int n1, int kcMax, float* packA, float* packB,
+            float* sharedA, int padA, float* sharedB, int padB)
         {
             if (k == 0 || alpha == 0f)
             {
@@ -301,19 +389,23 @@ public static unsafe partial class Gemm
                 {
                     int kc = Math.Min(kcMax, k - pc);
                     float betaEff = pc == 0 ? beta : 1f;
-                    PackB(opB, pc, kc, jc, nc, NR, packB);
+                    float* panelB;
+                    if (sharedB != null) panelB = sharedB + (nint)pc * padB + (nint)jc * kc;
+                    else { PackB(opB, pc, kc, jc, nc, NR, packB); panelB = packB; }
                     for (int ic = m0; ic < m1; ic += Blk.MC)
                     {
                         int mc = Math.Min(Blk.MC, m1 - ic);
-                        PackA(opA, ic, mc, pc, kc, MR, packA);
+                        float* blockA;
+                        if (sharedA != null) blockA = sharedA + (nint)pc * padA + (nint)ic * kc;
+                        else { PackA(opA, ic, mc, pc, kc, MR, packA); blockA = packA; }
                         for (int jr = 0; jr < nc; jr += NR)
                         {
                             int nr = Math.Min(NR, nc - jr);
-                            float* pbPanel = packB + (nint)jr * kc;
+                            float* pbPanel = panelB + (nint)jr * kc;
                             for (int ir = 0; ir < mc; ir += MR)
                             {
                                 int mr = Math.Min(MR, mc - ir);
-                                float* paPanel = packA + (nint)ir * kc;
+                                float* paPanel = blockA + (nint)ir * kc;
                                 float* cTile = cBase + (nint)(ic + ir) * ldc + jc + jr;
                                 if (mr == MR && nr == NR)
                                 {
