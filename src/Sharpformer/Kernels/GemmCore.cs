@@ -94,11 +94,13 @@ public static unsafe partial class Gemm
             }
             if (batch >= workers && (batch % workers == 0 || batch >= 4 * workers))
             {
-                // Independent matrices: one contiguous batch range per worker (attention's many small products).
+                // Independent matrices (attention's many small products): contiguous batch ranges, four per worker,
+                // handed out dynamically.
                 // A few large matrices that do not divide evenly are split inside each matrix instead (below).
-                RunParallel(workers, w =>
+                int chunks = Math.Min(batch, workers * 4);
+                Parallelism.ForDynamic(chunks, workers, ch =>
                 {
-                    int lo = (int)((long)batch * w / workers), hi = (int)((long)batch * (w + 1) / workers);
+                    var (lo, hi) = Parallelism.Range(batch, ch, chunks);
                     job.RunBatches(lo, hi, 0, m, 0, n);
                 });
                 return;
@@ -144,9 +146,10 @@ public static unsafe partial class Gemm
         {
             // Many small products (attention heads): whole batches per thread, as in the packed path.
             nint pa = (nint)a, pw = (nint)w, pc = (nint)c;
-            RunParallel(workers, wk =>
+            int chunks = Math.Min(batch, workers * 4);
+            Parallelism.ForDynamic(chunks, workers, ch =>
             {
-                var (lo, hi) = Parallelism.Range(batch, wk, workers);
+                var (lo, hi) = Parallelism.Range(batch, ch, chunks);
                 SmallMTransBRange(transA, m, n, k, alpha, (float*)pa, lda, strideA, (float*)pw, ldw, strideW, beta, (float*)pc, ldc, strideC, lo, hi, 1);
             });
             return;
