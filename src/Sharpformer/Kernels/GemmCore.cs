@@ -14,7 +14,8 @@ internal enum GemmIsa { Portable, Avx2, Avx512 }
 //       → for jr (NR) → for ir (MR) → register tile MR×NR.
 // Packing makes all four transpose combinations and any leading dimension look the same to the
 // micro-kernel, so x·Wᵀ (transB) runs at the speed of x·W. Threads split C into disjoint row or
-// column ranges, each with its own packing buffers, so no synchronisation is needed inside a GEMM.
+// column bands; the operand all bands share is packed once up front (RunSplit), so bands never synchronise.
+// Short inputs times Wᵀ (m ≤ 256, k ≥ 256) skip packing W entirely: see SmallMTransB.
 public static unsafe partial class Gemm
 {
     /// <summary>Below this many multiply-adds a GEMM runs on the calling thread (forking costs more than it saves).</summary>
@@ -79,7 +80,7 @@ public static unsafe partial class Gemm
 
         fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c)
         {
-            if (isa == GemmIsa.Avx512 && transB && m <= SmallM && k > 0 && alpha != 0f)
+            if (isa == GemmIsa.Avx512 && transB && m <= SmallM && k >= SmallMMinK && k <= 1 << 16 && alpha != 0f)
             {
                 SmallMTransB(transA, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC, batch, workers);
                 return;
@@ -93,31 +94,29 @@ public static unsafe partial class Gemm
             }
             if (batch >= workers && (batch % workers == 0 || batch >= 4 * workers))
             {
-                // Independent matrices: one contiguous batch range per worker (attention's many small products).
+                // Independent matrices (attention's many small products): contiguous batch ranges, four per worker,
+                // handed out dynamically.
                 // A few large matrices that do not divide evenly are split inside each matrix instead (below).
-                RunParallel(workers, w =>
+                int chunks = Math.Min(batch, workers * 4);
+                Parallelism.ForDynamic(chunks, workers, ch =>
                 {
-                    int lo = (int)((long)batch * w / workers), hi = (int)((long)batch * (w + 1) / workers);
+                    var (lo, hi) = Parallelism.Range(batch, ch, chunks);
                     job.RunBatches(lo, hi, 0, m, 0, n);
                 });
                 return;
             }
-            // Few large matrices: split C of each into row or column bands. Splitting the longer side keeps the
-            // duplicated packing of the shared operand (A for column bands, B for row bands) the smaller one.
+            // Few large matrices: split C of each into row bands (sharing packed B) or column bands (sharing packed A),
+            // whichever side is longer. The shared operand is packed once, cooperatively; then the bands are handed out
+            // dynamically in several chunks per thread, so a thread that is descheduled (a busy shared machine) does not
+            // hold the whole product back, and no chunk re-packs anything another chunk packed.
             var blk = job.Blk;
             bool splitN = n >= m;
             int units = splitN ? (n + blk.NR - 1) / blk.NR : (m + blk.MR - 1) / blk.MR;
             int parts = Math.Min(workers, units);
             for (int p = 0; p < batch; p++)
             {
-                int bi = p;
-                if (parts <= 1) { job.RunBatches(bi, bi + 1, 0, m, 0, n); continue; }
-                RunParallel(parts, w =>
-                {
-                    int u0 = (int)((long)units * w / parts), u1 = (int)((long)units * (w + 1) / parts);
-                    if (splitN) job.RunBatches(bi, bi + 1, 0, m, u0 * blk.NR, Math.Min(n, u1 * blk.NR));
-                    else job.RunBatches(bi, bi + 1, u0 * blk.MR, Math.Min(m, u1 * blk.MR), 0, n);
-                });
+                if (parts <= 1 || k == 0 || alpha == 0f) { job.RunBatches(p, p + 1, 0, m, 0, n); continue; }
+                job.RunSplit(p, m, n, splitN, units, parts);
             }
         }
     }
@@ -125,21 +124,48 @@ public static unsafe partial class Gemm
     internal static void RunParallel(int parts, Action<int> body) => Parallelism.For(parts, body);
 
     /// <summary>Up to this many rows of C, x·Wᵀ runs without packing W (see <see cref="SmallMTransB"/>).</summary>
-    internal const int SmallM = 32;
+    /// <remarks>Measured (one core, CPU time): the direct path matches or beats packing up to m = 256
+    /// (64×768·Wᵀ[3072]: 195 vs 105 GFLOP/s; 256×768·Wᵀ[3072]: 200 vs 187) and loses 5-15% at m = 1024.</remarks>
+    internal const int SmallM = 256;
+
+    /// <summary>The direct path needs a long k: its per-tile overhead (a transposed write of C) is paid every k steps, so for
+    /// attention's k = 64 the packed path is 2.5× faster (96×128×64·128ᵀ: 191 vs 73 GFLOP/s).</summary>
+    internal const int SmallMMinK = 256;
 
     /// <summary>
-    /// C = alpha·op(A)·Wᵀ + beta·C for m ≤ 32 (a short sequence through a Linear layer). Packing W would touch every
-    /// weight twice for little reuse, so the product is computed transposed, Cᵀ = W·op(A)ᵀ: op(A)ᵀ (k×m, small) is packed
-    /// once as a single 16- or 32-wide panel and W is streamed in place, 8 rows at a time, by <see cref="GemmMicroKernels.Avx512RowsTile"/>
+    /// C = alpha·op(A)·Wᵀ + beta·C for m ≤ <see cref="SmallM"/> (a short batch through a Linear layer). Packing W would touch
+    /// every weight twice for little reuse, so the product is computed transposed, Cᵀ = W·op(A)ᵀ: op(A)ᵀ (k×m, small) is packed
+    /// once as 32-wide panels (the last 16 wide when that suffices) and W is streamed in place, 8 rows at a time, by <see cref="GemmMicroKernels.Avx512RowsTile"/>
     /// (measured 4-6× faster than packing W for m = 16, e.g. 16×768·(3072×768)ᵀ: 2.6 → 0.45 ms on one core).
     /// </summary>
     static void SmallMTransB(bool transA, int m, int n, int k, float alpha, float* a, int lda, long strideA,
         float* w, int ldw, long strideW, float beta, float* c, int ldc, long strideC, int batch, int workers)
     {
-        // Up to 16 rows of C one vector of op(A)ᵀ per k suffices; above that two (16 and 32 wide tiles).
+        long work = (long)m * n * k * batch;
+        if (workers > 1 && work >= ParallelThreshold && batch >= workers && (batch % workers == 0 || batch >= 4 * workers))
+        {
+            // Many small products (attention heads): whole batches per thread, as in the packed path.
+            nint pa = (nint)a, pw = (nint)w, pc = (nint)c;
+            int chunks = Math.Min(batch, workers * 4);
+            Parallelism.ForDynamic(chunks, workers, ch =>
+            {
+                var (lo, hi) = Parallelism.Range(batch, ch, chunks);
+                SmallMTransBRange(transA, m, n, k, alpha, (float*)pa, lda, strideA, (float*)pw, ldw, strideW, beta, (float*)pc, ldc, strideC, lo, hi, 1);
+            });
+            return;
+        }
+        SmallMTransBRange(transA, m, n, k, alpha, a, lda, strideA, w, ldw, strideW, beta, c, ldc, strideC, 0, batch, workers);
+    }
+
+    /// <summary>Batches [b0, b1) of <see cref="SmallMTransB"/>; each product splits its W rows over up to <paramref name="workers"/> threads.</summary>
+    static void SmallMTransBRange(bool transA, int m, int n, int k, float alpha, float* a, int lda, long strideA,
+        float* w, int ldw, long strideW, float beta, float* c, int ldc, long strideC, int b0, int b1, int workers)
+    {
         const int Rows = 8;
-        int Width = m <= 16 ? 16 : 32;
-        float[] panelBuf = ArrayPool<float>.Shared.Rent(k * Width + 16);
+        // op(A)ᵀ is packed as 32-wide panels (the last one 16 wide when 16 columns suffice), all of them kept for the call.
+        int panels = (m + 31) / 32;
+        int lastWidth = m - (panels - 1) * 32 <= 16 ? 16 : 32;
+        float[] panelBuf = ArrayPool<float>.Shared.Rent(panels * k * 32 + 16);
         // W narrower than one 8-row block is copied into a zero-padded block so the kernel never reads past it.
         float[]? smallW = n < Rows ? ArrayPool<float>.Shared.Rent(Rows * k) : null;
         try
@@ -148,13 +174,16 @@ public static unsafe partial class Gemm
             {
                 nint panel = (nint)Align64(rawPanel), sw = (nint)smallWp;
                 int blocks = (n + Rows - 1) / Rows;
-                for (int bi = 0; bi < batch; bi++)
+                for (int bi = b0; bi < b1; bi++)
                 {
                     float* ap = a + bi * strideA; float* wp = w + bi * strideW; float* cp = c + bi * strideC;
                     // op(A)ᵀ as a k×m "B" operand: element (p, i) = op(A)(i, p).
                     var opAT = transA ? new Operand(ap, lda, 1) : new Operand(ap, 1, lda);
-                    PackB(opAT, 0, k, 0, m, Width, (float*)panel);
-                    int width = Width;
+                    for (int q = 0; q < panels; q++)
+                    {
+                        int width = q == panels - 1 ? lastWidth : 32;
+                        PackB(opAT, 0, k, q * 32, Math.Min(32, m - q * 32), width, (float*)panel + (nint)q * k * 32);
+                    }
                     nint wRows = (nint)wp; nint ldRows = ldw;
                     if (smallW != null)
                     {
@@ -175,16 +204,24 @@ public static unsafe partial class Gemm
                             int j0 = blk * Rows;
                             // The last partial block is computed as the final 8 rows of W; only its new rows are written.
                             int start = smallW != null ? 0 : Math.Min(j0, n - Rows);
-                            if (width == 16) GemmMicroKernels.Avx512RowsTile16(k, (float*)wRows + (nint)start * ldRows, ldRows, (float*)panel, tile, 16);
-                            else GemmMicroKernels.Avx512RowsTile(k, (float*)wRows + (nint)start * ldRows, ldRows, (float*)panel, tile, 32);
                             int jEnd = Math.Min(n, j0 + Rows);
-                            for (int i = 0; i < m; i++)
+                            float* wBlock = (float*)wRows + (nint)start * ldRows;
+                            // Every panel reuses the same 8 rows of W while they are in L1/L2.
+                            for (int q = 0; q < panels; q++)
                             {
-                                float* crow = (float*)cpn + (nint)i * ldc;
-                                for (int j = j0; j < jEnd; j++)
+                                int width = q == panels - 1 ? lastWidth : 32;
+                                float* pq = (float*)panel + (nint)q * k * 32;
+                                if (width == 16) GemmMicroKernels.Avx512RowsTile16(k, wBlock, ldRows, pq, tile, 16);
+                                else GemmMicroKernels.Avx512RowsTile(k, wBlock, ldRows, pq, tile, 32);
+                                int i0 = q * 32, i1 = Math.Min(m, i0 + 32);
+                                for (int i = i0; i < i1; i++)
                                 {
-                                    float v = alpha * tile[(j - start) * width + i];
-                                    crow[j] = beta == 0f ? v : v + beta * crow[j];
+                                    float* crow = (float*)cpn + (nint)i * ldc;
+                                    for (int j = j0; j < jEnd; j++)
+                                    {
+                                        float v = alpha * tile[(j - start) * width + (i - i0)];
+                                        crow[j] = beta == 0f ? v : v + beta * crow[j];
+                                    }
                                 }
                             }
                         }
@@ -228,7 +265,7 @@ public static unsafe partial class Gemm
                     {
                         var opA = transA ? new Operand(a + p * strideA, 1, lda) : new Operand(a + p * strideA, lda, 1);
                         var opB = transB ? new Operand(b + p * strideB, 1, ldb) : new Operand(b + p * strideB, ldb, 1);
-                        Macro(opA, opB, c + p * strideC, m0, m1, n0, n1, kcMax, packA, packB);
+                        Macro(opA, opB, c + p * strideC, m0, m1, n0, n1, kcMax, packA, packB, null, 0, null, 0);
                     }
                 }
             }
@@ -239,6 +276,92 @@ public static unsafe partial class Gemm
             }
         }
 
+        /// <summary>
+        /// One matrix on <paramref name="parts"/> threads: the operand every band needs (all of A for column bands, all of
+        /// B for row bands) is packed once into a shared buffer, split by panels; then the bands are computed in chunks,
+        /// each packing only its own part of the other operand.
+        /// </summary>
+        public void RunSplit(int bi, int m, int n, bool splitN, int units, int parts)
+        {
+            int kcMax = KcFor(k);
+            int MR = Blk.MR, NR = Blk.NR;
+            var opA = transA ? new Operand(a + bi * strideA, 1, lda) : new Operand(a + bi * strideA, lda, 1);
+            var opB = transB ? new Operand(b + bi * strideB, 1, ldb) : new Operand(b + bi * strideB, ldb, 1);
+            nint cb = (nint)(c + bi * strideC);
+            // Shared layout: the K slice starting at pc occupies [pc·padded, (pc + kc)·padded); inside it the panel of
+            // rows (columns) starting at r sits at r·kc.
+            int padded = splitN ? RoundUp(m, MR) : RoundUp(n, NR);
+            long sharedLen = (long)padded * k + 16;
+            if (sharedLen > Array.MaxLength)
+            {
+                RunParallel(parts, w =>
+                {
+                    int u0 = (int)((long)units * w / parts), u1 = (int)((long)units * (w + 1) / parts);
+                    if (splitN) RunBatches(bi, bi + 1, 0, m, u0 * NR, Math.Min(n, u1 * NR));
+                    else RunBatches(bi, bi + 1, u0 * MR, Math.Min(m, u1 * MR), 0, n);
+                });
+                return;
+            }
+            float[] shared = ArrayPool<float>.Shared.Rent((int)sharedLen);
+            try
+            {
+                fixed (float* raw = shared)
+                {
+                    nint sp = (nint)Align64(raw);
+                    int packUnits = splitN ? (m + MR - 1) / MR : (n + NR - 1) / NR;
+                    int packParts = Math.Min(parts, packUnits);
+                    RunParallel(packParts, w =>
+                    {
+                        int u0 = (int)((long)packUnits * w / packParts), u1 = (int)((long)packUnits * (w + 1) / packParts);
+                        float* s0 = (float*)sp;
+                        for (int pc = 0; pc < k; pc += kcMax)
+                        {
+                            int kc = Math.Min(kcMax, k - pc);
+                            if (splitN)
+                            {
+                                int r0 = u0 * MR, r1 = Math.Min(m, u1 * MR);
+                                if (r1 > r0) PackA(opA, r0, r1 - r0, pc, kc, MR, s0 + (nint)pc * padded + (nint)r0 * kc);
+                            }
+                            else
+                            {
+                                int j0 = u0 * NR, j1 = Math.Min(n, u1 * NR);
+                                if (j1 > j0) PackB(opB, pc, kc, j0, j1 - j0, NR, s0 + (nint)pc * padded + (nint)j0 * kc);
+                            }
+                        }
+                    });
+                    int chunks = Math.Min(units, parts * 4);
+                    Parallelism.ForDynamic(chunks, parts, ch =>
+                    {
+                        var (u0, u1) = Parallelism.Range(units, ch, chunks);
+                        if (splitN) RunBand(opA, opB, (float*)cb, 0, m, u0 * NR, Math.Min(n, u1 * NR), kcMax, (float*)sp, padded, null, 0);
+                        else RunBand(opA, opB, (float*)cb, u0 * MR, Math.Min(m, u1 * MR), 0, n, kcMax, null, 0, (float*)sp, padded);
+                    });
+                }
+            }
+            finally { ArrayPool<float>.Shared.Return(shared); }
+        }
+
+        /// <summary>One band of C; only the operand that is not shared is packed, into a buffer of its own.</summary>
+        void RunBand(Operand opA, Operand opB, float* cb, int m0, int m1, int n0, int n1, int kcMax,
+            float* sharedA, int padA, float* sharedB, int padB)
+        {
+            if (m1 <= m0 || n1 <= n0) return;
+            int len = sharedA != null
+                ? Math.Min(Blk.NC, RoundUp(n1 - n0, Blk.NR)) * kcMax + 16
+                : Math.Min(Blk.MC, RoundUp(m1 - m0, Blk.MR)) * kcMax + 16;
+            float[] own = ArrayPool<float>.Shared.Rent(len);
+            try
+            {
+                fixed (float* raw = own)
+                {
+                    float* p = Align64(raw);
+                    if (sharedA != null) Macro(opA, opB, cb, m0, m1, n0, n1, kcMax, null, p, sharedA, padA, null, 0);
+                    else Macro(opA, opB, cb, m0, m1, n0, n1, kcMax, p, null, null, 0, sharedB, padB);
+                }
+            }
+            finally { ArrayPool<float>.Shared.Return(own); }
+        }
+
         int KcFor(int kk)
         {
             // Equal slices no larger than KC, so k = KC + 1 does not leave a one-column tail.
@@ -246,7 +369,13 @@ public static unsafe partial class Gemm
             return Math.Max(1, (kk + slices - 1) / slices);
         }
 
-        void Macro(Operand opA, Operand opB, float* cBase, int m0, int m1, int n0, int n1, int kcMax, float* packA, float* packB)
+        /// <summary>
+        /// The blocked loops over C rows [m0,m1) × cols [n0,n1). When <paramref name="sharedA"/> (or <paramref name="sharedB"/>)
+        /// is given, that operand is already packed for all rows (columns), padded to <paramref name="padA"/>
+        /// (<paramref name="padB"/>), and is read from there instead of being packed into packA (packB).
+        /// </summary>
+        void Macro(Operand opA, Operand opB, float* cBase, int m0, int m1, int n0, int n1, int kcMax, float* packA, float* packB,
+            float* sharedA, int padA, float* sharedB, int padB)
         {
             if (k == 0 || alpha == 0f)
             {
@@ -263,19 +392,23 @@ public static unsafe partial class Gemm
                 {
                     int kc = Math.Min(kcMax, k - pc);
                     float betaEff = pc == 0 ? beta : 1f;
-                    PackB(opB, pc, kc, jc, nc, NR, packB);
+                    float* panelB;
+                    if (sharedB != null) panelB = sharedB + (nint)pc * padB + (nint)jc * kc;
+                    else { PackB(opB, pc, kc, jc, nc, NR, packB); panelB = packB; }
                     for (int ic = m0; ic < m1; ic += Blk.MC)
                     {
                         int mc = Math.Min(Blk.MC, m1 - ic);
-                        PackA(opA, ic, mc, pc, kc, MR, packA);
+                        float* blockA;
+                        if (sharedA != null) blockA = sharedA + (nint)pc * padA + (nint)ic * kc;
+                        else { PackA(opA, ic, mc, pc, kc, MR, packA); blockA = packA; }
                         for (int jr = 0; jr < nc; jr += NR)
                         {
                             int nr = Math.Min(NR, nc - jr);
-                            float* pbPanel = packB + (nint)jr * kc;
+                            float* pbPanel = panelB + (nint)jr * kc;
                             for (int ir = 0; ir < mc; ir += MR)
                             {
                                 int mr = Math.Min(MR, mc - ir);
-                                float* paPanel = packA + (nint)ir * kc;
+                                float* paPanel = blockA + (nint)ir * kc;
                                 float* cTile = cBase + (nint)(ic + ir) * ldc + jc + jr;
                                 if (mr == MR && nr == NR)
                                 {

@@ -52,6 +52,15 @@ public static class Parallelism
         System.Threading.Tasks.Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, w => RunMarked(w, w + 1, body));
     }
 
+    /// <summary>body(0 … count−1) on up to <paramref name="threads"/> threads, items handed out dynamically (a thread
+    /// that falls behind, e.g. descheduled on a shared machine, takes fewer items).</summary>
+    internal static void ForDynamic(int count, int threads, Action<int> body)
+    {
+        if (count <= 0) return;
+        if (threads <= 1 || count == 1 || t_insideParallel) { RunMarked(0, count, body); return; }
+        System.Threading.Tasks.Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, i => RunMarked(i, i + 1, body));
+    }
+
     static void RunMarked(int from, int to, Action<int> body)
     {
         bool outer = t_insideParallel;
