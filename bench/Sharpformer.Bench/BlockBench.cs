@@ -9,7 +9,7 @@ namespace Sharpformer.Bench;
 /// <summary>
 /// Forward + backward of one BERT-base-sized post-norm encoder layer (hidden 768, 12 heads, intermediate 3072, GELU, dropout 0.1
 /// in training mode) at batch 8 × sequence 128 with a padding mask, on 1 and 2 threads. Also times the inference forward
-/// (eval mode, inside Autograd.NoGrad) as forward_nograd_ms.
+/// (eval mode, inside Autograd.NoGrad) as forward_nograd_ms, and one AdamW step over the layer's 7.1M parameters as adamw_step_ms.
 /// Options: --json, --repeats N (default 5), --threads LIST (default 1,2), --batch B (8), --seq S (128),
 /// --cpu (process CPU time divided by threads instead of wall clock, for a machine shared with other processes),
 /// --thread-cpu (calling thread's CPU time; meaningful with --threads 1), --parts (per-part timing of the inference forward
@@ -66,6 +66,8 @@ internal static class BlockBench
                 Parallelism.DefaultThreads = threads;
                 var pause0 = GC.GetTotalPauseDuration(); int gen2 = GC.CollectionCount(2);
                 var fwd = new double[repeats]; var bwd = new double[repeats]; var tot = new double[repeats]; var inf = new double[repeats];
+                var opt = new Sharpformer.Optim.AdamW(layer.Parameters(), learningRate: 1e-9f);   // tiny lr: weights stay put
+                var stepMs = new double[repeats];
                 for (int r = -1; r < repeats; r++)
                 {
                     layer.Train();
@@ -77,18 +79,21 @@ internal static class BlockBench
                     double t1 = Now();
                     loss.Backward();
                     double bk = Now() - t1;
+                    double t3 = Now();
+                    opt.Step();
+                    double st = Now() - t3;
                     layer.Eval();
                     double t2 = Now();
                     using (Autograd.NoGrad()) layer.Forward(x, mask);
                     double i = Now() - t2;
                     if (r < 0) continue;
-                    fwd[r] = f; bwd[r] = bk; tot[r] = f + bk; inf[r] = i;
+                    fwd[r] = f; bwd[r] = bk; tot[r] = f + bk; inf[r] = i; stepMs[r] = st;
                 }
                 double gcMs = (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds / (repeats + 1);
                 int gen2PerIter = (GC.CollectionCount(2) - gen2) / (repeats + 1);
                 double Med(double[] a) { var c = (double[])a.Clone(); Array.Sort(c); return c[c.Length / 2]; }
                 if (json)
-                    Console.WriteLine(string.Create(inv, $"{{\"threads\":{threads},\"batch\":{batch},\"seq\":{seq},\"forward_ms\":{Med(fwd):F1},\"backward_ms\":{Med(bwd):F1},\"total_ms\":{Med(tot):F1},\"best_total_ms\":{tot.Min():F1},\"forward_nograd_ms\":{Med(inf):F1},\"gc_pause_ms_per_iter\":{gcMs:F1},\"gen2_per_iter\":{gen2PerIter},\"clock\":\"{(s_threadCpu ? "thread_cpu" : s_cpu ? "cpu" : "wall")}\"}}"));
+                    Console.WriteLine(string.Create(inv, $"{{\"threads\":{threads},\"batch\":{batch},\"seq\":{seq},\"forward_ms\":{Med(fwd):F1},\"backward_ms\":{Med(bwd):F1},\"total_ms\":{Med(tot):F1},\"best_total_ms\":{tot.Min():F1},\"forward_nograd_ms\":{Med(inf):F1},\"adamw_step_ms\":{Med(stepMs):F1},\"gc_pause_ms_per_iter\":{gcMs:F1},\"gen2_per_iter\":{gen2PerIter},\"clock\":\"{(s_threadCpu ? "thread_cpu" : s_cpu ? "cpu" : "wall")}\"}}"));
                 else
                     Console.WriteLine(string.Create(inv, $"threads {threads}: forward {Med(fwd):F1} ms, backward {Med(bwd):F1} ms, total {Med(tot):F1} ms (best {tot.Min():F1}), inference forward {Med(inf):F1} ms"));
             }

@@ -99,6 +99,9 @@ public readonly struct GradSink(Tensor?[] inputs)
 /// logical flow, including tasks and Parallel.For bodies started inside the scope (they inherit the execution context),
 /// while other threads and requests running concurrently keep recording. A [ThreadStatic] flag would silently record
 /// (and keep graphs alive) inside Parallel workers started from a no-grad scope.
+/// Open the scope in the method that runs the ops: a scope opened inside an awaited async method does not reach its caller.
+/// Gradient accumulation into a leaf's <see cref="Tensor.Grad"/> is not synchronised, so two Backward calls that share
+/// parameters must not run concurrently (run data-parallel replicas on separate parameter copies, or serialise Backward).
 /// </remarks>
 public static class Autograd
 {
