@@ -9,20 +9,28 @@ namespace Sharpformer.Bench;
 /// <summary>
 /// Forward + backward of one BERT-base-sized post-norm encoder layer (hidden 768, 12 heads, intermediate 3072, GELU, dropout 0.1
 /// in training mode) at batch 8 × sequence 128 with a padding mask, on 1 and 2 threads. Also times the inference forward
-/// (eval mode, inside Autograd.NoGrad) as forward_nograd_ms.
+/// (eval mode, inside Autograd.NoGrad) as forward_nograd_ms, and one AdamW step over the layer's 7.1M parameters as adamw_step_ms.
 /// Options: --json, --repeats N (default 5), --threads LIST (default 1,2), --batch B (8), --seq S (128),
 /// --cpu (process CPU time divided by threads instead of wall clock, for a machine shared with other processes),
-/// --parts (per-part timing of the inference forward).
+/// --thread-cpu (calling thread's CPU time; meaningful with --threads 1), --parts (per-part timing of the inference forward
+/// and per-op backward), --attention (fused vs composed attention, forward + backward).
 /// Prints the median over repeats after one warm-up iteration; best_total_ms is the fastest repeat (less sensitive to noise).
 /// </summary>
 internal static class BlockBench
 {
-    static bool s_cpu;
+    static bool s_cpu, s_threadCpu;
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    struct Timespec { public long Sec, Nsec; }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    static extern int ClockGetTime(int clock, out Timespec ts);
     static readonly Process Proc = Process.GetCurrentProcess();
 
     // a timestamp in ms: wall clock, or process CPU time / threads with --cpu
     static double Now()
     {
+        if (s_threadCpu && ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, out var ts) == 0) return ts.Sec * 1000.0 + ts.Nsec / 1e6;
         if (!s_cpu) return Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
         Proc.Refresh();
         return Proc.TotalProcessorTime.TotalMilliseconds / Parallelism.DefaultThreads;
@@ -32,6 +40,8 @@ internal static class BlockBench
     {
         bool json = args.Contains("--json");
         s_cpu = args.Contains("--cpu");
+        // calling thread's CPU time (Linux): with --threads 1 every kernel runs on this thread, so JIT and GC threads are excluded
+        s_threadCpu = args.Contains("--thread-cpu");
         int repeats = IntOption(args, "--repeats", 5);
         int batch = IntOption(args, "--batch", 8), seq = IntOption(args, "--seq", 128);
         int[] threadList = (Option(args, "--threads") ?? "1,2").Split(',').Select(int.Parse).ToArray();
@@ -46,6 +56,7 @@ internal static class BlockBench
         for (int b = 0; b < batch; b++) for (int s = 0; s < seq; s++) maskBits[b * seq + s] = s < seq - 8 * b ? 1 : 0;
         var mask = Functional.AdditiveMask(maskBits, batch, seq);
         var inv = CultureInfo.InvariantCulture;
+        if (args.Contains("--attention")) { CompareAttention(batch, seq, repeats, json); return 0; }
         if (args.Contains("--parts")) { Parts(layer, x, mask, repeats, json); ProfileBackward(layer, x, mask, repeats, json); return 0; }
         int saved = Parallelism.DefaultThreads;
         try
@@ -55,6 +66,8 @@ internal static class BlockBench
                 Parallelism.DefaultThreads = threads;
                 var pause0 = GC.GetTotalPauseDuration(); int gen2 = GC.CollectionCount(2);
                 var fwd = new double[repeats]; var bwd = new double[repeats]; var tot = new double[repeats]; var inf = new double[repeats];
+                var opt = new Sharpformer.Optim.AdamW(layer.Parameters(), learningRate: 1e-9f);   // tiny lr: weights stay put
+                var stepMs = new double[repeats];
                 for (int r = -1; r < repeats; r++)
                 {
                     layer.Train();
@@ -66,18 +79,21 @@ internal static class BlockBench
                     double t1 = Now();
                     loss.Backward();
                     double bk = Now() - t1;
+                    double t3 = Now();
+                    opt.Step();
+                    double st = Now() - t3;
                     layer.Eval();
                     double t2 = Now();
                     using (Autograd.NoGrad()) layer.Forward(x, mask);
                     double i = Now() - t2;
                     if (r < 0) continue;
-                    fwd[r] = f; bwd[r] = bk; tot[r] = f + bk; inf[r] = i;
+                    fwd[r] = f; bwd[r] = bk; tot[r] = f + bk; inf[r] = i; stepMs[r] = st;
                 }
                 double gcMs = (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds / (repeats + 1);
                 int gen2PerIter = (GC.CollectionCount(2) - gen2) / (repeats + 1);
                 double Med(double[] a) { var c = (double[])a.Clone(); Array.Sort(c); return c[c.Length / 2]; }
                 if (json)
-                    Console.WriteLine(string.Create(inv, $"{{\"threads\":{threads},\"batch\":{batch},\"seq\":{seq},\"forward_ms\":{Med(fwd):F1},\"backward_ms\":{Med(bwd):F1},\"total_ms\":{Med(tot):F1},\"best_total_ms\":{tot.Min():F1},\"forward_nograd_ms\":{Med(inf):F1},\"gc_pause_ms_per_iter\":{gcMs:F1},\"gen2_per_iter\":{gen2PerIter},\"clock\":\"{(s_cpu ? "cpu" : "wall")}\"}}"));
+                    Console.WriteLine(string.Create(inv, $"{{\"threads\":{threads},\"batch\":{batch},\"seq\":{seq},\"forward_ms\":{Med(fwd):F1},\"backward_ms\":{Med(bwd):F1},\"total_ms\":{Med(tot):F1},\"best_total_ms\":{tot.Min():F1},\"forward_nograd_ms\":{Med(inf):F1},\"adamw_step_ms\":{Med(stepMs):F1},\"gc_pause_ms_per_iter\":{gcMs:F1},\"gen2_per_iter\":{gen2PerIter},\"clock\":\"{(s_threadCpu ? "thread_cpu" : s_cpu ? "cpu" : "wall")}\"}}"));
                 else
                     Console.WriteLine(string.Create(inv, $"threads {threads}: forward {Med(fwd):F1} ms, backward {Med(bwd):F1} ms, total {Med(tot):F1} ms (best {tot.Min():F1}), inference forward {Med(inf):F1} ms"));
             }
@@ -132,6 +148,39 @@ internal static class BlockBench
             Console.WriteLine(json ? string.Create(CultureInfo.InvariantCulture, $"{{\"backward_op\":\"{op}\",\"ms\":{ms / repeats:F2}}}")
                 : string.Create(CultureInfo.InvariantCulture, $"backward {op,-20} {ms / repeats,8:F2} ms"));
         Autograd.ProfileBackward = null;
+    }
+
+    // Fused Functional.Attention vs the same attention composed from MatMul/Div/Add/Softmax/Permute (as a port of HF's
+    // BertSelfAttention would write it), forward + backward, BERT-base head layout.
+    static void CompareAttention(int batch, int seq, int repeats, bool json)
+    {
+        const int H = 12, D = 64;
+        var rng = new Random(5);
+        Tensor MakeInput() { var t = Tensor.Normal(rng, 0, 1, batch, seq, H * D); t.RequiresGrad = true; return t; }
+        Tensor q = MakeInput(), k = MakeInput(), v = MakeInput();
+        var mask = Functional.AdditiveMask(Enumerable.Repeat(1, batch * seq).ToArray(), batch, seq);
+        Tensor Fused() => Functional.Attention(q, k, v, H, mask).Context;
+        Tensor Composed()
+        {
+            Tensor Heads(Tensor t) => t.Reshape(batch, seq, H, D).Permute(0, 2, 1, 3);
+            var scores = Heads(q).MatMul(Heads(k).Transpose(-1, -2)).Div(MathF.Sqrt(D)).Add(mask);
+            return scores.Softmax(-1).MatMul(Heads(v)).Permute(0, 2, 1, 3).Contiguous().Reshape(batch, seq, H * D);
+        }
+        foreach (var (name, f) in new (string, Func<Tensor>)[] { ("fused", Fused), ("composed", Composed) })
+        {
+            var fw = new double[repeats]; var bw = new double[repeats];
+            for (int r = -1; r < repeats; r++)
+            {
+                q.ZeroGrad(); k.ZeroGrad(); v.ZeroGrad();
+                double t0 = Now(); var loss = f().Sum(); double t1 = Now(); loss.Backward(); double t2 = Now();
+                if (r >= 0) { fw[r] = t1 - t0; bw[r] = t2 - t1; }
+            }
+            Array.Sort(fw); Array.Sort(bw);
+            var inv = CultureInfo.InvariantCulture;
+            Console.WriteLine(json
+                ? string.Create(inv, $"{{\"attention\":\"{name}\",\"threads\":{Parallelism.DefaultThreads},\"forward_ms\":{fw[repeats / 2]:F1},\"backward_ms\":{bw[repeats / 2]:F1}}}")
+                : string.Create(inv, $"{name,-9} forward {fw[repeats / 2],7:F1} ms  backward {bw[repeats / 2],7:F1} ms"));
+        }
     }
 
     static string? Option(string[] args, string name)

@@ -31,6 +31,12 @@ public static partial class Gemm
     {
         if (batch < 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be ≥ 0.");
         if (batch == 0) return;
+        if (strideA < 0 || strideB < 0 || strideC < 0)
+            throw new ArgumentOutOfRangeException(nameof(strideA), $"Batch strides must be non-negative (strideA={strideA}, strideB={strideB}, strideC={strideC}).");
+        // Outputs may interleave (e.g. heads as column blocks of one [seq, hidden] matrix: strideC = head size < ldc),
+        // but a stride below the row length n always makes the first rows of neighbouring batches overlap.
+        if (batch > 1 && m > 0 && n > 0 && strideC < n)
+            throw new ArgumentException($"strideC={strideC} makes the {m}×{n} outputs of consecutive batches overlap; it must be at least n={n} (each batch is written in parallel).", nameof(strideC));
         long lastA = strideA * (batch - 1), lastB = strideB * (batch - 1), lastC = strideC * (batch - 1);
         CheckArgs(transA, transB, m, n, k, a.Length - lastA, lda, b.Length - lastB, ldb, c.Length - lastC, ldc);
         SgemmBatchedCore(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch, threads);

@@ -27,11 +27,12 @@ public static unsafe partial class Gemm
 
     readonly record struct Blocking(int MR, int NR, int KC, int MC, int NC);
 
-    // AVX-512: KC = 384 measured best on Zen 5 (48 KiB L1d: a 384×32 B micro-panel is 48 KiB but streams well; 256 was
-    // 3-5% slower, 128 10-20% slower); the MC×KC A block (576 KiB) sits in the 1 MiB L2.
+    // AVX-512 (tuned on Zen 5: 48 KiB L1d, 1 MiB L2 per core): the 12×32 tile alone runs at ~97% of the FMA peak for any
+    // KC from 128 to 768, so KC is as large as possible (768: BERT's k = 768 in one pass, so C is read and written
+    // once) with MC = 192 keeping the 576 KiB A block in L2. Measured 4-5% faster than KC = MC = 384.
     static Blocking BlockingFor(GemmIsa isa) => isa switch
     {
-        GemmIsa.Avx512 => new(12, 32, 384, 384, 4096),
+        GemmIsa.Avx512 => new(12, 32, 768, 192, 4096),
         GemmIsa.Avx2 => new(6, 16, 256, 192, 4096),
         _ => new(4, 4, 256, 128, 4096),
     };

@@ -46,7 +46,7 @@ public abstract class Module
     public bool Training { get; private set; } = true;
 
     /// <summary>Shape of the last output of Forward (for the summary), when the module records it.</summary>
-    public int[]? LastOutputShape { get; protected set; }
+    public int[]? LastOutputShape { get; protected internal set; }
 
     /// <summary>Registers a submodule under a dotted-name segment; returns it for field initialisation.</summary>
     protected T RegisterModule<T>(string name, T module) where T : Module

@@ -23,6 +23,7 @@ public sealed class FeedForward : Module
         var h = Activation == Activation.Gelu
             ? Functional.LinearGelu(x, Lin1.Weight.Value, Lin1.Bias?.Value)   // bias + GELU fused after the GEMM
             : Activation.Apply(Lin1.Forward(x));
+        Lin1.LastOutputShape = h.ShapeArray;
         var y = Dropout.Forward(Lin2.Forward(h));
         LastOutputShape = y.ShapeArray;
         return y;

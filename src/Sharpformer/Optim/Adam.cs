@@ -33,18 +33,25 @@ public class Adam : Optimizer
     public float Epsilon { get; }
     public AdamFlavor Flavor { get; }
 
-    private protected override void Update(ParamGroup group, Span<float> p, ReadOnlySpan<float> g, long step, float[]?[] slots)
+    private protected override void Update(ParamGroup group, Chunked p, Chunked g, long step, float[]?[] slots)
     {
-        if (group.WeightDecay != 0f)
+        var m = Slot(slots, 0, p.Length); var v = Slot(slots, 1, p.Length);
+        float wd = group.WeightDecay, lr = group.LearningRate;
+        ForChunks(p.Length, (lo, n) =>
         {
-            var gd = new float[g.Length];
-            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(p, group.WeightDecay, g, gd);
-            g = gd;
-        }
-        AdamCore(p, g, Slot(slots, 0, p.Length), Slot(slots, 1, p.Length), step, group.LearningRate, Beta1, Beta2, Epsilon, Flavor);
+            ReadOnlySpan<float> gs = g.Slice(lo, n);
+            if (wd != 0f)
+            {
+                // torch Adam's L2 term: g ← g + wd·p
+                var gd = new float[n];
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(p.Slice(lo, n), wd, gs, gd);
+                gs = gd;
+            }
+            AdamCore(p.Slice(lo, n), gs, m.AsSpan(lo, n), v.AsSpan(lo, n), step, lr, Beta1, Beta2, Epsilon, Flavor);
+        });
     }
 
-    internal static void AdamCore(Span<float> p, ReadOnlySpan<float> g, float[] m, float[] v, long step, float lr,
+    internal static void AdamCore(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, long step, float lr,
         float b1, float b2, float eps, AdamFlavor flavor)
     {
         double bc1 = 1 - Math.Pow(b1, step), bc2 = 1 - Math.Pow(b2, step);
@@ -57,8 +64,8 @@ public class Adam : Optimizer
         {
             var vp = MemoryMarshal.Cast<float, Vector<float>>(p);
             var vg = MemoryMarshal.Cast<float, Vector<float>>(g);
-            var vm = MemoryMarshal.Cast<float, Vector<float>>(m.AsSpan());
-            var vv = MemoryMarshal.Cast<float, Vector<float>>(v.AsSpan());
+            var vm = MemoryMarshal.Cast<float, Vector<float>>(m);
+            var vv = MemoryMarshal.Cast<float, Vector<float>>(v);
             for (int j = 0; j < vp.Length; j++)
             {
                 var gj = vg[j];
@@ -107,20 +114,24 @@ public sealed class AdamW : Optimizer
     public float Epsilon { get; }
     public AdamWFlavor Flavor { get; }
 
-    private protected override void Update(ParamGroup group, Span<float> p, ReadOnlySpan<float> g, long step, float[]?[] slots)
+    private protected override void Update(ParamGroup group, Chunked p, Chunked g, long step, float[]?[] slots)
     {
         float lr = group.LearningRate, wd = group.WeightDecay;
         var m = Slot(slots, 0, p.Length); var v = Slot(slots, 1, p.Length);
-        if (Flavor == AdamWFlavor.Torch)
+        ForChunks(p.Length, (lo, n) =>
         {
-            if (wd != 0f) System.Numerics.Tensors.TensorPrimitives.Multiply(p, 1f - lr * wd, p);
-            Adam.AdamCore(p, g, m, v, step, lr, Beta1, Beta2, Epsilon, AdamFlavor.Torch);
-        }
-        else
-        {
-            Adam.AdamCore(p, g, m, v, step, lr, Beta1, Beta2, Epsilon, AdamFlavor.Keras);
-            if (wd != 0f) System.Numerics.Tensors.TensorPrimitives.Multiply(p, 1f - lr * wd, p);
-        }
+            var ps = p.Slice(lo, n);
+            if (Flavor == AdamWFlavor.Torch)
+            {
+                if (wd != 0f) System.Numerics.Tensors.TensorPrimitives.Multiply(ps, 1f - lr * wd, ps);
+                Adam.AdamCore(ps, g.Slice(lo, n), m.AsSpan(lo, n), v.AsSpan(lo, n), step, lr, Beta1, Beta2, Epsilon, AdamFlavor.Torch);
+            }
+            else
+            {
+                Adam.AdamCore(ps, g.Slice(lo, n), m.AsSpan(lo, n), v.AsSpan(lo, n), step, lr, Beta1, Beta2, Epsilon, AdamFlavor.Keras);
+                if (wd != 0f) System.Numerics.Tensors.TensorPrimitives.Multiply(ps, 1f - lr * wd, ps);
+            }
+        });
     }
 }
 
@@ -142,20 +153,25 @@ public sealed class Sgd : Optimizer
     public float Dampening { get; }
     public bool Nesterov { get; }
 
-    private protected override void Update(ParamGroup group, Span<float> p, ReadOnlySpan<float> g, long step, float[]?[] slots)
+    private protected override void Update(ParamGroup group, Chunked p, Chunked g, long step, float[]?[] slots)
     {
         float lr = group.LearningRate, wd = group.WeightDecay, mu = Momentum;
         bool first = slots[0] == null;
         var buf = mu != 0f ? Slot(slots, 0, p.Length) : null;
-        for (int i = 0; i < p.Length; i++)
+        ForChunks(p.Length, (lo, n) =>
         {
-            float gi = g[i] + wd * p[i];
-            if (buf != null)
+            var ps = p.Slice(lo, n); var gs = g.Slice(lo, n);
+            for (int i = 0; i < n; i++)
             {
-                buf[i] = first ? gi : mu * buf[i] + (1 - Dampening) * gi;
-                gi = Nesterov ? gi + mu * buf[i] : buf[i];
+                float gi = gs[i] + wd * ps[i];
+                if (buf != null)
+                {
+                    ref float b = ref buf[lo + i];
+                    b = first ? gi : mu * b + (1 - Dampening) * gi;
+                    gi = Nesterov ? gi + mu * b : b;
+                }
+                ps[i] -= lr * gi;
             }
-            p[i] -= lr * gi;
-        }
+        });
     }
 }

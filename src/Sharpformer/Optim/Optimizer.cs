@@ -77,12 +77,35 @@ public abstract class Optimizer
                 if (!p.Trainable || p.Grad == null) continue;
                 if (!_state.TryGetValue(p, out var st)) _state[p] = st = new SlotState { Slots = new float[]?[SlotCount] };
                 st.Step++;
-                Update(g, p.Value.AsSpan(), p.Grad.AsSpan(), st.Step, st.Slots);
+                if (!p.Grad.Shape.SequenceEqual(p.Value.Shape))
+                    throw new OptimizerException($"Gradient of {p.Value.Name ?? "a parameter"} has shape {Sharpformer.Tensors.Tensor.FormatShape(p.Grad.Shape)}; the parameter is {Sharpformer.Tensors.Tensor.FormatShape(p.Value.Shape)}.");
+                Update(g, new Chunked(p.Value), new Chunked(p.Grad.IsContiguous ? p.Grad : p.Grad.Detach().Contiguous()), st.Step, st.Slots);
             }
     }
 
     /// <summary>One parameter's update; slots are per-parameter buffers (null until first allocated by the optimizer).</summary>
-    private protected abstract void Update(ParamGroup group, Span<float> param, ReadOnlySpan<float> grad, long step, float[]?[] slots);
+    private protected abstract void Update(ParamGroup group, Chunked param, Chunked grad, long step, float[]?[] slots);
+
+    /// <summary>A contiguous tensor's array and offset, so element-wise updates can be split across threads.</summary>
+    private protected readonly struct Chunked(Sharpformer.Tensors.Tensor t)
+    {
+        public readonly float[] Data = t.Data;
+        public readonly int Offset = t.Offset;
+        public readonly int Length = t.Size;
+        public Span<float> Slice(int start, int length) => Data.AsSpan(Offset + start, length);
+    }
+
+    /// <summary>Runs body(start, length) over [0, n) in parallel parts of at least 64K elements (updates are memory-bound).</summary>
+    private protected static void ForChunks(int n, Action<int, int> body)
+    {
+        int parts = Math.Max(1, Sharpformer.Kernels.Parallelism.WorkersFor(n, 1 << 16));
+        if (parts == 1) { body(0, n); return; }
+        Sharpformer.Kernels.Parallelism.For(parts, w =>
+        {
+            int lo = (int)((long)n * w / parts), hi = (int)((long)n * (w + 1) / parts);
+            if (hi > lo) body(lo, hi - lo);
+        });
+    }
 
     protected static float[] Slot(float[]?[] slots, int i, int length) => slots[i] ??= new float[length];
 

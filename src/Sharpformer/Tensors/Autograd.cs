@@ -2,8 +2,8 @@ using Sharpformer.Kernels;
 
 namespace Sharpformer.Tensors;
 
-/// <summary>A backward rule: given the gradient of an op's output, push gradients for its inputs into the sink.</summary>
-internal delegate void BackwardFn(Tensor gradOutput, GradSink sink);
+/// <summary>A backward rule: given the gradient of an op's output (contiguous, the output's shape), push gradients for its inputs into the sink.</summary>
+public delegate void BackwardFn(Tensor gradOutput, GradSink sink);
 
 /// <summary>One recorded op: its backward closure and the inputs that require grad (null where an input does not).</summary>
 internal sealed class Node(string op, BackwardFn backward, Tensor?[] inputs)
@@ -25,7 +25,7 @@ internal sealed class Node(string op, BackwardFn backward, Tensor?[] inputs)
 /// Where a backward rule delivers input gradients. Gradients accumulate: into <see cref="Tensor.Grad"/> for leaves,
 /// into a pending buffer for intermediate tensors (consumed when the engine reaches their own node).
 /// </summary>
-internal readonly struct GradSink(Tensor?[] inputs)
+public readonly struct GradSink(Tensor?[] inputs)
 {
     /// <summary>Whether input <paramref name="i"/> wants a gradient.</summary>
     public bool Needs(int i) => inputs[i] != null;
@@ -99,10 +99,22 @@ internal readonly struct GradSink(Tensor?[] inputs)
 /// logical flow, including tasks and Parallel.For bodies started inside the scope (they inherit the execution context),
 /// while other threads and requests running concurrently keep recording. A [ThreadStatic] flag would silently record
 /// (and keep graphs alive) inside Parallel workers started from a no-grad scope.
+/// Open the scope in the method that runs the ops: a scope opened inside an awaited async method does not reach its caller.
+/// Gradient accumulation into a leaf's <see cref="Tensor.Grad"/> is not synchronised, so two Backward calls that share
+/// parameters must not run concurrently (run data-parallel replicas on separate parameter copies, or serialise Backward).
 /// </remarks>
 public static class Autograd
 {
     static readonly AsyncLocal<bool> Disabled = new();
+
+    /// <summary>
+    /// Records a custom op: when recording is on and any input requires grad, <paramref name="result"/> (a freshly computed tensor)
+    /// gets a graph node whose <paramref name="backward"/> receives the output gradient and delivers input i's gradient through
+    /// <see cref="GradSink.Add"/> / <see cref="GradSink.Target"/>. Returns <paramref name="result"/>.
+    /// </summary>
+    /// <remarks>Keep in the closure only what the backward needs (use Detach() of inputs); it is released after Backward.</remarks>
+    public static Tensor Record(Tensor result, string op, BackwardFn backward, params Tensor?[] inputs) =>
+        Tensor.Record(result, op, backward, (Tensor?[])inputs.Clone());
 
     /// <summary>True when ops record a graph (the default); false inside <see cref="NoGrad"/>.</summary>
     public static bool IsEnabled => !Disabled.Value;

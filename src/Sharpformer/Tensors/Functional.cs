@@ -55,13 +55,20 @@ public static class Functional
         return Tensor.Record(y, "SoftmaxWithMask", (g, s) => SoftmaxBackward(ya, g, s, rows, cols, log: false), xc);
     }
 
-    // softmax(x + mask) row-parallel; parts start on whole mask groups so each part's mask rows line up
+    // softmax(x + mask) row-parallel. A part may start inside a mask group (one mask row shared by rowsPerMask score rows),
+    // so each part walks its rows in runs that stay within one group and hands the kernel that group's mask row alone.
     static void MaskedSoftmaxForward(float[] x, int xo, float[] y, int rows, int cols, float[] mask, int rowsPerMask)
     {
-        int groups = rows / rowsPerMask;
-        Par.For(groups, (long)rowsPerMask * cols, (g0, gn) =>
-            Kernels.Softmax.Forward(x.AsSpan(xo + g0 * rowsPerMask * cols, gn * rowsPerMask * cols), y.AsSpan(g0 * rowsPerMask * cols, gn * rowsPerMask * cols),
-                gn * rowsPerMask, cols, mask.AsSpan(g0 * cols, gn * cols), rowsPerMask));
+        Par.For(rows, cols, (r0, n) =>
+        {
+            for (int r = r0, end = r0 + n; r < end;)
+            {
+                int g = r / rowsPerMask, runEnd = Math.Min(end, (g + 1) * rowsPerMask), len = runEnd - r;
+                Kernels.Softmax.Forward(x.AsSpan(xo + r * cols, len * cols), y.AsSpan(r * cols, len * cols), len, cols,
+                    mask.AsSpan(g * cols, cols), len);
+                r = runEnd;
+            }
+        });
     }
 
     static void SoftmaxBackward(float[] y, Tensor g, GradSink s, int rows, int cols, bool log)
@@ -226,11 +233,10 @@ public static class Functional
         int rows = weight.Dim(0), dim = weight.Dim(1);
         var wc = weight.Contiguous();
         var y = Tensor.Empty([.. idsShape, dim]);
-        try { Kernels.Embedding.Gather(wc.ContiguousSpan(), rows, dim, ids, y.Data); }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw new SharpformerException($"Embedding{(weight.Name != null ? $" '{weight.Name}'" : "")}: {e.Message.Split('\n')[0].Split(" (Parameter")[0]} Check the vocabulary / config sizes.", e);
-        }
+        for (int i = 0; i < ids.Length; i++)
+            if ((uint)ids[i] >= (uint)rows)
+                throw new SharpformerException($"Embedding{(weight.Name != null ? $" '{weight.Name}'" : "")}: id {ids[i]} at position {i} is outside the table of {rows} rows. Check that the tokenizer's vocabulary matches the model config (vocab_size, max_position_embeddings, type_vocab_size).");
+        Kernels.Embedding.Gather(wc.ContiguousSpan(), rows, dim, ids, y.Data);
         if (!Tensor.NeedsGrad(wc)) return y;
         var idsCopy = (int[])ids.Clone();
         int skip = paddingIdx ?? -1;

@@ -1,28 +1,37 @@
+using System.Runtime.ExceptionServices;
 using Sharpformer.Kernels;
 
 namespace Sharpformer.Tensors;
 
 /// <summary>
-/// Splits row-wise elementwise work (softmax, layer norm, activations, dropout masks) over <see cref="Parallelism.DefaultThreads"/>.
-/// GEMMs parallelise inside the kernel; without this the elementwise passes between them would run on one core.
+/// Splits row-wise work of tensor ops (softmax, layer norm, activations, dropout masks, bias adds) over
+/// <see cref="Parallelism.DefaultThreads"/> through the kernels' fork-join helper, so kernels called inside run
+/// single-threaded and calls from inside another parallel region stay on one thread (no oversubscription).
 /// </summary>
 internal static class Par
 {
-    /// <summary>Below this many elements the work stays on the calling thread.</summary>
-    const int MinElementsPerTask = 1 << 15;
+    /// <summary>Below this many elements per worker the work stays on the calling thread.</summary>
+    const int MinElementsPerWorker = 1 << 15;
 
     /// <summary>Runs body(start, count) over [0, units) in contiguous parts; each unit is worth <paramref name="unitCost"/> elements.</summary>
     public static void For(int units, long unitCost, Action<int, int> body)
     {
-        int threads = Parallelism.DefaultThreads;
-        long total = units * Math.Max(1, unitCost);
-        int parts = (int)Math.Min(Math.Min(threads, units), Math.Max(1, total / MinElementsPerTask));
-        if (parts <= 1) { if (units > 0) body(0, units); return; }
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, p =>
+        if (units <= 0) return;
+        int parts = (int)Math.Min(units, Parallelism.WorkersFor(units * Math.Max(1, unitCost), MinElementsPerWorker));
+        if (parts <= 1) { body(0, units); return; }
+        try
         {
-            int start = (int)((long)units * p / parts), end = (int)((long)units * (p + 1) / parts);
-            if (end > start) body(start, end - start);
-        });
+            Parallelism.For(parts, p =>
+            {
+                int start = (int)((long)units * p / parts), end = (int)((long)units * (p + 1) / parts);
+                if (end > start) body(start, end - start);
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        {
+            // keep the typed exception a body threw (e.g. a ShapeMismatchException) rather than the wrapper
+            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
     }
 
     /// <summary>Splits a flat range of <paramref name="n"/> elements at multiples of 64 (whole SIMD blocks).</summary>

@@ -52,7 +52,8 @@ public sealed partial class Tensor
         if (a._shape.AsSpan().SequenceEqual(b._shape) && a.IsContiguous && b.IsContiguous)
         {
             var r = Empty(a.ShapeArray);
-            TOp.Rows(a.ContiguousSpan(), b.ContiguousSpan(), r.Data);
+            float[] x = a.Data, y = b.Data, z = r.Data; int xo = a.Offset, yo = b.Offset;
+            Par.ForFlat(r.Size, (s0, n) => TOp.Rows(x.AsSpan(xo + s0, n), y.AsSpan(yo + s0, n), z.AsSpan(s0, n)));
             return r;
         }
         var shape = BroadcastShapes(a._shape, b._shape, op);
@@ -215,18 +216,16 @@ public sealed partial class Tensor
         if (!NeedsGrad(x)) return r;
         return Record(r, op, (g, s) =>
         {
-            var dx = s.Target(0, out float beta);
-            // the sink's buffer is an array-backed span; rebuild it per part through the tensor that owns it
-            var dxArr = beta == 0f ? null : GC.AllocateUninitializedArray<float>(dx.Length);
-            var target = beta == 0f ? TargetArray(s, 0) : (dxArr!, 0);
+            s.Target(0, out float beta);
+            // spans cannot be captured by the parallel body, so work on the arrays behind them
+            var target = s.TargetTensor(0);
+            float[] dx = beta == 0f ? target.Data : GC.AllocateUninitializedArray<float>(ra.Length);
+            int dxo = beta == 0f ? target.Offset : 0;
             float[] ga = g.Data; int go = g.Offset;
-            Par.ForFlat(ra.Length, (s0, n) => backward(xa.AsSpan(xo + s0, n), ra.AsSpan(s0, n), ga.AsSpan(go + s0, n), target.Item1.AsSpan(target.Item2 + s0, n)));
-            if (dxArr != null) TP.Add(dx, dxArr, dx);
+            Par.ForFlat(ra.Length, (s0, n) => backward(xa.AsSpan(xo + s0, n), ra.AsSpan(s0, n), ga.AsSpan(go + s0, n), dx.AsSpan(dxo + s0, n)));
+            if (beta != 0f) { var acc = target.AsSpan(); TP.Add(acc, dx.AsSpan(0, ra.Length), acc); }
         }, x);
     }
-
-    // The array and offset behind a sink target (spans cannot be captured by parallel lambdas).
-    internal static (float[], int) TargetArray(GradSink s, int i) => s.TargetTensor(i) is var t ? (t.Data, t.Offset) : default;
 
     public Tensor Neg() => Unary("Neg", static (x, y) => TP.Negate(x, y), static (x, y, g, dx) => TP.Negate(g, dx));
     public Tensor Exp() => Unary("Exp", static (x, y) => TP.Exp(x, y), static (x, y, g, dx) => TP.Multiply(g, y, dx));

@@ -55,7 +55,7 @@ public sealed partial class Tensor
                     if (beta == 0f) src.CopyTo(dd); else TP.Add(dd, src, dd);
                 }
             }
-        }, parts);
+        }, (Tensor?[])parts.Clone());
     }
 
     /// <summary>Stacks equally shaped tensors along a new dimension.</summary>
@@ -120,5 +120,55 @@ public sealed partial class Tensor
             var dx = s.TargetZeroed(0); var gs = g.ContiguousSpan();
             for (int p = 0; p < src.Length; p++) dx[src[p]] += gs[p];
         }, x);
+    }
+
+    /// <summary>torch.index_select: the entries <paramref name="indices"/> of dimension <paramref name="dim"/>, in that order (repeats allowed).</summary>
+    public Tensor IndexSelect(int dim, int[] indices)
+    {
+        int d = NormDim(dim, Rank, "IndexSelect");
+        var x = Contiguous();
+        var (outer, n, inner) = x.Split(d);
+        foreach (var i in indices)
+            if ((uint)i >= (uint)n) throw new IndexOutOfRangeException($"IndexSelect: index {i} is outside dimension {d} of size {n} (shape {FormatShape(_shape)}).");
+        var shape = ShapeArray; shape[d] = indices.Length;
+        var r = Empty(shape);
+        var src = x.ContiguousSpan();
+        int m = indices.Length;
+        for (int o = 0; o < outer; o++)
+            for (int j = 0; j < m; j++) src.Slice((o * n + indices[j]) * inner, inner).CopyTo(r.Data.AsSpan((o * m + j) * inner, inner));
+        var idx = (int[])indices.Clone();
+        return Record(r, "IndexSelect", (g, s) =>
+        {
+            var dx = s.TargetZeroed(0); var gs = g.ContiguousSpan();
+            for (int o = 0; o < outer; o++)
+                for (int j = 0; j < m; j++)
+                {
+                    var dst = dx.Slice((o * n + idx[j]) * inner, inner);
+                    TP.Add(dst, gs.Slice((o * m + j) * inner, inner), dst);
+                }
+        }, x);
+    }
+
+    /// <summary>Elementwise choice: <paramref name="a"/> where <paramref name="condition"/> ≠ 0, else <paramref name="b"/> (all three broadcast together).</summary>
+    public static Tensor Where(Tensor condition, Tensor a, Tensor b)
+    {
+        var shape = BroadcastShapes(BroadcastShapes(condition.Shape, a.Shape, "Where"), b.Shape, "Where");
+        var c = condition.Detach().BroadcastTo(shape).ToArray();
+        var av = a.Detach().BroadcastTo(shape).ToArray();
+        var bv = b.Detach().BroadcastTo(shape).ToArray();
+        var r = Empty(shape);
+        for (int i = 0; i < c.Length; i++) r.Data[i] = c[i] != 0f ? av[i] : bv[i];
+        int[] sa = a.ShapeArray, sb = b.ShapeArray;
+        return Record(r, "Where", (g, s) =>
+        {
+            var gs = g.ContiguousSpan();
+            for (int side = 0; side < 2; side++)
+            {
+                if (!s.Needs(side)) continue;
+                var full = Empty(shape);
+                for (int i = 0; i < c.Length; i++) full.Data[i] = (c[i] != 0f) == (side == 0) ? gs[i] : 0f;
+                s.Add(side, SumToShape(full, side == 0 ? sa : sb), owned: true);
+            }
+        }, a, b);
     }
 }

@@ -111,32 +111,6 @@ public sealed partial class Tensor
         }, this);
     }
 
-
-    // writes contiguous values into a strided view
-    internal static void ScatterContiguous(ReadOnlySpan<float> src, Tensor dst)
-    {
-        int rank = dst.Rank;
-        if (dst.Size == 0) return;
-        if (rank == 0) { dst.Data[dst.Offset] = src[0]; return; }
-        int inner = dst._shape[rank - 1], innerStride = dst._strides[rank - 1];
-        Span<int> idx = stackalloc int[rank];
-        int o = dst.Offset, r = 0;
-        var data = dst.Data;
-        while (true)
-        {
-            if (innerStride == 1) { src.Slice(r, inner).CopyTo(data.AsSpan(o, inner)); r += inner; }
-            else for (int j = 0, p = o; j < inner; j++, p += innerStride) data[p] = src[r++];
-            int k = rank - 2;
-            for (; k >= 0; k--)
-            {
-                idx[k]++; o += dst._strides[k];
-                if (idx[k] < dst._shape[k]) break;
-                o -= idx[k] * dst._strides[k]; idx[k] = 0;
-            }
-            if (k < 0) break;
-        }
-    }
-
     /// <summary>Index <paramref name="index"/> of dimension <paramref name="dim"/>, removing that dimension (a view).</summary>
     public Tensor Select(int dim, int index)
     {
@@ -175,7 +149,8 @@ public sealed partial class Tensor
         var strides = BroadcastStrides(this, shape, "BroadcastTo");
         var r = new Tensor(Data, Offset, (int[])shape.Clone(), strides);
         var inShape = ShapeArray;
-        return Record(r, "BroadcastTo", (g, s) => s.Add(0, SumToShape(g, inShape), owned: true), this);
+        // SumToShape returns g itself when nothing was broadcast; it must then not be mutated in place
+        return Record(r, "BroadcastTo", (g, s) => s.Add(0, SumToShape(g, inShape), owned: !g.ShapeRef.AsSpan().SequenceEqual(inShape)), this);
     }
 
     /// <summary>Strides of <paramref name="t"/> viewed as <paramref name="shape"/> under broadcasting (0 on repeated dimensions).</summary>

@@ -143,6 +143,17 @@ public class GemmTests
         CheckOne(Gemm.BestIsa, rng, tA, tB, 530, 70, 260, threads: 2);
     }
 
+    [Theory]
+    [MemberData(nameof(Isas))]
+    public void DeepKCrossesSeveralKBlocksWithBeta(string isaName)
+    {
+        // k = 1700 is cut into several KC slices for every micro-kernel family; later slices accumulate onto C.
+        var isa = Enum.Parse<GemmIsa>(isaName);
+        var rng = new Random(11);
+        CheckOne(isa, rng, false, true, 70, 90, 1700, alpha: 0.5f, beta: 0.5f, padA: 1, padC: 3);
+        CheckOne(isa, rng, true, false, 41, 66, 1700, beta: 0f);
+    }
+
     [Fact]
     public void KZeroOrAlphaZeroScalesCByBeta()
     {
@@ -193,6 +204,26 @@ public class GemmTests
     }
 
     [Fact]
+    public void BatchedInterleavedColumnBlocksLikeAttentionHeads()
+    {
+        // Q and K are [seq, heads·d]; head p is the column block at offset p·d (stride d, ld heads·d), and the
+        // context output is written the same way — strides smaller than a matrix, yet disjoint.
+        var rng = new Random(12);
+        int seq = 96, heads = 4, d = 64, h = heads * d; // 2.4M multiply-adds: above the parallel threshold
+        var q = Rand(rng, seq * h); var k = Rand(rng, seq * h); var ctx = new float[seq * h];
+        var scores = new float[heads * seq * seq];
+        Gemm.SgemmBatched(false, true, seq, seq, d, 0.5f, q, h, d, k, h, d, 0f, scores, seq, (long)seq * seq, heads, threads: 2);
+        Gemm.SgemmBatched(false, false, seq, d, seq, 1f, scores, seq, (long)seq * seq, k, h, d, 0f, ctx, h, d, heads, threads: 2);
+        for (int p = 0; p < heads; p++)
+        {
+            var (rs, ss) = Reference(false, true, seq, seq, d, 0.5f, q, h, p * d, k, h, p * d, 0f, scores, seq, 0);
+            AssertClose(rs, ss, scores, seq, seq, seq, d, $"scores head {p}", (long)p * seq * seq);
+            var (rc, sc) = Reference(false, false, seq, d, seq, 1f, scores, seq, (long)p * seq * seq, k, h, p * d, 0f, ctx, h, 0);
+            AssertClose(rc, sc, ctx, h, seq, d, seq, $"context head {p}", p * d);
+        }
+    }
+
+    [Fact]
     public void BatchedBroadcastOfA()
     {
         // strideA = 0 shares one A; every batch gets its own B and C.
@@ -232,5 +263,8 @@ public class GemmTests
         Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 3, 3, 3, 1f, new float[9], 2, new float[9], 3, 0f, new float[9], 3));
         Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Sgemm(false, false, -1, 3, 3, 1f, x, 3, x, 3, 0f, x, 3));
         Assert.Throws<ArgumentException>(() => Gemm.SgemmBatched(false, false, 2, 2, 2, 1f, new float[8], 2, 4, new float[4], 2, 0, 0f, new float[7], 2, 4, 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.SgemmBatched(false, false, 2, 2, 2, 1f, new float[8], 2, -4, new float[4], 2, 0, 0f, new float[8], 2, 4, 2));
+        var overlap = Assert.Throws<ArgumentException>(() => Gemm.SgemmBatched(false, false, 2, 2, 2, 1f, new float[8], 2, 4, new float[4], 2, 0, 0f, new float[8], 2, 0, 2));
+        Assert.Contains("overlap", overlap.Message);
     }
 }

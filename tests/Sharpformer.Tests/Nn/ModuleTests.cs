@@ -141,4 +141,15 @@ public class ModuleTests
         Assert.Equal(0f, y.Sum(), 5);
         Assert.Throws<ArgumentNullException>(() => new ModuleList<Linear>().Add(null!));
     }
+
+    [Fact]
+    public void NamedParametersAppearInErrorMessages()
+    {
+        var m = new Model(h: 4, n: 1);
+        m.NameParameters();
+        Assert.Equal("encoder.layer.0.attention.self.key.weight", m.Encoder.Layers[0].NamedParameters().ElementAt(2).Parameter.Value.Name);
+        var e = Assert.ThrowsAny<SharpformerException>(() => m.Words.Forward([3, 10], 2));
+        Assert.Contains("word_embeddings.weight", e.Message);
+        Assert.Contains("10", e.Message);
+    }
 }

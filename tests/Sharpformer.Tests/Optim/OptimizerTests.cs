@@ -207,4 +207,33 @@ public class OptimizerTests
         Assert.Equal(w, lin.Weight.Value[0, 0], 3);
         Assert.Equal(b, lin.Bias.Value[0], 3);
     }
+
+    [Theory]
+    [InlineData("adamw")]
+    [InlineData("adam-l2")]
+    [InlineData("sgd")]
+    public void LargeParameterUpdatesAreIdenticalOnOneAndTwoThreads(string kind)
+    {
+        float[] Run(int threads)
+        {
+            int saved = Sharpformer.Kernels.Parallelism.DefaultThreads;
+            Sharpformer.Kernels.Parallelism.DefaultThreads = threads;
+            try
+            {
+                var p = new Parameter(Tensor.Normal(new Random(1), 0, 1, 300_001));
+                Optimizer opt = kind switch
+                {
+                    "adamw" => new AdamW([p], 0.01f),
+                    "adam-l2" => new Adam([p], 0.01f, weightDecay: 0.1f),
+                    _ => new Sgd([p], 0.01f, momentum: 0.9f),
+                };
+                for (int t = 0; t < 3; t++) { p.Value.Grad = Tensor.Normal(new Random(10 + t), 0, 1, 300_001); opt.Step(); }
+                return p.Value.ToArray();
+            }
+            finally { Sharpformer.Kernels.Parallelism.DefaultThreads = saved; }
+        }
+        var one = Run(1);
+        Assert.Equal(one, Run(2));
+        Assert.NotEqual(Tensor.Normal(new Random(1), 0, 1, 300_001).ToArray(), one);
+    }
 }

@@ -107,4 +107,20 @@ public class AutogradTests
         Assert.Equal(1f, b.Grad![0]);
         Assert.Equal(1f, g[0]);
     }
+
+    [Fact]
+    public void ConcatWithAConstantPartAndNoOpBroadcastKeepGradientsSeparate()
+    {
+        var a = Tensor.FromArray([1f, 2f], 1, 2); a.RequiresGrad = true;
+        var c = Tensor.FromArray([5f, 6f], 1, 2);   // constant
+        Tensor.Concat([c, a], 0).Sum().Backward();
+        Assert.Equal([1f, 1f], a.Grad!.ToArray());
+
+        var x = Tensor.FromArray([1f, 2f], 2); x.RequiresGrad = true;
+        var g = Tensor.FromArray([3f, 4f], 2);
+        var y = x.BroadcastTo(2) + x * 2f;   // the no-op broadcast's gradient aliases g; the second path must not mutate it
+        y.Backward(g);
+        Assert.Equal([9f, 12f], x.Grad!.ToArray());
+        Assert.Equal([3f, 4f], g.ToArray());
+    }
 }

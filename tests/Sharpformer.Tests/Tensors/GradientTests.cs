@@ -79,9 +79,25 @@ public class GradientTests
     [Fact] public void Concat() => Check(x => Tensor.Concat([x[0], x[1]], 1), [Rand(1, 2, 2, 3), Rand(2, 2, 1, 3)]);
     [Fact] public void Stack() => Check(x => Tensor.Stack([x[0], x[1]], 1), [Rand(1, 2, 3), Rand(2, 2, 3)]);
     [Fact] public void MaskedFill() => Check(x => x[0].MaskedFill(Tensor.FromArray([1, 0, 0, 1], 1, 4), -5f), [Rand(1, 3, 4)]);
+    [Fact] public void IndexSelect() => Check(x => x[0].IndexSelect(1, [2, 0, 2]), [Rand(1, 2, 3, 2)]);
+    [Fact] public void Where() => Check(x => Tensor.Where(Tensor.FromArray([1, 0, 1], 3), x[0], x[1]), [Rand(1, 2, 3), Rand(2, 3)]);
     [Fact] public void Gather() => Check(x => x[0].Gather(1, [2, 0, 1, 1], 2, 2), [Rand(1, 2, 3)]);
     [Fact] public void CrossEntropy() => Check(x => Losses.CrossEntropy(x[0], [2, -100, 0, 1]), [Rand(1, 4, 3)]);
     [Fact] public void BinaryCrossEntropyWithLogits() => Check(x => Losses.BinaryCrossEntropyWithLogits(x[0], Tensor.FromArray([1, 0, 0.3f, 1], 2, 2)), [Rand(1, 2, 2)]);
     [Fact] public void Mse() => Check(x => Losses.Mse(x[0], x[1]), [Rand(1, 2, 3), Rand(2, 2, 3)]);
     [Fact] public void SharedInputAccumulates() => Check(x => x[0] * x[0] + x[0].Exp(), [Rand(1, 5)]);
+
+    static Tensor Cube(Tensor x)
+    {
+        var xd = x.Contiguous().ToArray();
+        var y = Tensor.FromArray(xd.Select(v => v * v * v).ToArray(), x.ShapeArray);
+        return Autograd.Record(y, "Cube", (g, s) =>
+        {
+            var dx = s.Target(0, out float beta);
+            var gs = g.AsSpan();
+            for (int i = 0; i < dx.Length; i++) dx[i] = beta * dx[i] + 3 * xd[i] * xd[i] * gs[i];
+        }, x);
+    }
+
+    [Fact] public void CustomOpThroughAutogradRecord() => Check(x => Cube(x[0]) + x[0], [Rand(1, 2, 3)]);
 }

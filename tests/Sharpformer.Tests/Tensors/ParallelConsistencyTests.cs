@@ -36,6 +36,7 @@ public class ParallelConsistencyTests
     [Fact] public void Softmax() => Same(x => x[0].Softmax(-1), R(1, 512, 130));
     [Fact] public void LogSoftmax() => Same(x => x[0].LogSoftmax(-1), R(1, 512, 130));
     [Fact] public void MaskedSoftmax() => Same(x => Functional.SoftmaxWithMask(x[0], Functional.AdditiveMask(Enumerable.Range(0, 4 * 64).Select(i => i % 7 == 0 ? 0 : 1).ToArray(), 4, 64)), R(2, 4, 4, 64, 64));
+    [Fact] public void MaskedSoftmaxSingleBatch() => Same(x => Functional.SoftmaxWithMask(x[0], Functional.AdditiveMask(Enumerable.Range(0, 100).Select(i => i % 3 == 0 ? 0 : 1).ToArray(), 1, 100)), R(2, 1, 3, 100, 100));
     [Fact] public void LayerNorm() => Same(x => Functional.LayerNorm(x[0], x[1], x[2], 1e-12f), R(3, 300, 256), R(4, 256), R(5, 256));
     [Fact] public void Gelu() => Same(x => x[0].Gelu(), R(6, 100_003));
     [Fact] public void Attention() => Same(x => Functional.Attention(x[0], x[1], x[2], 4, null, 0.1f, true, new Random(3)).Context, R(7, 4, 64, 64), R(8, 4, 64, 64), R(9, 4, 64, 64));

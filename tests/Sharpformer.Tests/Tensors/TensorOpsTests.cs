@@ -189,6 +189,8 @@ public class TensorOpsTests
         Assert.Equal([1f, 2, 1, 2, 3, 4, 3, 4], Tensor.Stack([a, a], 1).ToArray());
         Assert.Equal([1f, -1, 3, -1], a.MaskedFill(Tensor.FromArray([0, 1], 2), -1).ToArray());
         Assert.Equal([2f, 1, 3, 3], a.Gather(1, [1, 0, 0, 0], 2, 2).ToArray());
+        Assert.Equal([3f, 4, 1, 2, 3, 4], a.IndexSelect(0, [1, 0, 1]).ToArray());
+        Assert.Equal([1f, 0, 3, 0], Tensor.Where(Tensor.FromArray([1, 0], 2), a, Tensor.Zeros(1)).ToArray());
     }
 
     [Fact]
