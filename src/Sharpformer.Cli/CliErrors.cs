@@ -3,15 +3,16 @@ namespace Sharpformer.Cli;
 /// <summary>Turns library exceptions into one clear line on stderr and a non-zero exit code — never a raw stack trace.</summary>
 internal static class CliErrors
 {
-    public static int Run(Func<int> body)
+    public static int Run(Func<int> body, TextWriter? error = null)
     {
+        error ??= Console.Error;
         try { return body(); }
-        catch (OperationCanceledException) { Console.Error.WriteLine("error: cancelled."); return 130; }
+        catch (OperationCanceledException) { error.WriteLine("error: cancelled."); return 130; }
         catch (Exception e) when (e is SharpformerException or IOException or UnauthorizedAccessException
                                       or ArgumentException or FormatException or InvalidOperationException or NotSupportedException)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
-            if (Environment.GetEnvironmentVariable("SHARPFORMER_DEBUG") == "1") Console.Error.WriteLine(e);
+            error.WriteLine($"error: {e.Message}");
+            if (Environment.GetEnvironmentVariable("SHARPFORMER_DEBUG") == "1") error.WriteLine(e);
             return 1;
         }
     }

@@ -60,7 +60,7 @@ internal static class ForwardCommand
         if (!File.Exists(Path.Combine(dir, "vocab.txt")) && !File.Exists(Path.Combine(dir, "tokenizer.json")))
             throw new FileNotFoundException($"No tokenizer in '{dir}' (vocab.txt or tokenizer.json); forward tokenizes with the model's own tokenizer.");
         var tokenizer = BertTokenizer.FromDirectory(dir);
-        int maxLength = Math.Min(tokenizer.ModelMaxLength ?? int.MaxValue, MaxPositions(model));
+        int maxLength = Math.Min(tokenizer.ModelMaxLength ?? int.MaxValue, model.MaxPositions);
         var encodeOptions = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = maxLength };
         bool useTypes = model.ModelType == "bert";
         var options = new ForwardOptions(wanted.Contains("hidden_states"), wanted.Contains("attentions"));
@@ -137,19 +137,6 @@ internal static class ForwardCommand
         BertModel b => b.Pooler != null,
         BertForSequenceClassification => true,
         _ => false,
-    };
-
-    static int MaxPositions(PretrainedModel m) => m switch
-    {
-        BertModel b => b.Config.MaxPositionEmbeddings,
-        BertForSequenceClassification b => b.Config.MaxPositionEmbeddings,
-        BertForTokenClassification b => b.Config.MaxPositionEmbeddings,
-        BertForMaskedLM b => b.Config.MaxPositionEmbeddings,
-        DistilBertModel d => d.Config.MaxPositionEmbeddings,
-        DistilBertForSequenceClassification d => d.Config.MaxPositionEmbeddings,
-        DistilBertForTokenClassification d => d.Config.MaxPositionEmbeddings,
-        DistilBertForMaskedLM d => d.Config.MaxPositionEmbeddings,
-        _ => int.MaxValue,
     };
 
     /// <summary>hidden_states / attentions: a list over layers of the per-layer tensors, each without the batch dimension.</summary>

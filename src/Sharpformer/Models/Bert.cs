@@ -275,6 +275,8 @@ public sealed class BertModel : PretrainedModel, IEncoderModel
     public override string Architecture => "BertModel";
     public override string BaseModelPrefix => "bert";
     public override int VocabSize => Config.VocabSize;
+    public override ModelConfig ModelConfig => Config;
+    public override int MaxPositions => Config.MaxPositionEmbeddings;
     public override string ConfigJson() => AutoModel.ConfigJson(Config, Architecture);
     protected internal override IEnumerable<CheckpointTensor> ExtraSavedTensors() => [PositionIdsBuffer("embeddings.position_ids", Config.MaxPositionEmbeddings)];
 
@@ -378,6 +380,8 @@ public sealed class BertForSequenceClassification : PretrainedModel, ISequenceCl
     public override string Architecture => "BertForSequenceClassification";
     public override string BaseModelPrefix => "bert";
     public override int VocabSize => Config.VocabSize;
+    public override ModelConfig ModelConfig => Config;
+    public override int MaxPositions => Config.MaxPositionEmbeddings;
     public override string ConfigJson() => AutoModel.ConfigJson(Config, Architecture);
     protected internal override IEnumerable<CheckpointTensor> ExtraSavedTensors() => [BertModel.PositionIdsBuffer("bert.embeddings.position_ids", Config.MaxPositionEmbeddings)];
 
@@ -413,6 +417,8 @@ public sealed class BertForTokenClassification : PretrainedModel, ITokenClassifi
     public override string Architecture => "BertForTokenClassification";
     public override string BaseModelPrefix => "bert";
     public override int VocabSize => Config.VocabSize;
+    public override ModelConfig ModelConfig => Config;
+    public override int MaxPositions => Config.MaxPositionEmbeddings;
     public override string ConfigJson() => AutoModel.ConfigJson(Config, Architecture);
     protected internal override bool IsIgnoredUnexpected(string key) => base.IsIgnoredUnexpected(key) || key.Contains("pooler", StringComparison.Ordinal);
     protected internal override IEnumerable<CheckpointTensor> ExtraSavedTensors() => [BertModel.PositionIdsBuffer("bert.embeddings.position_ids", Config.MaxPositionEmbeddings)];
@@ -500,6 +506,8 @@ public sealed class BertForMaskedLM : PretrainedModel, IMaskedLMModel
     public override string Architecture => "BertForMaskedLM";
     public override string BaseModelPrefix => "bert";
     public override int VocabSize => Config.VocabSize;
+    public override ModelConfig ModelConfig => Config;
+    public override int MaxPositions => Config.MaxPositionEmbeddings;
     public override string ConfigJson() => AutoModel.ConfigJson(Config, Architecture);
     protected internal override bool IsIgnoredUnexpected(string key) => base.IsIgnoredUnexpected(key) || key.Contains("pooler", StringComparison.Ordinal);
     protected internal override IEnumerable<CheckpointTensor> ExtraSavedTensors() => [BertModel.PositionIdsBuffer("bert.embeddings.position_ids", Config.MaxPositionEmbeddings)];

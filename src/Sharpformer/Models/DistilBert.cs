@@ -187,6 +187,8 @@ public sealed class DistilBertModel : PretrainedModel, IEncoderModel
     public override string Architecture => "DistilBertModel";
     public override string BaseModelPrefix => "distilbert";
     public override int VocabSize => Config.VocabSize;
+    public override ModelConfig ModelConfig => Config;
+    public override int MaxPositions => Config.MaxPositionEmbeddings;
     public override string ConfigJson() => AutoModel.ConfigJson(Config, Architecture);
 
     /// <summary>Runs the encoder; kernel fast path in eval mode under <see cref="Autograd.NoGrad"/>, autograd path otherwise.</summary>
@@ -262,6 +264,8 @@ public sealed class DistilBertForSequenceClassification : PretrainedModel, ISequ
     public override string Architecture => "DistilBertForSequenceClassification";
     public override string BaseModelPrefix => "distilbert";
     public override int VocabSize => Config.VocabSize;
+    public override ModelConfig ModelConfig => Config;
+    public override int MaxPositions => Config.MaxPositionEmbeddings;
     public override string ConfigJson() => AutoModel.ConfigJson(Config, Architecture);
 
     public SequenceClassifierOutput Forward(EncoderInput input, SequenceLabels? labels = null, ForwardOptions? options = null)
@@ -296,6 +300,8 @@ public sealed class DistilBertForTokenClassification : PretrainedModel, ITokenCl
     public override string Architecture => "DistilBertForTokenClassification";
     public override string BaseModelPrefix => "distilbert";
     public override int VocabSize => Config.VocabSize;
+    public override ModelConfig ModelConfig => Config;
+    public override int MaxPositions => Config.MaxPositionEmbeddings;
     public override string ConfigJson() => AutoModel.ConfigJson(Config, Architecture);
 
     public TokenClassifierOutput Forward(EncoderInput input, int[]? labels = null, ForwardOptions? options = null)
@@ -334,6 +340,8 @@ public sealed class DistilBertForMaskedLM : PretrainedModel, IMaskedLMModel
     public override string Architecture => "DistilBertForMaskedLM";
     public override string BaseModelPrefix => "distilbert";
     public override int VocabSize => Config.VocabSize;
+    public override ModelConfig ModelConfig => Config;
+    public override int MaxPositions => Config.MaxPositionEmbeddings;
     public override string ConfigJson() => AutoModel.ConfigJson(Config, Architecture);
 
     protected internal override IReadOnlyDictionary<string, string> TiedAliases { get; } = new Dictionary<string, string>

@@ -93,6 +93,15 @@ public abstract class PretrainedModel : Module
     /// <summary>The vocabulary size the embedding table has rows for.</summary>
     public abstract int VocabSize { get; }
 
+    /// <summary>The config the model was built from (BertConfig / DistilBertConfig): labels, problem type, sizes.</summary>
+    public abstract ModelConfig ModelConfig { get; }
+
+    /// <summary>Longest sequence the position table allows (config max_position_embeddings).</summary>
+    public abstract int MaxPositions { get; }
+
+    /// <summary>Class names of a classification head in id order (config id2label).</summary>
+    public IReadOnlyList<string> Labels => ModelConfig.Labels;
+
     /// <summary>
     /// Copies a checkpoint into the parameters. Keys are normalised as HF does: legacy <c>gamma</c>/<c>beta</c> → weight/bias,
     /// the base-model prefix stripped or added to fit, tied aliases resolved.

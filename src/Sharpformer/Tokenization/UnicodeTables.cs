@@ -20,6 +20,7 @@ internal static partial class UnicodeTables
         for (int c = 0; c < 128; c++)
         {
             if (c == '\t' || c == '\n' || c == '\r' || c == ' ') t[c] = AsciiSpace;
+            else if (c == '\v' || c == '\f') t[c] = AsciiDrop | AsciiSpace; // Cc (clean_text drops them) yet White_Space (the pre-tokenizer splits)
             else if (c < 32 || c == 127) t[c] = AsciiDrop;       // Cc (incl. NUL, VT, FF) is removed by clean_text
             else if (char.IsAsciiLetterUpper((char)c)) t[c] = AsciiUpper;
             else if (!char.IsAsciiLetterOrDigit((char)c)) t[c] = AsciiPunct; // Rust char::is_ascii_punctuation

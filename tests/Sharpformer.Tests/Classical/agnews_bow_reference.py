@@ -19,3 +19,9 @@ print("vocabulary", len(vec.vocabulary_), "train nnz", Xt.nnz)
 for C, it in [(1.0, 100), (0.1, 100), (0.1, 5000)]:
     m = LogisticRegression(C=C, max_iter=it).fit(Xt, yt)
     print(f"C={C} max_iter={it} n_iter={m.n_iter_.tolist()} train_acc={m.score(Xt, yt)!r} test_acc={m.score(Xe, ye)!r}")
+
+from sklearn.feature_extraction.text import TfidfTransformer
+tf = TfidfTransformer().fit(Xt)
+for C in [1.0, 10.0]:
+    m = LogisticRegression(C=C, max_iter=1000).fit(tf.transform(Xt), yt)
+    print(f"tfidf C={C} n_iter={m.n_iter_.tolist()} test_acc={m.score(tf.transform(Xe), ye)!r}")

@@ -167,6 +167,19 @@ public class BertTokenizerBehaviorTests
     }
 
     [Fact]
+    public void WithoutNormalizerThePreTokenizerStillSplitsOnUnicodeWhitespace()
+    {
+        var path = WriteVariant(j => j["normalizer"] = null);
+        try
+        {
+            var tok = BertTokenizer.FromTokenizerJson(path);
+            Assert.Equal(["[CLS]", "a", "b", "c", "d", "[UNK]", "[SEP]"], tok.Encode("a\vb\fc\u2028d Hello").Tokens);
+            Assert.Equal("a\vb", tok.Normalize("a\vb"));
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void LStripRStripAddedTokenSpansItsWhitespace()
     {
         // Rust AddedVocabulary::find_matches: the split (and so the token offsets) includes the stripped spaces.

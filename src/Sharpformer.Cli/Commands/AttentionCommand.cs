@@ -1,0 +1,63 @@
+using System.CommandLine;
+using Sharpformer.Pipelines;
+using Sharpformer.Visualization;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>
+/// <c>sharpformer attention --model DIR "text" [--layer L] [--head H | --average | --all-heads] --out file.svg|file.html</c>:
+/// draws the model's attention probabilities.
+/// </summary>
+internal static class AttentionCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("attention", "Draw a model's attention for a text as an SVG heatmap or an HTML page with a layer/head switcher.");
+        var model = new Option<string>("--model") { Description = "Model directory or Hub model id in the local cache (any BERT/DistilBERT checkpoint).", Required = true };
+        var text = new Argument<string>("text") { Description = "The text to run." };
+        var layer = new Option<int?>("--layer") { Description = "Layer to draw (default: the last one)." };
+        var head = new Option<int?>("--head") { Description = "Head to draw." };
+        var average = new Option<bool>("--average") { Description = "Draw the mean over the layer's heads (the default)." };
+        var allHeads = new Option<bool>("--all-heads") { Description = "Draw every head of the layer side by side." };
+        var output = new Option<string>("--out") { Description = "Output file: .svg (one picture) or .html (interactive page with every layer and head).", Required = true };
+        var threads = new Option<int>("--threads") { Description = "Kernel threads." };
+        cmd.Arguments.Add(text);
+        foreach (var o in new Option[] { model, layer, head, average, allHeads, output, threads }) cmd.Options.Add(o);
+        cmd.SetAction(r =>
+        {
+            if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
+            var maps = AttentionPipeline.FromPretrained(r.GetValue(model)!).Run(r.GetValue(text)!);
+            var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.GetValue(model)!));
+            return Write(maps, name, r.GetValue(layer), r.GetValue(head), r.GetValue(average), r.GetValue(allHeads), r.GetValue(output)!, r.InvocationConfiguration.Output);
+        });
+        return cmd;
+    }
+
+    /// <summary>Renders <paramref name="maps"/> to an .svg or .html file (shared with the seed-model path).</summary>
+    internal static int Write(AttentionMaps maps, string modelName, int? layerOpt, int? headOpt, bool average, bool allHeads, string outPath, TextWriter output)
+    {
+        if ((headOpt is not null ? 1 : 0) + (average ? 1 : 0) + (allHeads ? 1 : 0) > 1)
+            throw new ArgumentException("choose one of --head H, --average, --all-heads.");
+        int layer = layerOpt ?? maps.Layers - 1;
+        if (layer < 0 || layer >= maps.Layers) throw new ArgumentException($"--layer {layer} is out of range; the model has layers 0..{maps.Layers - 1}.");
+        if (headOpt is int h && (h < 0 || h >= maps.Heads)) throw new ArgumentException($"--head {h} is out of range; the model has heads 0..{maps.Heads - 1}.");
+        var ext = Path.GetExtension(outPath).ToLowerInvariant();
+        string content;
+        if (ext == ".html" || ext == ".htm")
+            content = AttentionHtml.Render(maps.Tokens, maps.Layers, maps.Heads, maps.Data, $"{modelName}: attention", layer, allHeads ? -2 : headOpt ?? -1);
+        else if (ext == ".svg")
+        {
+            if (allHeads)
+            {
+                var heads = Enumerable.Range(0, maps.Heads).ToList();
+                content = AttentionSvg.Grid(heads.Select(x => maps.Head(layer, x)).ToList(), heads.Select(x => $"layer {layer}, head {x}").ToList(), maps.Tokens);
+            }
+            else if (headOpt is int hh) content = AttentionSvg.Heatmap(maps.Head(layer, hh), maps.Tokens, $"{modelName}: layer {layer}, head {hh}");
+            else content = AttentionSvg.Heatmap(maps.Average(layer), maps.Tokens, $"{modelName}: layer {layer}, average of {maps.Heads} heads");
+        }
+        else throw new ArgumentException($"--out {outPath}: use a .svg or .html file name.");
+        VisualizationFile.WriteAllText(outPath, content);
+        output.WriteLine($"wrote {outPath} ({maps.Tokens.Count} tokens, {maps.Layers} layers × {maps.Heads} heads)");
+        return 0;
+    }
+}

@@ -1,0 +1,72 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Sharpformer.Classical;
+using Sharpformer.Data;
+using Sharpformer.Metrics;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>
+/// <c>sharpformer baseline</c>: the classical text-classification baseline (bag of words → TF-IDF → L2 logistic
+/// regression, scikit-learn semantics) trained on a dataset's train file and scored on its test file.
+/// </summary>
+public static class BaselineCommand
+{
+    /// <summary>Parsed settings of the verb.</summary>
+    public sealed record Settings(string Dataset, string? Data, double C, int MaxIterations, bool Tfidf, int MinDf, bool Json);
+
+    internal static Command Create()
+    {
+        var dataset = new Option<string>("--dataset") { Description = "agnews (train_subset.csv → test.csv) | emotion (train.txt → test.txt)", Required = true };
+        dataset.AcceptOnlyFromAmong("agnews", "emotion");
+        var data = new Option<string?>("--data") { Description = "Folder holding ag_news/ and emotion/ (default: $SHARPFORMER_DATA)." };
+        var c = new Option<double>("--c") { Description = "Inverse L2 strength C (sklearn).", DefaultValueFactory = _ => 1.0 };
+        var maxIter = new Option<int>("--max-iter") { Description = "L-BFGS iterations (sklearn max_iter).", DefaultValueFactory = _ => 1000 };
+        var features = new Option<string>("--features") { Description = "tfidf | counts", DefaultValueFactory = _ => "tfidf" };
+        features.AcceptOnlyFromAmong("tfidf", "counts");
+        var minDf = new Option<int>("--min-df") { Description = "Keep terms in at least this many training texts.", DefaultValueFactory = _ => 1 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the report." };
+        var cmd = new Command("baseline", "Train and score a TF-IDF + logistic regression text classifier (scikit-learn semantics).");
+        foreach (var o in new Option[] { dataset, data, c, maxIter, features, minDf, json }) cmd.Options.Add(o);
+        cmd.SetAction(parse => CliErrors.Run(() => Execute(new Settings(parse.GetValue(dataset)!, parse.GetValue(data), parse.GetValue(c),
+            parse.GetValue(maxIter), parse.GetValue(features) == "tfidf", parse.GetValue(minDf), parse.GetValue(json)), Console.Out)));
+        return cmd;
+    }
+
+    public static int Execute(Settings s, TextWriter stdout, CancellationToken cancellationToken = default)
+    {
+        var root = DataFolder.Resolve(s.Data);
+        var (train, test, labels) = s.Dataset switch
+        {
+            "agnews" => ((IReadOnlyList<TextExample>)AgNews.ReadTrainSubset(Path.Combine(root, "ag_news", "train_subset.csv")),
+                (IReadOnlyList<TextExample>)AgNews.ReadTest(Path.Combine(root, "ag_news", "test.csv")), AgNews.Labels),
+            "emotion" => (Emotion.Read(Path.Combine(root, "emotion", "train.txt")), Emotion.Read(Path.Combine(root, "emotion", "test.txt")), Emotion.Labels),
+            _ => throw new ArgumentException($"unknown dataset '{s.Dataset}' (agnews | emotion)."),
+        };
+        var model = new TfidfLogisticRegression(new TfidfLogisticRegressionOptions(
+            new CountVectorizerOptions(MinDf: s.MinDf), s.Tfidf, new LogisticRegressionOptions(C: s.C, MaxIterations: s.MaxIterations)));
+        model.Fit(train.Select(e => e.Text).ToArray(), train.Select(e => e.Label).ToArray(), cancellationToken);
+        var yTrue = test.Select(e => e.Label).ToArray();
+        var yPred = model.Predict(test.Select(e => e.Text).ToArray());
+        var report = ClassificationMetrics.Report(yTrue, yPred, Enumerable.Range(0, labels.Count).ToArray(), labels.Names);
+        var opt = model.Classifier.Optimization!;
+        if (s.Json)
+        {
+            stdout.WriteLine(JsonSerializer.Serialize(new
+            {
+                dataset = s.Dataset, train = train.Count, test = test.Count, features = model.Vectorizer.Vocabulary.Count, tfidf = s.Tfidf, C = s.C,
+                iterations = opt.Iterations, stop = opt.Stop.ToString(), accuracy = report.Accuracy, macro_f1 = report.Macro.F1, weighted_f1 = report.Weighted.F1,
+            }));
+            return 0;
+        }
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{s.Dataset}: {train.Count} train / {test.Count} test texts, {model.Vectorizer.Vocabulary.Count} terms, {(s.Tfidf ? "tf-idf" : "counts")}, C = {s.C}"));
+        stdout.WriteLine($"L-BFGS: {opt.Iterations} iterations, stopped by {opt.Stop}{(opt.Converged ? "" : " (not converged; raise --max-iter)")}");
+        stdout.WriteLine();
+        stdout.Write(report.ToString());
+        stdout.WriteLine();
+        stdout.Write(ConfusionMatrix.Compute(yTrue, yPred, labels.Count, labels.Names).ToString());
+        return 0;
+    }
+}

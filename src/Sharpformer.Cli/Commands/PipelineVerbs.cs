@@ -1,0 +1,64 @@
+using System.CommandLine;
+using System.Globalization;
+using Sharpformer.Pipelines;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>
+/// The options every pipeline verb shares (<c>--model --batch-size --threads --file --json</c>, texts as arguments) and
+/// reading texts from arguments, a file or standard input (one per line).
+/// </summary>
+internal sealed class PipelineVerbs
+{
+    public Option<string> Model { get; } = new("--model") { Description = "Model directory (config.json, weights, vocab.txt) or Hub model id in the local cache.", Required = true };
+    public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Texts per forward pass.", DefaultValueFactory = _ => 8 };
+    public Option<int> Threads { get; } = new("--threads") { Description = "Kernel threads (default: all cores or SHARPFORMER_THREADS)." };
+    public Option<string?> File { get; } = new("--file") { Description = "Read texts from this file, one per line (empty lines skipped)." };
+    public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON array per input text, with transformers' field names." };
+    public Argument<string[]> Texts { get; } = new("texts") { Description = "Texts to process; none = read --file or standard input, one per line.", Arity = ArgumentArity.ZeroOrMore };
+
+    public static PipelineVerbs AddTo(Command cmd)
+    {
+        var v = new PipelineVerbs();
+        cmd.Options.Add(v.Model); cmd.Options.Add(v.BatchSize); cmd.Options.Add(v.Threads); cmd.Options.Add(v.File); cmd.Options.Add(v.Json);
+        cmd.Arguments.Add(v.Texts);
+        return v;
+    }
+
+    public PipelineOptions Options(ParseResult r)
+    {
+        int threads = r.GetValue(Threads);
+        if (threads < 0) throw new ArgumentException($"--threads must be ≥ 0, not {threads}.");
+        if (threads > 0) Kernels.Parallelism.DefaultThreads = threads;
+        int batch = r.GetValue(BatchSize);
+        if (batch < 1) throw new ArgumentException($"--batch-size must be ≥ 1, not {batch}.");
+        return new PipelineOptions { BatchSize = batch };
+    }
+
+    /// <summary>Texts from the arguments, else --file, else standard input.</summary>
+    public IReadOnlyList<string> ReadTexts(ParseResult r)
+    {
+        var args = r.GetValue(Texts) ?? [];
+        var file = r.GetValue(File);
+        if (args.Length > 0 && file is not null) throw new ArgumentException("give texts as arguments or with --file, not both.");
+        if (args.Length > 0) return args;
+        List<string> texts = [];
+        if (file is not null)
+        {
+            if (!System.IO.File.Exists(file)) throw new FileNotFoundException($"--file {file} does not exist.", file);
+            foreach (var line in System.IO.File.ReadLines(file)) if (line.Length > 0) texts.Add(line);
+            if (texts.Count == 0) throw new ArgumentException($"--file {file} has no text lines.");
+            return texts;
+        }
+        var input = CliHost.Input;
+        for (string? line; (line = input.ReadLine()) != null;) if (line.Length > 0) texts.Add(line);
+        if (texts.Count == 0) throw new ArgumentException("no input texts: give them as arguments, with --file, or on standard input (one per line).");
+        return texts;
+    }
+
+    /// <summary>Reports truncation on stderr (the pipelines raise it per input).</summary>
+    public static void WarnOnTruncation(Pipeline pipeline, TextWriter error) =>
+        pipeline.Truncated += w => error.WriteLine($"warning: input {w.InputIndex} has {w.TokenCount} tokens; only the first {w.MaxLength} were used.");
+
+    public static string F(float v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,66 @@
+using System.CommandLine;
+using Sharpformer.Models;
+using Sharpformer.Pipelines;
+using Sharpformer.Serving;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>
+/// <c>sharpformer serve --model DIR [--task classify|ner|embed|fill-mask] --urls http://127.0.0.1:PORT
+/// [--max-batch-size 32] [--max-wait-ms 5] [--queue-capacity 1024]</c>: the HTTP inference server.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("serve", "Serve a model over HTTP (JSON API with dynamic batching, OpenAI-style /v1/embeddings, metrics, demo page).");
+        var model = new Option<string>("--model") { Description = "Model directory or Hub model id in the local cache.", Required = true };
+        var task = new Option<string?>("--task") { Description = "classify, ner, embed or fill-mask (default: from the checkpoint's head)." };
+        var urls = new Option<string>("--urls") { Description = "Addresses to listen on, ';'-separated.", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var maxBatch = new Option<int>("--max-batch-size") { Description = "Most texts per forward pass.", DefaultValueFactory = _ => 32 };
+        var maxWait = new Option<int>("--max-wait-ms") { Description = "Longest a text waits for a batch to fill.", DefaultValueFactory = _ => 5 };
+        var capacity = new Option<int>("--queue-capacity") { Description = "Texts that may wait; more get HTTP 429.", DefaultValueFactory = _ => 1024 };
+        var maxText = new Option<int>("--max-text-length") { Description = "Longest text in characters; longer get HTTP 400.", DefaultValueFactory = _ => 20_000 };
+        var threads = new Option<int>("--threads") { Description = "Kernel threads." };
+        foreach (var o in new Option[] { model, task, urls, maxBatch, maxWait, capacity, maxText, threads }) cmd.Options.Add(o);
+        cmd.SetAction(r =>
+        {
+            if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
+            var options = new ServerOptions
+            {
+                MaxBatchSize = Positive(r.GetValue(maxBatch), "--max-batch-size"), MaxWaitMs = NonNegative(r.GetValue(maxWait), "--max-wait-ms"),
+                QueueCapacity = Positive(r.GetValue(capacity), "--queue-capacity"), MaxTextLength = Positive(r.GetValue(maxText), "--max-text-length"),
+            };
+            var dir = r.GetValue(model)!;
+            var servingTask = ParseTask(r.GetValue(task)) ?? TaskOf(dir);
+            var backend = PipelineBackend.Load(dir, servingTask, new PipelineOptions { BatchSize = options.MaxBatchSize, MaxTextLength = options.MaxTextLength });
+            var server = SharpformerServer.Create(backend, options, r.GetValue(urls)!.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+            var output = r.InvocationConfiguration.Output;
+            output.WriteLine($"serving {backend.ModelName} ({servingTask}) on {r.GetValue(urls)} — Ctrl+C to stop");
+            server.RunAsync().GetAwaiter().GetResult();
+            return 0;
+        });
+        return cmd;
+    }
+
+    static int Positive(int v, string name) => v >= 1 ? v : throw new ArgumentException($"{name} must be ≥ 1, not {v}.");
+    static int NonNegative(int v, string name) => v >= 0 ? v : throw new ArgumentException($"{name} must be ≥ 0, not {v}.");
+
+    internal static ServingTask? ParseTask(string? name) => name?.ToLowerInvariant() switch
+    {
+        null => null,
+        "classify" => ServingTask.Classify, "ner" => ServingTask.Ner, "embed" => ServingTask.Embed, "fill-mask" => ServingTask.FillMask,
+        _ => throw new ArgumentException($"--task {name} is unknown; use classify, ner, embed or fill-mask."),
+    };
+
+    /// <summary>The task a checkpoint's head implies (config.json architectures).</summary>
+    internal static ServingTask TaskOf(string modelDirOrId)
+    {
+        var config = ModelConfigLoader.Load(AutoModel.ResolveDirectory(modelDirOrId));
+        var arch = config.Architectures?.FirstOrDefault() ?? "";
+        return arch.EndsWith("ForSequenceClassification", StringComparison.Ordinal) ? ServingTask.Classify
+            : arch.EndsWith("ForTokenClassification", StringComparison.Ordinal) ? ServingTask.Ner
+            : arch.EndsWith("ForMaskedLM", StringComparison.Ordinal) ? ServingTask.FillMask
+            : ServingTask.Embed;
+    }
+}

@@ -1,0 +1,60 @@
+using Sharpformer.Models;
+using Sharpformer.Tensors;
+
+namespace Sharpformer.Pipelines;
+
+/// <summary>
+/// <see cref="IPipelineModel"/> over a Sharpformer.Models model (BERT / DistilBERT, bare or with a head): runs it in eval
+/// mode without autograd (the kernel fast path) and hands back plain arrays.
+/// </summary>
+/// <remarks>Not thread-safe: a model reuses its activation buffers, so one forward runs at a time per model.</remarks>
+public sealed class ModelPipelineAdapter : IPipelineModel
+{
+    readonly PretrainedModel _model;
+    readonly bool _hasPooler;
+
+    public ModelPipelineAdapter(PretrainedModel model, ModelConfig config)
+    {
+        _model = model ?? throw new ArgumentNullException(nameof(model));
+        ArgumentNullException.ThrowIfNull(config);
+        model.Eval();
+        var (maxPos, layers, heads, usesTypes) = config switch
+        {
+            BertConfig b => (b.MaxPositionEmbeddings, b.NumHiddenLayers, b.NumAttentionHeads, true),
+            DistilBertConfig d => (d.MaxPositionEmbeddings, d.NLayers, d.NHeads, false),
+            _ => throw new NotSupportedException($"pipelines support model types bert and distilbert, not '{config.ModelType}'."),
+        };
+        // id2label only means something for heads that predict labels.
+        IReadOnlyList<string> labels = model is ISequenceClassificationModel or ITokenClassificationModel ? config.Labels : [];
+        Info = new PipelineModelInfo(config.ModelType, maxPos, labels, config.ProblemType, usesTypes, layers, heads);
+        // A pooler the checkpoint did not contain is random: report it as absent rather than return noise.
+        _hasPooler = model is BertModel { Pooler: not null }
+            && !(model.LoadReport?.Missing.Any(k => k.Contains("pooler", StringComparison.Ordinal)) ?? false);
+    }
+
+    public PretrainedModel Model => _model;
+    public PipelineModelInfo Info { get; }
+
+    public PipelineModelOutput Forward(EncodedBatch batch, ForwardRequest request, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var input = new EncoderInput(batch.InputIds, batch.Batch, batch.SeqLen, Info.UsesTokenTypeIds ? batch.TokenTypeIds : null, batch.AttentionMask);
+        var options = new ForwardOptions(OutputHiddenStates: false, OutputAttentions: request.Attentions);
+        using var _ = Autograd.NoGrad();
+        Tensor? logits; EncoderOutput encoder;
+        switch (_model)
+        {
+            case ISequenceClassificationModel m: { var o = m.Forward(input, null, options); logits = o.Logits; encoder = o.Encoder; break; }
+            case ITokenClassificationModel m: { var o = m.Forward(input, null, options); logits = o.Logits; encoder = o.Encoder; break; }
+            case IMaskedLMModel m: { var o = m.Forward(input, null, options); logits = o.Logits; encoder = o.Encoder; break; }
+            case IEncoderModel m: { logits = null; encoder = m.Forward(input, options); break; }
+            default: throw new NotSupportedException($"{_model.Architecture} cannot be run by the pipelines.");
+        }
+        var hidden = encoder.LastHiddenState;
+        return new PipelineModelOutput(
+            logits?.ToArray(), logits is null ? [] : logits.Shape.ToArray(),
+            hidden.ToArray(), hidden.Dim(-1),
+            _hasPooler && encoder.PoolerOutput is { } p ? p.ToArray() : null,
+            request.Attentions ? encoder.Attentions?.Select(a => a.ToArray()).ToList() : null);
+    }
+}
