@@ -41,11 +41,17 @@ internal static class TokenizeBench
         foreach (var (threads, o) in new[] { (1, opts1), (2, opts2) })
         {
             var secs = new List<double>();
+            var cpu = new List<double>();
+            var proc = Process.GetCurrentProcess();
             for (int i = 0; i < repeats; i++)
             {
+                proc.Refresh();
+                var cpu0 = proc.TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
                 tokenizer.EncodeBatch(texts, o);
                 secs.Add(sw.Elapsed.TotalSeconds);
+                proc.Refresh();
+                cpu.Add((proc.TotalProcessorTime - cpu0).TotalSeconds);
             }
             double med = Median(secs);
             Emit(new
@@ -53,6 +59,10 @@ internal static class TokenizeBench
                 suite = "tokenize", mode = "batch", threads, texts = texts.Count, tokens,
                 texts_per_s = Math.Round(texts.Count / med), tokens_per_s = Math.Round(tokens / med),
                 median_s = Math.Round(med, 4), min_s = Math.Round(secs.Min(), 4), repeats,
+                // CPU seconds of the whole process per batch: on a shared machine, texts per CPU-second shows the cost
+                // independent of how much of the wall clock other processes took.
+                cpu_s_median = Math.Round(Median(cpu), 4), texts_per_cpu_s = Math.Round(texts.Count / Median(cpu)),
+                load_average = LoadAverage(),
             });
         }
 
@@ -91,6 +101,12 @@ internal static class TokenizeBench
             bytes_per_token_longest_quartile = Math.Round(PerToken(order.Skip(texts.Count - q)), 1),
         });
         return 0;
+    }
+
+    static double? LoadAverage()
+    {
+        try { return double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return null; }
     }
 
     static string? Arg(string[] args, string name)

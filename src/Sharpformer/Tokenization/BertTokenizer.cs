@@ -33,7 +33,6 @@ public sealed partial class BertTokenizer
     readonly int _maxVocabKeyLength, _maxContinuationKeyLength;
     readonly NormalizerSettings? _normalizer;
     readonly int _unkId, _maxInputCharsPerWord;
-    readonly string _prefix;
     readonly AddedToken[] _addedTokens;
     readonly Dictionary<char, AddedToken[]> _addedByFirstChar = [];
     readonly SearchValues<char>? _addedFirstChars;
@@ -55,6 +54,8 @@ public sealed partial class BertTokenizer
         int size = 0;
         foreach (var (_, id) in vocab) size = Math.Max(size, id + 1);
         foreach (var t in addedTokens) size = Math.Max(size, t.Id + 1);
+        if (size > vocab.Count + addedTokens.Count)
+            throw new TokenizerFormatException($"{source}: token ids reach {size - 1} but there are only {vocab.Count + addedTokens.Count} tokens; ids must be 0..n-1 without gaps.");
         _idToToken = new string[size];
         foreach (var (tok, id) in vocab) _idToToken[id] = tok;
         foreach (var t in addedTokens) _idToToken[t.Id] ??= t.Content;
@@ -78,7 +79,6 @@ public sealed partial class BertTokenizer
         if (!vocab.TryGetValue(unkToken, out _unkId))
             throw new TokenizerFormatException($"{source}: the unknown token '{unkToken}' is not in the vocabulary.");
         UnkToken = unkToken;
-        _prefix = prefix;
         _maxInputCharsPerWord = maxInputCharsPerWord;
         _addedTokens = [.. addedTokens];
         _isSpecialId = new bool[size];

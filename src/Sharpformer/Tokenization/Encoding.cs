@@ -20,6 +20,9 @@ public sealed class Encoding
     int[] _ids, _typeIds, _attention, _special, _words, _seqs;
     TokenOffset[] _offsets;
     readonly string[] _vocabulary;
+    // Views created on first access (not per access: callers index them in loops); reset when padding swaps the arrays.
+    TokenList? _tokenView;
+    NullableIntList? _wordView, _seqView;
 
     internal Encoding(int[] ids, int[] typeIds, int[] attentionMask, int[] specialTokensMask,
         TokenOffset[] offsets, int[] wordIds, int[] sequenceIds, string[] vocabulary)
@@ -30,7 +33,7 @@ public sealed class Encoding
 
     public IReadOnlyList<int> Ids => _ids;
     /// <summary>The token strings (vocabulary entries of <see cref="Ids"/>).</summary>
-    public IReadOnlyList<string> Tokens => new TokenList(_ids, _vocabulary);
+    public IReadOnlyList<string> Tokens => _tokenView ??= new TokenList(_ids, _vocabulary);
     /// <summary>Segment ids (BERT token_type_ids): 0 for [CLS] A [SEP], 1 for B [SEP].</summary>
     public IReadOnlyList<int> TypeIds => _typeIds;
     /// <summary>1 for real tokens, 0 for padding.</summary>
@@ -38,9 +41,9 @@ public sealed class Encoding
     /// <summary>1 for tokens added by the post-processor ([CLS], [SEP]) and padding; 0 otherwise (also for a [MASK] typed in the text).</summary>
     public IReadOnlyList<int> SpecialTokensMask => _special;
     public IReadOnlyList<TokenOffset> Offsets => _offsets;
-    public IReadOnlyList<int?> WordIds => new NullableIntList(_words);
+    public IReadOnlyList<int?> WordIds => _wordView ??= new NullableIntList(_words);
     /// <summary>0 or 1 for tokens of the first / second sequence, null for special and padding tokens.</summary>
-    public IReadOnlyList<int?> SequenceIds => new NullableIntList(_seqs);
+    public IReadOnlyList<int?> SequenceIds => _seqView ??= new NullableIntList(_seqs);
     /// <summary>Further windows when truncation cut the input (HF <c>return_overflowing_tokens</c>), each a full encoding with special tokens.</summary>
     public IReadOnlyList<Encoding> Overflowing { get; internal set; } = [];
 
@@ -95,6 +98,7 @@ public sealed class Encoding
         _offsets = Grow(_offsets, default);
         _words = Grow(_words, -1);
         _seqs = Grow(_seqs, -1);
+        _tokenView = null; _wordView = null; _seqView = null;
     }
 
     sealed class TokenList(int[] ids, string[] vocabulary) : IReadOnlyList<string>

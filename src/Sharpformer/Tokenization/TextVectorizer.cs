@@ -3,16 +3,13 @@ using System.Text.Json;
 
 namespace Sharpformer.Tokenization;
 
-/// <summary>Settings of a <see cref="TextVectorizer"/>, the Keras <c>TextVectorization(output_mode="int")</c> arguments.</summary>
+/// <summary>
+/// Settings of a <see cref="TextVectorizer"/>, the Keras <c>TextVectorization(output_mode="int")</c> arguments
+/// (standardize is always lower_and_strip_punctuation and split always whitespace).
+/// </summary>
 /// <param name="MaxTokens">Vocabulary size cap including index 0 ("" = padding) and 1 ("[UNK]" = out of vocabulary); null = no cap.</param>
 /// <param name="OutputSequenceLength">Pad with 0 / truncate every output to this length; null = the token count (batches: the longest).</param>
-public sealed record TextVectorizerOptions(int? MaxTokens = null, int? OutputSequenceLength = null)
-{
-    /// <summary>Keras <c>standardize="lower_and_strip_punctuation"</c> (the only mode implemented).</summary>
-    public string Standardize => "lower_and_strip_punctuation";
-    /// <summary>Keras <c>split="whitespace"</c> (the only mode implemented).</summary>
-    public string Split => "whitespace";
-}
+public sealed record TextVectorizerOptions(int? MaxTokens = null, int? OutputSequenceLength = null);
 
 /// <summary>
 /// Word-level vectorizer for models trained from scratch, reproducing Keras <c>TextVectorization</c>
@@ -29,6 +26,7 @@ public sealed class TextVectorizer
     public const string PaddingToken = "";
     public const string OovToken = "[UNK]";
     const string VocabularyFileName = "vocabulary.txt", ConfigFileName = "text_vectorizer.json";
+    const string Standardize = "lower_and_strip_punctuation", Split = "whitespace", OutputMode = "int";
 
     string[] _vocabulary = [PaddingToken, OovToken];
     Dictionary<string, int> _index = new(StringComparer.Ordinal) { [PaddingToken] = 0, [OovToken] = 1 };
@@ -223,9 +221,9 @@ public sealed class TextVectorizer
             ["version"] = 1,
             ["max_tokens"] = Options.MaxTokens,
             ["output_sequence_length"] = Options.OutputSequenceLength,
-            ["standardize"] = Options.Standardize,
-            ["split"] = Options.Split,
-            ["output_mode"] = "int",
+            ["standardize"] = Standardize,
+            ["split"] = Split,
+            ["output_mode"] = OutputMode,
             ["vocabulary_size"] = _vocabulary.Length,
         };
         WriteAtomic(Path.Combine(directory, ConfigFileName), JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true }) + "\n");
@@ -252,7 +250,7 @@ public sealed class TextVectorizer
             throw new TokenizerFormatException($"{cfgPath}: not a TextVectorizer config (key 'format' must be \"sharpformer.text_vectorizer\").");
         int? Int(string key) => root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32()
             : root.TryGetProperty(key, out v) && v.ValueKind != JsonValueKind.Null ? throw new TokenizerFormatException($"{cfgPath}: key '{key}' must be an integer or null.") : null;
-        foreach (var (key, expected) in new[] { ("standardize", "lower_and_strip_punctuation"), ("split", "whitespace"), ("output_mode", "int") })
+        foreach (var (key, expected) in new[] { ("standardize", Standardize), ("split", Split), ("output_mode", OutputMode) })
             if (root.TryGetProperty(key, out var v) && v.GetString() != expected)
                 throw new NotSupportedException($"{cfgPath}: not supported yet: {key} = \"{v.GetString()}\" (only \"{expected}\").");
         var tv = new TextVectorizer(new TextVectorizerOptions(Int("max_tokens"), Int("output_sequence_length")));

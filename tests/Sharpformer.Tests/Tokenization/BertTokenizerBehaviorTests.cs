@@ -77,6 +77,19 @@ public class BertTokenizerBehaviorTests
     }
 
     [Fact]
+    public void ViewsSeenBeforePaddingAreReplacedAfterIt()
+    {
+        var a = Tok.Encode("a b");
+        var b = Tok.Encode("a b c d");
+        Assert.Equal(4, a.Tokens.Count);
+        Assert.Equal(4, a.WordIds.Count);
+        Tok.Pad([a, b], new EncodeOptions { Padding = PaddingStrategy.Longest });
+        Assert.Equal(["[CLS]", "a", "b", "[SEP]", "[PAD]", "[PAD]"], a.Tokens);
+        Assert.Equal([null, 0, 1, null, null, null], a.WordIds);
+        Assert.Same(a.WordIds, a.WordIds);
+    }
+
+    [Fact]
     public void LeftPaddingToMultipleOf()
     {
         var e = Tok.Encode("a b", new EncodeOptions { Padding = PaddingStrategy.Longest, PadToMultipleOf = 8, PaddingSide = PaddingSide.Left });
