@@ -19,6 +19,14 @@ internal sealed class ArrayByteSource(ReadOnlyMemory<byte> bytes) : ByteSource
     public override ReadOnlySpan<byte> Span(long offset, int length) => bytes.Span.Slice(checked((int)offset), length);
 }
 
+/// <summary>Caller-owned float memory seen as bytes (no copy); used when writing straight from model parameters.</summary>
+internal sealed class FloatMemoryByteSource(ReadOnlyMemory<float> data) : ByteSource
+{
+    public override long Length => (long)data.Length * sizeof(float);
+    public override ReadOnlySpan<byte> Span(long offset, int length) =>
+        System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.Span).Slice(checked((int)offset), length);
+}
+
 /// <summary>
 /// A read-only memory map of a whole file. Tensors created over it read straight from the page cache, so opening a
 /// multi-gigabyte checkpoint costs nothing until a tensor is converted.

@@ -65,6 +65,13 @@ public sealed class CheckpointTensor
         return t;
     }
 
+    /// <summary>Wraps float data without copying; the caller keeps it unchanged while the tensor is used (the writer path).</summary>
+    internal static CheckpointTensor WrapFloat32(string name, ReadOnlyMemory<float> data, int[] shape)
+    {
+        if (!BitConverter.IsLittleEndian) throw new NotSupportedException("Checkpoint tensors require a little-endian machine.");
+        return new CheckpointTensor(name, CheckShape(shape, data.Length, name), DType.F32, new FloatMemoryByteSource(data), 0, "<memory>");
+    }
+
     /// <summary>Copies int64 data into a tensor, e.g. a <c>position_ids</c> buffer.</summary>
     public static CheckpointTensor FromInt64(string name, ReadOnlyMemory<long> data, params int[] shape) =>
         new(name, CheckShape(shape, data.Length, name), DType.I64, new ArrayByteSource(AsBytes(data)), 0, "<memory>");

@@ -13,14 +13,21 @@ namespace Sharpformer.Checkpoints;
 internal static class PyJson
 {
     /// <summary>indent = null → compact with separators (",", ":"); otherwise (",", ": ") and newlines, like Python.</summary>
-    public static string Serialize(JsonNode? node, int? indent, bool sortKeys)
+    /// <param name="node">The value to write.</param>
+    /// <param name="indent">Spaces per level, or null for one compact line.</param>
+    /// <param name="sortKeys">Sort object keys (Python <c>sort_keys=True</c>).</param>
+    /// <param name="integerKeyed">
+    /// Objects whose keys are ints on the Python side (e.g. <c>id2label</c>): Python sorts those numerically before turning
+    /// them into strings, so "10" follows "9".
+    /// </param>
+    public static string Serialize(JsonNode? node, int? indent, bool sortKeys, IReadOnlySet<JsonNode>? integerKeyed = null)
     {
         var sb = new StringBuilder();
-        Write(sb, node, indent, sortKeys, 0);
+        Write(sb, node, indent, sortKeys, 0, integerKeyed);
         return sb.ToString();
     }
 
-    static void Write(StringBuilder sb, JsonNode? node, int? indent, bool sortKeys, int level)
+    static void Write(StringBuilder sb, JsonNode? node, int? indent, bool sortKeys, int level, IReadOnlySet<JsonNode>? integerKeyed = null)
     {
         switch (node)
         {
@@ -31,7 +38,12 @@ internal static class PyJson
             {
                 if (obj.Count == 0) { sb.Append("{}"); return; }
                 IEnumerable<KeyValuePair<string, JsonNode?>> items = obj;
-                if (sortKeys) items = items.OrderBy(kv => kv.Key, StringComparer.Ordinal);
+                if (sortKeys)
+                {
+                    items = integerKeyed is not null && integerKeyed.Contains(obj)
+                        ? items.OrderBy(kv => long.Parse(kv.Key, System.Globalization.CultureInfo.InvariantCulture))
+                        : items.OrderBy(kv => kv.Key, CodePointComparer.Instance);
+                }
                 sb.Append('{');
                 bool first = true;
                 foreach (var (key, value) in items)
@@ -41,7 +53,7 @@ internal static class PyJson
                     NewLine(sb, indent, level + 1);
                     AppendString(sb, key);
                     sb.Append(indent is null ? ":" : ": ");
-                    Write(sb, value, indent, sortKeys, level + 1);
+                    Write(sb, value, indent, sortKeys, level + 1, integerKeyed);
                 }
                 NewLine(sb, indent, level);
                 sb.Append('}');
@@ -55,7 +67,7 @@ internal static class PyJson
                 {
                     if (i > 0) sb.Append(',');
                     NewLine(sb, indent, level + 1);
-                    Write(sb, arr[i], indent, sortKeys, level + 1);
+                    Write(sb, arr[i], indent, sortKeys, level + 1, integerKeyed);
                 }
                 NewLine(sb, indent, level);
                 sb.Append(']');
@@ -105,6 +117,26 @@ internal static class PyJson
         if (value.TryGetValue<float>(out var f)) { sb.Append(FloatRepr(f)); return; }
         // Anything else: let System.Text.Json render it, then re-emit in Python style.
         Write(sb, JsonNode.Parse(value.ToJsonString()), null, false, 0);
+    }
+
+    /// <summary>Python orders str by code point; UTF-16 ordinal order differs once surrogate pairs (emoji) meet U+E000–U+FFFF.</summary>
+    internal sealed class CodePointComparer : IComparer<string>
+    {
+        public static readonly CodePointComparer Instance = new();
+
+        public int Compare(string? x, string? y)
+        {
+            if (x is null || y is null) return string.CompareOrdinal(x, y);
+            var ex = x.EnumerateRunes();
+            var ey = y.EnumerateRunes();
+            while (true)
+            {
+                bool hx = ex.MoveNext(), hy = ey.MoveNext();
+                if (!hx || !hy) return hx == hy ? 0 : hx ? 1 : -1;
+                int c = ex.Current.Value.CompareTo(ey.Current.Value);
+                if (c != 0) return c;
+            }
+        }
     }
 
     /// <summary>Python's <c>repr(float)</c>: shortest round-trip digits; scientific when the exponent is &lt; -4 or ≥ 16.</summary>

@@ -19,10 +19,10 @@ public static class SafeTensorsWriter
         AtomicFile.Write(path, s => WriteTo(s, list, metadata));
     }
 
-    /// <summary>Writes float32 tensors given as (name, shape, data).</summary>
+    /// <summary>Writes float32 tensors given as (name, shape, data), streaming from the given memory without copying it.</summary>
     public static void Write(string path, IEnumerable<(string Name, int[] Shape, ReadOnlyMemory<float> Data)> tensors,
         IReadOnlyDictionary<string, string>? metadata = null) =>
-        Write(path, tensors.Select(t => CheckpointTensor.FromFloat32(t.Name, t.Data, t.Shape)), metadata);
+        Write(path, tensors.Select(t => CheckpointTensor.WrapFloat32(t.Name, t.Data, t.Shape)).ToList(), metadata);
 
     /// <summary>Writes to a stream (not atomic; for in-memory use and tests).</summary>
     public static void Write(Stream stream, IEnumerable<CheckpointTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
@@ -38,7 +38,7 @@ public static class SafeTensorsWriter
 
     static List<CheckpointTensor> Prepare(IEnumerable<CheckpointTensor> tensors)
     {
-        var list = tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+        var list = tensors.OrderBy(t => t.Name, PyJson.CodePointComparer.Instance).ToList();
         for (int i = 1; i < list.Count; i++)
             if (list[i].Name == list[i - 1].Name)
                 throw new ArgumentException($"Duplicate tensor name '{list[i].Name}': safetensors names must be unique (drop tied copies before saving).");

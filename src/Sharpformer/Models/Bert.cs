@@ -43,20 +43,20 @@ public sealed class BertEmbeddings : Module
 
     Tensor Record(Tensor y) { LastOutputShape = y.ShapeArray; return y; }
 
-    /// <summary>Fast path: writes LN((word + type) + pos) into <paramref name="output"/> [batch·seq, hidden].</summary>
-    internal void ForwardInto(EncoderInput input, Span<float> temp, Span<float> output)
+    /// <summary>Fast path: writes LN((word + type) + pos) of token rows [row0, row0 + rows) into <paramref name="output"/> [rows, hidden].</summary>
+    internal void ForwardInto(EncoderInput input, int row0, int rows, Span<float> temp, Span<float> output)
     {
         int s = input.SequenceLength, h = WordEmbeddings.Weight.Value.Dim(1);
         var word = WordEmbeddings.Weight.Value.AsSpan(); var type = TokenTypeEmbeddings.Weight.Value.AsSpan(); var pos = PositionEmbeddings.Weight.Value.AsSpan();
         var types = input.TokenTypeIds;
-        for (int t = 0; t < input.TokenCount; t++)
+        for (int t = row0; t < row0 + rows; t++)
         {
-            var dst = temp.Slice(t * h, h);
+            var dst = temp.Slice((t - row0) * h, h);
             System.Numerics.Tensors.TensorPrimitives.Add(word.Slice(input.InputIds[t] * h, h), type.Slice((types?[t] ?? 0) * h, h), dst);
             System.Numerics.Tensors.TensorPrimitives.Add(dst, pos.Slice(t % s * h, h), dst);
         }
         var ln = PretrainedModel.Norm(LayerNorm);
-        Kernels.LayerNorm.Forward(temp.Slice(0, input.TokenCount * h), ln.Weight.Span, ln.Bias.Span, output, input.TokenCount, h, ln.Eps);
+        Kernels.LayerNorm.Forward(temp.Slice(0, rows * h), ln.Weight.Span, ln.Bias.Span, output, rows, h, ln.Eps);
     }
 }
 
@@ -321,43 +321,31 @@ public sealed class BertModel : PretrainedModel, IEncoderModel
 
     EncoderOutput ForwardFast(EncoderInput input, ForwardOptions options)
     {
-        int b = input.BatchSize, s = input.SequenceLength, t = input.TokenCount, h = Config.HiddenSize, heads = Config.NumAttentionHeads;
+        int b = input.BatchSize, s = input.SequenceLength, h = Config.HiddenSize, heads = Config.NumAttentionHeads;
+        var layers = Encoder.Layer.Select(l => l.FastWeights()).ToArray();
+        var shape = new EncoderShape(h, Config.IntermediateSize, heads, _act, AttentionScaling.DivideScores);
         var ws = RentWorkspace();
+        float[] last; float[][]? states, attentions;
         try
         {
-            ws.Ensure(t, h, Config.IntermediateSize, heads, s, b);
-            var hidden = ws.Hidden.AsSpan(0, t * h);
-            Embeddings.ForwardInto(input, ws.Temp, hidden);
-            var mask = ws.Mask.AsSpan(0, t);
-            EncoderFastPath.BuildMask(input.AttentionMask, mask, t);
-            var states = options.OutputHiddenStates ? new List<Tensor> { Copy(hidden, b, s, h) } : null;
-            var attentions = options.OutputAttentions ? new List<Tensor>() : null;
-            foreach (var layer in Encoder.Layer)
-            {
-                var probs = options.OutputAttentions ? new float[b * heads * s * s] : null;
-                EncoderFastPath.Layer(layer.FastWeights(), b, s, heads, mask, hidden, ws, probs, _act, AttentionScaling.DivideScores, 0);
-                states?.Add(Copy(hidden, b, s, h));
-                if (probs != null) attentions!.Add(Tensor.FromArray(probs, b, heads, s, s));
-            }
-            var last = Copy(hidden, b, s, h);
-            Tensor? pooled = null;
-            if (Pooler != null)
-            {
-                var cls = new float[b * h];
-                for (int i = 0; i < b; i++) hidden.Slice(i * s * h, h).CopyTo(cls.AsSpan(i * h, h));
-                var p = new float[b * h];
-                EncoderFastPath.Dense(cls, b, Dense(Pooler.Dense), p, 0);
-                Activations.Tanh(p, p);
-                pooled = Tensor.FromArray(p, b, h);
-            }
-            return new EncoderOutput(last, pooled, states, attentions);
+            (last, states, attentions) = EncoderFastPath.Run(input, options, shape, layers,
+                (row0, rows, temp, output) => Embeddings.ForwardInto(input, row0, rows, temp, output), ws);
         }
         finally { ReturnWorkspace(ws); }
+        Tensor? pooled = null;
+        if (Pooler != null)
+        {
+            var cls = new float[b * h];
+            for (int i = 0; i < b; i++) last.AsSpan(i * s * h, h).CopyTo(cls.AsSpan(i * h, h));
+            var p = new float[b * h];
+            EncoderFastPath.Dense(cls, b, Dense(Pooler.Dense), p, 0);
+            Activations.Tanh(p, p);
+            pooled = Tensor.FromArray(p, b, h);
+        }
+        return new EncoderOutput(Tensor.FromArray(last, b, s, h), pooled,
+            states?.Select(a => Tensor.FromArray(a, b, s, h)).ToArray(), attentions?.Select(a => Tensor.FromArray(a, b, heads, s, s)).ToArray());
     }
-
-    static Tensor Copy(ReadOnlySpan<float> src, int b, int s, int h) => Tensor.FromArray(src.Slice(0, b * s * h).ToArray(), b, s, h);
 }
-
 /// <summary>BERT with a linear classifier on the pooled [CLS] output (HF <c>BertForSequenceClassification</c>).</summary>
 public sealed class BertForSequenceClassification : PretrainedModel, ISequenceClassificationModel
 {

@@ -91,7 +91,8 @@ public sealed record BertConfig : ModelConfig
         o["type_vocab_size"] = TypeVocabSize;
         o["initializer_range"] = InitializerRange;
         o["layer_norm_eps"] = LayerNormEps;
-        if (PadTokenId is not null) o["pad_token_id"] = PadTokenId;
+        // Always written: transformers keeps keys that differ from the class default (0), so null is saved as null.
+        o["pad_token_id"] = PadTokenId;
         o["position_embedding_type"] = PositionEmbeddingType;
         o["classifier_dropout"] = ClassifierDropout;
     }

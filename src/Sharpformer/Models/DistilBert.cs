@@ -35,14 +35,15 @@ public sealed class DistilBertEmbeddings : Module
         return y;
     }
 
-    internal void ForwardInto(EncoderInput input, Span<float> temp, Span<float> output)
+    /// <summary>Fast path: LN(word + pos) of token rows [row0, row0 + rows) into <paramref name="output"/> [rows, dim].</summary>
+    internal void ForwardInto(EncoderInput input, int row0, int rows, Span<float> temp, Span<float> output)
     {
         int s = input.SequenceLength, h = WordEmbeddings.Weight.Value.Dim(1);
         var word = WordEmbeddings.Weight.Value.AsSpan(); var pos = PositionEmbeddings.Weight.Value.AsSpan();
-        for (int t = 0; t < input.TokenCount; t++)
-            System.Numerics.Tensors.TensorPrimitives.Add(word.Slice(input.InputIds[t] * h, h), pos.Slice(t % s * h, h), temp.Slice(t * h, h));
+        for (int t = row0; t < row0 + rows; t++)
+            System.Numerics.Tensors.TensorPrimitives.Add(word.Slice(input.InputIds[t] * h, h), pos.Slice(t % s * h, h), temp.Slice((t - row0) * h, h));
         var ln = PretrainedModel.Norm(LayerNorm);
-        Kernels.LayerNorm.Forward(temp.Slice(0, input.TokenCount * h), ln.Weight.Span, ln.Bias.Span, output, input.TokenCount, h, ln.Eps);
+        Kernels.LayerNorm.Forward(temp.Slice(0, rows * h), ln.Weight.Span, ln.Bias.Span, output, rows, h, ln.Eps);
     }
 }
 
@@ -214,30 +215,20 @@ public sealed class DistilBertModel : PretrainedModel, IEncoderModel
 
     EncoderOutput ForwardFast(EncoderInput input, ForwardOptions options)
     {
-        int b = input.BatchSize, s = input.SequenceLength, t = input.TokenCount, h = Config.Dim, heads = Config.NHeads;
+        int b = input.BatchSize, s = input.SequenceLength, h = Config.Dim, heads = Config.NHeads;
+        var layers = Transformer.Layer.Select(l => l.FastWeights()).ToArray();
+        var shape = new EncoderShape(h, Config.HiddenDim, heads, _act, AttentionScaling.ScaleQueries);
         var ws = RentWorkspace();
+        float[] last; float[][]? states, attentions;
         try
         {
-            ws.Ensure(t, h, Config.HiddenDim, heads, s, b);
-            var hidden = ws.Hidden.AsSpan(0, t * h);
-            Embeddings.ForwardInto(input, ws.Temp, hidden);
-            var mask = ws.Mask.AsSpan(0, t);
-            EncoderFastPath.BuildMask(input.AttentionMask, mask, t);
-            var states = options.OutputHiddenStates ? new List<Tensor> { Copy(hidden, b, s, h) } : null;
-            var attentions = options.OutputAttentions ? new List<Tensor>() : null;
-            foreach (var layer in Transformer.Layer)
-            {
-                var probs = options.OutputAttentions ? new float[b * heads * s * s] : null;
-                EncoderFastPath.Layer(layer.FastWeights(), b, s, heads, mask, hidden, ws, probs, _act, AttentionScaling.ScaleQueries, 0);
-                states?.Add(Copy(hidden, b, s, h));
-                if (probs != null) attentions!.Add(Tensor.FromArray(probs, b, heads, s, s));
-            }
-            return new EncoderOutput(Copy(hidden, b, s, h), null, states, attentions);
+            (last, states, attentions) = EncoderFastPath.Run(input, options, shape, layers,
+                (row0, rows, temp, output) => Embeddings.ForwardInto(input, row0, rows, temp, output), ws);
         }
         finally { ReturnWorkspace(ws); }
+        return new EncoderOutput(Tensor.FromArray(last, b, s, h), null,
+            states?.Select(a => Tensor.FromArray(a, b, s, h)).ToArray(), attentions?.Select(a => Tensor.FromArray(a, b, heads, s, s)).ToArray());
     }
-
-    static Tensor Copy(ReadOnlySpan<float> src, int b, int s, int h) => Tensor.FromArray(src.Slice(0, b * s * h).ToArray(), b, s, h);
 }
 
 /// <summary>DistilBERT sequence classifier: logits = W_c·dropout(relu(W_p·h[:, 0] + b_p)) + b_c (HF <c>DistilBertForSequenceClassification</c>).</summary>

@@ -92,6 +92,7 @@ public sealed record DistilBertConfig : ModelConfig
         o["initializer_range"] = InitializerRange;
         o["qa_dropout"] = QaDropout;
         o["seq_classif_dropout"] = SeqClassifDropout;
-        if (PadTokenId is not null) o["pad_token_id"] = PadTokenId;
+        // Always written: transformers keeps keys that differ from the class default (0), so null is saved as null.
+        o["pad_token_id"] = PadTokenId;
     }
 }

@@ -30,36 +30,32 @@ public enum HiddenActivation
 internal enum AttentionScaling { DivideScores, ScaleQueries }
 
 /// <summary>
-/// Reusable activation buffers for the inference fast path. One instance serves one forward at a time;
-/// buffers grow to the largest batch seen and are then reused, so a long inference run does not pile
-/// large arrays up for the GC.
+/// Reusable activation buffers for the inference fast path, sized for one chunk of sequences (not the whole batch).
+/// One instance serves one forward at a time; buffers grow to the largest chunk seen and are then reused, so a long
+/// inference run does not pile large arrays up for the GC.
 /// </summary>
 internal sealed class EncoderWorkspace
 {
-    /// <summary>Rows (tokens) per chunk of the Q/K/V and feed-forward GEMMs: large enough for full-speed GEMMs, small
-    /// enough that the [rows, 3·H] and [rows, intermediate] buffers stay a few MiB whatever the batch.</summary>
-    public const int ChunkTokens = 1024;
+    /// <summary>Tokens per chunk: large enough for full-speed GEMMs, small enough that every activation buffer stays a few MiB.</summary>
+    public const int ChunkTokens = 512;
 
-    public float[] Hidden = [];
     public float[] Temp = [];
     public float[] Context = [];
     public float[] Work = [];
     public float[] Scores = [];
     public float[] Mask = [];
 
-    public void Ensure(int tokens, int hidden, int intermediate, int heads, int seq, int batch)
+    public void Ensure(int chunkTokens, int hidden, int intermediate, int heads, int seq, int batchTokens)
     {
-        int chunk = ChunkRows(batch, seq) * seq;
-        Grow(ref Hidden, (long)tokens * hidden);
-        Grow(ref Temp, (long)tokens * hidden);
-        Grow(ref Context, (long)tokens * hidden);
-        Grow(ref Work, Math.Max(3L * chunk * hidden, (long)chunk * intermediate));
+        Grow(ref Temp, (long)chunkTokens * hidden);
+        Grow(ref Context, (long)chunkTokens * hidden);
+        Grow(ref Work, Math.Max(3L * chunkTokens * hidden, (long)chunkTokens * intermediate));
         Grow(ref Scores, (long)heads * seq * seq);
-        Grow(ref Mask, (long)batch * seq);
+        Grow(ref Mask, batchTokens);
     }
 
-    /// <summary>Whole sequences per chunk (attention needs a sequence's every row at once).</summary>
-    public static int ChunkRows(int batch, int seq) => Math.Clamp(ChunkTokens / seq, 1, batch);
+    /// <summary>Whole sequences per chunk (attention needs every row of a sequence at once).</summary>
+    public static int ChunkSequences(int batch, int seq) => Math.Clamp(ChunkTokens / seq, 1, batch);
 
     static void Grow(ref float[] a, long n)
     {
@@ -67,6 +63,12 @@ internal sealed class EncoderWorkspace
         if (a.Length < n) { a = []; a = new float[n]; }
     }
 }
+
+/// <summary>Writes the embeddings output of token rows [row0, row0 + rows) into output [rows, H], using temp as scratch.</summary>
+internal delegate void EmbedRows(int row0, int rows, Span<float> temp, Span<float> output);
+
+/// <summary>The shape of an encoder for the fast path.</summary>
+internal readonly record struct EncoderShape(int Hidden, int Intermediate, int Heads, HiddenActivation Activation, AttentionScaling Scaling);
 
 /// <summary>
 /// Inference-only forward of a post-norm transformer encoder over flat buffers, calling the kernels directly.
@@ -112,66 +114,94 @@ internal static class EncoderFastPath
     }
 
     /// <summary>
-    /// One encoder layer in place on <paramref name="hidden"/> [batch·seq, H]:
+    /// The whole encoder over a batch: chunks of whole sequences go through every layer in turn, so the activation
+    /// buffers are chunk-sized whatever the batch, and the hidden state lives in the returned array itself.
+    /// </summary>
+    /// <returns>The last hidden state [batch·seq, H]; hidden states (layers+1 arrays) and attention probabilities
+    /// (one [batch, heads, seq, seq] array per layer) when <paramref name="options"/> asks for them.</returns>
+    public static (float[] Last, float[][]? States, float[][]? Attentions) Run(EncoderInput input, ForwardOptions options,
+        EncoderShape shape, IReadOnlyList<EncoderLayerWeights> layers, EmbedRows embed, EncoderWorkspace ws)
+    {
+        int batch = input.BatchSize, seq = input.SequenceLength, tokens = input.TokenCount, h = shape.Hidden, heads = shape.Heads;
+        int chunkSeqs = EncoderWorkspace.ChunkSequences(batch, seq);
+        ws.Ensure(chunkSeqs * seq, h, shape.Intermediate, heads, seq, tokens);
+        var mask = ws.Mask.AsSpan(0, tokens);
+        BuildMask(input.AttentionMask, mask, tokens);
+        var last = new float[tokens * h];
+        var states = options.OutputHiddenStates ? NewArrays(layers.Count + 1, tokens * h) : null;
+        var attentions = options.OutputAttentions ? NewArrays(layers.Count, batch * heads * seq * seq) : null;
+        int probsPerSeq = heads * seq * seq;
+        for (int b0 = 0; b0 < batch; b0 += chunkSeqs)
+        {
+            int nb = Math.Min(chunkSeqs, batch - b0), r0 = b0 * seq, rows = nb * seq;
+            var hidden = last.AsSpan(r0 * h, rows * h);
+            embed(r0, rows, ws.Temp, hidden);
+            if (states != null) hidden.CopyTo(states[0].AsSpan(r0 * h));
+            for (int l = 0; l < layers.Count; l++)
+            {
+                var probs = attentions == null ? default : attentions[l].AsSpan(b0 * probsPerSeq, nb * probsPerSeq);
+                Layer(layers[l], nb, seq, heads, mask.Slice(r0, rows), hidden, ws, probs, shape.Activation, shape.Scaling, 0);
+                if (states != null) hidden.CopyTo(states[l + 1].AsSpan(r0 * h));
+            }
+        }
+        return (last, states, attentions);
+    }
+
+    static float[][] NewArrays(int count, int length)
+    {
+        var a = new float[count][];
+        for (int i = 0; i < count; i++) a[i] = new float[length];
+        return a;
+    }
+
+    /// <summary>
+    /// One encoder layer in place on <paramref name="hidden"/> [batch·seq, H] (a chunk of whole sequences):
     /// h ← LN(h + Wo·Attn(h) + bo); h ← LN(h + W2·act(W1·h + b1) + b2). Attention probabilities are copied into
     /// <paramref name="probsOut"/> [batch, heads, seq, seq] when it is not empty.
     /// </summary>
     /// <remarks>
-    /// Q/K/V and the feed-forward run over chunks of whole sequences so the large intermediates are never
-    /// materialised for the whole batch. The residual and the output bias are written first and the GEMM accumulates
-    /// onto them (one pass fewer than adding afterwards).
+    /// The residual and the output bias are written first and the GEMM accumulates onto them (one pass fewer than
+    /// adding afterwards). When √d is a power of two, 1/√d rides on the score GEMM's alpha: exact, so BERT's
+    /// (q·k)/√d and DistilBERT's (q/√d)·k give the same bits as the reference orders.
     /// </remarks>
     public static void Layer(EncoderLayerWeights w, int batch, int seq, int heads, ReadOnlySpan<float> mask,
         Span<float> hidden, EncoderWorkspace ws, Span<float> probsOut, HiddenActivation act, AttentionScaling scaling, int threads)
     {
-        int h = w.Query.In, tokens = batch * seq, d = h / heads, inter = w.Intermediate.Out;
-        int th = tokens * h;
-        int chunkSeqs = EncoderWorkspace.ChunkRows(batch, seq);
+        int h = w.Query.In, rows = batch * seq, d = h / heads, inter = w.Intermediate.Out, th = rows * h;
         var context = ws.Context.AsSpan(0, th);
+        var temp = ws.Temp.AsSpan(0, th);
         var scores = ws.Scores.AsSpan(0, heads * seq * seq);
         float sqrtD = MathF.Sqrt(d);
-        // When √d is a power of two, scaling the product by 1/√d is exact, so it can ride on the GEMM's alpha
-        // and both BERT's (q·k)/√d and DistilBERT's (q/√d)·k give bit-identical scores.
         bool exactScale = float.IsPow2(sqrtD) || float.IsPow2(1f / sqrtD);
         float alpha = exactScale ? 1f / sqrtD : 1f;
 
-        for (int b0 = 0; b0 < batch; b0 += chunkSeqs)
+        var work = ws.Work.AsSpan();
+        var q = work.Slice(0, th); var k = work.Slice(th, th); var v = work.Slice(2 * th, th);
+        Dense(hidden, rows, w.Query, q, threads);
+        Dense(hidden, rows, w.Key, k, threads);
+        Dense(hidden, rows, w.Value, v, threads);
+        if (!exactScale && scaling == AttentionScaling.ScaleQueries) TensorPrimitives.Divide(q, sqrtD, q);
+        for (int b = 0; b < batch; b++)
         {
-            int nb = Math.Min(chunkSeqs, batch - b0), rows = nb * seq, r0 = b0 * seq;
-            var x = hidden.Slice(r0 * h, rows * h);
-            var work = ws.Work.AsSpan();
-            var q = work.Slice(0, rows * h); var k = work.Slice(rows * h, rows * h); var v = work.Slice(2 * rows * h, rows * h);
-            Dense(x, rows, w.Query, q, threads);
-            Dense(x, rows, w.Key, k, threads);
-            Dense(x, rows, w.Value, v, threads);
-            if (!exactScale && scaling == AttentionScaling.ScaleQueries) TensorPrimitives.Divide(q, sqrtD, q);
-            for (int bi = 0; bi < nb; bi++)
-            {
-                int b = b0 + bi, off = bi * seq * h;
-                // scores[head] = Q_head · K_headᵀ; heads are column blocks of width d inside the [seq, H] rows.
-                Gemm.SgemmBatched(false, true, seq, seq, d, alpha, q.Slice(off), h, d, k.Slice(off), h, d,
-                    0f, scores, seq, (long)seq * seq, heads, threads);
-                if (!exactScale && scaling == AttentionScaling.DivideScores) TensorPrimitives.Divide(scores, sqrtD, scores);
-                Softmax.Forward(scores, scores, heads * seq, seq, mask.IsEmpty ? default : mask.Slice(b * seq, seq), heads * seq);
-                if (!probsOut.IsEmpty) scores.CopyTo(probsOut.Slice(b * heads * seq * seq, heads * seq * seq));
-                Gemm.SgemmBatched(false, false, seq, d, seq, 1f, scores, seq, (long)seq * seq, v.Slice(off), h, d,
-                    0f, context.Slice((r0 + bi * seq) * h), h, d, heads, threads);
-            }
+            int off = b * seq * h;
+            // scores[head] = Q_head · K_headᵀ; heads are column blocks of width d inside the [seq, H] rows.
+            Gemm.SgemmBatched(false, true, seq, seq, d, alpha, q.Slice(off), h, d, k.Slice(off), h, d,
+                0f, scores, seq, (long)seq * seq, heads, threads);
+            if (!exactScale && scaling == AttentionScaling.DivideScores) TensorPrimitives.Divide(scores, sqrtD, scores);
+            Softmax.Forward(scores, scores, heads * seq, seq, mask.IsEmpty ? default : mask.Slice(b * seq, seq), heads * seq);
+            if (!probsOut.IsEmpty) scores.CopyTo(probsOut.Slice(b * heads * seq * seq, heads * seq * seq));
+            Gemm.SgemmBatched(false, false, seq, d, seq, 1f, scores, seq, (long)seq * seq, v.Slice(off), h, d,
+                0f, context.Slice(off), h, d, heads, threads);
         }
 
-        var temp = ws.Temp.AsSpan(0, th);
-        DenseResidual(context, tokens, w.AttentionOutput, hidden.Slice(0, th), temp, threads);
-        LayerNorm.Forward(temp, w.AttentionNorm.Weight.Span, w.AttentionNorm.Bias.Span, hidden, tokens, h, w.AttentionNorm.Eps);
+        DenseResidual(context, rows, w.AttentionOutput, hidden, temp, threads);
+        LayerNorm.Forward(temp, w.AttentionNorm.Weight.Span, w.AttentionNorm.Bias.Span, hidden, rows, h, w.AttentionNorm.Eps);
 
-        for (int b0 = 0; b0 < batch; b0 += chunkSeqs)
-        {
-            int rows = Math.Min(chunkSeqs, batch - b0) * seq, r0 = b0 * seq;
-            var mid = ws.Work.AsSpan(0, rows * inter);
-            Dense(hidden.Slice(r0 * h, rows * h), rows, w.Intermediate, mid, threads);
-            Activate(act, mid);
-            DenseResidual(mid, rows, w.Output, hidden.Slice(r0 * h, rows * h), temp.Slice(r0 * h, rows * h), threads);
-        }
-        LayerNorm.Forward(temp, w.OutputNorm.Weight.Span, w.OutputNorm.Bias.Span, hidden, tokens, h, w.OutputNorm.Eps);
+        var mid = work.Slice(0, rows * inter);
+        Dense(hidden, rows, w.Intermediate, mid, threads);
+        Activate(act, mid);
+        DenseResidual(mid, rows, w.Output, hidden, temp, threads);
+        LayerNorm.Forward(temp, w.OutputNorm.Weight.Span, w.OutputNorm.Bias.Span, hidden, rows, h, w.OutputNorm.Eps);
     }
 
     /// <summary>y = residual + b + x·Wᵀ: the residual and bias are written first, then the GEMM accumulates (beta = 1).</summary>

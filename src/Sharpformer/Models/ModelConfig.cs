@@ -94,7 +94,14 @@ public abstract record ModelConfig
     }
 
     /// <summary>The text <c>save_pretrained</c> would write: <c>json.dumps(d, indent=2, sort_keys=True) + "\n"</c>.</summary>
-    public string ToJsonString() => PyJson.Serialize(ToJson(), indent: 2, sortKeys: true) + "\n";
+    public string ToJsonString()
+    {
+        var json = ToJson();
+        // id2label has int keys in Python, which sort_keys orders numerically ("9" before "10").
+        var integerKeyed = new HashSet<JsonNode>(ReferenceEqualityComparer.Instance);
+        if (json["id2label"] is JsonObject id2) integerKeyed.Add(id2);
+        return PyJson.Serialize(json, indent: 2, sortKeys: true, integerKeyed) + "\n";
+    }
 
     /// <summary>Writes <c>config.json</c> into a directory (or to the given <c>.json</c> path) atomically.</summary>
     public void Save(string directoryOrFile)

@@ -105,6 +105,84 @@ public class ModelConfigTests
     }
 
     [Fact]
+    public void Unknown_nested_keys_and_unicode_round_trip_exactly_as_python_writes_them()
+    {
+        // Produced by CPython: json.dumps(d, indent=2, sort_keys=True) of a BERT config dict with extra keys.
+        const string Python = """
+        {
+          "architectures": [
+            "BertForMaskedLM"
+          ],
+          "attention_probs_dropout_prob": 0.25,
+          "bad_words_ids": [
+            [
+              1,
+              2
+            ],
+            [
+              3
+            ]
+          ],
+          "big": 12345678901234567890,
+          "classifier_dropout": 0.3,
+          "gradient_checkpointing": false,
+          "hidden_act": "gelu_new",
+          "hidden_dropout_prob": 0.0,
+          "hidden_size": 8,
+          "id2label": {
+            "0": "n\u00e9gatif",
+            "1": "positif",
+            "2": "\ud83d\ude00"
+          },
+          "initializer_range": 0.02,
+          "intermediate_size": 16,
+          "label2id": {
+            "n\u00e9gatif": 0,
+            "positif": 1,
+            "\ud83d\ude00": 2
+          },
+          "layer_norm_eps": 1e-05,
+          "max_position_embeddings": 64,
+          "model_type": "bert",
+          "num_attention_heads": 2,
+          "num_hidden_layers": 1,
+          "output_past": true,
+          "pad_token_id": null,
+          "position_embedding_type": "absolute",
+          "problem_type": "multi_label_classification",
+          "task_specific_params": {
+            "summarization": {
+              "length_penalty": 2.0,
+              "num_beams": 4,
+              "prefix": "sum: "
+            }
+          },
+          "temperature": 1e-20,
+          "type_vocab_size": 1,
+          "vocab_size": 100
+        }
+        """;
+        var c = Assert.IsType<BertConfig>(ModelConfigLoader.Parse(Python, "py.json"));
+        Assert.Null(c.PadTokenId);
+        Assert.Equal(0.3, c.ClassifierDropout);
+        Assert.Equal(["n\u00e9gatif", "positif", "\U0001F600"], c.Labels);
+        Assert.Equal("multi_label_classification", c.ProblemType);
+        Assert.Equal(4, c.ExtraProperties["task_specific_params"]!["summarization"]!["num_beams"]!.GetValue<int>());
+        Assert.Equal(Python + "\n", c.ToJsonString());
+    }
+
+    [Fact]
+    public void Many_labels_are_ordered_like_python_int_keys()
+    {
+        // Python: json.dumps({"id2label": {i: f"L{i}" for i in range(12)}, ...}, indent=2, sort_keys=True) puts "10" after "9"
+        // in id2label (int keys) but "L10" after "L1" in label2id (str keys).
+        var (id2, l2) = ModelConfig.LabelMaps(Enumerable.Range(0, 12).Select(i => $"L{i}").ToList());
+        var text = new BertConfig { Id2Label = id2, Label2Id = l2 }.ToJsonString();
+        Assert.Contains("\"9\": \"L9\",\n    \"10\": \"L10\",\n    \"11\": \"L11\"\n", text);
+        Assert.Contains("\"L1\": 1,\n    \"L10\": 10,\n    \"L11\": 11,\n    \"L2\": 2,", text);
+    }
+
+    [Fact]
     public void Code_built_config_with_labels_saves_python_style_json()
     {
         var (id2, l2) = ModelConfig.LabelMaps(["neg", "pos", "caf\u00e9"]);

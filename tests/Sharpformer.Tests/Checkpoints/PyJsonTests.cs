@@ -38,4 +38,13 @@ public class PyJsonTests
         Assert.Equal(Python, PyJson.Serialize(node, indent: 2, sortKeys: true));
         Assert.Equal("{\"b\":[1,2.0,{}],\"a\":\"\\u00e9\\n\\\"\",\"c\":null,\"d\":[],\"e\":true}", PyJson.Serialize(node, indent: null, sortKeys: false));
     }
+
+    [Fact]
+    public void Keys_sort_by_code_point_like_python()
+    {
+        // Python: json.dumps({"\U0001F600": 1, "\uFF21": 2, "a": 3}, sort_keys=True, separators=(",", ":"))
+        //   == '{"a":3,"\\uff21":2,"\\ud83d\\ude00":1}'
+        var node = new JsonObject { ["\U0001F600"] = 1, ["\uFF21"] = 2, ["a"] = 3 };
+        Assert.Equal("{\"a\":3,\"\\uff21\":2,\"\\ud83d\\ude00\":1}", PyJson.Serialize(node, indent: null, sortKeys: true));
+    }
 }

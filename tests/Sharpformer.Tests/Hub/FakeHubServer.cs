@@ -39,6 +39,12 @@ internal sealed class FakeHubServer : IDisposable
     /// <summary>Added to the advertised X-Linked-Size (to provoke the size check).</summary>
     public long SizeLie { get; set; }
 
+    /// <summary>When set, requests without <c>Authorization: Bearer {token}</c> get 401.</summary>
+    public string? RequiredToken { get; set; }
+
+    /// <summary>When set, the next GET body is cut after this many bytes (connection aborted), then the setting clears.</summary>
+    public int? DropAfterBytes { get; set; }
+
     /// <summary>"METHOD path range authorization" per request.</summary>
     public ConcurrentQueue<string> Log { get; } = new();
 
@@ -63,6 +69,11 @@ internal sealed class FakeHubServer : IDisposable
         var res = ctx.Response;
         var path = Uri.UnescapeDataString(req.Url!.AbsolutePath);
         Log.Enqueue($"{req.HttpMethod} {path} {req.Headers["Range"]} {req.Headers["Authorization"]}");
+        if (RequiredToken is not null && req.Headers["Authorization"] != $"Bearer {RequiredToken}")
+        {
+            res.StatusCode = 401;
+            return;
+        }
         var prefix = $"/{RepoId}/resolve/";
         if (!path.StartsWith(prefix, StringComparison.Ordinal)) { res.StatusCode = 404; return; }
         var rest = path[prefix.Length..];
@@ -90,6 +101,14 @@ internal sealed class FakeHubServer : IDisposable
         }
         res.ContentLength64 = content.Length - from;
         if (req.HttpMethod == "HEAD") return;
+        if (DropAfterBytes is int cut)
+        {
+            DropAfterBytes = null;
+            res.OutputStream.Write(content, (int)from, cut);
+            res.OutputStream.Flush();
+            res.Abort();
+            return;
+        }
         res.OutputStream.Write(content, (int)from, (int)(content.Length - from));
     }
 

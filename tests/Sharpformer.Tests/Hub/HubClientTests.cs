@@ -78,6 +78,35 @@ public sealed class HubClientTests : IDisposable
     }
 
     [Fact]
+    public async Task Interrupted_download_keeps_the_partial_file_and_the_next_call_resumes()
+    {
+        _server.DropAfterBytes = 100_000;
+        using var client = Client();
+        var e = await Assert.ThrowsAsync<HubException>(() => client.DownloadFileAsync(Repo, "model.safetensors"));
+        Assert.Contains("interrupted", e.Message);
+        var incomplete = Path.Combine(RepoDir, "blobs", FakeHubServer.ETagOf(_weights) + ".incomplete");
+        long kept = new FileInfo(incomplete).Length;
+        Assert.InRange(kept, 1, _weights.Length - 1);
+        var path = await client.DownloadFileAsync(Repo, "model.safetensors");
+        Assert.Equal(_weights, File.ReadAllBytes(path));
+        Assert.Contains(_server.Log, l => l.Contains($"bytes={kept}-"));
+    }
+
+    [Fact]
+    public async Task Private_repo_needs_the_token()
+    {
+        _server.RequiredToken = "hf_abc";
+        using (var anonymous = Client())
+        {
+            var e = await Assert.ThrowsAsync<HubException>(() => anonymous.DownloadFileAsync(Repo, "config.json"));
+            Assert.Equal(401, e.StatusCode);
+            Assert.Contains("HF_TOKEN", e.Message);
+        }
+        using var authorised = Client(token: "hf_abc");
+        Assert.Equal(_config, File.ReadAllBytes(await authorised.DownloadFileAsync(Repo, "config.json")));
+    }
+
+    [Fact]
     public async Task Size_mismatch_is_a_typed_error_and_discards_the_partial_file()
     {
         _server.SizeLie = 7;

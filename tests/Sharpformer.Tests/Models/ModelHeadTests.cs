@@ -203,3 +203,34 @@ public sealed class ModelInferenceTests
         finally { if (Directory.Exists(outDir)) Directory.Delete(outDir, true); }
     }
 }
+
+/// <summary>The fast path's chunking (whole sequences per chunk of ~512 tokens) against the autograd path on a batch of several chunks.</summary>
+public sealed class FastPathChunkingTests
+{
+    [Theory]
+    [InlineData("bert-tiny-uncased-seqcls")]
+    [InlineData("distilbert-tiny-uncased-seqcls")]
+    public void MultiChunkBatchEqualsTheModulePath(string dir)
+    {
+        var model = (IEncoderModel)FixtureModels.Model(dir, baseModel: true);
+        var rng = new Random(3);
+        const int batch = 11, seq = 128; // 4 sequences per chunk → 3 chunks, the last one partial
+        var ids = Enumerable.Range(0, batch * seq).Select(_ => rng.Next(1000, 30000)).ToArray();
+        var mask = Enumerable.Range(0, batch * seq).Select(i => i % seq < seq - (i / seq) * 5 ? 1 : 0).ToArray();
+        var input = new EncoderInput(ids, batch, seq, attentionMask: mask);
+        EncoderOutput fast;
+        using (Autograd.NoGrad()) fast = model.Forward(input, ForwardOptions.All);
+        var slow = model.Forward(input, ForwardOptions.All);
+        static void Close(Tensor a, Tensor b, string what)
+        {
+            var x = a.Contiguous().ToArray(); var y = b.Contiguous().ToArray();
+            Assert.Equal(a.ShapeArray, b.ShapeArray);
+            double worst = x.Zip(y).Max(p => Math.Abs(p.First - p.Second));
+            Assert.True(worst <= 1e-5, $"{what}: worst |Δ| {worst:E3}");
+        }
+        Close(fast.LastHiddenState, slow.LastHiddenState, "last_hidden_state");
+        if (fast.PoolerOutput != null) Close(fast.PoolerOutput, slow.PoolerOutput!, "pooler_output");
+        for (int l = 0; l < fast.HiddenStates!.Count; l++) Close(fast.HiddenStates[l], slow.HiddenStates![l], $"hidden_states[{l}]");
+        for (int l = 0; l < fast.Attentions!.Count; l++) Close(fast.Attentions[l], slow.Attentions![l], $"attentions[{l}]");
+    }
+}
