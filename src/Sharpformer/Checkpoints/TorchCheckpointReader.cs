@@ -59,7 +59,7 @@ public static class TorchCheckpointReader
         {
             try
             {
-                return ReadZip(zip, sourceName);
+                return ReadZip(zip, sourceName, stream.Length);
             }
             catch (InvalidDataException e)
             {
@@ -68,7 +68,7 @@ public static class TorchCheckpointReader
         }
     }
 
-    static StateDict ReadZip(ZipArchive zip, string file)
+    static StateDict ReadZip(ZipArchive zip, string file, long archiveLength)
     {
         var pklEntry = zip.Entries
             .Where(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') <= 1)
@@ -81,29 +81,41 @@ public static class TorchCheckpointReader
         var byteOrder = zip.GetEntry(prefix + "byteorder");
         if (byteOrder is not null)
         {
-            var order = Encoding.ASCII.GetString(ReadEntry(byteOrder, file, 16)).Trim();
+            var order = Encoding.ASCII.GetString(ReadEntry(byteOrder, file, 16, archiveLength)).Trim();
             if (order != "little" && order != "big")
                 throw new CheckpointFormatException(file, $"the 'byteorder' entry says '{order}', expected 'little' or 'big'");
             if (order == "big")
                 throw new NotSupportedException($"'{file}' stores tensors in '{order}' byte order; only little-endian checkpoints are supported.");
         }
 
-        var pickle = ReadEntry(pklEntry, file, MaxPickleBytes);
+        var pickle = ReadEntry(pklEntry, file, MaxPickleBytes, archiveLength);
         return FromPickle(pickle, key =>
         {
             var entry = zip.GetEntry($"{prefix}data/{key}");
-            return entry is null ? null : ReadEntry(entry, file, Array.MaxLength);
+            return entry is null ? null : ReadEntry(entry, file, Array.MaxLength, archiveLength);
         }, file);
     }
 
-    static byte[] ReadEntry(ZipArchiveEntry entry, string file, long limit)
+    static byte[] ReadEntry(ZipArchiveEntry entry, string file, long limit, long archiveLength)
     {
         long declared = entry.Length;
         if (declared > limit)
             throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' is {declared} bytes, more than the {limit}-byte limit");
-        // The declared size is not trusted for the allocation: a corrupt header must not reserve gigabytes up front.
         using var s = entry.Open();
-        var ms = new MemoryStream((int)Math.Min(declared, 1 << 24));
+        if (declared <= archiveLength)
+        {
+            // Plausible size (torch stores entries uncompressed, so they cannot exceed the archive): read in place.
+            var exact = new byte[declared];
+            int got = s.ReadAtLeast(exact, exact.Length, throwOnEndOfStream: false);
+            if (got != declared)
+                throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds {got} bytes but its header says {declared}");
+            if (s.ReadByte() >= 0)
+                throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds more than the {declared} bytes its header says");
+            return exact;
+        }
+        // A size beyond the archive is only possible for compressed data; grow as bytes really arrive instead of trusting
+        // the header for the allocation (a corrupt header must not reserve gigabytes up front).
+        var ms = new MemoryStream(1 << 20);
         var chunk = new byte[1 << 16];
         int n;
         while ((n = s.Read(chunk, 0, chunk.Length)) > 0)

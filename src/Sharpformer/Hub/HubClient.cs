@@ -60,14 +60,13 @@ public sealed class HubClient : IDisposable
         {
             meta = await HeadAsync(url, repoId, fileName, revision, cancellationToken).ConfigureAwait(false);
         }
-        catch (HttpRequestException e) when (cached is not null)
+        catch (Exception e) when (IsNetworkFailure(e, cancellationToken) && cached is not null)
         {
-            _ = e; // hub unreachable: the cached copy is the best answer, as huggingface_hub does.
-            return cached;
+            return cached; // hub unreachable or timing out: the cached copy is the best answer, as huggingface_hub does.
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (IsNetworkFailure(e, cancellationToken))
         {
-            throw new HubException($"Cannot reach {Options.Endpoint} to download '{fileName}' of '{repoId}' ({e.Message}). " +
+            throw new HubException($"Cannot reach {Options.Endpoint} to download '{fileName}' of '{repoId}' ({Describe(e)}). " +
                 "Check the network or HF_ENDPOINT, or use a local directory / set HF_HUB_OFFLINE=1 with a filled cache.", repoId, fileName, url.ToString(), null, e);
         }
 
@@ -152,6 +151,12 @@ public sealed class HubClient : IDisposable
             throw new HubException($"'{indexPath}' has no weight_map; the download is corrupt, delete it and retry.");
         return map.EnumerateObject().Select(p => p.Value.GetString() ?? "").Distinct().Order(StringComparer.Ordinal).ToList();
     }
+
+    /// <summary>Connection failures and our own timeouts (not the caller's cancellation).</summary>
+    static bool IsNetworkFailure(Exception e, CancellationToken callerToken) =>
+        e is HttpRequestException || (e is OperationCanceledException && !callerToken.IsCancellationRequested);
+
+    string Describe(Exception e) => e is OperationCanceledException ? $"no answer within {Options.MetadataTimeout.TotalSeconds:F0} s" : e.Message;
 
     sealed record FileMetadata(string Commit, string ETag, long Size, Uri DownloadUrl);
 
@@ -259,7 +264,19 @@ public sealed class HubClient : IDisposable
                     AddAuth(request, current);
                     request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("identity"));
                     if (have > 0) request.Headers.Range = new RangeHeaderValue(have, null);
-                    response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+                    using (var headersTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                    {
+                        headersTimeout.CancelAfter(Options.MetadataTimeout);
+                        try
+                        {
+                            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, headersTimeout.Token).ConfigureAwait(false);
+                        }
+                        catch (Exception e) when (IsNetworkFailure(e, ct))
+                        {
+                            throw new HubException($"Downloading '{fileName}' failed before any data arrived ({Describe(e)}); run again.",
+                                repoId, fileName, url.ToString(), null, e);
+                        }
+                    }
                     if ((int)response.StatusCode is >= 300 and < 400 && response.Headers.Location is { } loc && hop < 5)
                     {
                         current = loc.IsAbsoluteUri ? loc : new Uri(current, loc);
@@ -295,18 +312,26 @@ public sealed class HubClient : IDisposable
                 int n;
                 try
                 {
-                    while ((n = await body.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                    while (true)
                     {
+                        // A stalled connection must not hang forever: each read gets ReadTimeout.
+                        using (var readTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                        {
+                            readTimeout.CancelAfter(Options.ReadTimeout);
+                            n = await body.ReadAsync(buffer, readTimeout.Token).ConfigureAwait(false);
+                        }
+                        if (n == 0) break;
                         await output.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
                         have += n;
                         if (have > expectedSize) break;
                         if (have - lastReport >= 1 << 20) { progress?.Report(new DownloadProgress(fileName, have, expectedSize)); lastReport = have; }
                     }
                 }
-                catch (Exception e) when (e is IOException or HttpRequestException)
+                catch (Exception e) when (e is IOException || IsNetworkFailure(e, ct))
                 {
                     await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
-                    throw new HubException($"The download of '{fileName}' was interrupted after {have} of {expectedSize} bytes ({e.Message}). " +
+                    var why = e is OperationCanceledException ? $"no data for {Options.ReadTimeout.TotalSeconds:F1} s" : e.Message;
+                    throw new HubException($"The download of '{fileName}' was interrupted after {have} of {expectedSize} bytes ({why}). " +
                         "Run again: it resumes from the partial file.", repoId, fileName, url.ToString(), null, e);
                 }
                 await output.FlushAsync(ct).ConfigureAwait(false);

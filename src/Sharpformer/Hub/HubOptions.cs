@@ -17,8 +17,11 @@ public sealed record HubOptions
     /// <summary>No network at all (<c>HF_HUB_OFFLINE=1</c>): only cached files resolve.</summary>
     public bool Offline { get; init; }
 
-    /// <summary>Per-request timeout for metadata requests; downloads are bounded by the cancellation token instead.</summary>
+    /// <summary>Longest wait for the response headers of a request.</summary>
     public TimeSpan MetadataTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Longest wait for the next chunk of a download before it counts as interrupted (the partial file is kept).</summary>
+    public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Options from the process environment (see <see cref="FromEnvironment(Func{string, string?})"/>).</summary>
     public static HubOptions FromEnvironment() => FromEnvironment(Environment.GetEnvironmentVariable);

@@ -11,6 +11,9 @@ internal sealed class ConfigReader(JsonObject json, string file)
 {
     readonly HashSet<string> _used = new(StringComparer.Ordinal);
 
+    /// <summary>Upper bound for num_labels (which expands to LABEL_i names): guards against absurd values in a corrupt file.</summary>
+    const int MaxLabels = 1_000_000;
+
     public string File { get; } = file;
 
     JsonNode? Get(string key, out bool present)
@@ -170,6 +173,7 @@ internal sealed class ConfigReader(JsonObject json, string file)
         if (id2 is null && hasNum)
         {
             int num = ToInt("num_labels", numNode, 1);
+            if (num > MaxLabels) throw Error("num_labels", $"{num} classes is more than the {MaxLabels} supported; check the value.");
             id2 = Enumerable.Range(0, num).ToDictionary(i => i, i => $"LABEL_{i}");
         }
         if (id2 is null) return (ModelConfig.DefaultId2Label, ModelConfig.DefaultLabel2Id);

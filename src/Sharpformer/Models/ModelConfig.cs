@@ -142,7 +142,8 @@ public abstract record ModelConfig
         JsonNode? node;
         try
         {
-            node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 64 });
+            // Duplicate keys are refused (Python would silently keep the last one).
+            node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 64, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {

@@ -45,6 +45,11 @@ internal sealed class FakeHubServer : IDisposable
     /// <summary>When set, the next GET body is cut after this many bytes (connection aborted), then the setting clears.</summary>
     public int? DropAfterBytes { get; set; }
 
+    /// <summary>When set, the next GET sends this many bytes and then stalls for <see cref="StallTime"/>.</summary>
+    public int? StallAfterBytes { get; set; }
+
+    public TimeSpan StallTime { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>"METHOD path range authorization" per request.</summary>
     public ConcurrentQueue<string> Log { get; } = new();
 
@@ -57,9 +62,13 @@ internal sealed class FakeHubServer : IDisposable
             HttpListenerContext ctx;
             try { ctx = await _listener.GetContextAsync(); }
             catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException) { return; }
-            try { Handle(ctx); }
-            catch (Exception e) when (e is HttpListenerException or IOException) { }
-            finally { try { ctx.Response.Close(); } catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or IOException) { } }
+            // Concurrent handlers, so one stalled response does not block the next request.
+            _ = Task.Run(() =>
+            {
+                try { Handle(ctx); }
+                catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException) { }
+                finally { try { ctx.Response.Close(); } catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or IOException or InvalidOperationException) { } }
+            });
         }
     }
 
@@ -101,6 +110,15 @@ internal sealed class FakeHubServer : IDisposable
         }
         res.ContentLength64 = content.Length - from;
         if (req.HttpMethod == "HEAD") return;
+        if (StallAfterBytes is int stall)
+        {
+            StallAfterBytes = null;
+            res.OutputStream.Write(content, (int)from, stall);
+            res.OutputStream.Flush();
+            Thread.Sleep(StallTime);
+            res.Abort();
+            return;
+        }
         if (DropAfterBytes is int cut)
         {
             DropAfterBytes = null;

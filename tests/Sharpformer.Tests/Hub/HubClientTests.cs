@@ -93,6 +93,18 @@ public sealed class HubClientTests : IDisposable
     }
 
     [Fact]
+    public async Task Stalled_download_times_out_and_resumes()
+    {
+        _server.StallAfterBytes = 50_000;
+        using var client = new HubClient(new HubOptions { CacheDir = _cache, Endpoint = _server.Endpoint, ReadTimeout = TimeSpan.FromMilliseconds(300) });
+        var e = await Assert.ThrowsAsync<HubException>(() => client.DownloadFileAsync(Repo, "model.safetensors"));
+        Assert.Contains("no data for 0.3 s", e.Message);
+        var path = await client.DownloadFileAsync(Repo, "model.safetensors");
+        Assert.Equal(_weights, File.ReadAllBytes(path));
+        Assert.Contains(_server.Log, l => l.StartsWith("GET", StringComparison.Ordinal) && l.Contains("bytes=") && !l.Contains("bytes=0-"));
+    }
+
+    [Fact]
     public async Task Private_repo_needs_the_token()
     {
         _server.RequiredToken = "hf_abc";
