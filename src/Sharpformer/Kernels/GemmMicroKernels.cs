@@ -175,4 +175,111 @@ internal static unsafe class GemmMicroKernels
             { float* q = c + 5 * ldc + 8; Vector256.Store(Fma.MultiplyAdd(c5_1, va, Vector256.Load(q) * vb), q); }
         }
     }
+
+    /// <summary>8×32 tile T = A[8 rows, unpacked, row stride lda] · packed B panel, written raw (no alpha/beta) to t (row stride ldt).</summary>
+    /// <remarks>Reads A rows in place (each row a sequential stream) so a large A used once is never packed.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Avx512RowsTile(int kc, float* a, nint lda, float* b, float* t, nint ldt)
+    {
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 1 * lda;
+        float* a2 = a + 2 * lda;
+        float* a3 = a + 3 * lda;
+        float* a4 = a + 4 * lda;
+        float* a5 = a + 5 * lda;
+        float* a6 = a + 6 * lda;
+        float* a7 = a + 7 * lda;
+        Vector512<float> c0_0 = default, c0_1 = default, c1_0 = default, c1_1 = default, c2_0 = default, c2_1 = default, c3_0 = default, c3_1 = default, c4_0 = default, c4_1 = default, c5_0 = default, c5_1 = default, c6_0 = default, c6_1 = default, c7_0 = default, c7_1 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var s0 = Vector512.Create(a0[p]);
+            c0_0 = Avx512F.FusedMultiplyAdd(s0, b0, c0_0);
+            c0_1 = Avx512F.FusedMultiplyAdd(s0, b1, c0_1);
+            var s1 = Vector512.Create(a1[p]);
+            c1_0 = Avx512F.FusedMultiplyAdd(s1, b0, c1_0);
+            c1_1 = Avx512F.FusedMultiplyAdd(s1, b1, c1_1);
+            var s2 = Vector512.Create(a2[p]);
+            c2_0 = Avx512F.FusedMultiplyAdd(s2, b0, c2_0);
+            c2_1 = Avx512F.FusedMultiplyAdd(s2, b1, c2_1);
+            var s3 = Vector512.Create(a3[p]);
+            c3_0 = Avx512F.FusedMultiplyAdd(s3, b0, c3_0);
+            c3_1 = Avx512F.FusedMultiplyAdd(s3, b1, c3_1);
+            var s4 = Vector512.Create(a4[p]);
+            c4_0 = Avx512F.FusedMultiplyAdd(s4, b0, c4_0);
+            c4_1 = Avx512F.FusedMultiplyAdd(s4, b1, c4_1);
+            var s5 = Vector512.Create(a5[p]);
+            c5_0 = Avx512F.FusedMultiplyAdd(s5, b0, c5_0);
+            c5_1 = Avx512F.FusedMultiplyAdd(s5, b1, c5_1);
+            var s6 = Vector512.Create(a6[p]);
+            c6_0 = Avx512F.FusedMultiplyAdd(s6, b0, c6_0);
+            c6_1 = Avx512F.FusedMultiplyAdd(s6, b1, c6_1);
+            var s7 = Vector512.Create(a7[p]);
+            c7_0 = Avx512F.FusedMultiplyAdd(s7, b0, c7_0);
+            c7_1 = Avx512F.FusedMultiplyAdd(s7, b1, c7_1);
+            b += 32;
+        }
+        Vector512.Store(c0_0, t + 0 * ldt + 0);
+        Vector512.Store(c0_1, t + 0 * ldt + 16);
+        Vector512.Store(c1_0, t + 1 * ldt + 0);
+        Vector512.Store(c1_1, t + 1 * ldt + 16);
+        Vector512.Store(c2_0, t + 2 * ldt + 0);
+        Vector512.Store(c2_1, t + 2 * ldt + 16);
+        Vector512.Store(c3_0, t + 3 * ldt + 0);
+        Vector512.Store(c3_1, t + 3 * ldt + 16);
+        Vector512.Store(c4_0, t + 4 * ldt + 0);
+        Vector512.Store(c4_1, t + 4 * ldt + 16);
+        Vector512.Store(c5_0, t + 5 * ldt + 0);
+        Vector512.Store(c5_1, t + 5 * ldt + 16);
+        Vector512.Store(c6_0, t + 6 * ldt + 0);
+        Vector512.Store(c6_1, t + 6 * ldt + 16);
+        Vector512.Store(c7_0, t + 7 * ldt + 0);
+        Vector512.Store(c7_1, t + 7 * ldt + 16);
+    }
+
+    /// <summary>8×16 tile T = A[8 rows, unpacked, row stride lda] · packed B panel, written raw (no alpha/beta) to t (row stride ldt).</summary>
+    /// <remarks>Reads A rows in place (each row a sequential stream) so a large A used once is never packed.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Avx512RowsTile16(int kc, float* a, nint lda, float* b, float* t, nint ldt)
+    {
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 1 * lda;
+        float* a2 = a + 2 * lda;
+        float* a3 = a + 3 * lda;
+        float* a4 = a + 4 * lda;
+        float* a5 = a + 5 * lda;
+        float* a6 = a + 6 * lda;
+        float* a7 = a + 7 * lda;
+        Vector512<float> c0_0 = default, c1_0 = default, c2_0 = default, c3_0 = default, c4_0 = default, c5_0 = default, c6_0 = default, c7_0 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var s0 = Vector512.Create(a0[p]);
+            c0_0 = Avx512F.FusedMultiplyAdd(s0, b0, c0_0);
+            var s1 = Vector512.Create(a1[p]);
+            c1_0 = Avx512F.FusedMultiplyAdd(s1, b0, c1_0);
+            var s2 = Vector512.Create(a2[p]);
+            c2_0 = Avx512F.FusedMultiplyAdd(s2, b0, c2_0);
+            var s3 = Vector512.Create(a3[p]);
+            c3_0 = Avx512F.FusedMultiplyAdd(s3, b0, c3_0);
+            var s4 = Vector512.Create(a4[p]);
+            c4_0 = Avx512F.FusedMultiplyAdd(s4, b0, c4_0);
+            var s5 = Vector512.Create(a5[p]);
+            c5_0 = Avx512F.FusedMultiplyAdd(s5, b0, c5_0);
+            var s6 = Vector512.Create(a6[p]);
+            c6_0 = Avx512F.FusedMultiplyAdd(s6, b0, c6_0);
+            var s7 = Vector512.Create(a7[p]);
+            c7_0 = Avx512F.FusedMultiplyAdd(s7, b0, c7_0);
+            b += 16;
+        }
+        Vector512.Store(c0_0, t + 0 * ldt + 0);
+        Vector512.Store(c1_0, t + 1 * ldt + 0);
+        Vector512.Store(c2_0, t + 2 * ldt + 0);
+        Vector512.Store(c3_0, t + 3 * ldt + 0);
+        Vector512.Store(c4_0, t + 4 * ldt + 0);
+        Vector512.Store(c5_0, t + 5 * ldt + 0);
+        Vector512.Store(c6_0, t + 6 * ldt + 0);
+        Vector512.Store(c7_0, t + 7 * ldt + 0);
+    }
 }

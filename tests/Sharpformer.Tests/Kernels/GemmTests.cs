@@ -141,6 +141,9 @@ public class GemmTests
         var rng = new Random(5);
         CheckOne(Gemm.BestIsa, rng, tA, tB, 300, 500, 700, alpha: 0.5f, beta: 0.25f, padA: 3, padB: 1, padC: 2, threads: 2);
         CheckOne(Gemm.BestIsa, rng, tA, tB, 530, 70, 260, threads: 2);
+        // Several K slices in the shared packed operand (row bands share B, column bands share A), beta accumulating.
+        CheckOne(Gemm.BestIsa, rng, tA, tB, 100, 90, 1700, beta: 0.5f, padB: 2, threads: 2);
+        CheckOne(Gemm.BestIsa, rng, tA, tB, 90, 100, 1700, alpha: -1f, padA: 2, threads: 2);
     }
 
     [Theory]
@@ -152,6 +155,18 @@ public class GemmTests
         var rng = new Random(11);
         CheckOne(isa, rng, false, true, 70, 90, 1700, alpha: 0.5f, beta: 0.5f, padA: 1, padC: 3);
         CheckOne(isa, rng, true, false, 41, 66, 1700, beta: 0f);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ShortSequenceTimesWeightTransposedOnTwoThreads(bool tA)
+    {
+        // m ≤ 256 with transB streams W unpacked (x·Wᵀ for a short input); n = 1003 ends in a partial 8-row block.
+        var rng = new Random(13);
+        CheckOne(Gemm.BestIsa, rng, tA, true, 20, 1003, 300, alpha: 0.75f, beta: 0.5f, padA: 1, padB: 3, padC: 2, threads: 2);
+        CheckOne(Gemm.BestIsa, rng, tA, true, 32, 1000, 310, threads: 2);
+        CheckOne(Gemm.BestIsa, rng, tA, true, 1, 999, 777, threads: 1);
     }
 
     [Fact]
@@ -184,7 +199,8 @@ public class GemmTests
     {
         var rng = new Random(8);
         // The last two exceed the parallel threshold: 3 matrices are split inside each, 8 are spread over threads.
-        foreach (var (m, n, k, batch) in new[] { (7, 9, 5, 3), (40, 33, 64, 6), (128, 64, 48, 5), (96, 80, 100, 3), (64, 72, 70, 8) })
+        // (40, 50, 300, 4) with transB takes the unpacked-W path, batches spread over threads.
+        foreach (var (m, n, k, batch) in new[] { (7, 9, 5, 3), (40, 33, 64, 6), (128, 64, 48, 5), (96, 80, 100, 3), (64, 72, 70, 8), (40, 50, 300, 4) })
             foreach (bool tA in Bools)
                 foreach (bool tB in Bools)
                 {
