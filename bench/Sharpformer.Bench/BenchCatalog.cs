@@ -13,9 +13,6 @@ internal static class BenchCatalog
         ["train"] = TrainBench.Run,
         ["infer"] = InferBench.Run,
         ["checkpoints"] = CheckpointBench.Run,
-        ["infer"] = InferBench.Run,
-        ["tokenize"] = TokenizeBench.Run,
         ["kernels"] = KernelsBench.Run,
-        ["checkpoints"] = CheckpointBench.Run,
     };
 }
