@@ -80,7 +80,7 @@ public static unsafe partial class Gemm
 
         fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c)
         {
-            if (isa == GemmIsa.Avx512 && transB && m <= SmallM && k >= SmallMMinK && alpha != 0f)
+            if (isa == GemmIsa.Avx512 && transB && m <= SmallM && k >= SmallMMinK && k <= 1 << 16 && alpha != 0f)
             {
                 SmallMTransB(transA, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC, batch, workers);
                 return;

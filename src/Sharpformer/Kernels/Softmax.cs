@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Numerics.Tensors;
@@ -37,15 +38,77 @@ public static class Softmax
         {
             var xr = x.Slice(r * cols, cols);
             var yr = y.Slice(r * cols, cols);
-            if (mask.IsEmpty) { if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(xr), ref MemoryMarshal.GetReference(yr))) xr.CopyTo(yr); }
-            else TensorPrimitives.Add(xr, mask.Slice(r / rowsPerMask * cols, cols), yr);
-            float max = TensorPrimitives.Max(yr);
-            if (float.IsNegativeInfinity(max)) { yr.Clear(); continue; }
-            TensorPrimitives.Subtract(yr, max, yr);
-            TensorPrimitives.Exp(yr, yr);
-            float sum = TensorPrimitives.Sum(yr);
-            TensorPrimitives.Multiply(yr, 1f / sum, yr);
+            var mr = mask.IsEmpty ? default : mask.Slice(r / rowsPerMask * cols, cols);
+            ForwardRow(xr, mr, yr);
         }
+    }
+
+    // Three passes over one row: y = x + mask with the running max; y = exp(y − max) with the running sum; y /= sum.
+    static void ForwardRow(ReadOnlySpan<float> x, ReadOnlySpan<float> mask, Span<float> y)
+    {
+        int n = x.Length, j = 0;
+        ref float x0 = ref MemoryMarshal.GetReference(x);
+        ref float y0 = ref MemoryMarshal.GetReference(y);
+        ref float m0 = ref MemoryMarshal.GetReference(mask);
+        bool masked = !mask.IsEmpty;
+        var vmax = Vector512.Create(float.NegativeInfinity);
+        for (; j <= n - 16; j += 16)
+        {
+            var v = Vector512.LoadUnsafe(ref x0, (nuint)j);
+            if (masked) v += Vector512.LoadUnsafe(ref m0, (nuint)j);
+            vmax = Vector512.Max(vmax, v);
+            v.StoreUnsafe(ref y0, (nuint)j);
+        }
+        float max = MaxAcross(vmax);
+        for (; j < n; j++) { float v = x[j] + (masked ? mask[j] : 0f); y[j] = v; if (v > max || float.IsNaN(v)) max = v; }
+        if (float.IsNegativeInfinity(max)) { y.Clear(); return; }
+
+        var vm = Vector512.Create(max);
+        var vsum = Vector512<float>.Zero;
+        for (j = 0; j <= n - 16; j += 16)
+        {
+            var e = ExpNonPositive(Vector512.LoadUnsafe(ref y0, (nuint)j) - vm);
+            vsum += e;
+            e.StoreUnsafe(ref y0, (nuint)j);
+        }
+        float sum = Vector512.Sum(vsum);
+        for (; j < n; j++) { float e = MathF.Exp(y[j] - max); y[j] = e; sum += e; }
+
+        var inv = Vector512.Create(1f / sum);
+        for (j = 0; j <= n - 16; j += 16) (Vector512.LoadUnsafe(ref y0, (nuint)j) * inv).StoreUnsafe(ref y0, (nuint)j);
+        float invS = 1f / sum;
+        for (; j < n; j++) y[j] *= invS;
+    }
+
+    static float MaxAcross(Vector512<float> v)
+    {
+        float m = float.NegativeInfinity;
+        for (int i = 0; i < Vector512<float>.Count; i++) { float e = v.GetElement(i); if (e > m || float.IsNaN(e)) m = e; }
+        return m;
+    }
+
+    /// <summary>e^x for x ≤ 0 (softmax after subtracting the row max); 0 below −87.3 and for −∞, NaN stays NaN.</summary>
+    /// <remarks>x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite split of ln2), e^r by its degree-7 Taylor polynomial
+    /// (truncation 5e-9 relative), scaled by 2^n through the exponent bits: about 1 ulp.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> ExpNonPositive(Vector512<float> x)
+    {
+        var underflow = Vector512.LessThan(x, Vector512.Create(-87.3f));
+        var xc = Vector512.Max(x, Vector512.Create(-87.3f));
+        var n = Vector512.Round(xc * Vector512.Create(1.44269504088896341f));
+        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693145751953125f), xc);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-1.428606765330187045e-06f), r);
+        var p = Vector512.Create(1f / 5040f);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 720f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 120f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 24f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 6f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        var scale = (Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23;
+        var e = p * scale.AsSingle();
+        return Vector512.ConditionalSelect(underflow, Vector512<float>.Zero, e);
     }
 
     /// <summary>dx[r,:] = y[r,:] ⊙ (dy[r,:] − ⟨dy[r,:], y[r,:]⟩), the softmax backward from its output y. dx may alias dy.</summary>
@@ -63,13 +126,28 @@ public static class Softmax
                 var ys = new ReadOnlySpan<float>((float*)ay, yLen); var gs = new ReadOnlySpan<float>((float*)ag, gLen); var ds = new Span<float>((float*)ad, dLen);
                 for (int r = r0; r < r1; r++)
                 {
-                    var yr = ys.Slice(r * cols, cols); var gr = gs.Slice(r * cols, cols); var dr = ds.Slice(r * cols, cols);
-                    float dot = TensorPrimitives.Dot(yr, gr);
-                    // dx = (dy − dot)·y elementwise, so dx may alias dy.
-                    TensorPrimitives.AddMultiply(gr, -dot, yr, dr);
+                    BackwardRow(ys.Slice(r * cols, cols), gs.Slice(r * cols, cols), ds.Slice(r * cols, cols));
                 }
             });
         }
+    }
+
+    // One row of the backward in two 16-wide passes; dx = (dy − ⟨y, dy⟩)·y elementwise, so dx may alias dy.
+    static void BackwardRow(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        int n = y.Length, j = 0;
+        ref float y0 = ref MemoryMarshal.GetReference(y);
+        ref float g0 = ref MemoryMarshal.GetReference(dy);
+        ref float d0 = ref MemoryMarshal.GetReference(dx);
+        var acc = Vector512<float>.Zero;
+        for (; j <= n - 16; j += 16)
+            acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref y0, (nuint)j), Vector512.LoadUnsafe(ref g0, (nuint)j), acc);
+        float dot = Vector512.Sum(acc);
+        for (; j < n; j++) dot += y[j] * dy[j];
+        var vdot = Vector512.Create(dot);
+        for (j = 0; j <= n - 16; j += 16)
+            ((Vector512.LoadUnsafe(ref g0, (nuint)j) - vdot) * Vector512.LoadUnsafe(ref y0, (nuint)j)).StoreUnsafe(ref d0, (nuint)j);
+        for (; j < n; j++) dx[j] = (dy[j] - dot) * y[j];
     }
 
     /// <summary>y[r,:] = x[r,:] − logsumexp(x[r,:]); x and y may alias.</summary>

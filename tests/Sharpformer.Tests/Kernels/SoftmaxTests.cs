@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Sharpformer.Kernels;
 
 namespace Sharpformer.Tests.Kernels;
@@ -111,6 +112,23 @@ public class SoftmaxTests
                     Assert.True(Math.Abs(dx[r * cols + j] - wantGrad) <= 2e-6 * (1 + Math.Abs(gsum)), $"logback cols={cols} {dx[r * cols + j]} vs {wantGrad}");
                 }
             }
+        }
+    }
+
+    [Fact]
+    public void VectorExpIsWithinTwoUlpOnTheNonPositiveAxis()
+    {
+        const int N = 100_000;
+        var x = new float[N + 16];
+        for (int i = 0; i < N; i++) x[i] = -90f * i / N;
+        x[N] = float.NegativeInfinity; x[N + 1] = -0f; x[N + 2] = -1e-30f; x[N + 3] = -87.2f; x[N + 4] = -87.4f;
+        var y = new float[x.Length];
+        for (int i = 0; i < x.Length; i += 16)
+            Softmax.ExpNonPositive(System.Runtime.Intrinsics.Vector512.Create(x.AsSpan(i, 16))).CopyTo(y.AsSpan(i, 16));
+        for (int i = 0; i < N + 5; i++)
+        {
+            double want = x[i] < -87.3f ? 0 : Math.Exp(x[i]);
+            Assert.True(Math.Abs(y[i] - want) <= 2.4e-7 * want, $"exp({x[i]}) = {y[i]}, expected {want}");
         }
     }
 
