@@ -14,13 +14,13 @@ internal static class CommandCatalog
         yield return ForwardCommand.Create();
         yield return BaselineCommand.Create();
         yield return TrainCommand.Create();
+        yield return FeaturesCommand.Create();
+        yield return EvaluateCommand.Create();
         yield return ClassifyCommand.Create();
         yield return NerCommand.Create();
         yield return EmbedCommand.Create();
         yield return FillMaskCommand.Create();
         yield return AttentionCommand.Create();
         yield return ServeCommand.Create();
-        yield return FeaturesCommand.Create();
-        yield return EvaluateCommand.Create();
     }
 }

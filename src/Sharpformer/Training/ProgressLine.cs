@@ -33,9 +33,18 @@ public sealed class ProgressLine : IDisposable
         _lastWidth = line.Length;
     }
 
+    /// <summary>Erases the line so other output (an evaluation record) starts on a clean line; the next update redraws it.</summary>
+    public void Clear()
+    {
+        if (!_enabled || _lastWidth == 0) return;
+        Console.Error.Write("\r" + new string(' ', _lastWidth) + "\r");
+        _lastWidth = 0;
+        _lastDraw = -1000;
+    }
+
     public void Dispose()
     {
-        if (_enabled && _lastWidth > 0) Console.Error.WriteLine();
+        Clear();
     }
 }
 

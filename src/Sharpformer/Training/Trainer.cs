@@ -157,6 +157,7 @@ public sealed class Trainer<TBatch>
                 if (args.LoggingStrategy == IntervalStrategy.Steps && State.GlobalStep % args.LoggingSteps == 0
                     || args.LoggingStrategy == IntervalStrategy.Epoch && endOfEpoch)
                 {
+                    progress.Clear();
                     Emit(new Dictionary<string, object?>
                     {
                         ["kind"] = "log", ["step"] = State.GlobalStep, ["epoch"] = Math.Round(State.Epoch, 4),
@@ -175,6 +176,7 @@ public sealed class Trainer<TBatch>
                         ["train_loss"] = evalUpdates > 0 ? evalLoss / evalUpdates : null };
                     foreach (var (k, v) in metrics) record[k] = v;
                     record["samples_per_s"] = evalSamples / Math.Max(trainSeconds, 1e-9);
+                    progress.Clear();
                     Emit(record);
                     evalLoss = 0; evalUpdates = 0; evalSamples = 0;
                     TrackBest(metrics);

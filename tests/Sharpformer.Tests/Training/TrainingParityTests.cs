@@ -77,6 +77,50 @@ public class TrainingParityTests
         Assert.True(compared >= trainable.Parameters.Count - 2, $"compared {compared} of {trainable.Parameters.Count} parameters");
     }
 
+    // The same five steps through the tensors layer's optimizer stack (Optim.AdamW, LrScheduler, GradClip) and
+    // plain autograd, without the trainer's flat buffers: losses, gradient norms and final parameters must meet the same tolerances.
+    [Theory]
+    [InlineData("bert-tiny-seqcls-train.json", "bert-tiny-uncased-seqcls")]
+    [InlineData("bert-tiny-tokcls-train.json", "bert-tiny-uncased-tokcls")]
+    public void FiveStepsThroughOptimLayerMatchTransformers(string fixture, string modelDir)
+    {
+        var json = JsonNode.Parse(File.ReadAllText(SharedData.Fixture("training", fixture)))!.AsObject();
+        var hp = json["hyperparameters"]!;
+        string dir = SharedData.Fixture(modelDir);
+        var config = (BertConfig)ModelConfigLoader.Load(dir) with { HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0 };
+        var model = AutoModel.FromConfig(config);
+        using (var sd = CheckpointLoader.Load(dir)) model.LoadCheckpoint(sd, dir);
+        model.Train();
+        var groups = Sharpformer.Optim.ParameterGroups.HuggingFaceWeightDecay(model, (float)hp["weight_decay"]!.GetValue<double>());
+        var opt = new Sharpformer.Optim.AdamW(groups, (float)hp["lr"]!.GetValue<double>(), 0.9f, 0.999f, 1e-8f, (float)hp["weight_decay"]!.GetValue<double>());
+        var sched = Sharpformer.Optim.LrScheduler.LinearWithWarmup(opt, hp["num_warmup_steps"]!.GetValue<int>(), hp["num_training_steps"]!.GetValue<int>());
+        var batch = Batch(json);
+        var input = new EncoderInput(batch.InputIds, batch.Batch, batch.Seq, batch.TypeIds, batch.AttentionMask);
+        Sharpformer.Tensors.Tensor Loss() => model is ITokenClassificationModel t
+            ? t.Forward(input, batch.Labels!).Loss! : ((ISequenceClassificationModel)model).Forward(input, SequenceLabels.FromIds(batch.Labels!)).Loss!;
+        foreach (var step in json["steps"]!.AsArray())
+        {
+            var loss = Loss();
+            AssertRel(step!["loss"]!.GetValue<double>(), loss.Item(), 1e-5, $"loss at step {step["step"]}");
+            loss.Backward();
+            float norm = Sharpformer.Optim.GradClip.ClipGradNorm(model.Parameters(), (float)hp["max_grad_norm"]!.GetValue<double>());
+            AssertRel(step["grad_norm_before_clip"]!.GetValue<double>(), norm, 1e-4, $"gradient norm at step {step["step"]}");
+            opt.Step();
+            sched.Step();
+            model.ZeroGrad();
+        }
+        AssertRel(json["loss_after_training"]!.GetValue<double>(), Loss().Item(), 1e-5, "loss after training");
+        var parameters = model.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.Value.ToArray());
+        foreach (var (name, stats) in json["final_param_stats"]!.AsObject())
+        {
+            if (name.EndsWith("attention.self.key.bias", StringComparison.Ordinal)) continue;
+            double sum = parameters[name].Sum(v => (double)v), l2 = Math.Sqrt(parameters[name].Sum(v => (double)v * v));
+            double expSum = stats!["sum"]!.GetValue<double>();
+            Assert.True(Math.Abs(sum - expSum) <= 1e-4 * Math.Max(1, Math.Abs(expSum)), $"{name}: sum {sum:R} vs {expSum:R}");
+            AssertRel(stats["l2"]!.GetValue<double>(), l2, 1e-5, $"{name}: l2");
+        }
+    }
+
     static CollatedBatch Batch(JsonObject json)
     {
         var b = json["batch"]!;
