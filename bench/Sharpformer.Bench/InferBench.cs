@@ -96,11 +96,13 @@ internal static class InferBench
             using var self = Process.GetCurrentProcess();
             self.Refresh();
             double peakMiB = self.PeakWorkingSet64 / (1024.0 * 1024.0);
+            var gc = GC.GetGCMemoryInfo();
+            double heapMiB = gc.HeapSizeBytes / (1024.0 * 1024.0), committedMiB = gc.TotalCommittedBytes / (1024.0 * 1024.0);
             double anchor = Anchors.GetValueOrDefault((name, batch, seq), double.NaN);
             var inv = CultureInfo.InvariantCulture;
             if (json)
                 Console.WriteLine(string.Create(inv,
-                    $"{{\"suite\":\"infer\",\"model\":\"{name}\",\"batch\":{batch},\"seq\":{seq},\"threads\":{threads},\"runs\":{repeats},\"median_ms\":{median:F1},\"min_ms\":{times[0]:F1},\"tokens_per_s\":{batch * seq / (median / 1000):F0},\"cpu_ms\":{cpu[repeats / 2]:F0},\"peak_working_set_mib\":{peakMiB:F0},\"load_avg_1m\":{load},\"onnxruntime_ms\":{anchor:F0},\"speedup_vs_onnxruntime\":{anchor / median:F2}}}"));
+                    $"{{\"suite\":\"infer\",\"model\":\"{name}\",\"batch\":{batch},\"seq\":{seq},\"threads\":{threads},\"runs\":{repeats},\"median_ms\":{median:F1},\"min_ms\":{times[0]:F1},\"tokens_per_s\":{batch * seq / (median / 1000):F0},\"cpu_ms\":{cpu[repeats / 2]:F0},\"peak_working_set_mib\":{peakMiB:F0},\"gc_heap_mib\":{heapMiB:F0},\"gc_committed_mib\":{committedMiB:F0},\"load_avg_1m\":{load},\"onnxruntime_ms\":{anchor:F0},\"speedup_vs_onnxruntime\":{anchor / median:F2}}}"));
             else
                 Console.WriteLine(string.Create(inv, $"{name} {batch}x{seq}: median {median:F1} ms (min {times[0]:F1}, cpu {cpu[repeats / 2]:F0} ms, load {load}), {batch * seq / (median / 1000):F0} tokens/s, peak WS {peakMiB:F0} MiB, ORT {anchor:F0} ms → {anchor / median:F2}×"));
         }

@@ -20,7 +20,14 @@ public static class AutoModel
     public static PretrainedModel FromConfig(ModelConfig config, ModelLoadOptions? options = null)
     {
         options ??= new ModelLoadOptions();
-        if (options.NumLabels is int n)
+        if (options.Labels is { } names)
+        {
+            if (options.NumLabels is int k && k != names.Count)
+                throw new ArgumentException($"NumLabels = {k} but {names.Count} label names were given.", nameof(options));
+            var (id2, l2) = ModelConfig.LabelMaps(names);
+            config = config with { Id2Label = id2, Label2Id = l2 };
+        }
+        else if (options.NumLabels is int n)
         {
             if (n < 1) throw new ArgumentOutOfRangeException(nameof(options), n, "NumLabels must be at least 1.");
             var (id2, l2) = ModelConfig.LabelMaps(Enumerable.Range(0, n).Select(i => $"LABEL_{i}").ToArray());
@@ -51,11 +58,22 @@ public static class AutoModel
         options ??= new ModelLoadOptions();
         string dir = ResolveDirectory(dirOrModelId);
         var config = ModelConfigLoader.Load(dir);
-        var model = FromConfig(config, options);
+        PretrainedModel model;
+        using (ModelInit.Deferred()) model = FromConfig(config, options);
         CheckVocabulary(dir, model.VocabSize);
         string checkpointPath = FindCheckpoint(dir, options.Checkpoint);
+        LoadReport report;
         using (var sd = CheckpointLoader.Load(checkpointPath))
-            model.LoadCheckpoint(sd, checkpointPath, options.IgnoreMismatchedSizes);
+            report = model.LoadCheckpoint(sd, checkpointPath, options.IgnoreMismatchedSizes);
+        // Only what the checkpoint did not provide is initialised (HF's _fast_init).
+        var fresh = report.Missing.Concat(report.ShapeMismatched.Select(m => m.ParameterName)).ToList();
+        var (std, sinusoidal) = model.ModelConfig switch
+        {
+            BertConfig b => (b.InitializerRange, false),
+            DistilBertConfig d => (d.InitializerRange, d.SinusoidalPosEmbds),
+            _ => (0.02, false),
+        };
+        ModelInit.InitOnly(model, fresh, std, options.Seed, sinusoidal);
         model.SourceDirectory = dir;
         model.Eval();
         return model;

@@ -37,7 +37,7 @@ internal enum AttentionScaling { DivideScores, ScaleQueries }
 internal sealed class EncoderWorkspace
 {
     /// <summary>Tokens per chunk: large enough for full-speed GEMMs, small enough that every activation buffer stays a few MiB.</summary>
-    public const int ChunkTokens = 1024;
+    public const int ChunkTokens = 512;
 
     public float[] Temp = [];
     public float[] Context = [];

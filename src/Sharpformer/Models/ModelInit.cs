@@ -12,16 +12,57 @@ namespace Sharpformer.Models;
 /// </remarks>
 internal static class ModelInit
 {
+    [ThreadStatic] static bool t_deferred;
+
+    /// <summary>
+    /// Within the scope, model constructors skip initialisation: <see cref="AutoModel.FromPretrained(string, ModelLoadOptions?)"/>
+    /// initialises only what the checkpoint does not provide (HF's <c>_fast_init</c>), instead of drawing 110 M normals
+    /// for bert-base only to overwrite them.
+    /// </summary>
+    public static IDisposable Deferred()
+    {
+        bool previous = t_deferred;
+        t_deferred = true;
+        return new Restore(previous);
+    }
+
+    sealed class Restore(bool previous) : IDisposable
+    {
+        public void Dispose() => t_deferred = previous;
+    }
+
     public static void Init(Module root, double std, int seed, bool sinusoidalPositions = false)
+    {
+        if (t_deferred) return;
+        InitWhere(root, std, seed, sinusoidalPositions, null);
+    }
+
+    /// <summary>Initialises only the named parameters (dotted names from the root), as <see cref="Init"/> would.</summary>
+    public static void InitOnly(Module root, IReadOnlyCollection<string> names, double std, int seed, bool sinusoidalPositions = false)
+    {
+        if (names.Count > 0) InitWhere(root, std, seed, sinusoidalPositions, names.ToHashSet(StringComparer.Ordinal));
+    }
+
+    static void InitWhere(Module root, double std, int seed, bool sinusoidalPositions, HashSet<string>? only)
     {
         var rng = new Random(seed);
         foreach (var (name, m) in root.NamedModules())
         {
+            string prefix = name.Length == 0 ? "" : name + ".";
+            if (only != null)
+            {
+                // Parameters of other module kinds (the MLM output bias) start at zero.
+                if (m is not (Linear or NnEmbedding or NnLayerNorm))
+                    foreach (var (leaf, p) in m.OwnParameters())
+                        if (only.Contains(prefix + leaf)) p.Value.AsSpan().Clear();
+                bool any = m.OwnParameters().Any(p => only.Contains(prefix + p.Name));
+                if (!any) continue;
+            }
             switch (m)
             {
                 case Linear l:
-                    FillNormal(l.Weight.Value.AsSpan(), rng, (float)std);
-                    l.Bias?.Value.AsSpan().Clear();
+                    if (only == null || only.Contains(prefix + "weight")) FillNormal(l.Weight.Value.AsSpan(), rng, (float)std);
+                    if (only == null || only.Contains(prefix + "bias")) l.Bias?.Value.AsSpan().Clear();
                     break;
                 case NnEmbedding e:
                     var w = e.Weight.Value.AsSpan();
@@ -34,8 +75,8 @@ internal static class ModelInit
                     if (e.PaddingIdx is int pad) w.Slice(pad * e.Weight.Value.Dim(1), e.Weight.Value.Dim(1)).Clear();
                     break;
                 case NnLayerNorm n:
-                    n.Weight.Value.AsSpan().Fill(1f);
-                    n.Bias.Value.AsSpan().Clear();
+                    if (only == null || only.Contains(prefix + "weight")) n.Weight.Value.AsSpan().Fill(1f);
+                    if (only == null || only.Contains(prefix + "bias")) n.Bias.Value.AsSpan().Clear();
                     break;
             }
         }

@@ -4,8 +4,8 @@ using Sharpformer.Tensors;
 
 namespace Sharpformer.Models;
 
-/// <summary>A checkpoint tensor whose shape differs from the parameter it names.</summary>
-public sealed record ParameterShapeMismatch(string Key, IReadOnlyList<int> CheckpointShape, IReadOnlyList<int> ModelShape)
+/// <summary>A checkpoint tensor (<paramref name="Key"/>) whose shape differs from the model parameter it maps to (<paramref name="ParameterName"/>).</summary>
+public sealed record ParameterShapeMismatch(string Key, string ParameterName, IReadOnlyList<int> CheckpointShape, IReadOnlyList<int> ModelShape)
 {
     public override string ToString() => $"{Key}: checkpoint [{string.Join(", ", CheckpointShape)}] vs model [{string.Join(", ", ModelShape)}]";
 }
@@ -54,8 +54,10 @@ public sealed record ModelLoadOptions
     public CheckpointPreference Checkpoint { get; init; } = CheckpointPreference.SafeTensorsFirst;
     /// <summary>Seed of the initialiser for parameters the checkpoint does not provide.</summary>
     public int Seed { get; init; }
-    /// <summary>Override config.json's num_labels (a new head, e.g. for fine-tuning).</summary>
+    /// <summary>Override config.json's num_labels (a new head, e.g. for fine-tuning); labels become LABEL_0 … unless <see cref="Labels"/> is given.</summary>
     public int? NumLabels { get; init; }
+    /// <summary>Override config.json's id2label/label2id with these names (id = position); implies num_labels = count.</summary>
+    public IReadOnlyList<string>? Labels { get; init; }
 }
 
 public enum CheckpointPreference { SafeTensorsFirst, PyTorchBinFirst, SafeTensorsOnly, PyTorchBinOnly }
@@ -138,7 +140,7 @@ public abstract class PretrainedModel : Module
         foreach (var (name, (key, tensor)) in resolved)
         {
             var p = parameters[name].Value;
-            if (!tensor.Shape.SequenceEqual(p.ShapeArray)) mismatched.Add(new ParameterShapeMismatch(key, tensor.Shape.ToArray(), p.ShapeArray));
+            if (!tensor.Shape.SequenceEqual(p.ShapeArray)) mismatched.Add(new ParameterShapeMismatch(key, name, tensor.Shape.ToArray(), p.ShapeArray));
         }
         if (mismatched.Count > 0 && !ignoreMismatchedSizes) throw new CheckpointShapeMismatchException(source, mismatched);
         var mismatchedKeys = mismatched.Select(m => m.Key).ToHashSet(StringComparer.Ordinal);

@@ -130,6 +130,14 @@ public sealed class ModelLoadingTests : IDisposable
         Assert.Equal(3, model.NumLabels);
         Assert.Equal(["classifier.bias", "classifier.weight"], model.LoadReport!.ShapeMismatched.Select(m => m.Key).Order());
         Assert.Equal(3, model.Forward(FixtureModels.Expected("bert-tiny-uncased-seqcls").Cases[0].Input).Logits.Dim(1));
+        // Only the mismatched head is initialised (HF's fast init): N(0, initializer_range) weights, zero bias.
+        Assert.All(model.Classifier.Bias!.Value.ToArray(), b => Assert.Equal(0f, b));
+        var w = model.Classifier.Weight.Value.ToArray();
+        Assert.InRange(Math.Sqrt(w.Average(x => (double)x * x)), 0.2 * 0.7, 0.2 * 1.3);
+        Assert.Equal(["classifier.bias", "classifier.weight"], model.LoadReport.ShapeMismatched.Select(m => m.ParameterName).Order());
+        var named = AutoModel.FromPretrained(dir, new ModelLoadOptions { Labels = ["neg", "neu", "pos"], IgnoreMismatchedSizes = true });
+        Assert.Equal(["neg", "neu", "pos"], named.Labels);
+        Assert.Equal(3, ((ISequenceClassificationModel)named).NumLabels);
     }
 
     [Fact]
