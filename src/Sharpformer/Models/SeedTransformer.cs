@@ -299,14 +299,17 @@ public sealed class SeedTransformer
         // Valid-key counts per row (masking) and the additive key mask.
         for (int b = 0; b < batch; b++)
         {
-            int count = 0;
+            int count = 0, last = -1;
             for (int t = 0; t < T; t++)
             {
                 bool valid = ids[b * T + t] != 0;
                 if (valid) count++;
                 ws.KeyMask[b * T + t] = valid ? 0f : MaskNegative;
+                if (valid) last = t;
             }
             ws.ValidCount[b] = count;
+            // Unmasked, or nothing to attend to (then Keras' additive mask spreads attention uniformly): all T keys.
+            ws.KeyLength[b] = cfg.MaskedAttention && last >= 0 ? last + 1 : T;
         }
 
         // x0 = tok[ids] + pos
@@ -325,9 +328,12 @@ public sealed class SeedTransformer
             int b = bh / H, h = bh % H;
             int off = b * T * HK + h * Kd;
             var p = ws.Probs.AsSpan(bh * T * T, T * T);
-            Gemm.Sgemm(false, true, T, T, Kd, scale, ws.Q.AsSpan(off), HK, ws.K.AsSpan(off), HK, 0f, p, T, threads: 1);
-            SoftmaxRows(p, T, T, masked ? ws.KeyMask.AsSpan(b * T, T) : default);
-            Gemm.Sgemm(false, false, T, Kd, T, 1f, p, T, ws.V.AsSpan(off), HK, 0f, ws.Ctx.AsSpan(off), HK, threads: 1);
+            // With masking, keys after the last real token get probability exactly 0 (exp(−1e9 − max) underflows),
+            // so only the first L key columns are computed; the rest of each row is stored as 0.
+            int L = ws.KeyLength[b];
+            Gemm.Sgemm(false, true, T, L, Kd, scale, ws.Q.AsSpan(off), HK, ws.K.AsSpan(off), HK, 0f, p, T, threads: 1);
+            SoftmaxRows(p, T, L, masked ? ws.KeyMask.AsSpan(b * T, L) : default, T);
+            Gemm.Sgemm(false, false, T, Kd, L, 1f, p, T, ws.V.AsSpan(off), HK, 0f, ws.Ctx.AsSpan(off), HK, threads: 1);
         });
 
         LinearForward(ws.Ctx, N, HK, _wo, _bo, D, ws.AttnOut, threads);
@@ -478,11 +484,17 @@ public sealed class SeedTransformer
             int off = b * T * HK + h * Kd;
             var p = ws.Probs.AsSpan(bh * T * T, T * T);
             var dp = ws.DScores.AsSpan(worker * T * T, T * T);
-            Gemm.Sgemm(false, true, T, T, Kd, 1f, ws.DCtx.AsSpan(off), HK, ws.V.AsSpan(off), HK, 0f, dp, T, threads: 1);
-            Gemm.Sgemm(true, false, T, Kd, T, 1f, p, T, ws.DCtx.AsSpan(off), HK, 0f, ws.DV.AsSpan(off), HK, threads: 1);
-            SoftmaxBackwardRows(p, dp, T, T);
-            Gemm.Sgemm(false, false, T, Kd, T, scale, dp, T, ws.K.AsSpan(off), HK, 0f, ws.DQ.AsSpan(off), HK, threads: 1);
-            Gemm.Sgemm(true, false, T, Kd, T, scale, dp, T, ws.Q.AsSpan(off), HK, 0f, ws.DK.AsSpan(off), HK, threads: 1);
+            int L = ws.KeyLength[b];
+            Gemm.Sgemm(false, true, T, L, Kd, 1f, ws.DCtx.AsSpan(off), HK, ws.V.AsSpan(off), HK, 0f, dp, T, threads: 1);
+            Gemm.Sgemm(true, false, L, Kd, T, 1f, p, T, ws.DCtx.AsSpan(off), HK, 0f, ws.DV.AsSpan(off), HK, threads: 1);
+            SoftmaxBackwardRows(p, dp, T, L, T);
+            Gemm.Sgemm(false, false, T, Kd, L, scale, dp, T, ws.K.AsSpan(off), HK, 0f, ws.DQ.AsSpan(off), HK, threads: 1);
+            Gemm.Sgemm(true, false, L, Kd, T, scale, dp, T, ws.Q.AsSpan(off), HK, 0f, ws.DK.AsSpan(off), HK, threads: 1);
+            for (int t = L; t < T; t++)
+            {
+                ws.DV.AsSpan(off + t * HK, Kd).Clear();
+                ws.DK.AsSpan(off + t * HK, Kd).Clear();
+            }
         });
 
         // Q, K, V projections all read X0: their input gradients add up with the residual's.
@@ -553,12 +565,15 @@ public sealed class SeedTransformer
     }
 
     // Row softmax, vectorised (the reference twin is Kernels.Softmax.Forward, compared in the tests).
-    // y = exp(x + mask − max) / Σ exp(x + mask − max), in place.
-    internal static void SoftmaxRows(Span<float> x, int rows, int cols, ReadOnlySpan<float> mask)
+    // y = exp(x + mask − max) / Σ exp(x + mask − max), in place, over the first cols entries of rows that are
+    // stride apart; entries cols..stride−1 are set to 0.
+    internal static void SoftmaxRows(Span<float> x, int rows, int cols, ReadOnlySpan<float> mask, int stride = 0)
     {
+        if (stride == 0) stride = cols;
         for (int r = 0; r < rows; r++)
         {
-            var row = x.Slice(r * cols, cols);
+            if (stride > cols) x.Slice(r * stride + cols, stride - cols).Clear();
+            var row = x.Slice(r * stride, cols);
             if (!mask.IsEmpty) TensorPrimitives.Add(row, mask, row);
             float max = TensorPrimitives.Max(row);
             TensorPrimitives.Subtract(row, max, row);
@@ -569,11 +584,12 @@ public sealed class SeedTransformer
     }
 
     // dx = y ⊙ (dy − ⟨dy, y⟩) per row, in place over dy (twin: Kernels.Softmax.Backward).
-    internal static void SoftmaxBackwardRows(ReadOnlySpan<float> y, Span<float> dy, int rows, int cols)
+    internal static void SoftmaxBackwardRows(ReadOnlySpan<float> y, Span<float> dy, int rows, int cols, int stride = 0)
     {
+        if (stride == 0) stride = cols;
         for (int r = 0; r < rows; r++)
         {
-            var yr = y.Slice(r * cols, cols); var gr = dy.Slice(r * cols, cols);
+            var yr = y.Slice(r * stride, cols); var gr = dy.Slice(r * stride, cols);
             float dot = TensorPrimitives.Dot(yr, gr);
             TensorPrimitives.Subtract(gr, dot, gr);
             TensorPrimitives.Multiply(gr, yr, gr);
@@ -597,7 +613,7 @@ public sealed class SeedTransformer
         public int Capacity, Batch, Workers;
         public bool DropoutActive, ForwardDone;
         public float[] Logits = [];
-        public int[] Ids = [], ValidCount = [];
+        public int[] Ids = [], ValidCount = [], KeyLength = [];
         public float[] KeyMask = [], X0 = [], Q = [], K = [], V = [], Probs = [], Ctx = [], AttnOut = [], M1 = [], R1 = [], H1 = [],
             Mean1 = [], Rstd1 = [], F1Pre = [], F1 = [], F2 = [], M2 = [], R2 = [], H2 = [], Mean2 = [], Rstd2 = [], Pooled = [], M3 = [],
             PooledDrop = [], DensePre = [], Dense = [], M4 = [], DenseDrop = [], DLogits = [], DDense = [], DPooled = [],
@@ -613,7 +629,7 @@ public sealed class SeedTransformer
             return new Workspace
             {
                 Capacity = batch, Workers = workers,
-                Ids = new int[N], ValidCount = new int[batch], KeyMask = new float[N],
+                Ids = new int[N], ValidCount = new int[batch], KeyLength = new int[batch], KeyMask = new float[N],
                 X0 = new float[N * D], Q = new float[N * HK], K = new float[N * HK], V = new float[N * HK],
                 Probs = new float[(long)batch * c.NumHeads * T * T > int.MaxValue
                     ? throw new SharpformerException($"Batch {batch} × heads × {T}² attention scores exceed 2³¹ floats; use a smaller batch.")

@@ -44,7 +44,10 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
             var t = p.Value;
             if (t.Offset != 0 || t.Data.Length != t.Size || !t.IsContiguous)
                 throw new NotSupportedException($"Parameter '{name}' does not own a contiguous buffer; it cannot be trained through flat buffers.");
-            _flat.Add(new FlatParameter(name, t.ShapeArray, t.Data, new float[t.Size]));
+            var flat = new FlatParameter(name, t.ShapeArray, t.Data, new float[t.Size]);
+            // Autograd accumulates into an existing leaf gradient in place, so the flat buffer is the gradient: no copy, no second copy in memory.
+            t.Grad = Tensor.FromArray(flat.Grad, t.ShapeArray);
+            _flat.Add(flat);
             _params.Add(p);
         }
         if (_flat.Count == 0) throw new TrainingConfigurationException($"{model.Architecture} has no trainable parameters (everything is frozen).");
@@ -79,11 +82,15 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
         for (int i = 0; i < _params.Count; i++)
         {
             var g = _params[i].Grad;
-            if (g == null) continue;   // e.g. the pooler of a token classifier never receives a gradient
             var flat = _flat[i].Grad;
-            var src = g.IsContiguous ? g.Data.AsSpan(g.Offset, g.Size) : g.ToArray();
-            System.Numerics.Tensors.TensorPrimitives.Add(flat, src, flat);
-            _params[i].Value.ZeroGrad();
+            if (g != null && ReferenceEquals(g.Data, flat)) continue;
+            // Someone replaced or dropped the gradient tensor (e.g. Module.ZeroGrad): fold it in and re-attach the flat buffer.
+            if (g != null)
+            {
+                var src = g.IsContiguous ? g.Data.AsSpan(g.Offset, g.Size) : g.ToArray();
+                System.Numerics.Tensors.TensorPrimitives.Add(flat, src, flat);
+            }
+            _params[i].Value.Grad = Tensor.FromArray(flat, _flat[i].Shape);
         }
         return value;
     }

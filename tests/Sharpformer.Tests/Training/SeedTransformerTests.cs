@@ -8,9 +8,10 @@ public class SeedTransformerTests
     static readonly SeedTransformerConfig Tiny = new(VocabSize: 11, SequenceLength: 6, EmbedDim: 4, NumHeads: 2, KeyDim: 3,
         FfDim: 5, DenseDim: 5, NumLabels: 3, Dropout: 0.25f);
 
-    static (int[] Ids, int[] Labels) TinyBatch()
+    // interiorPad puts a padding id inside row 1 (masked inside the attended key range).
+    static (int[] Ids, int[] Labels) TinyBatch(bool interiorPad = false)
     {
-        int[] ids = [3, 4, 5, 1, 0, 0,   7, 8, 9, 10, 2, 6,   2, 0, 0, 0, 0, 0];
+        int[] ids = [3, 4, 5, 1, 0, 0,   7, 8, interiorPad ? 0 : 9, 10, 2, 6,   2, 0, 0, 0, 0, 0];
         int[] labels = [0, 2, 1];
         return (ids, labels);
     }
@@ -33,7 +34,7 @@ public class SeedTransformerTests
         // Scale parameters up so gradients are not tiny next to finite-difference noise.
         foreach (var p in model.Parameters)
             for (int i = 0; i < p.Size; i++) p.Value[i] = p.Value[i] * 3f + (p.Name.EndsWith("bias") ? 0.1f * ((i % 3) - 1) : 0f);
-        var (ids, labels) = TinyBatch();
+        var (ids, labels) = TinyBatch(interiorPad: maskedAttention);
         model.ZeroGrad();
         model.Forward(ids, 3, new TrainingRandom(7));
         model.CrossEntropyLoss(labels);
