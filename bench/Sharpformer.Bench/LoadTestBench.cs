@@ -69,8 +69,18 @@ internal static class LoadTestBench
 
         using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = concurrency, PooledConnectionLifetime = TimeSpan.FromMinutes(10) };
         using var client = new HttpClient(handler) { BaseAddress = new Uri(url!), Timeout = TimeSpan.FromSeconds(120) };
-        // One warm-up request so JIT and first allocations are not in the numbers.
-        using (var warm = await client.PostAsync(route, Body(texts[0]))) warm.EnsureSuccessStatusCode();
+        // OpenAI's route takes "input"; ours take "inputs".
+        string field = route.EndsWith("/embeddings", StringComparison.Ordinal) ? "input" : "inputs";
+        // One warm-up request so JIT and first allocations are not in the numbers (and a wrong route fails early).
+        using (var warm = await client.PostAsync(route, Body(field, texts[0])))
+        {
+            if (!warm.IsSuccessStatusCode)
+            {
+                Console.Error.WriteLine($"loadtest: POST {route} answered {(int)warm.StatusCode}: {await warm.Content.ReadAsStringAsync()}");
+                if (server is not null) await server.DisposeAsync();
+                return 1;
+            }
+        }
         var before = JsonNode.Parse(await client.GetStringAsync("/metrics"))!;
 
         var latencies = new double[requests];
@@ -85,7 +95,7 @@ internal static class LoadTestBench
                 var sw = Stopwatch.StartNew();
                 try
                 {
-                    using var response = await client.PostAsync(route, Body(texts[i % texts.Length]));
+                    using var response = await client.PostAsync(route, Body(field, texts[i % texts.Length]));
                     await response.Content.ReadAsByteArrayAsync();
                     statusCounts.AddOrUpdate((int)response.StatusCode, 1, (_, n) => n + 1);
                     if (response.StatusCode != HttpStatusCode.OK) Interlocked.Increment(ref errors);
@@ -137,8 +147,8 @@ internal static class LoadTestBench
         return errors == 0 ? 0 : 1;
     }
 
-    static StringContent Body(string text) =>
-        new(JsonSerializer.Serialize(new { inputs = text }), Encoding.UTF8, "application/json");
+    static StringContent Body(string field, string text) =>
+        new(new JsonObject { [field] = text }.ToJsonString(), Encoding.UTF8, "application/json");
 
     static string? Option(string[] args, string name)
     {

@@ -27,12 +27,14 @@ public static class Chromium
     /// <summary>Screenshots <paramref name="url"/> (a file path or http URL) into a PNG and returns its path.</summary>
     public static string Screenshot(string url, string pngPath, int width = 1200, int height = 900, int virtualTimeBudgetMs = 0)
     {
-        var args = CommonArgs(TempDir()).ToList();
+        var profile = TempDir();
+        var args = CommonArgs(profile).ToList();
         args.Add($"--screenshot={pngPath}");
         args.Add($"--window-size={width},{height}");
         if (virtualTimeBudgetMs > 0) args.Add($"--virtual-time-budget={virtualTimeBudgetMs}");
         args.Add(url);
-        Run(args, out _);
+        try { Run(args, out _); }
+        finally { TryDelete(profile); }
         if (!File.Exists(pngPath)) throw new InvalidOperationException($"chromium wrote no screenshot to {pngPath}.");
         return pngPath;
     }
@@ -40,12 +42,13 @@ public static class Chromium
     /// <summary>The DOM after scripts ran (<c>--dump-dom</c>).</summary>
     public static string DumpDom(string url, int virtualTimeBudgetMs = 5000)
     {
-        var args = CommonArgs(TempDir()).ToList();
+        var profile = TempDir();
+        var args = CommonArgs(profile).ToList();
         args.Add("--dump-dom");
         args.Add($"--virtual-time-budget={virtualTimeBudgetMs}");
         args.Add(url);
-        Run(args, out var stdout);
-        return stdout;
+        try { Run(args, out var stdout); return stdout; }
+        finally { TryDelete(profile); }
     }
 
     static string TempDir()
@@ -53,6 +56,11 @@ public static class Chromium
         var d = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "sf-chromium-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(d);
         return d;
+    }
+
+    static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
     static void Run(IEnumerable<string> args, out string stdout)
