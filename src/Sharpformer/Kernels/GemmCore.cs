@@ -194,11 +194,12 @@ public static unsafe partial class Gemm
                     }
                     nint cpn = (nint)cp;
                     int parts = (long)m * n * k < ParallelThreshold ? 1 : Math.Min(workers, blocks);
-                    RunParallelOrInline(parts, part =>
+                    int chunks = parts <= 1 ? 1 : Math.Min(blocks, parts * 4);
+                    Parallelism.ForDynamic(chunks, parts, part =>
                     {
                         float* t = stackalloc float[Rows * 32 + 16];
                         float* tile = Align64(t);
-                        var (lo, hi) = Parallelism.Range(blocks, part, parts);
+                        var (lo, hi) = Parallelism.Range(blocks, part, chunks);
                         for (int blk = lo; blk < hi; blk++)
                         {
                             int j0 = blk * Rows;
@@ -234,12 +235,6 @@ public static unsafe partial class Gemm
             ArrayPool<float>.Shared.Return(panelBuf);
             if (smallW != null) ArrayPool<float>.Shared.Return(smallW);
         }
-    }
-
-    static void RunParallelOrInline(int parts, Action<int> body)
-    {
-        if (parts <= 1) body(0);
-        else RunParallel(parts, body);
     }
 
     sealed class Job(GemmIsa isa, Blocking blk, bool transA, bool transB, int k, float alpha, float beta,
