@@ -46,8 +46,11 @@ public sealed record ModuleSummary(IReadOnlyList<SummaryRow> Rows, long TotalPar
         foreach (var r in Rows)
         {
             string label = (r.Name.Length == 0 ? "(root)" : new string(' ', 2 * Math.Max(0, r.Depth - 1)) + r.Name.Split('.')[^1]) + $" ({r.Type})";
-            table.Add([label, r.OutputShape is { } s ? Tensor.FormatShape(s) : "?",
-                string.Join(" ", r.ParameterShapes.Select(p => p.Name + Tensor.FormatShape(p.Shape))),
+            // A row cut off by the depth limit carries its whole subtree: list a count, not dozens of shapes.
+            string shapes = r.ParameterShapes.Count <= 3
+                ? string.Join(" ", r.ParameterShapes.Select(p => p.Name + Tensor.FormatShape(p.Shape)))
+                : $"{r.ParameterShapes.Count} tensors";
+            table.Add([label, r.OutputShape is { } s ? Tensor.FormatShape(s) : "-", shapes,
                 r.Parameters.ToString("N0", CultureInfo.InvariantCulture)]);
         }
         var widths = Enumerable.Range(0, 4).Select(c => table.Max(row => row[c].Length)).ToArray();
