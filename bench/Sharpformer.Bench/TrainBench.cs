@@ -44,7 +44,7 @@ internal static class TrainBench
             for (int t = 0; t < len; t++) ids[b * seqLen + t] = 2 + rng.Next(cfg.VocabSize - 2);
             labels[b] = rng.Next(cfg.NumLabels);
         }
-        var opt = new KerasAdamFlat(model.Parameters);
+        var opt = new Optim.Adam(TrainingOptimizer.AsParameters(model.Parameters), learningRate: 1e-3, epsilon: 1e-7, flavor: Optim.AdamFlavor.Keras);
         var dropout = new TrainingRandom(2);
         void Step()
         {
@@ -52,7 +52,7 @@ internal static class TrainBench
             model.Forward(ids, batch, dropout);
             model.CrossEntropyLoss(labels);
             model.Backward();
-            opt.Step(1e-3);
+            opt.Step();
         }
         Step(); Step();
         var times = new double[repeats];
@@ -113,8 +113,8 @@ internal static class BertBench
         var model = new Models.BertForSequenceClassification(config, seed: 0);
         model.Train();
         var trainable = new EncoderClassifierTrainable(model);
-        var decays = trainable.Parameters.Select(p => WeightDecayGrouping.Decays(p.Name, trainable.IsLayerNormParameter(p.Name))).ToList();
-        var opt = new AdamWFlat(trainable.Parameters, decays, 0.9, 0.999, 1e-8, 0.01);
+        var parameters = TrainingOptimizer.AsParameters(trainable.Parameters);
+        var opt = new Optim.AdamW(TrainingOptimizer.HuggingFaceWeightDecay(trainable, parameters, 0.01), 2e-5, 0.9, 0.999, 1e-8, 0.01f);
         var rng = new TrainingRandom(1);
         var ids = new int[batch * seqLen];
         for (int i = 0; i < ids.Length; i++) ids[i] = i % seqLen == 0 ? 101 : 1000 + rng.Next(20000);
@@ -124,8 +124,8 @@ internal static class BertBench
         {
             foreach (var p in trainable.Parameters) Array.Clear(p.Grad);
             trainable.TrainStep(b, dropout, 1f);
-            GradientClipping.ClipByGlobalNorm(trainable.Parameters, 1.0);
-            opt.Step(2e-5);
+            Optim.GradClip.ClipGradNorm(parameters, 1.0);
+            opt.Step();
             if (gcEachStep) GC.Collect();
         }
         Step();

@@ -14,6 +14,19 @@ public sealed class Parameter
         Value.RequiresGrad = trainable;
     }
 
+    /// <summary>
+    /// A parameter over existing buffers, without copying: <paramref name="value"/> is the parameter and
+    /// <paramref name="grad"/> its gradient (both hold the product of <paramref name="shape"/> elements).
+    /// </summary>
+    /// <remarks>For code that computes gradients itself into flat arrays (the trainer's flat buffers) and hands them to an optimizer.</remarks>
+    public static Parameter FromBuffers(string name, float[] value, float[] grad, int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(grad);
+        var p = new Parameter(Tensor.FromArray(value, shape)) { Value = { Name = name } };
+        p.Value.Grad = Tensor.FromArray(grad, shape);
+        return p;
+    }
+
     /// <summary>The tensor (a leaf; its <see cref="Tensor.Name"/> is the dotted checkpoint key once registered under a model).</summary>
     public Tensor Value { get; }
 

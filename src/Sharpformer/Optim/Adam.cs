@@ -9,34 +9,43 @@ public enum AdamFlavor
 {
     /// <summary>torch.optim.Adam: p −= lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε).</summary>
     Torch,
-    /// <summary>Keras / HF transformers.AdamW: p −= lr·√(1−β₂ᵗ)/(1−β₁ᵗ) · m / (√v + ε) — ε outside the bias correction.</summary>
+    /// <summary>Keras (≥ 2.11) Adam: m += (g − m)(1−β₁), v += (g² − v)(1−β₂), p −= lr·√(1−β₂ᵗ)/(1−β₁ᵗ) · m / (√v + ε) — ε outside the bias correction.</summary>
     Keras,
 }
 
 /// <summary>Adam (Kingma &amp; Ba) with optional L2 weight decay added to the gradient (torch's Adam weight_decay).</summary>
-/// <remarks>m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; then the update of <see cref="AdamFlavor"/>. Keras' default ε is 1e-7, torch's 1e-8.</remarks>
+/// <remarks>
+/// Torch flavour (torch.optim.Adam, single-tensor path): m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)·g·g;
+/// p ← p − (lr/(1−β₁ᵗ))·(m / (√v/√(1−β₂ᵗ) + ε)).
+/// Keras flavour (Keras ≥ 2.11 Adam): m ← m + (g − m)(1−β₁); v ← v + (g² − v)(1−β₂); p ← p − (α·m)/(√v + ε) with
+/// α = lr·√(1−β₂ᵗ)/(1−β₁ᵗ). Scalars are formed in double from the double hyper-parameters and rounded once to float;
+/// the element-wise arithmetic is float32 in the reference's operation order, so results match it bit for bit on CPU.
+/// Keras' default ε is 1e-7, torch's 1e-8.
+/// </remarks>
 public class Adam : Optimizer
 {
-    public Adam(IEnumerable<Parameter> parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
-        float epsilon = 1e-8f, float weightDecay = 0f, AdamFlavor flavor = AdamFlavor.Torch)
+    public Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double epsilon = 1e-8, float weightDecay = 0f, AdamFlavor flavor = AdamFlavor.Torch)
         : this(OneGroup(parameters), learningRate, beta1, beta2, epsilon, weightDecay, flavor) { }
 
-    public Adam(IEnumerable<ParamGroup> groups, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
-        float epsilon = 1e-8f, float weightDecay = 0f, AdamFlavor flavor = AdamFlavor.Torch)
+    public Adam(IEnumerable<ParamGroup> groups, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double epsilon = 1e-8, float weightDecay = 0f, AdamFlavor flavor = AdamFlavor.Torch)
         : base(groups, learningRate, weightDecay, 2)
     {
         Beta1 = beta1; Beta2 = beta2; Epsilon = epsilon; Flavor = flavor;
     }
 
-    public float Beta1 { get; }
-    public float Beta2 { get; }
-    public float Epsilon { get; }
+    public double Beta1 { get; }
+    public double Beta2 { get; }
+    public double Epsilon { get; }
     public AdamFlavor Flavor { get; }
 
     private protected override void Update(ParamGroup group, Chunked p, Chunked g, long step, float[]?[] slots)
     {
         var m = Slot(slots, 0, p.Length); var v = Slot(slots, 1, p.Length);
-        float wd = group.WeightDecay, lr = group.LearningRate;
+        float wd = group.WeightDecay;
+        var k = new AdamScalars(Flavor == AdamFlavor.Torch ? AdamMoments.Torch : AdamMoments.Keras, Flavor == AdamFlavor.Torch,
+            group.LearningRateExact, Beta1, Beta2, Epsilon, step);
         ForChunks(p.Length, (lo, n) =>
         {
             ReadOnlySpan<float> gs = g.Slice(lo, n);
@@ -47,18 +56,33 @@ public class Adam : Optimizer
                 System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(p.Slice(lo, n), wd, gs, gd);
                 gs = gd;
             }
-            AdamCore(p.Slice(lo, n), gs, m.AsSpan(lo, n), v.AsSpan(lo, n), step, lr, Beta1, Beta2, Epsilon, Flavor);
+            AdamCore(p.Slice(lo, n), gs, m.AsSpan(lo, n), v.AsSpan(lo, n), k);
         });
     }
 
-    internal static void AdamCore(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, long step, float lr,
-        float b1, float b2, float eps, AdamFlavor flavor)
+    /// <summary>How the moments are updated: torch's m·β₁ + (1−β₁)·g or Keras' m + (g − m)·(1−β₁).</summary>
+    internal enum AdamMoments { Torch, Keras }
+
+    /// <summary>The float scalars of one Adam update, each formed in double and rounded once.</summary>
+    internal readonly struct AdamScalars
     {
-        double bc1 = 1 - Math.Pow(b1, step), bc2 = 1 - Math.Pow(b2, step);
-        // Torch: p −= (lr/bc1)·m / (√v·(1/√bc2) + ε);  Keras: p −= (lr·√bc2/bc1)·m / (√v + ε)
-        float stepSize = flavor == AdamFlavor.Torch ? (float)(lr / bc1) : (float)(lr * Math.Sqrt(bc2) / bc1);
-        float vScale = flavor == AdamFlavor.Torch ? (float)(1 / Math.Sqrt(bc2)) : 1f;
-        float c1 = 1 - b1, c2 = 1 - b2;
+        public readonly AdamMoments Moments;
+        /// <summary>True: denominator √v/√(1−β₂ᵗ) + ε and update p + (−s)·(m/denom) (torch); false: √v + ε and p − (s·m)/denom.</summary>
+        public readonly bool TorchDenominator;
+        public readonly float B1, B2, OneMinusB1, OneMinusB2, Eps, StepSize, Bc2Sqrt;
+
+        public AdamScalars(AdamMoments moments, bool torchDenominator, double lr, double beta1, double beta2, double eps, long step)
+        {
+            Moments = moments; TorchDenominator = torchDenominator;
+            double bc1 = 1 - Math.Pow(beta1, step), bc2 = 1 - Math.Pow(beta2, step);
+            B1 = (float)beta1; B2 = (float)beta2; OneMinusB1 = (float)(1 - beta1); OneMinusB2 = (float)(1 - beta2); Eps = (float)eps;
+            StepSize = torchDenominator ? (float)(lr / bc1) : (float)(lr * Math.Sqrt(bc2) / bc1);
+            Bc2Sqrt = (float)Math.Sqrt(bc2);
+        }
+    }
+
+    internal static void AdamCore(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, in AdamScalars k)
+    {
         int i = 0;
         if (Vector.IsHardwareAccelerated && p.Length >= Vector<float>.Count)
         {
@@ -66,22 +90,31 @@ public class Adam : Optimizer
             var vg = MemoryMarshal.Cast<float, Vector<float>>(g);
             var vm = MemoryMarshal.Cast<float, Vector<float>>(m);
             var vv = MemoryMarshal.Cast<float, Vector<float>>(v);
+            var b1 = new Vector<float>(k.B1); var b2 = new Vector<float>(k.B2);
+            var c1 = new Vector<float>(k.OneMinusB1); var c2 = new Vector<float>(k.OneMinusB2);
+            var eps = new Vector<float>(k.Eps); var bc2Sqrt = new Vector<float>(k.Bc2Sqrt);
+            var negStep = new Vector<float>(-k.StepSize); var stepSize = new Vector<float>(k.StepSize);
+            bool torchMoments = k.Moments == AdamMoments.Torch;
             for (int j = 0; j < vp.Length; j++)
             {
                 var gj = vg[j];
-                var mj = vm[j] * b1 + gj * c1;
-                var vj = vv[j] * b2 + gj * gj * c2;
+                Vector<float> mj, vj;
+                if (torchMoments) { mj = vm[j] * b1 + c1 * gj; vj = vv[j] * b2 + c2 * gj * gj; }
+                else { mj = vm[j] + (gj - vm[j]) * c1; vj = vv[j] + (gj * gj - vv[j]) * c2; }
                 vm[j] = mj; vv[j] = vj;
-                vp[j] -= stepSize * mj / (Vector.SquareRoot(vj) * vScale + new Vector<float>(eps));
+                if (k.TorchDenominator) vp[j] += negStep * (mj / (Vector.SquareRoot(vj) / bc2Sqrt + eps));
+                else vp[j] -= stepSize * mj / (Vector.SquareRoot(vj) + eps);
             }
             i = vp.Length * Vector<float>.Count;
         }
         for (; i < p.Length; i++)
         {
-            float gi = g[i];
-            m[i] = m[i] * b1 + gi * c1;
-            v[i] = v[i] * b2 + gi * gi * c2;
-            p[i] -= stepSize * m[i] / (MathF.Sqrt(v[i]) * vScale + eps);
+            float gi = g[i], mi, vi;
+            if (k.Moments == AdamMoments.Torch) { mi = m[i] * k.B1 + k.OneMinusB1 * gi; vi = v[i] * k.B2 + k.OneMinusB2 * gi * gi; }
+            else { mi = m[i] + (gi - m[i]) * k.OneMinusB1; vi = v[i] + (gi * gi - v[i]) * k.OneMinusB2; }
+            m[i] = mi; v[i] = vi;
+            if (k.TorchDenominator) p[i] += -k.StepSize * (mi / (MathF.Sqrt(vi) / k.Bc2Sqrt + k.Eps));
+            else p[i] -= k.StepSize * mi / (MathF.Sqrt(vi) + k.Eps);
         }
     }
 }
@@ -91,46 +124,47 @@ public enum AdamWFlavor
 {
     /// <summary>torch.optim.AdamW: p ← p·(1 − lr·wd), then the torch Adam update.</summary>
     Torch,
-    /// <summary>transformers.AdamW (HF Trainer's "adamw_hf" in 4.30): Keras-style ε, then p ← p − lr·wd·p after the update.</summary>
+    /// <summary>transformers.AdamW (HF Trainer's "adamw_hf" in 4.30): torch moments, ε outside the bias correction, then p ← p − lr·wd·p after the update.</summary>
     HuggingFace,
 }
 
 /// <summary>Adam with decoupled weight decay (Loshchilov &amp; Hutter), default as torch.optim.AdamW (lr 1e-3, ε 1e-8, wd 0.01).</summary>
+/// <remarks>
+/// Torch flavour (torch 1.13 single-tensor AdamW): p ← p·(1 − lr·λ); then the torch Adam update of <see cref="Adam"/>.
+/// HuggingFace flavour: m, v as torch; p ← p − (lr·√(1−β₂ᵗ)/(1−β₁ᵗ))·(m/(√v + ε)); then p ← p·(1 − lr·λ).
+/// The decay factor 1 − lr·λ is formed in double and rounded once, as torch's Python-float scalar.
+/// </remarks>
 public sealed class AdamW : Optimizer
 {
-    public AdamW(IEnumerable<Parameter> parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
-        float epsilon = 1e-8f, float weightDecay = 0.01f, AdamWFlavor flavor = AdamWFlavor.Torch)
+    public AdamW(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double epsilon = 1e-8, float weightDecay = 0.01f, AdamWFlavor flavor = AdamWFlavor.Torch)
         : this(OneGroup(parameters), learningRate, beta1, beta2, epsilon, weightDecay, flavor) { }
 
-    public AdamW(IEnumerable<ParamGroup> groups, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
-        float epsilon = 1e-8f, float weightDecay = 0.01f, AdamWFlavor flavor = AdamWFlavor.Torch)
+    public AdamW(IEnumerable<ParamGroup> groups, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double epsilon = 1e-8, float weightDecay = 0.01f, AdamWFlavor flavor = AdamWFlavor.Torch)
         : base(groups, learningRate, weightDecay, 2)
     {
         Beta1 = beta1; Beta2 = beta2; Epsilon = epsilon; Flavor = flavor;
     }
 
-    public float Beta1 { get; }
-    public float Beta2 { get; }
-    public float Epsilon { get; }
+    public double Beta1 { get; }
+    public double Beta2 { get; }
+    public double Epsilon { get; }
     public AdamWFlavor Flavor { get; }
 
     private protected override void Update(ParamGroup group, Chunked p, Chunked g, long step, float[]?[] slots)
     {
-        float lr = group.LearningRate, wd = group.WeightDecay;
+        double lr = group.LearningRateExact;
+        float wd = group.WeightDecay, keep = (float)(1 - lr * wd);
         var m = Slot(slots, 0, p.Length); var v = Slot(slots, 1, p.Length);
+        bool torch = Flavor == AdamWFlavor.Torch;
+        var k = new Adam.AdamScalars(Adam.AdamMoments.Torch, torch, lr, Beta1, Beta2, Epsilon, step);
         ForChunks(p.Length, (lo, n) =>
         {
             var ps = p.Slice(lo, n);
-            if (Flavor == AdamWFlavor.Torch)
-            {
-                if (wd != 0f) System.Numerics.Tensors.TensorPrimitives.Multiply(ps, 1f - lr * wd, ps);
-                Adam.AdamCore(ps, g.Slice(lo, n), m.AsSpan(lo, n), v.AsSpan(lo, n), step, lr, Beta1, Beta2, Epsilon, AdamFlavor.Torch);
-            }
-            else
-            {
-                Adam.AdamCore(ps, g.Slice(lo, n), m.AsSpan(lo, n), v.AsSpan(lo, n), step, lr, Beta1, Beta2, Epsilon, AdamFlavor.Keras);
-                if (wd != 0f) System.Numerics.Tensors.TensorPrimitives.Multiply(ps, 1f - lr * wd, ps);
-            }
+            if (torch && wd != 0f) System.Numerics.Tensors.TensorPrimitives.Multiply(ps, keep, ps);
+            Adam.AdamCore(ps, g.Slice(lo, n), m.AsSpan(lo, n), v.AsSpan(lo, n), k);
+            if (!torch && wd != 0f) System.Numerics.Tensors.TensorPrimitives.Multiply(ps, keep, ps);
         });
     }
 }

@@ -18,10 +18,17 @@ public sealed class ParamGroup
     public IReadOnlyList<Parameter> Parameters { get; }
     internal float? LearningRateOverride { get; }
     internal float? WeightDecayOverride { get; }
-    /// <summary>Current learning rate (set by schedulers).</summary>
-    public float LearningRate { get; set; }
-    /// <summary>The learning rate the group started with (schedules multiply this, as torch's initial_lr).</summary>
-    public float InitialLearningRate { get; internal set; }
+    /// <summary>Current learning rate (set by schedulers), rounded to float.</summary>
+    public float LearningRate { get => (float)LearningRateExact; set => LearningRateExact = value; }
+    /// <summary>The learning rate the group started with (schedules multiply this, as torch's initial_lr), rounded to float.</summary>
+    public float InitialLearningRate { get => (float)InitialLearningRateExact; internal set => InitialLearningRateExact = value; }
+    /// <summary>
+    /// The current learning rate in double precision: update scalars (lr/(1−β₁ᵗ), 1 − lr·λ) are formed from it in double
+    /// and rounded once, as torch does with Python-float hyper-parameters.
+    /// </summary>
+    public double LearningRateExact { get; set; }
+    /// <summary>The starting learning rate in double precision.</summary>
+    public double InitialLearningRateExact { get; internal set; }
     public float WeightDecay { get; set; }
 }
 
@@ -40,15 +47,15 @@ public abstract class Optimizer
     readonly Dictionary<Parameter, SlotState> _state = new(ReferenceEqualityComparer.Instance);
     readonly List<ParamGroup> _groups;
 
-    protected Optimizer(IEnumerable<ParamGroup> groups, float learningRate, float weightDecay, int slotCount)
+    protected Optimizer(IEnumerable<ParamGroup> groups, double learningRate, float weightDecay, int slotCount)
     {
-        if (learningRate < 0 || float.IsNaN(learningRate)) throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "Learning rate must be ≥ 0.");
+        if (learningRate < 0 || double.IsNaN(learningRate)) throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "Learning rate must be ≥ 0.");
         _groups = groups.ToList();
         SlotCount = slotCount;
         foreach (var g in _groups)
         {
-            g.LearningRate = g.LearningRateOverride ?? learningRate;
-            g.InitialLearningRate = g.LearningRate;
+            g.LearningRateExact = g.LearningRateOverride ?? learningRate;
+            g.InitialLearningRateExact = g.LearningRateExact;
             g.WeightDecay = g.WeightDecayOverride ?? weightDecay;
         }
         var all = _groups.SelectMany(g => g.Parameters).ToList();
@@ -116,7 +123,7 @@ public abstract class Optimizer
     }
 
     const string Magic = "SFOPTIM";
-    const int Version = 1;
+    const int Version = 2;   // 2: learning rates stored as double
 
     /// <summary>Writes the step count, group hyper-parameters and per-parameter state in a versioned binary format.</summary>
     public void SaveState(Stream stream)
@@ -126,7 +133,7 @@ public abstract class Optimizer
         w.Write(_groups.Count);
         foreach (var g in _groups)
         {
-            w.Write(g.LearningRate); w.Write(g.InitialLearningRate); w.Write(g.WeightDecay);
+            w.Write(g.LearningRateExact); w.Write(g.InitialLearningRateExact); w.Write(g.WeightDecay);
             w.Write(g.Parameters.Count);
             foreach (var p in g.Parameters)
             {
@@ -153,7 +160,7 @@ public abstract class Optimizer
         {
             if (r.ReadString() != Magic) throw new OptimizerException("Not a Sharpformer optimizer state (bad magic).");
             int version = r.ReadInt32();
-            if (version != Version) throw new OptimizerException($"Optimizer state version {version} is not supported (expected {Version}).");
+            if (version != Version && version != 1) throw new OptimizerException($"Optimizer state version {version} is not supported (expected {Version}).");
             string type = r.ReadString();
             if (type != GetType().Name) throw new OptimizerException($"Optimizer state was saved by {type}; cannot load it into {GetType().Name}.");
             int slots = r.ReadInt32();
@@ -162,11 +169,11 @@ public abstract class Optimizer
             int groups = r.ReadInt32();
             if (groups != _groups.Count) throw new OptimizerException($"Optimizer state has {groups} parameter groups; this optimizer has {_groups.Count}.");
             var loaded = new List<(Parameter, SlotState?)>();
-            var hyper = new List<(float, float, float)>();
+            var hyper = new List<(double, double, float)>();
             for (int gi = 0; gi < groups; gi++)
             {
                 var g = _groups[gi];
-                hyper.Add((r.ReadSingle(), r.ReadSingle(), r.ReadSingle()));
+                hyper.Add(version == 1 ? (r.ReadSingle(), r.ReadSingle(), r.ReadSingle()) : (r.ReadDouble(), r.ReadDouble(), r.ReadSingle()));
                 int count = r.ReadInt32();
                 if (count != g.Parameters.Count) throw new OptimizerException($"Optimizer state group {gi} has {count} parameters; this optimizer's group has {g.Parameters.Count}.");
                 for (int pi = 0; pi < count; pi++)
@@ -193,7 +200,7 @@ public abstract class Optimizer
                 }
             }
             StepCount = steps;
-            for (int gi = 0; gi < groups; gi++) (_groups[gi].LearningRate, _groups[gi].InitialLearningRate, _groups[gi].WeightDecay) = hyper[gi];
+            for (int gi = 0; gi < groups; gi++) (_groups[gi].LearningRateExact, _groups[gi].InitialLearningRateExact, _groups[gi].WeightDecay) = hyper[gi];
             _state.Clear();
             foreach (var (p, st) in loaded) if (st != null) _state[p] = st;
         }

@@ -14,11 +14,23 @@ public static class ParameterGroups
         var inLayerNorm = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
         foreach (var (_, m) in model.NamedModules())
             if (m is LayerNorm) foreach (var p in m.Parameters()) inLayerNorm.Add(p);
+        return HuggingFaceWeightDecay(model.NamedParameters().Select(x => (x.Name, x.Parameter, inLayerNorm.Contains(x.Parameter))), weightDecay);
+    }
+
+    /// <summary>HF Trainer's rule for one parameter: decay unless it sits inside a LayerNorm module or its name contains "bias".</summary>
+    public static bool Decays(string name, bool inLayerNorm) => !inLayerNorm && !name.Contains("bias", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The same grouping over named parameters whose LayerNorm membership the caller knows (e.g. flat buffers of a model
+    /// that is not a <see cref="Module"/>): [decay group, no-decay group], an empty group omitted, frozen parameters skipped.
+    /// </summary>
+    public static IReadOnlyList<ParamGroup> HuggingFaceWeightDecay(IEnumerable<(string Name, Parameter Parameter, bool InLayerNorm)> parameters, float weightDecay)
+    {
         var decay = new List<Parameter>(); var noDecay = new List<Parameter>();
-        foreach (var (name, p) in model.NamedParameters())
+        foreach (var (name, p, inLayerNorm) in parameters)
         {
             if (!p.Trainable) continue;
-            if (!inLayerNorm.Contains(p) && !name.Contains("bias", StringComparison.Ordinal)) decay.Add(p); else noDecay.Add(p);
+            if (Decays(name, inLayerNorm)) decay.Add(p); else noDecay.Add(p);
         }
         var groups = new List<ParamGroup>();
         if (decay.Count > 0) groups.Add(new ParamGroup(decay, weightDecay: weightDecay));
@@ -33,6 +45,6 @@ public static class ParameterGroups
         foreach (var (_, m) in model.NamedModules())
             if (m is LayerNorm) foreach (var p in m.Parameters()) inLayerNorm.Add(p);
         return model.NamedParameters().Where(x => x.Parameter.Trainable)
-            .Select(x => (x.Name, !inLayerNorm.Contains(x.Parameter) && !x.Name.Contains("bias", StringComparison.Ordinal))).ToList();
+            .Select(x => (x.Name, Decays(x.Name, inLayerNorm.Contains(x.Parameter)))).ToList();
     }
 }

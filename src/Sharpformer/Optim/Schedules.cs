@@ -30,7 +30,7 @@ public sealed class LrScheduler
     void Apply()
     {
         double f = _multiplier(CurrentStep);
-        foreach (var g in _optimizer.Groups) g.LearningRate = (float)(g.InitialLearningRate * f);
+        foreach (var g in _optimizer.Groups) g.LearningRateExact = g.InitialLearningRateExact * f;
     }
 
     /// <summary>lr multiplier 1.</summary>

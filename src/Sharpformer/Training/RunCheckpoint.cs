@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Sharpformer.Checkpoints;
 using Sharpformer.Models;
+using Sharpformer.Optim;
 
 namespace Sharpformer.Training;
 
@@ -23,19 +24,21 @@ public sealed record RunPosition(long GlobalStep, int EpochIndex, int BatchInEpo
 
 /// <summary>
 /// Run checkpoints: <c>checkpoint-&lt;step&gt;/</c> holding <c>model.safetensors</c> (parameters),
-/// <c>optimizer.safetensors</c> (moment slots), <c>trainer_state.json</c> (step, data-order position,
+/// <c>optimizer.bin</c> (the optimizer's <see cref="Optimizer.SaveState"/>: step count, group learning rates, moment slots),
+/// <c>scheduler.bin</c> (<see cref="LrScheduler.SaveState"/>), <c>trainer_state.json</c> (step, data-order position,
 /// RNG state, best metric). Written into a temporary sibling directory, then renamed, so a killed
 /// process never leaves a half-written checkpoint under the final name.
 /// </summary>
 public static class RunCheckpoint
 {
     public const string ModelFile = "model.safetensors";
-    public const string OptimizerFile = "optimizer.safetensors";
+    public const string OptimizerFile = "optimizer.bin";
+    public const string SchedulerFile = "scheduler.bin";
     public const string StateFile = "trainer_state.json";
     const int FormatVersion = 1;
 
     /// <summary>Writes checkpoint-<c>step</c> under <paramref name="outputDir"/> and returns its path.</summary>
-    public static string Save(string outputDir, IReadOnlyList<FlatParameter> parameters, IFlatOptimizer optimizer, RunPosition position)
+    public static string Save(string outputDir, IReadOnlyList<FlatParameter> parameters, Optimizer optimizer, LrScheduler scheduler, RunPosition position)
     {
         Directory.CreateDirectory(outputDir);
         string final = Path.Combine(outputDir, $"checkpoint-{position.GlobalStep}");
@@ -44,8 +47,8 @@ public static class RunCheckpoint
         try
         {
             SafeTensorsWriter.Write(Path.Combine(temp, ModelFile), parameters.Select(p => (p.Name, p.Shape, (ReadOnlyMemory<float>)p.Value)).ToList());
-            SafeTensorsWriter.Write(Path.Combine(temp, OptimizerFile),
-                optimizer.StateTensors().Select(kv => (kv.Key, new[] { kv.Value.Length }, (ReadOnlyMemory<float>)kv.Value)).ToList());
+            using (var f = File.Create(Path.Combine(temp, OptimizerFile))) optimizer.SaveState(f);
+            using (var f = File.Create(Path.Combine(temp, SchedulerFile))) scheduler.SaveState(f);
             var state = new JsonObject
             {
                 ["format_version"] = FormatVersion,
@@ -98,11 +101,27 @@ public static class RunCheckpoint
     public static void LoadParameters(string checkpointDir, IReadOnlyList<FlatParameter> parameters)
         => LoadInto(Path.Combine(checkpointDir, ModelFile), parameters.Select(p => (p.Name, p.Value)).ToList());
 
-    /// <summary>Restores the optimizer state from a checkpoint.</summary>
-    public static void LoadOptimizer(string checkpointDir, IFlatOptimizer optimizer, long stepCount)
+    /// <summary>Restores the optimizer and scheduler state from a checkpoint; <paramref name="stepCount"/> is the optimizer step count the position recorded.</summary>
+    public static void LoadOptimizer(string checkpointDir, Optimizer optimizer, LrScheduler scheduler, long stepCount)
     {
-        using var tensors = Read(Path.Combine(checkpointDir, OptimizerFile));
-        optimizer.LoadState(tensors.ToDictionary(kv => kv.Key, kv => kv.Value.ToFloat32()), stepCount);
+        LoadState(Path.Combine(checkpointDir, OptimizerFile), optimizer.LoadState);
+        LoadState(Path.Combine(checkpointDir, SchedulerFile), scheduler.LoadState);
+        if (optimizer.StepCount != stepCount)
+            throw new CheckpointFormatException($"{Path.Combine(checkpointDir, OptimizerFile)} holds {optimizer.StepCount} optimizer steps but {StateFile} records {stepCount}; the checkpoint is inconsistent.");
+    }
+
+    static void LoadState(string file, Action<Stream> load)
+    {
+        if (!File.Exists(file)) throw new CheckpointFormatException($"{file} does not exist; the checkpoint is incomplete.");
+        try
+        {
+            using var f = File.OpenRead(file);
+            load(f);
+        }
+        catch (OptimizerException e)
+        {
+            throw new CheckpointFormatException($"{file}: {e.Message} The checkpoint does not belong to this model and arguments, or is corrupt.");
+        }
     }
 
     static void LoadInto(string file, IReadOnlyList<(string Name, float[] Value)> targets)

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Sharpformer.Nn;
+using Sharpformer.Optim;
 
 namespace Sharpformer.Training;
 
@@ -27,7 +29,8 @@ public sealed class Trainer<TBatch>
     readonly ITrainingData<TBatch>? _eval;
     readonly Func<EvalPredictions, IReadOnlyDictionary<string, double>>? _computeMetrics;
     readonly List<ITrainerCallback> _callbacks;
-    readonly IFlatOptimizer _optimizer;
+    readonly IReadOnlyList<Parameter> _parameters;
+    readonly Optimizer _optimizer;
     TrainingRandom _dropoutRng;
     MetricsLog? _log;
 
@@ -47,20 +50,14 @@ public sealed class Trainer<TBatch>
             if (args.EvaluationStrategy == IntervalStrategy.No) throw new TrainingConfigurationException("Early stopping needs an evaluation strategy.");
             es.MetricKey = args.BestMetricKey; es.GreaterIsBetter = args.BestIsGreater;
         }
-        var ps = model.Parameters;
-        _optimizer = args.Optimizer switch
-        {
-            OptimizerKind.AdamW => new AdamWFlat(ps, ps.Select(p => WeightDecayGrouping.Decays(p.Name, model.IsLayerNormParameter(p.Name))).ToList(),
-                args.AdamBeta1, args.AdamBeta2, args.AdamEpsilon, args.WeightDecay),
-            OptimizerKind.KerasAdam => new KerasAdamFlat(ps, args.AdamBeta1, args.AdamBeta2, args.AdamEpsilon),
-            _ => throw new NotSupportedException($"Optimizer {args.Optimizer} is not supported."),
-        };
+        _parameters = TrainingOptimizer.AsParameters(model.Parameters);
+        _optimizer = TrainingOptimizer.Create(model, _parameters, args);
         _dropoutRng = new TrainingRandom(DropoutSeed(args.Seed));
         int batches = MicroBatchesPerEpoch;
         StepsPerEpoch = Math.Max(1, batches / args.GradientAccumulationSteps) + (batches % args.GradientAccumulationSteps != 0 && batches > args.GradientAccumulationSteps ? 1 : 0);
         MaxSteps = args.MaxSteps > 0 ? args.MaxSteps : (long)Math.Ceiling(args.NumTrainEpochs * StepsPerEpoch);
         int warmup = args.WarmupSteps > 0 ? args.WarmupSteps : (int)Math.Ceiling(args.WarmupRatio * MaxSteps);
-        Schedule = new LearningRateSchedule(args.LrSchedulerType, warmup, (int)MaxSteps);
+        Scheduler = TrainingOptimizer.Schedule(_optimizer, args.LrSchedulerType, warmup, MaxSteps);
         State.MaxSteps = MaxSteps;
     }
 
@@ -68,8 +65,14 @@ public sealed class Trainer<TBatch>
 
     public TrainingArguments Args { get; }
     public TrainerState State { get; } = new();
-    public IFlatOptimizer Optimizer => _optimizer;
-    public LearningRateSchedule Schedule { get; }
+    /// <summary>The update rule (the nn layer's <see cref="Optim.AdamW"/> or Keras-flavoured <see cref="Adam"/>) over the model's flat buffers.</summary>
+    /// <remarks>
+    /// Its parameters wrap the model's flat value and gradient arrays (<see cref="Parameter.FromBuffers"/>); the trainer clears those
+    /// arrays itself. Calling <see cref="Optimizer.ZeroGrad"/> would detach the gradient buffers, so don't.
+    /// </remarks>
+    public Optimizer Optimizer => _optimizer;
+    /// <summary>The learning-rate schedule; its step is the number of updates done.</summary>
+    public LrScheduler Scheduler { get; }
     /// <summary>Optimizer updates per epoch (a trailing incomplete accumulation counts as one).</summary>
     public int StepsPerEpoch { get; }
     /// <summary>Total planned updates.</summary>
@@ -136,9 +139,10 @@ public sealed class Trainer<TBatch>
                 stepLoss += loss; microInStep++; stepSamples += len;
                 if (microInStep < groupSize) continue;
 
-                double gradNorm = GradientClipping.ClipByGlobalNorm(_model.Parameters, args.MaxGradNorm);
-                double lr = args.LearningRate * Schedule.Multiplier(State.GlobalStep);
-                _optimizer.Step(lr);
+                double gradNorm = args.MaxGradNorm > 0 ? GradClip.ClipGradNorm(_parameters, args.MaxGradNorm) : GradClip.GlobalNorm(_parameters);
+                double lr = _optimizer.Groups[0].LearningRateExact;
+                _optimizer.Step();
+                Scheduler.Step();
                 foreach (var p in _model.Parameters) Array.Clear(p.Grad);
                 State.GlobalStep++;
                 State.Epoch = epoch + (double)(mb + 1) / microBatches;
@@ -273,7 +277,7 @@ public sealed class Trainer<TBatch>
         if (evaluatedNow && _pendingMetric != null) State.BestModelCheckpoint = name;
         var position = new RunPosition(State.GlobalStep, nextEpoch, nextBatch, _optimizer.StepCount, _dropoutRng.GetState(), Args.Seed,
             State.BestMetric, State.BestModelCheckpoint, MaxSteps);
-        string dir = RunCheckpoint.Save(Args.OutputDir, _model.Parameters, _optimizer, position);
+        string dir = RunCheckpoint.Save(Args.OutputDir, _model.Parameters, _optimizer, Scheduler, position);
         if (Args.SaveTotalLimit > 0)
         {
             var all = RunCheckpoint.List(Args.OutputDir).ToList();
@@ -295,7 +299,7 @@ public sealed class Trainer<TBatch>
         if (pos.Seed != Args.Seed) throw new CheckpointFormatException($"{checkpointDir} was written by a run with seed {pos.Seed}; this run uses seed {Args.Seed}. Resume with the same arguments.");
         if (pos.MaxSteps != MaxSteps) throw new CheckpointFormatException($"{checkpointDir} was written by a run planned for {pos.MaxSteps} steps; this run plans {MaxSteps}. Resume with the same epochs/max steps and data.");
         RunCheckpoint.LoadParameters(checkpointDir, _model.Parameters);
-        RunCheckpoint.LoadOptimizer(checkpointDir, _optimizer, pos.OptimizerSteps);
+        RunCheckpoint.LoadOptimizer(checkpointDir, _optimizer, Scheduler, pos.OptimizerSteps);
         _dropoutRng = TrainingRandom.FromState(pos.DropoutRngState);
         State.GlobalStep = pos.GlobalStep;
         State.BestMetric = pos.BestMetric;

@@ -36,8 +36,8 @@ public class EncoderClassifierTrainableTests
             Assert.True(bad.Count == 0, string.Join("\n", bad));
             // Three AdamW steps both ways.
             var flat1 = m1.NamedParameters().Select(p => new FlatParameter(p.Name, p.Parameter.Value.ShapeArray, p.Parameter.Value.Data, new float[p.Parameter.Size])).ToList();
-            var o1 = new AdamWFlat(flat1, flat1.Select(_ => true).ToList(), 0.9, 0.999, 1e-8, 0.0);
-            var o2 = new AdamWFlat(tr.Parameters, tr.Parameters.Select(_ => true).ToList(), 0.9, 0.999, 1e-8, 0.0);
+            var o1 = new Sharpformer.Optim.AdamW(TrainingOptimizer.AsParameters(flat1), 1e-3, 0.9, 0.999, 1e-8, 0f);
+            var o2 = new Sharpformer.Optim.AdamW(TrainingOptimizer.AsParameters(tr.Parameters), 1e-3, 0.9, 0.999, 1e-8, 0f);
             var r1 = new TrainingRandom(9); var r2 = new TrainingRandom(9);
             m1.UseRandom(r1);
             var l1 = new List<float>(); var l2 = new List<float>();
@@ -49,9 +49,9 @@ public class EncoderClassifierTrainableTests
                 l1.Add(l.Item()); l.Backward();
                 foreach (var (f, (n, p)) in flat1.Zip(m1.NamedParameters())) { p.Grad!.ToArray().CopyTo(f.Grad, 0); }
                 m1.ZeroGrad();
-                o1.Step(1e-3);
+                o1.Step();
                 l2.Add(tr.TrainStep(batch, r2, 1f));
-                o2.Step(1e-3);
+                o2.Step();
                 foreach (var p in tr.Parameters) Array.Clear(p.Grad);
             }
             Assert.True(l1.SequenceEqual(l2), $"{drop}: {string.Join(",", l1)} vs {string.Join(",", l2)}");

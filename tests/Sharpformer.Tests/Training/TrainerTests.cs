@@ -186,7 +186,7 @@ public sealed class TrainerTests : IDisposable
     [Fact]
     public void LinearWarmupScheduleMatchesHuggingFace()
     {
-        var s = new LearningRateSchedule(SchedulerType.Linear, 2, 5);
+        var s = TrainingOptimizer.Schedule(new Sharpformer.Optim.Sgd([new Sharpformer.Nn.Parameter(Sharpformer.Tensors.Tensor.Zeros(1))], 0.1f), SchedulerType.Linear, 2, 5);
         Assert.Equal([0.0, 0.5, 1.0, 2.0 / 3, 1.0 / 3], Enumerable.Range(0, 5).Select(i => s.Multiplier(i)).ToArray());
     }
 

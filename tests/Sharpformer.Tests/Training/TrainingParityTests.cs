@@ -32,15 +32,16 @@ public class TrainingParityTests
         // HF weight-decay grouping.
         var decayNames = json["weight_decay_param_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToHashSet();
         var noDecayNames = json["no_weight_decay_param_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToHashSet();
-        var decays = trainable.Parameters.Select(p => WeightDecayGrouping.Decays(p.Name, trainable.IsLayerNormParameter(p.Name))).ToList();
+        var decays = trainable.Parameters.Select(p => Sharpformer.Optim.ParameterGroups.Decays(p.Name, trainable.IsLayerNormParameter(p.Name))).ToList();
         Assert.Equal(decayNames.Order(), trainable.Parameters.Where((p, i) => decays[i]).Select(p => p.Name).Order());
         Assert.Equal(noDecayNames.Order(), trainable.Parameters.Where((p, i) => !decays[i]).Select(p => p.Name).Order());
 
         var batch = Batch(json);
-        var optimizer = new AdamWFlat(trainable.Parameters, decays, hp["betas"]![0]!.GetValue<double>(), hp["betas"]![1]!.GetValue<double>(),
-            hp["eps"]!.GetValue<double>(), hp["weight_decay"]!.GetValue<double>());
-        var schedule = new LearningRateSchedule(SchedulerType.Linear, hp["num_warmup_steps"]!.GetValue<int>(), hp["num_training_steps"]!.GetValue<int>());
+        var parameters = TrainingOptimizer.AsParameters(trainable.Parameters);
         double baseLr = hp["lr"]!.GetValue<double>(), maxNorm = hp["max_grad_norm"]!.GetValue<double>();
+        var optimizer = new Sharpformer.Optim.AdamW(TrainingOptimizer.HuggingFaceWeightDecay(trainable, parameters, hp["weight_decay"]!.GetValue<double>()), baseLr,
+            hp["betas"]![0]!.GetValue<double>(), hp["betas"]![1]!.GetValue<double>(), hp["eps"]!.GetValue<double>(), (float)hp["weight_decay"]!.GetValue<double>());
+        var schedule = Sharpformer.Optim.LrScheduler.LinearWithWarmup(optimizer, hp["num_warmup_steps"]!.GetValue<int>(), hp["num_training_steps"]!.GetValue<int>());
         var rng = new TrainingRandom(0);
         var byName = trainable.Parameters.ToDictionary(p => p.Name);
 
@@ -51,11 +52,12 @@ public class TrainingParityTests
             float loss = trainable.TrainStep(batch, rng, 1f);
             AssertRel(step["loss"]!.GetValue<double>(), loss, 1e-5, $"loss at step {s}");
             if (s == 0) CheckGradients(json["step0_grads_before_clipping"]!.AsObject(), byName);
-            double norm = GradientClipping.ClipByGlobalNorm(trainable.Parameters, maxNorm);
+            double norm = Sharpformer.Optim.GradClip.ClipGradNorm(parameters, maxNorm);
             AssertRel(step["grad_norm_before_clip"]!.GetValue<double>(), norm, 1e-4, $"gradient norm at step {s}");
-            double lr = baseLr * schedule.Multiplier(s);
+            double lr = optimizer.Groups[0].LearningRateExact;
             Assert.Equal(step["lr"]!.GetValue<double>(), lr, 1e-12);
-            optimizer.Step(lr);
+            optimizer.Step();
+            schedule.Step();
         }
 
         foreach (var p in trainable.Parameters) Array.Clear(p.Grad);
