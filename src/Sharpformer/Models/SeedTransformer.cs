@@ -329,10 +329,14 @@ public sealed class SeedTransformer
         ForEachHead(ws, batch * H, threads, (bh, worker) =>
         {
             var p = ws.Scratch.AsSpan(worker * 2 * T * T, T * T);
-            HeadProbabilities(ws, bh, p, recompute: false);
+            // Unnormalised e = exp(s − max) here; 1/sum is applied to the T×Kd context rather than the T×T scores.
+            HeadProbabilities(ws, bh, p, recompute: false, normalize: false);
             int b = bh / H, h = bh % H, L = ws.KeyLength[b], ld = 3 * HK;
             int off = b * T * ld + h * Kd;
-            Gemm.Sgemm(false, false, T, Kd, L, 1f, p, T, ws.Qkv.AsSpan(off + 2 * HK), ld, 0f, ws.Ctx.AsSpan(b * T * HK + h * Kd), HK, threads: 1);
+            var ctx = ws.Ctx.AsSpan(b * T * HK + h * Kd);
+            var inv = ws.RowInvSum.AsSpan(bh * T, T);
+            Gemm.Sgemm(false, false, T, Kd, L, 1f, p, T, ws.Qkv.AsSpan(off + 2 * HK), ld, 0f, ctx, HK, threads: 1);
+            for (int r = 0; r < T; r++) TensorPrimitives.Multiply(ctx.Slice(r * HK, Kd), inv[r], ctx.Slice(r * HK, Kd));
         });
 
         LinearForward(ws.Ctx, N, HK, _wo, _bo, D, ws.AttnOut, threads);
@@ -532,7 +536,7 @@ public sealed class SeedTransformer
     // P = softmax(scale·Q·Kᵀ + mask) of one (sample, head) into p [T, T] (columns ≥ the key length set to 0).
     // The forward computes the row statistics (max, 1/sum) and stores them; with recompute the same arithmetic is
     // replayed from the stored statistics, so the probabilities are bit-identical to the forward's.
-    void HeadProbabilities(Workspace ws, int bh, Span<float> p, bool recompute)
+    void HeadProbabilities(Workspace ws, int bh, Span<float> p, bool recompute, bool normalize = true)
     {
         var cfg = Config;
         int T = cfg.SequenceLength, H = cfg.NumHeads, Kd = cfg.KeyDim, HK = H * Kd, ld = 3 * HK;
@@ -548,7 +552,7 @@ public sealed class SeedTransformer
             if (L < T) p.Slice(r * T + L, T - L).Clear();
             var row = p.Slice(r * T, L);
             if (recompute) SoftmaxRowReplay(row, mask, max[r], inv[r]);
-            else SoftmaxRow(row, mask, out max[r], out inv[r]);
+            else SoftmaxRow(row, mask, out max[r], out inv[r], normalize);
         }
     }
 
@@ -662,7 +666,8 @@ public sealed class SeedTransformer
 
     // One row in place: y = x + mask, max = max(y), e = exp(y − max), sum = Σe, y = e·(1/sum). Returns max and 1/sum
     // for SoftmaxRowReplay. A row that is all −∞ gives zeros (inv = 0).
-    static void SoftmaxRow(Span<float> x, ReadOnlySpan<float> mask, out float max, out float inv)
+    // With normalize = false the row is left as e (the caller applies 1/sum later, e.g. to P·V's rows).
+    static void SoftmaxRow(Span<float> x, ReadOnlySpan<float> mask, out float maxOut, out float invOut, bool normalize = true)
     {
         int n = x.Length, j = 0;
         ref float x0 = ref MemoryMarshal.GetReference(x);
@@ -675,20 +680,29 @@ public sealed class SeedTransformer
             if (masked) { v += Vector512.LoadUnsafe(ref m0, (nuint)j); v.StoreUnsafe(ref x0, (nuint)j); }
             vmax = Vector512.Max(vmax, v);
         }
-        max = MaxAcross(vmax);
+        float max = MaxAcross(vmax);
         for (; j < n; j++) { float v = x[j] + (masked ? mask[j] : 0f); x[j] = v; if (v > max || float.IsNaN(v)) max = v; }
-        if (float.IsNegativeInfinity(max)) { x.Clear(); max = 0f; inv = 0f; return; }
+        if (float.IsNegativeInfinity(max)) { x.Clear(); maxOut = 0f; invOut = 0f; return; }
         var vmx = Vector512.Create(max);
-        var vsum = Vector512<float>.Zero;
-        for (j = 0; j <= n - 16; j += 16)
+        var vsum0 = Vector512<float>.Zero; var vsum1 = Vector512<float>.Zero;
+        for (j = 0; j <= n - 32; j += 32)
+        {
+            var e0 = Softmax.ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)j) - vmx);
+            var e1 = Softmax.ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)(j + 16)) - vmx);
+            vsum0 += e0; vsum1 += e1;
+            e0.StoreUnsafe(ref x0, (nuint)j); e1.StoreUnsafe(ref x0, (nuint)(j + 16));
+        }
+        for (; j <= n - 16; j += 16)
         {
             var e = Softmax.ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)j) - vmx);
-            vsum += e;
+            vsum0 += e;
             e.StoreUnsafe(ref x0, (nuint)j);
         }
-        float sum = Vector512.Sum(vsum);
+        float sum = Vector512.Sum(vsum0 + vsum1);
         for (; j < n; j++) { float e = ExpScalar(x[j] - max); x[j] = e; sum += e; }
-        inv = 1f / sum;
+        float inv = 1f / sum;
+        maxOut = max; invOut = inv;
+        if (!normalize) return;
         var vinv = Vector512.Create(inv);
         for (j = 0; j <= n - 16; j += 16) (Vector512.LoadUnsafe(ref x0, (nuint)j) * vinv).StoreUnsafe(ref x0, (nuint)j);
         for (; j < n; j++) x[j] *= inv;
@@ -714,11 +728,14 @@ public sealed class SeedTransformer
     // Tails use the vector exp on a single lane so every element goes through the same arithmetic.
     static float ExpScalar(float x) => Softmax.ExpNonPositive(Vector512.Create(x)).ToScalar();
 
+    // Horizontal max by halving (element-by-element extraction costs more than the row's whole max pass).
     static float MaxAcross(Vector512<float> v)
     {
-        float m = float.NegativeInfinity;
-        for (int i = 0; i < Vector512<float>.Count; i++) { float e = v.GetElement(i); if (e > m || float.IsNaN(e)) m = e; }
-        return m;
+        var m256 = Vector256.Max(v.GetLower(), v.GetUpper());
+        var m = Vector128.Max(m256.GetLower(), m256.GetUpper());
+        m = Vector128.Max(m, Vector128.Shuffle(m, Vector128.Create(2, 3, 0, 1)));
+        m = Vector128.Max(m, Vector128.Shuffle(m, Vector128.Create(1, 0, 3, 2)));
+        return m.ToScalar();
     }
 
     // dx = y ⊙ (dy − ⟨dy, y⟩) per row, in place over dy (twin: Kernels.Softmax.Backward).
