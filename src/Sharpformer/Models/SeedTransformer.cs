@@ -328,7 +328,7 @@ public sealed class SeedTransformer
         // only each row's max and 1/sum; the backward recomputes the probabilities from Q, K and these (bit-identical).
         ForEachHead(ws, batch * H, threads, (bh, worker) =>
         {
-            var p = ws.Scratch.AsSpan(worker * 2 * T * T, T * T);
+            var p = ws.Scratch.AsSpan(worker * ws.ScratchStride, T * T);
             // Unnormalised e = exp(s − max) here; 1/sum is applied to the T×Kd context rather than the T×T scores.
             HeadProbabilities(ws, bh, p, recompute: false, normalize: false);
             int b = bh / H, h = bh % H, L = ws.KeyLength[b], ld = 3 * HK;
@@ -487,16 +487,21 @@ public sealed class SeedTransformer
         {
             int b = bh / H, h = bh % H;
             int off = b * T * ldq + h * Kd, offCtx = b * T * HK + h * Kd;
-            var p = ws.Scratch.AsSpan(worker * 2 * T * T, T * T);
-            var dp = ws.Scratch.AsSpan(worker * 2 * T * T + T * T, T * T);
+            var p = ws.Scratch.AsSpan(worker * ws.ScratchStride, T * T);
+            var dp = ws.Scratch.AsSpan(worker * ws.ScratchStride + T * T, T * T);
+            // dV and dK are computed transposed (Kd×L = small-m products, faster than transposing the T×T operand) and
+            // written back row-wise.
+            var tr = ws.Scratch.AsSpan(worker * ws.ScratchStride + 2 * T * T, Kd * T);
             int L = ws.KeyLength[b];
             HeadProbabilities(ws, bh, p, recompute: true);
             var qkv = ws.Qkv.AsSpan(); var dqkv = ws.DQkv.AsSpan();
             Gemm.Sgemm(false, true, T, L, Kd, 1f, ws.DCtx.AsSpan(offCtx), HK, qkv.Slice(off + 2 * HK), ldq, 0f, dp, T, threads: 1);
-            Gemm.Sgemm(true, false, L, Kd, T, 1f, p, T, ws.DCtx.AsSpan(offCtx), HK, 0f, dqkv.Slice(off + 2 * HK), ldq, threads: 1);
+            Gemm.Sgemm(true, false, Kd, L, T, 1f, ws.DCtx.AsSpan(offCtx), HK, p, T, 0f, tr, T, threads: 1);
+            TransposeInto(tr, Kd, L, T, dqkv.Slice(off + 2 * HK), ldq);
             SoftmaxBackwardRows(p, dp, T, L, T);
             Gemm.Sgemm(false, false, T, Kd, L, scale, dp, T, qkv.Slice(off + HK), ldq, 0f, dqkv.Slice(off), ldq, threads: 1);
-            Gemm.Sgemm(true, false, L, Kd, T, scale, dp, T, qkv.Slice(off), ldq, 0f, dqkv.Slice(off + HK), ldq, threads: 1);
+            Gemm.Sgemm(true, false, Kd, L, T, scale, qkv.Slice(off), ldq, dp, T, 0f, tr, T, threads: 1);
+            TransposeInto(tr, Kd, L, T, dqkv.Slice(off + HK), ldq);
             for (int t = L; t < T; t++)
             {
                 dqkv.Slice(off + t * ldq + HK, Kd).Clear();
@@ -535,7 +540,7 @@ public sealed class SeedTransformer
 
     // P = softmax(scale·Q·Kᵀ + mask) of one (sample, head) into p [T, T] (columns ≥ the key length set to 0).
     // The forward computes the row statistics (max, 1/sum) and stores them; with recompute the same arithmetic is
-    // replayed from the stored statistics, so the probabilities are bit-identical to the forward's.
+    // replayed from the stored statistics (the forward applies the same 1/sum to P·V's rows instead of to e).
     void HeadProbabilities(Workspace ws, int bh, Span<float> p, bool recompute, bool normalize = true)
     {
         var cfg = Config;
@@ -617,6 +622,16 @@ public sealed class SeedTransformer
     }
 
     static void AddTo(Span<float> acc, ReadOnlySpan<float> x) => TensorPrimitives.Add(acc, x, acc);
+
+    // dst[c, r] = src[r, c] for an rows×cols block of src (row stride ldSrc) into dst (row stride ldDst).
+    static void TransposeInto(ReadOnlySpan<float> src, int rows, int cols, int ldSrc, Span<float> dst, int ldDst)
+    {
+        for (int c = 0; c < cols; c++)
+        {
+            var d = dst.Slice(c * ldDst, rows);
+            for (int r = 0; r < rows; r++) d[r] = src[r * ldSrc + c];
+        }
+    }
 
     // Blocks handed out dynamically to up to `threads` workers (each block's result does not depend on who runs it).
     static void ForBlocks(int blocks, int threads, Action<int> body)
@@ -772,7 +787,7 @@ public sealed class SeedTransformer
 
     sealed class Workspace
     {
-        public int Capacity, Batch, Workers;
+        public int Capacity, Batch, Workers, ScratchStride;
         public bool DropoutActive, ForwardDone;
         public float[] Logits = [];
         public int[] Ids = [], ValidCount = [], KeyLength = [];
@@ -790,13 +805,13 @@ public sealed class SeedTransformer
             int big = Math.Max(D, HK);
             return new Workspace
             {
-                Capacity = batch, Workers = workers,
+                Capacity = batch, Workers = workers, ScratchStride = 2 * T * T + c.KeyDim * T,
                 Ids = new int[N], ValidCount = new int[batch], KeyLength = new int[batch], KeyMask = new float[N],
                 X0 = new float[N * D], Qkv = new float[N * 3 * HK], Wqkv = new float[3 * HK * D], Bqkv = new float[3 * HK],
                 RowMax = new float[N * c.NumHeads], RowInvSum = new float[N * c.NumHeads],
-                Scratch = new float[(long)workers * 2 * T * T > Array.MaxLength
+                Scratch = new float[(long)workers * (2L * T * T + (long)c.KeyDim * T) > Array.MaxLength
                     ? throw new SharpformerException($"{workers} workers × 2 × {T}² attention scores exceed one array; use fewer threads or a shorter sequence.")
-                    : workers * 2 * T * T],
+                    : workers * (2 * T * T + c.KeyDim * T)],
                 Partials = new float[workers * (Math.Max(3 * HK, Math.Max(D, F)) * Math.Max(D, Math.Max(HK, F)) + Math.Max(3 * HK, Math.Max(D, F)))],
                 Ctx = new float[N * HK], AttnOut = new float[N * D], M1 = new float[N * D], R1 = new float[N * D], H1 = new float[N * D],
                 Mean1 = new float[N], Rstd1 = new float[N], F1Pre = new float[N * F], F1 = new float[N * F], F2 = new float[N * D],
