@@ -652,6 +652,18 @@ public sealed class SeedTransformer
         {
             uint threshold = (uint)MathF.Round(p * 65536f);
             int i = 0;
+            // Sixteen elements from four draws at a time: the draws' 16-bit lanes in memory order are exactly the
+            // elements the scalar loop below assigns them (bits 0-15 of a draw first), so the mask is the same.
+            ref float m0 = ref MemoryMarshal.GetReference(mask);
+            var vThreshold = Vector256.Create(threshold);
+            var vKeep = Vector256.Create(keep);
+            for (; i + 16 <= mask.Length; i += 16)
+            {
+                ulong r0 = fast.NextUInt64(), r1 = fast.NextUInt64(), r2 = fast.NextUInt64(), r3 = fast.NextUInt64();
+                var (lo, hi) = Vector256.Widen(Vector256.Create(r0, r1, r2, r3).AsUInt16());
+                Vector256.ConditionalSelect(Vector256.LessThan(lo, vThreshold).AsSingle(), Vector256<float>.Zero, vKeep).StoreUnsafe(ref m0, (nuint)i);
+                Vector256.ConditionalSelect(Vector256.LessThan(hi, vThreshold).AsSingle(), Vector256<float>.Zero, vKeep).StoreUnsafe(ref m0, (nuint)(i + 8));
+            }
             for (; i + 4 <= mask.Length; i += 4)
             {
                 ulong r = fast.NextUInt64();
