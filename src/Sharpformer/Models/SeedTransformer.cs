@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Sharpformer.Kernels;
@@ -284,10 +286,10 @@ public sealed class SeedTransformer
         bool dropout = Training && cfg.Dropout > 0;
         if (dropout && rng == null) throw new ArgumentNullException(nameof(rng), "Training-mode forward needs a Random for dropout.");
         int N = batch * T;
-        var ws = _ws = Workspace.Ensure(_ws, cfg, batch);
+        int threads = Parallelism.Resolve(Threads);
+        var ws = _ws = Workspace.Ensure(_ws, cfg, batch, threads);
         ws.Batch = batch;
         ws.DropoutActive = dropout;
-        int threads = Parallelism.Resolve(Threads);
 
         ids.CopyTo(ws.Ids);
         for (int i = 0; i < N; i++)
@@ -317,23 +319,24 @@ public sealed class SeedTransformer
         for (int b = 0; b < batch; b++)
             TensorPrimitives.Add(ws.X0.AsSpan(b * T * D, T * D), _pos.Value, ws.X0.AsSpan(b * T * D, T * D));
 
-        LinearForward(ws.X0, N, D, _wq, _bq, HK, ws.Q, threads);
-        LinearForward(ws.X0, N, D, _wk, _bk, HK, ws.K, threads);
-        LinearForward(ws.X0, N, D, _wv, _bv, HK, ws.V, threads);
+        // Q, K and V in one product: QKV[N, 3·HK] = X0·[Wq; Wk; Wv]ᵀ + [bq; bk; bv] (Q at column 0, K at HK, V at 2·HK).
+        _wq.Value.CopyTo(ws.Wqkv, 0); _wk.Value.CopyTo(ws.Wqkv, HK * D); _wv.Value.CopyTo(ws.Wqkv, 2 * HK * D);
+        _bq.Value.CopyTo(ws.Bqkv, 0); _bk.Value.CopyTo(ws.Bqkv, HK); _bv.Value.CopyTo(ws.Bqkv, 2 * HK);
+        LinearForward(ws.X0, N, D, ws.Wqkv, ws.Bqkv, 3 * HK, ws.Qkv, threads);
 
-        float scale = 1f / MathF.Sqrt(Kd);
-        bool masked = cfg.MaskedAttention;
-        ParallelOverHeads(batch * H, threads, (bh, _) =>
+        // Flash-style: each (sample, head) computes its T×T scores in a per-worker scratch that stays in cache and keeps
+        // only each row's max and 1/sum; the backward recomputes the probabilities from Q, K and these (bit-identical).
+        ForEachHead(ws, batch * H, threads, (bh, worker) =>
         {
-            int b = bh / H, h = bh % H;
-            int off = b * T * HK + h * Kd;
-            var p = ws.Probs.AsSpan(bh * T * T, T * T);
-            // With masking, keys after the last real token get probability exactly 0 (exp(−1e9 − max) underflows),
-            // so only the first L key columns are computed; the rest of each row is stored as 0.
-            int L = ws.KeyLength[b];
-            Gemm.Sgemm(false, true, T, L, Kd, scale, ws.Q.AsSpan(off), HK, ws.K.AsSpan(off), HK, 0f, p, T, threads: 1);
-            SoftmaxRows(p, T, L, masked ? ws.KeyMask.AsSpan(b * T, L) : default, T);
-            Gemm.Sgemm(false, false, T, Kd, L, 1f, p, T, ws.V.AsSpan(off), HK, 0f, ws.Ctx.AsSpan(off), HK, threads: 1);
+            var p = ws.Scratch.AsSpan(worker * ws.ScratchStride, T * T);
+            // Unnormalised e = exp(s − max) here; 1/sum is applied to the T×Kd context rather than the T×T scores.
+            HeadProbabilities(ws, bh, p, recompute: false, normalize: false);
+            int b = bh / H, h = bh % H, L = ws.KeyLength[b], ld = 3 * HK;
+            int off = b * T * ld + h * Kd;
+            var ctx = ws.Ctx.AsSpan(b * T * HK + h * Kd);
+            var inv = ws.RowInvSum.AsSpan(bh * T, T);
+            Gemm.Sgemm(false, false, T, Kd, L, 1f, p, T, ws.Qkv.AsSpan(off + 2 * HK), ld, 0f, ctx, HK, threads: 1);
+            for (int r = 0; r < T; r++) TensorPrimitives.Multiply(ctx.Slice(r * HK, Kd), inv[r], ctx.Slice(r * HK, Kd));
         });
 
         LinearForward(ws.Ctx, N, HK, _wo, _bo, D, ws.AttnOut, threads);
@@ -463,10 +466,10 @@ public sealed class SeedTransformer
         LayerNorm.Backward(ws.R2, _ln2g.Value, ws.Mean2, ws.Rstd2, dH2, dR2, _ln2g.Grad, _ln2b.Grad, N, D);
         var dF2 = ws.DBufA.AsSpan(0, N * D);
         if (dropout) TensorPrimitives.Multiply(dR2, ws.M2.AsSpan(0, N * D), dF2); else dR2.CopyTo(dF2);
-        LinearBackward(ws.DBufA, N, D, ws.F1, F, _w2, _b2, ws.DF1, threads);
+        LinearBackward(ws.DBufA, N, D, ws.F1, F, _w2, _b2, ws.DF1, threads, ws);
         Activations.ReluBackward(ws.F1Pre.AsSpan(0, N * F), ws.DF1.AsSpan(0, N * F), ws.DF1.AsSpan(0, N * F));
         var dH1 = ws.DBufC.AsSpan(0, N * D);
-        LinearBackward(ws.DF1, N, F, ws.H1, D, _w1, _b1, ws.DBufC, threads);
+        LinearBackward(ws.DF1, N, F, ws.H1, D, _w1, _b1, ws.DBufC, threads, ws);
         TensorPrimitives.Add(dH1, dR2, dH1);
 
         // LN1 → dR1 (= dX0 residual part and dAttnOut)
@@ -474,37 +477,45 @@ public sealed class SeedTransformer
         LayerNorm.Backward(ws.R1, _ln1g.Value, ws.Mean1, ws.Rstd1, dH1, dR1, _ln1g.Grad, _ln1b.Grad, N, D);
         var dAttn = ws.DBufA.AsSpan(0, N * D);
         if (dropout) TensorPrimitives.Multiply(dR1, ws.M1.AsSpan(0, N * D), dAttn); else dR1.CopyTo(dAttn);
-        LinearBackward(ws.DBufA, N, D, ws.Ctx, HK, _wo, _bo, ws.DCtx, threads);
+        LinearBackward(ws.DBufA, N, D, ws.Ctx, HK, _wo, _bo, ws.DCtx, threads, ws);
 
-        // attention heads: dP = dCtx·Vᵀ, dV = Pᵀ·dCtx, dS = softmax'(P, dP)·scale, dQ = dS·K, dK = dSᵀ·Q
+        // attention heads, probabilities recomputed per (sample, head) in cache:
+        // dP = dCtx·Vᵀ, dV = Pᵀ·dCtx, dS = softmax'(P, dP)·scale, dQ = dS·K, dK = dSᵀ·Q (into dQKV, laid out as QKV).
         float scale = 1f / MathF.Sqrt(Kd);
-        ParallelOverHeads(B * H, threads, (bh, worker) =>
+        int ldq = 3 * HK;
+        ForEachHead(ws, B * H, threads, (bh, worker) =>
         {
             int b = bh / H, h = bh % H;
-            int off = b * T * HK + h * Kd;
-            var p = ws.Probs.AsSpan(bh * T * T, T * T);
-            var dp = ws.DScores.AsSpan(worker * T * T, T * T);
+            int off = b * T * ldq + h * Kd, offCtx = b * T * HK + h * Kd;
+            var p = ws.Scratch.AsSpan(worker * ws.ScratchStride, T * T);
+            var dp = ws.Scratch.AsSpan(worker * ws.ScratchStride + T * T, T * T);
+            // dV and dK are computed transposed (Kd×L = small-m products, faster than transposing the T×T operand) and
+            // written back row-wise.
+            var tr = ws.Scratch.AsSpan(worker * ws.ScratchStride + 2 * T * T, Kd * T);
             int L = ws.KeyLength[b];
-            Gemm.Sgemm(false, true, T, L, Kd, 1f, ws.DCtx.AsSpan(off), HK, ws.V.AsSpan(off), HK, 0f, dp, T, threads: 1);
-            Gemm.Sgemm(true, false, L, Kd, T, 1f, p, T, ws.DCtx.AsSpan(off), HK, 0f, ws.DV.AsSpan(off), HK, threads: 1);
+            HeadProbabilities(ws, bh, p, recompute: true);
+            var qkv = ws.Qkv.AsSpan(); var dqkv = ws.DQkv.AsSpan();
+            Gemm.Sgemm(false, true, T, L, Kd, 1f, ws.DCtx.AsSpan(offCtx), HK, qkv.Slice(off + 2 * HK), ldq, 0f, dp, T, threads: 1);
+            Gemm.Sgemm(true, false, Kd, L, T, 1f, ws.DCtx.AsSpan(offCtx), HK, p, T, 0f, tr, T, threads: 1);
+            TransposeInto(tr, Kd, L, T, dqkv.Slice(off + 2 * HK), ldq);
             SoftmaxBackwardRows(p, dp, T, L, T);
-            Gemm.Sgemm(false, false, T, Kd, L, scale, dp, T, ws.K.AsSpan(off), HK, 0f, ws.DQ.AsSpan(off), HK, threads: 1);
-            Gemm.Sgemm(true, false, L, Kd, T, scale, dp, T, ws.Q.AsSpan(off), HK, 0f, ws.DK.AsSpan(off), HK, threads: 1);
+            Gemm.Sgemm(false, false, T, Kd, L, scale, dp, T, qkv.Slice(off + HK), ldq, 0f, dqkv.Slice(off), ldq, threads: 1);
+            Gemm.Sgemm(true, false, Kd, L, T, scale, qkv.Slice(off), ldq, dp, T, 0f, tr, T, threads: 1);
+            TransposeInto(tr, Kd, L, T, dqkv.Slice(off + HK), ldq);
             for (int t = L; t < T; t++)
             {
-                ws.DV.AsSpan(off + t * HK, Kd).Clear();
-                ws.DK.AsSpan(off + t * HK, Kd).Clear();
+                dqkv.Slice(off + t * ldq + HK, Kd).Clear();
+                dqkv.Slice(off + t * ldq + 2 * HK, Kd).Clear();
             }
         });
 
-        // Q, K, V projections all read X0: their input gradients add up with the residual's.
-        var dX0 = ws.DBufB.AsSpan(0, N * D);   // dR1 is the residual branch's gradient: keep it and add
-        LinearBackward(ws.DQ, N, HK, ws.X0, D, _wq, _bq, ws.DBufC, threads);
-        TensorPrimitives.Add(dX0, ws.DBufC.AsSpan(0, N * D), dX0);
-        LinearBackward(ws.DK, N, HK, ws.X0, D, _wk, _bk, ws.DBufC, threads);
-        TensorPrimitives.Add(dX0, ws.DBufC.AsSpan(0, N * D), dX0);
-        LinearBackward(ws.DV, N, HK, ws.X0, D, _wv, _bv, ws.DBufC, threads);
-        TensorPrimitives.Add(dX0, ws.DBufC.AsSpan(0, N * D), dX0);
+        // Q, K, V projections all read X0: their input gradients add up with the residual's (dR1, kept in DBufB),
+        // which the fused product accumulates into directly (beta = 1).
+        var dX0 = ws.DBufB.AsSpan(0, N * D);
+        Array.Clear(ws.DWqkv); Array.Clear(ws.DBqkv);
+        LinearBackward(ws.DQkv, N, 3 * HK, ws.X0, D, ws.Wqkv, ws.DWqkv, ws.DBqkv, ws.DBufB, threads, accumulateDx: true, ws);
+        AddTo(_wq.Grad, ws.DWqkv.AsSpan(0, HK * D)); AddTo(_wk.Grad, ws.DWqkv.AsSpan(HK * D, HK * D)); AddTo(_wv.Grad, ws.DWqkv.AsSpan(2 * HK * D, HK * D));
+        AddTo(_bq.Grad, ws.DBqkv.AsSpan(0, HK)); AddTo(_bk.Grad, ws.DBqkv.AsSpan(HK, HK)); AddTo(_bv.Grad, ws.DBqkv.AsSpan(2 * HK, HK));
 
         Embedding.ScatterAdd(dX0, ws.Ids.AsSpan(0, N), _tok.Grad, cfg.VocabSize, D);
         for (int b = 0; b < B; b++)
@@ -518,26 +529,117 @@ public sealed class SeedTransformer
     public float[] LastAttentionProbabilities()
     {
         var ws = _ws ?? throw new InvalidOperationException("Call Forward first.");
-        int n = ws.Batch * Config.NumHeads * Config.SequenceLength * Config.SequenceLength;
-        return ws.Probs.AsSpan(0, n).ToArray();
+        int T = Config.SequenceLength, count = ws.Batch * Config.NumHeads;
+        var probs = new float[(long)count * T * T > Array.MaxLength
+            ? throw new SharpformerException($"{count} heads × {T}² attention probabilities exceed one array; use a smaller batch.")
+            : count * T * T];
+        // Recomputed from the cached Q, K and row statistics: the forward keeps no T×T buffers.
+        for (int bh = 0; bh < count; bh++) HeadProbabilities(ws, bh, probs.AsSpan(bh * T * T, T * T), recompute: true);
+        return probs;
+    }
+
+    // P = softmax(scale·Q·Kᵀ + mask) of one (sample, head) into p [T, T] (columns ≥ the key length set to 0).
+    // The forward computes the row statistics (max, 1/sum) and stores them; with recompute the same arithmetic is
+    // replayed from the stored statistics (the forward applies the same 1/sum to P·V's rows instead of to e).
+    void HeadProbabilities(Workspace ws, int bh, Span<float> p, bool recompute, bool normalize = true)
+    {
+        var cfg = Config;
+        int T = cfg.SequenceLength, H = cfg.NumHeads, Kd = cfg.KeyDim, HK = H * Kd, ld = 3 * HK;
+        int b = bh / H, h = bh % H, L = ws.KeyLength[b];
+        int off = b * T * ld + h * Kd;
+        // With masking, keys after the last real token get probability exactly 0 (exp(−1e9 − max) underflows),
+        // so only the first L key columns are computed; the rest of each row is 0.
+        Gemm.Sgemm(false, true, T, L, Kd, 1f / MathF.Sqrt(Kd), ws.Qkv.AsSpan(off), ld, ws.Qkv.AsSpan(off + HK), ld, 0f, p, T, threads: 1);
+        var mask = cfg.MaskedAttention ? ws.KeyMask.AsSpan(b * T, L) : default;
+        var max = ws.RowMax.AsSpan(bh * T, T); var inv = ws.RowInvSum.AsSpan(bh * T, T);
+        for (int r = 0; r < T; r++)
+        {
+            if (L < T) p.Slice(r * T + L, T - L).Clear();
+            var row = p.Slice(r * T, L);
+            if (recompute) SoftmaxRowReplay(row, mask, max[r], inv[r]);
+            else SoftmaxRow(row, mask, out max[r], out inv[r], normalize);
+        }
     }
 
     // ---------------------------------------------------------------- helpers
 
-    // y[N,out] = x[N,in]·Wᵀ + b
+    // Row blocks of the token-wise layers: a fixed split (so sums are the same run to run for a given thread count).
+    const int RowBlock = 1024;
+
     static void LinearForward(float[] x, int n, int inF, FlatParameter w, FlatParameter bias, int outF, float[] y, int threads)
+        => LinearForward(x, n, inF, w.Value, bias.Value, outF, y, threads);
+
+    // y[N,out] = x[N,in]·Wᵀ + b, over row blocks in parallel, each block's bias added while it is in cache.
+    static void LinearForward(float[] x, int n, int inF, float[] w, float[] bias, int outF, float[] y, int threads)
     {
-        Gemm.Sgemm(false, true, n, outF, inF, 1f, x, inF, w.Value, inF, 0f, y, outF, threads);
-        for (int i = 0; i < n; i++) TensorPrimitives.Add(y.AsSpan(i * outF, outF), bias.Value, y.AsSpan(i * outF, outF));
+        int blocks = (n + RowBlock - 1) / RowBlock;
+        ForBlocks(blocks, threads, blk =>
+        {
+            int r0 = blk * RowBlock, rows = Math.Min(RowBlock, n - r0);
+            var yb = y.AsSpan(r0 * outF, rows * outF);
+            Gemm.Sgemm(false, true, rows, outF, inF, 1f, x.AsSpan(r0 * inF), inF, w, inF, 0f, yb, outF, threads: 1);
+            for (int i = 0; i < rows; i++) TensorPrimitives.Add(yb.Slice(i * outF, outF), bias, yb.Slice(i * outF, outF));
+        });
     }
 
-    // dW += dyᵀ·x, db += Σ_rows dy, dx = dy·W
-    static void LinearBackward(float[] dy, int n, int outF, float[] x, int inF, FlatParameter w, FlatParameter bias, float[] dx, int threads)
+    static void LinearBackward(float[] dy, int n, int outF, float[] x, int inF, FlatParameter w, FlatParameter bias, float[] dx, int threads, Workspace? ws = null)
+        => LinearBackward(dy, n, outF, x, inF, w.Value, w.Grad, bias.Grad, dx, threads, accumulateDx: false, ws);
+
+    // dW += dyᵀ·x, db += Σ_rows dy, dx = dy·W (dx += dy·W with accumulateDx). Large n: each worker takes a fixed
+    // contiguous share of the rows, computes its partial dW and db and its rows of dx; partials are then added in
+    // worker order, so the result is deterministic for a given thread count.
+    static void LinearBackward(float[] dy, int n, int outF, float[] x, int inF, float[] w, float[] wGrad, float[] bGrad, float[] dx,
+        int threads, bool accumulateDx, Workspace? ws)
     {
-        Gemm.Sgemm(true, false, outF, inF, n, 1f, dy, outF, x, inF, 1f, w.Grad, inF, threads);
-        var db = bias.Grad.AsSpan();
-        for (int i = 0; i < n; i++) TensorPrimitives.Add(db, dy.AsSpan(i * outF, outF), db);
-        Gemm.Sgemm(false, false, n, inF, outF, 1f, dy, outF, w.Value, inF, 0f, dx, inF, threads);
+        int workers = ws == null || n < 2 * RowBlock ? 1 : Math.Min(threads, ws.Workers);
+        if (workers <= 1)
+        {
+            Gemm.Sgemm(true, false, outF, inF, n, 1f, dy, outF, x, inF, 1f, wGrad, inF, threads);
+            var db = bGrad.AsSpan();
+            for (int i = 0; i < n; i++) TensorPrimitives.Add(db, dy.AsSpan(i * outF, outF), db);
+            Gemm.Sgemm(false, false, n, inF, outF, 1f, dy, outF, w, inF, accumulateDx ? 1f : 0f, dx, inF, threads);
+            return;
+        }
+        int pw = outF * inF + outF;
+        var partial = ws!.Partials;
+        Parallelism.For(workers, k =>
+        {
+            var (r0, r1) = Parallelism.Range(n, k, workers);
+            int rows = r1 - r0;
+            var part = partial.AsSpan(k * pw, pw);
+            part.Clear();
+            if (rows == 0) return;
+            Gemm.Sgemm(true, false, outF, inF, rows, 1f, dy.AsSpan(r0 * outF), outF, x.AsSpan(r0 * inF), inF, 0f, part, inF, threads: 1);
+            var db = part.Slice(outF * inF, outF);
+            for (int i = r0; i < r1; i++) TensorPrimitives.Add(db, dy.AsSpan(i * outF, outF), db);
+            Gemm.Sgemm(false, false, rows, inF, outF, 1f, dy.AsSpan(r0 * outF), outF, w, inF, accumulateDx ? 1f : 0f, dx.AsSpan(r0 * inF), inF, threads: 1);
+        });
+        for (int k = 0; k < workers; k++)
+        {
+            AddTo(wGrad, partial.AsSpan(k * pw, outF * inF));
+            AddTo(bGrad, partial.AsSpan(k * pw + outF * inF, outF));
+        }
+    }
+
+    static void AddTo(Span<float> acc, ReadOnlySpan<float> x) => TensorPrimitives.Add(acc, x, acc);
+
+    // dst[c, r] = src[r, c] for an rows×cols block of src (row stride ldSrc) into dst (row stride ldDst).
+    static void TransposeInto(ReadOnlySpan<float> src, int rows, int cols, int ldSrc, Span<float> dst, int ldDst)
+    {
+        for (int c = 0; c < cols; c++)
+        {
+            var d = dst.Slice(c * ldDst, rows);
+            for (int r = 0; r < rows; r++) d[r] = src[r * ldSrc + c];
+        }
+    }
+
+    // Blocks handed out dynamically to up to `threads` workers (each block's result does not depend on who runs it).
+    static void ForBlocks(int blocks, int threads, Action<int> body)
+    {
+        int workers = Math.Min(threads, blocks);
+        if (workers <= 1 || Parallelism.IsInsideParallelRegion) { for (int i = 0; i < blocks; i++) body(i); return; }
+        int next = -1;
+        Parallelism.For(workers, _ => { int i; while ((i = Interlocked.Increment(ref next)) < blocks) body(i); });
     }
 
     // Inverted dropout: keep with probability 1 − p and scale by 1/(1 − p). With a TrainingRandom each
@@ -550,6 +652,18 @@ public sealed class SeedTransformer
         {
             uint threshold = (uint)MathF.Round(p * 65536f);
             int i = 0;
+            // Sixteen elements from four draws at a time: the draws' 16-bit lanes in memory order are exactly the
+            // elements the scalar loop below assigns them (bits 0-15 of a draw first), so the mask is the same.
+            ref float m0 = ref MemoryMarshal.GetReference(mask);
+            var vThreshold = Vector256.Create(threshold);
+            var vKeep = Vector256.Create(keep);
+            for (; i + 16 <= mask.Length; i += 16)
+            {
+                ulong r0 = fast.NextUInt64(), r1 = fast.NextUInt64(), r2 = fast.NextUInt64(), r3 = fast.NextUInt64();
+                var (lo, hi) = Vector256.Widen(Vector256.Create(r0, r1, r2, r3).AsUInt16());
+                Vector256.ConditionalSelect(Vector256.LessThan(lo, vThreshold).AsSingle(), Vector256<float>.Zero, vKeep).StoreUnsafe(ref m0, (nuint)i);
+                Vector256.ConditionalSelect(Vector256.LessThan(hi, vThreshold).AsSingle(), Vector256<float>.Zero, vKeep).StoreUnsafe(ref m0, (nuint)(i + 8));
+            }
             for (; i + 4 <= mask.Length; i += 4)
             {
                 ulong r = fast.NextUInt64();
@@ -573,14 +687,82 @@ public sealed class SeedTransformer
         for (int r = 0; r < rows; r++)
         {
             if (stride > cols) x.Slice(r * stride + cols, stride - cols).Clear();
-            var row = x.Slice(r * stride, cols);
-            if (!mask.IsEmpty) TensorPrimitives.Add(row, mask, row);
-            float max = TensorPrimitives.Max(row);
-            TensorPrimitives.Subtract(row, max, row);
-            TensorPrimitives.Exp(row, row);
-            float sum = TensorPrimitives.Sum(row);
-            TensorPrimitives.Multiply(row, 1f / sum, row);
+            SoftmaxRow(x.Slice(r * stride, cols), mask, out _, out _);
         }
+    }
+
+    // One row in place: y = x + mask, max = max(y), e = exp(y − max), sum = Σe, y = e·(1/sum). Returns max and 1/sum
+    // for SoftmaxRowReplay. A row that is all −∞ gives zeros (inv = 0).
+    // With normalize = false the row is left as e (the caller applies 1/sum later, e.g. to P·V's rows).
+    static void SoftmaxRow(Span<float> x, ReadOnlySpan<float> mask, out float maxOut, out float invOut, bool normalize = true)
+    {
+        int n = x.Length, j = 0;
+        ref float x0 = ref MemoryMarshal.GetReference(x);
+        ref float m0 = ref MemoryMarshal.GetReference(mask);
+        bool masked = !mask.IsEmpty;
+        var vmax = Vector512.Create(float.NegativeInfinity);
+        for (; j <= n - 16; j += 16)
+        {
+            var v = Vector512.LoadUnsafe(ref x0, (nuint)j);
+            if (masked) { v += Vector512.LoadUnsafe(ref m0, (nuint)j); v.StoreUnsafe(ref x0, (nuint)j); }
+            vmax = Vector512.Max(vmax, v);
+        }
+        float max = MaxAcross(vmax);
+        for (; j < n; j++) { float v = x[j] + (masked ? mask[j] : 0f); x[j] = v; if (v > max || float.IsNaN(v)) max = v; }
+        if (float.IsNegativeInfinity(max)) { x.Clear(); maxOut = 0f; invOut = 0f; return; }
+        var vmx = Vector512.Create(max);
+        var vsum0 = Vector512<float>.Zero; var vsum1 = Vector512<float>.Zero;
+        for (j = 0; j <= n - 32; j += 32)
+        {
+            var e0 = Softmax.ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)j) - vmx);
+            var e1 = Softmax.ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)(j + 16)) - vmx);
+            vsum0 += e0; vsum1 += e1;
+            e0.StoreUnsafe(ref x0, (nuint)j); e1.StoreUnsafe(ref x0, (nuint)(j + 16));
+        }
+        for (; j <= n - 16; j += 16)
+        {
+            var e = Softmax.ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)j) - vmx);
+            vsum0 += e;
+            e.StoreUnsafe(ref x0, (nuint)j);
+        }
+        float sum = Vector512.Sum(vsum0 + vsum1);
+        for (; j < n; j++) { float e = ExpScalar(x[j] - max); x[j] = e; sum += e; }
+        float inv = 1f / sum;
+        maxOut = max; invOut = inv;
+        if (!normalize) return;
+        var vinv = Vector512.Create(inv);
+        for (j = 0; j <= n - 16; j += 16) (Vector512.LoadUnsafe(ref x0, (nuint)j) * vinv).StoreUnsafe(ref x0, (nuint)j);
+        for (; j < n; j++) x[j] *= inv;
+    }
+
+    // The same per-element arithmetic as SoftmaxRow from its stored max and 1/sum: y = exp(x + mask − max)·inv.
+    static void SoftmaxRowReplay(Span<float> x, ReadOnlySpan<float> mask, float max, float inv)
+    {
+        int n = x.Length, j = 0;
+        ref float x0 = ref MemoryMarshal.GetReference(x);
+        ref float m0 = ref MemoryMarshal.GetReference(mask);
+        bool masked = !mask.IsEmpty;
+        var vmx = Vector512.Create(max); var vinv = Vector512.Create(inv);
+        for (; j <= n - 16; j += 16)
+        {
+            var v = Vector512.LoadUnsafe(ref x0, (nuint)j);
+            if (masked) v += Vector512.LoadUnsafe(ref m0, (nuint)j);
+            (Softmax.ExpNonPositive(v - vmx) * vinv).StoreUnsafe(ref x0, (nuint)j);
+        }
+        for (; j < n; j++) x[j] = ExpScalar(x[j] + (masked ? mask[j] : 0f) - max) * inv;
+    }
+
+    // Tails use the vector exp on a single lane so every element goes through the same arithmetic.
+    static float ExpScalar(float x) => Softmax.ExpNonPositive(Vector512.Create(x)).ToScalar();
+
+    // Horizontal max by halving (element-by-element extraction costs more than the row's whole max pass).
+    static float MaxAcross(Vector512<float> v)
+    {
+        var m256 = Vector256.Max(v.GetLower(), v.GetUpper());
+        var m = Vector128.Max(m256.GetLower(), m256.GetUpper());
+        m = Vector128.Max(m, Vector128.Shuffle(m, Vector128.Create(2, 3, 0, 1)));
+        m = Vector128.Max(m, Vector128.Shuffle(m, Vector128.Create(1, 0, 3, 2)));
+        return m.ToScalar();
     }
 
     // dx = y ⊙ (dy − ⟨dy, y⟩) per row, in place over dy (twin: Kernels.Softmax.Backward).
@@ -590,50 +772,59 @@ public sealed class SeedTransformer
         for (int r = 0; r < rows; r++)
         {
             var yr = y.Slice(r * stride, cols); var gr = dy.Slice(r * stride, cols);
-            float dot = TensorPrimitives.Dot(yr, gr);
-            TensorPrimitives.Subtract(gr, dot, gr);
-            TensorPrimitives.Multiply(gr, yr, gr);
+            ref float y0 = ref MemoryMarshal.GetReference(yr);
+            ref float g0 = ref MemoryMarshal.GetReference(gr);
+            int j = 0;
+            var acc = Vector512<float>.Zero;
+            for (; j <= cols - 16; j += 16) acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref y0, (nuint)j), Vector512.LoadUnsafe(ref g0, (nuint)j), acc);
+            float dot = Vector512.Sum(acc);
+            for (; j < cols; j++) dot += yr[j] * gr[j];
+            var vd = Vector512.Create(dot);
+            for (j = 0; j <= cols - 16; j += 16)
+                ((Vector512.LoadUnsafe(ref g0, (nuint)j) - vd) * Vector512.LoadUnsafe(ref y0, (nuint)j)).StoreUnsafe(ref g0, (nuint)j);
+            for (; j < cols; j++) gr[j] = (gr[j] - dot) * yr[j];
         }
     }
 
-    // Static round-robin assignment so each (batch, head) always lands on the same worker's scratch
-    // and results never depend on scheduling.
-    static void ParallelOverHeads(int count, int threads, Action<int, int> body)
+    // (sample, head) items handed out dynamically (a descheduled thread on a shared machine takes fewer); body gets the
+    // item and the worker whose scratch it may use. Each item's arithmetic is single-threaded and independent of the
+    // worker, so results never depend on scheduling.
+    static void ForEachHead(Workspace ws, int count, int threads, Action<int, int> body)
     {
-        int workers = Math.Max(1, Math.Min(threads, count));
-        if (workers == 1) { for (int i = 0; i < count; i++) body(i, 0); return; }
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
-        {
-            for (int i = w; i < count; i += workers) body(i, w);
-        });
+        int workers = Math.Max(1, Math.Min(Math.Min(threads, ws.Workers), count));
+        if (workers == 1 || Parallelism.IsInsideParallelRegion) { for (int i = 0; i < count; i++) body(i, 0); return; }
+        int next = -1;
+        Parallelism.For(workers, w => { int i; while ((i = Interlocked.Increment(ref next)) < count) body(i, w); });
     }
 
     sealed class Workspace
     {
-        public int Capacity, Batch, Workers;
+        public int Capacity, Batch, Workers, ScratchStride;
         public bool DropoutActive, ForwardDone;
         public float[] Logits = [];
         public int[] Ids = [], ValidCount = [], KeyLength = [];
-        public float[] KeyMask = [], X0 = [], Q = [], K = [], V = [], Probs = [], Ctx = [], AttnOut = [], M1 = [], R1 = [], H1 = [],
+        public float[] KeyMask = [], X0 = [], Qkv = [], Wqkv = [], Bqkv = [], RowMax = [], RowInvSum = [], Scratch = [], Partials = [], Ctx = [], AttnOut = [], M1 = [], R1 = [], H1 = [],
             Mean1 = [], Rstd1 = [], F1Pre = [], F1 = [], F2 = [], M2 = [], R2 = [], H2 = [], Mean2 = [], Rstd2 = [], Pooled = [], M3 = [],
             PooledDrop = [], DensePre = [], Dense = [], M4 = [], DenseDrop = [], DLogits = [], DDense = [], DPooled = [],
-            DBufA = [], DBufB = [], DBufC = [], DF1 = [], DCtx = [], DQ = [], DK = [], DV = [], DScores = [];
+            DBufA = [], DBufB = [], DBufC = [], DF1 = [], DCtx = [], DQkv = [], DWqkv = [], DBqkv = [];
 
-        public static Workspace Ensure(Workspace? ws, SeedTransformerConfig c, int batch)
+        public static Workspace Ensure(Workspace? ws, SeedTransformerConfig c, int batch, int threads)
         {
-            int workers = Parallelism.DefaultThreads;
+            int workers = Math.Max(1, threads);
             if (ws != null && ws.Capacity >= batch && ws.Workers >= workers) return ws;
             int T = c.SequenceLength, D = c.EmbedDim, HK = c.NumHeads * c.KeyDim, F = c.FfDim, DD = c.DenseDim, C = c.NumLabels;
             int N = batch * T;
             int big = Math.Max(D, HK);
             return new Workspace
             {
-                Capacity = batch, Workers = workers,
+                Capacity = batch, Workers = workers, ScratchStride = 2 * T * T + c.KeyDim * T,
                 Ids = new int[N], ValidCount = new int[batch], KeyLength = new int[batch], KeyMask = new float[N],
-                X0 = new float[N * D], Q = new float[N * HK], K = new float[N * HK], V = new float[N * HK],
-                Probs = new float[(long)batch * c.NumHeads * T * T > int.MaxValue
-                    ? throw new SharpformerException($"Batch {batch} × heads × {T}² attention scores exceed 2³¹ floats; use a smaller batch.")
-                    : batch * c.NumHeads * T * T],
+                X0 = new float[N * D], Qkv = new float[N * 3 * HK], Wqkv = new float[3 * HK * D], Bqkv = new float[3 * HK],
+                RowMax = new float[N * c.NumHeads], RowInvSum = new float[N * c.NumHeads],
+                Scratch = new float[(long)workers * (2L * T * T + (long)c.KeyDim * T) > Array.MaxLength
+                    ? throw new SharpformerException($"{workers} workers × 2 × {T}² attention scores exceed one array; use fewer threads or a shorter sequence.")
+                    : workers * (2 * T * T + c.KeyDim * T)],
+                Partials = new float[workers * (Math.Max(3 * HK, Math.Max(D, F)) * Math.Max(D, Math.Max(HK, F)) + Math.Max(3 * HK, Math.Max(D, F)))],
                 Ctx = new float[N * HK], AttnOut = new float[N * D], M1 = new float[N * D], R1 = new float[N * D], H1 = new float[N * D],
                 Mean1 = new float[N], Rstd1 = new float[N], F1Pre = new float[N * F], F1 = new float[N * F], F2 = new float[N * D],
                 M2 = new float[N * D], R2 = new float[N * D], H2 = new float[N * D], Mean2 = new float[N], Rstd2 = new float[N],
@@ -641,8 +832,7 @@ public sealed class SeedTransformer
                 DensePre = new float[batch * DD], Dense = new float[batch * DD], M4 = new float[batch * DD], DenseDrop = new float[batch * DD],
                 DLogits = new float[batch * C], DDense = new float[batch * DD], DPooled = new float[batch * D],
                 DBufA = new float[N * big], DBufB = new float[N * big], DBufC = new float[N * big], DF1 = new float[N * F],
-                DCtx = new float[N * HK], DQ = new float[N * HK], DK = new float[N * HK], DV = new float[N * HK],
-                DScores = new float[workers * T * T],
+                DCtx = new float[N * HK], DQkv = new float[N * 3 * HK], DWqkv = new float[3 * HK * D], DBqkv = new float[3 * HK],
             };
         }
     }
