@@ -139,4 +139,22 @@ public class SoftmaxTests
         Assert.Throws<ArgumentException>(() => Softmax.Forward(new float[12], new float[12], 3, 4, new float[4], 2));
         Assert.Throws<ArgumentException>(() => Softmax.Backward(new float[12], new float[11], new float[12], 3, 4));
     }
+
+    [Theory]
+    [InlineData(16, 3)]
+    [InlineData(40, 0)]
+    [InlineData(40, 21)]
+    [InlineData(40, 39)]
+    public void NaNAnywhereInARowMakesThatRowNaNAndLeavesOthersAlone(int cols, int nanAt)
+    {
+        // As torch.softmax: a NaN score poisons its row only. Checks the vector max reduction and the scalar tail alike.
+        var rng = new Random(cols * 100 + nanAt);
+        var x = new float[2 * cols];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 4 - 2);
+        x[nanAt] = float.NaN;
+        var y = new float[x.Length];
+        Softmax.Forward(x, y, 2, cols);
+        Assert.All(y[..cols], v => Assert.True(float.IsNaN(v)));
+        Assert.Equal(1.0, y[cols..].Sum(v => (double)v), 5);
+    }
 }
