@@ -57,8 +57,9 @@ public readonly struct GradSink
 {
     readonly Tensor?[] _leaves;
     readonly Node?[] _producers;
+    readonly GradBufferPool? _pool;
 
-    internal GradSink(Tensor?[] leaves, Node?[] producers) { _leaves = leaves; _producers = producers; }
+    internal GradSink(Tensor?[] leaves, Node?[] producers, GradBufferPool? pool = null) { _leaves = leaves; _producers = producers; _pool = pool; }
 
     /// <summary>Whether input <paramref name="i"/> wants a gradient.</summary>
     public bool Needs(int i) => _leaves[i] != null || _producers[i] != null;
@@ -101,7 +102,13 @@ public readonly struct GradSink
             return leaf.Grad.AsSpan();
         }
         if (node == null) throw new InvalidOperationException("Target requested for an input that needs no gradient.");
-        if (node.PendingGrad == null) { node.PendingGrad = Tensor.Empty((int[])node.OutputShape.Clone()); node.PendingOwned = true; beta = 0f; }
+        if (node.PendingGrad == null)
+        {
+            var shape = (int[])node.OutputShape.Clone();
+            node.PendingGrad = _pool?.Rent(shape) ?? Tensor.Empty(shape);
+            node.PendingOwned = true;
+            beta = 0f;
+        }
         else { if (!node.PendingOwned) MakeOwned(node); beta = 1f; }
         return node.PendingGrad.AsSpan();
     }
@@ -126,6 +133,33 @@ public readonly struct GradSink
     {
         n.PendingGrad = new Tensor(n.PendingGrad!.ContiguousSpan().ToArray(), (int[])n.OutputShape.Clone());
         n.PendingOwned = true;
+    }
+}
+
+/// <summary>
+/// Gradient buffers of intermediate tensors recycled within one Backward call: once a node has consumed its output
+/// gradient, that buffer (if the engine owns it and nothing aliases it) serves a later gradient of the same size, so a
+/// backward through N identical layers allocates about one layer's worth of gradient buffers instead of N.
+/// </summary>
+internal sealed class GradBufferPool
+{
+    readonly Dictionary<int, Stack<float[]>> _free = [];
+
+    public Tensor? Rent(int[] shape)
+    {
+        int n = Tensor.CheckedSize(shape);
+        return _free.TryGetValue(n, out var stack) && stack.TryPop(out var a) ? new Tensor(a, shape) : null;
+    }
+
+    /// <summary>Takes back <paramref name="g"/>, the gradient <paramref name="node"/> just consumed, unless an input's gradient shares its storage.</summary>
+    public void Return(Tensor g, Node node)
+    {
+        var data = g.Data;
+        if (g.Offset != 0 || data.Length != g.Size || data.Length == 0) return;
+        foreach (var p in node.Producers) if (p?.PendingGrad is { } pg && ReferenceEquals(pg.Data, data)) return;
+        foreach (var l in node.Leaves) if (l?.Grad is { } lg && ReferenceEquals(lg.Data, data)) return;
+        if (!_free.TryGetValue(data.Length, out var stack)) _free[data.Length] = stack = new Stack<float[]>();
+        stack.Push(data);
     }
 }
 
@@ -208,6 +242,7 @@ public static class Autograd
         root.GradFn.PendingOwned = false;
         // backward rules compute with plain tensor ops; nothing they do is recorded (no higher-order gradients)
         using var noGrad = NoGrad();
+        var pool = new GradBufferPool();
         try
         {
             // order lists producers before consumers; walk it backwards. A node's entry is cleared once run, so (without
@@ -216,6 +251,7 @@ public static class Autograd
             {
                 var node = order[i];
                 var g = node.PendingGrad;
+                bool owned = node.PendingOwned;
                 node.PendingGrad = null;
                 if (g == null) continue;
                 if (node.Freed || node.Backward == null)
@@ -223,12 +259,12 @@ public static class Autograd
                 if (ProfileBackward is { } prof)
                 {
                     long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-                    node.Backward(g, new GradSink(node.Leaves, node.Producers));
+                    node.Backward(g, new GradSink(node.Leaves, node.Producers, pool));
                     double ms = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
                     prof[node.Op] = prof.TryGetValue(node.Op, out var acc) ? acc + ms : ms;
                 }
-                else node.Backward(g, new GradSink(node.Leaves, node.Producers));
-                g = null;
+                else node.Backward(g, new GradSink(node.Leaves, node.Producers, pool));
+                if (owned && !retainGraph) pool.Return(g, node);
                 if (!retainGraph) { node.Free(); order[i] = null!; }
             }
         }
