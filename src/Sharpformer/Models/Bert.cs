@@ -84,13 +84,12 @@ public sealed class BertSelfAttention : Module
     /// <summary>hidden [B, S, H], additive mask [B, 1, 1, S] or null → (context [B, S, H], probabilities [B, heads, S, S]).</summary>
     public (Tensor Context, Tensor Probabilities) Forward(Tensor hidden, Tensor? additiveMask)
     {
-        int b = hidden.Dim(0), s = hidden.Dim(1), h = hidden.Dim(2), d = h / NumHeads;
-        Tensor Heads(Linear l) => l.Forward(hidden).Reshape(b, s, NumHeads, d).Permute(0, 2, 1, 3);
-        var q = Heads(Query); var k = Heads(Key); var v = Heads(Value);
-        var scores = q.MatMul(k.Transpose(-1, -2)).Div(MathF.Sqrt(d));
-        if (additiveMask != null) scores = scores.Add(additiveMask);
-        var probs = scores.Softmax(-1);
-        var context = Dropout.Forward(probs).MatMul(v).Permute(0, 2, 1, 3).Contiguous().Reshape(b, s, h);
+        // Fused: Q·Kᵀ/√d, mask, softmax, dropout and ·V in one op that keeps one [B, heads, S, S] buffer for the backward
+        // (the unfused chain kept six). 1/√d multiplies inside the GEMM: exact for powers of four such as d = 64.
+        var r = Functional.Attention(Query.Forward(hidden), Key.Forward(hidden), Value.Forward(hidden), NumHeads, additiveMask,
+            Dropout.P, Dropout.Training, Dropout.Rng, returnProbabilities: true);
+        var context = r.Context;
+        var probs = r.Probabilities!;
         LastOutputShape = context.ShapeArray;
         return (context, probs);
     }
@@ -153,7 +152,11 @@ public sealed class BertIntermediate : Module
 
     public Tensor Forward(Tensor hidden)
     {
-        var y = PretrainedModel.Activate(Dense.Forward(hidden), Activation);
+        // exact GELU (BERT's default) fuses bias and activation after the GEMM; same arithmetic as Linear then Gelu
+        var y = Activation == HiddenActivation.Gelu
+            ? Functional.LinearGelu(hidden, Dense.Weight.Value, Dense.Bias?.Value)
+            : PretrainedModel.Activate(Dense.Forward(hidden), Activation);
+        Dense.LastOutputShape = y.ShapeArray;
         LastOutputShape = y.ShapeArray;
         return y;
     }

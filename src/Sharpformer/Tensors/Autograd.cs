@@ -5,18 +5,46 @@ namespace Sharpformer.Tensors;
 /// <summary>A backward rule: given the gradient of an op's output (contiguous, the output's shape), push gradients for its inputs into the sink.</summary>
 public delegate void BackwardFn(Tensor gradOutput, GradSink sink);
 
-/// <summary>One recorded op: its backward closure and the inputs that require grad (null where an input does not).</summary>
-internal sealed class Node(string op, BackwardFn backward, Tensor?[] inputs)
+/// <summary>
+/// One recorded op: its backward closure, its inputs, and the gradient slot of its output. An input that requires grad is
+/// held as its leaf tensor (parameters, whose gradient lands in <see cref="Tensor.Grad"/>) or as the node that produced it
+/// — never as the intermediate tensor itself, so the graph keeps an activation alive only if some closure saved it.
+/// </summary>
+internal sealed class Node
 {
-    public string Op { get; } = op;
-    public BackwardFn? Backward = backward;
-    public Tensor?[] Inputs = inputs;
+    public Node(string op, BackwardFn backward, Tensor?[] inputs, int[] outputShape)
+    {
+        Op = op;
+        Backward = backward;
+        OutputShape = outputShape;
+        Leaves = new Tensor?[inputs.Length];
+        Producers = new Node?[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            if (inputs[i] is not { } t) continue;
+            if (t.GradFn is { } producer) Producers[i] = producer; else Leaves[i] = t;
+        }
+    }
+
+    public string Op { get; }
+    public BackwardFn? Backward;
+    /// <summary>Input i's leaf tensor (null when input i needs no gradient or is an intermediate).</summary>
+    public Tensor?[] Leaves;
+    /// <summary>The node that produced input i (null when input i needs no gradient or is a leaf).</summary>
+    public Node?[] Producers;
+    /// <summary>The shape of the op's output (a private copy).</summary>
+    public readonly int[] OutputShape;
+    /// <summary>Gradient of the output being accumulated during one Backward call.</summary>
+    public Tensor? PendingGrad;
+    /// <summary>PendingGrad may be mutated in place (false when it aliases another buffer).</summary>
+    public bool PendingOwned;
     public bool Freed;
 
     public void Free()
     {
         Backward = null;
-        Inputs = [];
+        Leaves = [];
+        Producers = [];
         Freed = true;
     }
 }
@@ -25,10 +53,16 @@ internal sealed class Node(string op, BackwardFn backward, Tensor?[] inputs)
 /// Where a backward rule delivers input gradients. Gradients accumulate: into <see cref="Tensor.Grad"/> for leaves,
 /// into a pending buffer for intermediate tensors (consumed when the engine reaches their own node).
 /// </summary>
-public readonly struct GradSink(Tensor?[] inputs)
+public readonly struct GradSink
 {
+    readonly Tensor?[] _leaves;
+    readonly Node?[] _producers;
+    readonly GradBufferPool? _pool;
+
+    internal GradSink(Tensor?[] leaves, Node?[] producers, GradBufferPool? pool = null) { _leaves = leaves; _producers = producers; _pool = pool; }
+
     /// <summary>Whether input <paramref name="i"/> wants a gradient.</summary>
-    public bool Needs(int i) => inputs[i] != null;
+    public bool Needs(int i) => _leaves[i] != null || _producers[i] != null;
 
     /// <summary>
     /// Adds <paramref name="g"/> (same shape as input i) to its gradient. <paramref name="owned"/> = false means g aliases
@@ -36,20 +70,21 @@ public readonly struct GradSink(Tensor?[] inputs)
     /// </summary>
     public void Add(int i, Tensor g, bool owned)
     {
-        var t = inputs[i];
-        if (t == null) return;
-        if (!g.ShapeRef.AsSpan().SequenceEqual(t.ShapeRef))
-            throw new AutogradException($"Internal error: gradient of shape {Tensor.FormatShape(g.Shape)} for input {i} of shape {Tensor.FormatShape(t.Shape)}.");
+        var leaf = _leaves[i]; var node = _producers[i];
+        if (leaf == null && node == null) return;
+        int[] shape = leaf != null ? leaf.ShapeRef : node!.OutputShape;
+        if (!g.ShapeRef.AsSpan().SequenceEqual(shape))
+            throw new AutogradException($"Internal error: gradient of shape {Tensor.FormatShape(g.Shape)} for input {i} of shape {Tensor.FormatShape(shape)}.");
         if (!g.IsContiguous) { g = g.Detach().Contiguous(); owned = true; }
-        if (t.IsLeaf)
+        if (leaf != null)
         {
-            if (t.Grad == null) t.Grad = owned ? g : new Tensor(g.ContiguousSpan().ToArray(), t.ShapeArray);
-            else { var dst = t.Grad.AsSpan(); System.Numerics.Tensors.TensorPrimitives.Add(dst, g.ContiguousSpan(), dst); }
+            if (leaf.Grad == null) leaf.Grad = owned ? g : new Tensor(g.ContiguousSpan().ToArray(), leaf.ShapeArray);
+            else { var dst = leaf.Grad.AsSpan(); System.Numerics.Tensors.TensorPrimitives.Add(dst, g.ContiguousSpan(), dst); }
             return;
         }
-        if (t.PendingGrad == null) { t.PendingGrad = g; t.PendingOwned = owned; return; }
-        if (!t.PendingOwned) MakeOwned(t);
-        var p = t.PendingGrad.AsSpan();
+        if (node!.PendingGrad == null) { node.PendingGrad = g; node.PendingOwned = owned; return; }
+        if (!node.PendingOwned) MakeOwned(node);
+        var p = node.PendingGrad!.AsSpan();
         System.Numerics.Tensors.TensorPrimitives.Add(p, g.ContiguousSpan(), p);
     }
 
@@ -59,23 +94,31 @@ public readonly struct GradSink(Tensor?[] inputs)
     /// </summary>
     public Span<float> Target(int i, out float beta)
     {
-        var t = inputs[i] ?? throw new InvalidOperationException("Target requested for an input that needs no gradient.");
-        if (t.IsLeaf)
+        var leaf = _leaves[i]; var node = _producers[i];
+        if (leaf != null)
         {
-            if (t.Grad == null) { t.Grad = Tensor.Empty(t.ShapeArray); beta = 0f; }
+            if (leaf.Grad == null) { leaf.Grad = Tensor.Empty(leaf.ShapeArray); beta = 0f; }
             else beta = 1f;
-            return t.Grad.AsSpan();
+            return leaf.Grad.AsSpan();
         }
-        if (t.PendingGrad == null) { t.PendingGrad = Tensor.Empty(t.ShapeArray); t.PendingOwned = true; beta = 0f; }
-        else { if (!t.PendingOwned) MakeOwned(t); beta = 1f; }
-        return t.PendingGrad.AsSpan();
+        if (node == null) throw new InvalidOperationException("Target requested for an input that needs no gradient.");
+        if (node.PendingGrad == null)
+        {
+            var shape = (int[])node.OutputShape.Clone();
+            node.PendingGrad = _pool?.Rent(shape) ?? Tensor.Empty(shape);
+            node.PendingOwned = true;
+            beta = 0f;
+        }
+        else { if (!node.PendingOwned) MakeOwned(node); beta = 1f; }
+        return node.PendingGrad.AsSpan();
     }
 
     /// <summary>The tensor behind <see cref="Target"/> (after Target was called for input i), for code that needs the array.</summary>
     public Tensor TargetTensor(int i)
     {
-        var t = inputs[i] ?? throw new InvalidOperationException("No gradient target for an input that needs no gradient.");
-        return (t.IsLeaf ? t.Grad : t.PendingGrad) ?? throw new InvalidOperationException("TargetTensor called before Target.");
+        var leaf = _leaves[i]; var node = _producers[i];
+        if (leaf == null && node == null) throw new InvalidOperationException("No gradient target for an input that needs no gradient.");
+        return (leaf != null ? leaf.Grad : node!.PendingGrad) ?? throw new InvalidOperationException("TargetTensor called before Target.");
     }
 
     /// <summary>Like <see cref="Target"/> but a fresh buffer is zeroed, for rules that scatter-add.</summary>
@@ -86,10 +129,37 @@ public readonly struct GradSink(Tensor?[] inputs)
         return s;
     }
 
-    static void MakeOwned(Tensor t)
+    static void MakeOwned(Node n)
     {
-        t.PendingGrad = new Tensor(t.PendingGrad!.ContiguousSpan().ToArray(), t.ShapeArray);
-        t.PendingOwned = true;
+        n.PendingGrad = new Tensor(n.PendingGrad!.ContiguousSpan().ToArray(), (int[])n.OutputShape.Clone());
+        n.PendingOwned = true;
+    }
+}
+
+/// <summary>
+/// Gradient buffers of intermediate tensors recycled within one Backward call: once a node has consumed its output
+/// gradient, that buffer (if the engine owns it and nothing aliases it) serves a later gradient of the same size, so a
+/// backward through N identical layers allocates about one layer's worth of gradient buffers instead of N.
+/// </summary>
+internal sealed class GradBufferPool
+{
+    readonly Dictionary<int, Stack<float[]>> _free = [];
+
+    public Tensor? Rent(int[] shape)
+    {
+        int n = Tensor.CheckedSize(shape);
+        return _free.TryGetValue(n, out var stack) && stack.TryPop(out var a) ? new Tensor(a, shape) : null;
+    }
+
+    /// <summary>Takes back <paramref name="g"/>, the gradient <paramref name="node"/> just consumed, unless an input's gradient shares its storage.</summary>
+    public void Return(Tensor g, Node node)
+    {
+        var data = g.Data;
+        if (g.Offset != 0 || data.Length != g.Size || data.Length == 0) return;
+        foreach (var p in node.Producers) if (p?.PendingGrad is { } pg && ReferenceEquals(pg.Data, data)) return;
+        foreach (var l in node.Leaves) if (l?.Grad is { } lg && ReferenceEquals(lg.Data, data)) return;
+        if (!_free.TryGetValue(data.Length, out var stack)) _free[data.Length] = stack = new Stack<float[]>();
+        stack.Push(data);
     }
 }
 
@@ -163,41 +233,44 @@ public static class Autograd
 
         if (root.IsLeaf)
         {
-            new GradSink([root]).Add(0, gradOutput.Detach().Contiguous(), owned: false);
+            new GradSink([root], [null]).Add(0, gradOutput.Detach().Contiguous(), owned: false);
             return;
         }
 
-        var order = TopologicalOrder(root);
-        root.PendingGrad = gradOutput.Detach().Contiguous();
-        root.PendingOwned = false;
+        var order = TopologicalOrder(root.GradFn!);
+        root.GradFn!.PendingGrad = gradOutput.Detach().Contiguous();
+        root.GradFn.PendingOwned = false;
         // backward rules compute with plain tensor ops; nothing they do is recorded (no higher-order gradients)
         using var noGrad = NoGrad();
+        var pool = new GradBufferPool();
         try
         {
-            // order lists outputs after their inputs; walk it backwards.
+            // order lists producers before consumers; walk it backwards. A node's entry is cleared once run, so (without
+            // retainGraph) the activations its closure saved become garbage as soon as they have served.
             for (int i = order.Count - 1; i >= 0; i--)
             {
-                var t = order[i];
-                var node = t.GradFn!;
-                var g = t.PendingGrad;
-                t.PendingGrad = null;
+                var node = order[i];
+                var g = node.PendingGrad;
+                bool owned = node.PendingOwned;
+                node.PendingGrad = null;
                 if (g == null) continue;
                 if (node.Freed || node.Backward == null)
                     throw FreedError(node);
                 if (ProfileBackward is { } prof)
                 {
                     long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-                    node.Backward(g, new GradSink(node.Inputs));
+                    node.Backward(g, new GradSink(node.Leaves, node.Producers, pool));
                     double ms = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
                     prof[node.Op] = prof.TryGetValue(node.Op, out var acc) ? acc + ms : ms;
                 }
-                else node.Backward(g, new GradSink(node.Inputs));
-                if (!retainGraph) node.Free();
+                else node.Backward(g, new GradSink(node.Leaves, node.Producers, pool));
+                if (owned && !retainGraph) pool.Return(g, node);
+                if (!retainGraph) { node.Free(); order[i] = null!; }
             }
         }
         finally
         {
-            foreach (var t in order) t.PendingGrad = null;
+            foreach (var n in order) if (n != null) n.PendingGrad = null;
         }
     }
 
@@ -207,30 +280,29 @@ public static class Autograd
     static AutogradException FreedError(Node node) =>
         new($"Trying to backward through the graph a second time (at op {node.Op}); its saved activations were freed after the first Backward. Call Backward(retainGraph: true) the first time, or recompute the forward pass.");
 
-    static List<Tensor> TopologicalOrder(Tensor root)
+    static List<Node> TopologicalOrder(Node root)
     {
-        var order = new List<Tensor>();
-        var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        var stack = new Stack<(Tensor T, int Next)>();
+        var order = new List<Node>();
+        var visited = new HashSet<Node>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Node N, int Next)>();
         stack.Push((root, 0));
         visited.Add(root);
         while (stack.Count > 0)
         {
-            var (t, next) = stack.Pop();
-            var node = t.GradFn!;
+            var (node, next) = stack.Pop();
             if (node.Freed) throw FreedError(node);
-            var inputs = node.Inputs;
+            var inputs = node.Producers;
             bool pushed = false;
             for (int i = next; i < inputs.Length; i++)
             {
                 var inp = inputs[i];
-                if (inp == null || inp.IsLeaf || !visited.Add(inp)) continue;
-                stack.Push((t, i + 1));
+                if (inp == null || !visited.Add(inp)) continue;
+                stack.Push((node, i + 1));
                 stack.Push((inp, 0));
                 pushed = true;
                 break;
             }
-            if (!pushed) order.Add(t);
+            if (!pushed) order.Add(node);
         }
         return order;
     }

@@ -245,19 +245,35 @@ public static class Functional
     }
 
     /// <summary>Inverted dropout: zero each element with probability p and scale the rest by 1/(1−p); identity when not training.</summary>
+    /// <remarks>The backward keeps only the mask's seed and regenerates the mask (<see cref="FillDropoutMask"/>), so no mask is stored.</remarks>
     public static Tensor Dropout(Tensor x, float p, bool training, Random rng)
     {
         if (p < 0f || p > 1f) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout probability must be in [0, 1].");
         if (!training || p == 0f) return x;
         var xc = x.Contiguous();
-        var mask = DropoutMask(x.Size, p, rng);
+        int n = x.Size;
+        ulong seed = DropoutSeed(rng);
         var y = Tensor.Empty(x.ShapeArray);
-        TP.Multiply(xc.ContiguousSpan(), mask, y.Data);
+        var mask = System.Buffers.ArrayPool<float>.Shared.Rent(n);
+        try
+        {
+            FillDropoutMask(mask.AsSpan(0, n), p, seed);
+            TP.Multiply(xc.ContiguousSpan(), mask.AsSpan(0, n), y.Data);
+        }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(mask); }
+        if (!Tensor.NeedsGrad(xc)) return y;
         return Tensor.Record(y, "Dropout", (g, s) =>
         {
             var dx = s.Target(0, out float beta);
-            if (beta == 0f) TP.Multiply(g.ContiguousSpan(), mask, dx);
-            else TP.MultiplyAdd(g.ContiguousSpan(), mask, dx, dx);
+            var m = System.Buffers.ArrayPool<float>.Shared.Rent(n);
+            try
+            {
+                var ms = m.AsSpan(0, n);
+                FillDropoutMask(ms, p, seed);
+                if (beta == 0f) TP.Multiply(g.ContiguousSpan(), ms, dx);
+                else TP.MultiplyAdd(g.ContiguousSpan(), ms, dx, dx);
+            }
+            finally { System.Buffers.ArrayPool<float>.Shared.Return(m); }
         }, xc);
     }
 
@@ -269,30 +285,48 @@ public static class Functional
     internal static float[] DropoutMask(int n, float p, Random rng)
     {
         var mask = GC.AllocateUninitializedArray<float>(n);
-        ulong seed = ((ulong)(uint)rng.Next() << 32) ^ (ulong)(uint)rng.Next() ^ ((ulong)(uint)rng.Next() << 16);
+        FillDropoutMask(mask, p, DropoutSeed(rng));
+        return mask;
+    }
+
+    /// <summary>The one draw from <paramref name="rng"/> that determines a dropout mask (see <see cref="FillDropoutMask"/>).</summary>
+    internal static ulong DropoutSeed(Random rng) =>
+        ((ulong)(uint)rng.Next() << 32) ^ (ulong)(uint)rng.Next() ^ ((ulong)(uint)rng.Next() << 16);
+
+    /// <summary>Writes the dropout mask of <paramref name="seed"/> into <paramref name="mask"/>; the same seed gives the same mask, so a backward can regenerate it instead of keeping it.</summary>
+    internal static void FillDropoutMask(Span<float> mask, float p, ulong seed)
+    {
+        int n = mask.Length;
         float scale = p >= 1f ? 0f : 1f / (1f - p);
         ulong threshold = (ulong)Math.Round(p * 16777216.0);
         const int ChunkSize = 1 << 14;
         int chunks = (n + ChunkSize - 1) / ChunkSize;
-        Par.For(chunks, ChunkSize, (c0, cn) =>
+        unsafe
         {
-            for (int c = c0; c < c0 + cn; c++)
+            fixed (float* pm = mask)
             {
-                ulong state = seed + (ulong)c * 0xD1B54A32D192ED03UL;
-                int end = Math.Min(n, (c + 1) * ChunkSize);
-                for (int i = c * ChunkSize; i < end; i += 2)
+                nint addr = (nint)pm;
+                Par.For(chunks, ChunkSize, (c0, cn) =>
                 {
-                    state += 0x9E3779B97F4A7C15UL;
-                    ulong z = state;
-                    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-                    z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-                    z ^= z >> 31;
-                    mask[i] = (z >> 40) >= threshold ? scale : 0f;
-                    if (i + 1 < end) mask[i + 1] = ((z >> 16) & 0xFFFFFF) >= threshold ? scale : 0f;
-                }
+                    var m = new Span<float>((float*)addr, n);
+                    for (int c = c0; c < c0 + cn; c++)
+                    {
+                        ulong state = seed + (ulong)c * 0xD1B54A32D192ED03UL;
+                        int end = Math.Min(n, (c + 1) * ChunkSize);
+                        for (int i = c * ChunkSize; i < end; i += 2)
+                        {
+                            state += 0x9E3779B97F4A7C15UL;
+                            ulong z = state;
+                            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+                            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+                            z ^= z >> 31;
+                            m[i] = (z >> 40) >= threshold ? scale : 0f;
+                            if (i + 1 < end) m[i + 1] = ((z >> 16) & 0xFFFFFF) >= threshold ? scale : 0f;
+                        }
+                    }
+                });
             }
-        });
-        return mask;
+        }
     }
 
     /// <summary>
@@ -334,52 +368,81 @@ public static class Functional
         }
         else Par.For(B * H * Sq, Sk, (r0, n) => Kernels.Softmax.Forward(P.AsSpan(r0 * Sk, n * Sk), P.AsSpan(r0 * Sk, n * Sk), n, Sk));
 
-        float[]? dropMask = null; float[] Pd = P;
-        if (training && dropout > 0f)
+        // With dropout, Pd = P ⊙ mask lives only while the context GEMM runs: the backward regenerates the mask from its seed
+        // and rebuilds Pd in the buffer that then becomes dP, so the graph keeps one [B, H, Sq, Sk] buffer (P) per attention.
+        bool drop = training && dropout > 0f;
+        ulong dropSeed = 0;
+        var pool = System.Buffers.ArrayPool<float>.Shared;
+        float[] Pd = P;
+        if (drop)
         {
             if (rng == null) throw new ArgumentNullException(nameof(rng), "Attention dropout in training needs a Random.");
             if (dropout >= 1f) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "Attention dropout must be below 1.");
-            dropMask = DropoutMask(P.Length, dropout, rng);
-            Pd = GC.AllocateUninitializedArray<float>(P.Length);
-            TP.Multiply(P, dropMask, Pd);
+            dropSeed = DropoutSeed(rng);
+            Pd = pool.Rent(P.Length);
+            FillDropoutMask(Pd.AsSpan(0, P.Length), dropout, dropSeed);
+            TP.Multiply(P, Pd.AsSpan(0, P.Length), Pd.AsSpan(0, P.Length));
         }
         var ctx = Tensor.Empty(B, Sq, HDv);
-        for (int b = 0; b < B; b++)
-            Gemm.SgemmBatched(false, false, Sq, Dv, Sk, 1f, Pd.AsSpan(b * H * ss), Sk, ss, vd.AsSpan(vo + b * Sk * HDv), HDv, Dv,
-                0f, ctx.Data.AsSpan(b * Sq * HDv), HDv, Dv, H);
+        try
+        {
+            for (int b = 0; b < B; b++)
+                Gemm.SgemmBatched(false, false, Sq, Dv, Sk, 1f, Pd.AsSpan(b * H * ss), Sk, ss, vd.AsSpan(vo + b * Sk * HDv), HDv, Dv,
+                    0f, ctx.Data.AsSpan(b * Sq * HDv), HDv, Dv, H);
+        }
+        finally { if (drop) pool.Return(Pd); }
         var probs = returnProbabilities ? new Tensor(P, [B, H, Sq, Sk]) : null;
         if (!(Tensor.NeedsGrad(qc) || Tensor.NeedsGrad(kc) || Tensor.NeedsGrad(vc))) return new AttentionResult(ctx, probs);
 
         var result = Tensor.Record(ctx, "Attention", (g, s) =>
         {
             var gd = g.Data; int go = g.Offset;
-            var dP = GC.AllocateUninitializedArray<float>(P.Length);
-            for (int b = 0; b < B; b++)   // dPd = dCtx·Vᵀ
-                Gemm.SgemmBatched(false, true, Sq, Sk, Dv, 1f, gd.AsSpan(go + b * Sq * HDv), HDv, Dv, vd.AsSpan(vo + b * Sk * HDv), HDv, Dv,
-                    0f, dP.AsSpan(b * H * ss), Sk, ss, H);
-            if (s.Needs(2))   // dV = Pdᵀ·dCtx
+            int n = P.Length;
+            var dPArr = pool.Rent(n);
+            var maskArr = drop ? pool.Rent(n) : null;
+            try
             {
-                var dv = s.Target(2, out float beta);
-                for (int b = 0; b < B; b++)
-                    Gemm.SgemmBatched(true, false, Sk, Dv, Sq, 1f, Pd.AsSpan(b * H * ss), Sk, ss, gd.AsSpan(go + b * Sq * HDv), HDv, Dv,
-                        beta, dv.Slice(b * Sk * HDv), HDv, Dv, H);
+                var dP = dPArr.AsSpan(0, n);
+                if (s.Needs(2))   // dV = Pdᵀ·dCtx, with Pd rebuilt in the dP buffer first
+                {
+                    ReadOnlySpan<float> pd = P;
+                    if (drop)
+                    {
+                        FillDropoutMask(maskArr.AsSpan(0, n), dropout, dropSeed);
+                        TP.Multiply(P, maskArr.AsSpan(0, n), dP);
+                        pd = dP;
+                    }
+                    var dv = s.Target(2, out float beta);
+                    for (int b = 0; b < B; b++)
+                        Gemm.SgemmBatched(true, false, Sk, Dv, Sq, 1f, pd.Slice(b * H * ss), Sk, ss, gd.AsSpan(go + b * Sq * HDv), HDv, Dv,
+                            beta, dv.Slice(b * Sk * HDv), HDv, Dv, H);
+                }
+                else if (drop) FillDropoutMask(maskArr.AsSpan(0, n), dropout, dropSeed);
+                for (int b = 0; b < B; b++)   // dPd = dCtx·Vᵀ
+                    Gemm.SgemmBatched(false, true, Sq, Sk, Dv, 1f, gd.AsSpan(go + b * Sq * HDv), HDv, Dv, vd.AsSpan(vo + b * Sk * HDv), HDv, Dv,
+                        0f, dP.Slice(b * H * ss), Sk, ss, H);
+                if (drop) TP.Multiply(dP, maskArr.AsSpan(0, n), dP);
+                Par.For(B * H * Sq, Sk, (r0, rn) =>   // dP now holds dScores
+                    Kernels.Softmax.Backward(P.AsSpan(r0 * Sk, rn * Sk), dPArr.AsSpan(r0 * Sk, rn * Sk), dPArr.AsSpan(r0 * Sk, rn * Sk), rn, Sk));
+                if (s.Needs(0))   // dQ = scale·dS·K
+                {
+                    var dq = s.Target(0, out float beta);
+                    for (int b = 0; b < B; b++)
+                        Gemm.SgemmBatched(false, false, Sq, D, Sk, scale, dP.Slice(b * H * ss), Sk, ss, kd.AsSpan(ko + b * Sk * HD), HD, D,
+                            beta, dq.Slice(b * Sq * HD), HD, D, H);
+                }
+                if (s.Needs(1))   // dK = scale·dSᵀ·Q
+                {
+                    var dk = s.Target(1, out float beta);
+                    for (int b = 0; b < B; b++)
+                        Gemm.SgemmBatched(true, false, Sk, D, Sq, scale, dP.Slice(b * H * ss), Sk, ss, qd.AsSpan(qo + b * Sq * HD), HD, D,
+                            beta, dk.Slice(b * Sk * HD), HD, D, H);
+                }
             }
-            if (dropMask != null) TP.Multiply(dP, dropMask, dP);
-            Par.For(B * H * Sq, Sk, (r0, n) =>   // dP now holds dScores
-                Kernels.Softmax.Backward(P.AsSpan(r0 * Sk, n * Sk), dP.AsSpan(r0 * Sk, n * Sk), dP.AsSpan(r0 * Sk, n * Sk), n, Sk));
-            if (s.Needs(0))   // dQ = scale·dS·K
+            finally
             {
-                var dq = s.Target(0, out float beta);
-                for (int b = 0; b < B; b++)
-                    Gemm.SgemmBatched(false, false, Sq, D, Sk, scale, dP.AsSpan(b * H * ss), Sk, ss, kd.AsSpan(ko + b * Sk * HD), HD, D,
-                        beta, dq.Slice(b * Sq * HD), HD, D, H);
-            }
-            if (s.Needs(1))   // dK = scale·dSᵀ·Q
-            {
-                var dk = s.Target(1, out float beta);
-                for (int b = 0; b < B; b++)
-                    Gemm.SgemmBatched(true, false, Sk, D, Sq, scale, dP.AsSpan(b * H * ss), Sk, ss, qd.AsSpan(qo + b * Sq * HD), HD, D,
-                        beta, dk.Slice(b * Sk * HD), HD, D, H);
+                pool.Return(dPArr);
+                if (maskArr != null) pool.Return(maskArr);
             }
         }, qc, kc, vc);
         return new AttentionResult(result, probs);

@@ -23,8 +23,6 @@ public sealed partial class Tensor
     bool _requiresGrad;
     internal Node? GradFn;
     Tensor? _grad;
-    internal Tensor? PendingGrad;      // gradient being accumulated during one Backward call (non-leaf tensors)
-    internal bool PendingOwned;        // PendingGrad may be mutated in place (false when it aliases another buffer)
 
     /// <summary>The storage; may be shared by several views.</summary>
     public float[] Data { get; }
@@ -276,7 +274,7 @@ public sealed partial class Tensor
             else inputs[i] = null;
         }
         if (!any) return result;
-        result.GradFn = new Node(op, backward, inputs);
+        result.GradFn = new Node(op, backward, inputs, result.ShapeArray);
         return result;
     }
 
