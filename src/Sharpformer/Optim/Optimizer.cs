@@ -119,7 +119,7 @@ public abstract class Optimizer
     /// <summary>Drops the gradients of every parameter in every group.</summary>
     public void ZeroGrad()
     {
-        foreach (var g in _groups) foreach (var p in g.Parameters) p.Value.ZeroGrad();
+        foreach (var g in _groups) foreach (var p in g.Parameters) p.ZeroGrad();
     }
 
     const string Magic = "SFOPTIM";

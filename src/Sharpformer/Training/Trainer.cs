@@ -68,7 +68,7 @@ public sealed class Trainer<TBatch>
     /// <summary>The update rule (the nn layer's <see cref="Optim.AdamW"/> or Keras-flavoured <see cref="Adam"/>) over the model's flat buffers.</summary>
     /// <remarks>
     /// Its parameters wrap the model's flat value and gradient arrays (<see cref="Parameter.FromBuffers"/>); the trainer clears those
-    /// arrays itself. Calling <see cref="Optimizer.ZeroGrad"/> would detach the gradient buffers, so don't.
+    /// arrays itself; <see cref="Optimizer.ZeroGrad"/> zeroes them in place and keeps them attached.
     /// </remarks>
     public Optimizer Optimizer => _optimizer;
     /// <summary>The learning-rate schedule; its step is the number of updates done.</summary>

@@ -168,4 +168,18 @@ public class FlatBufferOptimTests
         Assert.Equal(1e-3, opt2.Groups[0].InitialLearningRateExact);
         Assert.Equal(1, opt2.StepCount);
     }
+
+    [Fact]
+    public void ZeroGradOnFlatBuffersClearsInPlaceAndTheNextStepStillSeesNewGradients()
+    {
+        float[] value = [1f, 2f, 3f], grad = [0.5f, -0.5f, 1f];
+        var p = Parameter.FromBuffers("w", value, grad, [3]);
+        var opt = new Sgd([p], learningRate: 0.1f);
+        opt.ZeroGrad();
+        Assert.Equal([0f, 0f, 0f], grad);
+        Assert.Same(grad, p.Grad!.Data);           // still the caller's array, not a detached copy or null
+        grad[1] = 2f;                              // the caller fills its buffer as the trainer does
+        opt.Step();
+        Assert.Equal([1f, 2f - 0.1f * 2f, 3f], value);
+    }
 }
