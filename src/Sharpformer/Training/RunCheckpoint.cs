@@ -19,8 +19,11 @@ public sealed class CheckpointFormatException(string message) : SharpformerExcep
 /// <param name="BestMetric">Best metric so far.</param>
 /// <param name="BestModelCheckpoint">Directory name of the best checkpoint.</param>
 /// <param name="MaxSteps">Planned updates.</param>
+/// <param name="EarlyStoppingBest">Early stopping's best metric value so far.</param>
+/// <param name="EarlyStoppingPatienceCounter">Evaluations since early stopping's metric last improved.</param>
 public sealed record RunPosition(long GlobalStep, int EpochIndex, int BatchInEpoch, long OptimizerSteps, ulong[] DropoutRngState,
-    int Seed, double? BestMetric, string? BestModelCheckpoint, long MaxSteps);
+    int Seed, double? BestMetric, string? BestModelCheckpoint, long MaxSteps,
+    double? EarlyStoppingBest = null, int EarlyStoppingPatienceCounter = 0);
 
 /// <summary>
 /// Run checkpoints: <c>checkpoint-&lt;step&gt;/</c> holding <c>model.safetensors</c> (parameters),
@@ -61,6 +64,8 @@ public static class RunCheckpoint
                 ["dropout_rng_state"] = new JsonArray(position.DropoutRngState.Select(s => (JsonNode)s.ToString()).ToArray()),
                 ["best_metric"] = position.BestMetric,
                 ["best_model_checkpoint"] = position.BestModelCheckpoint,
+                ["early_stopping_best"] = position.EarlyStoppingBest,
+                ["early_stopping_patience_counter"] = position.EarlyStoppingPatienceCounter,
             };
             File.WriteAllText(Path.Combine(temp, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
@@ -89,7 +94,8 @@ public static class RunCheckpoint
                 o["optimizer_steps"]!.GetValue<long>(),
                 o["dropout_rng_state"]!.AsArray().Select(n => ulong.Parse(n!.GetValue<string>())).ToArray(),
                 o["seed"]!.GetValue<int>(), o["best_metric"]?.GetValue<double>(), o["best_model_checkpoint"]?.GetValue<string>(),
-                o["max_steps"]!.GetValue<long>());
+                o["max_steps"]!.GetValue<long>(),
+                o["early_stopping_best"]?.GetValue<double>(), o["early_stopping_patience_counter"]?.GetValue<int>() ?? 0);
         }
         catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException)
         {

@@ -276,7 +276,7 @@ public sealed class Trainer<TBatch>
         string name = $"checkpoint-{State.GlobalStep}";
         if (evaluatedNow && _pendingMetric != null) State.BestModelCheckpoint = name;
         var position = new RunPosition(State.GlobalStep, nextEpoch, nextBatch, _optimizer.StepCount, _dropoutRng.GetState(), Args.Seed,
-            State.BestMetric, State.BestModelCheckpoint, MaxSteps);
+            State.BestMetric, State.BestModelCheckpoint, MaxSteps, State.EarlyStoppingBest, State.EarlyStoppingPatienceCounter);
         string dir = RunCheckpoint.Save(Args.OutputDir, _model.Parameters, _optimizer, Scheduler, position);
         if (Args.SaveTotalLimit > 0)
         {
@@ -304,6 +304,8 @@ public sealed class Trainer<TBatch>
         State.GlobalStep = pos.GlobalStep;
         State.BestMetric = pos.BestMetric;
         State.BestModelCheckpoint = pos.BestModelCheckpoint;
+        State.EarlyStoppingBest = pos.EarlyStoppingBest;
+        State.EarlyStoppingPatienceCounter = pos.EarlyStoppingPatienceCounter;
         State.Epoch = pos.EpochIndex + (double)pos.BatchInEpoch / MicroBatchesPerEpoch;
         return (pos.EpochIndex, pos.BatchInEpoch);
     }

@@ -15,6 +15,10 @@ public sealed class TrainerState
     public string? BestModelCheckpoint { get; set; }
     /// <summary>The last evaluation's metrics.</summary>
     public IReadOnlyDictionary<string, double>? LastMetrics { get; set; }
+    /// <summary>Early stopping's best value of its metric (null before the first evaluation); saved in run checkpoints.</summary>
+    public double? EarlyStoppingBest { get; set; }
+    /// <summary>Evaluations since early stopping's metric last improved; saved in run checkpoints so a resumed run keeps counting.</summary>
+    public int EarlyStoppingPatienceCounter { get; set; }
 }
 
 /// <summary>Lets callbacks steer the loop.</summary>
@@ -50,11 +54,11 @@ public sealed record StepLog(long Step, double Loss, double LearningRate, double
 /// <remarks>Improvement: greater-is-better → m &gt; best + threshold, otherwise m &lt; best − threshold.</remarks>
 public sealed class EarlyStoppingCallback(int patience, double threshold = 0) : ITrainerCallback
 {
-    double? _best;
-    int _bad;
+    // The counter and best value live in TrainerState (not in fields here) so run checkpoints carry them across a resume.
+    TrainerState? _state;
 
     /// <summary>Evaluations without improvement so far.</summary>
-    public int EvaluationsWithoutImprovement => _bad;
+    public int EvaluationsWithoutImprovement => _state?.EarlyStoppingPatienceCounter ?? 0;
 
     /// <summary>Set by the trainer: which metric and which direction.</summary>
     internal string MetricKey { get; set; } = "eval_loss";
@@ -64,8 +68,10 @@ public sealed class EarlyStoppingCallback(int patience, double threshold = 0) : 
     {
         if (!metrics.TryGetValue(MetricKey, out var m))
             throw new TrainingConfigurationException($"Early stopping watches '{MetricKey}', which the evaluation did not produce (it gave: {string.Join(", ", metrics.Keys)}).");
-        bool improved = _best is null || (GreaterIsBetter ? m > _best + threshold : m < _best - threshold);
-        if (improved) { _best = m; _bad = 0; }
-        else if (++_bad >= patience) control.ShouldStop = true;
+        _state = state;
+        var best = state.EarlyStoppingBest;
+        bool improved = best is null || (GreaterIsBetter ? m > best + threshold : m < best - threshold);
+        if (improved) { state.EarlyStoppingBest = m; state.EarlyStoppingPatienceCounter = 0; }
+        else if (++state.EarlyStoppingPatienceCounter >= patience) control.ShouldStop = true;
     }
 }

@@ -173,6 +173,33 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void EarlyStoppingCounterSurvivesAResume()
+    {
+        var args = Args("es-resume") with
+        {
+            MaxSteps = -1, NumTrainEpochs = 30, GradientAccumulationSteps = 1, LearningRate = 1e-2,
+            EvaluationStrategy = IntervalStrategy.Epoch, SaveStrategy = IntervalStrategy.Epoch, LoggingStrategy = IntervalStrategy.Epoch,
+            MetricForBestModel = "accuracy", SaveTotalLimit = 0,
+        };
+        var straight = new Trainer<SeedBatch>(NewModel(), args, Data(Rows(70, 1)), Data(Rows(40, 2)), Accuracy, [new EarlyStoppingCallback(patience: 2)]);
+        var full = straight.Train();
+        Assert.True(full.Stopped);
+
+        // The checkpoint written at the first of the final two evaluations without improvement carries counter 1.
+        var mid = RunCheckpoint.List(args.OutputDir).Where(d => RunCheckpoint.ReadPosition(d).EarlyStoppingPatienceCounter == 1)
+            .MaxBy(d => RunCheckpoint.ReadPosition(d).GlobalStep)!;
+        Assert.NotNull(RunCheckpoint.ReadPosition(mid).EarlyStoppingBest);
+
+        var stopper = new EarlyStoppingCallback(patience: 2);
+        var resumed = new Trainer<SeedBatch>(NewModel(), args with { OutputDir = args.OutputDir }, Data(Rows(70, 1)), Data(Rows(40, 2)), Accuracy, [stopper]);
+        var again = resumed.Train(mid);
+        // Resumed at counter 1, the next non-improving evaluation stops it: the same final step as the uninterrupted run.
+        Assert.True(again.Stopped);
+        Assert.Equal(straight.State.GlobalStep, resumed.State.GlobalStep);
+        Assert.Equal(2, stopper.EvaluationsWithoutImprovement);
+    }
+
+    [Fact]
     public void InvalidArgumentsAreRejectedWithTheSettingNamed()
     {
         var e = Assert.Throws<TrainingConfigurationException>(() =>
