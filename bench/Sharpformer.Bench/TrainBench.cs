@@ -55,19 +55,7 @@ internal static class TrainBench
             opt.Step();
         }
         Step(); Step();
-        var times = new double[repeats];
-        var proc = Process.GetCurrentProcess();
-        var cpu0 = proc.TotalProcessorTime;
-        for (int r = 0; r < repeats; r++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            Step();
-            times[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-        }
-        proc.Refresh();
-        double cpuPerStep = (proc.TotalProcessorTime - cpu0).TotalSeconds / repeats;
-        Array.Sort(times);
-        double s = times[repeats / 2];
+        var (s, cpuPerStep) = TrainBench.MedianStep(Step, repeats);
         // Inference (eval mode, forward only) for comparison with PyTorch's 718 samples/s.
         model.Training = false;
         model.Forward(ids, batch);
@@ -81,6 +69,24 @@ internal static class TrainBench
         Array.Sort(inf);
         double si = inf[repeats / 2];
         Print(json, masked ? "seed_transformer_train_masked" : "seed_transformer_train", batch, seqLen, s, batch / s, $",\"cpu_seconds_per_step\":{cpuPerStep:F3},\"inference_ms\":{si * 1000:F1},\"inference_samples_per_s\":{batch / si:F1}");
+    }
+
+    /// <summary>Runs <paramref name="step"/> <paramref name="repeats"/> times: median wall seconds and mean process CPU seconds per step.</summary>
+    internal static (double MedianSeconds, double CpuSecondsPerStep) MedianStep(Action step, int repeats)
+    {
+        var times = new double[repeats];
+        var proc = Process.GetCurrentProcess();
+        var cpu0 = proc.TotalProcessorTime;
+        for (int r = 0; r < repeats; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            step();
+            times[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        }
+        proc.Refresh();
+        double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds / repeats;
+        Array.Sort(times);
+        return (times[repeats / 2], cpu);
     }
 
     internal static void Print(bool json, string name, int batch, int seqLen, double seconds, double samplesPerSecond, string extra = "")
@@ -129,19 +135,7 @@ internal static class BertBench
             if (gcEachStep) GC.Collect();
         }
         Step();
-        var times = new double[repeats];
-        var proc = Process.GetCurrentProcess();
-        var cpu0 = proc.TotalProcessorTime;
-        for (int r = 0; r < repeats; r++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            Step();
-            times[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-        }
-        proc.Refresh();
-        double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds / repeats;
-        Array.Sort(times);
-        double s = times[repeats / 2];
+        var (s, cpu) = TrainBench.MedianStep(Step, repeats);
         TrainBench.Print(json, "bert_base_seqcls_train_step", batch, seqLen, s, batch / s, string.Create(CultureInfo.InvariantCulture, $",\"cpu_seconds_per_step\":{cpu:F3},\"gc_each_step\":{(gcEachStep ? "true" : "false")}"));
     }
 }

@@ -82,7 +82,7 @@ public static class Softmax
 
     // Halving tree instead of reading 16 lanes one by one (element extraction dominated short rows).
     // Vector*.Max propagates NaN like the scalar tail loop; ±0 ties do not matter since only x − max is used.
-    static float MaxAcross(Vector512<float> v)
+    internal static float MaxAcross(Vector512<float> v)
     {
         var m256 = Vector256.Max(v.GetLower(), v.GetUpper());
         var m128 = Vector128.Max(m256.GetLower(), m256.GetUpper());

@@ -707,7 +707,7 @@ public sealed class SeedTransformer
             if (masked) { v += Vector512.LoadUnsafe(ref m0, (nuint)j); v.StoreUnsafe(ref x0, (nuint)j); }
             vmax = Vector512.Max(vmax, v);
         }
-        float max = MaxAcross(vmax);
+        float max = Softmax.MaxAcross(vmax);
         for (; j < n; j++) { float v = x[j] + (masked ? mask[j] : 0f); x[j] = v; if (v > max || float.IsNaN(v)) max = v; }
         if (float.IsNegativeInfinity(max)) { x.Clear(); maxOut = 0f; invOut = 0f; return; }
         var vmx = Vector512.Create(max);
@@ -754,16 +754,6 @@ public sealed class SeedTransformer
 
     // Tails use the vector exp on a single lane so every element goes through the same arithmetic.
     static float ExpScalar(float x) => Softmax.ExpNonPositive(Vector512.Create(x)).ToScalar();
-
-    // Horizontal max by halving (element-by-element extraction costs more than the row's whole max pass).
-    static float MaxAcross(Vector512<float> v)
-    {
-        var m256 = Vector256.Max(v.GetLower(), v.GetUpper());
-        var m = Vector128.Max(m256.GetLower(), m256.GetUpper());
-        m = Vector128.Max(m, Vector128.Shuffle(m, Vector128.Create(2, 3, 0, 1)));
-        m = Vector128.Max(m, Vector128.Shuffle(m, Vector128.Create(1, 0, 3, 2)));
-        return m.ToScalar();
-    }
 
     // dx = y ⊙ (dy − ⟨dy, y⟩) per row, in place over dy (twin: Kernels.Softmax.Backward).
     internal static void SoftmaxBackwardRows(ReadOnlySpan<float> y, Span<float> dy, int rows, int cols, int stride = 0)
