@@ -51,17 +51,12 @@ public sealed partial class BertTokenizer
         DecoderSettings? decoder, string? padToken, int? modelMaxLength, EncodeOptions? defaultOptions, string source)
     {
         _vocab = vocab;
-        int size = 0;
-        foreach (var (_, id) in vocab) size = Math.Max(size, id + 1);
-        foreach (var t in addedTokens) size = Math.Max(size, t.Id + 1);
-        if (size > vocab.Count + addedTokens.Count)
-            throw new TokenizerFormatException($"{source}: token ids reach {size - 1} but there are only {vocab.Count + addedTokens.Count} tokens; ids must be 0..n-1 without gaps.");
-        _idToToken = new string[size];
-        foreach (var (tok, id) in vocab) _idToToken[id] = tok;
-        foreach (var t in addedTokens) _idToToken[t.Id] ??= t.Content;
-        for (int i = 0; i < size; i++)
-            if (_idToToken[i] is null)
-                throw new TokenizerFormatException($"{source}: the vocabulary has no token with id {i} (ids must be 0..{size - 1} without gaps).");
+        _idToToken = BuildIdToToken(vocab, addedTokens, source);
+        int size = _idToToken.Length;
+        foreach (var piece in singleTemplate.Concat(pairTemplate))
+            foreach (var id in piece.Ids)
+                if ((uint)id >= (uint)size)
+                    throw new TokenizerFormatException($"{source}: post_processor special token id {id} is not in the vocabulary (ids 0..{size - 1}).");
 
         _vocabLookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         var continuation = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -97,6 +92,47 @@ public sealed partial class BertTokenizer
         ModelMaxLength = modelMaxLength;
         DefaultOptions = defaultOptions ?? EncodeOptions.Default;
         Source = source;
+    }
+
+    /// <summary>
+    /// The id → token table. Ids must be 0..n−1 without gaps: every id is checked against the token count before it
+    /// indexes anything (a hostile id of −1 or 2³¹−1 is a format error, not an overflow or a 8 GB allocation), and two
+    /// different tokens may not share an id (an added token may repeat its own vocabulary entry, as BERT's specials do).
+    /// </summary>
+    static string[] BuildIdToToken(Dictionary<string, int> vocab, IReadOnlyList<AddedToken> addedTokens, string source)
+    {
+        int count = vocab.Count + addedTokens.Count; // ≥ the number of distinct ids
+        string Range() => $"ids must lie in 0..n-1 without gaps, n = the number of distinct tokens (at most {count} here)";
+        int size = 0;
+        foreach (var (tok, id) in vocab)
+        {
+            if ((uint)id >= (uint)count)
+                throw new TokenizerFormatException($"{source}: vocabulary token '{tok}' has id {id}; {Range()}.");
+            size = Math.Max(size, id + 1);
+        }
+        foreach (var t in addedTokens)
+        {
+            if ((uint)t.Id >= (uint)count)
+                throw new TokenizerFormatException($"{source}: added token '{t.Content}' has id {t.Id}; {Range()}.");
+            size = Math.Max(size, t.Id + 1);
+        }
+        var table = new string[size];
+        foreach (var (tok, id) in vocab)
+        {
+            if (table[id] is { } other)
+                throw new TokenizerFormatException($"{source}: vocabulary tokens '{other}' and '{tok}' both have id {id}; every token needs its own id.");
+            table[id] = tok;
+        }
+        foreach (var t in addedTokens)
+        {
+            if (table[t.Id] is { } other && other != t.Content)
+                throw new TokenizerFormatException($"{source}: added token '{t.Content}' has id {t.Id}, which already belongs to '{other}'; give it an unused id.");
+            table[t.Id] = t.Content;
+        }
+        for (int i = 0; i < size; i++)
+            if (table[i] is null)
+                throw new TokenizerFormatException($"{source}: no token has id {i} although ids reach {size - 1}; {Range()}.");
+        return table;
     }
 
     /// <summary>The file or directory the tokenizer was loaded from (used in messages).</summary>
@@ -228,6 +264,17 @@ public sealed partial class BertTokenizer
         int n = NormalizeInto(text, 0, text.Length, ws);
         ws.Work = 0;
         var result = new string(ws.Norm, 0, n);
+        ws.TrimIfLarge();
+        return result;
+    }
+
+    /// <summary>The normalizer's output with, for each output char, the original UTF-16 span it came from (tests compare it with a reference twin).</summary>
+    internal (string Text, int[] Starts, int[] Ends) NormalizeWithSpans(string text)
+    {
+        var ws = Workspace.Get();
+        int n = NormalizeInto(text, 0, text.Length, ws);
+        ws.Work = 0;
+        var result = (new string(ws.Norm, 0, n), ws.NStart[..n], ws.NEnd[..n]);
         ws.TrimIfLarge();
         return result;
     }
@@ -614,10 +661,16 @@ public sealed partial class BertTokenizer
     /// BertNormalizer over text[from, to) into the workspace: chars to <c>ws.Norm</c>, and for each the original
     /// UTF-16 span of the character it came from (<c>ws.NStart</c>, <c>ws.NEnd</c>). Returns the normalized length.
     /// </summary>
-    /// <remarks>Lone surrogates cannot exist in the UTF-8 text Rust sees; they are treated as U+FFFD (dropped by clean_text).</remarks>
+    /// <remarks>
+    /// Lone surrogates cannot exist in the UTF-8 text Rust sees; they are treated as U+FFFD (dropped by clean_text).
+    /// Capacity invariant: whenever the ASCII fast path runs at input index i, the buffers have room for
+    /// n + (to − i) chars, since an ASCII char yields at most one. The slow path keeps it true by growing the
+    /// buffers, before it writes, to n + <see cref="MaxNormalizedCharsPerCodePoint"/> + (to − i) with i already past
+    /// its code point — so a CJK prefix (1 char → 3) followed by ASCII can never write past the end.
+    /// </remarks>
     int NormalizeInto(string text, int from, int to, Workspace ws)
     {
-        ws.Ensure(to - from + 64);
+        ws.Ensure(to - from);
         var norm = ws.Norm; var ns = ws.NStart; var ne = ws.NEnd;
         var nz = _normalizer;
         var ascii = UnicodeTables.AsciiClass;
@@ -648,24 +701,24 @@ public sealed partial class BertTokenizer
             else { cp = c; len = 1; }
             int s0 = i, e0 = i + len;
             i += len;
-            if (n + 40 > norm.Length) { ws.Ensure(n + 40 + (to - i)); norm = ws.Norm; ns = ws.NStart; ne = ws.NEnd; }
+            if (n + MaxNormalizedCharsPerCodePoint + (to - i) > norm.Length)
+            {
+                ws.Ensure(n + MaxNormalizedCharsPerCodePoint + (to - i));
+                norm = ws.Norm; ns = ws.NStart; ne = ws.NEnd;
+            }
             if (clean)
             {
                 if (cp == 0xFFFD || UnicodeTables.IsOther(cp)) continue;
                 if (UnicodeTables.IsWhitespace(cp)) { norm[n] = ' '; ns[n] = s0; ne[n] = e0; n++; continue; }
             }
-            if (nz.HandleChineseChars && UnicodeTables.IsChinese(cp))
-            {
-                norm[n] = ' '; ns[n] = s0; ne[n] = e0; n++;
-                n = Emit(cp, lower, s0, e0, n, norm, ns, ne, tmp);
-                norm[n] = ' '; ns[n] = s0; ne[n] = e0; n++;
-                continue;
-            }
+            // bert.rs pads CJK ideographs before strip_accents' NFD runs, so a compatibility ideograph (U+F900…)
+            // is still decomposed between its spaces.
+            bool chinese = nz.HandleChineseChars && UnicodeTables.IsChinese(cp);
+            if (chinese) { norm[n] = ' '; ns[n] = s0; ne[n] = e0; n++; }
             string? decomposed = nz.StripAccents ? UnicodeTables.Decompose(cp) : null;
             if (decomposed == null)
             {
-                if (nz.StripAccents && UnicodeTables.IsNonSpacingMark(cp)) continue;
-                n = Emit(cp, lower, s0, e0, n, norm, ns, ne, tmp);
+                if (!(nz.StripAccents && UnicodeTables.IsNonSpacingMark(cp))) n = Emit(cp, lower, s0, e0, n, norm, ns, ne, tmp);
             }
             else
             {
@@ -676,10 +729,18 @@ public sealed partial class BertTokenizer
                     if (!UnicodeTables.IsNonSpacingMark(dcp)) n = Emit(dcp, lower, s0, e0, n, norm, ns, ne, tmp);
                 }
             }
+            if (chinese) { norm[n] = ' '; ns[n] = s0; ne[n] = e0; n++; }
         }
         ws.Work += to - from;
         return n;
     }
+
+    /// <summary>
+    /// Upper bound on the UTF-16 chars the normalizer makes of one code point: an astral CJK ideograph with its two
+    /// spaces is 4; the longest canonical decomposition keeping non-Mn parts (U+1D160 → three astral code points) is 6.
+    /// A test normalizes every code point under every setting and checks this bound.
+    /// </summary>
+    internal const int MaxNormalizedCharsPerCodePoint = 8;
 
     static int Emit(int cp, bool lower, int s0, int e0, int n, char[] norm, int[] ns, int[] ne, Span<char> tmp)
     {
