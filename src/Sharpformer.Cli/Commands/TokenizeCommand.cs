@@ -46,7 +46,7 @@ public static class TokenizeCommand
             };
             var settings = new Settings(parse.GetValue(tokenizer)!, parse.GetValue(texts) ?? [], parse.GetValue(pair),
                 parse.GetValue(maxLength), trunc, pad, parse.GetValue(jsonl));
-            return Execute(settings, Console.In, Console.Out, Console.Error);
+            return Execute(settings, CliHost.Input, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
         });
         return cmd;
     }

@@ -38,7 +38,11 @@ public sealed partial class BertTokenizer
         using (var reader = new StreamReader(vocabPath, System.Text.Encoding.UTF8))
         {
             for (string? s; (s = reader.ReadLine()) != null; line++)
-                vocab[s.TrimEnd('\r')] = line; // HF load_vocab: a later duplicate wins
+            {
+                // HF load_vocab lets a later duplicate win, leaving the earlier line's id without a token; refuse instead.
+                if (!vocab.TryAdd(s.TrimEnd('\r'), line))
+                    throw new TokenizerFormatException($"{vocabPath}: line {line + 1} repeats the token '{s.TrimEnd('\r')}' of line {vocab[s.TrimEnd('\r')] + 1}; every line must be a distinct token.");
+            }
         }
         if (vocab.Count == 0) throw new TokenizerFormatException($"{vocabPath}: the vocabulary file is empty.");
         var added = new List<AddedToken>();
@@ -204,7 +208,7 @@ public sealed partial class BertTokenizer
         foreach (var p in vocabEl.EnumerateObject())
         {
             if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out var id) || id < 0)
-                throw new TokenizerFormatException($"{path}: model.vocab['{p.Name}'] must be a non-negative integer id.");
+                throw new TokenizerFormatException($"{path}: model.vocab['{p.Name}'] must be a non-negative integer id (got {p.Value.GetRawText()}).");
             vocab[p.Name] = id;
         }
         string unk = model.TryGetProperty("unk_token", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString()! : "[UNK]";
@@ -235,8 +239,10 @@ public sealed partial class BertTokenizer
             int i = 0;
             foreach (var a in at.EnumerateArray())
             {
-                if (!a.TryGetProperty("id", out var idEl) || !idEl.TryGetInt32(out var id) || !a.TryGetProperty("content", out var c) || c.ValueKind != JsonValueKind.String)
-                    throw new TokenizerFormatException($"{path}: added_tokens[{i}] needs an integer 'id' and a string 'content'.");
+                if (!a.TryGetProperty("content", out var c) || c.ValueKind != JsonValueKind.String)
+                    throw new TokenizerFormatException($"{path}: added_tokens[{i}] needs a string 'content'.");
+                if (!a.TryGetProperty("id", out var idEl) || idEl.ValueKind != JsonValueKind.Number || !idEl.TryGetInt32(out var id) || id < 0)
+                    throw new TokenizerFormatException($"{path}: added_tokens[{i}] ('{c.GetString()}') needs a non-negative integer 'id' (got {(idEl.ValueKind == JsonValueKind.Undefined ? "none" : idEl.GetRawText())}).");
                 var tok = new AddedToken(id, c.GetString()!, Bool(a, "special", false, $"added_tokens[{i}]"), Bool(a, "normalized", !Bool(a, "special", false, "x"), $"added_tokens[{i}]"),
                     Bool(a, "lstrip", false, $"added_tokens[{i}]"), Bool(a, "rstrip", false, $"added_tokens[{i}]"), Bool(a, "single_word", false, $"added_tokens[{i}]"));
                 if (tok.Normalized && norm != null)
@@ -247,6 +253,9 @@ public sealed partial class BertTokenizer
         }
 
         // post-processor
+        int TokenId(JsonElement x, string where) =>
+            x.ValueKind == JsonValueKind.Number && x.TryGetInt32(out var id) && id >= 0 ? id
+                : throw new TokenizerFormatException($"{path}: {where} must be a non-negative integer token id (got {x.GetRawText()}).");
         TemplatePiece[] single = [], pair = [new(0, [], 0), new(1, [], 1)];
         single = [new(0, [], 0)];
         if (root.TryGetProperty("post_processor", out var pp) && pp.ValueKind != JsonValueKind.Null)
@@ -261,7 +270,7 @@ public sealed partial class BertTokenizer
                         {
                             if (!pp.TryGetProperty(key, out var arr) || arr.ValueKind != JsonValueKind.Array || arr.GetArrayLength() != 2)
                                 throw new TokenizerFormatException($"{path}: post_processor.{key} must be [token, id].");
-                            return arr[1].GetInt32();
+                            return TokenId(arr[1], $"post_processor.{key}[1]");
                         }
                         int cls = Get("cls"), sep = Get("sep");
                         single = BertTemplate(cls, sep, false);
@@ -274,7 +283,7 @@ public sealed partial class BertTokenizer
                         if (pp.TryGetProperty("special_tokens", out var st) && st.ValueKind == JsonValueKind.Object)
                             foreach (var s in st.EnumerateObject())
                                 specials[s.Name] = s.Value.TryGetProperty("ids", out var ids) && ids.ValueKind == JsonValueKind.Array
-                                    ? [.. ids.EnumerateArray().Select(x => x.GetInt32())]
+                                    ? [.. ids.EnumerateArray().Select(x => TokenId(x, $"post_processor.special_tokens.{s.Name}.ids"))]
                                     : [IdOf(s.Name, "post_processor.special_tokens")];
                         TemplatePiece[] Parse(string key)
                         {
