@@ -61,6 +61,70 @@ public class BertTokenizerBehaviorTests
         Assert.Equal([(4, 7), (4, 3), (6, 3)], e.Overflowing.Select(o => (o.SequenceIds.Count(s => s == 0), o.SequenceIds.Count(s => s == 1))));
     }
 
+    /// <summary>tokenizers/src/utils/truncation.rs <c>truncate_encodings</c>, LongestFirst with a pair, transcribed as the oracle.</summary>
+    static (int First, int Second) RustLongestFirst(int len1, int len2, int maxLength)
+    {
+        int n1 = len1, n2 = len2;
+        bool swap = n1 > n2;
+        if (swap) (n1, n2) = (n2, n1);
+        n2 = n1 > maxLength ? n1 : Math.Max(n1, maxLength - n1);
+        if (n1 + n2 > maxLength)
+        {
+            n1 = maxLength / 2;
+            n2 = n1 + maxLength % 2;
+        }
+        if (swap) (n1, n2) = (n2, n1);
+        return (Math.Min(n1, len1), Math.Min(n2, len2)); // Encoding::truncate keeps a shorter encoding whole
+    }
+
+    [Fact]
+    public void PairLongestFirst_EveryMaxLengthParity_GivesTheOddTokenToTheLongerSequence()
+    {
+        // Issue 10 claimed HF gives the odd token to the first sequence; HF tokenizers 0.23 (truncation.rs and the
+        // pair_trunc16 fixtures, e.g. (8,8) → (6,7), (12,8) → (7,6)) give it to the LONGER one, the second on a tie.
+        // "First gets ceil" is transformers' slow-tokenizer rule, TruncationStrategy.LongestFirstPython.
+        static string Words(int n) => string.Join(' ', Enumerable.Repeat("a", n));
+        int bothCut = 0;
+        for (int maxLength = 3; maxLength <= 22; maxLength++)
+        {
+            int budget = maxLength - 3;
+            for (int nA = 0; nA <= 18; nA++)
+                for (int nB = 0; nB <= 18; nB++)
+                {
+                    var e = Tok.Encode(Words(nA), Words(nB), new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = maxLength });
+                    var kept = (e.SequenceIds.Count(s => s == 0), e.SequenceIds.Count(s => s == 1));
+                    Assert.Equal(RustLongestFirst(nA, nB, budget), kept);
+                    if (nA + nB > budget && Math.Min(nA, nB) > budget / 2)
+                    {
+                        bothCut++;
+                        int ceil = budget - budget / 2, floor = budget / 2;
+                        Assert.Equal(nA > nB ? (ceil, floor) : (floor, ceil), kept);
+                    }
+                }
+        }
+        Assert.True(bothCut > 500, $"only {bothCut} both-cut cases");
+    }
+
+    [Fact]
+    public void PairLongestFirst_WithStride_WindowsEachSequenceWithItsOwnShare()
+    {
+        // Rust truncates each sequence to its own share with the same stride, then merge_with pairs the windows:
+        // (windowsA × windowsB) − 1 overflowing encodings, each within max_length.
+        static string Words(int n) => string.Join(' ', Enumerable.Repeat("a", n));
+        static int Windows(int n, int keep, int stride) => keep >= n ? 1 : (n - keep + (keep - stride) - 1) / (keep - stride) + 1;
+        foreach (var (nA, nB, maxLength, stride) in new[] { (10, 10, 16, 2), (12, 8, 16, 3), (9, 20, 17, 1), (20, 3, 16, 2), (7, 30, 15, 0) })
+        {
+            var e = Tok.Encode(Words(nA), Words(nB), new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = maxLength, Stride = stride });
+            var (kA, kB) = RustLongestFirst(nA, nB, maxLength - 3);
+            Assert.Equal((kA, kB), (e.SequenceIds.Count(s => s == 0), e.SequenceIds.Count(s => s == 1)));
+            Assert.Equal(Windows(nA, kA, stride) * Windows(nB, kB, stride) - 1, e.Overflowing.Count);
+            Assert.All(e.Overflowing, o => Assert.InRange(o.Length, 3, maxLength));
+        }
+        // A share no larger than the stride cannot advance: a clear error (Rust asserts and panics here).
+        Assert.Throws<TokenizationException>(() => Tok.Encode(Words(10), Words(10),
+            new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 16, Stride = 6 }));
+    }
+
     [Fact]
     public void PythonLongestFirstRemovesOneAtATimeFromTheLonger()
     {
