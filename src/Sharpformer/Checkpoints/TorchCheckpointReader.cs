@@ -10,7 +10,8 @@ namespace Sharpformer.Checkpoints;
 /// </summary>
 /// <remarks>
 /// A tensor is <c>storage[offset + Σ index_i·stride_i]</c>; contiguous tensors share their storage bytes (tied weights
-/// keep one copy and report the same <see cref="CheckpointTensor.StorageKey"/>), non-contiguous ones are materialised.
+/// keep one copy and report the same <see cref="CheckpointTensor.StorageKey"/>), non-contiguous ones are copied row-major
+/// when first read. Memory is bounded by the file's size and <see cref="TorchCheckpointLimits"/>.
 /// </remarks>
 public static class TorchCheckpointReader
 {
