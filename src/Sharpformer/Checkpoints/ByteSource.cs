@@ -86,3 +86,43 @@ internal sealed unsafe class MemoryMappedByteSource : ByteSource
         _file.Dispose();
     }
 }
+
+/// <summary>
+/// A non-contiguous view (<c>storage[offset + Σ index_d·stride_d]</c>) copied into a row-major buffer on first read, so a view
+/// nobody reads is never copied. Bounds were checked by the reader.
+/// </summary>
+internal sealed class StridedViewByteSource(ByteSource storage, long offset, long[] size, long[] stride, int elementSize, long byteLength)
+    : ByteSource
+{
+    byte[]? _rowMajor;
+
+    public override long Length => byteLength;
+
+    public override ReadOnlySpan<byte> Span(long start, int length) =>
+        LazyInitializer.EnsureInitialized(ref _rowMajor, Gather).AsSpan(checked((int)start), length);
+
+    /// <summary>Copies one innermost run at a time: a whole row when the last stride is 1, else single elements.</summary>
+    byte[] Gather()
+    {
+        int rank = size.Length;
+        var dst = new byte[byteLength];
+        long numel = byteLength / elementSize;
+        var src = storage.Span(0, checked((int)storage.Length));
+        int inner = rank > 0 && stride[rank - 1] == 1 ? (int)size[rank - 1] : 1;
+        int outerRank = inner > 1 ? rank - 1 : rank;
+        var index = new long[rank];
+        int runBytes = inner * elementSize;
+        for (long i = 0; i < numel; i += inner)
+        {
+            long off = offset;
+            for (int d = 0; d < outerRank; d++) off += index[d] * stride[d];
+            src.Slice((int)(off * elementSize), runBytes).CopyTo(dst.AsSpan((int)(i * elementSize), runBytes));
+            for (int d = outerRank - 1; d >= 0; d--)
+            {
+                if (++index[d] < size[d]) break;
+                index[d] = 0;
+            }
+        }
+        return dst;
+    }
+}

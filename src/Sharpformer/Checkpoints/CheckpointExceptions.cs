@@ -4,7 +4,7 @@ namespace Sharpformer.Checkpoints;
 /// A checkpoint file (safetensors, torch zip, index JSON) is malformed: truncated, inconsistent header, bad offsets,
 /// unknown dtype, a pickle that is not a state dict. <see cref="File"/> names the file, <see cref="Problem"/> says what is wrong.
 /// </summary>
-public sealed class CheckpointFormatException : SharpformerException
+public class CheckpointFormatException : SharpformerException
 {
     public CheckpointFormatException(string file, string problem, string? hint = null, Exception? inner = null)
         : base($"Invalid checkpoint '{file}': {problem}. {hint ?? DefaultHint}", inner)
@@ -20,6 +20,36 @@ public sealed class CheckpointFormatException : SharpformerException
 
     /// <summary>What exactly is wrong, without the advice part.</summary>
     public string Problem { get; }
+}
+
+/// <summary>Which resource bound of <see cref="TorchCheckpointLimits"/> a checkpoint exceeded.</summary>
+public enum CheckpointLimit
+{
+    /// <summary>The decompressed <c>data.pkl</c> (<see cref="TorchCheckpointLimits.MaxPickleBytes"/>).</summary>
+    PickleBytes,
+    /// <summary>All zip entries together decompress to more than the archive holds (a zip bomb).</summary>
+    DecompressedBytes,
+    /// <summary>Objects the unpickler builds (<see cref="TorchCheckpointLimits.MaxUnpickledBytes"/>).</summary>
+    UnpickledObjects,
+    /// <summary>Copies of non-contiguous tensor views (<see cref="TorchCheckpointLimits.MaxMaterializedBytes"/>).</summary>
+    MaterializedBytes,
+}
+
+/// <summary>
+/// A checkpoint would need far more memory than its size justifies (decompression bomb, object flood, many copied views):
+/// refused before the memory is taken. <see cref="Limit"/> says which bound; <see cref="LimitBytes"/> its value.
+/// </summary>
+public sealed class CheckpointLimitException : CheckpointFormatException
+{
+    public CheckpointLimitException(string file, CheckpointLimit limit, long limitBytes, string problem, string hint)
+        : base(file, $"{problem} (limit {limit}: {limitBytes} bytes)", hint)
+    {
+        Limit = limit;
+        LimitBytes = limitBytes;
+    }
+
+    public CheckpointLimit Limit { get; }
+    public long LimitBytes { get; }
 }
 
 /// <summary>

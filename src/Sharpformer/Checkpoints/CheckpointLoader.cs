@@ -80,7 +80,13 @@ public static class CheckpointLoader
         }
     }
 
-    static Dictionary<string, string> ReadWeightMap(string indexPath)
+    /// <summary>
+    /// The <c>weight_map</c> of a shard index (tensor → shard file name), every name checked to be a plain file next to the
+    /// index. The one validation of shard names: the hub client runs it before downloading any shard, so it never fetches
+    /// a shard this loader would refuse.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">invalid JSON, no weight_map, a non-string or non-plain shard name, a duplicate key.</exception>
+    internal static Dictionary<string, string> ReadWeightMap(string indexPath)
     {
         JsonDocument doc;
         try
@@ -100,7 +106,7 @@ public static class CheckpointLoader
             foreach (var p in map.EnumerateObject())
             {
                 if (p.Value.ValueKind != JsonValueKind.String)
-                    throw new CheckpointFormatException(indexPath, $"weight_map entry '{p.Name}' is not a file name");
+                    throw new CheckpointFormatException(indexPath, $"weight_map entry '{p.Name}' is a JSON {p.Value.ValueKind}, not a shard file name");
                 var shard = p.Value.GetString()!;
                 // Shards live next to the index; anything else could read arbitrary files.
                 if (shard.Length == 0 || shard.Contains('/') || shard.Contains('\\') || shard is "." or "..")

@@ -27,15 +27,21 @@ internal sealed record TorchStorageRef(string Key, DType DType, long Numel, stri
 internal sealed record TorchTensorRef(TorchStorageRef Storage, long StorageOffset, long[] Size, long[] Stride);
 
 /// <summary>A Python dict (also OrderedDict) with string or int keys, in insertion order.</summary>
+/// <remarks>Storage is allocated on the first item: a state dict holds thousands of empty OrderedDicts (backward hooks).</remarks>
 internal sealed class PyDict
 {
-    public readonly List<object> Keys = [];
-    public readonly Dictionary<object, object?> Items = [];
+    List<object>? _keys;
+    Dictionary<object, object?>? _items;
+
+    public IReadOnlyList<object> Keys => (IReadOnlyList<object>?)_keys ?? [];
+    public object? this[object key] => _items![key];
 
     public void Set(object key, object? value)
     {
-        if (!Items.ContainsKey(key)) Keys.Add(key);
-        Items[key] = value;
+        _items ??= [];
+        _keys ??= [];
+        if (!_items.ContainsKey(key)) _keys.Add(key);
+        _items[key] = value;
     }
 }
 
@@ -54,15 +60,58 @@ internal sealed class RestrictedUnpickler
     readonly List<int> _marks = [];
     readonly Dictionary<long, object?> _memo = [];
     int _pos;
+    // Estimated bytes of everything built so far (cumulative: freed objects still count), against _budget.
+    long _spent;
+    readonly long _budget;
 
     static readonly Dictionary<string, PyGlobal> Allowed = BuildAllowed();
 
-    public RestrictedUnpickler(byte[] data, string file, Func<object?[], TorchStorageRef> persistentLoad)
+    /// <summary>Estimated bytes of the objects built so far (what the budget is charged).</summary>
+    internal long SpentBytes => _spent;
+
+    // maxObjectBytes caps the estimated memory of built objects; the pickle's own size lowers it further
+    // (TorchCheckpointLimits.UnpickledBytesPerPickleByte).
+    public RestrictedUnpickler(byte[] data, string file, Func<object?[], TorchStorageRef> persistentLoad, long maxObjectBytes)
     {
         _data = data;
         _file = file;
         _persistentLoad = persistentLoad;
+        _budget = Math.Min(maxObjectBytes, Math.Max(1L << 20, (long)TorchCheckpointLimits.UnpickledBytesPerPickleByte * data.Length));
     }
+
+    // Rough 64-bit CLR sizes: object header 16 B, a reference 8 B, array header 24 B.
+    const long SlotBytes = 16; // a stack, list or tuple slot, with room for List growth
+    const long BoxBytes = 24;  // a boxed long/double/bool, or a small record
+    const long DictItemBytes = 48;
+
+    /// <summary>Accounts for memory about to be allocated; refuses the pickle once it has cost more than its budget.</summary>
+    void Spend(long bytes)
+    {
+        _spent += bytes;
+        if (_spent > _budget)
+            throw new CheckpointLimitException(_file, CheckpointLimit.UnpickledObjects, _budget,
+                $"pickle data.pkl builds more objects than a {_data.Length}-byte state dict can (stopped at byte {_pos})",
+                "A state dict pickle needs a few bytes of objects per byte; this one is a memory bomb. " +
+                "If the file is trusted, raise TorchCheckpointLimits.MaxUnpickledBytes or convert it to safetensors in Python.");
+    }
+
+    static long SizeOf(object? o) => o switch
+    {
+        null => 0,
+        string s => 24 + 2L * s.Length,
+        byte[] b => 24 + b.Length,
+        object?[] t => 24 + SlotBytes * t.Length,
+        List<object?> l => 32 + 24 + SlotBytes * l.Count,
+        PyDict => 32,
+        TorchTensorRef t => 48 + 2 * (24 + 8L * t.Size.Length),
+        long v when v is >= 0 and < SmallInts => 0, // boxed once, see Box
+        _ => BoxBytes,
+    };
+
+    // Sizes, strides, offsets and storage keys are small ints; boxing each occurrence would be most of a pickle's garbage.
+    const int SmallInts = 1024;
+    static readonly object[] SmallBoxes = Enumerable.Range(0, SmallInts).Select(i => (object)(long)i).ToArray();
+    static object Box(long v) => v is >= 0 and < SmallInts ? SmallBoxes[v] : v;
 
     static Dictionary<string, PyGlobal> BuildAllowed()
     {
@@ -109,51 +158,53 @@ internal sealed class RestrictedUnpickler
                 case (byte)'(': _marks.Add(_stack.Count); break; // MARK
                 case (byte)'0': Pop(); break; // POP
                 case (byte)'1': PopMark(); break; // POP_MARK
-                case (byte)'2': Push(Peek()); break; // DUP
+                case (byte)'2': Push(Peek()); break; // DUP: a reference, no new object
                 case (byte)'N': Push(null); break;
-                case 0x88: Push(true); break;
-                case 0x89: Push(false); break;
-                case (byte)'J': Push((long)BinaryPrimitives.ReadInt32LittleEndian(ReadBytes(4))); break;
-                case (byte)'K': Push((long)ReadByte()); break;
-                case (byte)'M': Push((long)BinaryPrimitives.ReadUInt16LittleEndian(ReadBytes(2))); break;
-                case 0x8a: Push(ReadLong(ReadByte())); break; // LONG1
+                case 0x88: Push(True); break;
+                case 0x89: Push(False); break;
+                case (byte)'J': PushNew(Box(BinaryPrimitives.ReadInt32LittleEndian(ReadBytes(4)))); break;
+                case (byte)'K': PushNew(Box(ReadByte())); break;
+                case (byte)'M': PushNew(Box(BinaryPrimitives.ReadUInt16LittleEndian(ReadBytes(2)))); break;
+                case 0x8a: PushNew(Box(ReadLong(ReadByte()))); break; // LONG1
                 case 0x8b: // LONG4
                 {
                     int n = BinaryPrimitives.ReadInt32LittleEndian(ReadBytes(4));
                     if (n < 0) throw Fail("negative LONG4 length");
-                    Push(ReadLong(n));
+                    PushNew(Box(ReadLong(n)));
                     break;
                 }
-                case (byte)'G': Push(BinaryPrimitives.ReadDoubleBigEndian(ReadBytes(8))); break; // BINFLOAT
-                case (byte)'X': Push(ReadUtf8(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4)))); break; // BINUNICODE
-                case 0x8c: Push(ReadUtf8(ReadByte())); break; // SHORT_BINUNICODE
-                case 0x8d: Push(ReadUtf8(BinaryPrimitives.ReadUInt64LittleEndian(ReadBytes(8)))); break; // BINUNICODE8
-                case (byte)'B': Push(ReadBytes(CheckLength(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4)))).ToArray()); break; // BINBYTES
-                case (byte)'C': Push(ReadBytes(ReadByte()).ToArray()); break; // SHORT_BINBYTES
-                case 0x8e: Push(ReadBytes(CheckLength(BinaryPrimitives.ReadUInt64LittleEndian(ReadBytes(8)))).ToArray()); break; // BINBYTES8
-                case (byte)'}': Push(new PyDict()); break; // EMPTY_DICT
+                case (byte)'G': PushNew(BinaryPrimitives.ReadDoubleBigEndian(ReadBytes(8))); break; // BINFLOAT
+                case (byte)'X': PushNew(ReadUtf8(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4)))); break; // BINUNICODE
+                case 0x8c: PushNew(ReadUtf8(ReadByte())); break; // SHORT_BINUNICODE
+                case 0x8d: PushNew(ReadUtf8(BinaryPrimitives.ReadUInt64LittleEndian(ReadBytes(8)))); break; // BINUNICODE8
+                case (byte)'B': PushNew(ReadBytes(CheckLength(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4)))).ToArray()); break; // BINBYTES
+                case (byte)'C': PushNew(ReadBytes(ReadByte()).ToArray()); break; // SHORT_BINBYTES
+                case 0x8e: PushNew(ReadBytes(CheckLength(BinaryPrimitives.ReadUInt64LittleEndian(ReadBytes(8)))).ToArray()); break; // BINBYTES8
+                case (byte)'}': PushNew(new PyDict()); break; // EMPTY_DICT
                 case (byte)'d': // DICT
                 {
                     var items = PopMark();
                     var dict = new PyDict();
                     if (items.Length % 2 != 0) throw Fail("DICT with an odd number of items");
+                    Spend(DictItemBytes * (items.Length / 2));
                     for (int i = 0; i < items.Length; i += 2) dict.Set(Key(items[i]), items[i + 1]);
-                    Push(dict);
+                    PushNew(dict);
                     break;
                 }
-                case (byte)']': Push(new List<object?>()); break; // EMPTY_LIST
-                case (byte)'l': Push(new List<object?>(PopMark())); break; // LIST
-                case (byte)')': Push(Array.Empty<object?>()); break; // EMPTY_TUPLE
-                case (byte)'t': Push(PopMark()); break; // TUPLE
-                case 0x85: { var a = Pop(); Push(new[] { a }); break; }
-                case 0x86: { var b = Pop(); var a = Pop(); Push(new[] { a, b }); break; }
-                case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); Push(new[] { a, b, c }); break; }
-                case (byte)'a': { var v = Pop(); As<List<object?>>(Peek(), "APPEND target").Add(v); break; }
-                case (byte)'e': { var items = PopMark(); As<List<object?>>(Peek(), "APPENDS target").AddRange(items); break; }
+                case (byte)']': PushNew(new List<object?>()); break; // EMPTY_LIST
+                case (byte)'l': PushNew(new List<object?>(PopMark())); break; // LIST
+                case (byte)')': Push(Array.Empty<object?>()); break; // EMPTY_TUPLE: shared, no new object
+                case (byte)'t': Push(PopMark()); break; // TUPLE (PopMark paid for the array)
+                case 0x85: { var a = Pop(); PushNew(new[] { a }); break; }
+                case 0x86: { var b = Pop(); var a = Pop(); PushNew(new[] { a, b }); break; }
+                case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); PushNew(new[] { a, b, c }); break; }
+                case (byte)'a': { var v = Pop(); Spend(SlotBytes); As<List<object?>>(Peek(), "APPEND target").Add(v); break; }
+                case (byte)'e': { var items = PopMark(); Spend(SlotBytes * items.Length); As<List<object?>>(Peek(), "APPENDS target").AddRange(items); break; }
                 case (byte)'s': // SETITEM
                 {
                     var v = Pop();
                     var k = Pop();
+                    Spend(DictItemBytes);
                     As<PyDict>(Peek(), "SETITEM target").Set(Key(k), v);
                     break;
                 }
@@ -162,12 +213,13 @@ internal sealed class RestrictedUnpickler
                     var items = PopMark();
                     var dict = As<PyDict>(Peek(), "SETITEMS target");
                     if (items.Length % 2 != 0) throw Fail("SETITEMS with an odd number of items");
+                    Spend(DictItemBytes * (items.Length / 2));
                     for (int i = 0; i < items.Length; i += 2) dict.Set(Key(items[i]), items[i + 1]);
                     break;
                 }
-                case (byte)'q': _memo[ReadByte()] = Peek(); break; // BINPUT
-                case (byte)'r': _memo[BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4))] = Peek(); break; // LONG_BINPUT
-                case 0x94: _memo[_memo.Count] = Peek(); break; // MEMOIZE
+                case (byte)'q': Memoize(ReadByte()); break; // BINPUT
+                case (byte)'r': Memoize(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4))); break; // LONG_BINPUT
+                case 0x94: Memoize(_memo.Count); break; // MEMOIZE
                 case (byte)'h': Push(MemoGet(ReadByte())); break; // BINGET
                 case (byte)'j': Push(MemoGet(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4)))); break; // LONG_BINGET
                 case (byte)'c': // GLOBAL "module\nname\n"
@@ -188,7 +240,7 @@ internal sealed class RestrictedUnpickler
                 {
                     var args = As<object?[]>(Pop(), "REDUCE arguments");
                     var callable = As<PyGlobal>(Pop(), "REDUCE callable");
-                    Push(Call(callable, args, 0));
+                    PushNew(Call(callable, args, 0));
                     break;
                 }
                 case (byte)'b': // BUILD
@@ -201,7 +253,7 @@ internal sealed class RestrictedUnpickler
                 case (byte)'Q': // BINPERSID
                 {
                     var pid = As<object?[]>(Pop(), "persistent id");
-                    Push(_persistentLoad(pid));
+                    PushNew(_persistentLoad(pid));
                     break;
                 }
                 default:
@@ -308,7 +360,32 @@ internal sealed class RestrictedUnpickler
         _ => o.GetType().Name,
     };
 
-    void Push(object? o) => _stack.Add(o);
+    /// <summary>Pushes a reference to an existing object (or None); only a new stack slot costs.</summary>
+    void Push(object? o)
+    {
+        if (_stack.Count == _stackHighWater)
+        {
+            Spend(SlotBytes);
+            _stackHighWater++;
+        }
+        _stack.Add(o);
+    }
+
+    int _stackHighWater;
+    static readonly object True = true, False = false;
+
+    /// <summary>Pushes an object the current opcode just built.</summary>
+    void PushNew(object? o)
+    {
+        Spend(SizeOf(o));
+        Push(o);
+    }
+
+    void Memoize(long index)
+    {
+        if (!_memo.ContainsKey(index)) Spend(DictItemBytes);
+        _memo[index] = Peek();
+    }
 
     object? Pop()
     {
@@ -331,8 +408,10 @@ internal sealed class RestrictedUnpickler
         if (_marks.Count == 0) throw Fail("no MARK to pop to");
         int m = _marks[^1];
         _marks.RemoveAt(_marks.Count - 1);
-        var items = _stack.GetRange(m, _stack.Count - m).ToArray();
-        _stack.RemoveRange(m, _stack.Count - m);
+        var items = new object?[_stack.Count - m];
+        Spend(24 + SlotBytes * items.Length);
+        _stack.CopyTo(m, items, 0, items.Length);
+        _stack.RemoveRange(m, items.Length);
         return items;
     }
 

@@ -10,29 +10,31 @@ namespace Sharpformer.Checkpoints;
 /// </summary>
 /// <remarks>
 /// A tensor is <c>storage[offset + Σ index_i·stride_i]</c>; contiguous tensors share their storage bytes (tied weights
-/// keep one copy and report the same <see cref="CheckpointTensor.StorageKey"/>), non-contiguous ones are materialised.
+/// keep one copy and report the same <see cref="CheckpointTensor.StorageKey"/>), non-contiguous ones are copied row-major
+/// when first read. Memory is bounded by the file's size and <see cref="TorchCheckpointLimits"/>.
 /// </remarks>
 public static class TorchCheckpointReader
 {
-    /// <summary>Largest data.pkl accepted (real state-dict pickles are kilobytes).</summary>
-    const long MaxPickleBytes = 256L << 20;
-
-    /// <summary>Largest materialised size of a view whose strides overlap (stride 0 broadcasts).</summary>
-    const long MaxExpandedViewBytes = 256L << 20;
+    /// <summary>Slack on the decompressed total for small archives whose entries someone re-zipped with deflate.</summary>
+    const long DecompressionSlack = 1L << 20;
 
     /// <summary>Loads every tensor of a torch zip checkpoint into memory.</summary>
+    /// <param name="path">The <c>.bin</c> file.</param>
+    /// <param name="limits">Memory caps (default <see cref="TorchCheckpointLimits.Default"/>).</param>
     /// <exception cref="UnsafePickleException">the pickle references a global outside the state-dict allow-list.</exception>
+    /// <exception cref="CheckpointLimitException">the file would need far more memory than its size justifies.</exception>
     /// <exception cref="NotSupportedException">legacy (pre-1.6) torch files, big-endian files.</exception>
-    public static StateDict Read(string path)
+    public static StateDict Read(string path, TorchCheckpointLimits? limits = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Checkpoint file '{path}' does not exist.", path);
         using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        return Read(fs, path);
+        return Read(fs, path, limits);
     }
 
     /// <summary>Reads from a seekable stream; <paramref name="sourceName"/> names it in errors.</summary>
-    public static StateDict Read(Stream stream, string sourceName = "<stream>")
+    public static StateDict Read(Stream stream, string sourceName = "<stream>", TorchCheckpointLimits? limits = null)
     {
+        limits ??= TorchCheckpointLimits.Default;
         Span<byte> magic = stackalloc byte[4];
         int got = stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false);
         stream.Seek(-got, SeekOrigin.Current);
@@ -59,7 +61,7 @@ public static class TorchCheckpointReader
         {
             try
             {
-                return ReadZip(zip, sourceName, stream.Length);
+                return ReadZip(zip, sourceName, stream.Length, limits);
             }
             catch (InvalidDataException e)
             {
@@ -68,8 +70,30 @@ public static class TorchCheckpointReader
         }
     }
 
-    static StateDict ReadZip(ZipArchive zip, string file, long archiveLength)
+    static StateDict ReadZip(ZipArchive zip, string file, long archiveLength, TorchCheckpointLimits limits)
     {
+        // torch.save stores every entry uncompressed, so together they cannot decompress to more than the archive holds;
+        // deflate can expand a thousandfold, so this total is what stops a small zip from demanding gigabytes.
+        long decompressedLeft = archiveLength + DecompressionSlack;
+        byte[] Read(ZipArchiveEntry entry, long cap, CheckpointLimit capName)
+        {
+            long declared = entry.Length;
+            if (declared > cap)
+                throw new CheckpointLimitException(file, capName, cap, $"zip entry '{entry.FullName}' decompresses to {declared} bytes",
+                    capName == CheckpointLimit.PickleBytes
+                        ? "A state dict pickle is kilobytes. If the file is trusted, raise TorchCheckpointLimits.MaxPickleBytes."
+                        : "The file is corrupt.");
+            if (declared > decompressedLeft)
+                throw new CheckpointLimitException(file, CheckpointLimit.DecompressedBytes, archiveLength + DecompressionSlack,
+                    $"zip entry '{entry.FullName}' decompresses to {declared} bytes, which with the entries read before is more than the " +
+                    $"{archiveLength}-byte archive can hold uncompressed",
+                    "torch.save never compresses checkpoints, so this is a zip bomb or a re-compressed file; re-save it with torch.save " +
+                    "or convert it to model.safetensors.");
+            var bytes = ReadEntry(entry, file, declared);
+            decompressedLeft -= bytes.Length;
+            return bytes;
+        }
+
         var pklEntry = zip.Entries
             .Where(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') <= 1)
             .OrderBy(e => e.FullName.Length)
@@ -81,60 +105,42 @@ public static class TorchCheckpointReader
         var byteOrder = zip.GetEntry(prefix + "byteorder");
         if (byteOrder is not null)
         {
-            var order = Encoding.ASCII.GetString(ReadEntry(byteOrder, file, 16, archiveLength)).Trim();
+            var order = Encoding.ASCII.GetString(Read(byteOrder, 16, CheckpointLimit.DecompressedBytes)).Trim();
             if (order != "little" && order != "big")
                 throw new CheckpointFormatException(file, $"the 'byteorder' entry says '{order}', expected 'little' or 'big'");
             if (order == "big")
                 throw new NotSupportedException($"'{file}' stores tensors in '{order}' byte order; only little-endian checkpoints are supported.");
         }
 
-        var pickle = ReadEntry(pklEntry, file, MaxPickleBytes, archiveLength);
+        var pickle = Read(pklEntry, limits.MaxPickleBytes, CheckpointLimit.PickleBytes);
         return FromPickle(pickle, key =>
         {
             var entry = zip.GetEntry($"{prefix}data/{key}");
-            return entry is null ? null : ReadEntry(entry, file, Array.MaxLength, archiveLength);
-        }, file);
+            return entry is null ? null : Read(entry, Array.MaxLength, CheckpointLimit.DecompressedBytes);
+        }, file, limits);
     }
 
-    static byte[] ReadEntry(ZipArchiveEntry entry, string file, long limit, long archiveLength)
+    /// <summary>Reads exactly <paramref name="declared"/> bytes (the entry's header size, already checked against the limits).</summary>
+    static byte[] ReadEntry(ZipArchiveEntry entry, string file, long declared)
     {
-        long declared = entry.Length;
-        if (declared > limit)
-            throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' is {declared} bytes, more than the {limit}-byte limit");
         using var s = entry.Open();
-        if (declared <= archiveLength)
-        {
-            // Plausible size (torch stores entries uncompressed, so they cannot exceed the archive): read in place.
-            var exact = new byte[declared];
-            int got = s.ReadAtLeast(exact, exact.Length, throwOnEndOfStream: false);
-            if (got != declared)
-                throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds {got} bytes but its header says {declared}");
-            if (s.ReadByte() >= 0)
-                throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds more than the {declared} bytes its header says");
-            return exact;
-        }
-        // A size beyond the archive is only possible for compressed data; grow as bytes really arrive instead of trusting
-        // the header for the allocation (a corrupt header must not reserve gigabytes up front).
-        var ms = new MemoryStream(1 << 20);
-        var chunk = new byte[1 << 16];
-        int n;
-        while ((n = s.Read(chunk, 0, chunk.Length)) > 0)
-        {
-            if (ms.Length + n > declared)
-                throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds more than the {declared} bytes its header says");
-            ms.Write(chunk, 0, n);
-        }
-        if (ms.Length != declared)
-            throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds {ms.Length} bytes but its header says {declared}");
-        return ms.Length == ms.Capacity ? ms.GetBuffer() : ms.ToArray();
+        var exact = new byte[declared];
+        int got = s.ReadAtLeast(exact, exact.Length, throwOnEndOfStream: false);
+        if (got != declared)
+            throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds {got} bytes but its header says {declared}");
+        // The header is what the limits checked: an entry that inflates past it is refused without reading further.
+        if (s.ReadByte() >= 0)
+            throw new CheckpointFormatException(file, $"zip entry '{entry.FullName}' holds more than the {declared} bytes its header says");
+        return exact;
     }
 
     /// <summary>
     /// Unpickles a state dict and cuts its tensors out of the storages returned by <paramref name="storageBytes"/>
     /// (key → raw bytes, null when missing). Separate from the zip so the unpickler can be fuzzed in memory.
     /// </summary>
-    internal static StateDict FromPickle(byte[] pickle, Func<string, byte[]?> storageBytes, string file)
+    internal static StateDict FromPickle(byte[] pickle, Func<string, byte[]?> storageBytes, string file, TorchCheckpointLimits? limits = null)
     {
+        limits ??= TorchCheckpointLimits.Default;
         var storages = new Dictionary<string, TorchStorageRef>(StringComparer.Ordinal);
         var unpickler = new RestrictedUnpickler(pickle, file, pid =>
         {
@@ -151,97 +157,115 @@ public static class TorchCheckpointReader
             }
             storages[key] = s;
             return s;
-        });
+        }, limits.MaxUnpickledBytes);
         var root = unpickler.Load();
         if (root is not PyDict dict)
             throw new CheckpointFormatException(file, "the pickle is not a dict of tensors",
                 "Expected a state dict saved with torch.save(model.state_dict(), path).");
 
-        var bytesByKey = new Dictionary<string, ArrayByteSource>(StringComparer.Ordinal);
+        var views = new ViewBuilder(file, storageBytes);
         var result = new StateDict(file, CheckpointFormat.TorchZip);
         result.AddSourceFile(file);
         foreach (var k in dict.Keys)
         {
             if (k is not string name)
                 throw new CheckpointFormatException(file, $"state dict key {k} is not a string");
-            if (dict.Items[k] is not TorchTensorRef t)
+            if (dict[k] is not TorchTensorRef t)
                 throw new CheckpointFormatException(file, $"state dict entry '{name}' is not a tensor",
                     "Expected a flat state dict (name → tensor); a training checkpoint with nested dicts must be unpacked in Python first.");
-            result.TryAdd(BuildTensor(name, t, bytesByKey, storageBytes, file));
+            result.TryAdd(views.Build(name, t));
         }
+        views.CheckMaterializedBytes(limits.MaxMaterializedBytes);
         return result;
     }
 
-    static CheckpointTensor BuildTensor(string name, TorchTensorRef t, Dictionary<string, ArrayByteSource> sources,
-        Func<string, byte[]?> storageBytes, string file)
+    /// <summary>
+    /// Turns tensor references into <see cref="CheckpointTensor"/>s: contiguous views point into their storage, the others
+    /// get one lazy row-major copy per distinct view (shared by every name that references it), paid for only when read.
+    /// </summary>
+    sealed class ViewBuilder(string file, Func<string, byte[]?> storageBytes)
     {
-        var st = t.Storage;
-        int elem = DTypes.SizeOf(st.DType);
-        if (!sources.TryGetValue(st.Key, out var source))
-        {
-            var bytes = storageBytes(st.Key)
-                ?? throw new CheckpointFormatException(file, $"tensor '{name}' needs storage '{st.Key}', which is missing from the archive");
-            if (st.Numel > bytes.Length / elem)
-                throw new CheckpointFormatException(file, $"storage '{st.Key}' should hold {st.Numel} {st.DType} values but has only {bytes.Length} bytes");
-            source = new ArrayByteSource(bytes);
-            sources[st.Key] = source;
-        }
+        readonly Dictionary<string, ArrayByteSource> _storages = new(StringComparer.Ordinal);
+        readonly Dictionary<string, StridedViewByteSource> _views = new(StringComparer.Ordinal);
+        long _storageBytes, _materializedBytes;
+        // (tensor, running total of distinct copies) in file order, to name the view that crossed the limit.
+        readonly List<(string Name, long Total)> _copies = [];
 
-        int rank = t.Size.Length;
-        var shape = new int[rank];
-        long numel = 1;
-        for (int d = 0; d < rank; d++)
+        public CheckpointTensor Build(string name, TorchTensorRef t)
         {
-            if (t.Size[d] < 0 || t.Size[d] > int.MaxValue) throw new CheckpointFormatException(file, $"tensor '{name}' has invalid dimension {t.Size[d]}");
-            if (t.Stride[d] < 0) throw new CheckpointFormatException(file, $"tensor '{name}' has negative stride {t.Stride[d]}");
-            shape[d] = (int)t.Size[d];
-            numel = numel == 0 || t.Size[d] == 0 ? 0 : (numel > Array.MaxLength / t.Size[d] ? Array.MaxLength + 1L : numel * t.Size[d]);
-        }
-        if (numel * elem > Array.MaxLength)
-            throw new CheckpointFormatException(file, $"tensor '{name}' of shape [{string.Join(", ", shape)}] is larger than 2 GB, which is not supported");
-        if (numel == 0) return new CheckpointTensor(name, shape, st.DType, new ArrayByteSource(Array.Empty<byte>()), 0, file, st.Key);
-
-        if (t.StorageOffset < 0) throw new CheckpointFormatException(file, $"tensor '{name}' has negative storage offset {t.StorageOffset}");
-        // Highest element touched must lie inside the storage.
-        long last = t.StorageOffset;
-        for (int d = 0; d < rank; d++)
-        {
-            long span = (t.Size[d] - 1) * t.Stride[d];
-            if (t.Stride[d] != 0 && (t.Size[d] - 1) > (long.MaxValue / 4) / t.Stride[d]) last = long.MaxValue / 2;
-            else last = Math.Min(long.MaxValue / 2, last + span);
-        }
-        if (last >= st.Numel)
-            throw new CheckpointFormatException(file,
-                $"tensor '{name}' (offset {t.StorageOffset}, shape [{string.Join(", ", shape)}], stride [{string.Join(", ", t.Stride)}]) reaches element {last} of storage '{st.Key}', which has {st.Numel}");
-
-        if (IsContiguous(t.Size, t.Stride))
-            return new CheckpointTensor(name, shape, st.DType, source, t.StorageOffset * elem, file, st.Key);
-
-        // Non-contiguous view (e.g. a saved transpose): gather into a fresh row-major buffer, one innermost run at a time
-        // (a whole row when the last stride is 1, else single elements).
-        // Only overlapping views (zero strides) can have more elements than their storage; cap what such a view may
-        // expand to so a tiny corrupt file cannot demand gigabytes.
-        if (numel > st.Numel && numel * elem > MaxExpandedViewBytes)
-            throw new CheckpointFormatException(file,
-                $"tensor '{name}' is an overlapping view of {numel} elements over a {st.Numel}-element storage, larger than the {MaxExpandedViewBytes >> 20} MB accepted for such views");
-        var dst = new byte[numel * elem];
-        var src = source.Span(0, (int)source.Length);
-        int inner = rank > 0 && t.Stride[rank - 1] == 1 ? shape[rank - 1] : 1;
-        int outerRank = inner > 1 ? rank - 1 : rank;
-        var index = new long[rank];
-        int runBytes = inner * elem;
-        for (long i = 0; i < numel; i += inner)
-        {
-            long off = t.StorageOffset;
-            for (int d = 0; d < outerRank; d++) off += index[d] * t.Stride[d];
-            src.Slice((int)(off * elem), runBytes).CopyTo(dst.AsSpan((int)(i * elem), runBytes));
-            for (int d = outerRank - 1; d >= 0; d--)
+            var st = t.Storage;
+            int elem = DTypes.SizeOf(st.DType);
+            if (!_storages.TryGetValue(st.Key, out var source))
             {
-                if (++index[d] < t.Size[d]) break;
-                index[d] = 0;
+                var bytes = storageBytes(st.Key)
+                    ?? throw new CheckpointFormatException(file, $"tensor '{name}' needs storage '{st.Key}', which is missing from the archive");
+                if (st.Numel > bytes.Length / elem)
+                    throw new CheckpointFormatException(file, $"storage '{st.Key}' should hold {st.Numel} {st.DType} values but has only {bytes.Length} bytes");
+                source = new ArrayByteSource(bytes);
+                _storages[st.Key] = source;
+                _storageBytes += bytes.Length;
             }
+
+            int rank = t.Size.Length;
+            var shape = new int[rank];
+            long numel = 1;
+            for (int d = 0; d < rank; d++)
+            {
+                if (t.Size[d] < 0 || t.Size[d] > int.MaxValue) throw new CheckpointFormatException(file, $"tensor '{name}' has invalid dimension {t.Size[d]}");
+                if (t.Stride[d] < 0) throw new CheckpointFormatException(file, $"tensor '{name}' has negative stride {t.Stride[d]}");
+                shape[d] = (int)t.Size[d];
+                numel = numel == 0 || t.Size[d] == 0 ? 0 : (numel > Array.MaxLength / t.Size[d] ? Array.MaxLength + 1L : numel * t.Size[d]);
+            }
+            if (numel * elem > Array.MaxLength)
+                throw new CheckpointFormatException(file, $"tensor '{name}' of shape [{string.Join(", ", shape)}] is larger than 2 GB, which is not supported");
+            if (numel == 0) return new CheckpointTensor(name, shape, st.DType, new ArrayByteSource(Array.Empty<byte>()), 0, file, st.Key);
+
+            if (t.StorageOffset < 0) throw new CheckpointFormatException(file, $"tensor '{name}' has negative storage offset {t.StorageOffset}");
+            // Highest element touched must lie inside the storage.
+            long last = t.StorageOffset;
+            for (int d = 0; d < rank; d++)
+            {
+                long span = (t.Size[d] - 1) * t.Stride[d];
+                if (t.Stride[d] != 0 && (t.Size[d] - 1) > (long.MaxValue / 4) / t.Stride[d]) last = long.MaxValue / 2;
+                else last = Math.Min(long.MaxValue / 2, last + span);
+            }
+            if (last >= st.Numel)
+                throw new CheckpointFormatException(file,
+                    $"tensor '{name}' (offset {t.StorageOffset}, shape [{string.Join(", ", shape)}], stride [{string.Join(", ", t.Stride)}]) reaches element {last} of storage '{st.Key}', which has {st.Numel}");
+
+            if (IsContiguous(t.Size, t.Stride))
+                return new CheckpointTensor(name, shape, st.DType, source, t.StorageOffset * elem, file, st.Key);
+
+            // A saved transpose, slice or broadcast: torch.load would share one tensor between every name referencing it,
+            // so identical views share one copy here too.
+            var viewKey = $"{st.Key}:{t.StorageOffset}:{string.Join(',', t.Size)}:{string.Join(',', t.Stride)}";
+            if (!_views.TryGetValue(viewKey, out var view))
+            {
+                view = new StridedViewByteSource(source, t.StorageOffset, t.Size, t.Stride, elem, numel * elem);
+                _views[viewKey] = view;
+                _materializedBytes += view.Length;
+                _copies.Add((name, _materializedBytes));
+            }
+            return new CheckpointTensor(name, shape, st.DType, view, 0, file);
         }
-        return new CheckpointTensor(name, shape, st.DType, new ArrayByteSource(dst), 0, file);
+
+        /// <summary>
+        /// Refuses the state dict when its copies would exceed the cap or <see cref="TorchCheckpointLimits.MaterializedPerStorageByte"/> ×
+        /// the storages it references (views partitioning or transposing a storage need at most its size; only overlapping
+        /// stride-0 broadcasts can need more). Checked before any copy is made: copies are lazy.
+        /// </summary>
+        public void CheckMaterializedBytes(long cap)
+        {
+            // The 1 MiB floor keeps tiny test and toy checkpoints (a broadcast bias, a few slices) loadable.
+            long limit = Math.Min(cap, (1L << 20) + TorchCheckpointLimits.MaterializedPerStorageByte * _storageBytes);
+            if (_materializedBytes <= limit) return;
+            var (name, total) = _copies.First(c => c.Total > limit);
+            throw new CheckpointLimitException(file, CheckpointLimit.MaterializedBytes, limit,
+                $"its {_views.Count} distinct non-contiguous (transposed, strided or broadcast) views need {_materializedBytes} bytes of copies " +
+                $"for {_storageBytes} bytes of storage; tensor '{name}' brings the total to {total}",
+                "A state dict's views need at most about the size of their storages; this is a memory bomb. If the file is trusted, " +
+                "re-save it with contiguous tensors ({k: v.contiguous() for k, v in sd.items()}) or raise TorchCheckpointLimits.MaxMaterializedBytes.");
+        }
     }
 
     static bool IsContiguous(long[] size, long[] stride)

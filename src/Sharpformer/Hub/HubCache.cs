@@ -41,6 +41,19 @@ public static partial class HubCache
             throw new HubException($"'{fileName}' is not a valid file path inside a repo.", fileName: fileName);
     }
 
+    /// <summary>
+    /// Throws <see cref="HubException"/> unless <paramref name="revision"/> is a usable branch, tag or commit (<c>main</c>,
+    /// <c>v1.0</c>, <c>refs/pr/1</c>): it goes into the URL path, where <c>.</c> or <c>..</c> would be resolved away and
+    /// silently fetch another path.
+    /// </summary>
+    public static void ValidateRevision(string revision)
+    {
+        if (revision.Length is 0 or > 256 || revision.Contains('\\') || revision.Any(c => char.IsControl(c) || char.IsWhiteSpace(c))
+            || revision.Split('/').Any(s => s is "" or "." or ".."))
+            throw new HubException($"'{revision}' is not a valid revision: expected a branch, tag or commit hash such as 'main', 'v1.0' " +
+                "or 'refs/pr/1' (no empty, '.' or '..' parts, no backslashes or spaces).");
+    }
+
     /// <summary>The commit a revision points to in the cache (the revision itself if it is a commit hash), or null.</summary>
     public static string? ResolveCommit(string cacheDir, string repoId, string revision)
     {

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using Sharpformer.Checkpoints;
 
 namespace Sharpformer.Hub;
 
@@ -8,7 +9,7 @@ namespace Sharpformer.Hub;
 /// so Python and Sharpformer reuse each other's downloads.
 /// </summary>
 /// <remarks>
-/// Per file: HEAD <c>{endpoint}/{repo}/resolve/{revision}/{file}</c> (redirects followed only on the same host) gives
+/// Per file: HEAD <c>{endpoint}/{repo}/resolve/{revision}/{file}</c> (redirects followed only within the same origin) gives
 /// <c>X-Repo-Commit</c>, the ETag (<c>X-Linked-Etag</c> for LFS files) and the size (<c>X-Linked-Size</c> or Content-Length).
 /// The blob goes to <c>blobs/{etag}</c> through <c>blobs/{etag}.incomplete</c> (resumed with a Range request when a partial file
 /// exists), is size-checked, then <c>snapshots/{commit}/{file}</c> is made a relative symlink to it (a copy where symlinks fail),
@@ -22,7 +23,7 @@ public sealed class HubClient : IDisposable
     public HubClient(HubOptions? options = null)
     {
         Options = options ?? HubOptions.FromEnvironment();
-        // Redirects are followed by hand: relative ones only for metadata, and the token is dropped on a host change.
+        // Redirects are followed by hand, so the token goes only to the endpoint's origin and only to http(s) URLs.
         _http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, AutomaticDecompression = DecompressionMethods.None },
             disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("sharpformer/0.1");
@@ -44,6 +45,7 @@ public sealed class HubClient : IDisposable
     {
         HubCache.ValidateRepoId(repoId);
         HubCache.ValidateFileName(fileName);
+        HubCache.ValidateRevision(revision);
         var url = FileUrl(repoId, fileName, revision);
         var cached = HubCache.TryGetCachedFile(Options.CacheDir, repoId, fileName, revision);
         if (Options.Offline)
@@ -102,6 +104,7 @@ public sealed class HubClient : IDisposable
     {
         if (Directory.Exists(idOrPath)) return Path.GetFullPath(idOrPath);
         HubCache.ValidateRepoId(idOrPath);
+        HubCache.ValidateRevision(revision);
         string? snapshot = null;
         foreach (var (file, required) in DefaultModelFiles)
         {
@@ -114,7 +117,7 @@ public sealed class HubClient : IDisposable
             var p = await TryDownloadAsync(idOrPath, w, revision, false, progress, cancellationToken).ConfigureAwait(false);
             if (p is null) continue;
             if (w.EndsWith(".index.json", StringComparison.Ordinal))
-                foreach (var shard in ShardNames(p))
+                foreach (var shard in ShardNames(p, idOrPath, w))
                     await DownloadFileAsync(idOrPath, shard, revision, progress, cancellationToken).ConfigureAwait(false);
             return snapshot ?? SnapshotDirOf(p, w);
         }
@@ -144,12 +147,18 @@ public sealed class HubClient : IDisposable
         return dir;
     }
 
-    static IEnumerable<string> ShardNames(string indexPath)
+    /// <summary>Every shard the index names, all validated (by the loader's own rule) before the first one is downloaded.</summary>
+    static List<string> ShardNames(string indexPath, string repoId, string indexName)
     {
-        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(indexPath));
-        if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != System.Text.Json.JsonValueKind.Object)
-            throw new HubException($"'{indexPath}' has no weight_map; the download is corrupt, delete it and retry.");
-        return map.EnumerateObject().Select(p => p.Value.GetString() ?? "").Distinct().Order(StringComparer.Ordinal).ToList();
+        try
+        {
+            return CheckpointLoader.ReadWeightMap(indexPath).Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        }
+        catch (CheckpointFormatException e)
+        {
+            throw new HubException($"The shard index '{indexName}' of '{repoId}' ({indexPath}) cannot be used: {e.Problem}. " +
+                "No shard was downloaded; tell the repo owner, or pick a revision with a valid index.", repoId, indexName, null, null, e);
+        }
     }
 
     /// <summary>Connection failures and our own timeouts (not the caller's cancellation).</summary>
@@ -175,9 +184,9 @@ public sealed class HubClient : IDisposable
             var status = (int)response.StatusCode;
             if (status is >= 300 and < 400 && response.Headers.Location is { } loc)
             {
-                var next = loc.IsAbsoluteUri ? loc : new Uri(current, loc);
-                // Same-host redirects are repo renames (follow); other hosts are the LFS CDN (download from there).
-                if (next.Host == current.Host && hop < 5)
+                var next = RedirectTarget(current, loc, repoId, fileName);
+                // Same-origin redirects are repo renames (follow); other origins are the LFS CDN (download from there).
+                if (SameOrigin(next, current) && hop < 5)
                 {
                     current = next;
                     continue;
@@ -229,11 +238,28 @@ public sealed class HubClient : IDisposable
         throw new HubException(message, repoId, fileName, url.ToString(), status);
     }
 
+    /// <summary>The token goes only to the endpoint's exact origin: another port or plain http may be someone else.</summary>
     void AddAuth(HttpRequestMessage request, Uri target)
     {
         if (Options.Token is null) return;
-        if (Uri.TryCreate(Options.Endpoint, UriKind.Absolute, out var endpoint) && endpoint.Host == target.Host)
+        if (Uri.TryCreate(Options.Endpoint, UriKind.Absolute, out var endpoint) && SameOrigin(endpoint, target))
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Options.Token);
+    }
+
+    /// <summary>Same scheme, host and port (RFC 6454 origin; default ports made explicit by <see cref="Uri.Port"/>).</summary>
+    internal static bool SameOrigin(Uri a, Uri b) =>
+        string.Equals(a.Scheme, b.Scheme, StringComparison.OrdinalIgnoreCase)
+        && string.Equals(a.IdnHost, b.IdnHost, StringComparison.OrdinalIgnoreCase)
+        && a.Port == b.Port;
+
+    /// <summary>Resolves a Location header; only http(s) targets are followed (never file:, ftp: or anything else).</summary>
+    static Uri RedirectTarget(Uri current, Uri location, string repoId, string fileName)
+    {
+        var next = location.IsAbsoluteUri ? location : new Uri(current, location);
+        if (next.Scheme != Uri.UriSchemeHttp && next.Scheme != Uri.UriSchemeHttps)
+            throw new HubException($"The server redirected the download of '{fileName}' of '{repoId}' from {current} to '{next}', " +
+                "which is not an http(s) URL; refusing to follow it. Check HF_ENDPOINT.", repoId, fileName, current.ToString());
+        return next;
     }
 
     async Task DownloadBlobAsync(Uri downloadUrl, string blobPath, long expectedSize, string repoId, string fileName, string revision, Uri url,
@@ -279,7 +305,7 @@ public sealed class HubClient : IDisposable
                     }
                     if ((int)response.StatusCode is >= 300 and < 400 && response.Headers.Location is { } loc && hop < 5)
                     {
-                        current = loc.IsAbsoluteUri ? loc : new Uri(current, loc);
+                        current = RedirectTarget(current, loc, repoId, fileName);
                         response.Dispose();
                         response = null;
                         continue;

@@ -31,6 +31,7 @@ public static class ModelResolver
     {
         options ??= HubOptions.FromEnvironment();
         HubCache.ValidateRepoId(modelId);
+        HubCache.ValidateRevision(revision);
         return HubCache.TryGetSnapshotDirectory(options.CacheDir, modelId, revision);
     }
 }

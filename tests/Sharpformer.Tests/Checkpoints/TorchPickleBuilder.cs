@@ -20,6 +20,8 @@ internal sealed class TorchPickleBuilder
     public TorchPickleBuilder PersId() => Op((byte)'Q');
     public TorchPickleBuilder False() => Op(0x89);
     public TorchPickleBuilder Stop() => Op((byte)'.');
+    public TorchPickleBuilder Put(byte memo) => Op((byte)'q', memo);
+    public TorchPickleBuilder Get(byte memo) => Op((byte)'h', memo);
 
     public TorchPickleBuilder Global(string module, string name) =>
         Op((byte)'c').Op(Encoding.ASCII.GetBytes($"{module}\n{name}\n"));
@@ -64,18 +66,20 @@ internal sealed class TorchPickleBuilder
 
     public byte[] ToArray() => _s.ToArray();
 
-    public static byte[] Zip(byte[] pickle, IReadOnlyDictionary<string, byte[]> storages, string archive = "archive")
+    /// <param name="pickleCompression">torch.save stores everything uncompressed; deflate is what a zip bomb uses.</param>
+    public static byte[] Zip(byte[] pickle, IReadOnlyDictionary<string, byte[]> storages, string archive = "archive",
+        CompressionLevel pickleCompression = CompressionLevel.NoCompression)
     {
         var ms = new MemoryStream();
         using (var zip = new ZipArchive(ms, ZipArchiveMode.Create, leaveOpen: true))
         {
-            void Add(string name, byte[] data)
+            void Add(string name, byte[] data, CompressionLevel level = CompressionLevel.NoCompression)
             {
-                var e = zip.CreateEntry($"{archive}/{name}", CompressionLevel.NoCompression);
+                var e = zip.CreateEntry($"{archive}/{name}", level);
                 using var s = e.Open();
                 s.Write(data);
             }
-            Add("data.pkl", pickle);
+            Add("data.pkl", pickle, pickleCompression);
             Add("byteorder", Encoding.ASCII.GetBytes("little"));
             foreach (var (k, v) in storages) Add($"data/{k}", v);
             Add("version", Encoding.ASCII.GetBytes("3\n"));

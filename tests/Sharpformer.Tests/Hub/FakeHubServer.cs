@@ -50,6 +50,12 @@ internal sealed class FakeHubServer : IDisposable
 
     public TimeSpan StallTime { get; set; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// When set, every request for an existing file gets 302 to this base URL + the request path (or to exactly this URL when it
+    /// is not http), with the metadata headers, like the hub redirecting LFS files to its CDN.
+    /// </summary>
+    public string? RedirectTo { get; set; }
+
     /// <summary>"METHOD path range authorization" per request.</summary>
     public ConcurrentQueue<string> Log { get; } = new();
 
@@ -98,6 +104,12 @@ internal sealed class FakeHubServer : IDisposable
         res.AddHeader("X-Repo-Commit", Commit);
         res.AddHeader("ETag", $"\"{ETagOf(content)}\"");
         res.AddHeader("X-Linked-Size", (content.Length + SizeLie).ToString());
+        if (RedirectTo is { } target)
+        {
+            res.StatusCode = 302;
+            res.AddHeader("Location", target.StartsWith("http", StringComparison.Ordinal) ? target + req.Url.AbsolutePath : target);
+            return;
+        }
         res.AddHeader("Accept-Ranges", "bytes");
         long from = 0;
         var range = req.Headers["Range"];

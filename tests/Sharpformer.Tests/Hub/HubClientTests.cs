@@ -217,6 +217,85 @@ public sealed class HubClientTests : IDisposable
         Assert.Equal(HubOptions.DefaultEndpoint, d.Endpoint);
     }
 
+    [Fact]
+    public async Task Token_is_not_sent_after_a_redirect_to_another_port_of_the_same_host()
+    {
+        using var other = new FakeHubServer(Repo, _server.Files);
+        _server.RedirectTo = other.Endpoint;
+        using var client = Client(token: "hf_secret");
+        var path = await client.DownloadFileAsync(Repo, "model.safetensors");
+        Assert.Equal(_weights, File.ReadAllBytes(path));
+        Assert.NotEmpty(other.Log);
+        Assert.All(other.Log, l => Assert.DoesNotContain("hf_secret", l));
+        Assert.All(_server.Log, l => Assert.EndsWith("Bearer hf_secret", l));
+    }
+
+    [Theory]
+    [InlineData("https://huggingface.co", "https://HuggingFace.co:443/org/x/resolve/main/f", true)]
+    [InlineData("http://127.0.0.1:5000", "http://127.0.0.1:5000/a", true)]
+    [InlineData("https://huggingface.co", "http://huggingface.co/a", false)]
+    [InlineData("http://127.0.0.1:5000", "http://127.0.0.1:5001/a", false)]
+    [InlineData("https://huggingface.co", "https://cdn-lfs.huggingface.co/a", false)]
+    public void Same_origin_means_scheme_host_and_port(string endpoint, string target, bool same) =>
+        Assert.Equal(same, HubClient.SameOrigin(new Uri(endpoint), new Uri(target)));
+
+    [Theory]
+    [InlineData("file:///etc/passwd")]
+    [InlineData("ftp://127.0.0.1/model.safetensors")]
+    public async Task Redirect_to_a_non_http_scheme_is_a_hub_error(string target)
+    {
+        _server.RedirectTo = target;
+        using var client = Client();
+        var e = await Assert.ThrowsAsync<HubException>(() => client.DownloadFileAsync(Repo, "model.safetensors"));
+        Assert.Contains("not an http(s) URL", e.Message);
+        Assert.Contains(target, e.Message);
+        Assert.False(Directory.Exists(Path.Combine(RepoDir, "snapshots")));
+    }
+
+    [Theory]
+    [InlineData(".")]
+    [InlineData("..")]
+    [InlineData("")]
+    [InlineData("main/..")]
+    [InlineData("../main")]
+    [InlineData("refs//main")]
+    [InlineData("a\\b")]
+    [InlineData("main ")]
+    public async Task Invalid_revision_is_refused_before_any_request(string revision)
+    {
+        using var client = Client(token: "hf_secret");
+        var e = await Assert.ThrowsAsync<HubException>(() => client.DownloadFileAsync(Repo, "config.json", revision));
+        Assert.Contains("not a valid revision", e.Message);
+        await Assert.ThrowsAsync<HubException>(() => client.ResolveModelDirectoryAsync(Repo, revision));
+        Assert.Throws<HubException>(() => ModelResolver.TryResolveCached(Repo, revision, new HubOptions { CacheDir = _cache }));
+        Assert.Empty(_server.Log);
+        HubCache.ValidateRevision("refs/pr/1"); // branch-like paths stay valid
+        HubCache.ValidateRevision(FakeHubServer.Commit);
+    }
+
+    [Theory]
+    [InlineData("\"sub/model-00001.safetensors\"", "not a plain file name")]
+    [InlineData("\"../model-00001.safetensors\"", "not a plain file name")]
+    [InlineData("3", "is a JSON Number, not a shard file name")]
+    public async Task Shard_index_the_loader_would_refuse_downloads_no_shard(string shardJson, string problem)
+    {
+        var index = $"{{\"metadata\": {{}}, \"weight_map\": {{\"bert.pooler.dense.bias\": \"model-00002.safetensors\", \"bert.pooler.dense.weight\": {shardJson}}}}}";
+        using var server = new FakeHubServer(Repo, new Dictionary<string, byte[]>
+        {
+            ["config.json"] = _config,
+            ["model.safetensors.index.json"] = System.Text.Encoding.UTF8.GetBytes(index),
+            ["sub/model-00001.safetensors"] = _weights,
+            ["model-00002.safetensors"] = _weights,
+        });
+        using var client = Client(endpoint: server.Endpoint);
+        var e = await Assert.ThrowsAsync<HubException>(() => client.ResolveModelDirectoryAsync(Repo));
+        Assert.Contains("model.safetensors.index.json", e.Message);
+        Assert.Contains("'bert.pooler.dense.weight'", e.Message);
+        Assert.Contains(problem, e.Message);
+        Assert.IsType<Sharpformer.Checkpoints.CheckpointFormatException>(e.InnerException);
+        Assert.DoesNotContain(server.Log, l => l.Contains("model-0000", StringComparison.Ordinal));
+    }
+
     /// <summary>IProgress that reports synchronously (Progress&lt;T&gt; posts to the thread pool).</summary>
     sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
     {
