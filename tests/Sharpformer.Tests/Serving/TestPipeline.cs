@@ -14,6 +14,8 @@ public sealed class TestPipeline(ServingTask task, int delayMsPerBatch = 0) : IP
     public string ModelName => "test-model";
     public ConcurrentQueue<int> Batches { get; } = new();
     public int DelayMs { get; set; } = delayMsPerBatch;
+    /// <summary>Model calls wait here: <c>Reset</c> it to hold the model, so tests need no timing guesses.</summary>
+    public ManualResetEventSlim Gate { get; } = new(initialState: true);
     /// <summary>Every text the model was given, in order (a text run twice appears twice).</summary>
     public ConcurrentQueue<string> Seen { get; } = new();
     /// <summary>The most model calls (batches and attention) that ever overlapped; the server's one worker keeps it at 1.</summary>
@@ -25,6 +27,7 @@ public sealed class TestPipeline(ServingTask task, int delayMsPerBatch = 0) : IP
         using var _ = Enter();
         Batches.Enqueue(items.Count);
         foreach (var item in items) Seen.Enqueue(item.Text);
+        Gate.Wait();
         if (DelayMs > 0) Thread.Sleep(DelayMs);
         return items.Select(item => Run(item)).ToList();
     }
@@ -85,6 +88,8 @@ public sealed class TestPipeline(ServingTask task, int delayMsPerBatch = 0) : IP
     public AttentionMaps Attention(string text, CancellationToken cancellationToken)
     {
         using var _ = Enter();
+        Batches.Enqueue(1);
+        Gate.Wait();
         if (DelayMs > 0) Thread.Sleep(DelayMs);
         var tokens = new[] { "[CLS]" }.Concat(Words(text).Select(w => text[w.Start..w.End].ToLowerInvariant())).Append("[SEP]").ToArray();
         int n = tokens.Length;
