@@ -12,6 +12,7 @@ public sealed class PipelineBackend : IPipeline
     readonly FeatureExtractionPipeline? _embed;
     readonly FillMaskPipeline? _fillMask;
     readonly AttentionPipeline _attention;
+    readonly Pipeline _active;
     readonly IPipelineTokenizer _tokenizer;
 
     public PipelineBackend(ServingTask task, string modelName, IPipelineTokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null,
@@ -29,6 +30,7 @@ public sealed class PipelineBackend : IPipeline
             default: throw new ArgumentOutOfRangeException(nameof(task), task, "unknown task");
         }
         _attention = new AttentionPipeline(tokenizer, model, options);
+        _active = (Pipeline?)_classify ?? (Pipeline?)_ner ?? (Pipeline?)_embed ?? _fillMask!;
     }
 
     /// <summary>Loads the checkpoint in <paramref name="modelDirOrId"/> with the head <paramref name="task"/> needs.</summary>
@@ -58,31 +60,52 @@ public sealed class PipelineBackend : IPipeline
                 case ServingTask.Classify:
                 {
                     var logits = _classify!.Logits(texts.Select(t => new TextInput(t)).ToList(), cancellationToken);
+                    foreach (var row in logits) RequireFinite(row);
                     return items.Select((item, i) => (object)_classify.Postprocess(logits[i], ClassificationFunction.Default, item.TopK ?? 1)).ToList();
                 }
                 case ServingTask.Ner:
                 {
                     var pre = _ner!.PreEntities(texts, cancellationToken);
+                    foreach (var entity in pre.SelectMany(p => p)) RequireFinite(entity.Scores);
                     return items.Select((item, i) => (item.Aggregation ?? AggregationStrategy.Simple) is var s && s == AggregationStrategy.None
                         ? (object)TokenAggregation.Predictions(pre[i], _ner.Labels, _ner.IgnoreLabels)
                         : TokenAggregation.Entities(pre[i], s, _ner.Labels, _ner.IgnoreLabels)).ToList();
                 }
                 case ServingTask.Embed:
-                    return _embed!.Run(texts, cancellationToken).Cast<object>().ToList();
+                {
+                    var vectors = _embed!.Run(texts, cancellationToken);
+                    foreach (var v in vectors) RequireFinite(v);
+                    return vectors.Cast<object>().ToList();
+                }
                 default:
                 {
                     int k = items.Max(i => i.TopK ?? 5);
                     var r = _fillMask!.Run(texts, k, null, cancellationToken);
+                    RequireFinite(r.SelectMany(masks => masks.SelectMany(m => m.Select(c => c.Score))));
                     return items.Select((item, i) => (object)r[i].Select(m => (IReadOnlyList<FillMaskCandidate>)m.Take(item.TopK ?? 5).ToList()).ToList()).ToList();
                 }
             }
         }
     }
 
+    public int Validate(ServingItem item, int index) => _active.CheckInput(item.Text, index);
+
     public int CountTokens(string text) => _tokenizer.Tokenize(text).Count;
 
     public AttentionMaps Attention(string text, CancellationToken cancellationToken)
     {
-        lock (_gate) return _attention.Run(text, null, cancellationToken);
+        AttentionMaps maps;
+        lock (_gate) maps = _attention.Run(text, null, cancellationToken);
+        RequireFinite(maps.Data);
+        return maps;
+    }
+
+    // NaN scores must not pass as results: NER would silently find no entities, and JSON cannot carry NaN at all.
+    static void RequireFinite(IEnumerable<float> values)
+    {
+        foreach (var x in values)
+            if (!float.IsFinite(x))
+                throw new NonFiniteOutputException($"the model produced {(float.IsNaN(x) ? "NaN" : "infinite")} outputs for this text; " +
+                    "its weights are probably broken (NaN or ±∞ in the checkpoint) — check the checkpoint.");
     }
 }

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -21,12 +22,25 @@ namespace Sharpformer.Serving;
 /// Routes: <c>POST /v1/classify</c>, <c>/v1/ner</c>, <c>/v1/embed</c>, <c>/v1/fill-mask</c> (<c>{"inputs": string | [string], ...}</c>
 /// → <c>{"model", "results": [one per input]}</c>), OpenAI-style <c>POST /v1/embeddings</c>, <c>POST /v1/attention</c>,
 /// <c>GET /health</c>, <c>GET /metrics</c>, <c>GET /</c>. Errors are <c>{"error": {"message", "type"}}</c> with status
-/// 400 (bad JSON / field / text), 404 (route of another task), 413 (body too large), 429 (queue full), 503 (shutting down).
+/// 400 (bad JSON / field / text, invalid UTF-8), 404 (route of another task), 405 (known route, wrong method), 413 (body or
+/// token count too large), 429 (queue full or token budget in flight), 500 (NaN model output, unexpected failure),
+/// 503 (shutting down). Every request is logged as one line (method, route, status, ms) and counted in the metrics by
+/// its real status (499 when the client went away first).
 /// </remarks>
 public sealed class SharpformerServer : IAsyncDisposable
 {
+    /// <summary>nginx's status for "the client closed the connection before the response": such requests are counted apart.</summary>
+    public const int ClientClosedRequest = 499;
+
+    /// <summary>
+    /// One queued unit: a text for the task, or a text whose attention maps are wanted. Attention shares the queue so it
+    /// gets the same 429s and runs on the one model thread instead of tying up the thread pool.
+    /// </summary>
+    sealed record Queued(ServingItem Item, int Tokens, bool Attention = false);
+
     readonly WebApplication _app;
-    readonly DynamicBatcher<ServingItem, object> _batcher;
+    readonly DynamicBatcher<Queued, object> _batcher;
+    readonly ILogger _log;
     readonly IPipeline _pipeline;
     readonly ServerOptions _options;
     bool _stopped;
@@ -37,18 +51,20 @@ public sealed class SharpformerServer : IAsyncDisposable
     {
         _pipeline = pipeline;
         _options = options;
-        _batcher = new DynamicBatcher<ServingItem, object>(pipeline.RunBatch, options.MaxBatchSize, TimeSpan.FromMilliseconds(options.MaxWaitMs),
-            options.QueueCapacity, Metrics.RecordBatch);
+        _batcher = new DynamicBatcher<Queued, object>(RunQueued, options.MaxBatchSize, TimeSpan.FromMilliseconds(options.MaxWaitMs),
+            options.QueueCapacity, Metrics.RecordBatch, q => q.Tokens, options.MaxQueuedTokens);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
         if (logger is not null) builder.Logging.AddProvider(logger);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter(LogCategory, LogLevel.Information);   // our request lines, not ASP.NET's chatter
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
         // Our own reader enforces MaxBodyBytes with a JSON 413. Kestrel's cap is a backstop set well above it, so that after a
         // 413 Kestrel can still drain a moderately oversized body and the client reads the JSON error instead of a reset.
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = Math.Max(options.MaxBodyBytes * 4, options.MaxBodyBytes + (1 << 20)));
         _app = builder.Build();
+        _log = _app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(LogCategory);
         foreach (var url in urls) _app.Urls.Add(url);
         Map();
     }
@@ -90,21 +106,61 @@ public sealed class SharpformerServer : IAsyncDisposable
         await _app.DisposeAsync().ConfigureAwait(false);
     }
 
-    static readonly HashSet<string> KnownRoutes =
-        ["/", "/health", "/metrics", "/v1/classify", "/v1/ner", "/v1/embed", "/v1/embeddings", "/v1/fill-mask", "/v1/attention"];
+    const string LogCategory = "Sharpformer.Serving.Requests";
+
+    /// <summary>Each route and the one method it answers; other methods on it get 405.</summary>
+    static readonly Dictionary<string, string> KnownRoutes = new(StringComparer.Ordinal)
+    {
+        ["/"] = "GET", ["/health"] = "GET", ["/metrics"] = "GET", ["/v1/classify"] = "POST", ["/v1/ner"] = "POST", ["/v1/embed"] = "POST",
+        ["/v1/embeddings"] = "POST", ["/v1/fill-mask"] = "POST", ["/v1/attention"] = "POST",
+    };
+
+    // The method is the client's free-form string: metrics and logs keep only the standard ones, so labels stay a bounded set.
+    static readonly string[] StandardMethods = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"];
+
+    static string MethodLabel(string method) => Array.IndexOf(StandardMethods, method) >= 0 ? method : "OTHER";
+
+    static string RouteLabel(HttpContext ctx)
+    {
+        var path = ctx.Request.Path.Value ?? "/";
+        if (KnownRoutes.ContainsKey(path)) return path;
+        // Routing also matches e.g. a trailing slash; take the template of the endpoint it chose.
+        return ctx.GetEndpoint() is RouteEndpoint { RoutePattern.RawText: { } raw } && KnownRoutes.ContainsKey(raw) ? raw : "other";
+    }
+
+    static readonly Action<ILogger, string, string, int, double, Exception?> LogRequest =
+        LoggerMessage.Define<string, string, int, double>(LogLevel.Information, new EventId(1, "Request"), "{Method} {Route} {Status} {ElapsedMs:0.0} ms");
+
+    async Task Observe(HttpContext ctx, RequestDelegate next)
+    {
+        long start = Stopwatch.GetTimestamp();
+        int? status = null;
+        try { await next(ctx); }
+        catch (Exception) when (ctx.RequestAborted.IsCancellationRequested) { status = ClientClosedRequest; }
+        catch (Exception e)
+        {
+            status = 500;
+            _log.LogError(e, "{Method} {Path} failed", ctx.Request.Method, ctx.Request.Path.Value);
+            if (!ctx.Response.HasStarted)
+            {
+                ctx.Response.Clear();
+                await Error(500, "server_error", "the server failed on this request; the error is in the server log.").ExecuteAsync(ctx);
+            }
+        }
+        finally
+        {
+            if (ctx.RequestAborted.IsCancellationRequested) status = ClientClosedRequest;   // nobody read the answer
+            status ??= ctx.Response.StatusCode;
+            string method = MethodLabel(ctx.Request.Method), route = RouteLabel(ctx);
+            double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            Metrics.RecordRequest(route == "other" ? "other" : $"{method} {route}", status.Value, ms);
+            LogRequest(_log, method, route, status.Value, ms, null);
+        }
+    }
 
     void Map()
     {
-        _app.Use(async (ctx, next) =>
-        {
-            var sw = Stopwatch.StartNew();
-            try { await next(ctx); }
-            finally
-            {
-                var path = ctx.Request.Path.Value ?? "/";
-                Metrics.RecordRequest(KnownRoutes.Contains(path) ? $"{ctx.Request.Method} {path}" : "other", ctx.Response.StatusCode, sw.Elapsed.TotalMilliseconds);
-            }
-        });
+        _app.Use(Observe);
 
         _app.MapGet("/", (HttpContext ctx) => Results.Content(DemoPage.Html(_pipeline.Task, _pipeline.ModelName), "text/html; charset=utf-8"));
         _app.MapGet("/health", () => Results.Json(new { status = "ok", model = _pipeline.ModelName, task = TaskName(_pipeline.Task), queue_depth = _batcher.QueueDepth }));
@@ -129,7 +185,13 @@ public sealed class SharpformerServer : IAsyncDisposable
         })));
         _app.MapPost("/v1/embeddings", (Delegate)((HttpContext ctx) => OpenAiEmbeddings(ctx)));
         _app.MapPost("/v1/attention", (Delegate)((HttpContext ctx) => Attention(ctx)));
-        _app.MapFallback((HttpContext ctx) => Error(404, "not_found", $"no route {ctx.Request.Method} {ctx.Request.Path}; see GET / for the API."));
+        _app.MapFallback((HttpContext ctx) =>
+        {
+            if (!KnownRoutes.TryGetValue(RouteLabel(ctx), out var allowed))
+                return Error(404, "not_found", $"no route {MethodLabel(ctx.Request.Method)} {ctx.Request.Path}; see GET / for the API.");
+            ctx.Response.Headers.Allow = allowed;
+            return Error(405, "method_not_allowed", $"{RouteLabel(ctx)} answers {allowed} only.");
+        });
     }
 
     public static string TaskName(ServingTask t) => t switch
@@ -164,7 +226,7 @@ public sealed class SharpformerServer : IAsyncDisposable
             var body = doc.RootElement;
             if (body.ValueKind != JsonValueKind.Object) throw new RequestException(400, "invalid_request_error", "the body must be a JSON object like {\"input\": \"text\"}.");
             if (!body.TryGetProperty("input", out var input)) throw new RequestException(400, "invalid_request_error", "missing field \"input\" (a string or an array of strings).");
-            if (body.TryGetProperty("encoding_format", out var fmt) && (fmt.ValueKind != JsonValueKind.String || fmt.GetString() != "float"))
+            if (body.TryGetProperty("encoding_format", out var fmt) && (fmt.ValueKind != JsonValueKind.String || JsonText(fmt, "encoding_format") != "float"))
                 throw new RequestException(400, "invalid_request_error", "only \"encoding_format\": \"float\" is supported.");
             if (body.TryGetProperty("model", out var model) && model.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
                 throw new RequestException(400, "invalid_request_error", "field \"model\" must be a string.");
@@ -172,7 +234,7 @@ public sealed class SharpformerServer : IAsyncDisposable
             var vectors = await RunAll(texts.Select(t => new ServingItem(t)).ToList(), ctx.RequestAborted);
             int tokens = texts.Sum(_pipeline.CountTokens);
             var data = new JsonArray();
-            for (int i = 0; i < vectors.Count; i++)
+            for (int i = 0; i < vectors.Length; i++)
                 data.Add(new JsonObject { ["object"] = "embedding", ["index"] = i, ["embedding"] = JsonSerializer.SerializeToNode((float[])vectors[i]) });
             var response = new JsonObject
             {
@@ -192,26 +254,53 @@ public sealed class SharpformerServer : IAsyncDisposable
             var body = doc.RootElement;
             if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("text", out var textEl) || textEl.ValueKind != JsonValueKind.String)
                 throw new RequestException(400, "invalid_request_error", "the body must be {\"text\": \"...\"}.");
-            var text = textEl.GetString()!;
+            var text = JsonText(textEl, "text");
             CheckText(text, "text");
-            var maps = await Task.Run(() => Run(() => _pipeline.Attention(text, ctx.RequestAborted)), ctx.RequestAborted);
+            var maps = (AttentionMaps)(await Enqueue([new Queued(new ServingItem(text), _pipeline.CountTokens(text) + 2, Attention: true)], ctx.RequestAborted))[0];
             return Results.Json(new { tokens = maps.Tokens, layers = maps.Layers, heads = maps.Heads, data = maps.Data }, PipelineJson.Options);
         }
         catch (RequestException e) { return Error(e.Status, e.Type, e.Message); }
     }
 
-    async Task<IReadOnlyList<object>> RunAll(List<ServingItem> items, CancellationToken aborted)
+    /// <summary>Validates and counts every text first, so a bad one never joins (and spoils) a batch, then queues them all or none.</summary>
+    Task<object[]> RunAll(List<ServingItem> items, CancellationToken aborted) =>
+        Enqueue(items.Select((item, i) => new Queued(item, Run(() => _pipeline.Validate(item, i)))).ToList(), aborted);
+
+    async Task<object[]> Enqueue(IReadOnlyList<Queued> work, CancellationToken aborted)
     {
-        var tasks = new List<Task<object>>(items.Count);
-        try
-        {
-            foreach (var item in items) tasks.Add(_batcher.EnqueueAsync(item, aborted));
-        }
+        long tokens = work.Sum(w => (long)w.Tokens);
+        if (tokens > _options.MaxQueuedTokens)
+            throw new RequestException(413, "request_too_large",
+                $"the request has {tokens} tokens; the server runs at most {_options.MaxQueuedTokens} at a time (--max-queued-tokens). Split it into smaller requests.");
+        IReadOnlyList<Task<object>> tasks;
+        try { tasks = _batcher.EnqueueAll(work, aborted); }
         catch (QueueFullException e) { throw new RequestException(429, "rate_limit_exceeded", e.Message); }
         catch (BatcherClosedException e) { throw new RequestException(503, "unavailable", e.Message); }
         try { return await Task.WhenAll(tasks); }
         catch (PipelineInputException e) { throw new RequestException(400, "invalid_request_error", e.Message); }
         catch (NotSupportedException e) { throw new RequestException(400, "invalid_request_error", e.Message); }
+        catch (NonFiniteOutputException e)
+        {
+            _log.LogError("model output is not finite: {Message}", e.Message);
+            throw new RequestException(500, "model_error", e.Message);
+        }
+    }
+
+    /// <summary>The batch function: task texts go to the model as one batch, attention texts run one by one.</summary>
+    IReadOnlyList<object> RunQueued(IReadOnlyList<Queued> work, CancellationToken cancellationToken)
+    {
+        var results = new object[work.Count];
+        var batch = new List<int>(work.Count);
+        for (int i = 0; i < work.Count; i++)
+        {
+            if (work[i].Attention) results[i] = _pipeline.Attention(work[i].Item.Text, cancellationToken);
+            else batch.Add(i);
+        }
+        if (batch.Count == 0) return results;
+        var outputs = _pipeline.RunBatch(batch.Select(i => work[i].Item).ToList(), cancellationToken);
+        if (outputs.Count != batch.Count) throw new InvalidOperationException($"the pipeline returned {outputs.Count} results for {batch.Count} texts.");
+        for (int j = 0; j < batch.Count; j++) results[batch[j]] = outputs[j];
+        return results;
     }
 
     static T Run<T>(Func<T> body)
@@ -246,14 +335,14 @@ public sealed class SharpformerServer : IAsyncDisposable
     List<string> Texts(JsonElement inputs, string field)
     {
         var texts = new List<string>();
-        if (inputs.ValueKind == JsonValueKind.String) texts.Add(inputs.GetString()!);
+        if (inputs.ValueKind == JsonValueKind.String) texts.Add(JsonText(inputs, $"\"{field}\""));
         else if (inputs.ValueKind == JsonValueKind.Array)
         {
             int i = 0;
             foreach (var e in inputs.EnumerateArray())
             {
                 if (e.ValueKind != JsonValueKind.String) throw new RequestException(400, "invalid_request_error", $"\"{field}\"[{i}] must be a string, not {e.ValueKind.ToString().ToLowerInvariant()}.");
-                texts.Add(e.GetString()!);
+                texts.Add(JsonText(e, $"\"{field}\"[{i}]"));
                 i++;
             }
             if (texts.Count == 0) throw new RequestException(400, "invalid_request_error", $"\"{field}\" is an empty array.");
@@ -272,6 +361,17 @@ public sealed class SharpformerServer : IAsyncDisposable
         if (string.IsNullOrWhiteSpace(text)) throw new RequestException(400, "invalid_request_error", $"{field} is empty or only whitespace.");
     }
 
+    /// <summary>A JSON string's text; invalid UTF-8 or an unpaired surrogate escape ("\ud800") is the client's error, not ours.</summary>
+    static string JsonText(JsonElement e, string field)
+    {
+        try { return e.GetString()!; }
+        catch (InvalidOperationException)
+        {
+            throw new RequestException(400, "invalid_request_error",
+                $"{field} is not valid Unicode text: it holds invalid UTF-8 bytes or an unpaired surrogate escape (\\ud800-\\udfff). Send UTF-8 JSON.");
+        }
+    }
+
     static int? OptionalInt(JsonElement body, string name, int min, int max)
     {
         if (!body.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
@@ -282,7 +382,7 @@ public sealed class SharpformerServer : IAsyncDisposable
 
     static AggregationStrategy ParseAggregation(JsonElement v)
     {
-        var s = v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        var s = v.ValueKind == JsonValueKind.String ? JsonText(v, "\"aggregation\"") : null;
         return s?.ToLowerInvariant() switch
         {
             "none" => AggregationStrategy.None, "simple" => AggregationStrategy.Simple, "first" => AggregationStrategy.First,

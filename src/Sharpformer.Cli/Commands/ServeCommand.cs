@@ -21,8 +21,9 @@ internal static class ServeCommand
         var maxWait = new Option<int>("--max-wait-ms") { Description = "Longest a text waits for a batch to fill.", DefaultValueFactory = _ => 5 };
         var capacity = new Option<int>("--queue-capacity") { Description = "Texts that may wait; more get HTTP 429.", DefaultValueFactory = _ => 1024 };
         var maxText = new Option<int>("--max-text-length") { Description = "Longest text in characters; longer get HTTP 400.", DefaultValueFactory = _ => 20_000 };
+        var maxTokens = new Option<long>("--max-queued-tokens") { Description = "Tokens queued or running at once; more get HTTP 429.", DefaultValueFactory = _ => new ServerOptions().MaxQueuedTokens };
         var threads = new Option<int>("--threads") { Description = "Kernel threads." };
-        foreach (var o in new Option[] { model, task, urls, maxBatch, maxWait, capacity, maxText, threads }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, task, urls, maxBatch, maxWait, capacity, maxText, maxTokens, threads }) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
             if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
@@ -30,12 +31,14 @@ internal static class ServeCommand
             {
                 MaxBatchSize = Positive(r.GetValue(maxBatch), "--max-batch-size"), MaxWaitMs = NonNegative(r.GetValue(maxWait), "--max-wait-ms"),
                 QueueCapacity = Positive(r.GetValue(capacity), "--queue-capacity"), MaxTextLength = Positive(r.GetValue(maxText), "--max-text-length"),
+                MaxQueuedTokens = r.GetValue(maxTokens) >= 1 ? r.GetValue(maxTokens) : throw new ArgumentException($"--max-queued-tokens must be ≥ 1, not {r.GetValue(maxTokens)}."),
             };
             var dir = r.GetValue(model)!;
             var servingTask = ParseTask(r.GetValue(task)) ?? TaskOf(dir);
             var backend = PipelineBackend.Load(dir, servingTask, new PipelineOptions { BatchSize = options.MaxBatchSize, MaxTextLength = options.MaxTextLength });
-            var server = SharpformerServer.Create(backend, options, r.GetValue(urls)!.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
             var output = r.InvocationConfiguration.Output;
+            var server = SharpformerServer.Create(backend, options, r.GetValue(urls)!.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                new TextWriterLoggerProvider(output));
             output.WriteLine($"serving {backend.ModelName} ({SharpformerServer.TaskName(servingTask)}) on {r.GetValue(urls)} — Ctrl+C to stop");
             server.RunAsync().GetAwaiter().GetResult();
             return 0;

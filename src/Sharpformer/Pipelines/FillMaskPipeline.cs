@@ -46,10 +46,7 @@ public sealed class FillMaskPipeline : Pipeline
             {
                 var (ids, types, truncated, full) = BuildSequence(Tokenizer.Tokenize(texts[i]).Ids, null);
                 if (truncated) OnTruncated(new TruncationWarning(i, full, MaxLength));
-                if (!ids.Contains(Tokenizer.MaskId))
-                    throw new PipelineInputException(truncated
-                        ? $"input {i}: every [MASK] lies beyond the model's {MaxLength} tokens and was truncated away: \"{Describe(texts[i])}\"."
-                        : $"input {i}: no [MASK] token in \"{Describe(texts[i])}\"; put [MASK] where a word should be predicted.");
+                RequireMask(ids, truncated, texts[i], i);
                 rows.Add((ids, types));
             }
             var batch = Pad(rows);
@@ -83,6 +80,25 @@ public sealed class FillMaskPipeline : Pipeline
             }
         }, cancellationToken);
         return results;
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Also rejects a text with no [MASK] within the model's length, as <see cref="Run(IReadOnlyList{string}, int, IReadOnlyList{string}?, CancellationToken)"/> does.</remarks>
+    public override int CheckInput(string text, int index = 0)
+    {
+        Validate(text, index);
+        var pieces = Tokenizer.Tokenize(text).Ids;
+        var (ids, _, truncated, _) = BuildSequence(pieces, null);
+        RequireMask(ids, truncated, text, index);
+        return pieces.Length + 2;
+    }
+
+    void RequireMask(int[] ids, bool truncated, string text, int index)
+    {
+        if (!ids.Contains(Tokenizer.MaskId))
+            throw new PipelineInputException(truncated
+                ? $"input {index}: every [MASK] lies beyond the model's {MaxLength} tokens and was truncated away: \"{Describe(text)}\"."
+                : $"input {index}: no [MASK] token in \"{Describe(text)}\"; put [MASK] where a word should be predicted.");
     }
 
     /// <summary>Candidates for the single [MASK] of one text.</summary>

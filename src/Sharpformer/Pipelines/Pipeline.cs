@@ -47,6 +47,17 @@ public abstract class Pipeline
 
     protected void OnTruncated(TruncationWarning warning) => Truncated?.Invoke(warning);
 
+    /// <summary>
+    /// Checks one text as <c>Run</c> would, without running the model, and returns its length in tokens (specials included,
+    /// before truncation), so a server can reject bad input before it joins a batch and budget its work by tokens.
+    /// Throws <see cref="PipelineInputException"/> naming input <paramref name="index"/>.
+    /// </summary>
+    public virtual int CheckInput(string text, int index = 0)
+    {
+        Validate(text, index);
+        return Tokenizer.Tokenize(text).Count + 2;
+    }
+
     /// <summary>Rejects empty, whitespace-only, oversized or malformed (lone surrogate) text, naming the input.</summary>
     protected void Validate(string? text, int index, string field = "text")
     {

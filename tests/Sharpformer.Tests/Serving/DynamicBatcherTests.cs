@@ -69,4 +69,27 @@ public class DynamicBatcherTests
         Assert.Equal(new[] { 0, 1, 2 }, all);
         await dispose;
     }
+
+    [Fact]
+    public async Task EnqueueAll_AdmitsAllOrNone_WithinCapacityAndCostBudget_AndReleasesCostAfterRunning()
+    {
+        var gate = new ManualResetEventSlim(false);
+        var ran = new ConcurrentQueue<int>();
+        var batcher = new DynamicBatcher<int, int>((xs, _) => { gate.Wait(); foreach (var x in xs) ran.Enqueue(x); return xs; },
+            maxBatchSize: 1, maxWait: TimeSpan.Zero, queueCapacity: 4, cost: x => x, maxCost: 100);
+        var first = batcher.EnqueueAsync(50);
+        while (batcher.QueueDepth > 0) await Task.Delay(1);   // 50 is running and still counts
+        Assert.Equal(50, batcher.InFlightCost);
+        var ok = batcher.EnqueueAll([10, 20]);
+        var overCost = Assert.Throws<QueueFullException>(() => batcher.EnqueueAll([5, 30]));
+        Assert.Contains("needs 35 tokens and 80 of its 100-token budget", overCost.Message);
+        Assert.Throws<QueueFullException>(() => batcher.EnqueueAll([1, 1, 1]));   // 2 waiting + 3 > capacity 4
+        Assert.Equal(2, batcher.QueueDepth);
+        Assert.Equal(80, batcher.InFlightCost);
+        gate.Set();
+        Assert.Equal(new[] { 50, 10, 20 }, await Task.WhenAll(ok.Prepend(first)));
+        await batcher.DisposeAsync();
+        Assert.Equal(new[] { 50, 10, 20 }, ran);   // nothing of the rejected requests ran
+        Assert.Equal(0, batcher.InFlightCost);
+    }
 }

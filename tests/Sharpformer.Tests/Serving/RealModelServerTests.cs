@@ -101,6 +101,27 @@ public sealed class RealModelServerTests
         }
     }
 
+    [Fact]
+    public async Task AModelWithNaNWeights_Gets500WithAJsonError_NotNaNScoresOrMissingEntities()
+    {
+        foreach (var (dir, task, route) in new[] { ("bert-tiny-uncased-seqcls", ServingTask.Classify, "/v1/classify"), ("bert-tiny-uncased-tokcls", ServingTask.Ner, "/v1/ner") })
+        {
+            var (tokenizer, model) = PipelineLoader.Load(SharedData.Fixture(dir), task == ServingTask.Classify ? PipelineTask.TextClassification : PipelineTask.TokenClassification);
+            var poisoned = new PipelineBackend(task, dir, tokenizer, model);
+            var weight = ((ModelPipelineAdapter)model).Model.NamedParameters().Single(p => p.Name == "classifier.weight").Parameter.Value;
+            weight.Data.AsSpan(weight.Offset, weight.Size).Fill(float.NaN);
+            var log = new StringWriter();
+            var (server, client) = await ServerTests.Start(poisoned, log: log);
+            await using var _ = server;
+            var r = await ServerTests.Post(client, route, """{"inputs": ["Angela Merkel visited Paris.", "Stocks rose today."]}""");
+            Assert.Equal(HttpStatusCode.InternalServerError, r.Status);
+            Assert.Equal("model_error", r.Body.GetProperty("error").GetProperty("type").GetString());
+            Assert.Contains("NaN", r.Body.GetProperty("error").GetProperty("message").GetString());
+            Assert.Equal(1, await ServerTests.Count(client, "POST " + route, 500));
+            Assert.Contains("model output is not finite", log.ToString());
+        }
+    }
+
     [BrowserFact]
     public async Task DemoPage_WithTheRealNerModel_InChromium()
     {

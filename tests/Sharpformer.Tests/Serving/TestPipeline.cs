@@ -14,18 +14,39 @@ public sealed class TestPipeline(ServingTask task, int delayMsPerBatch = 0) : IP
     public string ModelName => "test-model";
     public ConcurrentQueue<int> Batches { get; } = new();
     public int DelayMs { get; set; } = delayMsPerBatch;
+    /// <summary>Model calls wait here: <c>Reset</c> it to hold the model, so tests need no timing guesses.</summary>
+    public ManualResetEventSlim Gate { get; } = new(initialState: true);
+    /// <summary>Every text the model was given, in order (a text run twice appears twice).</summary>
+    public ConcurrentQueue<string> Seen { get; } = new();
+    /// <summary>The most model calls (batches and attention) that ever overlapped; the server's one worker keeps it at 1.</summary>
+    public int MaxConcurrentCalls => _maxConcurrent;
+    int _concurrent, _maxConcurrent;
 
     public IReadOnlyList<object> RunBatch(IReadOnlyList<ServingItem> items, CancellationToken cancellationToken)
     {
+        using var _ = Enter();
         Batches.Enqueue(items.Count);
+        foreach (var item in items) Seen.Enqueue(item.Text);
+        Gate.Wait();
         if (DelayMs > 0) Thread.Sleep(DelayMs);
         return items.Select(item => Run(item)).ToList();
+    }
+
+    sealed class Exit(Action exit) : IDisposable { public void Dispose() => exit(); }
+
+    IDisposable Enter()
+    {
+        int now = Interlocked.Increment(ref _concurrent);
+        int max;
+        while ((max = _maxConcurrent) < now && Interlocked.CompareExchange(ref _maxConcurrent, now, max) != max) { }
+        return new Exit(() => Interlocked.Decrement(ref _concurrent));
     }
 
     object Run(ServingItem item)
     {
         var text = item.Text;
         if (text.Contains("boom", StringComparison.Ordinal)) throw new PipelineInputException("the text says boom.");
+        if (text.Contains("crash", StringComparison.Ordinal)) throw new InvalidOperationException("a bug in the model code.");
         switch (Task)
         {
             case ServingTask.Classify:
@@ -54,10 +75,22 @@ public sealed class TestPipeline(ServingTask task, int delayMsPerBatch = 0) : IP
         }
     }
 
+    /// <summary>Rejects what <see cref="Run"/> would reject up front, except "boom", which stands for a failure only the model finds.</summary>
+    public int Validate(ServingItem item, int index)
+    {
+        if (Task == ServingTask.FillMask && !item.Text.Contains("[MASK]", StringComparison.Ordinal))
+            throw new PipelineInputException($"input {index}: no [MASK] token in the text.");
+        return CountTokens(item.Text) + 2;
+    }
+
     public int CountTokens(string text) => Words(text).Count();
 
     public AttentionMaps Attention(string text, CancellationToken cancellationToken)
     {
+        using var _ = Enter();
+        Batches.Enqueue(1);
+        Gate.Wait();
+        if (DelayMs > 0) Thread.Sleep(DelayMs);
         var tokens = new[] { "[CLS]" }.Concat(Words(text).Select(w => text[w.Start..w.End].ToLowerInvariant())).Append("[SEP]").ToArray();
         int n = tokens.Length;
         var data = new float[2 * 2 * n * n];
