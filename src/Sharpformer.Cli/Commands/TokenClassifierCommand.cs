@@ -22,21 +22,21 @@ internal static class TokenClassifierCommand
         var allPieces = new Option<bool>("--label-all-pieces") { Description = "Label every word piece (B- becomes I- after the first) instead of only the first piece." };
         var freeze = new Option<bool>("--freeze-base") { Description = "Train only the classification head." };
         var iob1 = new Option<bool>("--iob1") { Description = "The files use IOB1 tags (original CoNLL-2003); convert them to IOB2." };
-        var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint directory (or 'latest' in --output)." };
+        var resume = TrainCommand.ResumeOption();
         var saveCheckpoints = new Option<bool>("--save-checkpoints") { Description = "Write a resumable checkpoint-<step>/ after every epoch." };
         var common = new CommonOptions();
         var cmd = new Command("token-classifier", "Fine-tune a BERT-family model for token classification (NER) on CoNLL files.");
         foreach (var o in new Option[] { model, train, eval, output, epochs, seed, batch, lr, maxLength, limit, allPieces, freeze, iob1, resume, saveCheckpoints })
             cmd.Options.Add(o);
         common.AddTo(cmd);
-        cmd.SetAction((r, ct) =>
+        cmd.SetAction((r, ct) => TrainCommand.StopOnCtrlC(ct, ct =>
         {
             common.Apply(r);
-            var conll = new ConllOptions(Tags: r.GetValue(iob1) ? ConllTags.ToIob2 : ConllTags.AsIs);
+            var labels = LabelSet.Conll2003Ner;
+            var conll = new ConllOptions(Tags: r.GetValue(iob1) ? ConllTags.ToIob2 : ConllTags.AsIs, Labels: labels);
             IReadOnlyList<TokenExample> trainSet = Conll.Read(r.GetValue(train)!, conll);
             if (r.GetValue(limit) is int n) trainSet = trainSet.Take(n).ToList();
             IReadOnlyList<TokenExample>? evalSet = r.GetValue(eval) is { } e ? Conll.Read(e, conll) : null;
-            var labels = LabelSet.Conll2003Ner;
             string outDir = r.GetValue(output)!;
             bool json = r.GetValue(common.Json);
             var options = new FineTuneOptions
@@ -48,8 +48,8 @@ internal static class TokenClassifierCommand
             };
             var result = FineTuning.TrainTokenClassifier(r.GetValue(model)!, trainSet, evalSet, labels, outDir, options, rec => TrainCommand.PrintEval(rec, json), ct);
             TrainCommand.PrintSummary(result.Evaluations, result.Train, outDir, json);
-            return Task.FromResult(0);
-        });
+            return 0;
+        }));
         return cmd;
     }
 }

@@ -29,11 +29,12 @@ internal static class TrainCommand
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and dropout.", DefaultValueFactory = _ => 0 };
         var masked = new Option<bool>("--masked") { Description = "Mask padding in attention and average pooling (the tutorial masks nothing)." };
         var output = new Option<string?>("--output") { Description = "Model directory to write (default: ./seed-agnews-s<seed>)." };
+        var resume = ResumeOption();
         var common = new CommonOptions();
         var cmd = new Command("seed-agnews", "Train the Keras-tutorial transformer on AG News (train_subset.csv) and print test accuracy per epoch.");
-        cmd.Options.Add(data); cmd.Options.Add(epochs); cmd.Options.Add(seed); cmd.Options.Add(masked); cmd.Options.Add(output);
+        cmd.Options.Add(data); cmd.Options.Add(epochs); cmd.Options.Add(seed); cmd.Options.Add(masked); cmd.Options.Add(output); cmd.Options.Add(resume);
         common.AddTo(cmd);
-        cmd.SetAction((r, ct) =>
+        cmd.SetAction((r, ct) => StopOnCtrlC(ct, ct =>
         {
             common.Apply(r);
             string dir = DataDirectory.Resolve(r.GetValue(data));
@@ -41,11 +42,14 @@ internal static class TrainCommand
             var test = AgNews.ReadTest(Path.Combine(dir, "ag_news", "test.csv"));
             int s = r.GetValue(seed);
             string outDir = r.GetValue(output) ?? $"seed-agnews-s{s}";
-            var result = RunSeed(train, test, AgNews.Labels, outDir,
-                new SeedTrainingOptions { Epochs = r.GetValue(epochs), Seed = s, Masked = r.GetValue(masked), DisableProgressBar = r.GetValue(common.NoProgress) },
+            return RunSeed(train, test, AgNews.Labels, outDir,
+                new SeedTrainingOptions
+                {
+                    Epochs = r.GetValue(epochs), Seed = s, Masked = r.GetValue(masked), DisableProgressBar = r.GetValue(common.NoProgress),
+                    ResumeFrom = ResolveResume(r.GetValue(resume), outDir),
+                },
                 r.GetValue(common.Json), ct);
-            return Task.FromResult(result);
-        });
+        }));
         return cmd;
     }
 
@@ -68,14 +72,14 @@ internal static class TrainCommand
         var maxLength = new Option<int>("--max-length") { Description = "Fine-tuning: truncate inputs to this many tokens.", DefaultValueFactory = _ => 128 };
         var warmup = new Option<double>("--warmup-ratio") { Description = "Fine-tuning: fraction of steps with linear warmup.", DefaultValueFactory = _ => 0.0 };
         var weightDecay = new Option<double>("--weight-decay") { Description = "Fine-tuning: AdamW weight decay (not on biases and LayerNorms).", DefaultValueFactory = _ => 0.01 };
-        var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint directory (or 'latest' in --output)." };
+        var resume = ResumeOption();
         var saveCheckpoints = new Option<bool>("--save-checkpoints") { Description = "Write a resumable checkpoint-<step>/ after every epoch." };
         var common = new CommonOptions();
         var cmd = new Command("text-classifier", "Train a sequence classifier from scratch (--architecture seed-transformer) or by fine-tuning (--model DIR).");
         foreach (var o in new Option[] { train, eval, format, textColumn, labelColumn, architecture, model, output, epochs, seed, batch, lr, masked, freeze, maxLength, warmup, weightDecay, resume, saveCheckpoints })
             cmd.Options.Add(o);
         common.AddTo(cmd);
-        cmd.SetAction((r, ct) =>
+        cmd.SetAction((r, ct) => StopOnCtrlC(ct, ct =>
         {
             common.Apply(r);
             string? arch = r.GetValue(architecture), modelDir = r.GetValue(model);
@@ -96,7 +100,7 @@ internal static class TrainCommand
                     LearningRate = r.GetValue(lr) ?? 1e-3, Masked = r.GetValue(masked), DisableProgressBar = noProgress,
                     SaveCheckpoints = r.GetValue(saveCheckpoints), ResumeFrom = resumeFrom,
                 };
-                return Task.FromResult(RunSeed(trainSet, evalSet, labels, outDir, options, json, ct));
+                return RunSeed(trainSet, evalSet, labels, outDir, options, json, ct);
             }
             var ft = new FineTuneOptions
             {
@@ -106,9 +110,40 @@ internal static class TrainCommand
             };
             var result = FineTuning.TrainTextClassifier(modelDir!, trainSet, evalSet, labels, outDir, ft, rec => PrintEval(rec, json), ct);
             PrintSummary(result.Evaluations, result.Train, outDir, json);
-            return Task.FromResult(0);
-        });
+            return 0;
+        }));
         return cmd;
+    }
+
+    internal static Option<string?> ResumeOption() => new("--resume") { Description = "Continue from a checkpoint directory (or 'latest' in --output)." };
+
+    /// <summary>
+    /// Runs a training verb so that Ctrl+C stops it at a safe point: the first Ctrl+C cancels the token the trainer
+    /// watches (it finishes the current step and writes a run checkpoint); a second one ends the process at once.
+    /// </summary>
+    /// <remarks>
+    /// System.CommandLine's own SIGINT handling only starts once a verb's action has returned its task, and these
+    /// actions run synchronously, so this handler is the one that sees Ctrl+C while training.
+    /// </remarks>
+    internal static Task<int> StopOnCtrlC(CancellationToken ct, Func<CancellationToken, int> train)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (cts.IsCancellationRequested) return;   // second Ctrl+C: let the process end
+            e.Cancel = true;
+            Console.Error.WriteLine();
+            Console.Error.WriteLine("stopping after the current step to save a checkpoint (Ctrl+C again to abort without one)...");
+            cts.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try { return Task.FromResult(train(cts.Token)); }
+        catch (TrainingCancelledException e)
+        {
+            Console.Error.WriteLine($"stopped at step {e.Step}; checkpoint saved to {e.CheckpointDirectory}; resume with --resume {e.CheckpointDirectory} (and the same other options)");
+            return Task.FromResult(130);
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
     }
 
     internal static string? ResolveResume(string? resume, string outDir)

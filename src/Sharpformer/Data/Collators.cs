@@ -131,5 +131,7 @@ public static class LabelAlignment
     /// <summary>Same, with word labels given as tag names.</summary>
     public static int[] AlignLabelsWithTokens(IReadOnlyList<int?> wordIds, IReadOnlyList<string> wordTags, LabelSet labels,
         bool labelAllPieces = true) =>
-        AlignLabelsWithTokens(wordIds, wordTags.Select(labels.Id).ToArray(), labels, labelAllPieces);
+        AlignLabelsWithTokens(wordIds, wordTags.Select(t => labels.TryGetId(t, out int id) ? id
+            : throw new ArgumentException($"Unknown tag '{t}' (known: {string.Join(", ", labels.Names)}); read the data with ConllOptions.Labels to find its line.", nameof(wordTags))).ToArray(),
+            labels, labelAllPieces);
 }

@@ -13,7 +13,11 @@ public enum ConllTags
 /// <param name="TagColumn">Column holding the tag (0-based; −1 = last column, the NER tag in CoNLL-2003).</param>
 /// <param name="Tags">Whether to convert the tags to IOB2.</param>
 /// <param name="ValidateTags">Reject tags that are not O or B-/I-/E-/S-TYPE (malformed line).</param>
-public sealed record ConllOptions(int TagColumn = -1, ConllTags Tags = ConllTags.AsIs, bool ValidateTags = true)
+/// <param name="Labels">
+/// The tag set the data will be trained or scored with; a tag outside it (after any IOB2 conversion) is a malformed line
+/// (<see cref="UnknownTagException"/> naming its file and line). Null: any well-formed tag is accepted.
+/// </param>
+public sealed record ConllOptions(int TagColumn = -1, ConllTags Tags = ConllTags.AsIs, bool ValidateTags = true, LabelSet? Labels = null)
 {
     public static ConllOptions Default { get; } = new();
 }
@@ -38,6 +42,7 @@ public static class Conll
         var collect = new ReadCollector<TokenExample>(fileName, options);
         var words = new List<string>();
         var tags = new List<string>();
+        var tagLines = new List<int>();
         int columns = 0, lineNo = 0;
         bool sentenceBad = false;
         int sentenceStart = 0;
@@ -48,10 +53,18 @@ public static class Conll
             if (words.Count > 0 && !sentenceBad)
             {
                 var finalTags = conll.Tags == ConllTags.ToIob2 ? TagScheme.Iob1ToIob2(tags) : tags.ToArray();
-                collect.Add(new TokenExample(words.ToArray(), finalTags));
+                int unknown = conll.Labels is null ? -1 : Array.FindIndex(finalTags, t => !conll.Labels.Contains(t));
+                if (unknown < 0) collect.Add(new TokenExample(words.ToArray(), finalTags));
+                else
+                {
+                    // Name the tag as written in the file; IOB1 conversion may have turned I-X into B-X.
+                    collect.Malformed(new UnknownTagException(fileName, tagLines[unknown], tags[unknown], conll.Labels!,
+                        finalTags[unknown] == tags[unknown] ? null : finalTags[unknown]));
+                }
             }
             words.Clear();
             tags.Clear();
+            tagLines.Clear();
             sentenceBad = false;
         }
 
@@ -83,9 +96,10 @@ public static class Conll
             if (!conll.ValidateTags) tag = Intern(Column(line, tagCol));
             words.Add(Column(line, 0).ToString());
             tags.Add(tag);
+            tagLines.Add(lineNo);
         }
         Flush();
-        return collect.Result();
+        return collect.Result(conll.Labels);
     }
 
     static int CountColumns(string line)

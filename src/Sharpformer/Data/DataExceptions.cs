@@ -34,3 +34,22 @@ public sealed class UnknownLabelException : DataFormatException
     /// <summary>The label text that was not found.</summary>
     public string Value { get; }
 }
+
+/// <summary>A CoNLL tag that is not in the tag set the model is trained or scored with.</summary>
+public sealed class UnknownTagException : DataFormatException
+{
+    /// <param name="file">File name.</param>
+    /// <param name="line">1-based line of the token.</param>
+    /// <param name="tag">The tag as written in the file.</param>
+    /// <param name="labels">The tag set in use (listed in the message).</param>
+    /// <param name="converted">The tag after IOB1 → IOB2 conversion, when it differs from the file's.</param>
+    public UnknownTagException(string file, int line, string tag, LabelSet labels, string? converted = null)
+        : base(file, line, $"unknown tag '{tag}'{(converted is null ? "" : $" ('{converted}' in IOB2)")} (known: {string.Join(", ", labels.Names)}). " +
+                           "Fix the tag, or train with a label set that contains it.")
+    {
+        Tag = tag;
+    }
+
+    /// <summary>The tag as written in the file.</summary>
+    public string Tag { get; }
+}

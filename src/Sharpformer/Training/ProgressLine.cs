@@ -59,4 +59,34 @@ public sealed class MetricsLog(string path)
         var json = JsonSerializer.Serialize(record);
         File.AppendAllText(Path, json + "\n");
     }
+
+    /// <summary>
+    /// Before a run resumes from the checkpoint of <paramref name="step"/>: removes the records the earlier run wrote
+    /// after it (step &gt; <paramref name="step"/>) and its "train_end" records (the run goes on), so every step is
+    /// logged once and the file reads as if the run had never stopped. The file is replaced atomically.
+    /// </summary>
+    /// <remarks>A last line that is not valid JSON is the torn write of a killed process and is dropped too.</remarks>
+    public void DropAfter(long step)
+    {
+        if (!File.Exists(Path)) return;
+        var lines = File.ReadAllLines(Path);
+        var kept = new System.Text.StringBuilder();
+        bool changed = false;
+        for (int i = 0; i < lines.Length; i++)
+        {
+            string line = lines[i];
+            bool keep;
+            try
+            {
+                var node = System.Text.Json.Nodes.JsonNode.Parse(line) as System.Text.Json.Nodes.JsonObject;
+                keep = node is null
+                    || !(node["kind"]?.GetValueKind() == JsonValueKind.String && node["kind"]!.GetValue<string>() == "train_end"
+                         || node["step"]?.GetValueKind() == JsonValueKind.Number && node["step"]!.GetValue<long>() > step);
+            }
+            catch (JsonException) { keep = i < lines.Length - 1; }
+            if (keep) kept.Append(line).Append('\n');
+            else changed = true;
+        }
+        if (changed) Checkpoints.AtomicFile.WriteAllText(Path, kept.ToString());
+    }
 }

@@ -21,9 +21,14 @@ public sealed class CheckpointFormatException(string message) : SharpformerExcep
 /// <param name="MaxSteps">Planned updates.</param>
 /// <param name="EarlyStoppingBest">Early stopping's best metric value so far.</param>
 /// <param name="EarlyStoppingPatienceCounter">Evaluations since early stopping's metric last improved.</param>
+/// <param name="LogLossSum">Sum of the step losses since the last "log" record (its train_loss is their mean).</param>
+/// <param name="LogUpdates">Steps since the last "log" record.</param>
+/// <param name="EvalLossSum">Sum of the step losses since the last "eval" record.</param>
+/// <param name="EvalUpdates">Steps since the last "eval" record.</param>
 public sealed record RunPosition(long GlobalStep, int EpochIndex, int BatchInEpoch, long OptimizerSteps, ulong[] DropoutRngState,
     int Seed, double? BestMetric, string? BestModelCheckpoint, long MaxSteps,
-    double? EarlyStoppingBest = null, int EarlyStoppingPatienceCounter = 0);
+    double? EarlyStoppingBest = null, int EarlyStoppingPatienceCounter = 0,
+    double LogLossSum = 0, int LogUpdates = 0, double EvalLossSum = 0, int EvalUpdates = 0);
 
 /// <summary>
 /// Run checkpoints: <c>checkpoint-&lt;step&gt;/</c> holding <c>model.safetensors</c> (parameters),
@@ -39,13 +44,15 @@ public static class RunCheckpoint
     public const string SchedulerFile = "scheduler.bin";
     public const string StateFile = "trainer_state.json";
     const int FormatVersion = 1;
+    /// <summary>Name prefix of the directory a save writes before renaming it to checkpoint-&lt;step&gt;.</summary>
+    public const string TempPrefix = ".tmp-checkpoint-";
 
     /// <summary>Writes checkpoint-<c>step</c> under <paramref name="outputDir"/> and returns its path.</summary>
     public static string Save(string outputDir, IReadOnlyList<FlatParameter> parameters, Optimizer optimizer, LrScheduler scheduler, RunPosition position)
     {
         Directory.CreateDirectory(outputDir);
         string final = Path.Combine(outputDir, $"checkpoint-{position.GlobalStep}");
-        string temp = Path.Combine(outputDir, $".tmp-checkpoint-{position.GlobalStep}-{Guid.NewGuid():N}");
+        string temp = Path.Combine(outputDir, $"{TempPrefix}{position.GlobalStep}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(temp);
         try
         {
@@ -66,6 +73,10 @@ public static class RunCheckpoint
                 ["best_model_checkpoint"] = position.BestModelCheckpoint,
                 ["early_stopping_best"] = position.EarlyStoppingBest,
                 ["early_stopping_patience_counter"] = position.EarlyStoppingPatienceCounter,
+                ["log_loss_sum"] = position.LogLossSum,
+                ["log_updates"] = position.LogUpdates,
+                ["eval_loss_sum"] = position.EvalLossSum,
+                ["eval_updates"] = position.EvalUpdates,
             };
             File.WriteAllText(Path.Combine(temp, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
@@ -95,7 +106,9 @@ public static class RunCheckpoint
                 o["dropout_rng_state"]!.AsArray().Select(n => ulong.Parse(n!.GetValue<string>())).ToArray(),
                 o["seed"]!.GetValue<int>(), o["best_metric"]?.GetValue<double>(), o["best_model_checkpoint"]?.GetValue<string>(),
                 o["max_steps"]!.GetValue<long>(),
-                o["early_stopping_best"]?.GetValue<double>(), o["early_stopping_patience_counter"]?.GetValue<int>() ?? 0);
+                o["early_stopping_best"]?.GetValue<double>(), o["early_stopping_patience_counter"]?.GetValue<int>() ?? 0,
+                o["log_loss_sum"]?.GetValue<double>() ?? 0, o["log_updates"]?.GetValue<int>() ?? 0,
+                o["eval_loss_sum"]?.GetValue<double>() ?? 0, o["eval_updates"]?.GetValue<int>() ?? 0);
         }
         catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException)
         {
@@ -145,6 +158,23 @@ public static class RunCheckpoint
     {
         if (!File.Exists(file)) throw new CheckpointFormatException($"{file} does not exist; the checkpoint is incomplete.");
         return SafeTensorsReader.Read(file);
+    }
+
+    /// <summary>
+    /// Deletes the <c>.tmp-checkpoint-*</c> directories that saves of a killed process left under
+    /// <paramref name="outputDir"/> (a save renames its temporary directory only once it is complete, so these are
+    /// never valid checkpoints); returns how many were removed. Call it only when no other run writes to the directory.
+    /// </summary>
+    public static int RemoveAbandonedSaves(string outputDir)
+    {
+        if (!Directory.Exists(outputDir)) return 0;
+        int removed = 0;
+        foreach (var dir in Directory.GetDirectories(outputDir, TempPrefix + "*"))
+        {
+            Directory.Delete(dir, recursive: true);
+            removed++;
+        }
+        return removed;
     }
 
     /// <summary>The checkpoint-&lt;step&gt; directories under <paramref name="outputDir"/>, oldest step first.</summary>

@@ -100,24 +100,36 @@ public sealed class Trainer<TBatch>
     /// Trains to <see cref="MaxSteps"/> (or until a callback stops it), optionally continuing from a
     /// checkpoint directory written by an earlier run with the same arguments.
     /// </summary>
+    /// <remarks>
+    /// Cancelling <paramref name="cancellationToken"/> stops at the next safe point: the optimizer step in progress
+    /// (with its logging, evaluation and saving) is finished, a run checkpoint of that step is written, and
+    /// <see cref="TrainingCancelledException"/> says where — resuming from it continues bit-exactly.
+    /// Leftover <c>.tmp-checkpoint-*</c> directories of saves a killed process never finished are removed first, and a
+    /// resumed run drops the <c>metrics.jsonl</c> records written after its checkpoint, so no step is logged twice.
+    /// </remarks>
     public TrainResult Train(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {
         var args = Args;
         Directory.CreateDirectory(args.OutputDir);
+        RunCheckpoint.RemoveAbandonedSaves(args.OutputDir);
         _log = new MetricsLog(Path.Combine(args.OutputDir, "metrics.jsonl"));
         var control = new TrainerControl();
         int epoch = 0, batchStart = 0;
-        if (resumeFromCheckpoint != null) (epoch, batchStart) = Resume(resumeFromCheckpoint);
-        long firstStep = State.GlobalStep;
+        // Interval accumulators (since the last log / the last evaluation); checkpointed so a resumed run's records match.
+        var acc = new LossAccumulators();
+        if (resumeFromCheckpoint != null)
+        {
+            (epoch, batchStart, acc) = Resume(resumeFromCheckpoint);
+            _log.DropAfter(State.GlobalStep);
+        }
+        long firstStep = State.GlobalStep, savedStep = -1;
         foreach (var c in _callbacks) c.OnTrainBegin(State, control);
 
         int batchSize = args.PerDeviceTrainBatchSize, accum = args.GradientAccumulationSteps, microBatches = MicroBatchesPerEpoch;
         var clock = Stopwatch.StartNew();
         long samplesTotal = 0;
         double lossTotal = 0; long updatesThisCall = 0;
-        // Interval accumulators (since the last log / the last evaluation).
-        double logLoss = 0; int logUpdates = 0; long logSamples = 0; double logStart = 0;
-        double evalLoss = 0; int evalUpdates = 0; long evalSamples = 0; double evalStart = 0;
+        long logSamples = 0, evalSamples = 0; double logStart = 0, evalStart = 0;
         _model.Training = true;
         foreach (var p in _model.Parameters) Array.Clear(p.Grad);
         using var progress = new ProgressLine(args.DisableProgressBar);
@@ -129,7 +141,14 @@ public sealed class Trainer<TBatch>
             double stepLoss = 0; int microInStep = 0, stepSamples = 0;
             for (int mb = batchStart; mb < microBatches && State.GlobalStep < MaxSteps; mb++)
             {
-                cancellationToken.ThrowIfCancellationRequested();
+                if (microInStep == 0 && cancellationToken.IsCancellationRequested)
+                {
+                    progress.Clear();
+                    string dir = savedStep == State.GlobalStep
+                        ? Path.Combine(args.OutputDir, $"checkpoint-{State.GlobalStep}")
+                        : SaveCheckpoint(epoch, mb, evaluatedNow: false, acc);
+                    throw new TrainingCancelledException(State.GlobalStep, dir, cancellationToken);
+                }
                 int start = mb * batchSize, len = Math.Min(batchSize, _train.Count - start);
                 var batch = _train.Collate(order.AsSpan(start, len));
                 // The last, incomplete accumulation of an epoch is averaged over its own micro-batches.
@@ -148,8 +167,8 @@ public sealed class Trainer<TBatch>
                 State.Epoch = epoch + (double)(mb + 1) / microBatches;
                 double meanLoss = stepLoss / microInStep;
                 lossTotal += meanLoss; updatesThisCall++; samplesTotal += stepSamples;
-                logLoss += meanLoss; logUpdates++; logSamples += stepSamples;
-                evalLoss += meanLoss; evalUpdates++; evalSamples += stepSamples;
+                acc.LogLoss += meanLoss; acc.LogUpdates++; logSamples += stepSamples;
+                acc.EvalLoss += meanLoss; acc.EvalUpdates++; evalSamples += stepSamples;
                 var stepLog = new StepLog(State.GlobalStep, meanLoss, lr, gradNorm, stepSamples);
                 stepLoss = 0; microInStep = 0; stepSamples = 0;
                 double now = clock.Elapsed.TotalSeconds;
@@ -165,24 +184,26 @@ public sealed class Trainer<TBatch>
                     Emit(new Dictionary<string, object?>
                     {
                         ["kind"] = "log", ["step"] = State.GlobalStep, ["epoch"] = Math.Round(State.Epoch, 4),
-                        ["train_loss"] = logLoss / logUpdates, ["learning_rate"] = lr, ["grad_norm"] = gradNorm,
+                        ["train_loss"] = acc.LogLoss / acc.LogUpdates, ["learning_rate"] = lr, ["grad_norm"] = gradNorm,
                         ["samples_per_s"] = logSamples / Math.Max(now - logStart, 1e-9),
                     });
-                    logLoss = 0; logUpdates = 0; logSamples = 0; logStart = now;
+                    acc.LogLoss = 0; acc.LogUpdates = 0; logSamples = 0; logStart = now;
                 }
                 bool evalNow = args.EvaluationStrategy == IntervalStrategy.Steps && State.GlobalStep % args.EvalSteps == 0
                     || args.EvaluationStrategy == IntervalStrategy.Epoch && endOfEpoch;
                 if (evalNow)
                 {
                     double trainSeconds = now - evalStart;
-                    var metrics = EvaluateCore(cancellationToken);
+                    // Not cancellable: the evaluation belongs to the step just taken, and a checkpoint after a skipped
+                    // evaluation would make the resumed run's log differ from an uninterrupted one.
+                    var metrics = EvaluateCore(CancellationToken.None);
                     var record = new Dictionary<string, object?> { ["kind"] = "eval", ["epoch"] = Math.Round(State.Epoch, 4), ["step"] = State.GlobalStep,
-                        ["train_loss"] = evalUpdates > 0 ? evalLoss / evalUpdates : null };
+                        ["train_loss"] = acc.EvalUpdates > 0 ? acc.EvalLoss / acc.EvalUpdates : null };
                     foreach (var (k, v) in metrics) record[k] = v;
                     record["samples_per_s"] = evalSamples / Math.Max(trainSeconds, 1e-9);
                     progress.Clear();
                     Emit(record);
-                    evalLoss = 0; evalUpdates = 0; evalSamples = 0;
+                    acc.EvalLoss = 0; acc.EvalUpdates = 0; evalSamples = 0;
                     TrackBest(metrics);
                     foreach (var c in _callbacks) c.OnEvaluate(State, control, metrics);
                     evalStart = clock.Elapsed.TotalSeconds;   // evaluation time is not training time
@@ -193,7 +214,8 @@ public sealed class Trainer<TBatch>
                 if (saveNow)
                 {
                     int nextEpoch = endOfEpoch ? epoch + 1 : epoch, nextBatch = endOfEpoch ? 0 : mb + 1;
-                    string dir = SaveCheckpoint(nextEpoch, nextBatch, evalNow);
+                    string dir = SaveCheckpoint(nextEpoch, nextBatch, evalNow, acc);
+                    savedStep = State.GlobalStep;
                     foreach (var c in _callbacks) c.OnSave(State, control, dir);
                 }
                 if (control.ShouldStop) { stopped = !last; break; }
@@ -271,12 +293,13 @@ public sealed class Trainer<TBatch>
         if (better) { State.BestMetric = m; _pendingMetric = m; }
     }
 
-    string SaveCheckpoint(int nextEpoch, int nextBatch, bool evaluatedNow)
+    string SaveCheckpoint(int nextEpoch, int nextBatch, bool evaluatedNow, LossAccumulators acc)
     {
         string name = $"checkpoint-{State.GlobalStep}";
         if (evaluatedNow && _pendingMetric != null) State.BestModelCheckpoint = name;
         var position = new RunPosition(State.GlobalStep, nextEpoch, nextBatch, _optimizer.StepCount, _dropoutRng.GetState(), Args.Seed,
-            State.BestMetric, State.BestModelCheckpoint, MaxSteps, State.EarlyStoppingBest, State.EarlyStoppingPatienceCounter);
+            State.BestMetric, State.BestModelCheckpoint, MaxSteps, State.EarlyStoppingBest, State.EarlyStoppingPatienceCounter,
+            acc.LogLoss, acc.LogUpdates, acc.EvalLoss, acc.EvalUpdates);
         string dir = RunCheckpoint.Save(Args.OutputDir, _model.Parameters, _optimizer, Scheduler, position);
         if (Args.SaveTotalLimit > 0)
         {
@@ -293,7 +316,7 @@ public sealed class Trainer<TBatch>
         return dir;
     }
 
-    (int Epoch, int Batch) Resume(string checkpointDir)
+    (int Epoch, int Batch, LossAccumulators Acc) Resume(string checkpointDir)
     {
         var pos = RunCheckpoint.ReadPosition(checkpointDir);
         if (pos.Seed != Args.Seed) throw new CheckpointFormatException($"{checkpointDir} was written by a run with seed {pos.Seed}; this run uses seed {Args.Seed}. Resume with the same arguments.");
@@ -307,7 +330,10 @@ public sealed class Trainer<TBatch>
         State.EarlyStoppingBest = pos.EarlyStoppingBest;
         State.EarlyStoppingPatienceCounter = pos.EarlyStoppingPatienceCounter;
         State.Epoch = pos.EpochIndex + (double)pos.BatchInEpoch / MicroBatchesPerEpoch;
-        return (pos.EpochIndex, pos.BatchInEpoch);
+        return (pos.EpochIndex, pos.BatchInEpoch, new LossAccumulators
+        {
+            LogLoss = pos.LogLossSum, LogUpdates = pos.LogUpdates, EvalLoss = pos.EvalLossSum, EvalUpdates = pos.EvalUpdates,
+        });
     }
 
     /// <summary>The newest checkpoint under the output directory, or null.</summary>
@@ -318,6 +344,27 @@ public sealed class Trainer<TBatch>
         _log?.Append(record);
         Logged?.Invoke(record);
     }
+}
+
+/// <summary>Sums of step losses since the last "log" and the last "eval" record (their "train_loss" is the mean).</summary>
+sealed class LossAccumulators
+{
+    public double LogLoss, EvalLoss;
+    public int LogUpdates, EvalUpdates;
+}
+
+/// <summary>
+/// Training was cancelled through its token and stopped at a safe point: after optimizer step <see cref="Step"/>,
+/// whose run checkpoint is <see cref="CheckpointDirectory"/>. Pass that directory as the resume checkpoint (same
+/// arguments) to continue exactly where it stopped.
+/// </summary>
+public sealed class TrainingCancelledException(long step, string checkpointDirectory, CancellationToken token)
+    : OperationCanceledException($"Training stopped at step {step}; checkpoint saved to {checkpointDirectory}.", token)
+{
+    /// <summary>Optimizer updates done when the run stopped.</summary>
+    public long Step { get; } = step;
+    /// <summary>The run checkpoint written at <see cref="Step"/>.</summary>
+    public string CheckpointDirectory { get; } = checkpointDirectory;
 }
 
 /// <summary>The loss became NaN or infinite.</summary>

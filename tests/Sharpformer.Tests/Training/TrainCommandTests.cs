@@ -60,6 +60,27 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task StopOnCtrlC_CancelledTraining_SaysWhereTheCheckpointIsAndHowToResume()
+    {
+        Task<int> run;
+        var sw = new StringWriter();
+        lock (ConsoleLock)
+        {
+            var previous = Console.Error;
+            Console.SetError(sw);
+            try
+            {
+                run = TrainCommand.StopOnCtrlC(CancellationToken.None,
+                    ct => throw new Sharpformer.Training.TrainingCancelledException(7, "/runs/a/checkpoint-7", ct));
+            }
+            finally { Console.SetError(previous); }
+        }
+        Assert.Equal(130, await run);
+        Assert.Equal("stopped at step 7; checkpoint saved to /runs/a/checkpoint-7; resume with --resume /runs/a/checkpoint-7 (and the same other options)",
+            sw.ToString().Trim());
+    }
+
+    [Fact]
     public void ArchitectureAndModelAreMutuallyExclusive()
     {
         Directory.CreateDirectory(_root);

@@ -94,6 +94,117 @@ public sealed class TrainerTests : IDisposable
         Assert.NotEqual(NewModel().Parameters[0].Value, full.Parameters[0].Value);
     }
 
+    // Hands out the training batches and cancels the token when micro-batch number `cancelAt` (1-based) is collated.
+    sealed class CancelAtMicroBatch(ITrainingData<SeedBatch> inner, int cancelAt, CancellationTokenSource cts) : ITrainingData<SeedBatch>
+    {
+        int _calls;
+        public int Count => inner.Count;
+        public SeedBatch Collate(ReadOnlySpan<int> indices)
+        {
+            if (++_calls == cancelAt) cts.Cancel();
+            return inner.Collate(indices);
+        }
+    }
+
+    // Timing fields differ between any two runs, and train_end's train_loss is the mean over the last Train call only
+    // (TrainResult.TrainingLoss); everything else in metrics.jsonl must match exactly.
+    static readonly string[] TimingKeys = ["samples_per_s", "eval_samples_per_s", "train_seconds"];
+
+    static List<string> LogWithoutTimings(string outputDir) => File.ReadAllLines(Path.Combine(outputDir, "metrics.jsonl")).Select(l =>
+    {
+        var o = JsonNode.Parse(l)!.AsObject();
+        foreach (var k in TimingKeys) o.Remove(k);
+        if (o["kind"]!.GetValue<string>() == "train_end") o.Remove("train_loss");
+        return o.ToJsonString();
+    }).ToList();
+
+    static void AssertBitIdentical(SeedTransformerTrainable expected, SeedTransformerTrainable actual)
+    {
+        for (int i = 0; i < expected.Parameters.Count; i++)
+        {
+            var a = expected.Parameters[i].Value; var b = actual.Parameters[i].Value;
+            for (int j = 0; j < a.Length; j++)
+                Assert.True(BitConverter.SingleToInt32Bits(a[j]) == BitConverter.SingleToInt32Bits(b[j]),
+                    $"{expected.Parameters[i].Name}[{j}]: {a[j]:R} vs {b[j]:R}");
+        }
+    }
+
+    [Fact]
+    public void Cancellation_FinishesTheStepSavesACheckpoint_AndTheResumedRunMatchesAnUninterruptedOneBitExactly()
+    {
+        var train = Data(Rows(70, 1));   // 9 micro-batches per epoch, accumulation 2 → steps 6, 7 use micro-batches 10-11, 12-13
+        var args = Args("x") with
+        {
+            SaveStrategy = IntervalStrategy.No, LoggingStrategy = IntervalStrategy.Steps, LoggingSteps = 1,
+            EvaluationStrategy = IntervalStrategy.Steps, EvalSteps = 3,
+        };
+        var eval = Data(Rows(20, 2));
+        var full = NewModel();
+        new Trainer<SeedBatch>(full, args with { OutputDir = Path.Combine(_root, "full") }, train, eval, Accuracy).Train();
+
+        // Cancelled while collating the first micro-batch of step 7: step 7 is finished, then the run stops.
+        using var cts = new CancellationTokenSource();
+        var stopped = new Trainer<SeedBatch>(NewModel(), args with { OutputDir = Path.Combine(_root, "stopped") },
+            new CancelAtMicroBatch(train, 12, cts), eval, Accuracy);
+        var e = Assert.Throws<TrainingCancelledException>(() => stopped.Train(cancellationToken: cts.Token));
+        Assert.Equal(7, e.Step);
+        Assert.Equal(Path.Combine(_root, "stopped", "checkpoint-7"), e.CheckpointDirectory);
+        Assert.Contains("checkpoint-7", e.Message);
+        var pos = RunCheckpoint.ReadPosition(e.CheckpointDirectory);
+        Assert.Equal((7L, 1, 4, 7L), (pos.GlobalStep, pos.EpochIndex, pos.BatchInEpoch, pos.OptimizerSteps));
+
+        var resumedModel = NewModel(initSeed: 99);
+        var r = new Trainer<SeedBatch>(resumedModel, args with { OutputDir = Path.Combine(_root, "stopped") }, train, eval, Accuracy)
+            .Train(e.CheckpointDirectory);
+        Assert.Equal(12, r.GlobalStep);
+        AssertBitIdentical(full, resumedModel);
+        // Losses, learning rates, gradient norms and evaluations (whose train_loss spans the stop) are the uninterrupted run's.
+        Assert.Equal(LogWithoutTimings(Path.Combine(_root, "full")), LogWithoutTimings(Path.Combine(_root, "stopped")));
+    }
+
+    [Fact]
+    public void ResumeFromAnEarlierCheckpoint_LogsEveryStepOnce_AndTheLogEqualsTheUninterruptedRun()
+    {
+        var train = Data(Rows(70, 1));
+        var args = Args("x") with { LoggingStrategy = IntervalStrategy.Steps, LoggingSteps = 1 };   // checkpoints at 5 and 10
+        string fullDir = Path.Combine(_root, "full"), againDir = Path.Combine(_root, "again");
+        new Trainer<SeedBatch>(NewModel(), args with { OutputDir = fullDir }, train).Train();
+        // Run to the end, then resume the same directory from step 5: steps 6..12 run a second time.
+        new Trainer<SeedBatch>(NewModel(), args with { OutputDir = againDir }, train).Train();
+        new Trainer<SeedBatch>(NewModel(), args with { OutputDir = againDir }, train).Train(Path.Combine(againDir, "checkpoint-5"));
+
+        var records = File.ReadAllLines(Path.Combine(againDir, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+        var logSteps = records.Where(o => o["kind"]!.GetValue<string>() == "log").Select(o => o["step"]!.GetValue<long>()).ToArray();
+        Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), logSteps);
+        Assert.Single(records, o => o["kind"]!.GetValue<string>() == "train_end");
+        Assert.Equal(LogWithoutTimings(fullDir), LogWithoutTimings(againDir));
+    }
+
+    [Fact]
+    public void NextRunRemovesAbandonedTempCheckpointsAndLeavesRealOnesUntouched()
+    {
+        var args = Args("tmp") with { MaxSteps = 5 };
+        new Trainer<SeedBatch>(NewModel(), args, Data(Rows(70, 1))).Train();
+        string real = Path.Combine(args.OutputDir, "checkpoint-5");
+        var before = Directory.GetFiles(real).Order().Select(f => (f, File.ReadAllBytes(f), File.GetLastWriteTimeUtc(f))).ToList();
+        string abandoned = Path.Combine(args.OutputDir, ".tmp-checkpoint-3-0123456789abcdef");
+        Directory.CreateDirectory(abandoned);
+        File.WriteAllText(Path.Combine(abandoned, RunCheckpoint.ModelFile), "half-written");
+
+        new Trainer<SeedBatch>(NewModel(), args with { SaveStrategy = IntervalStrategy.No }, Data(Rows(70, 1))).Train();
+
+        Assert.False(Directory.Exists(abandoned));
+        var after = Directory.GetFiles(real).Order().Select(f => (f, File.ReadAllBytes(f), File.GetLastWriteTimeUtc(f))).ToList();
+        Assert.Equal(before.Count, after.Count);
+        for (int i = 0; i < before.Count; i++)
+        {
+            Assert.Equal(before[i].Item1, after[i].Item1);
+            Assert.Equal(before[i].Item2, after[i].Item2);
+            Assert.Equal(before[i].Item3, after[i].Item3);
+        }
+        Assert.Equal([real], RunCheckpoint.List(args.OutputDir));
+    }
+
     [Fact]
     public void CheckpointLayoutAndRotation()
     {

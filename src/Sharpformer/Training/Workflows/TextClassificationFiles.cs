@@ -22,15 +22,22 @@ public enum TextFileFormat
 /// <summary>Reads labelled texts for classification, recognising the format from the file when asked.</summary>
 public static class TextClassificationFiles
 {
-    /// <summary>Detects the format: .jsonl/.json → JSON lines; AG News by its first line; "text;label" lines → Emotion; other .csv → CSV.</summary>
+    /// <summary>
+    /// Detects the format: .jsonl/.json → JSON lines; AG News by its first lines; "text;label" lines → Emotion; other .csv → CSV.
+    /// </summary>
+    /// <remarks>
+    /// A <c>label,text</c> header alone does not make a file AG News: many CSVs have it. The train subset is
+    /// recognised by its exact layout (SOURCE.md): that header, then rows of an unquoted class id 0–3 and a quoted text.
+    /// </remarks>
     public static TextFileFormat Detect(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Data file not found: '{path}'.", path);
         string ext = Path.GetExtension(path).ToLowerInvariant();
         if (ext is ".jsonl" or ".json" or ".ndjson") return TextFileFormat.JsonLines;
-        string first;
-        using (var r = new StreamReader(path)) first = r.ReadLine() ?? "";
-        if (first.Trim() == "label,text") return TextFileFormat.AgNewsSubset;
+        string first, second;
+        using (var r = new StreamReader(path)) { first = r.ReadLine() ?? ""; second = r.ReadLine() ?? ""; }
+        if (first.Trim() == "label,text")
+            return System.Text.RegularExpressions.Regex.IsMatch(second, "^[0-3],\"") ? TextFileFormat.AgNewsSubset : TextFileFormat.Csv;
         if (System.Text.RegularExpressions.Regex.IsMatch(first, "^\"[1-4]\",\"")) return TextFileFormat.AgNewsOfficial;
         if (ext == ".csv") return TextFileFormat.Csv;
         if (first.Contains(';')) return TextFileFormat.Emotion;
