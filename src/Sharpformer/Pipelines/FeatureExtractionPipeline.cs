@@ -22,7 +22,7 @@ public sealed class FeatureExtractionPipeline : Pipeline
     /// <summary>Whether vectors are scaled to unit L2 norm.</summary>
     public bool Normalize { get; }
 
-    /// <summary>One vector per text.</summary>
+    /// <summary>One vector per text; element i is what <c>Run(texts[i])</c> returns.</summary>
     /// <remarks>
     /// Cls: h₀; Pooled: BERT pooler tanh(W·h₀ + b); MaskedMean: Σ_t m_t·h_t / Σ_t m_t over the attention mask m.
     /// With <see cref="Normalize"/>: v / max(‖v‖₂, 1e-12).
@@ -77,7 +77,7 @@ public sealed class FeatureExtractionPipeline : Pipeline
     }
 
     /// <summary>Embedding of one text.</summary>
-    public float[] Run(string text) => Run([text])[0];
+    public float[] Run(string text, CancellationToken cancellationToken = default) => Run([text], cancellationToken)[0];
 
     /// <summary>Vector length.</summary>
     public int Dimensions(CancellationToken cancellationToken = default) => Run(["a"], cancellationToken)[0].Length;

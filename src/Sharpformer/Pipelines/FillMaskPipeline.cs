@@ -1,5 +1,15 @@
 namespace Sharpformer.Pipelines;
 
+/// <summary>Per-call choices of <see cref="FillMaskPipeline.Run(string, FillMaskOptions?, CancellationToken)"/>.</summary>
+public sealed record FillMaskOptions
+{
+    /// <summary>Candidates per mask, best first (capped at the number of <see cref="Targets"/> when restricted).</summary>
+    public int TopK { get; init; } = 5;
+    /// <summary>Restrict candidates to these tokens (HF <c>targets=</c>): a word not in the vocabulary is replaced by its first
+    /// word piece. Scores stay probabilities over the whole vocabulary.</summary>
+    public IReadOnlyList<string>? Targets { get; init; }
+}
+
 /// <summary>Masked-token prediction (HF <c>pipeline("fill-mask")</c>): candidates for every [MASK] in each text.</summary>
 public sealed class FillMaskPipeline : Pipeline
 {
@@ -29,11 +39,23 @@ public sealed class FillMaskPipeline : Pipeline
     /// clean-up; with one mask special tokens are skipped, with several they are kept and the other masks stay
     /// [MASK] (transformers 4.30 behaviour).
     /// </remarks>
-    public IReadOnlyList<IReadOnlyList<IReadOnlyList<FillMaskCandidate>>> Run(IReadOnlyList<string> texts, int topK = 5,
-        IReadOnlyList<string>? targets = null, CancellationToken cancellationToken = default)
+    public IReadOnlyList<IReadOnlyList<IReadOnlyList<FillMaskCandidate>>> Run(IReadOnlyList<string> texts, int topK,
+        IReadOnlyList<string>? targets = null, CancellationToken cancellationToken = default) =>
+        Run(texts, new FillMaskOptions { TopK = topK, Targets = targets }, cancellationToken);
+
+    /// <summary>For one text, for each [MASK] (in order), the most probable tokens, best first.</summary>
+    public IReadOnlyList<IReadOnlyList<FillMaskCandidate>> Run(string text, FillMaskOptions? options = null, CancellationToken cancellationToken = default) =>
+        Run([text], options, cancellationToken)[0];
+
+    /// <summary>For each text, for each [MASK] (in order), the most probable tokens; element i is what <c>Run(texts[i])</c> returns.</summary>
+    public IReadOnlyList<IReadOnlyList<IReadOnlyList<FillMaskCandidate>>> Run(IReadOnlyList<string> texts, FillMaskOptions? options = null,
+        CancellationToken cancellationToken = default)
     {
+        options ??= new FillMaskOptions();
+        int topK = options.TopK;
+        var targets = options.Targets;
         ArgumentNullException.ThrowIfNull(texts);
-        if (topK < 1) throw new ArgumentOutOfRangeException(nameof(topK), topK, "topK must be ≥ 1.");
+        if (topK < 1) throw new ArgumentOutOfRangeException(nameof(options), topK, "TopK must be ≥ 1.");
         int[]? targetIds = targets is null ? null : TargetIds(targets);
         int k = targetIds is null ? topK : Math.Min(topK, targetIds.Length);
         for (int i = 0; i < texts.Count; i++) Validate(texts[i], i);
@@ -99,14 +121,6 @@ public sealed class FillMaskPipeline : Pipeline
             throw new PipelineInputException(truncated
                 ? $"input {index}: every [MASK] lies beyond the model's {MaxLength} tokens and was truncated away: \"{Describe(text)}\"."
                 : $"input {index}: no [MASK] token in \"{Describe(text)}\"; put [MASK] where a word should be predicted.");
-    }
-
-    /// <summary>Candidates for the single [MASK] of one text.</summary>
-    public IReadOnlyList<FillMaskCandidate> Run(string text, int topK = 5)
-    {
-        var r = Run([text], topK)[0];
-        if (r.Count != 1) throw new PipelineInputException($"the text has {r.Count} [MASK] tokens; use the batched Run overload, which returns candidates per mask.");
-        return r[0];
     }
 
     int[] TargetIds(IReadOnlyList<string> targets)

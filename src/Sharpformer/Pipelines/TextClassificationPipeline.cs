@@ -1,5 +1,16 @@
 namespace Sharpformer.Pipelines;
 
+/// <summary>Per-call choices of <see cref="TextClassificationPipeline.Run(string, TextClassificationOptions?, CancellationToken)"/>.</summary>
+public sealed record TextClassificationOptions
+{
+    /// <summary>How many labels to return per input, best first; null = all labels.</summary>
+    public int? TopK { get; init; } = 1;
+    /// <summary>Score function applied to the logits.</summary>
+    public ClassificationFunction Function { get; init; } = ClassificationFunction.Default;
+    /// <summary>False returns every label in label-id order (HF <c>return_all_scores=True</c>); then <see cref="TopK"/> is ignored.</summary>
+    public bool SortByScore { get; init; } = true;
+}
+
 /// <summary>
 /// Sequence classification (HF <c>pipeline("text-classification")</c>): one score per label for each text or text pair.
 /// </summary>
@@ -32,27 +43,36 @@ public sealed class TextClassificationPipeline : Pipeline
         return ClassificationFunction.None;
     }
 
-    /// <summary>Classifies each input.</summary>
-    /// <param name="inputs">Texts or text pairs.</param>
-    /// <param name="topK">How many labels to return per input, best first; null = all labels.</param>
-    /// <param name="function">Score function applied to the logits.</param>
-    /// <param name="sortByScore">False returns every label in label-id order (HF <c>return_all_scores=True</c>); then <paramref name="topK"/> is ignored.</param>
-    /// <param name="cancellationToken">Checked between batches.</param>
-    public IReadOnlyList<IReadOnlyList<LabelScore>> Run(IReadOnlyList<TextInput> inputs, int? topK = 1,
-        ClassificationFunction function = ClassificationFunction.Default, bool sortByScore = true, CancellationToken cancellationToken = default)
+    /// <summary>Classifies one text: its labels with scores, best first (<see cref="TextClassificationOptions.TopK"/> of them).</summary>
+    public IReadOnlyList<LabelScore> Run(string text, TextClassificationOptions? options = null, CancellationToken cancellationToken = default) =>
+        Run([new TextInput(text)], options, cancellationToken)[0];
+
+    /// <summary>Classifies each text; element i is what <c>Run(texts[i])</c> returns.</summary>
+    public IReadOnlyList<IReadOnlyList<LabelScore>> Run(IReadOnlyList<string> texts, TextClassificationOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        return Run(texts.Select(t => new TextInput(t)).ToList(), options, cancellationToken);
+    }
+
+    /// <summary>Classifies each text or text pair.</summary>
+    public IReadOnlyList<IReadOnlyList<LabelScore>> Run(IReadOnlyList<TextInput> inputs, TextClassificationOptions? options = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(inputs);
-        if (topK is < 1) throw new ArgumentOutOfRangeException(nameof(topK), topK, "topK must be ≥ 1 (or null for all labels).");
-        var fn = ResolveFunction(function);
+        options ??= new TextClassificationOptions();
+        if (options.TopK is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.TopK, "TopK must be ≥ 1 (or null for all labels).");
+        var fn = ResolveFunction(options.Function);
         var logits = Logits(inputs, cancellationToken);
         var results = new IReadOnlyList<LabelScore>[inputs.Count];
-        for (int i = 0; i < inputs.Count; i++) results[i] = Postprocess(logits[i], fn, sortByScore ? topK : null, sortByScore);
+        for (int i = 0; i < inputs.Count; i++) results[i] = Postprocess(logits[i], fn, options.SortByScore ? options.TopK : null, options.SortByScore);
         return results;
     }
 
-    /// <summary>Classifies one text and returns its <paramref name="topK"/> best labels.</summary>
-    public IReadOnlyList<LabelScore> Run(string text, int? topK = 1, ClassificationFunction function = ClassificationFunction.Default) =>
-        Run([new TextInput(text)], topK, function)[0];
+    /// <summary>Classifies each input; the same as passing a <see cref="TextClassificationOptions"/>.</summary>
+    public IReadOnlyList<IReadOnlyList<LabelScore>> Run(IReadOnlyList<TextInput> inputs, int? topK,
+        ClassificationFunction function = ClassificationFunction.Default, bool sortByScore = true, CancellationToken cancellationToken = default) =>
+        Run(inputs, new TextClassificationOptions { TopK = topK, Function = function, SortByScore = sortByScore }, cancellationToken);
 
     /// <summary>The raw logits per input (preprocess + forward).</summary>
     public float[][] Logits(IReadOnlyList<TextInput> inputs, CancellationToken cancellationToken = default)

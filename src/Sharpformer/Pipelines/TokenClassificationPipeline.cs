@@ -1,5 +1,12 @@
 namespace Sharpformer.Pipelines;
 
+/// <summary>Per-call choices of <see cref="TokenClassificationPipeline.Run(string, TokenClassificationOptions?, CancellationToken)"/>.</summary>
+public sealed record TokenClassificationOptions
+{
+    /// <summary>How token predictions are merged into entities (not <see cref="AggregationStrategy.None"/>: use <see cref="TokenClassificationPipeline.RunTokens(string, CancellationToken)"/>).</summary>
+    public AggregationStrategy Aggregation { get; init; } = AggregationStrategy.Simple;
+}
+
 /// <summary>
 /// Token classification / NER (HF <c>pipeline("token-classification")</c>) with transformers 4.30's aggregation rules
 /// and character offsets into the original text.
@@ -37,19 +44,32 @@ public sealed class TokenClassificationPipeline : Pipeline
     public IReadOnlyCollection<string> IgnoreLabels { get; }
     public IReadOnlyList<string> Labels => Model.Info.Id2Label;
 
-    /// <summary>Entities per text, aggregated with <paramref name="strategy"/> (not <see cref="AggregationStrategy.None"/>: use <see cref="RunTokens"/>).</summary>
-    public IReadOnlyList<IReadOnlyList<TokenEntity>> Run(IReadOnlyList<string> texts, AggregationStrategy strategy = AggregationStrategy.Simple,
+    /// <summary>Entities of one text, in text order.</summary>
+    public IReadOnlyList<TokenEntity> Run(string text, TokenClassificationOptions? options = null, CancellationToken cancellationToken = default) =>
+        Run([text], options, cancellationToken)[0];
+
+    /// <summary>Entities per text; element i is what <c>Run(texts[i])</c> returns.</summary>
+    public IReadOnlyList<IReadOnlyList<TokenEntity>> Run(IReadOnlyList<string> texts, TokenClassificationOptions? options = null,
         CancellationToken cancellationToken = default)
     {
+        var strategy = (options ?? new TokenClassificationOptions()).Aggregation;
         if (strategy == AggregationStrategy.None)
-            throw new ArgumentException("AggregationStrategy.None returns one prediction per token: call RunTokens.", nameof(strategy));
+            throw new ArgumentException("AggregationStrategy.None returns one prediction per token: call RunTokens.", nameof(options));
         return PreEntities(texts, cancellationToken).Select(p => (IReadOnlyList<TokenEntity>)TokenAggregation.Entities(p, strategy, Labels, IgnoreLabels)).ToList();
     }
 
-    /// <summary>Entities of one text.</summary>
-    public IReadOnlyList<TokenEntity> Run(string text, AggregationStrategy strategy = AggregationStrategy.Simple) => Run([text], strategy)[0];
+    /// <summary>Entities per text, aggregated with <paramref name="strategy"/>; the same as passing a <see cref="TokenClassificationOptions"/>.</summary>
+    public IReadOnlyList<IReadOnlyList<TokenEntity>> Run(IReadOnlyList<string> texts, AggregationStrategy strategy, CancellationToken cancellationToken = default) =>
+        Run(texts, new TokenClassificationOptions { Aggregation = strategy }, cancellationToken);
 
-    /// <summary>One prediction per non-ignored token (HF <c>aggregation_strategy="none"</c>).</summary>
+    /// <summary>Entities of one text, aggregated with <paramref name="strategy"/>.</summary>
+    public IReadOnlyList<TokenEntity> Run(string text, AggregationStrategy strategy, CancellationToken cancellationToken = default) =>
+        Run([text], strategy, cancellationToken)[0];
+
+    /// <summary>One prediction per non-ignored token of one text (HF <c>aggregation_strategy="none"</c>).</summary>
+    public IReadOnlyList<TokenPrediction> RunTokens(string text, CancellationToken cancellationToken = default) => RunTokens([text], cancellationToken)[0];
+
+    /// <summary>One prediction per non-ignored token (HF <c>aggregation_strategy="none"</c>); element i is <c>RunTokens(texts[i])</c>.</summary>
     public IReadOnlyList<IReadOnlyList<TokenPrediction>> RunTokens(IReadOnlyList<string> texts, CancellationToken cancellationToken = default) =>
         PreEntities(texts, cancellationToken).Select(p => (IReadOnlyList<TokenPrediction>)TokenAggregation.Predictions(p, Labels, IgnoreLabels)).ToList();
 

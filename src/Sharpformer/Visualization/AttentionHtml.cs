@@ -50,7 +50,7 @@ public static class AttentionHtml
     const string Style = """
 <style>
 body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 16px; color: #222; }
-h1 { font-size: 20px; margin: 0 0 10px 0; }
+h1 { font-size: 20px; margin: 0 0 10px 0; overflow-wrap: anywhere; }
 .controls { margin-bottom: 10px; font-size: 14px; }
 .controls select { font-size: 14px; margin-right: 12px; }
 #hover { color: #555; font-family: monospace; }
@@ -93,12 +93,20 @@ h1 { font-size: 20px; margin: 0 0 10px 0; }
     if (text !== undefined) e.textContent = text;
     return e;
   }
+  // Real text widths in the page's font (canvas text metrics), so labels and titles size their panel instead of being cut.
+  const measure = document.createElement('canvas').getContext('2d');
+  function textWidth(text, font) {
+    measure.font = (font || '12px') + ' "DejaVu Sans", Arial, sans-serif';
+    return Math.ceil(measure.measureText(text).width);
+  }
+  const label = Math.max(30, ...d.tokens.map(t => textWidth(t))) + 12;
+  const margin = 8;
   function draw(m, title) {
-    const label = Math.min(180, Math.max(30, 7 * Math.max(...d.tokens.map(t => t.length)) + 12));
-    const w = label + n * cell + 12, h = 26 + label + n * cell + 8;
-    const svg = el('svg', { width: w, height: h, 'font-size': 12, 'font-family': 'DejaVu Sans, Arial, sans-serif' });
-    svg.appendChild(el('text', { x: label, y: 17, 'font-weight': 'bold', 'font-size': 14 }, title));
-    const gx = label, gy = 26 + label;
+    const titleW = textWidth(title, 'bold 14px');
+    const w = 2 * margin + Math.max(label + n * cell, titleW), h = 26 + label + n * cell + 8;
+    const svg = el('svg', { width: w, height: h, viewBox: '0 0 ' + w + ' ' + h, 'font-size': 12, 'font-family': 'DejaVu Sans, Arial, sans-serif' });
+    svg.appendChild(el('text', { x: margin, y: 18, 'font-weight': 'bold', 'font-size': 14 }, title));
+    const gx = margin + label, gy = 26 + label;
     d.tokens.forEach((t, i) => {
       svg.appendChild(el('text', { x: gx - 4, y: gy + i * cell + cell / 2 + 4, 'text-anchor': 'end' }, t));
       const cx = gx + i * cell + cell / 2 + 4;

@@ -9,7 +9,11 @@ namespace Sharpformer.Visualization;
 /// </summary>
 public static class AttentionSvg
 {
-    const int Cell = 22, LabelPad = 6, TitleHeight = 26, LegendHeight = 40;
+    const int Cell = 22, LabelPad = 6, Margin = 8, TitleHeight = 26, FontSize = 12, TitleFontSize = 14;
+    // Colour bar: bar, tick labels under its ends, then the caption on a line of its own below the ticks.
+    const int BarGap = 12, BarHeight = 10, TickBaseline = 24, CaptionBaseline = 42, LegendHeight = 50;
+    const int MaxLabelWidth = 180;
+    const string Caption = "attention probability (row = query, column = key)";
 
     /// <summary>One heatmap of a [query, key] matrix.</summary>
     /// <param name="attention">n×n probabilities in [0, 1].</param>
@@ -17,16 +21,20 @@ public static class AttentionSvg
     /// <param name="title">Caption drawn above the map.</param>
     /// <remarks>
     /// Colour of a cell: from white (0) to deep blue (1) along t = √a, <c>rgb(255−247t, 255−207t, 255−148t)</c>; the square
-    /// root keeps the many small probabilities of a long row visible.
+    /// root keeps the many small probabilities of a long row visible. The canvas is sized from the estimated text widths
+    /// (<see cref="EstimateTextWidth"/>) so that the title and the colour-bar caption are never cut.
     /// </remarks>
     public static string Heatmap(float[,] attention, IReadOnlyList<string> tokens, string title = "attention")
     {
+        ArgumentNullException.ThrowIfNull(title);
         int n = CheckSquare(attention, tokens);
         int label = LabelWidth(tokens);
-        int w = label + n * Cell + 2 * LabelPad, h = TitleHeight + label + n * Cell + LegendHeight + LabelPad;
-        var sb = Open(w, h);
+        int bar = BarWidth(n);
+        int w = Math.Max(TileWidth(label, n, [title]), LegendWidth(label, bar));
+        int gridBottom = TitleHeight + label + n * Cell;
+        var sb = Open(w, gridBottom + LegendHeight + Margin);
         Map(sb, attention, tokens, 0, 0, title, label);
-        Legend(sb, label, TitleHeight + label + n * Cell + 12, Math.Max(n * Cell, 120));
+        Legend(sb, Margin + label, gridBottom + BarGap, bar);
         return Close(sb);
     }
 
@@ -34,19 +42,51 @@ public static class AttentionSvg
     public static string Grid(IReadOnlyList<float[,]> maps, IReadOnlyList<string> titles, IReadOnlyList<string> tokens, int columns = 4)
     {
         ArgumentNullException.ThrowIfNull(maps);
+        ArgumentNullException.ThrowIfNull(titles);
         if (maps.Count == 0) throw new ArgumentException("no attention maps to draw.", nameof(maps));
         if (titles.Count != maps.Count) throw new ArgumentException($"{maps.Count} maps but {titles.Count} titles.", nameof(titles));
         if (columns < 1) throw new ArgumentOutOfRangeException(nameof(columns), columns, "columns must be ≥ 1.");
         int n = 0;
         foreach (var m in maps) n = CheckSquare(m, tokens);
         int label = LabelWidth(tokens);
-        int tileW = label + n * Cell + 2 * LabelPad, tileH = TitleHeight + label + n * Cell + LabelPad;
+        int bar = BarWidth(n);
+        // Every tile is as wide as the widest title needs, so the columns stay aligned.
+        int tileW = TileWidth(label, n, titles), tileH = TitleHeight + label + n * Cell + LabelPad;
         int cols = Math.Min(columns, maps.Count), rows = (maps.Count + cols - 1) / cols;
-        var sb = Open(cols * tileW, rows * tileH + LegendHeight);
+        var sb = Open(Math.Max(cols * tileW, LegendWidth(label, bar)), rows * tileH + LegendHeight + Margin);
         for (int i = 0; i < maps.Count; i++)
             Map(sb, maps[i], tokens, (i % cols) * tileW, (i / cols) * tileH, titles[i], label);
-        Legend(sb, label, rows * tileH + 8, Math.Max(n * Cell, 120));
+        Legend(sb, Margin + label, rows * tileH + BarGap - LabelPad, bar);
         return Close(sb);
+    }
+
+    /// <summary>
+    /// A deliberately generous estimate of the rendered width, in px, of <paramref name="text"/> in DejaVu Sans / Arial
+    /// (the fonts the SVG asks for), used to size the canvas: it is better to leave some white space than to cut a title.
+    /// </summary>
+    /// <remarks>
+    /// Per character, in em: 1.0 for wide glyphs (everything from U+1100 on: CJK, full-width forms, symbols, emoji) and for
+    /// M, W, m, w, @, %, æ, œ; 0.85 for other capitals and digits; 0.5 for narrow glyphs (i l j t f r . , : ; ' ! | ( ) [ ] and space);
+    /// 0.65 otherwise. Bold is 12 % wider. Each class is at or above DejaVu Sans' widest glyph in it, which is wider than Arial.
+    /// </remarks>
+    public static double EstimateTextWidth(string text, double fontSize, bool bold = false)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        double em = 0;
+        for (int i = 0; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) { em += 1.0; i++; continue; }
+            em += c switch
+            {
+                >= '\u1100' => 1.0,   // CJK, Hangul, full-width forms, symbols; also … — → (general punctuation is narrower, so safe)
+                'M' or 'W' or 'm' or 'w' or '@' or '%' or 'æ' or 'œ' or 'Æ' or 'Œ' => 1.0,
+                'i' or 'l' or 'j' or 't' or 'f' or 'r' or '.' or ',' or ':' or ';' or '\'' or '!' or '|' or '(' or ')' or '[' or ']' or ' ' => 0.5,
+                _ when char.IsUpper(c) || char.IsDigit(c) => 0.85,
+                _ => 0.65,
+            };
+        }
+        return em * fontSize * (bold ? 1.12 : 1.0);
     }
 
     /// <summary>Escapes text for XML content and attribute values; drops characters XML 1.0 cannot carry.</summary>
@@ -93,10 +133,30 @@ public static class AttentionSvg
         return n;
     }
 
-    // Monospace-ish estimate of the label width: 7 px per char at font-size 12, capped.
-    static int LabelWidth(IReadOnlyList<string> tokens) => Math.Clamp(tokens.Max(t => Shown(t).Length) * 7 + 2 * LabelPad, 30, 180);
+    // Room for the longest (shortened) token plus padding: query labels sit left of the rows, key labels above the columns.
+    static int LabelWidth(IReadOnlyList<string> tokens) =>
+        Math.Max(30, (int)Math.Ceiling(tokens.Max(t => EstimateTextWidth(Shown(t), FontSize))) + 2 * LabelPad);
 
-    static string Shown(string token) => token.Length <= 24 ? token : token[..23] + "…";
+    static int TileWidth(int label, int n, IReadOnlyList<string> titles)
+    {
+        int title = (int)Math.Ceiling(titles.Max(t => EstimateTextWidth(t, TitleFontSize, bold: true)));
+        return 2 * Margin + Math.Max(label + n * Cell, title);
+    }
+
+    static int BarWidth(int n) => Math.Max(n * Cell, 120);
+
+    static int LegendWidth(int label, int bar) =>
+        Margin + label + Math.Max(bar, (int)Math.Ceiling(EstimateTextWidth(Caption, FontSize))) + Margin;
+
+    /// <summary>The token as drawn: cut with "…" where it would need more than <see cref="MaxLabelWidth"/> px.</summary>
+    internal static string Shown(string token)
+    {
+        if (EstimateTextWidth(token, FontSize) <= MaxLabelWidth - 2 * LabelPad) return token;
+        int len = token.Length;
+        while (len > 1 && EstimateTextWidth(token[..len] + "…", FontSize) > MaxLabelWidth - 2 * LabelPad) len--;
+        if (char.IsHighSurrogate(token[len - 1])) len--;   // never split a surrogate pair
+        return token[..len] + "…";
+    }
 
     static StringBuilder Open(int w, int h)
     {
@@ -111,9 +171,10 @@ public static class AttentionSvg
     static void Map(StringBuilder sb, float[,] a, IReadOnlyList<string> tokens, int x0, int y0, string title, int label)
     {
         int n = tokens.Count;
-        int gx = x0 + label + LabelPad, gy = y0 + TitleHeight + label;
+        int gx = x0 + Margin + label, gy = y0 + TitleHeight + label;
         var ic = CultureInfo.InvariantCulture;
-        sb.Append(ic, $"<g><text x=\"{gx}\" y=\"{y0 + 17}\" font-weight=\"bold\" font-size=\"14\">{Escape(title)}</text>\n");
+        // The title starts at the tile's margin, not over the grid, so a long title uses the label column's width too.
+        sb.Append(ic, $"<g><text x=\"{x0 + Margin}\" y=\"{y0 + 18}\" font-weight=\"bold\" font-size=\"{TitleFontSize}\">{Escape(title)}</text>\n");
         for (int i = 0; i < n; i++)
         {
             var t = Escape(Shown(tokens[i]));
@@ -137,8 +198,9 @@ public static class AttentionSvg
         var ic = CultureInfo.InvariantCulture;
         const int steps = 10;
         for (int i = 0; i < steps; i++)
-            sb.Append(ic, $"<rect x=\"{x + i * width / steps}\" y=\"{y}\" width=\"{width / steps + 1}\" height=\"10\" fill=\"{Color((i + 0.5f) / steps)}\"/>\n");
-        sb.Append(ic, $"<text x=\"{x}\" y=\"{y + 24}\">0</text><text x=\"{x + width}\" y=\"{y + 24}\" text-anchor=\"end\">1</text>\n");
-        sb.Append(ic, $"<text x=\"{x + width / 2}\" y=\"{y + 24}\" text-anchor=\"middle\">attention probability (row = query, column = key)</text>\n");
+            sb.Append(ic, $"<rect x=\"{x + i * width / steps}\" y=\"{y}\" width=\"{width / steps + 1}\" height=\"{BarHeight}\" fill=\"{Color((i + 0.5f) / steps)}\"/>\n");
+        sb.Append(ic, $"<text x=\"{x}\" y=\"{y + TickBaseline}\">0</text><text x=\"{x + width}\" y=\"{y + TickBaseline}\" text-anchor=\"end\">1</text>\n");
+        // Below the tick labels rather than between them: between "0" and "1" it collides with them on short bars.
+        sb.Append(ic, $"<text x=\"{x}\" y=\"{y + CaptionBaseline}\">{Caption}</text>\n");
     }
 }
