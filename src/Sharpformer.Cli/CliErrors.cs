@@ -16,4 +16,13 @@ internal static class CliErrors
             return 1;
         }
     }
+
+    /// <summary>
+    /// Says on stderr which weights a checkpoint did not provide (HF's "Some weights of … are newly initialized" warning), so a
+    /// verb run on a mismatched checkpoint never prints random outputs without a word.
+    /// </summary>
+    public static void WarnAboutLoad(Models.PretrainedModel model, TextWriter error)
+    {
+        foreach (var line in model.LoadReport?.Warnings(model.Architecture) ?? []) error.WriteLine($"warning: {line}");
+    }
 }

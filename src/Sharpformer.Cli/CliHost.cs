@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using Sharpformer.Cli.Commands;
 
 namespace Sharpformer.Cli;
@@ -10,23 +11,41 @@ namespace Sharpformer.Cli;
 public static class CliHost
 {
     static readonly AsyncLocal<TextReader?> InputOverride = new();
+    static readonly AsyncLocal<bool?> InputRedirectedOverride = new();
 
     /// <summary>Standard input for verbs that read texts from it.</summary>
     public static TextReader Input => InputOverride.Value ?? Console.In;
 
+    /// <summary>True when <see cref="Input"/> is a pipe, a file or a caller's reader rather than a terminal.</summary>
+    public static bool InputRedirected => InputRedirectedOverride.Value ?? Console.IsInputRedirected;
+
+    /// <summary>The command tree. The root is named <c>sharpformer</c> (the tool's command name), not after the assembly.</summary>
+    internal static Command CreateRoot()
+    {
+        // RootCommand takes its name from the executable (Sharpformer.Cli under `dotnet Sharpformer.Cli.dll`), so the root is a
+        // plain command named as users type it, with the --help and --version options RootCommand would add.
+        var root = new Command("sharpformer", "Sharpformer: transformer models for NLP, native to .NET.");
+        root.Options.Add(new HelpOption());
+        root.Options.Add(new VersionOption());
+        foreach (var command in CommandCatalog.All()) root.Subcommands.Add(command);
+        return root;
+    }
+
     public static int Invoke(string[] args, TextReader input, TextWriter output, TextWriter error)
     {
-        var root = new RootCommand("Sharpformer: transformer models for NLP, native to .NET.");
-        foreach (var command in CommandCatalog.All()) root.Subcommands.Add(command);
-        var previous = InputOverride.Value;
+        var root = CreateRoot();
+        var (previous, previousRedirected) = (InputOverride.Value, InputRedirectedOverride.Value);
         InputOverride.Value = input;
+        InputRedirectedOverride.Value = ReferenceEquals(input, Console.In) ? null : true;
         try
         {
-            return CliErrors.Run(() => root.Parse(args).Invoke(new InvocationConfiguration
+            return CliErrors.Run(() =>
             {
-                Output = output, Error = error, EnableDefaultExceptionHandler = false,
-            }), error);
+                var parse = root.Parse(args);
+                if (CliParsing.UsageError(parse) is { } usage) { error.WriteLine($"error: {usage}"); return 1; }
+                return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            }, error);
         }
-        finally { InputOverride.Value = previous; }
+        finally { (InputOverride.Value, InputRedirectedOverride.Value) = (previous, previousRedirected); }
     }
 }

@@ -26,9 +26,8 @@ internal static class AttentionCommand
         cmd.SetAction(r =>
         {
             if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
-            var dir = r.GetValue(model)!;
-            // The from-scratch seed model (sharpformer train seed-agnews) is drawn the same way as BERT checkpoints.
-            var maps = SeedAttention.IsSeedModel(dir) ? SeedAttention.Run(dir, r.GetValue(text)!) : AttentionPipeline.FromPretrained(dir).Run(r.GetValue(text)!);
+            // Any BERT/DistilBERT checkpoint or saved seed model (sharpformer train seed-agnews): the loader picks the backend.
+            var maps = AttentionPipeline.FromPretrained(r.GetValue(model)!).Run(r.GetValue(text)!);
             var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.GetValue(model)!));
             return Write(maps, name, r.GetValue(layer), r.GetValue(head), r.GetValue(average), r.GetValue(allHeads), r.GetValue(output)!, r.InvocationConfiguration.Output);
         });

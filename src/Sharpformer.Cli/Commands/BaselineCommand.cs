@@ -20,7 +20,7 @@ public static class BaselineCommand
     {
         var dataset = new Option<string>("--dataset") { Description = "agnews (train_subset.csv → test.csv) | emotion (train.txt → test.txt)", Required = true };
         dataset.AcceptOnlyFromAmong("agnews", "emotion");
-        var data = new Option<string?>("--data") { Description = "Folder holding ag_news/ and emotion/ (default: $SHARPFORMER_DATA)." };
+        var data = TrainCommand.DataOption();
         var c = new Option<double>("--c") { Description = "Inverse L2 strength C (sklearn).", DefaultValueFactory = _ => 1.0 };
         var maxIter = new Option<int>("--max-iter") { Description = "L-BFGS iterations (sklearn max_iter).", DefaultValueFactory = _ => 1000 };
         var features = new Option<string>("--features") { Description = "tfidf | counts", DefaultValueFactory = _ => "tfidf" };

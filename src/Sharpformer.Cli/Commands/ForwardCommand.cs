@@ -7,8 +7,8 @@ using Sharpformer.Tokenization;
 namespace Sharpformer.Cli.Commands;
 
 /// <summary>
-/// <c>sharpformer forward --model &lt;dir|id&gt; --jsonl [--outputs …]</c>: one JSON object per stdin line
-/// (<c>{"text": …, "text_pair": …}</c>) in, one JSON object per line out with <c>tokens</c> and the requested outputs,
+/// <c>sharpformer forward --model &lt;dir|id&gt; [--outputs …] [texts…]</c>: texts as arguments, or (none given, stdin
+/// redirected, or <c>--jsonl</c>) one JSON object per stdin line (<c>{"text": …, "text_pair": …}</c>) in; one JSON object per line out with <c>tokens</c> and the requested outputs,
 /// shaped as transformers returns them with the batch dimension dropped.
 /// </summary>
 internal static class ForwardCommand
@@ -19,24 +19,37 @@ internal static class ForwardCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Model directory (config.json, weights, vocab.txt) or Hub model id in the local cache.", Required = true };
-        var jsonl = new Option<bool>("--jsonl") { Description = "Read JSON lines {\"text\": …, \"text_pair\": …} from stdin (the only input format)." };
+        var jsonl = new Option<bool>("--jsonl") { Description = "Read JSON lines {\"text\": …, \"text_pair\": …} from stdin (the default when no texts are given and stdin is not a terminal)." };
         var outputs = new Option<string?>("--outputs") { Description = $"Comma-separated: {string.Join(", ", OutputNames)} (default: logits for head models, last_hidden_state otherwise)." };
         var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores or SHARPFORMER_THREADS)." };
-        var cmd = new Command("forward", "Run a model on JSON lines from stdin and print its outputs as JSON lines.");
+        var texts = new Argument<string[]>("texts") { Description = "Texts to run; none = JSON lines from stdin.", Arity = ArgumentArity.ZeroOrMore };
+        var cmd = new Command("forward", "Run a model on texts (arguments, or JSON lines from stdin) and print its outputs as JSON lines.");
         cmd.Options.Add(model); cmd.Options.Add(jsonl); cmd.Options.Add(outputs); cmd.Options.Add(threads);
+        cmd.Arguments.Add(texts);
         cmd.SetAction(r =>
         {
-            if (!r.GetValue(jsonl)) throw new ArgumentException("forward reads JSON lines from stdin; pass --jsonl.");
             if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
-            return Execute(r.GetValue(model)!, r.GetValue(outputs), Console.In, Console.Out, Console.Error);
+            var args = r.GetValue(texts) ?? [];
+            var (stdout, stderr) = (r.InvocationConfiguration.Output, r.InvocationConfiguration.Error);
+            if (args.Length > 0)
+            {
+                if (r.GetValue(jsonl)) throw new ArgumentException("give texts as arguments or JSON lines on stdin (--jsonl), not both.");
+                return Execute(r.GetValue(model)!, r.GetValue(outputs), args.Select(t => (t, (string?)null)), stdout, stderr);
+            }
+            if (!r.GetValue(jsonl) && !CliHost.InputRedirected)
+                throw new ArgumentException("no input: give texts as arguments, or pipe JSON lines {\"text\": …} into stdin.");
+            return Execute(r.GetValue(model)!, r.GetValue(outputs), CliHost.Input, stdout, stderr);
         });
         return cmd;
     }
 
     /// <summary>The verb over readers/writers (tests run it in-process): exit 0, or 1 with one <c>error:</c> line on stderr.</summary>
-    internal static int Execute(string modelPath, string? outputList, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    internal static int Execute(string modelPath, string? outputList, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default) =>
+        Execute(modelPath, outputList, JsonLines(stdin), stdout, stderr, cancellationToken);
+
+    static int Execute(string modelPath, string? outputList, IEnumerable<(string Text, string? Pair)> inputs, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
-        try { return Run(modelPath, outputList, stdin, stdout, cancellationToken); }
+        try { return Run(modelPath, outputList, inputs, stdout, stderr, cancellationToken); }
         catch (Exception e) when (e is SharpformerException or IOException or UnauthorizedAccessException or ArgumentException or FormatException or NotSupportedException)
         {
             stdout.Flush();
@@ -45,9 +58,21 @@ internal static class ForwardCommand
         }
     }
 
-    static int Run(string modelPath, string? outputList, TextReader input, TextWriter output, CancellationToken cancellationToken = default)
+    static IEnumerable<(string Text, string? Pair)> JsonLines(TextReader input)
+    {
+        int lineNo = 0;
+        for (string? line; (line = input.ReadLine()) != null;)
+        {
+            lineNo++;
+            if (line.Trim().Length == 0) continue;
+            yield return ParseLine(line, lineNo);
+        }
+    }
+
+    static int Run(string modelPath, string? outputList, IEnumerable<(string Text, string? Pair)> inputs, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
         var model = AutoModel.FromPretrained(modelPath);
+        CliErrors.WarnAboutLoad(model, error);
         var dir = AutoModel.ResolveDirectory(modelPath);
         bool isHead = model is not IEncoderModel;
         var wanted = (outputList ?? (isHead ? "logits" : "last_hidden_state")).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
@@ -65,14 +90,10 @@ internal static class ForwardCommand
         bool useTypes = model.ModelType == "bert";
         var options = new ForwardOptions(wanted.Contains("hidden_states"), wanted.Contains("attentions"));
 
-        string? line; int lineNo = 0;
         using var noGrad = Autograd.NoGrad();
-        while ((line = input.ReadLine()) != null)
+        foreach (var (text, pair) in inputs)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            lineNo++;
-            if (line.Trim().Length == 0) continue;
-            var (text, pair) = ParseLine(line, lineNo);
             var enc = pair == null ? tokenizer.Encode(text, encodeOptions) : tokenizer.Encode(text, pair, encodeOptions);
             var ids = enc.GetIdsArray();
             var batch = new EncoderInput(ids, 1, ids.Length, useTypes ? [.. enc.TypeIds] : null, [.. enc.AttentionMask]);
@@ -89,11 +110,11 @@ internal static class ForwardCommand
                     w.WritePropertyName(name);
                     switch (name)
                     {
-                        case "logits": WriteTensor(w, logits!, dropBatch: true); break;
-                        case "last_hidden_state": WriteTensor(w, encoder.LastHiddenState, dropBatch: true); break;
-                        case "pooler_output": WriteTensor(w, encoder.PoolerOutput!, dropBatch: true); break;
-                        case "hidden_states": WriteList(w, encoder.HiddenStates!); break;
-                        case "attentions": WriteList(w, encoder.Attentions!); break;
+                        case "logits": WriteTensor(w, logits!, name); break;
+                        case "last_hidden_state": WriteTensor(w, encoder.LastHiddenState, name); break;
+                        case "pooler_output": WriteTensor(w, encoder.PoolerOutput!, name); break;
+                        case "hidden_states": WriteList(w, encoder.HiddenStates!, name); break;
+                        case "attentions": WriteList(w, encoder.Attentions!, name); break;
                     }
                 }
                 w.WriteEndObject();
@@ -140,18 +161,19 @@ internal static class ForwardCommand
     };
 
     /// <summary>hidden_states / attentions: a list over layers of the per-layer tensors, each without the batch dimension.</summary>
-    static void WriteList(Utf8JsonWriter w, IReadOnlyList<Tensor> tensors)
+    static void WriteList(Utf8JsonWriter w, IReadOnlyList<Tensor> tensors, string name)
     {
         w.WriteStartArray();
-        foreach (var t in tensors) WriteTensor(w, t, dropBatch: true);
+        for (int i = 0; i < tensors.Count; i++) WriteTensor(w, tensors[i], $"{name}[{i}]");
         w.WriteEndArray();
     }
 
-    static void WriteTensor(Utf8JsonWriter w, Tensor t, bool dropBatch)
+    /// <summary>Writes a tensor as nested arrays without its batch dimension; NaN/∞ (not JSON numbers) is a typed error naming the output.</summary>
+    static void WriteTensor(Utf8JsonWriter w, Tensor t, string name)
     {
         var data = t.Contiguous().ToArray();
-        var shape = t.ShapeArray;
-        if (dropBatch) shape = shape[1..];
+        NonFiniteOutputException.ThrowIfNotFinite(data, name);
+        var shape = t.ShapeArray[1..];
         int pos = 0;
         Write(0);
         void Write(int dim)

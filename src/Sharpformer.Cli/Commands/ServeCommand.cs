@@ -59,6 +59,8 @@ internal static class ServeCommand
     /// <summary>The task a checkpoint's head implies (config.json architectures).</summary>
     internal static ServingTask TaskOf(string modelDirOrId)
     {
+        // A saved seed model is a text classifier (its config.json is not a BERT-family one).
+        if (SeedTransformer.IsSeedTransformerDirectory(AutoModel.ResolveDirectory(modelDirOrId))) return ServingTask.Classify;
         var config = ModelConfigLoader.Load(AutoModel.ResolveDirectory(modelDirOrId));
         var arch = config.Architectures?.FirstOrDefault() ?? "";
         return arch.EndsWith("ForSequenceClassification", StringComparison.Ordinal) ? ServingTask.Classify

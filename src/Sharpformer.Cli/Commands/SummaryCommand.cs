@@ -15,7 +15,7 @@ internal static class SummaryCommand
         cmd.Options.Add(model); cmd.Options.Add(depth); cmd.Options.Add(seq);
         cmd.SetAction(r =>
         {
-            return Execute(r.GetValue(model)!, r.GetValue(depth), r.GetValue(seq), Console.Out, Console.Error);
+            return Execute(r.GetValue(model)!, r.GetValue(depth), r.GetValue(seq), r.InvocationConfiguration.Output, r.InvocationConfiguration.Error);
         });
         return cmd;
     }
@@ -25,7 +25,7 @@ internal static class SummaryCommand
     {
         try
         {
-            stdout.Write(Render(modelPath, depth, seq));
+            stdout.Write(Render(modelPath, depth, seq, stderr));
             return 0;
         }
         catch (Exception e) when (e is SharpformerException or IOException or ArgumentException or NotSupportedException)
@@ -35,10 +35,17 @@ internal static class SummaryCommand
         }
     }
 
-    /// <summary>Loads the model, runs one probe batch [1, seq] so every layer records its output shape, and renders the table.</summary>
-    internal static string Render(string modelPath, int depth, int seq)
+    /// <summary>
+    /// Loads the model, runs one probe batch [1, seq] so every layer records its output shape, and renders the table;
+    /// weights the checkpoint did not provide are named on <paramref name="stderr"/>. A saved seed model is tabulated from
+    /// its parameters.
+    /// </summary>
+    internal static string Render(string modelPath, int depth, int seq, TextWriter stderr)
     {
+        if (SeedTransformer.IsSeedTransformerDirectory(modelPath))
+            return $"Model: {nameof(SeedTransformer)} ({modelPath})\n{ModelSummary.Of(SeedTransformer.Load(modelPath), depth)}";
         var model = AutoModel.FromPretrained(modelPath);
+        CliErrors.WarnAboutLoad(model, stderr);
         var summary = ModelSummary.Of(model, depth, seq);
         return $"Model: {model.Architecture} ({AutoModel.ResolveDirectory(modelPath)})\n{summary}";
     }

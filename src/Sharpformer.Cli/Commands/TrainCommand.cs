@@ -37,7 +37,7 @@ internal static class TrainCommand
         cmd.SetAction((r, ct) => StopOnCtrlC(ct, ct =>
         {
             common.Apply(r);
-            string dir = DataDirectory.Resolve(r.GetValue(data));
+            string dir = DataFolder.Resolve(r.GetValue(data));
             var train = AgNews.ReadTrainSubset(Path.Combine(dir, "ag_news", "train_subset.csv"));
             var test = AgNews.ReadTest(Path.Combine(dir, "ag_news", "test.csv"));
             int s = r.GetValue(seed);
@@ -74,9 +74,10 @@ internal static class TrainCommand
         var weightDecay = new Option<double>("--weight-decay") { Description = "Fine-tuning: AdamW weight decay (not on biases and LayerNorms).", DefaultValueFactory = _ => 0.01 };
         var resume = ResumeOption();
         var saveCheckpoints = new Option<bool>("--save-checkpoints") { Description = "Write a resumable checkpoint-<step>/ after every epoch." };
+        var limit = new Option<int?>("--limit") { Description = "Use only the first N training texts (quick runs); the label set still comes from the whole file." };
         var common = new CommonOptions();
         var cmd = new Command("text-classifier", "Train a sequence classifier from scratch (--architecture seed-transformer) or by fine-tuning (--model DIR).");
-        foreach (var o in new Option[] { train, eval, format, textColumn, labelColumn, architecture, model, output, epochs, seed, batch, lr, masked, freeze, maxLength, warmup, weightDecay, resume, saveCheckpoints })
+        foreach (var o in new Option[] { train, eval, format, textColumn, labelColumn, architecture, model, output, epochs, seed, batch, lr, masked, freeze, maxLength, warmup, weightDecay, resume, saveCheckpoints, limit })
             cmd.Options.Add(o);
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => StopOnCtrlC(ct, ct =>
@@ -87,6 +88,9 @@ internal static class TrainCommand
             var fmt = r.GetValue(format);
             var trainSet = TextClassificationFiles.Read(r.GetValue(train)!, fmt, null, r.GetValue(textColumn)!, r.GetValue(labelColumn)!);
             var labels = trainSet.Labels ?? throw new DataFormatException(trainSet.File, 1, "the reader produced no label set.");
+            IReadOnlyList<TextExample> trainExamples = trainSet;
+            if (r.GetValue(limit) is int n)
+                trainExamples = n >= 1 ? trainSet.Take(n).ToList() : throw new ArgumentException($"--limit must be ≥ 1, not {n}.");
             var evalSet = r.GetValue(eval) is { } e ? TextClassificationFiles.Read(e, fmt, labels, r.GetValue(textColumn)!, r.GetValue(labelColumn)!) : null;
             string outDir = r.GetValue(output)!;
             string? resumeFrom = ResolveResume(r.GetValue(resume), outDir);
@@ -100,7 +104,7 @@ internal static class TrainCommand
                     LearningRate = r.GetValue(lr) ?? 1e-3, Masked = r.GetValue(masked), DisableProgressBar = noProgress,
                     SaveCheckpoints = r.GetValue(saveCheckpoints), ResumeFrom = resumeFrom,
                 };
-                return RunSeed(trainSet, evalSet, labels, outDir, options, json, ct);
+                return RunSeed(trainExamples, evalSet, labels, outDir, options, json, ct);
             }
             var ft = new FineTuneOptions
             {
@@ -108,7 +112,7 @@ internal static class TrainCommand
                 FreezeBase = r.GetValue(freeze), MaxLength = r.GetValue(maxLength), WarmupRatio = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
                 DisableProgressBar = noProgress, SaveCheckpoints = r.GetValue(saveCheckpoints), ResumeFrom = resumeFrom,
             };
-            var result = FineTuning.TrainTextClassifier(modelDir!, trainSet, evalSet, labels, outDir, ft, rec => PrintEval(rec, json), ct);
+            var result = FineTuning.TrainTextClassifier(modelDir!, trainExamples, evalSet, labels, outDir, ft, rec => PrintEval(rec, json), ct);
             PrintSummary(result.Evaluations, result.Train, outDir, json);
             return 0;
         }));
@@ -209,25 +213,5 @@ internal sealed class CommonOptions
     public void Apply(ParseResult r)
     {
         if (r.GetValue(Threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(Threads);
-    }
-}
-
-/// <summary>Finds the data folder: an explicit option, SHARPFORMER_DATA, or a shared/data folder above the working or program directory.</summary>
-internal static class DataDirectory
-{
-    public static string Resolve(string? option)
-    {
-        if (!string.IsNullOrEmpty(option))
-            return Directory.Exists(option) ? option : throw new DirectoryNotFoundException($"--data '{option}' does not exist.");
-        var env = Environment.GetEnvironmentVariable("SHARPFORMER_DATA");
-        if (!string.IsNullOrEmpty(env))
-            return Directory.Exists(env) ? env : throw new DirectoryNotFoundException($"SHARPFORMER_DATA '{env}' does not exist.");
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
-            {
-                var candidate = Path.Combine(d.FullName, "shared", "data");
-                if (Directory.Exists(candidate)) return candidate;
-            }
-        throw new DirectoryNotFoundException("No data folder: pass --data DIR or set SHARPFORMER_DATA (a folder with ag_news/, emotion/, conll2003/).");
     }
 }

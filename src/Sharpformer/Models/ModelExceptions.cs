@@ -28,3 +28,20 @@ public sealed class VocabularyMismatchException(string vocabFile, int vocabLines
     public int VocabLines { get; } = vocabLines;
     public int VocabSize { get; } = vocabSize;
 }
+
+/// <summary>
+/// A forward pass produced NaN or infinity: the weights are corrupt (or overflowed in training). Raised instead of handing
+/// such numbers on, where they would print as scores or fail JSON serialisation with a .NET message.
+/// </summary>
+public sealed class NonFiniteOutputException(string output, float value, int index)
+    : SharpformerException($"model produced {(float.IsNaN(value) ? "NaN" : value > 0 ? "+infinity" : "-infinity")} in {output} (element {index}); the checkpoint may be corrupt. Check the weights, or retrain the model.")
+{
+    public string Output { get; } = output;
+
+    /// <summary>Throws when <paramref name="values"/> holds a NaN or an infinity.</summary>
+    public static void ThrowIfNotFinite(ReadOnlySpan<float> values, string output)
+    {
+        for (int i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i])) throw new NonFiniteOutputException(output, values[i], i);
+    }
+}

@@ -32,11 +32,15 @@ public sealed record LoadReport(
     /// <summary>True when every parameter came from the checkpoint and nothing was left over.</summary>
     public bool IsComplete => Missing.Count == 0 && Unexpected.Count == 0 && ShapeMismatched.Count == 0;
 
-    /// <summary>HF-style warning lines, empty when complete.</summary>
-    public IEnumerable<string> Warnings()
+    /// <summary>HF-style warning lines (transformers' <c>modeling_utils</c> wording), empty when complete.</summary>
+    /// <param name="modelName">The model class to name, e.g. "BertForSequenceClassification".</param>
+    public IEnumerable<string> Warnings(string? modelName = null)
     {
-        if (Unexpected.Count > 0) yield return $"Some weights of '{Source}' were not used: {string.Join(", ", Unexpected)}.";
-        if (Missing.Count > 0) yield return $"Some weights were not in '{Source}' and are newly initialized: {string.Join(", ", Missing)}. Train the model before using it for predictions.";
+        string model = modelName ?? "the model";
+        if (Unexpected.Count > 0) yield return $"Some weights of the model checkpoint at '{Source}' were not used when initializing {model}: [{string.Join(", ", Unexpected)}].";
+        if (Missing.Count > 0)
+            yield return $"Some weights of {model} were not initialized from the model checkpoint at '{Source}' and are newly initialized: [{string.Join(", ", Missing)}]. " +
+                "You should probably TRAIN this model on a down-stream task to be able to use it for predictions and inference.";
         foreach (var m in ShapeMismatched) yield return $"Newly initialized because the shapes did not match: {m}.";
     }
 }

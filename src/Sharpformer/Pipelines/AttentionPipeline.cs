@@ -47,10 +47,10 @@ public sealed class AttentionPipeline : Pipeline
     public AttentionPipeline(IPipelineTokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null)
         : base(tokenizer, model, options) { }
 
-    /// <summary>Loads any BERT/DistilBERT checkpoint from a directory (or a cached hub id).</summary>
+    /// <summary>Loads any BERT/DistilBERT checkpoint or saved seed model from a directory (or a cached hub id).</summary>
     public static AttentionPipeline FromPretrained(string modelDirOrId, PipelineOptions? options = null)
     {
-        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.FeatureExtraction);
+        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.Attention);
         return new AttentionPipeline(tokenizer, model, options);
     }
 
@@ -61,6 +61,8 @@ public sealed class AttentionPipeline : Pipeline
         if (textPair is not null) Validate(textPair, 0, "text_pair");
         var (ids, types, truncated, full) = BuildSequence(Tokenizer.Tokenize(text).Ids, textPair is null ? null : Tokenizer.Tokenize(textPair).Ids);
         if (truncated) OnTruncated(new TruncationWarning(0, full, MaxLength));
+        // Only a tokenizer without special tokens (the seed model's) can leave nothing to draw.
+        if (ids.Length == 0) throw new PipelineInputException("input 0: the text has no tokens after standardization (lowercase, punctuation stripped).");
         var output = Model.Forward(Pad([(ids, types)]), new ForwardRequest(Attentions: true), cancellationToken);
         var att = output.Attentions ?? throw new NotSupportedException("this model does not return attention probabilities.");
         int n = ids.Length, heads = Model.Info.Heads;

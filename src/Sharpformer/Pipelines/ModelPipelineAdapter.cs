@@ -51,9 +51,14 @@ public sealed class ModelPipelineAdapter : IPipelineModel
             default: throw new NotSupportedException($"{_model.Architecture} cannot be run by the pipelines.");
         }
         var hidden = encoder.LastHiddenState;
+        var logitsArray = logits?.ToArray();
+        var hiddenArray = request.HiddenStates || logits is null ? hidden.ToArray() : null;
+        // The pipelines turn these into scores and vectors; NaN there would print as a score or break JSON output.
+        if (logitsArray is not null) NonFiniteOutputException.ThrowIfNotFinite(logitsArray, "logits");
+        if (hiddenArray is not null) NonFiniteOutputException.ThrowIfNotFinite(hiddenArray, "last_hidden_state");
         return new PipelineModelOutput(
-            logits?.ToArray(), logits is null ? [] : logits.Shape.ToArray(),
-            request.HiddenStates || logits is null ? hidden.ToArray() : null, hidden.Dim(-1),
+            logitsArray, logits is null ? [] : logits.Shape.ToArray(),
+            hiddenArray, hidden.Dim(-1),
             _hasPooler && encoder.PoolerOutput is { } p ? p.ToArray() : null,
             request.Attentions ? encoder.Attentions?.Select(a => a.ToArray()).ToList() : null);
     }

@@ -73,10 +73,14 @@ public abstract class Pipeline
         }
     }
 
-    /// <summary>[CLS] a [SEP] (b [SEP]) with HF's truncation: only_first for one text, longest_first for a pair.</summary>
+    /// <summary>
+    /// [CLS] a [SEP] (b [SEP]) with HF's truncation: only_first for one text, longest_first for a pair. A tokenizer without
+    /// [CLS]/[SEP] (id −1, the seed model's word vectorizer) gets none.
+    /// </summary>
     protected (int[] Ids, int[] TypeIds, bool Truncated, int FullLength) BuildSequence(int[] a, int[]? b)
     {
-        int specials = b is null ? 2 : 3;
+        bool cls = Tokenizer.ClsId >= 0, sep = Tokenizer.SepId >= 0;
+        int specials = (cls ? 1 : 0) + (sep ? (b is null ? 1 : 2) : 0);
         int full = a.Length + (b?.Length ?? 0) + specials;
         int budget = MaxLength - specials;
         int la = a.Length, lb = b?.Length ?? 0;
@@ -99,13 +103,13 @@ public abstract class Pipeline
         var ids = new int[n];
         var types = new int[n];
         int p = 0;
-        ids[p++] = Tokenizer.ClsId;
+        if (cls) ids[p++] = Tokenizer.ClsId;
         for (int i = 0; i < la; i++) ids[p++] = a[i];
-        ids[p++] = Tokenizer.SepId;
+        if (sep) ids[p++] = Tokenizer.SepId;
         if (b is not null)
         {
             for (int i = 0; i < lb; i++) { types[p] = 1; ids[p++] = b[i]; }
-            types[p] = 1; ids[p++] = Tokenizer.SepId;
+            if (sep) { types[p] = 1; ids[p++] = Tokenizer.SepId; }
         }
         return (ids, types, n < full, full);
     }
@@ -113,7 +117,8 @@ public abstract class Pipeline
     /// <summary>Pads sequences to the longest one into an <see cref="EncodedBatch"/>.</summary>
     protected EncodedBatch Pad(IReadOnlyList<(int[] Ids, int[] TypeIds)> rows)
     {
-        int seq = rows.Max(r => r.Ids.Length);
+        // At least one position: a text with no tokens (possible without special tokens) is all padding, as Keras feeds it.
+        int seq = Math.Max(1, rows.Max(r => r.Ids.Length));
         var batch = new EncodedBatch(rows.Count, seq);
         bool types = Model.Info.UsesTokenTypeIds;
         for (int r = 0; r < rows.Count; r++)

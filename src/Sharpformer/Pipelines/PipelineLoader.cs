@@ -1,9 +1,15 @@
 using Sharpformer.Models;
+using Sharpformer.Tokenization;
 
 namespace Sharpformer.Pipelines;
 
 /// <summary>Which head a pipeline needs from a checkpoint.</summary>
-public enum PipelineTask { TextClassification, TokenClassification, FillMask, FeatureExtraction }
+public enum PipelineTask
+{
+    TextClassification, TokenClassification, FillMask, FeatureExtraction,
+    /// <summary>Attention maps: the bare encoder of a BERT/DistilBERT checkpoint, or a saved seed model.</summary>
+    Attention,
+}
 
 /// <summary>The checkpoint does not fit the pipeline (wrong head, missing tokenizer files).</summary>
 public sealed class PipelineLoadException : SharpformerException
@@ -22,11 +28,13 @@ public static class PipelineLoader
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(modelDirOrId);
         var dir = AutoModel.ResolveDirectory(modelDirOrId);
+        if (SeedTransformer.IsSeedTransformerDirectory(dir)) return LoadSeed(dir, task);
         if (!File.Exists(Path.Combine(dir, "vocab.txt")) && !File.Exists(Path.Combine(dir, "tokenizer.json")))
             throw new PipelineLoadException($"{dir} has no tokenizer (vocab.txt or tokenizer.json); copy the tokenizer files of the model into it.");
         var tokenizer = BertPipelineTokenizer.FromDirectory(dir);
         var config = ModelConfigLoader.Load(dir);
-        var options = task == PipelineTask.FeatureExtraction
+        bool bareEncoder = task is PipelineTask.FeatureExtraction or PipelineTask.Attention;
+        var options = bareEncoder
             ? new ModelLoadOptions { Architecture = config.ModelType == "distilbert" ? "DistilBertModel" : "BertModel" }
             : new ModelLoadOptions();
         var model = AutoModel.FromPretrained(dir, options);
@@ -46,8 +54,24 @@ public static class PipelineLoader
             };
             throw new PipelineLoadException($"{dir} holds a {model.Architecture} (config.json architectures); {task} needs {need} checkpoint.");
         }
-        if (task != PipelineTask.FeatureExtraction && model.LoadReport is { Missing.Count: > 0 } report)
-            throw new PipelineLoadException($"{dir}: the checkpoint lacks {string.Join(", ", report.Missing.Take(5))}{(report.Missing.Count > 5 ? ", …" : "")}; the head would be random. Train or fine-tune the model first.");
+        // One check for every task: a parameter the checkpoint lacks would be random. Only a bare encoder may lack the pooler,
+        // which the adapter then reports as absent instead of returning noise.
+        var missing = model.LoadReport?.Missing.Where(k => !(bareEncoder && k.Contains("pooler", StringComparison.Ordinal))).ToList() ?? [];
+        if (missing.Count > 0)
+            throw new PipelineLoadException($"{dir}: the checkpoint lacks {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? $", … ({missing.Count} in all)" : "")}; " +
+                $"those weights would be random. Train or fine-tune the model first, or check that the checkpoint belongs to this config.json.");
         return (tokenizer, new ModelPipelineAdapter(model, config));
+    }
+
+    /// <summary>A model directory written by <c>sharpformer train seed-agnews</c> / <c>text-classifier --architecture seed-transformer</c>.</summary>
+    static (IPipelineTokenizer, IPipelineModel) LoadSeed(string dir, PipelineTask task)
+    {
+        if (task is not (PipelineTask.TextClassification or PipelineTask.Attention))
+            throw new PipelineLoadException($"{dir} holds a seed transformer, which only classifies texts (classify, serve, attention, summary); {task} needs a BERT/DistilBERT checkpoint.");
+        var model = SeedTransformer.Load(dir);
+        var vectorizer = TextVectorizer.Load(dir);
+        if (vectorizer.VocabularySize > model.Config.VocabSize)
+            throw new PipelineLoadException($"{dir}: the vocabulary has {vectorizer.VocabularySize} tokens but config.json vocab_size is {model.Config.VocabSize}; they do not belong together.");
+        return (new SeedPipelineTokenizer(vectorizer), new SeedPipelineModel(model));
     }
 }

@@ -76,19 +76,39 @@ public sealed class TextVectorizer
     }
 
     /// <summary>The tokens of <paramref name="text"/> after standardization and whitespace split.</summary>
-    public static IReadOnlyList<string> TokenizeText(string text)
+    public static IReadOnlyList<string> TokenizeText(string text) => TokenizeWithOffsets(text).Select(t => t.Token).ToList();
+
+    /// <summary>
+    /// The tokens of <paramref name="text"/> (as <see cref="TokenizeText"/>) with the UTF-16 span [Start, End) of each in the
+    /// original text, from its first to its last kept character.
+    /// </summary>
+    /// <remarks>Whitespace is never stripped, so splitting the original text and standardizing each piece gives the same tokens
+    /// as standardizing first; a piece of punctuation only yields no token.</remarks>
+    public static IReadOnlyList<(string Token, int Start, int End)> TokenizeWithOffsets(string text)
     {
-        var s = StandardizeText(text);
-        var tokens = new List<string>();
-        int start = -1;
-        for (int i = 0; i <= s.Length; i++)
+        ArgumentNullException.ThrowIfNull(text);
+        var tokens = new List<(string, int, int)>();
+        var sb = new StringBuilder();
+        int first = -1, last = -1;
+        for (int i = 0; i <= text.Length; i++)
         {
-            bool split = i == s.Length || IsSplit(s[i]);
-            if (split) { if (start >= 0) { tokens.Add(s[start..i]); start = -1; } }
-            else if (start < 0) start = i;
+            if (i == text.Length || IsSplit(text[i]))
+            {
+                if (sb.Length > 0) tokens.Add((sb.ToString(), first, last + 1));
+                sb.Clear(); first = -1;
+                continue;
+            }
+            char c = text[i];
+            if (IsStripped(c)) continue;
+            if (first < 0) first = i;
+            last = i;
+            sb.Append(char.IsAsciiLetterUpper(c) ? (char)(c | 0x20) : c);
         }
         return tokens;
     }
+
+    /// <summary>The index of a standardized token, or false when it is not in the vocabulary (Vectorize then gives 1, OOV).</summary>
+    public bool TryGetId(string token, out int id) => _index.TryGetValue(token, out id);
 
     /// <summary>Builds the vocabulary from <paramref name="corpus"/> (Keras <c>adapt</c>); replaces any previous vocabulary.</summary>
     public void Adapt(IEnumerable<string> corpus, CancellationToken cancellationToken = default)

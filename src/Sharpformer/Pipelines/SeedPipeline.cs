@@ -1,0 +1,84 @@
+using Sharpformer.Models;
+using Sharpformer.Tokenization;
+
+namespace Sharpformer.Pipelines;
+
+/// <summary>
+/// <see cref="IPipelineTokenizer"/> over the <see cref="TextVectorizer"/> saved with a seed model: word tokens, 1 for
+/// unknown words, 0 for padding, and no special tokens (<see cref="ClsId"/> and <see cref="SepId"/> are −1, so
+/// <see cref="Pipeline"/> adds none).
+/// </summary>
+public sealed class SeedPipelineTokenizer : IPipelineTokenizer
+{
+    readonly TextVectorizer _vectorizer;
+
+    public SeedPipelineTokenizer(TextVectorizer vectorizer) => _vectorizer = vectorizer ?? throw new ArgumentNullException(nameof(vectorizer));
+
+    public TokenizedText Tokenize(string text)
+    {
+        var words = TextVectorizer.TokenizeWithOffsets(text);
+        var ids = new int[words.Count];
+        for (int i = 0; i < ids.Length; i++) ids[i] = _vectorizer.TryGetId(words[i].Token, out var id) ? id : UnkId;
+        return new TokenizedText(ids, words.Select(w => w.Token).ToArray(), words.Select(w => w.Start).ToArray(),
+            words.Select(w => w.End).ToArray(), Enumerable.Range(0, ids.Length).ToArray());
+    }
+
+    public string IdToToken(int id) => (uint)id < (uint)_vectorizer.VocabularySize ? _vectorizer.Vocabulary[id] : TextVectorizer.OovToken;
+    public bool TryGetId(string token, out int id) => _vectorizer.TryGetId(token, out id);
+    public int ClsId => -1;
+    public int SepId => -1;
+    public int PadId => 0;
+    public int UnkId => 1;
+    public int MaskId => -1;
+    public IReadOnlySet<int> SpecialIds { get; } = new HashSet<int> { 0, 1 };
+    public int VocabSize => _vectorizer.VocabularySize;
+}
+
+/// <summary>
+/// <see cref="IPipelineModel"/> over the from-scratch <see cref="SeedTransformer"/>: a sequence classifier with one
+/// encoder block. Rows are padded with 0 to the model's fixed sequence length, as the vectorizer did in training —
+/// the tutorial model attends to and averages over padding, so a shorter input would change its predictions.
+/// </summary>
+/// <remarks>Not thread-safe: the model reuses its workspace, so one forward runs at a time.</remarks>
+public sealed class SeedPipelineModel : IPipelineModel
+{
+    readonly SeedTransformer _model;
+
+    public SeedPipelineModel(SeedTransformer model)
+    {
+        _model = model ?? throw new ArgumentNullException(nameof(model));
+        var c = model.Config;
+        _model.Training = false;
+        var labels = c.Labels ?? Enumerable.Range(0, c.NumLabels).Select(i => $"LABEL_{i}").ToList();
+        Info = new PipelineModelInfo(SeedTransformerConfig.ModelType, c.SequenceLength, labels, "single_label_classification",
+            UsesTokenTypeIds: false, Layers: 1, Heads: c.NumHeads);
+    }
+
+    public SeedTransformer Model => _model;
+    public PipelineModelInfo Info { get; }
+
+    public PipelineModelOutput Forward(EncodedBatch batch, ForwardRequest request, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        int b = batch.Batch, s = batch.SeqLen, t = _model.Config.SequenceLength, h = _model.Config.NumHeads;
+        if (s > t) throw new ModelInputException($"seed model input has {s} tokens; the model reads at most {t}.");
+        var ids = new int[b * t];
+        for (int r = 0; r < b; r++)
+            for (int j = 0; j < s; j++)
+                ids[r * t + j] = batch.AttentionMask[r * s + j] == 0 ? 0 : batch.InputIds[r * s + j];
+        var output = _model.Forward(ids, b);
+        NonFiniteOutputException.ThrowIfNotFinite(output.Logits, "logits");
+        List<float[]>? attentions = null;
+        if (request.Attentions)
+        {
+            // [B, H, T, T] cropped to the caller's [B, H, S, S]: padding beyond the batch's longest row is the model's own.
+            var probs = _model.LastAttentionProbabilities();
+            var cropped = new float[b * h * s * s];
+            for (int bh = 0; bh < b * h; bh++)
+                for (int q = 0; q < s; q++)
+                    Array.Copy(probs, (bh * t + q) * t, cropped, (bh * s + q) * s, s);
+            attentions = [cropped];
+        }
+        return new PipelineModelOutput(output.Logits, [b, output.NumLabels], null, _model.Config.EmbedDim, null, attentions);
+    }
+}
