@@ -1,4 +1,5 @@
 using Sharpformer.Pipelines;
+using Sharpformer.Models;
 
 namespace Sharpformer.Serving;
 
@@ -40,6 +41,3 @@ public interface IPipeline
     /// <summary>Attention maps of one text, for the page's heatmap.</summary>
     AttentionMaps Attention(string text, CancellationToken cancellationToken);
 }
-
-/// <summary>The model produced NaN or ±∞ for an input (broken weights or an overflow); the server answers 500.</summary>
-public sealed class NonFiniteOutputException(string message) : SharpformerException(message);

@@ -1,4 +1,5 @@
 using Sharpformer.Pipelines;
+using Sharpformer.Models;
 
 namespace Sharpformer.Serving;
 
@@ -103,9 +104,11 @@ public sealed class PipelineBackend : IPipeline
     // NaN scores must not pass as results: NER would silently find no entities, and JSON cannot carry NaN at all.
     static void RequireFinite(IEnumerable<float> values)
     {
+        int i = 0;
         foreach (var x in values)
-            if (!float.IsFinite(x))
-                throw new NonFiniteOutputException($"the model produced {(float.IsNaN(x) ? "NaN" : "infinite")} outputs for this text; " +
-                    "its weights are probably broken (NaN or ±∞ in the checkpoint) — check the checkpoint.");
+        {
+            if (!float.IsFinite(x)) throw new NonFiniteOutputException("the model's outputs", x, i);
+            i++;
+        }
     }
 }
