@@ -133,10 +133,11 @@ public abstract record ModelConfig
                 throw new ConfigException(file, tensorKey, $"gives a weight tensor of {elements:N0} elements, more than the {Array.MaxLength:N0} one tensor can hold. The value looks wrong; check config.json.");
             blocks[blockKey] = blocks.GetValueOrDefault(blockKey) + elements * copies;
         }
-        double total = blocks.Values.Sum(), available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        var memory = GC.GetGCMemoryInfo();
+        double total = blocks.Values.Sum(), available = memory.TotalAvailableMemoryBytes - memory.MemoryLoadBytes;
         if (total * sizeof(float) > available)
             throw new ConfigException(file, blocks.MaxBy(b => b.Value).Key,
-                $"the model would hold {total:N0} parameters ({total * sizeof(float) / (1L << 30):N1} GiB as float32), more than the {available / (1L << 30):N1} GiB this process can use. The value looks wrong; check config.json.");
+                $"the model would hold {total:N0} parameters ({total * sizeof(float) / (1L << 30):N1} GiB as float32), more than the {available / (1L << 30):N1} GiB of memory free. The value looks wrong; check config.json.");
     }
 
     private protected static string Larger(string a, int av, string b, int bv) => av >= bv ? a : b;

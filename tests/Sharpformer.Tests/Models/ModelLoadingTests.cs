@@ -142,6 +142,40 @@ public sealed class ModelLoadingTests : IDisposable
     }
 
     [Fact]
+    public void Loading_DrawsRandomNumbersOnlyForWeightsTheCheckpointLacks()
+    {
+        // The only fresh tensors are the resized classifier's: its weight must be the very first normals of Random(seed),
+        // so no number was drawn for the encoder weights the checkpoint supplies.
+        var dir = CopyFixture("bert-tiny-uncased-seqcls");
+        var model = (BertForSequenceClassification)AutoModel.FromPretrained(dir, new ModelLoadOptions { NumLabels = 3, IgnoreMismatchedSizes = true, Seed = 7 });
+        var expected = new float[3 * 64];
+        WeightInit.Normal(model.Config.InitializerRange).Fill(expected, new Random(7));
+        Assert.Equal(expected, model.Classifier!.Weight.Value.ToArray());
+        Assert.Equal(model.NamedParameters().Count() - 2, model.LoadReport!.Loaded.Count);
+    }
+
+    [Theory]
+    [InlineData("num_hidden_layers", "1000000", "num_hidden_layers")]
+    [InlineData("hidden_size", "1000000000", "hidden_size")]
+    [InlineData("vocab_size", "2000000000", "vocab_size")]
+    public void AbsurdConfigSizesAreRefusedBeforeAllocationNamingTheKey(string key, string value, string named)
+    {
+        var dir = CopyFixture("bert-tiny-uncased-seqcls");
+        var cfg = Path.Combine(dir, "config.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(cfg))!.AsObject();
+        json[key] = long.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
+        if (key == "hidden_size") json["num_attention_heads"] = 1;
+        File.WriteAllText(cfg, json.ToJsonString());
+        if (key == "vocab_size") File.Delete(Path.Combine(dir, "vocab.txt"));
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        var ex = Assert.Throws<ConfigException>(() => AutoModel.FromPretrained(dir));
+        Assert.True(GC.GetTotalAllocatedBytes(precise: true) - before < 64L << 20, "refused only after allocating weights");
+        Assert.Equal(named, ex.Key);
+        Assert.Contains("config.json", ex.Message);
+        Assert.Contains(named, ex.Message);
+    }
+
+    [Fact]
     public void UnsupportedArchitectureIsATypedErrorNamingIt()
     {
         var dir = CopyFixture("bert-tiny-uncased-seqcls");
