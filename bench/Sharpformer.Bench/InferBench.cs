@@ -55,7 +55,7 @@ internal static class InferBench
         Parallelism.DefaultThreads = threads;
 
         var buildWatch = Stopwatch.StartNew();
-        (string name, IEncoderModel encoder, PretrainedModel module) = model switch
+        (string name, TransformerEncoder encoder, PretrainedModel module) = model switch
         {
             "bert" => Build("bert-base-uncased", new BertModel(new BertConfig(), addPoolingLayer: true, seed: 1)),
             "distilbert" => Build("distilbert-base-uncased", new DistilBertModel(new DistilBertConfig(), seed: 1)),
@@ -114,7 +114,7 @@ internal static class InferBench
         return 0;
     }
 
-    static (string, IEncoderModel, PretrainedModel) Build<T>(string name, T model) where T : PretrainedModel, IEncoderModel => (name, model, model);
+    static (string, TransformerEncoder, PretrainedModel) Build(string name, TransformerEncoder model) => (name, model, model);
 
     static string? Option(string[] args, string name)
     {

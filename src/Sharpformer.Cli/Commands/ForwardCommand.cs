@@ -74,7 +74,7 @@ internal static class ForwardCommand
         var model = AutoModel.FromPretrained(modelPath);
         CliErrors.WarnAboutLoad(model, error);
         var dir = AutoModel.ResolveDirectory(modelPath);
-        bool isHead = model is not IEncoderModel;
+        bool isHead = model.Head != null;
         var wanted = (outputList ?? (isHead ? "logits" : "last_hidden_state")).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         foreach (var w in wanted)
         {
@@ -97,7 +97,7 @@ internal static class ForwardCommand
             var enc = pair == null ? tokenizer.Encode(text, encodeOptions) : tokenizer.Encode(text, pair, encodeOptions);
             var ids = enc.GetIdsArray();
             var batch = new EncoderInput(ids, 1, ids.Length, useTypes ? [.. enc.TypeIds] : null, [.. enc.AttentionMask]);
-            var (logits, encoder) = RunModel(model, batch, options);
+            var (logits, _, encoder) = model.Run(batch, options);
             var json = new MemoryStream();
             using (var w = new Utf8JsonWriter(json, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
             {
@@ -143,15 +143,6 @@ internal static class ForwardCommand
             throw new FormatException($"stdin line {lineNo}: not valid JSON ({e.Message}).", e);
         }
     }
-
-    static (Tensor? Logits, EncoderOutput Encoder) RunModel(PretrainedModel model, EncoderInput input, ForwardOptions options) => model switch
-    {
-        ISequenceClassificationModel m => m.Forward(input, null, options) is var o ? (o.Logits, o.Encoder) : default,
-        ITokenClassificationModel m => m.Forward(input, null, options) is var o ? (o.Logits, o.Encoder) : default,
-        IMaskedLMModel m => m.Forward(input, null, options) is var o ? (o.Logits, o.Encoder) : default,
-        IEncoderModel m => (null, m.Forward(input, options)),
-        _ => throw new NotSupportedException($"{model.Architecture} cannot run forward."),
-    };
 
     static bool HasPooler(PretrainedModel m) => m switch
     {

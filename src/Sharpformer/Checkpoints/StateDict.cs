@@ -20,7 +20,7 @@ public enum CheckpointFormat
 /// Name → tensor map of a checkpoint, in file order. Owns the memory maps behind its tensors: dispose it once the
 /// values have been copied into the model.
 /// </summary>
-public sealed class StateDict : IReadOnlyDictionary<string, CheckpointTensor>, IDisposable
+public sealed class StateDict : IReadOnlyDictionary<string, CheckpointTensor>, Nn.IWeightSource, IDisposable
 {
     readonly Dictionary<string, CheckpointTensor> _byName = new(StringComparer.Ordinal);
     readonly List<string> _order = [];
@@ -90,6 +90,10 @@ public sealed class StateDict : IReadOnlyDictionary<string, CheckpointTensor>, I
     }
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    string Nn.IWeightSource.Source => Path;
+    IReadOnlyList<int>? Nn.IWeightSource.ShapeOf(string key) => _byName.TryGetValue(key, out var t) ? t.Shape : null;
+    void Nn.IWeightSource.CopyTo(string key, Span<float> destination) => this[key].CopyTo(destination);
 
     /// <summary>Releases the memory maps; tensors of this dict can no longer be read.</summary>
     public void Dispose()

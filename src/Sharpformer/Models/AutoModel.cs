@@ -1,4 +1,5 @@
 using Sharpformer.Checkpoints;
+using Sharpformer.Nn;
 
 namespace Sharpformer.Models;
 
@@ -8,72 +9,83 @@ namespace Sharpformer.Models;
 /// </summary>
 public static class AutoModel
 {
+    /// <summary>Every architecture this library implements: config type, and how to build it over a <see cref="VarBuilder"/>.</summary>
+    static readonly Dictionary<string, Func<ModelConfig, VarBuilder, ModelLoadOptions, PretrainedModel>> Builders = new()
+    {
+        ["BertModel"] = (c, vb, o) => new BertModel((BertConfig)c, vb, o.AddPoolingLayer),
+        ["BertForSequenceClassification"] = (c, vb, _) => new BertForSequenceClassification((BertConfig)c, vb),
+        ["BertForTokenClassification"] = (c, vb, _) => new BertForTokenClassification((BertConfig)c, vb),
+        ["BertForMaskedLM"] = (c, vb, _) => new BertForMaskedLM((BertConfig)c, vb),
+        ["DistilBertModel"] = (c, vb, _) => new DistilBertModel((DistilBertConfig)c, vb),
+        ["DistilBertForSequenceClassification"] = (c, vb, _) => new DistilBertForSequenceClassification((DistilBertConfig)c, vb),
+        ["DistilBertForTokenClassification"] = (c, vb, _) => new DistilBertForTokenClassification((DistilBertConfig)c, vb),
+        ["DistilBertForMaskedLM"] = (c, vb, _) => new DistilBertForMaskedLM((DistilBertConfig)c, vb),
+    };
+
     /// <summary>The HF class names this library implements.</summary>
-    public static IReadOnlyList<string> SupportedArchitectures { get; } =
-    [
-        "BertModel", "BertForSequenceClassification", "BertForTokenClassification", "BertForMaskedLM",
-        "DistilBertModel", "DistilBertForSequenceClassification", "DistilBertForTokenClassification", "DistilBertForMaskedLM",
-    ];
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = [.. Builders.Keys];
 
     /// <summary>A freshly initialised model of the given (or config's) architecture.</summary>
     /// <exception cref="UnsupportedArchitectureException">The architecture is not one of <see cref="SupportedArchitectures"/>.</exception>
     public static PretrainedModel FromConfig(ModelConfig config, ModelLoadOptions? options = null)
     {
         options ??= new ModelLoadOptions();
+        return Build(WithLabels(config, options), VarBuilder.Fresh(options.Seed), options);
+    }
+
+    static ModelConfig WithLabels(ModelConfig config, ModelLoadOptions options)
+    {
         if (options.Labels is { } names)
         {
             if (options.NumLabels is int k && k != names.Count)
                 throw new ArgumentException($"NumLabels = {k} but {names.Count} label names were given.", nameof(options));
             var (id2, l2) = ModelConfig.LabelMaps(names);
-            config = config with { Id2Label = id2, Label2Id = l2 };
+            return config with { Id2Label = id2, Label2Id = l2 };
         }
-        else if (options.NumLabels is int n)
+        if (options.NumLabels is int n)
         {
             if (n < 1) throw new ArgumentOutOfRangeException(nameof(options), n, "NumLabels must be at least 1.");
             var (id2, l2) = ModelConfig.LabelMaps(Enumerable.Range(0, n).Select(i => $"LABEL_{i}").ToArray());
-            if (config.NumLabels != n) config = config with { Id2Label = id2, Label2Id = l2 };
+            if (config.NumLabels != n) return config with { Id2Label = id2, Label2Id = l2 };
         }
+        return config;
+    }
+
+    static PretrainedModel Build(ModelConfig config, VarBuilder vb, ModelLoadOptions options)
+    {
         string arch = options.Architecture ?? config.Architectures?.FirstOrDefault() ?? (config.ModelType == "bert" ? "BertModel" : "DistilBertModel");
-        string source = config.SourcePath ?? "<config>";
-        return (config, arch) switch
-        {
-            (BertConfig c, "BertModel") => new BertModel(c, options.AddPoolingLayer, options.Seed),
-            (BertConfig c, "BertForSequenceClassification") => new BertForSequenceClassification(c, options.Seed),
-            (BertConfig c, "BertForTokenClassification") => new BertForTokenClassification(c, options.Seed),
-            (BertConfig c, "BertForMaskedLM") => new BertForMaskedLM(c, options.Seed),
-            (DistilBertConfig c, "DistilBertModel") => new DistilBertModel(c, options.Seed),
-            (DistilBertConfig c, "DistilBertForSequenceClassification") => new DistilBertForSequenceClassification(c, options.Seed),
-            (DistilBertConfig c, "DistilBertForTokenClassification") => new DistilBertForTokenClassification(c, options.Seed),
-            (DistilBertConfig c, "DistilBertForMaskedLM") => new DistilBertForMaskedLM(c, options.Seed),
-            _ => throw new UnsupportedArchitectureException(SupportedArchitectures.Contains(arch) ? $"{arch} (with model_type '{config.ModelType}')" : arch, source),
-        };
+        string family = arch.StartsWith("DistilBert", StringComparison.Ordinal) ? "distilbert" : "bert";
+        if (!Builders.TryGetValue(arch, out var build) || family != config.ModelType)
+            throw new UnsupportedArchitectureException(Builders.ContainsKey(arch) ? $"{arch} (with model_type '{config.ModelType}')" : arch, config.SourcePath ?? "<config>");
+        return build(config, vb, options);
     }
 
     /// <summary>
-    /// Loads a model directory (config.json + model.safetensors or pytorch_model.bin) or a Hub model id (HF cache, then download). Parameters missing from the checkpoint are freshly initialised and listed in <see cref="PretrainedModel.LoadReport"/>.
-    /// The model is returned in eval mode.
+    /// Loads a model directory (config.json + model.safetensors or pytorch_model.bin) or a Hub model id (HF cache, then download).
+    /// Each parameter is copied from the memory-mapped checkpoint as the model is built; only those the checkpoint lacks are
+    /// initialised (HF's <c>_fast_init</c>), and <see cref="PretrainedModel.LoadReport"/> lists them. The model is returned in eval mode.
     /// </summary>
     public static PretrainedModel FromPretrained(string dirOrModelId, ModelLoadOptions? options = null)
     {
-        options ??= new ModelLoadOptions();
         string dir = ResolveDirectory(dirOrModelId);
-        var config = ModelConfigLoader.Load(dir);
-        PretrainedModel model;
-        using (ModelInit.Deferred()) model = FromConfig(config, options);
-        CheckVocabulary(dir, model.VocabSize);
+        return FromPretrained(dir, ModelConfigLoader.Load(dir), options);
+    }
+
+    /// <summary>Like <see cref="FromPretrained(string, ModelLoadOptions?)"/> with an edited config (e.g. other dropout or labels) for the directory's weights.</summary>
+    public static PretrainedModel FromPretrained(string dir, ModelConfig config, ModelLoadOptions? options = null)
+    {
+        options ??= new ModelLoadOptions();
+        config = WithLabels(config, options);
+        int vocab = config switch { BertConfig b => b.VocabSize, DistilBertConfig d => d.VocabSize, _ => 0 };
+        CheckVocabulary(dir, vocab);
         string checkpointPath = FindCheckpoint(dir, options.Checkpoint);
-        LoadReport report;
+        PretrainedModel model;
         using (var sd = CheckpointLoader.Load(checkpointPath))
-            report = model.LoadCheckpoint(sd, checkpointPath, options.IgnoreMismatchedSizes);
-        // Only what the checkpoint did not provide is initialised (HF's _fast_init).
-        var fresh = report.Missing.Concat(report.ShapeMismatched.Select(m => m.ParameterName)).ToList();
-        var (std, sinusoidal) = model.ModelConfig switch
         {
-            BertConfig b => (b.InitializerRange, false),
-            DistilBertConfig d => (d.InitializerRange, d.SinusoidalPosEmbds),
-            _ => (0.02, false),
-        };
-        ModelInit.InitOnly(model, fresh, std, options.Seed, sinusoidal);
+            var vb = VarBuilder.FromWeights(sd, new WeightLoadOptions(config.ModelType, options.IgnoreMismatchedSizes, options.Seed));
+            model = Build(config, vb, options);
+            model.LoadReport = vb.Finish(model.IsIgnoredUnexpected);
+        }
         model.SourceDirectory = dir;
         model.Eval();
         return model;
@@ -128,5 +140,4 @@ public static class AutoModel
         if (lines != vocabSize) throw new VocabularyMismatchException(vocab, lines, vocabSize);
     }
 
-    internal static string ConfigJson(ModelConfig config, string architecture) => (config with { Architectures = [architecture] }).ToJsonString();
 }

@@ -77,6 +77,16 @@ public sealed record BertConfig : ModelConfig
         return c with { ExtraProperties = r.Rest() };
     }
 
+    private protected override IEnumerable<(double, string, string, double)> WeightMatrices()
+    {
+        double h = HiddenSize;
+        yield return (VocabSize * h, Larger("vocab_size", VocabSize, "hidden_size", HiddenSize), "vocab_size", 1);
+        yield return (MaxPositionEmbeddings * h, Larger("max_position_embeddings", MaxPositionEmbeddings, "hidden_size", HiddenSize), "max_position_embeddings", 1);
+        yield return (TypeVocabSize * h, Larger("type_vocab_size", TypeVocabSize, "hidden_size", HiddenSize), "type_vocab_size", 1);
+        yield return (h * h, "hidden_size", "num_hidden_layers", 4.0 * NumHiddenLayers + 1);   // Q, K, V, attention output; pooler
+        yield return (h * IntermediateSize, Larger("intermediate_size", IntermediateSize, "hidden_size", HiddenSize), "num_hidden_layers", 2.0 * NumHiddenLayers);
+    }
+
     protected override void WriteModelKeys(JsonObject o)
     {
         o["vocab_size"] = VocabSize;

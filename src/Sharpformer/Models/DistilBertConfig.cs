@@ -77,6 +77,15 @@ public sealed record DistilBertConfig : ModelConfig
         return c with { ExtraProperties = r.Rest() };
     }
 
+    private protected override IEnumerable<(double, string, string, double)> WeightMatrices()
+    {
+        double h = Dim;
+        yield return (VocabSize * h, Larger("vocab_size", VocabSize, "dim", Dim), "vocab_size", 1);
+        yield return (MaxPositionEmbeddings * h, Larger("max_position_embeddings", MaxPositionEmbeddings, "dim", Dim), "max_position_embeddings", 1);
+        yield return (h * h, "dim", "n_layers", 4.0 * NLayers);
+        yield return (h * HiddenDim, Larger("hidden_dim", HiddenDim, "dim", Dim), "n_layers", 2.0 * NLayers);
+    }
+
     protected override void WriteModelKeys(JsonObject o)
     {
         o["vocab_size"] = VocabSize;

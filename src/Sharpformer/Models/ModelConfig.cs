@@ -112,6 +112,36 @@ public abstract record ModelConfig
         AtomicFile.WriteAllText(path, ToJsonString());
     }
 
+    /// <summary>
+    /// The weight matrices the config asks for: elements of one tensor, the key named when that tensor alone is too large (its
+    /// larger dimension), the key named when the total is too large (its block: embeddings, layers), and how many such tensors.
+    /// </summary>
+    private protected abstract IEnumerable<(double Elements, string TensorKey, string BlockKey, double Copies)> WeightMatrices();
+
+    /// <summary>
+    /// Refuses a config whose weights cannot be allocated — a tensor over .NET's array limit, or more parameters than this process
+    /// can hold — before anything is allocated (a corrupt or hostile config.json with 100,000 layers fails fast and by name).
+    /// </summary>
+    /// <exception cref="ConfigException">Names config.json and the key that makes the model too large.</exception>
+    public void CheckSizes()
+    {
+        string file = SourcePath ?? "config.json";
+        var blocks = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var (elements, tensorKey, blockKey, copies) in WeightMatrices())
+        {
+            if (elements > Array.MaxLength)
+                throw new ConfigException(file, tensorKey, $"gives a weight tensor of {elements:N0} elements, more than the {Array.MaxLength:N0} one tensor can hold. The value looks wrong; check config.json.");
+            blocks[blockKey] = blocks.GetValueOrDefault(blockKey) + elements * copies;
+        }
+        var memory = GC.GetGCMemoryInfo();
+        double total = blocks.Values.Sum(), available = memory.TotalAvailableMemoryBytes - memory.MemoryLoadBytes;
+        if (total * sizeof(float) > available)
+            throw new ConfigException(file, blocks.MaxBy(b => b.Value).Key,
+                $"the model would hold {total:N0} parameters ({total * sizeof(float) / (1L << 30):N1} GiB as float32), more than the {available / (1L << 30):N1} GiB of memory free. The value looks wrong; check config.json.");
+    }
+
+    private protected static string Larger(string a, int av, string b, int bv) => av >= bv ? a : b;
+
     /// <summary>Adds the model-specific keys.</summary>
     protected abstract void WriteModelKeys(JsonObject json);
 

@@ -11,15 +11,6 @@ public sealed class UnsupportedArchitectureException(string architecture, string
     public string ConfigFile { get; } = configFile;
 }
 
-/// <summary>A checkpoint tensor has a different shape than the model parameter of the same name (HF raises "size mismatch").</summary>
-public sealed class CheckpointShapeMismatchException(string source, IReadOnlyList<ParameterShapeMismatch> mismatches)
-    : SharpformerException($"'{source}' does not fit the model: {string.Join("; ", mismatches.Select(m => m.ToString()))}. " +
-        "Check that config.json belongs to this checkpoint, or pass IgnoreMismatchedSizes = true to re-initialise those parameters (e.g. a new classifier with another number of labels).")
-{
-    public string CheckpointFile { get; } = source;
-    public IReadOnlyList<ParameterShapeMismatch> Mismatches { get; } = mismatches;
-}
-
 /// <summary>The vocabulary file and config.json's vocab_size disagree, so token ids would index the wrong embedding rows.</summary>
 public sealed class VocabularyMismatchException(string vocabFile, int vocabLines, int vocabSize)
     : SharpformerException($"'{vocabFile}' has {vocabLines} tokens but config.json says vocab_size = {vocabSize}; the tokenizer and the model do not belong together. Use the vocab.txt saved with this model.")

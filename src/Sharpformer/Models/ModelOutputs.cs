@@ -74,14 +74,12 @@ public sealed record ForwardOptions(bool OutputHiddenStates = false, bool Output
 /// <param name="Attentions">When requested: one [batch, heads, seq, seq] softmax-probability tensor per layer.</param>
 public sealed record EncoderOutput(Tensor LastHiddenState, Tensor? PoolerOutput, IReadOnlyList<Tensor>? HiddenStates, IReadOnlyList<Tensor>? Attentions);
 
-/// <summary>Sequence classification: <paramref name="Logits"/> [batch, numLabels]; <paramref name="Loss"/> a scalar when labels were given.</summary>
-public sealed record SequenceClassifierOutput(Tensor Logits, Tensor? Loss, EncoderOutput Encoder);
-
-/// <summary>Token classification: <paramref name="Logits"/> [batch, seq, numLabels]; <paramref name="Loss"/> a scalar when labels were given.</summary>
-public sealed record TokenClassifierOutput(Tensor Logits, Tensor? Loss, EncoderOutput Encoder);
-
-/// <summary>Masked language modelling: <paramref name="Logits"/> [batch, seq, vocab]; <paramref name="Loss"/> a scalar when labels were given.</summary>
-public sealed record MaskedLMOutput(Tensor Logits, Tensor? Loss, EncoderOutput Encoder);
+/// <summary>What <see cref="PretrainedModel.Run"/> returns for any model.</summary>
+/// <param name="Logits">Null for a bare encoder; [batch, numLabels] (sequence classification), [batch, seq, numLabels] (token
+/// classification) or [batch, seq, vocab] (masked LM).</param>
+/// <param name="Loss">A scalar when labels were given.</param>
+/// <param name="Encoder">The encoder's outputs (hidden states, pooler, attentions as requested).</param>
+public sealed record ModelOutput(Tensor? Logits, Tensor? Loss, EncoderOutput Encoder);
 
 /// <summary>The loss a sequence classifier uses, as HF's <c>config.problem_type</c>.</summary>
 public enum ProblemType
@@ -94,7 +92,7 @@ public enum ProblemType
     Regression,
 }
 
-/// <summary>Labels for sequence classification: class ids (integer labels in HF) or float targets.</summary>
+/// <summary>Labels for a head: class ids (integer labels in HF; one per sequence, or one per token with −100 ignored) or float targets.</summary>
 public abstract record SequenceLabels
 {
     private SequenceLabels() { }
@@ -110,30 +108,4 @@ public abstract record SequenceLabels
 
     public static SequenceLabels FromIds(params int[] ids) => new ClassIds(ids);
     public static SequenceLabels FromValues(params float[] targets) => new Values(targets);
-}
-
-/// <summary>A bare encoder: ids in, hidden states out.</summary>
-public interface IEncoderModel
-{
-    EncoderOutput Forward(EncoderInput input, ForwardOptions? options = null);
-}
-
-/// <summary>A model with a sequence-classification head (BertForSequenceClassification, DistilBertForSequenceClassification).</summary>
-public interface ISequenceClassificationModel
-{
-    int NumLabels { get; }
-    SequenceClassifierOutput Forward(EncoderInput input, SequenceLabels? labels = null, ForwardOptions? options = null);
-}
-
-/// <summary>A model with a token-classification head; labels are [batch·seq] class ids with −100 = ignored.</summary>
-public interface ITokenClassificationModel
-{
-    int NumLabels { get; }
-    TokenClassifierOutput Forward(EncoderInput input, int[]? labels = null, ForwardOptions? options = null);
-}
-
-/// <summary>A model with a masked-LM head; labels are [batch·seq] token ids with −100 = ignored.</summary>
-public interface IMaskedLMModel
-{
-    MaskedLMOutput Forward(EncoderInput input, int[]? labels = null, ForwardOptions? options = null);
 }

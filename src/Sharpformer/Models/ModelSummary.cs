@@ -19,13 +19,7 @@ public static class ModelSummary
         {
             var input = new EncoderInput(Enumerable.Range(0, sequenceLength).Select(i => i % model.VocabSize).ToArray(), 1, sequenceLength);
             // The module path records LastOutputShape; the fast path (NoGrad) would bypass the modules.
-            switch (model)
-            {
-                case ISequenceClassificationModel m: m.Forward(input); break;
-                case ITokenClassificationModel m: m.Forward(input); break;
-                case IMaskedLMModel m: m.Forward(input); break;
-                case IEncoderModel m: m.Forward(input); break;
-            }
+            model.Run(input);
         }
         finally { model.Train(wasTraining); }
         return model.Summary(maxDepth);

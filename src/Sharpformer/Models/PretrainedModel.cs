@@ -4,47 +4,6 @@ using Sharpformer.Tensors;
 
 namespace Sharpformer.Models;
 
-/// <summary>A checkpoint tensor (<paramref name="Key"/>) whose shape differs from the model parameter it maps to (<paramref name="ParameterName"/>).</summary>
-public sealed record ParameterShapeMismatch(string Key, string ParameterName, IReadOnlyList<int> CheckpointShape, IReadOnlyList<int> ModelShape)
-{
-    public override string ToString() => $"{Key}: checkpoint [{string.Join(", ", CheckpointShape)}] vs model [{string.Join(", ", ModelShape)}]";
-}
-
-/// <summary>
-/// What loading a checkpoint into a model did, by parameter name (HF's "Some weights of … were not initialized" warnings, typed).
-/// </summary>
-/// <param name="Source">The checkpoint file.</param>
-/// <param name="Loaded">Model parameters filled from the checkpoint.</param>
-/// <param name="Missing">Model parameters the checkpoint lacks; they keep their fresh initialisation (normal(0, initializer_range), biases 0, LayerNorm 1/0).</param>
-/// <param name="Unexpected">Checkpoint keys the model has no parameter for (e.g. a classifier when loading a bare encoder).</param>
-/// <param name="ShapeMismatched">Keys whose shapes differ; only present when mismatches were allowed, the parameters then stay freshly initialised.</param>
-/// <param name="Tied">Parameters shared with another (MLM decoder ↔ word embeddings), re-tied rather than loaded.</param>
-/// <param name="Ignored">Checkpoint keys dropped on purpose, as HF does without warning (the <c>position_ids</c> buffer, a pooler the head does not use).</param>
-public sealed record LoadReport(
-    string Source,
-    IReadOnlyList<string> Loaded,
-    IReadOnlyList<string> Missing,
-    IReadOnlyList<string> Unexpected,
-    IReadOnlyList<ParameterShapeMismatch> ShapeMismatched,
-    IReadOnlyList<string> Tied,
-    IReadOnlyList<string> Ignored)
-{
-    /// <summary>True when every parameter came from the checkpoint and nothing was left over.</summary>
-    public bool IsComplete => Missing.Count == 0 && Unexpected.Count == 0 && ShapeMismatched.Count == 0;
-
-    /// <summary>HF-style warning lines (transformers' <c>modeling_utils</c> wording), empty when complete.</summary>
-    /// <param name="modelName">The model class to name, e.g. "BertForSequenceClassification".</param>
-    public IEnumerable<string> Warnings(string? modelName = null)
-    {
-        string model = modelName ?? "the model";
-        if (Unexpected.Count > 0) yield return $"Some weights of the model checkpoint at '{Source}' were not used when initializing {model}: [{string.Join(", ", Unexpected)}].";
-        if (Missing.Count > 0)
-            yield return $"Some weights of {model} were not initialized from the model checkpoint at '{Source}' and are newly initialized: [{string.Join(", ", Missing)}]. " +
-                "You should probably TRAIN this model on a down-stream task to be able to use it for predictions and inference.";
-        foreach (var m in ShapeMismatched) yield return $"Newly initialized because the shapes did not match: {m}.";
-    }
-}
-
 /// <summary>Options for building a model or loading it from a checkpoint.</summary>
 public sealed record ModelLoadOptions
 {
@@ -67,112 +26,67 @@ public sealed record ModelLoadOptions
 public enum CheckpointPreference { SafeTensorsFirst, PyTorchBinFirst, SafeTensorsOnly, PyTorchBinOnly }
 
 /// <summary>
-/// Base of every HF-compatible model: parameter names equal the checkpoint keys, so loading is a lookup by name
-/// (after HF's key normalisation) and saving is its inverse.
+/// Base of every HF-compatible model: a BERT-family encoder (<see cref="BaseModel"/>) and optionally a head
+/// (<see cref="Head"/>). Parameter names equal the checkpoint keys, so loading is a lookup by name (through
+/// <see cref="VarBuilder"/>) and saving is its inverse.
 /// </summary>
 public abstract class PretrainedModel : Module
 {
+    /// <summary>The bare encoder: this model itself, or the one a head model holds under <see cref="BaseModelPrefix"/>.</summary>
+    public abstract TransformerEncoder BaseModel { get; }
+
+    /// <summary>The task head; null for a bare encoder.</summary>
+    public virtual HeadSpec? Head => null;
+
+    /// <summary>
+    /// The one forward of every model: encoder, head when there is one, and the head's loss when <paramref name="labels"/> are given
+    /// (class ids per sequence or per token with −100 ignored, or float targets for regression / multi-label).
+    /// </summary>
+    public abstract ModelOutput Run(EncoderInput input, ForwardOptions? options = null, SequenceLabels? labels = null);
+
     /// <summary>config.json <c>model_type</c>: "bert" or "distilbert".</summary>
-    public abstract string ModelType { get; }
+    public string ModelType => BaseModel.Spec.ModelType;
 
     /// <summary>The HF class name written to config.json's <c>architectures</c>, e.g. "BertForSequenceClassification".</summary>
     public abstract string Architecture { get; }
 
     /// <summary>The attribute name of the encoder inside head models ("bert", "distilbert"); checkpoint keys may carry or lack it.</summary>
-    public abstract string BaseModelPrefix { get; }
+    public string BaseModelPrefix => BaseModel.Spec.BasePrefix;
 
-    /// <summary>What the last <see cref="LoadCheckpoint"/> did; null for a freshly initialised model.</summary>
-    public LoadReport? LoadReport { get; private set; }
+    /// <summary>What loading the checkpoint did; for a freshly initialised model, null.</summary>
+    public LoadReport? LoadReport { get; internal set; }
 
     /// <summary>Checkpoint keys that alias another parameter (tied weights): alias → parameter name.</summary>
     protected internal virtual IReadOnlyDictionary<string, string> TiedAliases { get; } = new Dictionary<string, string>();
 
-    /// <summary>Whether an unexpected checkpoint key is dropped silently (HF's <c>_keys_to_ignore_on_load_unexpected</c>).</summary>
-    protected internal virtual bool IsIgnoredUnexpected(string key) => StateDictKeys.IsIgnoredBuffer(key);
-
-    /// <summary>Non-parameter tensors HF writes on save (BERT 4.30's <c>embeddings.position_ids</c> buffer).</summary>
-    protected internal virtual IEnumerable<CheckpointTensor> ExtraSavedTensors() => [];
+    /// <summary>Whether an unused checkpoint key is dropped silently (HF's <c>_keys_to_ignore_on_load_unexpected</c>).</summary>
+    protected internal virtual bool IsIgnoredUnexpected(string key) => VarBuilder.IsIgnoredBuffer(key);
 
     /// <summary>config.json as this model would save it (unknown keys preserved, <c>architectures</c> updated).</summary>
-    public abstract string ConfigJson();
+    public string ConfigJson() => (ModelConfig with { Architectures = [Architecture] }).ToJsonString();
 
     /// <summary>The vocabulary size the embedding table has rows for.</summary>
-    public abstract int VocabSize { get; }
+    public int VocabSize => BaseModel.Spec.VocabSize;
 
     /// <summary>The config the model was built from (BertConfig / DistilBertConfig): labels, problem type, sizes.</summary>
     public abstract ModelConfig ModelConfig { get; }
 
     /// <summary>Longest sequence the position table allows (config max_position_embeddings).</summary>
-    public abstract int MaxPositions { get; }
+    public int MaxPositions => BaseModel.Spec.MaxPositions;
 
     /// <summary>Class names of a classification head in id order (config id2label).</summary>
     public IReadOnlyList<string> Labels => ModelConfig.Labels;
 
     /// <summary>
-    /// Copies a checkpoint into the parameters. Keys are normalised as HF does: legacy <c>gamma</c>/<c>beta</c> → weight/bias,
-    /// the base-model prefix stripped or added to fit, tied aliases resolved.
+    /// Copies stored weights into this model's parameters, with <see cref="VarBuilder"/>'s key rules (legacy <c>gamma</c>/<c>beta</c>,
+    /// the base-model prefix stripped or added, tied aliases). Parameters the weights lack keep their values.
     /// </summary>
-    /// <exception cref="CheckpointShapeMismatchException">A shape differs and <paramref name="ignoreMismatchedSizes"/> is false.</exception>
-    public LoadReport LoadCheckpoint(IReadOnlyDictionary<string, CheckpointTensor> checkpoint, string source, bool ignoreMismatchedSizes = false)
+    /// <exception cref="CheckpointShapeMismatchException">A shape differs and <paramref name="ignoreMismatchedSizes"/> is false (nothing is copied).</exception>
+    public LoadReport LoadCheckpoint(IWeightSource weights, bool ignoreMismatchedSizes = false)
     {
-        var parameters = new Dictionary<string, Parameter>(StringComparer.Ordinal);
-        foreach (var (name, p) in NamedParameters()) parameters.TryAdd(name, p);
-        string prefix = BaseModelPrefix + ".";
-        bool modelHasPrefix = parameters.Keys.Any(k => k.StartsWith(prefix, StringComparison.Ordinal));
-
-        var loaded = new List<string>(); var unexpected = new List<string>(); var mismatched = new List<ParameterShapeMismatch>();
-        var tied = new List<string>(); var ignored = new List<string>();
-        var resolved = new Dictionary<string, (string Key, CheckpointTensor Tensor)>(StringComparer.Ordinal);
-        var aliasHits = new List<(string Alias, string Target, CheckpointTensor Tensor)>();
-
-        foreach (var (rawKey, tensor) in checkpoint)
-        {
-            string key = StateDictKeys.FixLegacyName(rawKey);
-            string? target = Resolve(key, parameters, prefix, modelHasPrefix);
-            if (target != null) { resolved[target] = (rawKey, tensor); continue; }
-            string? aliasTarget = ResolveAlias(key, prefix, modelHasPrefix);
-            if (aliasTarget != null && parameters.ContainsKey(aliasTarget)) { aliasHits.Add((rawKey, aliasTarget, tensor)); continue; }
-            if (IsIgnoredUnexpected(key)) ignored.Add(rawKey); else unexpected.Add(rawKey);
-        }
-        foreach (var (alias, target, tensor) in aliasHits)
-        {
-            // A tied alias only supplies the value when the real key is absent (a .bin keeps both, safetensors drops the alias).
-            if (!resolved.ContainsKey(target)) resolved[target] = (alias, tensor);
-            tied.Add(alias);
-        }
-
-        foreach (var (name, (key, tensor)) in resolved)
-        {
-            var p = parameters[name].Value;
-            if (!tensor.Shape.SequenceEqual(p.ShapeArray)) mismatched.Add(new ParameterShapeMismatch(key, name, tensor.Shape.ToArray(), p.ShapeArray));
-        }
-        if (mismatched.Count > 0 && !ignoreMismatchedSizes) throw new CheckpointShapeMismatchException(source, mismatched);
-        var mismatchedKeys = mismatched.Select(m => m.Key).ToHashSet(StringComparer.Ordinal);
-        foreach (var (name, (key, tensor)) in resolved)
-        {
-            if (mismatchedKeys.Contains(key)) continue;
-            var p = parameters[name].Value;
-            tensor.CopyTo(p.AsSpan());
-            loaded.Add(name);
-        }
-        var missing = parameters.Keys.Where(k => !resolved.ContainsKey(k)).ToList();
-        LoadReport = new LoadReport(source, loaded, missing, unexpected, mismatched, tied, ignored);
-        return LoadReport;
-    }
-
-    static string? Resolve(string key, Dictionary<string, Parameter> parameters, string prefix, bool modelHasPrefix)
-    {
-        if (parameters.ContainsKey(key)) return key;
-        if (modelHasPrefix) { string withPrefix = prefix + key; return parameters.ContainsKey(withPrefix) ? withPrefix : null; }
-        if (key.StartsWith(prefix, StringComparison.Ordinal)) { string stripped = key[prefix.Length..]; return parameters.ContainsKey(stripped) ? stripped : null; }
-        return null;
-    }
-
-    string? ResolveAlias(string key, string prefix, bool modelHasPrefix)
-    {
-        if (TiedAliases.TryGetValue(key, out var t)) return t;
-        if (!modelHasPrefix && key.StartsWith(prefix, StringComparison.Ordinal) && TiedAliases.TryGetValue(key[prefix.Length..], out t)) return t;
-        return null;
+        var options = new WeightLoadOptions(BaseModelPrefix, ignoreMismatchedSizes);
+        VarBuilder.FromWeights(weights, options).LoadInto(this, TiedAliases, IsIgnoredUnexpected, copy: false);
+        return LoadReport = VarBuilder.FromWeights(weights, options).LoadInto(this, TiedAliases, IsIgnoredUnexpected);
     }
 
     /// <summary>The tensors <c>save_pretrained</c> writes: every parameter under its HF name plus HF's saved buffers; tied aliases omitted.</summary>
@@ -186,7 +100,14 @@ public abstract class PretrainedModel : Module
             var t = p.Value;
             list.Add(CheckpointTensor.FromFloat32(name, t.Contiguous().ToArray(), t.ShapeArray));
         }
-        list.AddRange(ExtraSavedTensors());
+        if (BaseModel.Spec.SavesPositionIds)
+        {
+            // transformers 4.30 saves the persistent position_ids buffer (int64 [1, max_positions]); writing it keeps files byte-identical.
+            var ids = new long[MaxPositions];
+            for (int i = 0; i < ids.Length; i++) ids[i] = i;
+            string prefix = ReferenceEquals(BaseModel, this) ? "" : BaseModelPrefix + ".";
+            list.Add(CheckpointTensor.FromInt64(prefix + "embeddings.position_ids", ids, 1, ids.Length));
+        }
         return list;
     }
 
@@ -253,27 +174,4 @@ public abstract class PretrainedModel : Module
         HiddenActivation.GeluTanh => x.GeluTanh(),
         _ => x.Relu(),
     };
-
-    /// <summary>Validates ids against the embedding table and the sequence length against the position table.</summary>
-    internal static void CheckInput(EncoderInput input, int vocabSize, int typeVocabSize, int maxPositions)
-    {
-        if (input.SequenceLength > maxPositions)
-            throw new ModelInputException($"Sequence length {input.SequenceLength} exceeds max_position_embeddings = {maxPositions}; truncate the input (tokenizer max_length).");
-        var ids = input.InputIds;
-        for (int i = 0; i < ids.Length; i++)
-            if ((uint)ids[i] >= (uint)vocabSize)
-                throw new ModelInputException($"input_ids[{i / input.SequenceLength}][{i % input.SequenceLength}] = {ids[i]} is outside the vocabulary of {vocabSize} tokens; the tokenizer does not match the model.");
-        if (input.TokenTypeIds is { } tt)
-            for (int i = 0; i < tt.Length; i++)
-                if ((uint)tt[i] >= (uint)typeVocabSize)
-                    throw new ModelInputException($"token_type_ids[{i / input.SequenceLength}][{i % input.SequenceLength}] = {tt[i]} is outside type_vocab_size = {typeVocabSize}.");
-    }
-
-    /// <summary>Takes the shared workspace (or a new one when another forward holds it).</summary>
-    internal EncoderWorkspace RentWorkspace() => Interlocked.Exchange(ref _workspace, null) ?? new EncoderWorkspace();
-    internal void ReturnWorkspace(EncoderWorkspace ws) => _workspace = ws;
-    EncoderWorkspace? _workspace;
-
-    /// <summary>Whether the kernel fast path may run: eval mode and no gradient recording (inside <see cref="Autograd.NoGrad"/>).</summary>
-    internal bool UseFastPath => !Training && !Autograd.IsEnabled;
 }

@@ -16,6 +16,15 @@ public sealed class Linear : Module
         if (bias) Bias = RegisterParameter("bias", Tensor.Uniform(rng, -bound, bound, outFeatures));
     }
 
+    /// <summary>Weight [out, in] from <paramref name="vb"/> (filled by <paramref name="weightInit"/> when the builder lacks it), bias [out] zeros.</summary>
+    public Linear(VarBuilder vb, int inFeatures, int outFeatures, WeightInit weightInit, bool bias = true)
+    {
+        if (inFeatures <= 0 || outFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(inFeatures), $"Linear({inFeatures}, {outFeatures}): sizes must be positive.");
+        InFeatures = inFeatures; OutFeatures = outFeatures;
+        Weight = RegisterParameter("weight", vb.Get("weight", [outFeatures, inFeatures], weightInit));
+        if (bias) Bias = RegisterParameter("bias", vb.Get("bias", [outFeatures], WeightInit.Zeros));
+    }
+
     public int InFeatures { get; }
     public int OutFeatures { get; }
     public Parameter Weight { get; }
@@ -42,6 +51,15 @@ public sealed class Embedding : Module
         if (paddingIdx is { } pi) Weight.Value.AsSpan().Slice(pi * dim, dim).Clear();
     }
 
+    /// <summary>Weight [num, dim] from <paramref name="vb"/>; a fresh table gets <paramref name="init"/> with the padding row zeroed (HF's _init_weights).</summary>
+    public Embedding(VarBuilder vb, int num, int dim, WeightInit init, int? paddingIdx = null)
+    {
+        if (num <= 0 || dim <= 0) throw new ArgumentOutOfRangeException(nameof(num), $"Embedding({num}, {dim}): sizes must be positive.");
+        if (paddingIdx is { } p && (p < 0 || p >= num)) throw new ArgumentOutOfRangeException(nameof(paddingIdx), p, $"padding index must be in [0, {num}).");
+        Num = num; Dim = dim; PaddingIdx = paddingIdx;
+        Weight = RegisterParameter("weight", vb.Get("weight", [num, dim], paddingIdx is int pad ? init.ZeroRow(pad, dim) : init));
+    }
+
     public int Num { get; }
     public int Dim { get; }
     public int? PaddingIdx { get; }
@@ -64,6 +82,14 @@ public sealed class LayerNorm : Module
         Eps = eps;
         Weight = RegisterParameter("weight", Tensor.Ones(dim));
         Bias = RegisterParameter("bias", Tensor.Zeros(dim));
+    }
+
+    /// <summary>γ (ones) and β (zeros) from <paramref name="vb"/>.</summary>
+    public LayerNorm(VarBuilder vb, int dim, float eps)
+    {
+        Eps = eps;
+        Weight = RegisterParameter("weight", vb.Get("weight", [dim], WeightInit.Ones));
+        Bias = RegisterParameter("bias", vb.Get("bias", [dim], WeightInit.Zeros));
     }
 
     public float Eps { get; }

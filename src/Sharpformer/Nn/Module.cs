@@ -2,27 +2,10 @@ using Sharpformer.Tensors;
 
 namespace Sharpformer.Nn;
 
-/// <summary>One key whose tensor shape differs between a state dict and the module.</summary>
-public sealed record ShapeMismatch(string Key, int[] Expected, int[] Actual)
-{
-    public override string ToString() => $"{Key}: module has {Tensor.FormatShape(Expected)}, state dict has {Tensor.FormatShape(Actual)}";
-}
-
-/// <summary>What <see cref="Module.LoadStateDict"/> did: keys the module has but the dict lacks, extra keys, and shape mismatches.</summary>
-public sealed record LoadResult(IReadOnlyList<string> MissingKeys, IReadOnlyList<string> UnexpectedKeys, IReadOnlyList<ShapeMismatch> WrongShapes)
-{
-    /// <summary>True when every key matched in name and shape.</summary>
-    public bool IsExact => MissingKeys.Count == 0 && UnexpectedKeys.Count == 0 && WrongShapes.Count == 0;
-
-    public override string ToString() =>
-        IsExact ? "all keys matched" :
-        $"missing: [{string.Join(", ", MissingKeys)}]; unexpected: [{string.Join(", ", UnexpectedKeys)}]; wrong shape: [{string.Join("; ", WrongShapes)}]";
-}
-
 /// <summary>A state dict did not fit a module under strict loading; the message lists the keys.</summary>
-public sealed class StateDictException(string message, LoadResult result) : SharpformerException(message)
+public sealed class StateDictException(string message, LoadReport report) : SharpformerException(message)
 {
-    public LoadResult Result { get; } = result;
+    public LoadReport Report { get; } = report;
 }
 
 /// <summary>Something that draws random numbers (dropout) and can be reseeded for reproducible training.</summary>
@@ -160,28 +143,27 @@ public abstract class Module
     }
 
     /// <summary>
-    /// Copies matching tensors into this module's parameters and buffers (in place, so optimizers keep working).
-    /// Reports missing, unexpected and wrong-shape keys; with <paramref name="strict"/> any of them throws
+    /// Copies matching tensors into this module's parameters (in place, so optimizers keep working), with the key rules of
+    /// <see cref="VarBuilder"/>. With <paramref name="strict"/> any missing, unexpected or wrong-shape key throws
     /// <see cref="StateDictException"/> before anything is copied.
     /// </summary>
-    public LoadResult LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict, bool strict = true)
+    public LoadReport LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(stateDict);
-        var own = StateDict();
-        var missing = new List<string>(); var wrong = new List<ShapeMismatch>();
-        var toCopy = new List<(Tensor Dst, Tensor Src)>();
-        foreach (var (key, dst) in own)
-        {
-            if (!stateDict.TryGetValue(key, out var src)) { missing.Add(key); continue; }
-            if (!src.Shape.SequenceEqual(dst.Shape)) { wrong.Add(new ShapeMismatch(key, dst.ShapeArray, src.ShapeArray)); continue; }
-            toCopy.Add((dst, src));
-        }
-        var unexpected = stateDict.Keys.Where(k => !own.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
-        var result = new LoadResult(missing, unexpected, wrong);
-        if (strict && !result.IsExact)
-            throw new StateDictException($"State dict does not match {GetType().Name}: {result}. Load with strict: false to accept partial matches.", result);
-        foreach (var (dst, src) in toCopy) dst.CopyFrom(src);
-        return result;
+        var weights = new TensorWeights(stateDict);
+        var options = new WeightLoadOptions(IgnoreMismatchedSizes: true);
+        var plan = VarBuilder.FromWeights(weights, options).LoadInto(this, copy: false);
+        if (strict && !plan.IsComplete)
+            throw new StateDictException($"State dict does not match {GetType().Name}: {plan}. Load with strict: false to accept partial matches.", plan);
+        return VarBuilder.FromWeights(weights, options).LoadInto(this);
+    }
+
+    sealed class TensorWeights(IReadOnlyDictionary<string, Tensor> tensors) : IWeightSource
+    {
+        public string Source => "<state dict>";
+        public IEnumerable<string> Keys => tensors.Keys;
+        public IReadOnlyList<int>? ShapeOf(string key) => tensors.TryGetValue(key, out var t) ? t.ShapeArray : null;
+        public void CopyTo(string key, Span<float> destination) => tensors[key].Contiguous().AsSpan().CopyTo(destination);
     }
 
     /// <summary>A Keras-style table of the module tree; see <see cref="ModuleSummary"/>.</summary>

@@ -25,7 +25,7 @@ public sealed class ModelPipelineAdapter : IPipelineModel
             _ => throw new NotSupportedException($"pipelines support model types bert and distilbert, not '{config.ModelType}'."),
         };
         // id2label only means something for heads that predict labels.
-        IReadOnlyList<string> labels = model is ISequenceClassificationModel or ITokenClassificationModel ? config.Labels : [];
+        IReadOnlyList<string> labels = model.Head?.Kind is HeadKind.SequenceClassification or HeadKind.TokenClassification ? config.Labels : [];
         Info = new PipelineModelInfo(config.ModelType, maxPos, labels, config.ProblemType, usesTypes, layers, heads);
         // A pooler the checkpoint did not contain is random: report it as absent rather than return noise.
         _hasPooler = model is BertModel { Pooler: not null }
@@ -41,15 +41,7 @@ public sealed class ModelPipelineAdapter : IPipelineModel
         var input = new EncoderInput(batch.InputIds, batch.Batch, batch.SeqLen, Info.UsesTokenTypeIds ? batch.TokenTypeIds : null, batch.AttentionMask);
         var options = new ForwardOptions(OutputHiddenStates: false, OutputAttentions: request.Attentions);
         using var _ = Autograd.NoGrad();
-        Tensor? logits; EncoderOutput encoder;
-        switch (_model)
-        {
-            case ISequenceClassificationModel m: { var o = m.Forward(input, null, options); logits = o.Logits; encoder = o.Encoder; break; }
-            case ITokenClassificationModel m: { var o = m.Forward(input, null, options); logits = o.Logits; encoder = o.Encoder; break; }
-            case IMaskedLMModel m: { var o = m.Forward(input, null, options); logits = o.Logits; encoder = o.Encoder; break; }
-            case IEncoderModel m: { logits = null; encoder = m.Forward(input, options); break; }
-            default: throw new NotSupportedException($"{_model.Architecture} cannot be run by the pipelines.");
-        }
+        var (logits, _, encoder) = _model.Run(input, options);
         var hidden = encoder.LastHiddenState;
         var logitsArray = logits?.ToArray();
         var hiddenArray = request.HiddenStates || logits is null ? hidden.ToArray() : null;

@@ -38,12 +38,12 @@ public static class PipelineLoader
             ? new ModelLoadOptions { Architecture = config.ModelType == "distilbert" ? "DistilBertModel" : "BertModel" }
             : new ModelLoadOptions();
         var model = AutoModel.FromPretrained(dir, options);
-        bool fits = task switch
+        bool fits = model.Head?.Kind == task switch
         {
-            PipelineTask.TextClassification => model is ISequenceClassificationModel,
-            PipelineTask.TokenClassification => model is ITokenClassificationModel,
-            PipelineTask.FillMask => model is IMaskedLMModel,
-            _ => model is IEncoderModel,
+            PipelineTask.TextClassification => HeadKind.SequenceClassification,
+            PipelineTask.TokenClassification => HeadKind.TokenClassification,
+            PipelineTask.FillMask => HeadKind.MaskedLM,
+            _ => (HeadKind?)null,
         };
         if (!fits)
         {

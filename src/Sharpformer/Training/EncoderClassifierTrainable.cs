@@ -6,8 +6,8 @@ using Sharpformer.Tensors;
 namespace Sharpformer.Training;
 
 /// <summary>
-/// Adapts a BERT-family classifier (<see cref="ISequenceClassificationModel"/> or
-/// <see cref="ITokenClassificationModel"/>) to the <see cref="Trainer{TBatch}"/>: its trainable parameters
+/// Adapts a BERT-family classifier (a <see cref="HeadKind.SequenceClassification"/> or
+/// <see cref="HeadKind.TokenClassification"/> head) to the <see cref="Trainer{TBatch}"/>: its trainable parameters
 /// become flat buffers shared with the tensors (the optimizer updates the model in place), and each
 /// step's autograd gradients are added into the flat gradient buffers.
 /// </summary>
@@ -29,10 +29,10 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
     public EncoderClassifierTrainable(PretrainedModel model)
     {
         _model = model;
-        _token = model switch
+        _token = model.Head?.Kind switch
         {
-            ITokenClassificationModel => true,
-            ISequenceClassificationModel => false,
+            HeadKind.TokenClassification => true,
+            HeadKind.SequenceClassification => false,
             _ => throw new NotSupportedException($"{model.Architecture} is neither a sequence nor a token classifier; only those can be trained here."),
         };
         foreach (var (prefix, module) in model.NamedModules())
@@ -110,29 +110,24 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
 
     Tensor Loss(CollatedBatch batch)
     {
-        var input = Input(batch);
-        return _token
-            ? ((ITokenClassificationModel)_model).Forward(input, batch.Labels!).Loss!
-            : ((ISequenceClassificationModel)_model).Forward(input, SequenceLabels.FromIds(batch.Labels!)).Loss!;
+        return _model.Run(Input(batch), labels: SequenceLabels.FromIds(batch.Labels!)).Loss!;
     }
 
     public EvalBatch Evaluate(CollatedBatch batch)
     {
         if (batch.Labels == null) throw new TrainingConfigurationException("An evaluation batch has no labels.");
         using var _ = Autograd.NoGrad();
-        var input = Input(batch);
+        var o = _model.Run(Input(batch), labels: SequenceLabels.FromIds(batch.Labels));
         if (!_token)
         {
-            var o = ((ISequenceClassificationModel)_model).Forward(input, SequenceLabels.FromIds(batch.Labels));
-            var arg = o.Logits.ArgMax(-1);
+            var arg = o.Logits!.ArgMax(-1);
             var p = new int[batch.Batch][]; var l = new int[batch.Batch][];
             for (int i = 0; i < batch.Batch; i++) { p[i] = [arg[i]]; l[i] = [batch.Labels[i]]; }
             return new EvalBatch(o.Loss!.Item(), batch.Batch, p, l);
         }
         else
         {
-            var o = ((ITokenClassificationModel)_model).Forward(input, batch.Labels);
-            var arg = o.Logits.ArgMax(-1);   // [batch·seq]
+            var arg = o.Logits!.ArgMax(-1);   // [batch·seq]
             var p = new int[batch.Batch][]; var l = new int[batch.Batch][];
             int labelled = 0;
             for (int b = 0; b < batch.Batch; b++)

@@ -1,3 +1,4 @@
+using Sharpformer.Nn;
 using System.Text.Json.Nodes;
 using Sharpformer.Checkpoints;
 
@@ -66,20 +67,27 @@ public class CheckpointLoaderTests
     public void Key_mapping_strips_or_adds_the_base_prefix_and_fixes_legacy_names()
     {
         using var sd = SafeTensorsReader.Read(SafeTensorsTestFiles.SeqClsSafeTensors);
-        // Bare BertModel (no pooler is irrelevant here: the seqcls checkpoint has one) from a head checkpoint.
-        var baseKeys = sd.Names.Select(n => StateDictKeys.StripPrefix(n, "bert")).OfType<string>().Where(n => !StateDictKeys.IsIgnoredBuffer(n)).ToList();
-        var m = StateDictKeys.Map(sd.Names, baseKeys, "bert");
-        Assert.Empty(m.Missing);
-        Assert.Equal(["classifier.bias", "classifier.weight"], m.Unexpected.Order(StringComparer.Ordinal));
-        Assert.Equal("bert.encoder.layer.1.output.dense.weight", m.ModelToCheckpoint["encoder.layer.1.output.dense.weight"]);
+        // Bare encoder parameters (no "bert." prefix) from a head checkpoint: the builder finds them under the prefix.
+        var vb = VarBuilder.FromWeights(sd, new WeightLoadOptions("bert"));
+        var w = vb.Push("encoder").Push("layer").Push("1").Get("output.dense.weight", sd["bert.encoder.layer.1.output.dense.weight"].CopyShape(), WeightInit.Zeros);
+        Assert.Equal(sd["bert.encoder.layer.1.output.dense.weight"].ToFloat32(), w.ToArray());
+        var report = vb.Finish();
+        Assert.Equal(["encoder.layer.1.output.dense.weight"], report.Loaded);
+        Assert.Contains("classifier.weight", report.Unexpected);
+        Assert.Contains("bert.embeddings.position_ids", report.Ignored);
 
-        // Head model from a bare, TF-era checkpoint with gamma/beta names: prefix added to lookups, names fixed.
-        var legacy = new[] { "embeddings.LayerNorm.gamma", "embeddings.LayerNorm.beta", "embeddings.position_ids" };
-        var head = new[] { "bert.embeddings.LayerNorm.weight", "bert.embeddings.LayerNorm.bias", "classifier.weight" };
-        var m2 = StateDictKeys.Map(legacy, head, "bert");
-        Assert.Equal("embeddings.LayerNorm.gamma", m2.ModelToCheckpoint["bert.embeddings.LayerNorm.weight"]);
-        Assert.Equal("embeddings.LayerNorm.beta", m2.ModelToCheckpoint["bert.embeddings.LayerNorm.bias"]);
-        Assert.Equal(["classifier.weight"], m2.Missing);
-        Assert.Empty(m2.Unexpected);
+        // Head-model names from a bare, TF-era checkpoint with gamma/beta names: prefix stripped for lookup, names fixed.
+        var legacy = new StateDict([
+            CheckpointTensor.FromFloat32("embeddings.LayerNorm.gamma", new float[] { 2f, 3f }, 2),
+            CheckpointTensor.FromFloat32("embeddings.LayerNorm.beta", new float[] { 4f, 5f }, 2),
+            CheckpointTensor.FromInt64("embeddings.position_ids", new long[] { 0, 1 }, 1, 2)]);
+        var head = VarBuilder.FromWeights(legacy, new WeightLoadOptions("bert"));
+        var ln = head.Push("bert.embeddings.LayerNorm");
+        Assert.Equal([2f, 3f], ln.Get("weight", [2], WeightInit.Ones).ToArray());
+        Assert.Equal([4f, 5f], ln.Get("bias", [2], WeightInit.Zeros).ToArray());
+        Assert.Equal([0f, 0f], head.Get("classifier.weight", [1, 2], WeightInit.Zeros).ToArray());
+        var r2 = head.Finish();
+        Assert.Equal(["classifier.weight"], r2.Missing);
+        Assert.Empty(r2.Unexpected);
     }
 }

@@ -179,8 +179,10 @@ public sealed class QuickStartTests
         finally { Directory.Delete(outputDir, recursive: true); }
     }
 
-    // Computed by this implementation (the training is bit-reproducible for a seed; see WorkflowTests).
-    const double GoldenLoss = 1.3410464127858479;
+    // Computed by this implementation (the training is bit-reproducible for a seed; see WorkflowTests). The 2-label head
+    // replaces the fixture's classifier, so the value depends on the fresh head's draw: since weights come through the
+    // VarBuilder, a resized classifier takes the first normals of Random(seed) (ModelLoadingTests pins that rule).
+    const double GoldenLoss = 1.1542279819647472;
     const string GoldenLabel = "positive";
 
     /// <summary>README's quick-start blocks and the test bodies above must not drift apart.</summary>

@@ -103,7 +103,7 @@ public sealed class ModelCliTests
         Assert.Contains($"Total params: {total:N0}", text);
         Assert.Contains($"Trainable params: {total:N0}", text);
         Assert.Contains("Non-trainable params: 0", text);
-        Assert.Contains("embeddings (BertEmbeddings)", text);
+        Assert.Contains("embeddings (EncoderEmbeddings)", text);
         Assert.Contains("[1, 8, 64]", text);    // encoder layer outputs
         Assert.Contains("[1, 4]", text);        // classifier output
         Assert.Contains("0 (BertLayer)", text);

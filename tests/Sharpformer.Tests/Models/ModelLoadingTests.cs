@@ -1,5 +1,6 @@
 using Sharpformer.Checkpoints;
 using Sharpformer.Models;
+using Sharpformer.Nn;
 using Sharpformer.Tensors;
 
 namespace Sharpformer.Tests.Models;
@@ -87,11 +88,11 @@ public sealed class ModelLoadingTests : IDisposable
             .Append(Renamed(src.ToCheckpointTensors().Single(t => t.Name == "bert.embeddings.word_embeddings.weight"), "cls.predictions.decoder.weight"))
             .ToList();
         var model = new BertForMaskedLM(((BertForMaskedLM)src).Config, seed: 5);
-        var report = model.LoadCheckpoint(new StateDict(tensors), "<memory>");
+        var report = model.LoadCheckpoint(new StateDict(tensors));
         Assert.Empty(report.Missing);
         Assert.Empty(report.Unexpected);
         Assert.Equal(["cls.predictions.decoder.bias", "cls.predictions.decoder.weight"], report.Tied.Order());
-        Assert.Equal(((BertForMaskedLM)src).Cls.Predictions.Bias.Value.ToArray(), model.Cls.Predictions.Bias.Value.ToArray());
+        Assert.Equal(((BertForMaskedLM)src).OutputBias!.Value.ToArray(), model.OutputBias!.Value.ToArray());
     }
 
     static CheckpointTensor Renamed(CheckpointTensor t, string name) =>
@@ -107,13 +108,13 @@ public sealed class ModelLoadingTests : IDisposable
             : t.Name.EndsWith("LayerNorm.bias") ? Renamed(t, t.Name[..^"bias".Length] + "beta") : t).ToList();
         Assert.Contains(tensors, t => t.Name == "embeddings.LayerNorm.gamma");
         var model = new BertForSequenceClassification(bare.Config, seed: 3);
-        var report = model.LoadCheckpoint(new StateDict(tensors), "<memory>");
+        var report = model.LoadCheckpoint(new StateDict(tensors));
         Assert.Equal(["classifier.bias", "classifier.weight"], report.Missing.Order());
         Assert.Empty(report.Unexpected);
         Assert.Equal(bare.Embeddings.LayerNorm.Weight.Value.ToArray(), model.Bert.Embeddings.LayerNorm.Weight.Value.ToArray());
         Assert.Equal(bare.Pooler!.Dense.Weight.Value.ToArray(), model.Bert.Pooler!.Dense.Weight.Value.ToArray());
-        Assert.All(model.Classifier.Bias!.Value.ToArray(), b => Assert.Equal(0f, b));
-        var w = model.Classifier.Weight.Value.ToArray();
+        Assert.All(model.Classifier!.Bias!.Value.ToArray(), b => Assert.Equal(0f, b));
+        var w = model.Classifier!.Weight.Value.ToArray();
         double std = Math.Sqrt(w.Select(x => (double)x * x).Average());
         Assert.InRange(std, 0.2 * 0.75, 0.2 * 1.25); // initializer_range 0.2, 256 samples
         Assert.Contains(report.Warnings(), s => s.Contains("classifier.weight") && s.Contains("newly initialized"));
@@ -129,15 +130,49 @@ public sealed class ModelLoadingTests : IDisposable
         var model = (BertForSequenceClassification)AutoModel.FromPretrained(dir, new ModelLoadOptions { NumLabels = 3, IgnoreMismatchedSizes = true });
         Assert.Equal(3, model.NumLabels);
         Assert.Equal(["classifier.bias", "classifier.weight"], model.LoadReport!.ShapeMismatched.Select(m => m.Key).Order());
-        Assert.Equal(3, model.Forward(FixtureModels.Expected("bert-tiny-uncased-seqcls").Cases[0].Input).Logits.Dim(1));
+        Assert.Equal(3, model.Run(FixtureModels.Expected("bert-tiny-uncased-seqcls").Cases[0].Input).Logits!.Dim(1));
         // Only the mismatched head is initialised (HF's fast init): N(0, initializer_range) weights, zero bias.
-        Assert.All(model.Classifier.Bias!.Value.ToArray(), b => Assert.Equal(0f, b));
-        var w = model.Classifier.Weight.Value.ToArray();
+        Assert.All(model.Classifier!.Bias!.Value.ToArray(), b => Assert.Equal(0f, b));
+        var w = model.Classifier!.Weight.Value.ToArray();
         Assert.InRange(Math.Sqrt(w.Average(x => (double)x * x)), 0.2 * 0.7, 0.2 * 1.3);
         Assert.Equal(["classifier.bias", "classifier.weight"], model.LoadReport.ShapeMismatched.Select(m => m.ParameterName).Order());
         var named = AutoModel.FromPretrained(dir, new ModelLoadOptions { Labels = ["neg", "neu", "pos"], IgnoreMismatchedSizes = true });
         Assert.Equal(["neg", "neu", "pos"], named.Labels);
-        Assert.Equal(3, ((ISequenceClassificationModel)named).NumLabels);
+        Assert.Equal(3, ((EncoderWithHead)named).NumLabels);
+    }
+
+    [Fact]
+    public void Loading_DrawsRandomNumbersOnlyForWeightsTheCheckpointLacks()
+    {
+        // The only fresh tensors are the resized classifier's: its weight must be the very first normals of Random(seed),
+        // so no number was drawn for the encoder weights the checkpoint supplies.
+        var dir = CopyFixture("bert-tiny-uncased-seqcls");
+        var model = (BertForSequenceClassification)AutoModel.FromPretrained(dir, new ModelLoadOptions { NumLabels = 3, IgnoreMismatchedSizes = true, Seed = 7 });
+        var expected = new float[3 * 64];
+        WeightInit.Normal(model.Config.InitializerRange).Fill(expected, new Random(7));
+        Assert.Equal(expected, model.Classifier!.Weight.Value.ToArray());
+        Assert.Equal(model.NamedParameters().Count() - 2, model.LoadReport!.Loaded.Count);
+    }
+
+    [Theory]
+    [InlineData("num_hidden_layers", "1000000", "num_hidden_layers")]
+    [InlineData("hidden_size", "1000000000", "hidden_size")]
+    [InlineData("vocab_size", "2000000000", "vocab_size")]
+    public void AbsurdConfigSizesAreRefusedBeforeAllocationNamingTheKey(string key, string value, string named)
+    {
+        var dir = CopyFixture("bert-tiny-uncased-seqcls");
+        var cfg = Path.Combine(dir, "config.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(cfg))!.AsObject();
+        json[key] = long.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
+        if (key == "hidden_size") json["num_attention_heads"] = 1;
+        File.WriteAllText(cfg, json.ToJsonString());
+        if (key == "vocab_size") File.Delete(Path.Combine(dir, "vocab.txt"));
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        var ex = Assert.Throws<ConfigException>(() => AutoModel.FromPretrained(dir));
+        Assert.True(GC.GetTotalAllocatedBytes(precise: true) - before < 64L << 20, "refused only after allocating weights");
+        Assert.Equal(named, ex.Key);
+        Assert.Contains("config.json", ex.Message);
+        Assert.Contains(named, ex.Message);
     }
 
     [Fact]
@@ -168,11 +203,11 @@ public sealed class ModelLoadingTests : IDisposable
     [Fact]
     public void OutOfRangeInputsAreTypedErrors()
     {
-        var model = (ISequenceClassificationModel)FixtureModels.Model("bert-tiny-uncased-seqcls", false);
-        var ex = Assert.Throws<ModelInputException>(() => model.Forward(new EncoderInput([101, 40000, 102], 1, 3)));
+        var model = FixtureModels.Model("bert-tiny-uncased-seqcls", false);
+        var ex = Assert.Throws<ModelInputException>(() => model.Run(new EncoderInput([101, 40000, 102], 1, 3)));
         Assert.Contains("40000", ex.Message);
-        Assert.Throws<ModelInputException>(() => model.Forward(new EncoderInput(new int[129], 1, 129)));
-        Assert.Throws<ModelInputException>(() => model.Forward(new EncoderInput([101, 102], 1, 2, tokenTypeIds: [0, 2])));
+        Assert.Throws<ModelInputException>(() => model.Run(new EncoderInput(new int[129], 1, 129)));
+        Assert.Throws<ModelInputException>(() => model.Run(new EncoderInput([101, 102], 1, 2, tokenTypeIds: [0, 2])));
         Assert.Throws<ArgumentException>(() => new EncoderInput([101, 102], 1, 3));
     }
 

@@ -39,28 +39,28 @@ public sealed class ModelParityTests(ITestOutputHelper output)
     internal static void CheckHead(ParityCheck check, PretrainedModel model, FixtureCase c, bool fastPath)
     {
         var outputs = c.Outputs;
-        switch (model)
+        switch (model.Head!.Kind)
         {
-            case ISequenceClassificationModel m:
+            case HeadKind.SequenceClassification:
                 {
-                    var o = Run(fastPath, () => m.Forward(c.Input));
-                    check.Compare(c.Name, "logits", outputs.GetProperty("logits"), o.Logits);
+                    var o = Run(fastPath, () => model.Run(c.Input));
+                    check.Compare(c.Name, "logits", outputs.GetProperty("logits"), o.Logits!);
                     check.Compare(c.Name, "last_hidden_state", outputs.GetProperty("last_hidden_state"), o.Encoder.LastHiddenState);
                     break;
                 }
-            case ITokenClassificationModel m:
+            case HeadKind.TokenClassification:
                 {
-                    var o = Run(fastPath, () => m.Forward(c.Input));
-                    check.Compare(c.Name, "logits", outputs.GetProperty("logits"), o.Logits);
+                    var o = Run(fastPath, () => model.Run(c.Input));
+                    check.Compare(c.Name, "logits", outputs.GetProperty("logits"), o.Logits!);
                     check.Compare(c.Name, "last_hidden_state", outputs.GetProperty("last_hidden_state"), o.Encoder.LastHiddenState);
                     break;
                 }
-            case IMaskedLMModel m:
+            case HeadKind.MaskedLM:
                 {
-                    var o = Run(fastPath, () => m.Forward(c.Input));
+                    var o = Run(fastPath, () => model.Run(c.Input));
                     check.Compare(c.Name, "last_hidden_state", outputs.GetProperty("last_hidden_state"), o.Encoder.LastHiddenState);
-                    var logits = o.Logits.Contiguous().ToArray();
-                    int b = c.Input.BatchSize, s = c.Input.SequenceLength, v = o.Logits.Dim(-1);
+                    var logits = o.Logits!.Contiguous().ToArray();
+                    int b = c.Input.BatchSize, s = c.Input.SequenceLength, v = o.Logits!.Dim(-1);
                     var argmax = new float[b * s]; var max = new float[b * s]; var lse = new float[b * s];
                     for (int t = 0; t < b * s; t++)
                     {
@@ -86,7 +86,7 @@ public sealed class ModelParityTests(ITestOutputHelper output)
     public void BaseModelOutputsMatchTransformers(string dir, bool fastPath)
     {
         var exp = FixtureModels.Expected(dir);
-        var model = (IEncoderModel)FixtureModels.Model(dir, baseModel: true);
+        var model = (TransformerEncoder)FixtureModels.Model(dir, baseModel: true);
         var check = new ParityCheck(dir + (fastPath ? " [fast]" : " [autograd]"), Tolerance);
         foreach (var c in exp.Cases)
         {
@@ -121,7 +121,7 @@ public sealed class ModelParityTests(ITestOutputHelper output)
         Assert.True(model.LoadReport.IsComplete, string.Join("\n", model.LoadReport.Warnings()));
         var check = new ParityCheck(dir + " (.bin)", Tolerance);
         foreach (var c in exp.Cases) CheckHead(check, model, c, fastPath);
-        var baseModel = (IEncoderModel)FixtureModels.Model(dir, baseModel: true, CheckpointPreference.PyTorchBinOnly);
+        var baseModel = (TransformerEncoder)FixtureModels.Model(dir, baseModel: true, CheckpointPreference.PyTorchBinOnly);
         foreach (var c in exp.Cases)
         {
             var o = Run(fastPath, () => baseModel.Forward(c.Input));
@@ -136,14 +136,14 @@ public sealed class ModelParityTests(ITestOutputHelper output)
     {
         const string dir = "bert-tiny-uncased-mlm";
         var exp = FixtureModels.Expected(dir);
-        var model = (IMaskedLMModel)FixtureModels.Model(dir, baseModel: false);
+        var model = FixtureModels.Model(dir, baseModel: false);
         var check = new ParityCheck(dir + " mlm.cases", Tolerance);
         int n = 0;
         foreach (var c in exp.Root.GetProperty("mlm").GetProperty("cases").EnumerateArray())
         {
             string name = $"mlm.cases[{n++}]";
             var input = FixtureExpectation.ToInput(c.GetProperty("encoding"));
-            var logits = Run(fastPath, () => model.Forward(input)).Logits;
+            var logits = Run(fastPath, () => model.Run(input)).Logits!;
             int v = logits.Dim(-1);
             var all = logits.Contiguous().ToArray();
             var positions = c.GetProperty("mask_positions").EnumerateArray().Select(p => p.GetInt32()).ToArray();

@@ -98,13 +98,13 @@ public class ModuleTests
         Assert.Contains("pooler.dense.weight", e.Message);
         Assert.NotEqual(0.5f, dst.Encoder.Layers[1].NamedParameters().First().Parameter.Value[0, 0]);   // nothing copied under strict failure
         var r = dst.LoadStateDict(sd, strict: false);
-        Assert.Equal(["encoder.layer.1.attention.self.key.bias"], r.MissingKeys);
-        Assert.Equal(["pooler.dense.weight"], r.UnexpectedKeys);
-        Assert.Single(r.WrongShapes);
-        Assert.Equal("encoder.layer.0.attention.self.query.weight", r.WrongShapes[0].Key);
-        Assert.Equal([4, 4], r.WrongShapes[0].Expected);
+        Assert.Equal(["encoder.layer.1.attention.self.key.bias"], r.Missing);
+        Assert.Equal(["pooler.dense.weight"], r.Unexpected);
+        Assert.Single(r.ShapeMismatched);
+        Assert.Equal("encoder.layer.0.attention.self.query.weight", r.ShapeMismatched[0].Key);
+        Assert.Equal([4, 4], r.ShapeMismatched[0].ModelShape);
         Assert.Equal(0.5f, dst.Words.Weight.Value[3, 1]);
-        Assert.True(new Model().LoadStateDict(src.StateDict()).IsExact);
+        Assert.True(new Model().LoadStateDict(src.StateDict()).IsComplete);
     }
 
     [Fact]

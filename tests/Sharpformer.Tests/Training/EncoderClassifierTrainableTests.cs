@@ -21,7 +21,7 @@ public class EncoderClassifierTrainableTests
         {
             var m1 = FineTuning.LoadForTask(dir, false, AgNews.Labels, 3, drop); m1.Train();
             m1.UseRandom(new TrainingRandom(5));
-            var loss = ((ISequenceClassificationModel)m1).Forward(new EncoderInput(batch.InputIds, 8, batch.Seq, batch.TypeIds, batch.AttentionMask), SequenceLabels.FromIds(batch.Labels!)).Loss!;
+            var loss = m1.Run(new EncoderInput(batch.InputIds, 8, batch.Seq, batch.TypeIds, batch.AttentionMask), labels: SequenceLabels.FromIds(batch.Labels!)).Loss!;
             loss.Backward();
             var plain = m1.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.Grad!.ToArray());
             var m2 = FineTuning.LoadForTask(dir, false, AgNews.Labels, 3, drop); m2.Train();
@@ -45,7 +45,7 @@ public class EncoderClassifierTrainableTests
             m1.ZeroGrad();
             for (int step = 0; step < 3; step++)
             {
-                var l = ((ISequenceClassificationModel)m1).Forward(new EncoderInput(batch.InputIds, 8, batch.Seq, batch.TypeIds, batch.AttentionMask), SequenceLabels.FromIds(batch.Labels!)).Loss!;
+                var l = m1.Run(new EncoderInput(batch.InputIds, 8, batch.Seq, batch.TypeIds, batch.AttentionMask), labels: SequenceLabels.FromIds(batch.Labels!)).Loss!;
                 l1.Add(l.Item()); l.Backward();
                 foreach (var (f, (n, p)) in flat1.Zip(m1.NamedParameters())) { p.Grad!.ToArray().CopyTo(f.Grad, 0); }
                 m1.ZeroGrad();

@@ -24,7 +24,7 @@ public class TrainingParityTests
         string dir = SharedData.Fixture(modelDir);
         var config = (BertConfig)ModelConfigLoader.Load(dir) with { HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0 };
         var model = AutoModel.FromConfig(config);
-        using (var sd = CheckpointLoader.Load(dir)) model.LoadCheckpoint(sd, dir);
+        using (var sd = CheckpointLoader.Load(dir)) model.LoadCheckpoint(sd);
         model.Train();
         var trainable = new EncoderClassifierTrainable(model);
         Assert.Equal(json["model_class"]!.GetValue<string>(), model.Architecture);
@@ -91,15 +91,14 @@ public class TrainingParityTests
         string dir = SharedData.Fixture(modelDir);
         var config = (BertConfig)ModelConfigLoader.Load(dir) with { HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0 };
         var model = AutoModel.FromConfig(config);
-        using (var sd = CheckpointLoader.Load(dir)) model.LoadCheckpoint(sd, dir);
+        using (var sd = CheckpointLoader.Load(dir)) model.LoadCheckpoint(sd);
         model.Train();
         var groups = Sharpformer.Optim.ParameterGroups.HuggingFaceWeightDecay(model, (float)hp["weight_decay"]!.GetValue<double>());
         var opt = new Sharpformer.Optim.AdamW(groups, (float)hp["lr"]!.GetValue<double>(), 0.9f, 0.999f, 1e-8f, (float)hp["weight_decay"]!.GetValue<double>());
         var sched = Sharpformer.Optim.LrScheduler.LinearWithWarmup(opt, hp["num_warmup_steps"]!.GetValue<int>(), hp["num_training_steps"]!.GetValue<int>());
         var batch = Batch(json);
         var input = new EncoderInput(batch.InputIds, batch.Batch, batch.Seq, batch.TypeIds, batch.AttentionMask);
-        Sharpformer.Tensors.Tensor Loss() => model is ITokenClassificationModel t
-            ? t.Forward(input, batch.Labels!).Loss! : ((ISequenceClassificationModel)model).Forward(input, SequenceLabels.FromIds(batch.Labels!)).Loss!;
+        Sharpformer.Tensors.Tensor Loss() => model.Run(input, labels: SequenceLabels.FromIds(batch.Labels!)).Loss!;
         foreach (var step in json["steps"]!.AsArray())
         {
             var loss = Loss();

@@ -66,7 +66,7 @@ public static class FeatureExtraction
     public static float[][] Extract(PretrainedModel encoder, BertTokenizer tokenizer, IReadOnlyList<string> texts, FeatureOptions options,
         CancellationToken cancellationToken = default)
     {
-        if (encoder is not IEncoderModel enc) throw new NotSupportedException($"{encoder.Architecture} is not a bare encoder; load it with LoadEncoder.");
+        if (encoder is not TransformerEncoder enc) throw new NotSupportedException($"{encoder.Architecture} is not a bare encoder; load it with LoadEncoder.");
         encoder.Eval();
         using var noGrad = Autograd.NoGrad();
         var encodeOptions = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = options.MaxLength };

@@ -68,11 +68,7 @@ public static class FineTuning
                 DistilBertConfig d => d with { Dropout = p, AttentionDropout = p, SeqClassifDropout = p },
                 _ => config,
             };
-        var model = AutoModel.FromConfig(config, new ModelLoadOptions { Seed = seed });
-        string checkpoint = AutoModel.FindCheckpoint(dir);
-        using (var sd = CheckpointLoader.Load(checkpoint)) model.LoadCheckpoint(sd, checkpoint, ignoreMismatchedSizes: true);
-        model.SourceDirectory = dir;
-        return model;
+        return AutoModel.FromPretrained(dir, config, new ModelLoadOptions { Seed = seed, IgnoreMismatchedSizes = true });
     }
 
     /// <summary>Freezes every parameter of the base encoder (names under <see cref="PretrainedModel.BaseModelPrefix"/>).</summary>
