@@ -216,4 +216,88 @@ public static class Softmax
             if (maskLen < (long)(rows / rowsPerMask) * cols) throw new ArgumentException($"mask holds {maskLen} floats; {rows / rowsPerMask}×{cols} needed.");
         }
     }
+
+    // ---------------------------------------------------------------- single rows with saved statistics (attention)
+
+    /// <summary>
+    /// One row in place: y = x + mask, max = max(y), e = exp(y − max), sum = Σe, y = e·(1/sum); returns max and 1/sum
+    /// for <see cref="RowReplay"/>. A row that is all −∞ gives zeros (inv = 0). With <paramref name="normalize"/> false
+    /// the row is left as e (the caller applies 1/sum later, e.g. to P·V's rows). Reference twin: <see cref="Forward"/>.
+    /// </summary>
+    internal static void RowForward(Span<float> x, ReadOnlySpan<float> mask, out float maxOut, out float invOut, bool normalize = true)
+    {
+        int n = x.Length, j = 0;
+        ref float x0 = ref MemoryMarshal.GetReference(x);
+        ref float m0 = ref MemoryMarshal.GetReference(mask);
+        bool masked = !mask.IsEmpty;
+        var vmax = Vector512.Create(float.NegativeInfinity);
+        for (; j <= n - 16; j += 16)
+        {
+            var v = Vector512.LoadUnsafe(ref x0, (nuint)j);
+            if (masked) { v += Vector512.LoadUnsafe(ref m0, (nuint)j); v.StoreUnsafe(ref x0, (nuint)j); }
+            vmax = Vector512.Max(vmax, v);
+        }
+        float max = MaxAcross(vmax);
+        for (; j < n; j++) { float v = x[j] + (masked ? mask[j] : 0f); x[j] = v; if (v > max || float.IsNaN(v)) max = v; }
+        if (float.IsNegativeInfinity(max)) { x.Clear(); maxOut = 0f; invOut = 0f; return; }
+        var vmx = Vector512.Create(max);
+        var vsum0 = Vector512<float>.Zero; var vsum1 = Vector512<float>.Zero;
+        for (j = 0; j <= n - 32; j += 32)
+        {
+            var e0 = ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)j) - vmx);
+            var e1 = ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)(j + 16)) - vmx);
+            vsum0 += e0; vsum1 += e1;
+            e0.StoreUnsafe(ref x0, (nuint)j); e1.StoreUnsafe(ref x0, (nuint)(j + 16));
+        }
+        for (; j <= n - 16; j += 16)
+        {
+            var e = ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)j) - vmx);
+            vsum0 += e;
+            e.StoreUnsafe(ref x0, (nuint)j);
+        }
+        float sum = Vector512.Sum(vsum0 + vsum1);
+        for (; j < n; j++) { float e = ExpScalar(x[j] - max); x[j] = e; sum += e; }
+        float inv = 1f / sum;
+        maxOut = max; invOut = inv;
+        if (!normalize) return;
+        var vinv = Vector512.Create(inv);
+        for (j = 0; j <= n - 16; j += 16) (Vector512.LoadUnsafe(ref x0, (nuint)j) * vinv).StoreUnsafe(ref x0, (nuint)j);
+        for (; j < n; j++) x[j] *= inv;
+    }
+
+    /// <summary>The same per-element arithmetic as <see cref="RowForward"/> from its stored max and 1/sum: y = exp(x + mask − max)·inv, bit-identical.</summary>
+    internal static void RowReplay(Span<float> x, ReadOnlySpan<float> mask, float max, float inv)
+    {
+        int n = x.Length, j = 0;
+        ref float x0 = ref MemoryMarshal.GetReference(x);
+        ref float m0 = ref MemoryMarshal.GetReference(mask);
+        bool masked = !mask.IsEmpty;
+        var vmx = Vector512.Create(max); var vinv = Vector512.Create(inv);
+        for (; j <= n - 16; j += 16)
+        {
+            var v = Vector512.LoadUnsafe(ref x0, (nuint)j);
+            if (masked) v += Vector512.LoadUnsafe(ref m0, (nuint)j);
+            (ExpNonPositive(v - vmx) * vinv).StoreUnsafe(ref x0, (nuint)j);
+        }
+        for (; j < n; j++) x[j] = ExpScalar(x[j] + (masked ? mask[j] : 0f) - max) * inv;
+    }
+
+    // Tails use the vector exp on a single lane so every element goes through the same arithmetic.
+    static float ExpScalar(float x) => ExpNonPositive(Vector512.Create(x)).ToScalar();
+
+    /// <summary>dx = y ⊙ (dy − ⟨dy, y⟩) for one row, in place over dy (twin: <see cref="Backward"/>).</summary>
+    internal static void RowBackward(ReadOnlySpan<float> y, Span<float> dy)
+    {
+        int cols = y.Length, j = 0;
+        ref float y0 = ref MemoryMarshal.GetReference(y);
+        ref float g0 = ref MemoryMarshal.GetReference(dy);
+        var acc = Vector512<float>.Zero;
+        for (; j <= cols - 16; j += 16) acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref y0, (nuint)j), Vector512.LoadUnsafe(ref g0, (nuint)j), acc);
+        float dot = Vector512.Sum(acc);
+        for (; j < cols; j++) dot += y[j] * dy[j];
+        var vd = Vector512.Create(dot);
+        for (j = 0; j <= cols - 16; j += 16)
+            ((Vector512.LoadUnsafe(ref g0, (nuint)j) - vd) * Vector512.LoadUnsafe(ref y0, (nuint)j)).StoreUnsafe(ref g0, (nuint)j);
+        for (; j < cols; j++) dy[j] = (dy[j] - dot) * y[j];
+    }
 }

@@ -34,10 +34,9 @@ public sealed class BertSelfAttention : Module
     /// <summary>hidden [B, S, H], additive mask [B, 1, 1, S] or null → (context [B, S, H], probabilities [B, heads, S, S]).</summary>
     public (Tensor Context, Tensor Probabilities) Forward(Tensor hidden, Tensor? additiveMask)
     {
-        // Fused: Q·Kᵀ/√d, mask, softmax, dropout and ·V in one op that keeps one [B, heads, S, S] buffer for the backward
-        // (the unfused chain kept six). 1/√d multiplies inside the GEMM: exact for powers of four such as d = 64.
+        // Fused: Q·Kᵀ/√d, mask, softmax, dropout and ·V in one op that keeps only row statistics for the backward.
         var r = Functional.Attention(Query.Forward(hidden), Key.Forward(hidden), Value.Forward(hidden), NumHeads, additiveMask,
-            Dropout.P, Dropout.Training, Dropout.Rng, returnProbabilities: true);
+            Dropout.P, Dropout.Training, Dropout.Rng, returnProbabilities: true, scaling: Kernels.AttentionScaling.DivideScores);
         var context = r.Context;
         var probs = r.Probabilities!;
         LastOutputShape = context.ShapeArray;
@@ -183,7 +182,7 @@ public sealed class BertModel : TransformerEncoder
             throw new NotSupportedException($"config.json position_embedding_type = \"{c.PositionEmbeddingType}\" is not supported; only \"absolute\" is.");
         c.CheckSizes();
         return new EncoderSpec("bert", "bert", "BertModel", "encoder", c.VocabSize, c.TypeVocabSize, c.MaxPositionEmbeddings, c.PadTokenId, false,
-            c.HiddenSize, c.IntermediateSize, c.NumAttentionHeads, c.NumHiddenLayers, ParseActivation(c.HiddenAct, "hidden_act"), AttentionScaling.DivideScores,
+            c.HiddenSize, c.IntermediateSize, c.NumAttentionHeads, c.NumHiddenLayers, ParseActivation(c.HiddenAct, "hidden_act"), Kernels.AttentionScaling.DivideScores,
             (float)c.LayerNormEps, (float)c.HiddenDropoutProb, c.InitializerRange, SavesPositionIds: true);
     }
 

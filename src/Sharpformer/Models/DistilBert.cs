@@ -34,13 +34,9 @@ public sealed class MultiHeadSelfAttention : Module
     /// <remarks>Adding float32 min to a finite score rounds to float32 min, exactly what masked_fill writes.</remarks>
     public (Tensor Output, Tensor Probabilities) Forward(Tensor hidden, Tensor? additiveMask)
     {
-        int b = hidden.Dim(0), s = hidden.Dim(1), dim = hidden.Dim(2), d = dim / NumHeads;
-        Tensor Heads(Linear l) => l.Forward(hidden).Reshape(b, s, NumHeads, d).Permute(0, 2, 1, 3);
-        var q = Heads(QLin).Div(MathF.Sqrt(d)); var k = Heads(KLin); var v = Heads(VLin);
-        var scores = q.MatMul(k.Transpose(-1, -2));
-        if (additiveMask != null) scores = scores.Add(additiveMask);
-        var probs = scores.Softmax(-1);
-        var context = Dropout.Forward(probs).MatMul(v).Permute(0, 2, 1, 3).Contiguous().Reshape(b, s, dim);
+        var r = Functional.Attention(QLin.Forward(hidden), KLin.Forward(hidden), VLin.Forward(hidden), NumHeads, additiveMask,
+            Dropout.P, Dropout.Training, Dropout.Rng, returnProbabilities: true, scaling: Kernels.AttentionScaling.ScaleQueries);
+        var context = r.Context; var probs = r.Probabilities!;
         var y = OutLin.Forward(context);
         LastOutputShape = y.ShapeArray;
         return (y, probs);
@@ -121,7 +117,7 @@ public sealed class DistilBertModel : TransformerEncoder
     {
         c.CheckSizes();
         return new EncoderSpec("distilbert", "distilbert", "DistilBertModel", "transformer", c.VocabSize, null, c.MaxPositionEmbeddings, c.PadTokenId,
-            c.SinusoidalPosEmbds, c.Dim, c.HiddenDim, c.NHeads, c.NLayers, ParseActivation(c.Activation, "activation"), AttentionScaling.ScaleQueries,
+            c.SinusoidalPosEmbds, c.Dim, c.HiddenDim, c.NHeads, c.NLayers, ParseActivation(c.Activation, "activation"), Kernels.AttentionScaling.ScaleQueries,
             (float)DistilBertConfig.LayerNormEps, (float)c.Dropout, c.InitializerRange, SavesPositionIds: false);
     }
 

@@ -25,10 +25,6 @@ public enum HiddenActivation
     Relu,
 }
 
-/// <summary>Where 1/√d is applied: BERT divides the scores, DistilBERT scales the queries first. Both are the same product
-/// when √d is a power of two; they are kept apart so other head sizes round as the reference does.</summary>
-internal enum AttentionScaling { DivideScores, ScaleQueries }
-
 /// <summary>
 /// Reusable activation buffers for the inference fast path, sized for one chunk of sequences (not the whole batch).
 /// One instance serves one forward at a time; buffers grow to the largest chunk seen and are then reused, so a long
@@ -42,7 +38,6 @@ internal sealed class EncoderWorkspace
     public float[] Temp = [];
     public float[] Context = [];
     public float[] Work = [];
-    public float[] Scores = [];
     public float[] Mask = [];
 
     public void Ensure(int chunkTokens, int hidden, int intermediate, int heads, int seq, int batchTokens)
@@ -50,7 +45,6 @@ internal sealed class EncoderWorkspace
         Grow(ref Temp, (long)chunkTokens * hidden);
         Grow(ref Context, (long)chunkTokens * hidden);
         Grow(ref Work, Math.Max(3L * chunkTokens * hidden, (long)chunkTokens * intermediate));
-        Grow(ref Scores, (long)heads * seq * seq);
         Grow(ref Mask, batchTokens);
     }
 
@@ -161,8 +155,7 @@ internal static class EncoderFastPath
     /// </summary>
     /// <remarks>
     /// The residual and the output bias are written first and the GEMM accumulates onto them (one pass fewer than
-    /// adding afterwards). When √d is a power of two, 1/√d rides on the score GEMM's alpha: exact, so BERT's
-    /// (q·k)/√d and DistilBERT's (q/√d)·k give the same bits as the reference orders.
+    /// adding afterwards). Scaling as <see cref="AttentionOptions.For"/>.
     /// </remarks>
     public static void Layer(EncoderLayerWeights w, int batch, int seq, int heads, ReadOnlySpan<float> mask,
         Span<float> hidden, EncoderWorkspace ws, Span<float> probsOut, HiddenActivation act, AttentionScaling scaling, int threads)
@@ -170,29 +163,15 @@ internal static class EncoderFastPath
         int h = w.Query.In, rows = batch * seq, d = h / heads, inter = w.Intermediate.Out, th = rows * h;
         var context = ws.Context.AsSpan(0, th);
         var temp = ws.Temp.AsSpan(0, th);
-        var scores = ws.Scores.AsSpan(0, heads * seq * seq);
-        float sqrtD = MathF.Sqrt(d);
-        bool exactScale = float.IsPow2(sqrtD) || float.IsPow2(1f / sqrtD);
-        float alpha = exactScale ? 1f / sqrtD : 1f;
-
         var work = ws.Work.AsSpan();
         var q = work.Slice(0, th); var k = work.Slice(th, th); var v = work.Slice(2 * th, th);
         Dense(hidden, rows, w.Query, q, threads);
         Dense(hidden, rows, w.Key, k, threads);
         Dense(hidden, rows, w.Value, v, threads);
-        if (!exactScale && scaling == AttentionScaling.ScaleQueries) TensorPrimitives.Divide(q, sqrtD, q);
-        for (int b = 0; b < batch; b++)
-        {
-            int off = b * seq * h;
-            // scores[head] = Q_head · K_headᵀ; heads are column blocks of width d inside the [seq, H] rows.
-            Gemm.SgemmBatched(false, true, seq, seq, d, alpha, q.Slice(off), h, d, k.Slice(off), h, d,
-                0f, scores, seq, (long)seq * seq, heads, threads);
-            if (!exactScale && scaling == AttentionScaling.DivideScores) TensorPrimitives.Divide(scores, sqrtD, scores);
-            Softmax.Forward(scores, scores, heads * seq, seq, mask.IsEmpty ? default : mask.Slice(b * seq, seq), heads * seq);
-            if (!probsOut.IsEmpty) scores.CopyTo(probsOut.Slice(b * heads * seq * seq, heads * seq * seq));
-            Gemm.SgemmBatched(false, false, seq, d, seq, 1f, scores, seq, (long)seq * seq, v.Slice(off), h, d,
-                0f, context.Slice(off), h, d, heads, threads);
-        }
+        // The attention op's kernel itself (what Functional.Attention runs), here without an autograd record.
+        var (options, scaleQueries) = AttentionOptions.For(d, scaling);
+        if (scaleQueries) TensorPrimitives.Divide(q, MathF.Sqrt(d), q);
+        Attention.Forward(q, k, v, context, AttentionLayout.Dense(batch, heads, seq, seq, d, d), options, mask, default, default, probsOut, threads);
 
         DenseResidual(context, rows, w.AttentionOutput, hidden, temp, threads);
         LayerNorm.Forward(temp, w.AttentionNorm.Weight.Span, w.AttentionNorm.Bias.Span, hidden, rows, h, w.AttentionNorm.Eps);

@@ -301,17 +301,14 @@ public sealed class SeedTransformer
         // Valid-key counts per row (masking) and the additive key mask.
         for (int b = 0; b < batch; b++)
         {
-            int count = 0, last = -1;
+            int count = 0;
             for (int t = 0; t < T; t++)
             {
                 bool valid = ids[b * T + t] != 0;
                 if (valid) count++;
                 ws.KeyMask[b * T + t] = valid ? 0f : MaskNegative;
-                if (valid) last = t;
             }
             ws.ValidCount[b] = count;
-            // Unmasked, or nothing to attend to (then Keras' additive mask spreads attention uniformly): all T keys.
-            ws.KeyLength[b] = cfg.MaskedAttention && last >= 0 ? last + 1 : T;
         }
 
         // x0 = tok[ids] + pos
@@ -324,20 +321,9 @@ public sealed class SeedTransformer
         _bq.Value.CopyTo(ws.Bqkv, 0); _bk.Value.CopyTo(ws.Bqkv, HK); _bv.Value.CopyTo(ws.Bqkv, 2 * HK);
         LinearForward(ws.X0, N, D, ws.Wqkv, ws.Bqkv, 3 * HK, ws.Qkv, threads);
 
-        // Flash-style: each (sample, head) computes its T×T scores in a per-worker scratch that stays in cache and keeps
-        // only each row's max and 1/sum; the backward recomputes the probabilities from Q, K and these (bit-identical).
-        ForEachHead(ws, batch * H, threads, (bh, worker) =>
-        {
-            var p = ws.Scratch.AsSpan(worker * ws.ScratchStride, T * T);
-            // Unnormalised e = exp(s − max) here; 1/sum is applied to the T×Kd context rather than the T×T scores.
-            HeadProbabilities(ws, bh, p, recompute: false, normalize: false);
-            int b = bh / H, h = bh % H, L = ws.KeyLength[b], ld = 3 * HK;
-            int off = b * T * ld + h * Kd;
-            var ctx = ws.Ctx.AsSpan(b * T * HK + h * Kd);
-            var inv = ws.RowInvSum.AsSpan(bh * T, T);
-            Gemm.Sgemm(false, false, T, Kd, L, 1f, p, T, ws.Qkv.AsSpan(off + 2 * HK), ld, 0f, ctx, HK, threads: 1);
-            for (int r = 0; r < T; r++) TensorPrimitives.Multiply(ctx.Slice(r * HK, Kd), inv[r], ctx.Slice(r * HK, Kd));
-        });
+        // Flash-style fused attention over the Q, K, V column blocks of QKV; only each row's max and 1/sum are kept.
+        Kernels.Attention.Forward(ws.Qkv, ws.Qkv.AsSpan(HK), ws.Qkv.AsSpan(2 * HK), ws.Ctx, AttentionLayout(batch), AttentionOptions,
+            cfg.MaskedAttention ? ws.KeyMask.AsSpan(0, N) : default, ws.RowMax, ws.RowInvSum, default, threads);
 
         LinearForward(ws.Ctx, N, HK, _wo, _bo, D, ws.AttnOut, threads);
         var r1 = ws.R1.AsSpan(0, N * D);
@@ -479,35 +465,10 @@ public sealed class SeedTransformer
         if (dropout) TensorPrimitives.Multiply(dR1, ws.M1.AsSpan(0, N * D), dAttn); else dR1.CopyTo(dAttn);
         LinearBackward(ws.DBufA, N, D, ws.Ctx, HK, _wo, _bo, ws.DCtx, threads, ws);
 
-        // attention heads, probabilities recomputed per (sample, head) in cache:
-        // dP = dCtx·Vᵀ, dV = Pᵀ·dCtx, dS = softmax'(P, dP)·scale, dQ = dS·K, dK = dSᵀ·Q (into dQKV, laid out as QKV).
-        float scale = 1f / MathF.Sqrt(Kd);
-        int ldq = 3 * HK;
-        ForEachHead(ws, B * H, threads, (bh, worker) =>
-        {
-            int b = bh / H, h = bh % H;
-            int off = b * T * ldq + h * Kd, offCtx = b * T * HK + h * Kd;
-            var p = ws.Scratch.AsSpan(worker * ws.ScratchStride, T * T);
-            var dp = ws.Scratch.AsSpan(worker * ws.ScratchStride + T * T, T * T);
-            // dV and dK are computed transposed (Kd×L = small-m products, faster than transposing the T×T operand) and
-            // written back row-wise.
-            var tr = ws.Scratch.AsSpan(worker * ws.ScratchStride + 2 * T * T, Kd * T);
-            int L = ws.KeyLength[b];
-            HeadProbabilities(ws, bh, p, recompute: true);
-            var qkv = ws.Qkv.AsSpan(); var dqkv = ws.DQkv.AsSpan();
-            Gemm.Sgemm(false, true, T, L, Kd, 1f, ws.DCtx.AsSpan(offCtx), HK, qkv.Slice(off + 2 * HK), ldq, 0f, dp, T, threads: 1);
-            Gemm.Sgemm(true, false, Kd, L, T, 1f, ws.DCtx.AsSpan(offCtx), HK, p, T, 0f, tr, T, threads: 1);
-            TransposeInto(tr, Kd, L, T, dqkv.Slice(off + 2 * HK), ldq);
-            SoftmaxBackwardRows(p, dp, T, L, T);
-            Gemm.Sgemm(false, false, T, Kd, L, scale, dp, T, qkv.Slice(off + HK), ldq, 0f, dqkv.Slice(off), ldq, threads: 1);
-            Gemm.Sgemm(true, false, Kd, L, T, scale, qkv.Slice(off), ldq, dp, T, 0f, tr, T, threads: 1);
-            TransposeInto(tr, Kd, L, T, dqkv.Slice(off + HK), ldq);
-            for (int t = L; t < T; t++)
-            {
-                dqkv.Slice(off + t * ldq + HK, Kd).Clear();
-                dqkv.Slice(off + t * ldq + 2 * HK, Kd).Clear();
-            }
-        });
+        // Attention, probabilities recomputed per (sample, head) in cache; dQ, dK, dV land in dQKV, laid out as QKV.
+        Kernels.Attention.Backward(ws.Qkv, ws.Qkv.AsSpan(HK), ws.Qkv.AsSpan(2 * HK), ws.DCtx, AttentionLayout(B), AttentionOptions,
+            cfg.MaskedAttention ? ws.KeyMask.AsSpan(0, N) : default, ws.RowMax, ws.RowInvSum,
+            ws.DQkv, 0f, ws.DQkv.AsSpan(HK), 0f, ws.DQkv.AsSpan(2 * HK), 0f, threads);
 
         // Q, K, V projections all read X0: their input gradients add up with the residual's (dR1, kept in DBufB),
         // which the fused product accumulates into directly (beta = 1).
@@ -533,33 +494,22 @@ public sealed class SeedTransformer
         var probs = new float[(long)count * T * T > Array.MaxLength
             ? throw new SharpformerException($"{count} heads × {T}² attention probabilities exceed one array; use a smaller batch.")
             : count * T * T];
-        // Recomputed from the cached Q, K and row statistics: the forward keeps no T×T buffers.
-        for (int bh = 0; bh < count; bh++) HeadProbabilities(ws, bh, probs.AsSpan(bh * T * T, T * T), recompute: true);
+        // Recomputed from the cached Q and K (the forward keeps no T×T buffers); the context goes to a scratch buffer.
+        int HK = Config.NumHeads * Config.KeyDim;
+        Kernels.Attention.Forward(ws.Qkv, ws.Qkv.AsSpan(HK), ws.Qkv.AsSpan(2 * HK), new float[ws.Batch * T * HK], AttentionLayout(ws.Batch), AttentionOptions,
+            Config.MaskedAttention ? ws.KeyMask.AsSpan(0, ws.Batch * T) : default, default, default, probs, Threads);
         return probs;
     }
 
-    // P = softmax(scale·Q·Kᵀ + mask) of one (sample, head) into p [T, T] (columns ≥ the key length set to 0).
-    // The forward computes the row statistics (max, 1/sum) and stores them; with recompute the same arithmetic is
-    // replayed from the stored statistics (the forward applies the same 1/sum to P·V's rows instead of to e).
-    void HeadProbabilities(Workspace ws, int bh, Span<float> p, bool recompute, bool normalize = true)
+    // Q, K and V are the column blocks of the fused [N, 3·HK] projection; the context is [N, HK].
+    AttentionLayout AttentionLayout(int batch)
     {
-        var cfg = Config;
-        int T = cfg.SequenceLength, H = cfg.NumHeads, Kd = cfg.KeyDim, HK = H * Kd, ld = 3 * HK;
-        int b = bh / H, h = bh % H, L = ws.KeyLength[b];
-        int off = b * T * ld + h * Kd;
-        // With masking, keys after the last real token get probability exactly 0 (exp(−1e9 − max) underflows),
-        // so only the first L key columns are computed; the rest of each row is 0.
-        Gemm.Sgemm(false, true, T, L, Kd, 1f / MathF.Sqrt(Kd), ws.Qkv.AsSpan(off), ld, ws.Qkv.AsSpan(off + HK), ld, 0f, p, T, threads: 1);
-        var mask = cfg.MaskedAttention ? ws.KeyMask.AsSpan(b * T, L) : default;
-        var max = ws.RowMax.AsSpan(bh * T, T); var inv = ws.RowInvSum.AsSpan(bh * T, T);
-        for (int r = 0; r < T; r++)
-        {
-            if (L < T) p.Slice(r * T + L, T - L).Clear();
-            var row = p.Slice(r * T, L);
-            if (recompute) SoftmaxRowReplay(row, mask, max[r], inv[r]);
-            else SoftmaxRow(row, mask, out max[r], out inv[r], normalize);
-        }
+        int T = Config.SequenceLength, H = Config.NumHeads, Kd = Config.KeyDim, HK = H * Kd;
+        return new AttentionLayout(batch, H, T, T, Kd, Kd, 3 * HK, 3 * HK, 3 * HK, HK);
     }
+
+    // Keras: softmax(Q·Kᵀ·(1/√key_dim) + mask), the factor riding on the score product.
+    AttentionOptions AttentionOptions => new(1f / MathF.Sqrt(Config.KeyDim));
 
     // ---------------------------------------------------------------- helpers
 
@@ -623,16 +573,6 @@ public sealed class SeedTransformer
 
     static void AddTo(Span<float> acc, ReadOnlySpan<float> x) => TensorPrimitives.Add(acc, x, acc);
 
-    // dst[c, r] = src[r, c] for an rows×cols block of src (row stride ldSrc) into dst (row stride ldDst).
-    static void TransposeInto(ReadOnlySpan<float> src, int rows, int cols, int ldSrc, Span<float> dst, int ldDst)
-    {
-        for (int c = 0; c < cols; c++)
-        {
-            var d = dst.Slice(c * ldDst, rows);
-            for (int r = 0; r < rows; r++) d[r] = src[r * ldSrc + c];
-        }
-    }
-
     // Blocks handed out dynamically to up to `threads` workers (each block's result does not depend on who runs it).
     static void ForBlocks(int blocks, int threads, Action<int> body)
     {
@@ -678,122 +618,13 @@ public sealed class SeedTransformer
         for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < p ? 0f : keep;
     }
 
-    // Row softmax, vectorised (the reference twin is Kernels.Softmax.Forward, compared in the tests).
-    // y = exp(x + mask − max) / Σ exp(x + mask − max), in place, over the first cols entries of rows that are
-    // stride apart; entries cols..stride−1 are set to 0.
-    internal static void SoftmaxRows(Span<float> x, int rows, int cols, ReadOnlySpan<float> mask, int stride = 0)
-    {
-        if (stride == 0) stride = cols;
-        for (int r = 0; r < rows; r++)
-        {
-            if (stride > cols) x.Slice(r * stride + cols, stride - cols).Clear();
-            SoftmaxRow(x.Slice(r * stride, cols), mask, out _, out _);
-        }
-    }
-
-    // One row in place: y = x + mask, max = max(y), e = exp(y − max), sum = Σe, y = e·(1/sum). Returns max and 1/sum
-    // for SoftmaxRowReplay. A row that is all −∞ gives zeros (inv = 0).
-    // With normalize = false the row is left as e (the caller applies 1/sum later, e.g. to P·V's rows).
-    static void SoftmaxRow(Span<float> x, ReadOnlySpan<float> mask, out float maxOut, out float invOut, bool normalize = true)
-    {
-        int n = x.Length, j = 0;
-        ref float x0 = ref MemoryMarshal.GetReference(x);
-        ref float m0 = ref MemoryMarshal.GetReference(mask);
-        bool masked = !mask.IsEmpty;
-        var vmax = Vector512.Create(float.NegativeInfinity);
-        for (; j <= n - 16; j += 16)
-        {
-            var v = Vector512.LoadUnsafe(ref x0, (nuint)j);
-            if (masked) { v += Vector512.LoadUnsafe(ref m0, (nuint)j); v.StoreUnsafe(ref x0, (nuint)j); }
-            vmax = Vector512.Max(vmax, v);
-        }
-        float max = Softmax.MaxAcross(vmax);
-        for (; j < n; j++) { float v = x[j] + (masked ? mask[j] : 0f); x[j] = v; if (v > max || float.IsNaN(v)) max = v; }
-        if (float.IsNegativeInfinity(max)) { x.Clear(); maxOut = 0f; invOut = 0f; return; }
-        var vmx = Vector512.Create(max);
-        var vsum0 = Vector512<float>.Zero; var vsum1 = Vector512<float>.Zero;
-        for (j = 0; j <= n - 32; j += 32)
-        {
-            var e0 = Softmax.ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)j) - vmx);
-            var e1 = Softmax.ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)(j + 16)) - vmx);
-            vsum0 += e0; vsum1 += e1;
-            e0.StoreUnsafe(ref x0, (nuint)j); e1.StoreUnsafe(ref x0, (nuint)(j + 16));
-        }
-        for (; j <= n - 16; j += 16)
-        {
-            var e = Softmax.ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)j) - vmx);
-            vsum0 += e;
-            e.StoreUnsafe(ref x0, (nuint)j);
-        }
-        float sum = Vector512.Sum(vsum0 + vsum1);
-        for (; j < n; j++) { float e = ExpScalar(x[j] - max); x[j] = e; sum += e; }
-        float inv = 1f / sum;
-        maxOut = max; invOut = inv;
-        if (!normalize) return;
-        var vinv = Vector512.Create(inv);
-        for (j = 0; j <= n - 16; j += 16) (Vector512.LoadUnsafe(ref x0, (nuint)j) * vinv).StoreUnsafe(ref x0, (nuint)j);
-        for (; j < n; j++) x[j] *= inv;
-    }
-
-    // The same per-element arithmetic as SoftmaxRow from its stored max and 1/sum: y = exp(x + mask − max)·inv.
-    static void SoftmaxRowReplay(Span<float> x, ReadOnlySpan<float> mask, float max, float inv)
-    {
-        int n = x.Length, j = 0;
-        ref float x0 = ref MemoryMarshal.GetReference(x);
-        ref float m0 = ref MemoryMarshal.GetReference(mask);
-        bool masked = !mask.IsEmpty;
-        var vmx = Vector512.Create(max); var vinv = Vector512.Create(inv);
-        for (; j <= n - 16; j += 16)
-        {
-            var v = Vector512.LoadUnsafe(ref x0, (nuint)j);
-            if (masked) v += Vector512.LoadUnsafe(ref m0, (nuint)j);
-            (Softmax.ExpNonPositive(v - vmx) * vinv).StoreUnsafe(ref x0, (nuint)j);
-        }
-        for (; j < n; j++) x[j] = ExpScalar(x[j] + (masked ? mask[j] : 0f) - max) * inv;
-    }
-
-    // Tails use the vector exp on a single lane so every element goes through the same arithmetic.
-    static float ExpScalar(float x) => Softmax.ExpNonPositive(Vector512.Create(x)).ToScalar();
-
-    // dx = y ⊙ (dy − ⟨dy, y⟩) per row, in place over dy (twin: Kernels.Softmax.Backward).
-    internal static void SoftmaxBackwardRows(ReadOnlySpan<float> y, Span<float> dy, int rows, int cols, int stride = 0)
-    {
-        if (stride == 0) stride = cols;
-        for (int r = 0; r < rows; r++)
-        {
-            var yr = y.Slice(r * stride, cols); var gr = dy.Slice(r * stride, cols);
-            ref float y0 = ref MemoryMarshal.GetReference(yr);
-            ref float g0 = ref MemoryMarshal.GetReference(gr);
-            int j = 0;
-            var acc = Vector512<float>.Zero;
-            for (; j <= cols - 16; j += 16) acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref y0, (nuint)j), Vector512.LoadUnsafe(ref g0, (nuint)j), acc);
-            float dot = Vector512.Sum(acc);
-            for (; j < cols; j++) dot += yr[j] * gr[j];
-            var vd = Vector512.Create(dot);
-            for (j = 0; j <= cols - 16; j += 16)
-                ((Vector512.LoadUnsafe(ref g0, (nuint)j) - vd) * Vector512.LoadUnsafe(ref y0, (nuint)j)).StoreUnsafe(ref g0, (nuint)j);
-            for (; j < cols; j++) gr[j] = (gr[j] - dot) * yr[j];
-        }
-    }
-
-    // (sample, head) items handed out dynamically (a descheduled thread on a shared machine takes fewer); body gets the
-    // item and the worker whose scratch it may use. Each item's arithmetic is single-threaded and independent of the
-    // worker, so results never depend on scheduling.
-    static void ForEachHead(Workspace ws, int count, int threads, Action<int, int> body)
-    {
-        int workers = Math.Max(1, Math.Min(Math.Min(threads, ws.Workers), count));
-        if (workers == 1 || Parallelism.IsInsideParallelRegion) { for (int i = 0; i < count; i++) body(i, 0); return; }
-        int next = -1;
-        Parallelism.For(workers, w => { int i; while ((i = Interlocked.Increment(ref next)) < count) body(i, w); });
-    }
-
     sealed class Workspace
     {
-        public int Capacity, Batch, Workers, ScratchStride;
+        public int Capacity, Batch, Workers;
         public bool DropoutActive, ForwardDone;
         public float[] Logits = [];
-        public int[] Ids = [], ValidCount = [], KeyLength = [];
-        public float[] KeyMask = [], X0 = [], Qkv = [], Wqkv = [], Bqkv = [], RowMax = [], RowInvSum = [], Scratch = [], Partials = [], Ctx = [], AttnOut = [], M1 = [], R1 = [], H1 = [],
+        public int[] Ids = [], ValidCount = [];
+        public float[] KeyMask = [], X0 = [], Qkv = [], Wqkv = [], Bqkv = [], RowMax = [], RowInvSum = [], Partials = [], Ctx = [], AttnOut = [], M1 = [], R1 = [], H1 = [],
             Mean1 = [], Rstd1 = [], F1Pre = [], F1 = [], F2 = [], M2 = [], R2 = [], H2 = [], Mean2 = [], Rstd2 = [], Pooled = [], M3 = [],
             PooledDrop = [], DensePre = [], Dense = [], M4 = [], DenseDrop = [], DLogits = [], DDense = [], DPooled = [],
             DBufA = [], DBufB = [], DBufC = [], DF1 = [], DCtx = [], DQkv = [], DWqkv = [], DBqkv = [];
@@ -807,13 +638,10 @@ public sealed class SeedTransformer
             int big = Math.Max(D, HK);
             return new Workspace
             {
-                Capacity = batch, Workers = workers, ScratchStride = 2 * T * T + c.KeyDim * T,
-                Ids = new int[N], ValidCount = new int[batch], KeyLength = new int[batch], KeyMask = new float[N],
+                Capacity = batch, Workers = workers,
+                Ids = new int[N], ValidCount = new int[batch], KeyMask = new float[N],
                 X0 = new float[N * D], Qkv = new float[N * 3 * HK], Wqkv = new float[3 * HK * D], Bqkv = new float[3 * HK],
                 RowMax = new float[N * c.NumHeads], RowInvSum = new float[N * c.NumHeads],
-                Scratch = new float[(long)workers * (2L * T * T + (long)c.KeyDim * T) > Array.MaxLength
-                    ? throw new SharpformerException($"{workers} workers × 2 × {T}² attention scores exceed one array; use fewer threads or a shorter sequence.")
-                    : workers * (2 * T * T + c.KeyDim * T)],
                 Partials = new float[workers * (Math.Max(3 * HK, Math.Max(D, F)) * Math.Max(D, Math.Max(HK, F)) + Math.Max(3 * HK, Math.Max(D, F)))],
                 Ctx = new float[N * HK], AttnOut = new float[N * D], M1 = new float[N * D], R1 = new float[N * D], H1 = new float[N * D],
                 Mean1 = new float[N], Rstd1 = new float[N], F1Pre = new float[N * F], F1 = new float[N * F], F2 = new float[N * D],

@@ -245,19 +245,19 @@ public static class Functional
     }
 
     /// <summary>Inverted dropout: zero each element with probability p and scale the rest by 1/(1−p); identity when not training.</summary>
-    /// <remarks>The backward keeps only the mask's seed and regenerates the mask (<see cref="FillDropoutMask"/>), so no mask is stored.</remarks>
+    /// <remarks>The backward keeps only the mask's seed and regenerates the mask (<see cref="Kernels.DropoutMask"/>), so no mask is stored.</remarks>
     public static Tensor Dropout(Tensor x, float p, bool training, Random rng)
     {
         if (p < 0f || p > 1f) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout probability must be in [0, 1].");
         if (!training || p == 0f) return x;
         var xc = x.Contiguous();
         int n = x.Size;
-        ulong seed = DropoutSeed(rng);
+        ulong seed = DropoutMask.Seed(rng);
         var y = Tensor.Empty(x.ShapeArray);
         var mask = System.Buffers.ArrayPool<float>.Shared.Rent(n);
         try
         {
-            FillDropoutMask(mask.AsSpan(0, n), p, seed);
+            DropoutMask.Fill(mask.AsSpan(0, n), p, seed);
             TP.Multiply(xc.ContiguousSpan(), mask.AsSpan(0, n), y.Data);
         }
         finally { System.Buffers.ArrayPool<float>.Shared.Return(mask); }
@@ -269,7 +269,7 @@ public static class Functional
             try
             {
                 var ms = m.AsSpan(0, n);
-                FillDropoutMask(ms, p, seed);
+                DropoutMask.Fill(ms, p, seed);
                 if (beta == 0f) TP.Multiply(g.ContiguousSpan(), ms, dx);
                 else TP.MultiplyAdd(g.ContiguousSpan(), ms, dx, dx);
             }
@@ -278,72 +278,29 @@ public static class Functional
     }
 
     /// <summary>
-    /// An inverted-dropout mask: each entry is 0 with probability p (to 2⁻²⁴) and 1/(1−p) otherwise. One seed is drawn from
-    /// <paramref name="rng"/>; entries come from SplitMix64 over fixed 16K-element chunks, so the mask is the same for any
-    /// thread count and is generated in parallel.
-    /// </summary>
-    internal static float[] DropoutMask(int n, float p, Random rng)
-    {
-        var mask = GC.AllocateUninitializedArray<float>(n);
-        FillDropoutMask(mask, p, DropoutSeed(rng));
-        return mask;
-    }
-
-    /// <summary>The one draw from <paramref name="rng"/> that determines a dropout mask (see <see cref="FillDropoutMask"/>).</summary>
-    internal static ulong DropoutSeed(Random rng) =>
-        ((ulong)(uint)rng.Next() << 32) ^ (ulong)(uint)rng.Next() ^ ((ulong)(uint)rng.Next() << 16);
-
-    /// <summary>Writes the dropout mask of <paramref name="seed"/> into <paramref name="mask"/>; the same seed gives the same mask, so a backward can regenerate it instead of keeping it.</summary>
-    internal static void FillDropoutMask(Span<float> mask, float p, ulong seed)
-    {
-        int n = mask.Length;
-        float scale = p >= 1f ? 0f : 1f / (1f - p);
-        ulong threshold = (ulong)Math.Round(p * 16777216.0);
-        const int ChunkSize = 1 << 14;
-        int chunks = (n + ChunkSize - 1) / ChunkSize;
-        unsafe
-        {
-            fixed (float* pm = mask)
-            {
-                nint addr = (nint)pm;
-                Par.For(chunks, ChunkSize, (c0, cn) =>
-                {
-                    var m = new Span<float>((float*)addr, n);
-                    for (int c = c0; c < c0 + cn; c++)
-                    {
-                        ulong state = seed + (ulong)c * 0xD1B54A32D192ED03UL;
-                        int end = Math.Min(n, (c + 1) * ChunkSize);
-                        for (int i = c * ChunkSize; i < end; i += 2)
-                        {
-                            state += 0x9E3779B97F4A7C15UL;
-                            ulong z = state;
-                            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-                            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-                            z ^= z >> 31;
-                            m[i] = (z >> 40) >= threshold ? scale : 0f;
-                            if (i + 1 < end) m[i + 1] = ((z >> 16) & 0xFFFFFF) >= threshold ? scale : 0f;
-                        }
-                    }
-                });
-            }
-        }
-    }
-
-    /// <summary>
-    /// Scaled dot-product multi-head attention, fused: softmax(Q·Kᵀ/√d + mask) (dropout) · V per head, computed straight from
-    /// the [B, S, H·d] projection layout with strided batched GEMMs (no head transposes are materialised).
+    /// Multi-head scaled dot-product attention, fused: softmax(Q·Kᵀ/√d + key mask [+ causal mask]) (dropout) · V per head,
+    /// straight from the [B, S, H·d] projection layout. The one attention of the library: BERT, DistilBERT, the seed model,
+    /// the inference fast path (the same kernel under no-grad) and decoders/cross-attention all run <see cref="Kernels.Attention"/>.
     /// </summary>
     /// <param name="q">[B, Sq, H·d]</param>
-    /// <param name="k">[B, Sk, H·d]</param>
+    /// <param name="k">[B, Sk, H·d] (Sk ≠ Sq for cross-attention)</param>
     /// <param name="v">[B, Sk, H·dv]</param>
     /// <param name="heads">H</param>
-    /// <param name="additiveMask">broadcastable to [B, H, Sq, Sk] (usually [B, 1, 1, Sk]): 0 keeps, <see cref="MaskedValue"/> drops; or null.</param>
+    /// <param name="additiveMask">a key-padding mask: [B, Sk], [B, 1, 1, Sk] (HF's extended mask) or [Sk]; 0 keeps,
+    /// <see cref="MaskedValue"/> (anything ≤ −1e9) drops; or null.</param>
     /// <param name="dropout">attention-probability dropout rate, applied only when <paramref name="training"/>.</param>
     /// <param name="training">whether dropout is active.</param>
     /// <param name="rng">random source for dropout (may be null when not training or dropout is 0).</param>
-    /// <param name="returnProbabilities">also return the [B, H, Sq, Sk] probabilities.</param>
+    /// <param name="returnProbabilities">also return the [B, H, Sq, Sk] probabilities (before dropout).</param>
+    /// <param name="causal">query i attends only to keys j ≤ i + Sk − Sq (a decoder's mask).</param>
+    /// <param name="scaling">where 1/√d enters (BERT divides the scores, DistilBERT scales the queries; the same bits when √d is a power of two).</param>
+    /// <remarks>
+    /// The graph keeps only each row's max and 1/sum ([B, H, Sq]) and the dropout seed; the backward recomputes the
+    /// probabilities. With no input requiring a gradient (or inside <see cref="Autograd.NoGrad"/>) nothing is kept.
+    /// </remarks>
     public static AttentionResult Attention(Tensor q, Tensor k, Tensor v, int heads, Tensor? additiveMask = null,
-        float dropout = 0f, bool training = false, Random? rng = null, bool returnProbabilities = false)
+        float dropout = 0f, bool training = false, Random? rng = null, bool returnProbabilities = false,
+        bool causal = false, AttentionScaling scaling = AttentionScaling.ScaleScores)
     {
         if (q.Rank != 3 || k.Rank != 3 || v.Rank != 3) throw ShapeMismatchException.For("Attention", q.Shape, k.Shape, "query/key/value must be [batch, seq, heads·dim]");
         int B = q.Dim(0), Sq = q.Dim(1), Sk = k.Dim(1), HD = q.Dim(2), HDv = v.Dim(2);
@@ -352,99 +309,107 @@ public static class Functional
         if (heads <= 0 || HD % heads != 0 || HDv % heads != 0)
             throw new ShapeMismatchException($"Attention: widths {HD} (query) and {HDv} (value) must be divisible by heads={heads}.");
         int D = HD / heads, Dv = HDv / heads;
-        float scale = 1f / MathF.Sqrt(D);
-        var qc = q.Contiguous(); var kc = k.Contiguous(); var vc = v.Contiguous();
-        int H = heads, ss = Sq * Sk;
-        var P = GC.AllocateUninitializedArray<float>(B * H * ss);
-        float[] qd = qc.Data, kd = kc.Data, vd = vc.Data;
-        int qo = qc.Offset, ko = kc.Offset, vo = vc.Offset;
-        for (int b = 0; b < B; b++)
-            Gemm.SgemmBatched(false, true, Sq, Sk, D, scale, qd.AsSpan(qo + b * Sq * HD), HD, D, kd.AsSpan(ko + b * Sk * HD), HD, D,
-                0f, P.AsSpan(b * H * ss), Sk, ss, H);
-        if (additiveMask != null)
-        {
-            var (mask, rpm) = MaskLayout(additiveMask, [B, H, Sq, Sk], "Attention");
-            MaskedSoftmaxForward(P, 0, P, B * H * Sq, Sk, mask, rpm);
-        }
-        else Par.For(B * H * Sq, Sk, (r0, n) => Kernels.Softmax.Forward(P.AsSpan(r0 * Sk, n * Sk), P.AsSpan(r0 * Sk, n * Sk), n, Sk));
+        var (options, divideQueries) = Options(D, scaling, dropout, training, rng, causal);
+        if (divideQueries) q = q.Div(MathF.Sqrt(D));
+        var layout = AttentionLayout.Dense(B, heads, Sq, Sk, D, Dv);
+        return AttentionCore([q.Contiguous(), k.Contiguous(), v.Contiguous()], layout, options, KeyMask(additiveMask, B, Sk), returnProbabilities);
+    }
 
-        // With dropout, Pd = P ⊙ mask lives only while the context GEMM runs: the backward regenerates the mask from its seed
-        // and rebuilds Pd in the buffer that then becomes dP, so the graph keeps one [B, H, Sq, Sk] buffer (P) per attention.
+    /// <summary>
+    /// Self-attention over one fused projection <paramref name="qkv"/> [B, S, 3·H·d] (queries, keys, values side by side in
+    /// each row, as the seed model's and GPT-2's c_attn produce them); the context is [B, S, H·d]. Gradients go straight
+    /// into the fused layout. Other parameters as <see cref="Attention"/>.
+    /// </summary>
+    public static AttentionResult SelfAttention(Tensor qkv, int heads, Tensor? additiveMask = null,
+        float dropout = 0f, bool training = false, Random? rng = null, bool returnProbabilities = false, bool causal = false)
+    {
+        if (qkv.Rank != 3 || heads <= 0 || qkv.Dim(2) % (3 * heads) != 0)
+            throw new ShapeMismatchException($"SelfAttention: qkv must be [batch, seq, 3·heads·dim] with heads={heads}; got {Tensor.FormatShape(qkv.Shape)}.");
+        int B = qkv.Dim(0), S = qkv.Dim(1), HD = qkv.Dim(2) / 3, D = HD / heads;
+        var (options, _) = Options(D, AttentionScaling.ScaleScores, dropout, training, rng, causal);
+        var layout = new AttentionLayout(B, heads, S, S, D, D, 3 * HD, 3 * HD, 3 * HD, HD);
+        return AttentionCore([qkv.Contiguous()], layout, options, KeyMask(additiveMask, B, S), returnProbabilities);
+    }
+
+    static (AttentionOptions Options, bool DivideQueries) Options(int d, AttentionScaling scaling, float dropout, bool training, Random? rng, bool causal)
+    {
         bool drop = training && dropout > 0f;
-        ulong dropSeed = 0;
-        var pool = System.Buffers.ArrayPool<float>.Shared;
-        float[] Pd = P;
+        ulong seed = 0;
         if (drop)
         {
             if (rng == null) throw new ArgumentNullException(nameof(rng), "Attention dropout in training needs a Random.");
             if (dropout >= 1f) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "Attention dropout must be below 1.");
-            dropSeed = DropoutSeed(rng);
-            Pd = pool.Rent(P.Length);
-            FillDropoutMask(Pd.AsSpan(0, P.Length), dropout, dropSeed);
-            TP.Multiply(P, Pd.AsSpan(0, P.Length), Pd.AsSpan(0, P.Length));
+            seed = DropoutMask.Seed(rng);
         }
-        var ctx = Tensor.Empty(B, Sq, HDv);
-        try
-        {
-            for (int b = 0; b < B; b++)
-                Gemm.SgemmBatched(false, false, Sq, Dv, Sk, 1f, Pd.AsSpan(b * H * ss), Sk, ss, vd.AsSpan(vo + b * Sk * HDv), HDv, Dv,
-                    0f, ctx.Data.AsSpan(b * Sq * HDv), HDv, Dv, H);
-        }
-        finally { if (drop) pool.Return(Pd); }
-        var probs = returnProbabilities ? new Tensor(P, [B, H, Sq, Sk]) : null;
-        if (!(Tensor.NeedsGrad(qc) || Tensor.NeedsGrad(kc) || Tensor.NeedsGrad(vc))) return new AttentionResult(ctx, probs);
+        var (o, scaleQueries) = AttentionOptions.For(d, scaling);
+        return (o with { Causal = causal, DropoutRate = drop ? dropout : 0f, DropoutSeed = seed }, scaleQueries);
+    }
 
+    // The key-padding mask as [B, Sk] floats (a mask of Sk values serves every sample).
+    static float[]? KeyMask(Tensor? mask, int batch, int keys)
+    {
+        if (mask == null) return null;
+        var shape = mask.ShapeRef;
+        bool middleOnes = true;
+        for (int i = 1; i < shape.Length - 1; i++) if (shape[i] != 1) middleOnes = false;
+        var m = mask.Detach().Contiguous();
+        if (shape.Length >= 1 && shape[^1] == keys && middleOnes)
+        {
+            if (mask.Size == batch * keys && (shape.Length == 1 ? batch == 1 : shape[0] == batch)) return m.ContiguousSpan().ToArray();
+            if (mask.Size == keys)
+            {
+                var a = new float[batch * keys];
+                for (int b = 0; b < batch; b++) m.ContiguousSpan().CopyTo(a.AsSpan(b * keys));
+                return a;
+            }
+        }
+        throw ShapeMismatchException.For("Attention", mask.Shape, [batch, 1, 1, keys],
+            "the mask must be a key-padding mask [batch, keys], [batch, 1, 1, keys] or [keys]; use causal: true for a decoder's mask");
+    }
+
+    // inputs: [q, k, v] (dense layout) or [qkv] (fused layout, q/k/v at column offsets 0, H·d, 2·H·d).
+    static AttentionResult AttentionCore(Tensor[] inputs, AttentionLayout L, AttentionOptions o, float[]? keyMask, bool returnProbabilities)
+    {
+        bool fused = inputs.Length == 1;
+        int HD = L.Heads * L.HeadDim;
+        ReadOnlySpan<float> Q() => fused ? inputs[0].ContiguousSpan() : inputs[0].ContiguousSpan();
+        ReadOnlySpan<float> K() => fused ? inputs[0].ContiguousSpan().Slice(HD) : inputs[1].ContiguousSpan();
+        ReadOnlySpan<float> V() => fused ? inputs[0].ContiguousSpan().Slice(2 * HD) : inputs[2].ContiguousSpan();
+        bool grad = inputs.Any(Tensor.NeedsGrad);
+        int rows = L.Batch * L.Heads * L.QueryLength;
+        var ctx = Tensor.Empty(L.Batch, L.QueryLength, L.Heads * L.ValueDim);
+        var max = grad ? GC.AllocateUninitializedArray<float>(rows) : null;
+        var inv = grad ? GC.AllocateUninitializedArray<float>(rows) : null;
+        var probs = returnProbabilities ? Tensor.Empty(L.Batch, L.Heads, L.QueryLength, L.KeyLength) : null;
+        Kernels.Attention.Forward(Q(), K(), V(), ctx.Data, L, o, keyMask, max, inv, probs == null ? default : probs.Data);
+        if (!grad) return new AttentionResult(ctx, probs);
         var result = Tensor.Record(ctx, "Attention", (g, s) =>
         {
-            var gd = g.Data; int go = g.Offset;
-            int n = P.Length;
-            var dPArr = pool.Rent(n);
-            var maskArr = drop ? pool.Rent(n) : null;
-            try
+            var dc = g.ContiguousSpan();
+            if (fused)
             {
-                var dP = dPArr.AsSpan(0, n);
-                if (s.Needs(2))   // dV = Pdᵀ·dCtx, with Pd rebuilt in the dP buffer first
-                {
-                    ReadOnlySpan<float> pd = P;
-                    if (drop)
-                    {
-                        FillDropoutMask(maskArr.AsSpan(0, n), dropout, dropSeed);
-                        TP.Multiply(P, maskArr.AsSpan(0, n), dP);
-                        pd = dP;
-                    }
-                    var dv = s.Target(2, out float beta);
-                    for (int b = 0; b < B; b++)
-                        Gemm.SgemmBatched(true, false, Sk, Dv, Sq, 1f, pd.Slice(b * H * ss), Sk, ss, gd.AsSpan(go + b * Sq * HDv), HDv, Dv,
-                            beta, dv.Slice(b * Sk * HDv), HDv, Dv, H);
-                }
-                else if (drop) FillDropoutMask(maskArr.AsSpan(0, n), dropout, dropSeed);
-                for (int b = 0; b < B; b++)   // dPd = dCtx·Vᵀ
-                    Gemm.SgemmBatched(false, true, Sq, Sk, Dv, 1f, gd.AsSpan(go + b * Sq * HDv), HDv, Dv, vd.AsSpan(vo + b * Sk * HDv), HDv, Dv,
-                        0f, dP.Slice(b * H * ss), Sk, ss, H);
-                if (drop) TP.Multiply(dP, maskArr.AsSpan(0, n), dP);
-                Par.For(B * H * Sq, Sk, (r0, rn) =>   // dP now holds dScores
-                    Kernels.Softmax.Backward(P.AsSpan(r0 * Sk, rn * Sk), dPArr.AsSpan(r0 * Sk, rn * Sk), dPArr.AsSpan(r0 * Sk, rn * Sk), rn, Sk));
-                if (s.Needs(0))   // dQ = scale·dS·K
-                {
-                    var dq = s.Target(0, out float beta);
-                    for (int b = 0; b < B; b++)
-                        Gemm.SgemmBatched(false, false, Sq, D, Sk, scale, dP.Slice(b * H * ss), Sk, ss, kd.AsSpan(ko + b * Sk * HD), HD, D,
-                            beta, dq.Slice(b * Sq * HD), HD, D, H);
-                }
-                if (s.Needs(1))   // dK = scale·dSᵀ·Q
-                {
-                    var dk = s.Target(1, out float beta);
-                    for (int b = 0; b < B; b++)
-                        Gemm.SgemmBatched(true, false, Sk, D, Sq, scale, dP.Slice(b * H * ss), Sk, ss, qd.AsSpan(qo + b * Sq * HD), HD, D,
-                            beta, dk.Slice(b * Sk * HD), HD, D, H);
-                }
+                var d = s.Target(0, out float beta);
+                Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, d, beta, d.Slice(HD), beta, d.Slice(2 * HD), beta);
+                return;
             }
-            finally
+            // The same tensor as two inputs (self-attention on x itself) shares one gradient buffer: the kernel writes the
+            // three gradients at once, so those go through separate buffers.
+            bool aliased = ReferenceEquals(inputs[0], inputs[1]) || ReferenceEquals(inputs[1], inputs[2]) || ReferenceEquals(inputs[0], inputs[2]);
+            if (aliased)
             {
-                pool.Return(dPArr);
-                if (maskArr != null) pool.Return(maskArr);
+                var grads = new Tensor?[3];
+                for (int i = 0; i < 3; i++) if (s.Needs(i)) grads[i] = Tensor.Empty(inputs[i].ShapeArray);
+                Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv,
+                    grads[0] == null ? default : grads[0]!.Data, 0f, grads[1] == null ? default : grads[1]!.Data, 0f, grads[2] == null ? default : grads[2]!.Data, 0f);
+                for (int i = 0; i < 3; i++) if (grads[i] != null) s.Add(i, grads[i]!, owned: true);
+                return;
             }
-        }, qc, kc, vc);
+            float bq = 0f, bk = 0f, bv = 0f;
+            var dq = s.Needs(0) ? s.Target(0, out bq) : default;
+            var dk = s.Needs(1) ? s.Target(1, out bk) : default;
+            var dv = s.Needs(2) ? s.Target(2, out bv) : default;
+            Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, dq, bq, dk, bk, dv, bv);
+        }, inputs);
         return new AttentionResult(result, probs);
     }
 

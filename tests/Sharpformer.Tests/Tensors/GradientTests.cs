@@ -72,6 +72,22 @@ public class GradientTests
     [Fact] public void AttentionWithDropoutCrossLengths() => Check(x =>
         Functional.Attention(x[0], x[1], x[2], heads: 2, null, dropout: 0.3f, training: true, rng: new Random(3)).Context,
         [Rand(1, 1, 2, 4), Rand(2, 1, 3, 4), Rand(3, 1, 3, 4)]);
+    [Fact] public void AttentionCausalWithKeyPadding() => Check(x =>
+        Functional.Attention(x[0], x[1], x[2], heads: 2, Functional.AdditiveMask([1, 1, 1, 0, 1, 0, 1, 1], 2, 4), causal: true).Context,
+        [Rand(1, 2, 4, 4), Rand(2, 2, 4, 4), Rand(3, 2, 4, 2)]);
+    [Fact] public void CrossAttentionWithKeyPaddingAndDropout() => Check(x =>
+        Functional.Attention(x[0], x[1], x[2], heads: 2, Functional.AdditiveMask([1, 1, 1, 1, 0, 1, 1, 0, 0, 0], 2, 5), dropout: 0.25f, training: true, rng: new Random(4)).Context,
+        [Rand(1, 2, 3, 4), Rand(2, 2, 5, 4), Rand(3, 2, 5, 6)]);
+    [Fact] public void CausalCrossAttentionAlignsQueriesToTheLastKeys() => Check(x =>
+        Functional.Attention(x[0], x[1], x[2], heads: 1, causal: true).Context, [Rand(1, 1, 2, 3), Rand(2, 1, 4, 3), Rand(3, 1, 4, 3)]);
+    [Theory]
+    [InlineData(Sharpformer.Kernels.AttentionScaling.DivideScores)]
+    [InlineData(Sharpformer.Kernels.AttentionScaling.ScaleQueries)]
+    public void AttentionScalingOrdersWithHeadDimThree(Sharpformer.Kernels.AttentionScaling scaling) => Check(x =>
+        Functional.Attention(x[0], x[1], x[2], heads: 2, scaling: scaling).Context, [Rand(1, 1, 3, 6), Rand(2, 1, 3, 6), Rand(3, 1, 3, 6)]);
+    [Fact] public void FusedSelfAttentionCausalMaskedDropout() => Check(x =>
+        Functional.SelfAttention(x[0], heads: 2, Functional.AdditiveMask([1, 1, 1, 0, 1, 1, 0, 0], 2, 4), dropout: 0.2f, training: true, rng: new Random(6), causal: true).Context,
+        [Rand(1, 2, 4, 12)]);
     [Fact] public void AttentionSameTensorForQkv() => Check(x => Functional.Attention(x[0], x[0], x[0], heads: 1).Context, [Rand(1, 1, 3, 2)]);
     [Fact] public void Views() => Check(x => x[0].Reshape(3, 4).Transpose(0, 1).Slice(0, 1, 2).Unsqueeze(0).Squeeze(0).Select(1, 2), [Rand(1, 2, 6)]);
     [Fact] public void PermuteContiguous() => Check(x => x[0].Permute(2, 0, 1).Contiguous().Reshape(-1), [Rand(1, 2, 3, 2)]);

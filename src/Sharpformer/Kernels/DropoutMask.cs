@@ -1,0 +1,71 @@
+namespace Sharpformer.Kernels;
+
+/// <summary>
+/// Inverted-dropout masks regenerated from a seed: each entry is 0 with probability p (to 2⁻²⁴) and 1/(1−p) otherwise.
+/// </summary>
+/// <remarks>
+/// Entry i of the mask of a seed is a pure function of (seed, i): SplitMix64 over fixed 16K-entry chunks, the state of the
+/// k-th pair of chunk c being seed + c·0xD1B54A32D192ED03 + (k+1)·0x9E3779B97F4A7C15; one 64-bit output decides two
+/// entries (bits 40-63 and 16-39). So a backward regenerates the mask instead of keeping it, any sub-range (one attention
+/// head's block) can be generated on its own, and the mask is the same for every thread count.
+/// </remarks>
+public static class DropoutMask
+{
+    const int ChunkSize = 1 << 14;
+
+    /// <summary>The one draw from <paramref name="rng"/> that determines a mask.</summary>
+    public static ulong Seed(Random rng) =>
+        ((ulong)(uint)rng.Next() << 32) ^ (ulong)(uint)rng.Next() ^ ((ulong)(uint)rng.Next() << 16);
+
+    /// <summary>Entries [<paramref name="start"/>, start + mask.Length) of the mask of <paramref name="seed"/>, on the calling thread.</summary>
+    public static void FillRange(Span<float> mask, float p, ulong seed, long start)
+    {
+        float scale = p >= 1f ? 0f : 1f / (1f - p);
+        ulong threshold = (ulong)Math.Round(p * 16777216.0);
+        long i = start, end = start + mask.Length;
+        while (i < end)
+        {
+            long chunk = i / ChunkSize, local = i - chunk * ChunkSize;
+            long chunkEnd = Math.Min(end, (chunk + 1) * ChunkSize);
+            ulong state = seed + (ulong)chunk * 0xD1B54A32D192ED03UL + (ulong)(local / 2) * 0x9E3779B97F4A7C15UL;
+            if ((local & 1) != 0)
+            {
+                // An odd start takes the second half of its pair's output.
+                mask[(int)(i - start)] = ((Mix(state + 0x9E3779B97F4A7C15UL) >> 16) & 0xFFFFFF) >= threshold ? scale : 0f;
+                state += 0x9E3779B97F4A7C15UL;
+                i++;
+            }
+            for (; i < chunkEnd; i += 2)
+            {
+                state += 0x9E3779B97F4A7C15UL;
+                ulong z = Mix(state);
+                mask[(int)(i - start)] = (z >> 40) >= threshold ? scale : 0f;
+                if (i + 1 < chunkEnd) mask[(int)(i + 1 - start)] = ((z >> 16) & 0xFFFFFF) >= threshold ? scale : 0f;
+            }
+        }
+    }
+
+    /// <summary>The whole mask of <paramref name="seed"/> (entries from 0), chunks generated in parallel.</summary>
+    public static unsafe void Fill(Span<float> mask, float p, ulong seed)
+    {
+        int n = mask.Length, chunks = (n + ChunkSize - 1) / ChunkSize;
+        int workers = Math.Min(chunks, Parallelism.WorkersFor(n, ChunkSize));
+        fixed (float* pm = mask)
+        {
+            nint addr = (nint)pm;
+            Parallelism.For(workers, w =>
+            {
+                var (c0, c1) = Parallelism.Range(chunks, w, workers);
+                int lo = c0 * ChunkSize, hi = Math.Min(n, c1 * ChunkSize);
+                if (hi > lo) FillRange(new Span<float>((float*)addr + lo, hi - lo), p, seed, lo);
+            });
+        }
+    }
+
+    static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+}
