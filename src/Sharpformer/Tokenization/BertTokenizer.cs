@@ -24,7 +24,7 @@ namespace Sharpformer.Tokenization;
 /// </list>
 /// Instances are immutable and thread-safe; scratch buffers are per thread.
 /// </remarks>
-public sealed partial class BertTokenizer
+public sealed partial class BertTokenizer : ITokenizer
 {
     readonly string[] _idToToken;
     readonly Dictionary<string, int> _vocab;
@@ -206,6 +206,9 @@ public sealed partial class BertTokenizer
         PadSingle(e, o);
         return e;
     }
+
+    Encoding ITokenizer.Encode(string text, string? textPair, EncodeOptions options) =>
+        textPair is null ? Encode(text, options) : Encode(text, textPair, options);
 
     /// <summary>Encodes pre-split words (HF <c>is_split_into_words=True</c>); word ids index <paramref name="words"/>, offsets are relative to each word.</summary>
     public Encoding EncodePretokenized(IReadOnlyList<string> words, EncodeOptions? options = null)
@@ -422,6 +425,7 @@ public sealed partial class BertTokenizer
         }
         var b0 = b == null ? default : winB[0];
         var main = Assemble(a, winA[0], b, b0, o.AddSpecialTokens);
+        main.NumTruncatedTokens = nA - winA[0].Length + nB - (b == null ? 0 : b0.Length);
         if (winA.Count > 1 || winB.Count > 1)
         {
             // Order as Rust Encoding::merge_with: each A overflow with B and with B's overflows, then A with B's overflows.
@@ -511,7 +515,7 @@ public sealed partial class BertTokenizer
                     }
             }
         }
-        return new Encoding(ids, typeIds, attention, special, offsets, words, seqs, _idToToken);
+        return new Encoding(ids, typeIds, attention, special, offsets, words, seqs, _idToToken) { WindowStart = wa.Start };
     }
 
     void TokenizeWords(IReadOnlyList<string> words, TokenBuffer output, Workspace ws)
