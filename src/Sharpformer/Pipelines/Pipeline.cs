@@ -1,4 +1,3 @@
-using Encoding = Sharpformer.Tokenization.Encoding;
 using Sharpformer.Data;
 using Sharpformer.Tokenization;
 
