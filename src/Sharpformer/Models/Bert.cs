@@ -68,6 +68,12 @@ public sealed class BertSelfOutput : BertResidualOutput
     internal BertSelfOutput(VarBuilder vb, BertConfig c, WeightInit init) : base(vb, c, init, c.HiddenSize) { }
 }
 
+/// <summary>Feed-forward output block: LN(dropout(W₂·x + b₂) + input), x the intermediate activations.</summary>
+public sealed class BertOutput : BertResidualOutput
+{
+    internal BertOutput(VarBuilder vb, BertConfig c, WeightInit init) : base(vb, c, init, c.IntermediateSize) { }
+}
+
 /// <summary>Self-attention plus its output block.</summary>
 public sealed class BertAttention : Module
 {
@@ -111,12 +117,6 @@ public sealed class BertIntermediate : Module
         LastOutputShape = y.ShapeArray;
         return y;
     }
-}
-
-/// <summary>Feed-forward output block: LN(dropout(W₂·x + b₂) + input), x the intermediate activations.</summary>
-public sealed class BertOutput : BertResidualOutput
-{
-    internal BertOutput(VarBuilder vb, BertConfig c, WeightInit init) : base(vb, c, init, c.IntermediateSize) { }
 }
 
 /// <summary>One post-norm transformer layer: attention block then feed-forward block.</summary>

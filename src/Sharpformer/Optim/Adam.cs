@@ -31,9 +31,7 @@ public abstract class AdamBase : Optimizer
     /// <summary>Where weight decay enters the step.</summary>
     private protected enum AdamDecay { L2, DecoupledBefore, DecoupledAfter }
 
-    readonly AdamMoments _moments;
-    readonly bool _torchDenominator;
-    readonly AdamDecay _decay;
+    readonly AdamMoments _moments; readonly bool _torchDenominator; readonly AdamDecay _decay;
 
     private protected AdamBase(IEnumerable<ParamGroup> groups, double learningRate, double beta1, double beta2, double epsilon, float weightDecay,
         AdamMoments moments, bool torchDenominator, AdamDecay decay)

@@ -20,8 +20,9 @@ public sealed class LayeringTests
         ["Hub"],                                                 // HF cache layout and download client
         ["Models"],                                              // configs, BERT family, seed model
         ["Tokenization", "Data", "Metrics", "Classical"],        // text, datasets and collators, metrics, classical ML
-        ["Training"],                                            // Trainer, workflows
+        ["Training"],                                            // Trainer, run checkpoints, optimizer set-up
         ["Pipelines", "Visualization"],                          // task pipelines, attention pictures
+        ["Training.Workflows"],                                  // recipes: fine-tune, evaluate, feature extraction (use pipelines)
         ["Serving", "Cli", "Extensions"],                        // apps and adapters: ASP.NET server, CLI, Extensions.AI (IEmbeddingGenerator)
     ];
 
@@ -63,6 +64,7 @@ public sealed class LayeringTests
         Assert.Contains(Uses, u => u.FromLayer == "Nn" && u.ToLayer == "Tensors");
         Assert.Contains(Uses, u => u.FromLayer == "Tensors" && u.UsedType == "Sharpformer.Kernels.Gemm");
         Assert.Contains(Uses, u => u.FromLayer == "Cli" && u.ToLayer == "Pipelines");
+        Assert.Contains(Uses, u => u.FromLayer == "Training.Workflows" && u.ToLayer == "Training");   // a nested layer
         Assert.All(Uses, u => Assert.NotNull(u.File));
     }
 

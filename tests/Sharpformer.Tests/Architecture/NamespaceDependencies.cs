@@ -18,20 +18,26 @@ public sealed record NamespaceUse(string FromLayer, string ToLayer, string FromT
 /// of a type in one top-level Sharpformer namespace ("layer") by a type in another.
 /// </summary>
 /// <remarks>
-/// A layer is the namespace segment after <c>Sharpformer.</c> (<c>Sharpformer.Training.Workflows</c> is <c>Training</c>);
-/// the root namespace <c>Sharpformer</c> is the layer "Sharpformer". Uses are taken from base types, interfaces, generic
+/// A layer is the namespace segment after <c>Sharpformer.</c> (<c>Sharpformer.Cli.Commands</c> is <c>Cli</c>) except the
+/// <see cref="NestedLayers"/> (<c>Training.Workflows</c>); the root namespace <c>Sharpformer</c> is the layer "Sharpformer". Uses are taken from base types, interfaces, generic
 /// constraints, field/method/local signatures, custom attributes and every token operand in IL (types, methods, fields,
 /// member references, generic instantiations). Compiler-generated nested types (lambdas, iterators, async state machines)
 /// count for the type that declares them.
 /// </remarks>
 public static class NamespaceDependencies
 {
-    /// <summary>The top-level layer of a namespace, or null outside Sharpformer.</summary>
+    /// <summary>Sub-namespaces that are layers of their own rather than part of their parent's.</summary>
+    /// <remarks>Workflows (fine-tuning, evaluation, feature extraction recipes) use pipelines, which sit above training.</remarks>
+    public static readonly IReadOnlyList<string> NestedLayers = ["Training.Workflows"];
+
+    /// <summary>The layer of a namespace, or null outside Sharpformer: the segment after <c>Sharpformer.</c>, or a nested layer.</summary>
     public static string? LayerOf(string ns)
     {
         if (ns == "Sharpformer") return "Sharpformer";
         if (!ns.StartsWith("Sharpformer.", StringComparison.Ordinal)) return null;
         var rest = ns["Sharpformer.".Length..];
+        foreach (var nested in NestedLayers)
+            if (rest == nested || rest.StartsWith(nested + ".", StringComparison.Ordinal)) return nested;
         int dot = rest.IndexOf('.');
         return dot < 0 ? rest : rest[..dot];
     }
