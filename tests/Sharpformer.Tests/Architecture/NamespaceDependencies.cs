@@ -19,10 +19,10 @@ public sealed record NamespaceUse(string FromLayer, string ToLayer, string FromT
 /// </summary>
 /// <remarks>
 /// A layer is the namespace segment after <c>Sharpformer.</c> (<c>Sharpformer.Cli.Commands</c> is <c>Cli</c>) except the
-/// <see cref="NestedLayers"/> (<c>Training.Workflows</c>); the root namespace <c>Sharpformer</c> is the layer "Sharpformer". Uses are taken from base types, interfaces, generic
-/// constraints, field/method/local signatures, custom attributes and every token operand in IL (types, methods, fields,
-/// member references, generic instantiations). Compiler-generated nested types (lambdas, iterators, async state machines)
-/// count for the type that declares them.
+/// <see cref="NestedLayers"/> (<c>Training.Workflows</c>); the root namespace <c>Sharpformer</c> is the layer "Sharpformer".
+/// Uses are taken from base types, interfaces, generic constraints, field/method/local signatures, custom attributes and
+/// every token operand in IL (types, methods, fields, member references, generic instantiations). Compiler-generated
+/// nested types (lambdas, iterators, async state machines) count for the type that declares them.
 /// </remarks>
 public static class NamespaceDependencies
 {
