@@ -1,6 +1,7 @@
 using Microsoft.Extensions.AI;
+using Sharpformer.Pipelines;
 
-namespace Sharpformer.Pipelines;
+namespace Sharpformer.Extensions.AI;
 
 /// <summary>
 /// Microsoft.Extensions.AI <see cref="IEmbeddingGenerator{TInput, TEmbedding}"/> over <see cref="FeatureExtractionPipeline"/>:
