@@ -48,12 +48,6 @@ public abstract class RecurrentModule : Module
         return new RecurrentWeights(ih, hh, bih, bhh, hr);
     }
 
-    private protected static void CheckInput(string module, Tensor input, int inputSize)
-    {
-        if (input.Rank != 2 || input.Dim(1) != inputSize)
-            throw new ShapeMismatchException($"{module}: input must be [batch, {inputSize}]; got {Tensor.FormatShape(input.Shape)}.");
-    }
-
     private protected static void CheckSizes(string module, int input, int hidden)
     {
         if (input <= 0 || hidden <= 0) throw new ArgumentOutOfRangeException(nameof(input), $"{module}(input_size={input}, hidden_size={hidden}): sizes must be positive.");
@@ -167,27 +161,40 @@ public sealed class Lstm : RecurrentLayer
     public RecurrentOutput Forward(Tensor input, Tensor? h0 = null, Tensor? c0 = null, int[]? lengths = null) => Run(input, h0, c0, lengths, "LSTM");
 }
 
-/// <summary>torch.nn.GRUCell: one GRU step, parameters weight_ih [3H, I], weight_hh [3H, H], bias_ih, bias_hh.</summary>
-public sealed class GruCell : RecurrentModule
+/// <summary>Base of <see cref="GruCell"/> and <see cref="LstmCell"/>: weight_ih [G·H, I], weight_hh [G·H, H], bias_ih, bias_hh (no suffix).</summary>
+public abstract class RecurrentCell : RecurrentModule
 {
-    public GruCell(VarBuilder vb, int inputSize, int hiddenSize, bool bias = true)
+    readonly string _module;
+
+    private protected RecurrentCell(VarBuilder vb, string module, int gates, int inputSize, int hiddenSize, bool bias)
     {
-        CheckSizes("GRUCell", inputSize, hiddenSize);
-        InputSize = inputSize; HiddenSize = hiddenSize;
-        Weights = RegisterWeights(vb, "", 3, inputSize, hiddenSize, hiddenSize, bias, projection: false);
+        CheckSizes(module, inputSize, hiddenSize);
+        _module = module; InputSize = inputSize; HiddenSize = hiddenSize;
+        Weights = RegisterWeights(vb, "", gates, inputSize, hiddenSize, hiddenSize, bias, projection: false);
     }
 
     public int InputSize { get; }
     public int HiddenSize { get; }
     public RecurrentWeights Weights { get; }
 
+    /// <summary>x·W_ihᵀ + b_ih as a one-step sequence [1, B, G·H].</summary>
+    private protected Tensor InputGates(Tensor input)
+    {
+        if (input.Rank != 2 || input.Dim(1) != InputSize)
+            throw new ShapeMismatchException($"{_module}: input must be [batch, {InputSize}]; got {Tensor.FormatShape(input.Shape)}.");
+        return Functional.Linear(input.Unsqueeze(0), Weights.WeightIh.Value, Weights.BiasIh?.Value);
+    }
+}
+
+/// <summary>torch.nn.GRUCell: one GRU step, parameters weight_ih [3H, I], weight_hh [3H, H], bias_ih, bias_hh.</summary>
+public sealed class GruCell(VarBuilder vb, int inputSize, int hiddenSize, bool bias = true)
+    : RecurrentCell(vb, "GRUCell", 3, inputSize, hiddenSize, bias)
+{
     /// <summary>h′ [B, H] from input [B, I] and h [B, H] (null = zeros).</summary>
     public Tensor Forward(Tensor input, Tensor? h = null)
     {
-        CheckInput("GRUCell", input, InputSize);
-        var w = Weights;
-        var gates = Functional.Linear(input.Unsqueeze(0), w.WeightIh.Value, w.BiasIh?.Value);
-        var y = Functional.GruRecurrence(gates, w.WeightHh.Value, w.BiasHh?.Value, h ?? Tensor.Zeros(input.Dim(0), HiddenSize)).LastHidden;
+        var gates = InputGates(input);
+        var y = Functional.GruRecurrence(gates, Weights.WeightHh.Value, Weights.BiasHh?.Value, h ?? Tensor.Zeros(input.Dim(0), HiddenSize)).LastHidden;
         LastOutputShape = y.ShapeArray;
         return y;
     }
@@ -197,27 +204,15 @@ public sealed class GruCell : RecurrentModule
 public sealed record LstmState(Tensor H, Tensor C);
 
 /// <summary>torch.nn.LSTMCell: one LSTM step, parameters weight_ih [4H, I], weight_hh [4H, H], bias_ih, bias_hh.</summary>
-public sealed class LstmCell : RecurrentModule
+public sealed class LstmCell(VarBuilder vb, int inputSize, int hiddenSize, bool bias = true)
+    : RecurrentCell(vb, "LSTMCell", 4, inputSize, hiddenSize, bias)
 {
-    public LstmCell(VarBuilder vb, int inputSize, int hiddenSize, bool bias = true)
-    {
-        CheckSizes("LSTMCell", inputSize, hiddenSize);
-        InputSize = inputSize; HiddenSize = hiddenSize;
-        Weights = RegisterWeights(vb, "", 4, inputSize, hiddenSize, hiddenSize, bias, projection: false);
-    }
-
-    public int InputSize { get; }
-    public int HiddenSize { get; }
-    public RecurrentWeights Weights { get; }
-
     /// <summary>(h′, c′) from input [B, I] and the previous state (null = zeros).</summary>
     public LstmState Forward(Tensor input, LstmState? state = null)
     {
-        CheckInput("LSTMCell", input, InputSize);
-        var w = Weights;
+        var gates = InputGates(input);
         int B = input.Dim(0);
-        var gates = Functional.Linear(input.Unsqueeze(0), w.WeightIh.Value, w.BiasIh?.Value);
-        var r = Functional.LstmRecurrence(gates, w.WeightHh.Value, w.BiasHh?.Value, null,
+        var r = Functional.LstmRecurrence(gates, Weights.WeightHh.Value, Weights.BiasHh?.Value, null,
             state?.H ?? Tensor.Zeros(B, HiddenSize), state?.C ?? Tensor.Zeros(B, HiddenSize));
         LastOutputShape = r.LastHidden.ShapeArray;
         return new LstmState(r.LastHidden, r.LastCell!);
