@@ -18,7 +18,8 @@ public static partial class Functional
     /// <param name="weightHh">W_hh [3H, H] (PyTorch's weight_hh_l{k}).</param>
     /// <param name="biasHh">b_hh [3H] or null.</param>
     /// <param name="h0">[B, H] initial state.</param>
-    /// <param name="lengths">per-sequence lengths (PyTorch's packed sequences: row b runs over steps 0..lengths[b]−1), or null for all T.</param>
+    /// <param name="lengths">per-sequence lengths in [0, T] (PyTorch's packed sequences: row b runs over steps 0..lengths[b]−1), or null for all T.
+    /// A length of 0 (which pack_padded_sequence rejects) gives zero outputs and keeps h0.</param>
     /// <param name="reverse">run from the last real step down to step 0 (the backward direction of a bidirectional layer).</param>
     /// <remarks>
     /// Per step: gh = h·W_hhᵀ + b_hh (GEMM), then the fused gates of <see cref="Recurrent.GruForward"/>. The forward keeps every

@@ -49,6 +49,23 @@ public class RecurrenceGradientTests
     }
 
     [Fact]
+    public void GruRecurrenceWithoutBias() =>
+        Check(x => All(Functional.GruRecurrence(x[0], x[1], null, x[2], [2, 3], reverse: true)), [Rand(1, T, B, 3 * H), Rand(2, 3 * H, H), Rand(4, B, H)]);
+
+    [Fact]
+    public void ZeroLengthSequenceOutputsZerosAndKeepsItsInitialState()
+    {
+        var h0 = Rand(4, B, H); var c0 = Rand(5, B, H);
+        var gru = Functional.GruRecurrence(Rand(1, T, B, 3 * H), Rand(2, 3 * H, H), Rand(3, 3 * H), h0, [0, 3]);
+        var lstm = Functional.LstmRecurrence(Rand(1, T, B, 4 * H), Rand(2, 4 * H, H), null, null, h0, c0, [0, 3], reverse: true);
+        foreach (var r in new[] { gru, lstm })
+            for (int t = 0; t < T; t++) Assert.Equal(new float[H], r.Output.Select(0, t).Select(0, 0).ToArray());
+        Assert.Equal(h0.Select(0, 0).ToArray(), gru.LastHidden.Select(0, 0).ToArray());
+        Assert.Equal(c0.Select(0, 0).ToArray(), lstm.LastCell!.Select(0, 0).ToArray());
+        Assert.NotEqual(h0.Select(0, 1).ToArray(), gru.LastHidden.Select(0, 1).ToArray());
+    }
+
+    [Fact]
     public void WithoutGradientNothingIsRecordedAndValuesAreTheSame()
     {
         var x = Rand(1, T, B, 3 * H); var w = Rand(2, 3 * H, H); var h0 = Rand(3, B, H);
