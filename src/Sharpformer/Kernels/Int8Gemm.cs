@@ -1,0 +1,329 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Sharpformer.Kernels;
+
+/// <summary>Which int8 micro-kernel <see cref="Int8Gemm"/> runs. All give bit-identical int32 sums.</summary>
+public enum Int8Kernel
+{
+    /// <summary>Scalar C#, any CPU.</summary>
+    Portable,
+    /// <summary>AVX2 vpmaddubsw + vpmaddwd. vpmaddubsw saturates a pair sum at ±32767 (255·127·2 would not fit), so
+    /// each u8 activation is split into its low 7 bits and its top bit and the two halves are summed in int32 — exact.</summary>
+    Avx2,
+    /// <summary>AVX-VNNI vpdpbusd (u8 × s8 → s32, 256-bit), the only VNNI form .NET 10 exposes as an intrinsic.</summary>
+    AvxVnni,
+}
+
+/// <summary>
+/// A linear layer's weight [Out, In] quantized symmetrically per output channel to int8 (w ≈ scale[n]·q[n, k], q in
+/// [−127, 127]) and packed for the micro-kernels: blocks of <see cref="ColumnBlock"/> output channels, each stored as
+/// [InPadded/4][16][4] bytes so one 32-byte load holds 4 consecutive k of 8 channels (vpdpbusd's operand layout).
+/// </summary>
+public sealed class Int8PackedWeights
+{
+    /// <summary>Output channels per packed block (two 8-lane int32 vectors).</summary>
+    public const int ColumnBlock = 16;
+
+    internal readonly sbyte[] Packed;
+    /// <summary>Σ_k q[n, k], for the activation zero-point correction.</summary>
+    internal readonly int[] ColumnSums;
+
+    Int8PackedWeights(int outFeatures, int inFeatures, float[] scales)
+    {
+        Out = outFeatures; In = inFeatures; InPadded = (inFeatures + 3) & ~3;
+        Scales = scales;
+        Packed = new sbyte[(long)Blocks * ColumnBlock * InPadded > Array.MaxLength
+            ? throw new NotSupportedException($"An int8 weight of {outFeatures}×{inFeatures} exceeds .NET's array limit.")
+            : Blocks * ColumnBlock * InPadded];
+        ColumnSums = new int[outFeatures];
+    }
+
+    public int Out { get; }
+    public int In { get; }
+    /// <summary>In rounded up to a multiple of 4 (the padding holds zero weights).</summary>
+    public int InPadded { get; }
+    /// <summary>Per-output-channel scale [Out]: w[n, k] ≈ Scales[n]·q[n, k].</summary>
+    public float[] Scales { get; }
+    internal int Blocks => (Out + ColumnBlock - 1) / ColumnBlock;
+
+    /// <summary>Quantizes an fp32 weight [Out, In]: scale = max|w[n, ·]| / 127, q = round-half-even(w / scale) (an all-zero row gets scale 0).</summary>
+    public static Int8PackedWeights Quantize(ReadOnlySpan<float> weight, int outFeatures, int inFeatures)
+    {
+        Check(weight.Length, outFeatures, inFeatures);
+        var q = new sbyte[outFeatures * inFeatures];
+        var scales = new float[outFeatures];
+        for (int n = 0; n < outFeatures; n++)
+        {
+            var row = weight.Slice(n * inFeatures, inFeatures);
+            float maxAbs = 0;
+            foreach (var v in row) maxAbs = MathF.Max(maxAbs, MathF.Abs(v));
+            if (!float.IsFinite(maxAbs)) throw new ArgumentException($"Weight row {n} has a non-finite value; it cannot be quantized.", nameof(weight));
+            float scale = maxAbs / 127f;
+            scales[n] = scale;
+            if (scale == 0) continue;
+            for (int k = 0; k < inFeatures; k++) q[n * inFeatures + k] = (sbyte)Math.Clamp(MathF.Round(row[k] / scale), -127f, 127f);
+        }
+        return FromQuantized(q, scales, outFeatures, inFeatures);
+    }
+
+    /// <summary>Packs already-quantized weights q [Out, In] with their scales [Out] (as a quantized checkpoint stores them).</summary>
+    public static Int8PackedWeights FromQuantized(ReadOnlySpan<sbyte> q, ReadOnlySpan<float> scales, int outFeatures, int inFeatures)
+    {
+        Check(q.Length, outFeatures, inFeatures);
+        if (scales.Length != outFeatures) throw new ArgumentException($"Expected {outFeatures} scales, got {scales.Length}.", nameof(scales));
+        var p = new Int8PackedWeights(outFeatures, inFeatures, scales.ToArray());
+        for (int n = 0; n < outFeatures; n++)
+        {
+            int block = n / ColumnBlock, lane = n % ColumnBlock, sum = 0;
+            long baseIndex = (long)block * ColumnBlock * p.InPadded;
+            for (int k = 0; k < inFeatures; k++)
+            {
+                sbyte v = q[n * inFeatures + k];
+                p.Packed[baseIndex + ((long)(k / 4) * ColumnBlock + lane) * 4 + k % 4] = v;
+                sum += v;
+            }
+            p.ColumnSums[n] = sum;
+        }
+        return p;
+    }
+
+    /// <summary>The quantized values back as [Out, In] (for writing a checkpoint).</summary>
+    public sbyte[] Unpack()
+    {
+        var q = new sbyte[Out * In];
+        for (int n = 0; n < Out; n++)
+        {
+            long baseIndex = (long)(n / ColumnBlock) * ColumnBlock * InPadded;
+            for (int k = 0; k < In; k++) q[n * In + k] = Packed[baseIndex + ((long)(k / 4) * ColumnBlock + n % ColumnBlock) * 4 + k % 4];
+        }
+        return q;
+    }
+
+    /// <summary>scale[n]·q[n, k] as fp32 [Out, In]: the weights the int8 layer actually multiplies by.</summary>
+    public float[] Dequantize()
+    {
+        var q = Unpack();
+        var w = new float[q.Length];
+        for (int i = 0; i < q.Length; i++) w[i] = Scales[i / In] * q[i];
+        return w;
+    }
+
+    static void Check(int length, int outFeatures, int inFeatures)
+    {
+        if (outFeatures <= 0 || inFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(outFeatures), $"Weight shape [{outFeatures}, {inFeatures}] must be positive.");
+        if (length != (long)outFeatures * inFeatures) throw new ArgumentException($"A weight [{outFeatures}, {inFeatures}] needs {(long)outFeatures * inFeatures} values, got {length}.");
+    }
+}
+
+/// <summary>
+/// Dynamically quantized linear layer: y[r, n] += sx[r]·sw[n]·(Σ_k xq[r, k]·q[n, k] − zp[r]·Σ_k q[n, k]), the activations
+/// quantized per row at run time to asymmetric u8 (ONNX DynamicQuantizeLinear: range widened to include 0,
+/// scale = (max − min)/255, zero point round(−min/scale)), the products accumulated in int32.
+/// u8 × s8 is the operand pair vpdpbusd and vpmaddubsw take, which is why activations are unsigned and weights signed.
+/// </summary>
+public static unsafe class Int8Gemm
+{
+    /// <summary>Rows per micro-tile.</summary>
+    const int TileRows = 4;
+    /// <summary>Column blocks per parallel work item: 64 output channels.</summary>
+    const int BlocksPerItem = 4;
+    /// <summary>Rows per parallel work item.</summary>
+    const int RowsPerItem = 32;
+
+    /// <summary>The fastest kernel this CPU runs.</summary>
+    public static Int8Kernel Best { get; } = AvxVnni.IsSupported ? Int8Kernel.AvxVnni : Avx2.IsSupported ? Int8Kernel.Avx2 : Int8Kernel.Portable;
+
+    /// <summary>True when <paramref name="kernel"/> can run on this CPU.</summary>
+    public static bool IsSupported(Int8Kernel kernel) => kernel switch
+    {
+        Int8Kernel.Portable => true,
+        Int8Kernel.Avx2 => Avx2.IsSupported,
+        Int8Kernel.AvxVnni => AvxVnni.IsSupported,
+        _ => false,
+    };
+
+    /// <summary>
+    /// Quantizes each row of x [rows, cols] to u8 into q [rows, ldq] (columns past cols are left as they are; the
+    /// matching weights are 0), with its scale and zero point.
+    /// </summary>
+    public static void QuantizeRows(ReadOnlySpan<float> x, int rows, int cols, Span<byte> q, int ldq, Span<float> scales, Span<int> zeroPoints)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var row = x.Slice(r * cols, cols);
+            float min = 0, max = 0;
+            foreach (var v in row) { min = MathF.Min(min, v); max = MathF.Max(max, v); }
+            float scale = (max - min) / 255f;
+            if (scale == 0 || !float.IsFinite(scale))
+            {
+                if (!float.IsFinite(scale)) throw new ArgumentException($"Activation row {r} has a non-finite value; it cannot be quantized.", nameof(x));
+                scales[r] = 0; zeroPoints[r] = 0; q.Slice(r * ldq, cols).Clear();
+                continue;
+            }
+            int zp = (int)Math.Clamp(MathF.Round(-min / scale), 0f, 255f);
+            var dst = q.Slice(r * ldq, cols);
+            for (int k = 0; k < cols; k++) dst[k] = (byte)Math.Clamp((int)MathF.Round(row[k] / scale) + zp, 0, 255);
+            scales[r] = scale; zeroPoints[r] = zp;
+        }
+    }
+
+    /// <summary>
+    /// y[rows, w.Out] += dequantized(quantize(x[rows, w.In]) · qᵀ): the caller pre-fills y with the bias (and residual),
+    /// as <see cref="Gemm.Sgemm"/> with beta = 1 is used in the fp32 path.
+    /// </summary>
+    public static void LinearAccumulate(ReadOnlySpan<float> x, int rows, Int8PackedWeights w, Span<float> y, int threads = 0, Int8Kernel? kernel = null)
+    {
+        var k = kernel ?? Best;
+        if (!IsSupported(k)) throw new PlatformNotSupportedException($"The {k} int8 kernel needs a CPU feature this machine lacks.");
+        if (x.Length < (long)rows * w.In) throw new ArgumentException($"x holds {x.Length} values, {rows}×{w.In} needed.", nameof(x));
+        if (y.Length < (long)rows * w.Out) throw new ArgumentException($"y holds {y.Length} values, {rows}×{w.Out} needed.", nameof(y));
+        if (rows == 0) return;
+        int ldq = w.InPadded;
+        var qa = ArrayPool<byte>.Shared.Rent(rows * ldq);
+        var sx = ArrayPool<float>.Shared.Rent(rows);
+        var zp = ArrayPool<int>.Shared.Rent(rows);
+        try
+        {
+            for (int r = 0; r < rows; r++) qa.AsSpan(r * ldq + w.In, ldq - w.In).Clear();
+            QuantizeRows(x, rows, w.In, qa, ldq, sx, zp);
+            int rowItems = (rows + RowsPerItem - 1) / RowsPerItem, colItems = (w.Blocks + BlocksPerItem - 1) / BlocksPerItem;
+            int workers = Parallelism.WorkersFor((long)rows * w.Out * w.In, 1 << 20, threads);
+            fixed (float* py = y)
+            {
+                var args = new Args(qa, sx, zp, w, (nint)py, rows, k);
+                Parallelism.ForDynamic(rowItems * colItems, workers, item => Item(args, item / colItems, item % colItems));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(qa);
+            ArrayPool<float>.Shared.Return(sx);
+            ArrayPool<int>.Shared.Return(zp);
+        }
+    }
+
+    sealed record Args(byte[] Qa, float[] Sx, int[] Zp, Int8PackedWeights W, nint Y, int Rows, Int8Kernel Kernel);
+
+    static void Item(Args a, int rowItem, int colItem)
+    {
+        var w = a.W;
+        int r0 = rowItem * RowsPerItem, r1 = Math.Min(a.Rows, r0 + RowsPerItem);
+        int b0 = colItem * BlocksPerItem, b1 = Math.Min(w.Blocks, b0 + BlocksPerItem);
+        int* acc = stackalloc int[TileRows * Int8PackedWeights.ColumnBlock];
+        float* y = (float*)a.Y;
+        fixed (byte* qa = a.Qa) fixed (sbyte* packed = w.Packed)
+        {
+            for (int b = b0; b < b1; b++)
+            {
+                sbyte* pb = packed + (long)b * Int8PackedWeights.ColumnBlock * w.InPadded;
+                int n0 = b * Int8PackedWeights.ColumnBlock, nc = Math.Min(Int8PackedWeights.ColumnBlock, w.Out - n0);
+                for (int r = r0; r < r1; r += TileRows)
+                {
+                    int mr = Math.Min(TileRows, r1 - r);
+                    Tile(a.Kernel, qa + (long)r * w.InPadded, w.InPadded, mr, pb, acc);
+                    for (int i = 0; i < mr; i++)
+                    {
+                        float sx = a.Sx[r + i];
+                        int zp = a.Zp[r + i];
+                        float* dst = y + (long)(r + i) * w.Out + n0;
+                        int* ai = acc + i * Int8PackedWeights.ColumnBlock;
+                        for (int j = 0; j < nc; j++) dst[j] += sx * w.Scales[n0 + j] * (ai[j] - zp * w.ColumnSums[n0 + j]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// acc[i, j] = Σ_k a[i, k]·b[j, k] for i &lt; mr (≤ 4) rows of u8 activations (row stride lda = InPadded) and one packed
+    /// block of 16 channels. Rows past mr read row 0 again and are not stored.
+    /// </summary>
+    internal static void Tile(Int8Kernel kernel, byte* a, int lda, int mr, sbyte* b, int* acc)
+    {
+        byte* a1 = mr > 1 ? a + lda : a, a2 = mr > 2 ? a + 2 * lda : a, a3 = mr > 3 ? a + 3 * lda : a;
+        switch (kernel)
+        {
+            case Int8Kernel.AvxVnni: TileVnni(a, a1, a2, a3, lda / 4, b, acc); break;
+            case Int8Kernel.Avx2: TileAvx2(a, a1, a2, a3, lda / 4, b, acc); break;
+            default: TilePortable(a, lda, mr, b, acc); break;
+        }
+    }
+
+    static void TilePortable(byte* a, int lda, int mr, sbyte* b, int* acc)
+    {
+        const int nb = Int8PackedWeights.ColumnBlock;
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nb; j++)
+            {
+                int s = 0;
+                for (int k4 = 0; k4 < lda / 4; k4++)
+                {
+                    sbyte* w = b + (k4 * nb + j) * 4;
+                    byte* x = a + i * lda + k4 * 4;
+                    s += x[0] * w[0] + x[1] * w[1] + x[2] * w[2] + x[3] * w[3];
+                }
+                acc[i * nb + j] = s;
+            }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void TileVnni(byte* a0, byte* a1, byte* a2, byte* a3, int kq, sbyte* b, int* acc)
+    {
+        Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int k = 0; k < kq; k++, b += 64)
+        {
+            var w0 = Avx.LoadVector256(b);
+            var w1 = Avx.LoadVector256(b + 32);
+            var x = Vector256.Create(*(int*)(a0 + 4 * k)).AsByte();
+            c00 = AvxVnni.MultiplyWideningAndAdd(c00, x, w0); c01 = AvxVnni.MultiplyWideningAndAdd(c01, x, w1);
+            x = Vector256.Create(*(int*)(a1 + 4 * k)).AsByte();
+            c10 = AvxVnni.MultiplyWideningAndAdd(c10, x, w0); c11 = AvxVnni.MultiplyWideningAndAdd(c11, x, w1);
+            x = Vector256.Create(*(int*)(a2 + 4 * k)).AsByte();
+            c20 = AvxVnni.MultiplyWideningAndAdd(c20, x, w0); c21 = AvxVnni.MultiplyWideningAndAdd(c21, x, w1);
+            x = Vector256.Create(*(int*)(a3 + 4 * k)).AsByte();
+            c30 = AvxVnni.MultiplyWideningAndAdd(c30, x, w0); c31 = AvxVnni.MultiplyWideningAndAdd(c31, x, w1);
+        }
+        Store(acc, c00, c01, c10, c11, c20, c21, c30, c31);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void TileAvx2(byte* a0, byte* a1, byte* a2, byte* a3, int kq, sbyte* b, int* acc)
+    {
+        Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        var low7 = Vector256.Create((byte)0x7F);
+        var top = Vector256.Create((byte)0x80);
+        var ones = Vector256.Create((short)1);
+        for (int k = 0; k < kq; k++, b += 64)
+        {
+            var w0 = Avx.LoadVector256(b);
+            var w1 = Avx.LoadVector256(b + 32);
+            Step(Vector256.Create(*(int*)(a0 + 4 * k)).AsByte(), w0, w1, ref c00, ref c01, low7, top, ones);
+            Step(Vector256.Create(*(int*)(a1 + 4 * k)).AsByte(), w0, w1, ref c10, ref c11, low7, top, ones);
+            Step(Vector256.Create(*(int*)(a2 + 4 * k)).AsByte(), w0, w1, ref c20, ref c21, low7, top, ones);
+            Step(Vector256.Create(*(int*)(a3 + 4 * k)).AsByte(), w0, w1, ref c30, ref c31, low7, top, ones);
+        }
+        Store(acc, c00, c01, c10, c11, c20, c21, c30, c31);
+    }
+
+    /// <summary>c += Σ over 4 k of x·w, exact: x = (x &amp; 0x7F) + (x &amp; 0x80), each part's pair sums fit in int16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Step(Vector256<byte> x, Vector256<sbyte> w0, Vector256<sbyte> w1, ref Vector256<int> c0, ref Vector256<int> c1,
+        Vector256<byte> low7, Vector256<byte> top, Vector256<short> ones)
+    {
+        var lo = x & low7;
+        var hi = x & top;
+        c0 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, w0), ones) + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, w0), ones);
+        c1 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, w1), ones) + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, w1), ones);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Store(int* acc, Vector256<int> c00, Vector256<int> c01, Vector256<int> c10, Vector256<int> c11,
+        Vector256<int> c20, Vector256<int> c21, Vector256<int> c30, Vector256<int> c31)
+    {
+        c00.Store(acc); c01.Store(acc + 8); c10.Store(acc + 16); c11.Store(acc + 24);
+        c20.Store(acc + 32); c21.Store(acc + 40); c30.Store(acc + 48); c31.Store(acc + 56);
+    }
+}

@@ -1,0 +1,121 @@
+using Sharpformer.Kernels;
+
+namespace Sharpformer.Tests.Kernels;
+
+public class Int8GemmTests
+{
+    /// <summary>Slow reference twin: Σ_k x[r, k]·q[n, k] in int32 from unpacked operands.</summary>
+    static int[] ReferenceProducts(byte[] x, int rows, int ldx, sbyte[] q, int outs, int ins)
+    {
+        var c = new int[rows * outs];
+        for (int r = 0; r < rows; r++)
+            for (int n = 0; n < outs; n++)
+            {
+                int s = 0;
+                for (int k = 0; k < ins; k++) s += x[r * ldx + k] * q[n * ins + k];
+                c[r * outs + n] = s;
+            }
+        return c;
+    }
+
+    public static TheoryData<Int8Kernel> Kernels => new() { Int8Kernel.Portable, Int8Kernel.Avx2, Int8Kernel.AvxVnni };
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public unsafe void EveryMicroKernelGivesTheExactInt32SumsOfTheReferenceTwinIncludingSaturatingExtremes(Int8Kernel kernel)
+    {
+        if (!Int8Gemm.IsSupported(kernel)) { Console.WriteLine($"skipped: CPU lacks {kernel}"); return; }
+        var rng = new Random(3);
+        const int outs = 16, ins = 37; // a partial last group of 4 k
+        var q = new sbyte[outs * ins];
+        for (int i = 0; i < q.Length; i++) q[i] = (sbyte)rng.Next(-127, 128);
+        // Channel 0 all +127 and row 0 all 255: vpmaddubsw would saturate on these pairs without the 7-bit split.
+        for (int k = 0; k < ins; k++) q[k] = 127;
+        var packed = Int8PackedWeights.FromQuantized(q, new float[outs], outs, ins);
+        int ld = packed.InPadded;
+        foreach (int mr in new[] { 1, 3, 4 })
+        {
+            var x = new byte[mr * ld];
+            for (int r = 0; r < mr; r++) for (int k = 0; k < ins; k++) x[r * ld + k] = r == 0 ? (byte)255 : (byte)rng.Next(256);
+            var acc = new int[4 * outs];
+            fixed (byte* px = x) fixed (sbyte* pb = packed.Packed) fixed (int* pacc = acc)
+                Int8Gemm.Tile(kernel, px, ld, mr, pb, pacc);
+            var expected = ReferenceProducts(x, mr, ld, q, outs, ins);
+            Assert.Equal(expected, acc.AsSpan(0, mr * outs).ToArray());
+        }
+        Assert.Equal(255 * 127 * ins, ReferenceProducts([.. Enumerable.Repeat((byte)255, ld)], 1, ld, q, outs, ins)[0]);
+    }
+
+    [Fact]
+    public void PackingRoundTripsTheQuantizedWeightsAndKeepsTheirColumnSums()
+    {
+        var rng = new Random(5);
+        const int outs = 21, ins = 10;
+        var q = new sbyte[outs * ins];
+        for (int i = 0; i < q.Length; i++) q[i] = (sbyte)rng.Next(-127, 128);
+        var p = Int8PackedWeights.FromQuantized(q, Enumerable.Range(0, outs).Select(i => 0.5f + i).ToArray(), outs, ins);
+        Assert.Equal(q, p.Unpack());
+        Assert.Equal(12, p.InPadded);
+        for (int n = 0; n < outs; n++) Assert.Equal(Enumerable.Range(0, ins).Sum(k => q[n * ins + k]), p.ColumnSums[n]);
+        Assert.Equal((0.5f + 2) * q[2 * ins + 3], p.Dequantize()[2 * ins + 3]);
+    }
+
+    [Fact]
+    public void WeightsQuantizePerOutputChannelSymmetricallyToPlusMinus127()
+    {
+        float[] w = [0.5f, -1f, 0.25f, /* row 1 */ 4f, 2f, -0.03f, /* row 2 */ 0f, 0f, 0f];
+        var p = Int8PackedWeights.Quantize(w, 3, 3);
+        Assert.Equal([1f / 127, 4f / 127, 0f], p.Scales);
+        // 0.5·127 = 63.5 → 64 (half to even), 0.25·127 = 31.75 → 32, −0.03/(4/127) = −0.9525 → −1.
+        Assert.Equal(new sbyte[] { 64, -127, 32, 127, 64, -1, 0, 0, 0 }, p.Unpack());
+    }
+
+    [Fact]
+    public void RowsQuantizeAsOnnxDynamicQuantizeLinearWithZeroInsideTheRange()
+    {
+        float[] x = [-1f, 0f, 1.55f, /* all positive: range widened to 0 */ 2f, 1.2f, 0.5f];
+        var q = new byte[8]; var s = new float[2]; var zp = new int[2];
+        Int8Gemm.QuantizeRows(x, 2, 3, q, 4, s, zp);
+        Assert.Equal(2.55f / 255, s[0], 1e-7f);
+        Assert.Equal(100, zp[0]); // round(1 / 0.01)
+        Assert.Equal(new byte[] { 0, 100, 255 }, q[..3]);
+        Assert.Equal(0, zp[1]);
+        Assert.Equal(new byte[] { 255, 153, 64 }, q[4..7]); // 1.2·127.5 = 153, 63.75 → 64
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void QuantizedLinearEqualsTheDequantizedProductAddedOntoTheOutput(Int8Kernel kernel)
+    {
+        if (!Int8Gemm.IsSupported(kernel)) { Console.WriteLine($"skipped: CPU lacks {kernel}"); return; }
+        var rng = new Random(11);
+        const int rows = 37, outs = 70, ins = 45; // tails in rows, channels and k
+        var w = Enumerable.Range(0, outs * ins).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var x = Enumerable.Range(0, rows * ins).Select(_ => 3 * (float)rng.NextDouble() - 1f).ToArray();
+        var p = Int8PackedWeights.Quantize(w, outs, ins);
+        var y = Enumerable.Range(0, rows * outs).Select(i => 0.1f * (i % 7)).ToArray();
+        var y0 = (float[])y.Clone();
+        Int8Gemm.LinearAccumulate(x, rows, p, y, threads: 2, kernel);
+
+        // Reference: the same quantization, then plain double arithmetic on the dequantized values.
+        var qx = new byte[rows * ins]; var sx = new float[rows]; var zp = new int[rows];
+        Int8Gemm.QuantizeRows(x, rows, ins, qx, ins, sx, zp);
+        var wd = p.Dequantize();
+        double maxErrFp32 = 0, maxAbs = 0;
+        for (int r = 0; r < rows; r++)
+            for (int n = 0; n < outs; n++)
+            {
+                double s = 0, exact = 0;
+                for (int k = 0; k < ins; k++)
+                {
+                    s += (double)sx[r] * (qx[r * ins + k] - zp[r]) * wd[n * ins + k];
+                    exact += (double)x[r * ins + k] * w[n * ins + k];
+                }
+                Assert.Equal(y0[r * outs + n] + s, y[r * outs + n], 1e-4);
+                maxErrFp32 = Math.Max(maxErrFp32, Math.Abs(y[r * outs + n] - y0[r * outs + n] - exact));
+                maxAbs = Math.Max(maxAbs, Math.Abs(exact));
+            }
+        // And close to the fp32 product: int8 error is ≈1% of the output's range here.
+        Assert.True(maxErrFp32 < 0.02 * maxAbs, $"max error {maxErrFp32} vs max |y| {maxAbs}");
+    }
+}
