@@ -11,6 +11,7 @@ internal static class CommandCatalog
         yield return TokenizeCommand.Create();
         yield return DownloadCommand.Create();
         yield return SummaryCommand.Create();
+        yield return QuantizeCommand.Create();
         yield return ForwardCommand.Create();
         yield return BaselineCommand.Create();
         yield return TrainCommand.Create();

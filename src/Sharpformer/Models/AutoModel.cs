@@ -80,11 +80,14 @@ public static class AutoModel
         CheckVocabulary(dir, vocab);
         string checkpointPath = FindCheckpoint(dir, options.Checkpoint);
         PretrainedModel model;
+        bool quantized = DynamicQuantization.IsQuantizedConfig(config);
         using (var sd = CheckpointLoader.Load(checkpointPath))
         {
-            var vb = VarBuilder.FromWeights(sd, new WeightLoadOptions(config.ModelType, options.IgnoreMismatchedSizes, options.Seed));
+            // A quantized checkpoint loads as its dequantized values, then the encoder's linear layers get their int8 copies.
+            var vb = VarBuilder.FromWeights(quantized ? DynamicQuantization.Dequantizing(sd) : sd, new WeightLoadOptions(config.ModelType, options.IgnoreMismatchedSizes, options.Seed));
             model = Build(config, vb, options);
             model.LoadReport = vb.Finish(model.IsIgnoredUnexpected);
+            if (quantized) DynamicQuantization.AttachFromCheckpoint(model, sd);
         }
         model.SourceDirectory = dir;
         model.Eval();

@@ -4,7 +4,8 @@ using Sharpformer.Kernels;
 namespace Sharpformer.Models;
 
 /// <summary>A dense layer's weights as live views into its parameters: Weight is [Out, In] (torch layout), Bias [Out] or empty.</summary>
-internal readonly record struct DenseWeights(ReadOnlyMemory<float> Weight, ReadOnlyMemory<float> Bias, int Out, int In);
+/// <remarks>Int8, when set, is the int8 copy the fast path multiplies by instead (a dynamically quantized model; Weight then holds its dequantized values).</remarks>
+internal readonly record struct DenseWeights(ReadOnlyMemory<float> Weight, ReadOnlyMemory<float> Bias, int Out, int In, Int8PackedWeights? Int8 = null);
 
 /// <summary>A LayerNorm's affine weights and epsilon.</summary>
 internal readonly record struct NormWeights(ReadOnlyMemory<float> Weight, ReadOnlyMemory<float> Bias, float Eps);
@@ -82,6 +83,12 @@ internal static class EncoderFastPath
             for (int r = 0; r < rows; r++) bias.CopyTo(outSpan.Slice(r * w.Out, w.Out));
             beta = 1f;
         }
+        if (w.Int8 is { } q)
+        {
+            if (beta == 0f) outSpan.Clear();
+            Int8Gemm.LinearAccumulate(x, rows, q, outSpan, threads);
+            return;
+        }
         Gemm.Sgemm(false, true, rows, w.Out, w.In, 1f, x.Slice(0, rows * w.In), w.In, w.Weight.Span, w.In, beta, outSpan, w.Out, threads);
     }
 
@@ -125,19 +132,24 @@ internal static class EncoderFastPath
         var states = options.OutputHiddenStates ? NewArrays(layers.Count + 1, tokens * h) : null;
         var attentions = options.OutputAttentions ? NewArrays(layers.Count, batch * heads * seq * seq) : null;
         int probsPerSeq = heads * seq * seq;
+        var profile = options.Profile;
+        long forwardStart = EncoderProfile.Start(profile);
         for (int b0 = 0; b0 < batch; b0 += chunkSeqs)
         {
             int nb = Math.Min(chunkSeqs, batch - b0), r0 = b0 * seq, rows = nb * seq;
             var hidden = last.AsSpan(r0 * h, rows * h);
+            long t = EncoderProfile.Start(profile);
             embed(r0, rows, ws.Temp, hidden);
+            profile?.Lap(EncoderOp.Embedding, t);
             if (states != null) hidden.CopyTo(states[0].AsSpan(r0 * h));
             for (int l = 0; l < layers.Count; l++)
             {
                 var probs = attentions == null ? default : attentions[l].AsSpan(b0 * probsPerSeq, nb * probsPerSeq);
-                Layer(layers[l], nb, seq, heads, mask.Slice(r0, rows), hidden, ws, probs, shape.Activation, shape.Scaling, 0);
+                Layer(layers[l], nb, seq, heads, mask.Slice(r0, rows), hidden, ws, probs, shape.Activation, shape.Scaling, 0, profile);
                 if (states != null) hidden.CopyTo(states[l + 1].AsSpan(r0 * h));
             }
         }
+        profile?.EndForward(forwardStart);
         return (last, states, attentions);
     }
 
@@ -155,32 +167,45 @@ internal static class EncoderFastPath
     /// </summary>
     /// <remarks>
     /// The residual and the output bias are written first and the GEMM accumulates onto them (one pass fewer than
-    /// adding afterwards). Scaling as <see cref="AttentionOptions.For"/>.
+    /// adding afterwards). Scaling as <see cref="AttentionOptions.For"/>. With a <paramref name="profile"/>, each step's
+    /// wall time is charged to its <see cref="EncoderOp"/> (t = the lap's start).
     /// </remarks>
     public static void Layer(EncoderLayerWeights w, int batch, int seq, int heads, ReadOnlySpan<float> mask,
-        Span<float> hidden, EncoderWorkspace ws, Span<float> probsOut, HiddenActivation act, AttentionScaling scaling, int threads)
+        Span<float> hidden, EncoderWorkspace ws, Span<float> probsOut, HiddenActivation act, AttentionScaling scaling, int threads,
+        EncoderProfile? profile = null)
     {
+        long t = EncoderProfile.Start(profile);
         int h = w.Query.In, rows = batch * seq, d = h / heads, inter = w.Intermediate.Out, th = rows * h;
         var context = ws.Context.AsSpan(0, th);
         var temp = ws.Temp.AsSpan(0, th);
         var work = ws.Work.AsSpan();
         var q = work.Slice(0, th); var k = work.Slice(th, th); var v = work.Slice(2 * th, th);
         Dense(hidden, rows, w.Query, q, threads);
+        if (profile != null) t = profile.Lap(EncoderOp.QueryGemm, t);
         Dense(hidden, rows, w.Key, k, threads);
+        if (profile != null) t = profile.Lap(EncoderOp.KeyGemm, t);
         Dense(hidden, rows, w.Value, v, threads);
+        if (profile != null) t = profile.Lap(EncoderOp.ValueGemm, t);
         // The attention op's kernel itself (what Functional.Attention runs), here without an autograd record.
         var (options, scaleQueries) = AttentionOptions.For(d, scaling);
         if (scaleQueries) TensorPrimitives.Divide(q, MathF.Sqrt(d), q);
         Attention.Forward(q, k, v, context, AttentionLayout.Dense(batch, heads, seq, seq, d, d), options, mask, default, default, probsOut, threads);
+        if (profile != null) t = profile.Lap(EncoderOp.Attention, t);
 
         DenseResidual(context, rows, w.AttentionOutput, hidden, temp, threads);
+        if (profile != null) t = profile.Lap(EncoderOp.OutputGemm, t);
         LayerNorm.Forward(temp, w.AttentionNorm.Weight.Span, w.AttentionNorm.Bias.Span, hidden, rows, h, w.AttentionNorm.Eps);
+        if (profile != null) t = profile.Lap(EncoderOp.LayerNorm, t);
 
         var mid = work.Slice(0, rows * inter);
         Dense(hidden, rows, w.Intermediate, mid, threads);
+        if (profile != null) t = profile.Lap(EncoderOp.FfnInGemm, t);
         Activate(act, mid);
+        if (profile != null) t = profile.Lap(EncoderOp.Activation, t);
         DenseResidual(mid, rows, w.Output, hidden, temp, threads);
+        if (profile != null) t = profile.Lap(EncoderOp.FfnOutGemm, t);
         LayerNorm.Forward(temp, w.OutputNorm.Weight.Span, w.OutputNorm.Bias.Span, hidden, rows, h, w.OutputNorm.Eps);
+        profile?.Lap(EncoderOp.LayerNorm, t);
     }
 
     /// <summary>y = residual + b + x·Wᵀ: the residual and bias are written first, then the GEMM accumulates (beta = 1).</summary>
@@ -193,6 +218,7 @@ internal static class EncoderFastPath
             if (bias.IsEmpty) residual.Slice(r * w.Out, w.Out).CopyTo(dst);
             else TensorPrimitives.Add(residual.Slice(r * w.Out, w.Out), bias, dst);
         }
+        if (w.Int8 is { } q) { Int8Gemm.LinearAccumulate(x, rows, q, y, threads); return; }
         Gemm.Sgemm(false, true, rows, w.Out, w.In, 1f, x.Slice(0, rows * w.In), w.In, w.Weight.Span, w.In, 1f, y.Slice(0, rows * w.Out), w.Out, threads);
     }
 }

@@ -63,6 +63,9 @@ public sealed record ForwardOptions(bool OutputHiddenStates = false, bool Output
 {
     public static ForwardOptions Default { get; } = new();
     public static ForwardOptions All { get; } = new(true, true);
+
+    /// <summary>When set, the inference fast path adds its time per operation kind to it (bench <c>infer --profile</c>).</summary>
+    public EncoderProfile? Profile { get; init; }
 }
 
 /// <summary>

@@ -63,7 +63,17 @@ public abstract class PretrainedModel : Module
     protected internal virtual bool IsIgnoredUnexpected(string key) => VarBuilder.IsIgnoredBuffer(key);
 
     /// <summary>config.json as this model would save it (unknown keys preserved, <c>architectures</c> updated).</summary>
-    public string ConfigJson() => (ModelConfig with { Architectures = [Architecture] }).ToJsonString();
+    public string ConfigJson()
+    {
+        var config = ModelConfig with { Architectures = [Architecture] };
+        if (DynamicQuantization.IsQuantized(this))
+        {
+            var extra = (System.Text.Json.Nodes.JsonObject)config.ExtraProperties.DeepClone();
+            extra[DynamicQuantization.ConfigKey] = DynamicQuantization.ConfigEntry();
+            config = config with { ExtraProperties = extra };
+        }
+        return config.ToJsonString();
+    }
 
     /// <summary>The vocabulary size the embedding table has rows for.</summary>
     public int VocabSize => BaseModel.Spec.VocabSize;
@@ -89,7 +99,8 @@ public abstract class PretrainedModel : Module
         return LoadReport = VarBuilder.FromWeights(weights, options).LoadInto(this, TiedAliases, IsIgnoredUnexpected);
     }
 
-    /// <summary>The tensors <c>save_pretrained</c> writes: every parameter under its HF name plus HF's saved buffers; tied aliases omitted.</summary>
+    /// <summary>The tensors <c>save_pretrained</c> writes: every parameter under its HF name plus HF's saved buffers; tied aliases omitted
+    /// (an int8-quantized model's quantized weights as I8 plus their scales, see <see cref="DynamicQuantization"/>).</summary>
     public IReadOnlyList<CheckpointTensor> ToCheckpointTensors()
     {
         var list = new List<CheckpointTensor>();
@@ -108,7 +119,7 @@ public abstract class PretrainedModel : Module
             string prefix = ReferenceEquals(BaseModel, this) ? "" : BaseModelPrefix + ".";
             list.Add(CheckpointTensor.FromInt64(prefix + "embeddings.position_ids", ids, 1, ids.Length));
         }
-        return list;
+        return DynamicQuantization.IsQuantized(this) ? DynamicQuantization.ToCheckpointTensors(this, list) : list;
     }
 
     /// <summary>The directory the model was loaded from (its tokenizer files are saved along with the model), or null.</summary>
@@ -154,7 +165,8 @@ public abstract class PretrainedModel : Module
     // ---- helpers shared by the model families ----
 
     internal static DenseWeights Dense(Linear l) => new(l.Weight.Value.Data.AsMemory(l.Weight.Value.Offset, l.Weight.Value.Size),
-        l.Bias is null ? ReadOnlyMemory<float>.Empty : l.Bias.Value.Data.AsMemory(l.Bias.Value.Offset, l.Bias.Value.Size), l.OutFeatures, l.InFeatures);
+        l.Bias is null ? ReadOnlyMemory<float>.Empty : l.Bias.Value.Data.AsMemory(l.Bias.Value.Offset, l.Bias.Value.Size), l.OutFeatures, l.InFeatures,
+        l.Int8Weight);
 
     internal static NormWeights Norm(Nn.LayerNorm n) => new(Mem(n.Weight.Value), Mem(n.Bias.Value), n.Eps);
 

@@ -30,9 +30,18 @@ public sealed class Linear : Module
     public Parameter Weight { get; }
     public Parameter? Bias { get; }
 
+    /// <summary>
+    /// The int8 copy of <see cref="Weight"/> a dynamically quantized model multiplies by on the inference fast path
+    /// (Models/DynamicQuantization.cs sets it and makes Weight its dequantized values); null for an fp32 layer.
+    /// </summary>
+    public Kernels.Int8PackedWeights? Int8Weight { get; internal set; }
+
     /// <summary>x [..., in] → [..., out].</summary>
+    /// <exception cref="NotSupportedException">In training mode when the layer is int8-quantized (inference only).</exception>
     public Tensor Forward(Tensor x)
     {
+        if (Int8Weight != null && Training)
+            throw new NotSupportedException("This model is int8-quantized, which is for inference only; train the fp32 checkpoint and quantize it afterwards (sharpformer quantize).");
         var y = Functional.Linear(x, Weight.Value, Bias?.Value);
         LastOutputShape = y.ShapeArray;
         return y;
