@@ -15,7 +15,7 @@ public static class VocabCommand
 {
     /// <summary>Parsed settings of the verb.</summary>
     public sealed record Settings(IReadOnlyList<string> Corpus, IReadOnlyList<string> Tasks, string? Data, string Output, int VocabSize,
-        long MinFrequency, int? LimitAlphabet, bool Cased, bool IncludeHeldOut, bool SkipInvalid);
+        long MinFrequency, int? LimitAlphabet, bool Cased, bool IncludeHeldOut, bool SkipInvalid, bool KeepDuplicates = false);
 
     internal static Command Create()
     {
@@ -30,12 +30,13 @@ public static class VocabCommand
         var cased = new Option<bool>("--cased") { Description = "Keep case and accents (default: lower-case and strip accents, as uncased BERT)." };
         var heldOut = new Option<bool>("--include-held-out") { Description = "Also count the held-out lines (every 100th), which are otherwise left for evaluation." };
         var skipInvalid = new Option<bool>("--skip-invalid") { Description = "Skip lines with invalid UTF-8 (counted) instead of stopping with file:line." };
+        var keepDuplicates = new Option<bool>("--keep-duplicates") { Description = "Count repeated lines every time (default: each distinct line once)." };
         var cmd = new Command("vocab", "Train a WordPiece vocabulary (HF BertWordPieceTokenizer.train) from raw text.");
         cmd.Aliases.Add("train-tokenizer");
-        foreach (var o in new Option[] { corpus, task, data, output, vocabSize, minFrequency, limitAlphabet, cased, heldOut, skipInvalid }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { corpus, task, data, output, vocabSize, minFrequency, limitAlphabet, cased, heldOut, skipInvalid, keepDuplicates }) cmd.Options.Add(o);
         cmd.SetAction(parse => CliErrors.Run(() => Execute(new Settings(parse.GetValue(corpus) ?? [], parse.GetValue(task) ?? [], parse.GetValue(data),
             parse.GetValue(output)!, parse.GetValue(vocabSize), parse.GetValue(minFrequency), parse.GetValue(limitAlphabet), parse.GetValue(cased),
-            parse.GetValue(heldOut), parse.GetValue(skipInvalid)), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error),
+            parse.GetValue(heldOut), parse.GetValue(skipInvalid), parse.GetValue(keepDuplicates)), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error),
             parse.InvocationConfiguration.Error));
         return cmd;
     }
@@ -57,7 +58,7 @@ public static class VocabCommand
         var stats = new CorpusStatistics();
         var clock = Stopwatch.StartNew();
         var progress = new StderrProgress(stderr, clock);
-        var lines = Corpus.Read(s.Corpus, taskFiles, new CorpusOptions { SkipInvalidLines = s.SkipInvalid }, stats)
+        var lines = Corpus.Read(s.Corpus, taskFiles, new CorpusOptions { SkipInvalidLines = s.SkipInvalid, Deduplicate = !s.KeepDuplicates }, stats)
             .Where(l => s.IncludeHeldOut || !l.HeldOut).Select(l => l.Text);
         trainer.AddTexts(lines, progress, cancellationToken);
         double countSeconds = clock.Elapsed.TotalSeconds;
