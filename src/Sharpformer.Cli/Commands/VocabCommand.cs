@@ -53,7 +53,8 @@ public static class VocabCommand
             _ => throw new ArgumentException($"unknown task '{t}' (ag_news | conll | emotion)."),
         }).ToList();
         var taskFiles = tasks.Count == 0 ? [] : tasks.Select(t => (t, Corpus.TaskTrainFile(t, DataFolder.Resolve(s.Data)))).ToList();
-        var options = new WordPieceTrainerOptions { VocabSize = s.VocabSize, MinFrequency = s.MinFrequency, LimitAlphabet = s.LimitAlphabet, LowerCase = !s.Cased };
+        var options = new WordPieceTrainerOptions { VocabSize = s.VocabSize, MinFrequency = s.MinFrequency, LimitAlphabet = s.LimitAlphabet,
+            Tokenizer = new BertTokenizerOptions { LowerCase = !s.Cased, ModelMaxLength = 512 } };
         var trainer = new WordPieceTrainer(options);
         var stats = new CorpusStatistics();
         var clock = Stopwatch.StartNew();

@@ -13,36 +13,25 @@ public sealed record WordPieceTrainerOptions
     public int VocabSize { get; init; } = 30000;
     /// <summary>A pair seen fewer times than this is never merged (HF <c>min_frequency</c>).</summary>
     public long MinFrequency { get; init; } = 2;
-    /// <summary>Special tokens, given ids 0, 1, … in this order. <see cref="WordPieceVocabulary.Save"/> needs the five BERT roles below among them.</summary>
+    /// <summary>Special tokens, given ids 0, 1, … in this order. <see cref="WordPieceVocabulary.Save"/> needs the five roles of <see cref="Tokenizer"/> among them.</summary>
     public IReadOnlyList<string> SpecialTokens { get; init; } = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
     /// <summary>Keep at most this many distinct characters, the most frequent (HF <c>limit_alphabet</c>); null = all.</summary>
     public int? LimitAlphabet { get; init; } = 1000;
     /// <summary>Characters always kept in the alphabet even if unseen (HF <c>initial_alphabet</c>); one code point each.</summary>
     public IReadOnlyList<string> InitialAlphabet { get; init; } = [];
-    /// <summary>Prefix of pieces that continue a word (HF <c>continuing_subword_prefix</c> / <c>wordpieces_prefix</c>).</summary>
-    public string ContinuingSubwordPrefix { get; init; } = "##";
-    /// <summary>BertNormalizer <c>lowercase</c>.</summary>
-    public bool LowerCase { get; init; } = true;
-    /// <summary>BertNormalizer <c>strip_accents</c>; null = strip exactly when lower-casing (as HF).</summary>
-    public bool? StripAccents { get; init; }
-    /// <summary>BertNormalizer <c>clean_text</c>.</summary>
-    public bool CleanText { get; init; } = true;
-    /// <summary>BertNormalizer <c>handle_chinese_chars</c>.</summary>
-    public bool HandleChineseChars { get; init; } = true;
-    public string UnkToken { get; init; } = "[UNK]";
-    public string PadToken { get; init; } = "[PAD]";
-    public string ClsToken { get; init; } = "[CLS]";
-    public string SepToken { get; init; } = "[SEP]";
-    public string MaskToken { get; init; } = "[MASK]";
-    /// <summary>Written as <c>model_max_length</c> in tokenizer_config.json; null = none.</summary>
-    public int? ModelMaxLength { get; init; } = 512;
+    /// <summary>
+    /// Normaliser (lower-casing, accents, CJK, clean-up), special-token roles, "##" prefix and model_max_length of the
+    /// tokenizer to train and write — the settings a loaded <c>vocab.txt</c> tokenizer takes. Default: uncased BERT, 512.
+    /// </summary>
+    public BertTokenizerOptions Tokenizer { get; init; } = new() { ModelMaxLength = 512 };
 
-    internal BertTokenizer.NormalizerSettings Normalizer => new(CleanText, HandleChineseChars, StripAccents ?? LowerCase, LowerCase);
+    internal BertTokenizer.NormalizerSettings Normalizer => new(Tokenizer.CleanText, Tokenizer.TokenizeChineseChars, Tokenizer.StripAccents ?? Tokenizer.LowerCase, Tokenizer.LowerCase);
 
     /// <summary>A BERT tokenizer file needs every role ([UNK], [PAD], [CLS], [SEP], [MASK]) among the special tokens.</summary>
     internal void ValidateRoles()
     {
-        foreach (var (role, token) in new[] { ("UnkToken", UnkToken), ("PadToken", PadToken), ("ClsToken", ClsToken), ("SepToken", SepToken), ("MaskToken", MaskToken) })
+        var t = Tokenizer;
+        foreach (var (role, token) in new[] { ("UnkToken", t.UnkToken), ("PadToken", t.PadToken), ("ClsToken", t.ClsToken), ("SepToken", t.SepToken), ("MaskToken", t.MaskToken) })
             if (!SpecialTokens.Contains(token))
                 throw new ArgumentException($"{role} '{token}' is not in SpecialTokens [{string.Join(", ", SpecialTokens)}]; a BERT tokenizer needs it.", nameof(SpecialTokens));
     }
@@ -52,7 +41,9 @@ public sealed record WordPieceTrainerOptions
         if (VocabSize <= 0) throw new ArgumentOutOfRangeException(nameof(VocabSize), VocabSize, "The vocabulary size must be positive.");
         if (MinFrequency < 0) throw new ArgumentOutOfRangeException(nameof(MinFrequency), MinFrequency, "The minimum frequency cannot be negative.");
         if (LimitAlphabet is < 0) throw new ArgumentOutOfRangeException(nameof(LimitAlphabet), LimitAlphabet, "The alphabet limit cannot be negative.");
-        if (string.IsNullOrEmpty(ContinuingSubwordPrefix)) throw new ArgumentException("The continuing-subword prefix cannot be empty (WordPiece needs it to mark word continuations).", nameof(ContinuingSubwordPrefix));
+        ArgumentNullException.ThrowIfNull(Tokenizer);
+        if (string.IsNullOrEmpty(Tokenizer.ContinuingSubwordPrefix))
+            throw new ArgumentException("Tokenizer.ContinuingSubwordPrefix cannot be empty (WordPiece needs it to mark word continuations).", nameof(Tokenizer));
         if (SpecialTokens.Any(string.IsNullOrEmpty)) throw new ArgumentException("A special token is empty.", nameof(SpecialTokens));
         foreach (var c in InitialAlphabet)
             if (c is null || c.Length == 0 || c.EnumerateRunes().Count() != 1)
@@ -80,8 +71,8 @@ public sealed record WordPieceVocabulary(IReadOnlyList<string> Tokens, long Word
     public void Save(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
-        var o = Options;
-        o.ValidateRoles();
+        Options.ValidateRoles();
+        var o = Options.Tokenizer;
         Directory.CreateDirectory(directory);
         var sb = new StringBuilder();
         foreach (var t in Tokens) sb.Append(t).Append('\n');
@@ -97,7 +88,7 @@ public sealed record WordPieceVocabulary(IReadOnlyList<string> Tokens, long Word
             w.WriteNull("truncation");
             w.WriteNull("padding");
             w.WriteStartArray("added_tokens");
-            foreach (var t in o.SpecialTokens.Distinct())
+            foreach (var t in Options.SpecialTokens.Distinct())
             {
                 w.WriteStartObject();
                 w.WriteNumber("id", ids[t]);
@@ -110,7 +101,7 @@ public sealed record WordPieceVocabulary(IReadOnlyList<string> Tokens, long Word
             w.WriteStartObject("normalizer");
             w.WriteString("type", "BertNormalizer");
             w.WriteBoolean("clean_text", o.CleanText);
-            w.WriteBoolean("handle_chinese_chars", o.HandleChineseChars);
+            w.WriteBoolean("handle_chinese_chars", o.TokenizeChineseChars);
             if (o.StripAccents is bool strip) w.WriteBoolean("strip_accents", strip); else w.WriteNull("strip_accents");
             w.WriteBoolean("lowercase", o.LowerCase);
             w.WriteEndObject();
@@ -147,7 +138,7 @@ public sealed record WordPieceVocabulary(IReadOnlyList<string> Tokens, long Word
             w.WriteString("type", "WordPiece");
             w.WriteString("unk_token", o.UnkToken);
             w.WriteString("continuing_subword_prefix", o.ContinuingSubwordPrefix);
-            w.WriteNumber("max_input_chars_per_word", 100);
+            w.WriteNumber("max_input_chars_per_word", o.MaxInputCharsPerWord);
             w.WriteStartObject("vocab");
             for (int i = 0; i < Tokens.Count; i++) w.WriteNumber(Tokens[i], i);
             w.WriteEndObject();
@@ -167,7 +158,7 @@ public sealed record WordPieceVocabulary(IReadOnlyList<string> Tokens, long Word
             w.WriteString("tokenizer_class", "BertTokenizer");
             w.WriteBoolean("do_lower_case", o.LowerCase);
             if (o.StripAccents is bool strip) w.WriteBoolean("strip_accents", strip); else w.WriteNull("strip_accents");
-            w.WriteBoolean("tokenize_chinese_chars", o.HandleChineseChars);
+            w.WriteBoolean("tokenize_chinese_chars", o.TokenizeChineseChars);
             WriteSpecials(w);
             if (o.ModelMaxLength is int max) w.WriteNumber("model_max_length", max);
             w.WriteEndObject();
@@ -280,7 +271,7 @@ public sealed class WordPieceTrainer
         CancellationToken cancellationToken = default)
     {
         var o = _options;
-        string prefix = o.ContinuingSubwordPrefix;
+        string prefix = o.Tokenizer.ContinuingSubwordPrefix;
         var idToToken = new List<string>();
         var tokenToId = new Dictionary<string, int>(StringComparer.Ordinal);
         int Add(string token)
