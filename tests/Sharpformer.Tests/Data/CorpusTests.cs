@@ -94,4 +94,15 @@ public class CorpusTests
         Assert.Equal(stats.TrainLines + stats.HeldOutLines, lines.Count);
         Assert.Equal(lines.Count / 100, stats.HeldOutLines);
     }
+
+    [Fact]
+    public void The_shared_task_train_splits_give_as_many_texts_as_their_SOURCE_md_states_and_their_test_splits_are_refused()
+    {
+        var data = SharedData.Data;
+        Assert.Equal(14_551, Corpus.ReadTaskTrain(TaskText.AgNews, Corpus.TaskTrainFile(TaskText.AgNews, data)).Count());
+        Assert.Equal(14_041, Corpus.ReadTaskTrain(TaskText.Conll, Corpus.TaskTrainFile(TaskText.Conll, data)).Count());
+        Assert.Equal(16_000, Corpus.ReadTaskTrain(TaskText.Emotion, Corpus.TaskTrainFile(TaskText.Emotion, data)).Count());
+        Assert.Throws<ArgumentException>(() => Corpus.ReadTaskTrain(TaskText.AgNews, Path.Combine(data, "ag_news", "test.csv")));
+        Assert.Throws<ArgumentException>(() => Corpus.ReadTaskTrain(TaskText.Conll, Path.Combine(data, "conll2003", "original_iob1", "eng.testb")));
+    }
 }
