@@ -36,7 +36,7 @@ internal static class TrainCommand
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => StopOnCtrlC(ct, ct =>
         {
-            common.Apply(r);
+            using var threadScope = common.EnterThreads(r);
             string dir = DataFolder.Resolve(r.GetValue(data));
             var train = AgNews.ReadTrainSubset(Path.Combine(dir, "ag_news", "train_subset.csv"));
             var test = AgNews.ReadTest(Path.Combine(dir, "ag_news", "test.csv"));
@@ -82,7 +82,7 @@ internal static class TrainCommand
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => StopOnCtrlC(ct, ct =>
         {
-            common.Apply(r);
+            using var threadScope = common.EnterThreads(r);
             string? arch = r.GetValue(architecture), modelDir = r.GetValue(model);
             if ((arch == null) == (modelDir == null)) throw new ArgumentException("Give exactly one of --architecture seed-transformer (from scratch) or --model DIR (fine-tuning).");
             var fmt = r.GetValue(format);
@@ -206,12 +206,10 @@ internal sealed class CommonOptions
 {
     public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON object per line per evaluation (epoch, step, train_loss, eval_loss, eval metrics, samples_per_s)." };
     public Option<bool> NoProgress { get; } = new("--no-progress") { Description = "Do not draw the progress line on stderr (it is also off when stderr is not a terminal)." };
-    public Option<int> Threads { get; } = new("--threads") { Description = "Kernel threads (default: all cores or SHARPFORMER_THREADS)." };
+    public Option<int> Threads { get; } = ThreadsOption.Create();
 
     public void AddTo(Command cmd) { cmd.Options.Add(Json); cmd.Options.Add(NoProgress); cmd.Options.Add(Threads); }
 
-    public void Apply(ParseResult r)
-    {
-        if (r.GetValue(Threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(Threads);
-    }
+    /// <summary>Runs the verb's training and evaluation with --threads: the trainer and the models it builds inherit the scope.</summary>
+    public IDisposable EnterThreads(ParseResult r) => Tensors.ExecutionScope.Enter(ThreadsOption.Read(r, Threads));
 }

@@ -83,7 +83,7 @@ public sealed class EncoderEmbeddings : Module
     }
 
     /// <summary>Fast path: writes the embeddings of token rows [row0, row0 + rows) into <paramref name="output"/> [rows, hidden].</summary>
-    internal void ForwardInto(EncoderInput input, int row0, int rows, Span<float> temp, Span<float> output)
+    internal void ForwardInto(EncoderInput input, int row0, int rows, Span<float> temp, Span<float> output, int threads)
     {
         int s = input.SequenceLength, h = WordEmbeddings.Dim;
         var word = WordEmbeddings.Weight.Value.AsSpan(); var pos = PositionEmbeddings.Weight.Value.AsSpan();
@@ -98,7 +98,7 @@ public sealed class EncoderEmbeddings : Module
             System.Numerics.Tensors.TensorPrimitives.Add(dst, pos.Slice(t % s * h, h), dst);
         }
         var ln = PretrainedModel.Norm(LayerNorm);
-        Kernels.LayerNorm.Forward(temp.Slice(0, rows * h), ln.Weight.Span, ln.Bias.Span, output, rows, h, ln.Eps);
+        Kernels.LayerNorm.Forward(temp.Slice(0, rows * h), ln.Weight.Span, ln.Bias.Span, output, rows, h, ln.Eps, threads: threads);
     }
 }
 
@@ -151,6 +151,7 @@ public abstract class TransformerEncoder : PretrainedModel
     {
         options ??= ForwardOptions.Default;
         CheckInput(input);
+        using var scope = ExecutionScope.Enter(Execution);
         return !Training && !Autograd.IsEnabled ? ForwardFast(input, options) : ForwardAutograd(input, options);
     }
 
@@ -192,10 +193,11 @@ public abstract class TransformerEncoder : PretrainedModel
         // One forward holds the workspace at a time; a concurrent one gets its own.
         var ws = Interlocked.Exchange(ref _workspace, null) ?? new EncoderWorkspace();
         float[] last; float[][]? states, attentions;
+        int threads = ExecutionScope.Threads;
         try
         {
             (last, states, attentions) = EncoderFastPath.Run(input, options, _spec.Shape, layers,
-                (row0, rows, temp, output) => Embeddings.ForwardInto(input, row0, rows, temp, output), ws);
+                (row0, rows, temp, output, th) => Embeddings.ForwardInto(input, row0, rows, temp, output, th), ws, threads);
         }
         finally { _workspace = ws; }
         Tensor? pooled = null;
@@ -204,7 +206,7 @@ public abstract class TransformerEncoder : PretrainedModel
             var cls = new float[b * h];
             for (int i = 0; i < b; i++) last.AsSpan(i * s * h, h).CopyTo(cls.AsSpan(i * h, h));
             var p = new float[b * h];
-            EncoderFastPath.Dense(cls, b, Dense(Pooler.Dense), p, 0);
+            EncoderFastPath.Dense(cls, b, Dense(Pooler.Dense), p, threads);
             Activations.Tanh(p, p);
             pooled = Tensor.FromArray(p, b, h);
         }

@@ -92,6 +92,7 @@ public abstract class EncoderWithHead : PretrainedModel
     /// <summary>Runs encoder and head; the loss when <paramref name="labels"/> are given (class ids per sequence or per token, −100 ignored).</summary>
     public override ModelOutput Run(EncoderInput input, ForwardOptions? options = null, SequenceLabels? labels = null)
     {
+        using var scope = ExecutionScope.Enter(Execution);
         var enc = BaseModel.Forward(input, options);
         var x = Head.Input switch
         {

@@ -110,6 +110,7 @@ public sealed class Trainer<TBatch>
     public TrainResult Train(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {
         var args = Args;
+        using var threads = Tensors.ExecutionScope.Enter(args.Execution);
         Directory.CreateDirectory(args.OutputDir);
         RunCheckpoint.RemoveAbandonedSaves(args.OutputDir);
         _log = new MetricsLog(Path.Combine(args.OutputDir, "metrics.jsonl"));
@@ -249,6 +250,7 @@ public sealed class Trainer<TBatch>
 
     IReadOnlyDictionary<string, double> EvaluateOn(ITrainingData<TBatch> data, CancellationToken ct)
     {
+        using var threads = Tensors.ExecutionScope.Enter(Args.Execution);
         bool wasTraining = _model.Training;
         _model.Training = false;
         try
