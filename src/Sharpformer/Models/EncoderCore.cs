@@ -78,8 +78,7 @@ public sealed class EncoderEmbeddings : Module
         if (TokenTypeEmbeddings != null) x = x.Add(TokenTypeEmbeddings.Forward(input.TokenTypeIds ?? new int[b * s], b, s));
         x = x.Add(PositionEmbeddings.Forward(Enumerable.Range(0, s).ToArray(), 1, s));
         var y = Dropout.Forward(LayerNorm.Forward(x));
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 
     /// <summary>Fast path: writes the embeddings of token rows [row0, row0 + rows) into <paramref name="output"/> [rows, hidden].</summary>
@@ -112,8 +111,7 @@ public sealed class EncoderPooler : Module
     public Tensor Forward(Tensor hidden)
     {
         var y = Dense.Forward(hidden.Select(1, 0)).Tanh();
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 }
 
@@ -173,8 +171,8 @@ public abstract class TransformerEncoder : PretrainedModel
             states?.Add(hidden);
             attentions?.Add(probs);
         }
-        Stack.LastOutputShape = LastOutputShape = hidden.ShapeArray;
-        return new EncoderOutput(hidden, Pooler?.Forward(hidden), states, attentions);
+        Stack.Forwarded(hidden);   // the layer loop above is the stack's forward
+        return new EncoderOutput(Forwarded(hidden), Pooler?.Forward(hidden), states, attentions);
     }
 
     /// <summary>[B, 1, 1, S]: 0 for tokens, float32 min for padding — HF's <c>(1 − mask)·finfo.min</c>; null without a mask.</summary>

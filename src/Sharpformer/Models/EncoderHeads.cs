@@ -104,8 +104,7 @@ public abstract class EncoderWithHead : PretrainedModel
         if (HeadNorm != null) x = HeadNorm.Forward(x);
         if (HeadDropout != null) x = HeadDropout.Forward(x);
         var logits = Classifier?.Forward(x) ?? Functional.Linear(x, BaseModel.Embeddings.WordEmbeddings.Weight.Value, OutputBias!.Value);
-        LastOutputShape = logits.ShapeArray;
-        return new ModelOutput(logits, labels == null ? null : Loss(logits, labels, input), enc);
+        return new ModelOutput(Forwarded(logits), labels == null ? null : Loss(logits, labels, input), enc);
     }
 
     Tensor Loss(Tensor logits, SequenceLabels labels, EncoderInput input)
