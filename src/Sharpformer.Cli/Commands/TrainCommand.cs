@@ -165,28 +165,28 @@ internal static class TrainCommand
         return 0;
     }
 
-    internal static void PrintEval(IReadOnlyDictionary<string, object?> record, bool json)
+    internal static void PrintEval(EvaluationLog record, bool json)
     {
-        string[] keys = ["epoch", "step", "train_loss", "eval_loss", "eval_accuracy", "eval_f1_weighted", "eval_entity_f1", "samples_per_s"];
+        var fields = new List<(string Key, object? Value)> { ("epoch", record.Epoch), ("step", record.Step), ("train_loss", record.TrainLoss) };
+        foreach (var k in (string[])["eval_loss", "eval_accuracy", "eval_f1_weighted", "eval_entity_f1"])
+            if (record.Metric(k) is double v) fields.Add((k, v));
+        fields.Add(("samples_per_s", record.SamplesPerSecond));
         if (json)
         {
-            var o = new Dictionary<string, object?>();
-            foreach (var k in keys) if (record.TryGetValue(k, out var v)) o[k] = v;
-            Console.WriteLine(JsonSerializer.Serialize(o));
+            Console.WriteLine(JsonSerializer.Serialize(fields.ToDictionary(f => f.Key, f => f.Value)));
             return;
         }
-        var parts = keys.Where(record.ContainsKey).Select(k => k + " " + Format(k, record[k]));
-        Console.WriteLine(string.Join("  ", parts));
+        Console.WriteLine(string.Join("  ", fields.Select(f => f.Key + " " + Format(f.Key, f.Value))));
     }
 
-    internal static void PrintSummary(IReadOnlyList<IReadOnlyDictionary<string, object?>> evals, TrainResult train, string outDir, bool json)
+    internal static void PrintSummary(IReadOnlyList<EvaluationLog> evals, TrainResult train, string outDir, bool json)
     {
         if (json) return;
-        string metric = evals.Count > 0 && evals[0].ContainsKey("eval_entity_f1") ? "eval_entity_f1" : "eval_accuracy";
+        string metric = evals.Count > 0 && evals[0].Metrics.ContainsKey("eval_entity_f1") ? "eval_entity_f1" : "eval_accuracy";
         if (evals.Count > 0)
         {
-            var best = evals.Select((e, i) => (Value: Convert.ToDouble(e[metric], CultureInfo.InvariantCulture), Epoch: i + 1)).MaxBy(x => x.Value);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"best {metric} {best.Value:F4} (epoch {best.Epoch}); final {Convert.ToDouble(evals[^1][metric], CultureInfo.InvariantCulture):F4}"));
+            var best = evals.Select((e, i) => (Value: e.Metrics[metric], Epoch: i + 1)).MaxBy(x => x.Value);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"best {metric} {best.Value:F4} (epoch {best.Epoch}); final {evals[^1].Metrics[metric]:F4}"));
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"trained {train.GlobalStep} steps at {train.SamplesPerSecond:F0} samples/s; model saved to {outDir}"));
     }
