@@ -48,7 +48,8 @@ public static class ExecutionScope
     public static IDisposable Enter(ExecutionOptions? options) => Enter(options?.Threads ?? 0);
 
     /// <inheritdoc cref="Enter(ExecutionOptions?)"/>
-    public static IDisposable Enter(int threads) => threads > 0 ? new Scope(threads) : NoChange.Instance;
+    /// <remarks>Entering the count already in force changes nothing and allocates nothing (autograd enters one per backward node).</remarks>
+    public static IDisposable Enter(int threads) => threads > 0 && threads != Requested.Value ? new Scope(threads) : NoChange.Instance;
 
     sealed class Scope : IDisposable
     {
