@@ -44,20 +44,20 @@ internal static class TrainBench
             for (int t = 0; t < len; t++) ids[b * seqLen + t] = 2 + rng.Next(cfg.VocabSize - 2);
             labels[b] = rng.Next(cfg.NumLabels);
         }
-        var opt = new Optim.Adam(TrainingOptimizer.AsParameters(model.Parameters), learningRate: 1e-3, epsilon: 1e-7, flavor: Optim.AdamFlavor.Keras);
-        var dropout = new TrainingRandom(2);
+        var parameters = TrainingOptimizer.TrainableParameters(model).Select(p => p.Parameter).ToList();
+        var opt = new Optim.Adam(parameters, learningRate: 1e-3, epsilon: 1e-7, flavor: Optim.AdamFlavor.Keras);
+        model.UseRandom(new TrainingRandom(2));
         void Step()
         {
-            model.ZeroGrad();
-            model.Forward(ids, batch, dropout);
-            model.CrossEntropyLoss(labels);
-            model.Backward();
+            TrainingOptimizer.ZeroGradients(parameters);
+            Tensors.Losses.CrossEntropy(model.Forward(ids, batch).Logits, labels).Backward();
             opt.Step();
         }
         Step(); Step();
         var (s, cpuPerStep) = TrainBench.MedianStep(Step, repeats);
         // Inference (eval mode, forward only) for comparison with PyTorch's 718 samples/s.
-        model.Training = false;
+        model.Eval();
+        using var noGrad = Tensors.Autograd.NoGrad();
         model.Forward(ids, batch);
         var inf = new double[repeats];
         for (int r = 0; r < repeats; r++)
@@ -119,8 +119,8 @@ internal static class BertBench
         var model = new Models.BertForSequenceClassification(config, seed: 0);
         model.Train();
         var trainable = new EncoderClassifierTrainable(model);
-        var parameters = TrainingOptimizer.AsParameters(trainable.Parameters);
-        var opt = new Optim.AdamW(TrainingOptimizer.HuggingFaceWeightDecay(trainable, parameters, 0.01), 2e-5, 0.9, 0.999, 1e-8, 0.01f);
+        var parameters = TrainingOptimizer.TrainableParameters(model).Select(p => p.Parameter).ToList();
+        var opt = new Optim.AdamW(Optim.ParameterGroups.HuggingFaceWeightDecay(model, 0.01f), 2e-5, 0.9, 0.999, 1e-8, 0.01f);
         var rng = new TrainingRandom(1);
         var ids = new int[batch * seqLen];
         for (int i = 0; i < ids.Length; i++) ids[i] = i % seqLen == 0 ? 101 : 1000 + rng.Next(20000);
@@ -128,7 +128,7 @@ internal static class BertBench
         var dropout = new TrainingRandom(2);
         void Step()
         {
-            foreach (var p in trainable.Parameters) Array.Clear(p.Grad);
+            TrainingOptimizer.ZeroGradients(parameters);
             trainable.TrainStep(b, dropout, 1f);
             Optim.GradClip.ClipGradNorm(parameters, 1.0);
             opt.Step();

@@ -167,9 +167,12 @@ public static class Functional
     /// <summary>GELU(x·Wᵀ + b) (exact erf GELU, as BERT's intermediate layer) with the bias and activation fused into one pass after the GEMM.</summary>
     public static Tensor LinearGelu(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: true);
 
-    static Tensor LinearCore(Tensor x, Tensor weight, Tensor? bias, bool gelu)
+    /// <summary>ReLU(x·Wᵀ + b) (Keras' Dense(activation="relu")), the activation applied in place after the bias; the backward masks by the output.</summary>
+    public static Tensor LinearRelu(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: false, relu: true);
+
+    static Tensor LinearCore(Tensor x, Tensor weight, Tensor? bias, bool gelu, bool relu = false)
     {
-        string op = gelu ? "LinearGelu" : "Linear";
+        string op = gelu ? "LinearGelu" : relu ? "LinearRelu" : "Linear";
         if (weight.Rank != 2 || x.Rank == 0 || x.Dim(-1) != weight.Dim(1))
             throw ShapeMismatchException.For(op, x.Shape, weight.Shape, "x's last dimension must equal weight's second dimension (weight is [out, in])");
         int outF = weight.Dim(0), inF = weight.Dim(1);
@@ -194,6 +197,7 @@ public static class Functional
             float[] ba = bc.Data; int bo = bc.Offset;
             Par.For(rows, outF, (r0, n) => Elementwise.AddBias(ya.AsSpan(r0 * outF, n * outF), ba.AsSpan(bo, outF), n, outF));
         }
+        if (relu) Par.For(rows, outF, (r0, n) => Activations.Relu(ya.AsSpan(r0 * outF, n * outF), ya.AsSpan(r0 * outF, n * outF)));
         if (!grad) return y;
         var xd = xc.Detach(); var wd = wc.Detach();
         return Tensor.Record(y, op, (g, s) =>
@@ -206,6 +210,15 @@ public static class Functional
                 Par.For(rows, outF, (r0, n) => Activations.GeluErfBackward(pre.AsSpan(r0 * outF, n * outF), ga.AsSpan(go + r0 * outF, n * outF), pre.AsSpan(r0 * outF, n * outF)));
                 gs = pre;
             }
+            float[]? dPre = null;
+            if (relu)
+            {
+                // dPre = dy where the output is positive (y > 0 exactly where x·Wᵀ + b > 0), in a pooled scratch buffer
+                dPre = System.Buffers.ArrayPool<float>.Shared.Rent(rows * outF);
+                float[] ga = g.Data, dp = dPre; int go = g.Offset;
+                Par.For(rows, outF, (r0, n) => Activations.ReluBackward(ya.AsSpan(r0 * outF, n * outF), ga.AsSpan(go + r0 * outF, n * outF), dp.AsSpan(r0 * outF, n * outF)));
+                gs = dPre.AsSpan(0, rows * outF);
+            }
             if (s.Needs(0))   // dx[rows,in] = dy[rows,out]·W[out,in]
             {
                 var dx = s.Target(0, out float beta);
@@ -217,6 +230,7 @@ public static class Functional
                 Gemm.Sgemm(true, false, outF, inF, rows, 1f, gs, Math.Max(outF, 1), xd.ContiguousSpan(), Math.Max(inF, 1), beta, dw, Math.Max(inF, 1));
             }
             if (s.Needs(2)) Elementwise.BiasGradient(gs, s.TargetZeroed(2), rows, outF);
+            if (dPre != null) System.Buffers.ArrayPool<float>.Shared.Return(dPre);
         }, xc, wc, bc);
     }
 

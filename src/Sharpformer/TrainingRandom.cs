@@ -1,4 +1,4 @@
-namespace Sharpformer.Training;
+namespace Sharpformer;
 
 /// <summary>
 /// A seeded random number generator whose whole state can be read and restored, so a resumed run
