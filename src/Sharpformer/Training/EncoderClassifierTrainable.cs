@@ -53,18 +53,6 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
         if (_flat.Count == 0) throw new TrainingConfigurationException($"{model.Architecture} has no trainable parameters (everything is frozen).");
     }
 
-    /// <summary>
-    /// Whether each <see cref="TrainStep"/> ends with a full non-compacting garbage collection (default true).
-    /// </summary>
-    /// <remarks>
-    /// After the backward the step's activations and gradient buffers (BERT-base at 8×128: ≈ 0.8 GiB forward, 0.5 GiB
-    /// backward, all large-object-heap arrays) are garbage. With the parameters, gradients and optimizer moments live
-    /// (≈ 1.6 GiB), the GC's large-object budget lets a second step's worth pile up before it collects, adding ≈ 0.7 GiB
-    /// to the peak working set. The collection costs ≈ 5 ms (the heap is a few thousand big arrays; nothing is compacted)
-    /// against a step of ≈ 2 s. Set false to leave the timing of collections to the runtime.
-    /// </remarks>
-    public bool CollectAfterBackward { get; set; } = true;
-
     /// <summary>The wrapped model.</summary>
     public PretrainedModel Model => _model;
 
@@ -91,7 +79,6 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
         var loss = Loss(batch);
         float value = loss.Item();
         (gradScale == 1f ? loss : loss.Mul(gradScale)).Backward();
-        if (CollectAfterBackward) GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
         for (int i = 0; i < _params.Count; i++)
         {
             var g = _params[i].Grad;
