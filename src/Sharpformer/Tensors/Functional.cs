@@ -125,8 +125,9 @@ public static class Functional
         int rows = x.Size / Math.Max(cols, 1);
         var y = Tensor.Empty(x.ShapeArray);
         bool grad = Tensor.NeedsGrad(xc) || Tensor.NeedsGrad(wc) || Tensor.NeedsGrad(bc);
-        var mean = grad ? new float[rows] : null;
-        var rstd = grad ? new float[rows] : null;
+        // private to the graph (no tensor exposes them), so a scope may recycle them: see TensorScope
+        var mean = grad ? TensorScope.RentArray(rows) : null;
+        var rstd = grad ? TensorScope.RentArray(rows) : null;
         float[] xa = xc.Data, ya = y.Data, wa = wc.Data, ba = bc.Data; int xo = xc.Offset, wo = wc.Offset, bo = bc.Offset;
         Par.For(rows, cols, (r0, n) => Kernels.LayerNorm.Forward(xa.AsSpan(xo + r0 * cols, n * cols), wa.AsSpan(wo, cols), ba.AsSpan(bo, cols),
             ya.AsSpan(r0 * cols, n * cols), n, cols, eps, mean == null ? default : mean.AsSpan(r0, n), rstd == null ? default : rstd.AsSpan(r0, n)));
@@ -185,7 +186,7 @@ public static class Functional
         var y = Tensor.Empty(outShape);
         Gemm.Sgemm(false, true, rows, outF, inF, 1f, xc.ContiguousSpan(), Math.Max(inF, 1), wc.ContiguousSpan(), Math.Max(inF, 1), 0f, y.Data, Math.Max(outF, 1));
         float[] ya = y.Data;
-        float[]? pre = gelu && grad ? GC.AllocateUninitializedArray<float>(y.Size) : null;   // x·Wᵀ + b, kept for the GELU backward
+        float[]? pre = gelu && grad ? TensorScope.RentArray(y.Size) : null;   // x·Wᵀ + b, kept for the GELU backward
         if (gelu)
         {
             float[] ba = bc?.Data ?? new float[outF]; int bo = bc?.Offset ?? 0;
@@ -392,8 +393,8 @@ public static class Functional
         bool grad = inputs.Any(Tensor.NeedsGrad);
         int rows = L.Batch * L.Heads * L.QueryLength;
         var ctx = Tensor.Empty(L.Batch, L.QueryLength, L.Heads * L.ValueDim);
-        var max = grad ? GC.AllocateUninitializedArray<float>(rows) : null;
-        var inv = grad ? GC.AllocateUninitializedArray<float>(rows) : null;
+        var max = grad ? TensorScope.RentArray(rows) : null;
+        var inv = grad ? TensorScope.RentArray(rows) : null;
         var probs = returnProbabilities ? Tensor.Empty(L.Batch, L.Heads, L.QueryLength, L.KeyLength) : null;
         Kernels.Attention.Forward(Q(), K(), V(), ctx.Data, L, o, keyMask, max, inv, probs == null ? default : probs.Data);
         if (!grad) return new AttentionResult(ctx, probs);

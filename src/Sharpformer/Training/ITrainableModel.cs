@@ -22,6 +22,10 @@ public interface ITrainableModel<TBatch>
     /// <summary>
     /// Forward, mean loss and backward; adds ∂(gradScale·loss)/∂θ to every gradient. Dropout draws from <paramref name="rng"/>.
     /// </summary>
+    /// <remarks>
+    /// The trainer calls it inside a <see cref="Tensors.TensorScope"/>: tensors created during the step are released and their
+    /// buffers reused when it returns, so keep no tensor from it (parameter gradients are kept; see the scope's rules).
+    /// </remarks>
     /// <returns>The (unscaled) mean loss of the batch.</returns>
     float TrainStep(TBatch batch, TrainingRandom rng, float gradScale);
 

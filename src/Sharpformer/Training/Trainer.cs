@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Sharpformer.Nn;
 using Sharpformer.Optim;
+using Sharpformer.Tensors;
 
 namespace Sharpformer.Training;
 
@@ -32,6 +33,7 @@ public sealed class Trainer<TBatch>
     readonly IReadOnlyList<(string Name, Parameter Parameter)> _named;
     readonly IReadOnlyList<Parameter> _parameters;
     readonly Optimizer _optimizer;
+    readonly TensorPool _stepBuffers = new();
     TrainingRandom _dropoutRng;
     MetricsLog? _log;
 
@@ -153,7 +155,10 @@ public sealed class Trainer<TBatch>
                 var batch = _train.Collate(order.AsSpan(start, len));
                 // The last, incomplete accumulation of an epoch is averaged over its own micro-batches.
                 int groupStart = mb / accum * accum, groupSize = Math.Min(accum, microBatches - groupStart);
-                float loss = _model.TrainStep(batch, _dropoutRng, 1f / groupSize);
+                float loss;
+                // The step's activations and gradient buffers return to the pool when it ends and serve the next step
+                // (see TensorScope: nothing the step created is used after it; parameter gradients are kept).
+                using (_stepBuffers.Scope()) loss = _model.TrainStep(batch, _dropoutRng, 1f / groupSize);
                 if (!float.IsFinite(loss)) throw new TrainingDivergedException($"The training loss became {loss} at step {State.GlobalStep + 1} (epoch {epoch}, batch {mb}); lower the learning rate or check the data.");
                 stepLoss += loss; microInStep++; stepSamples += len;
                 if (microInStep < groupSize) continue;
