@@ -89,12 +89,7 @@ public sealed class Trainer<TBatch>
     {
         var order = new int[count];
         for (int i = 0; i < count; i++) order[i] = i;
-        var rng = new TrainingRandom(seed * 1000003L + epoch);
-        for (int i = count - 1; i > 0; i--)
-        {
-            int j = rng.Next(i + 1);
-            (order[i], order[j]) = (order[j], order[i]);
-        }
+        new TrainingRandom(seed * 1000003L + epoch).FisherYates(order.AsSpan());
         return order;
     }
 
