@@ -29,7 +29,7 @@ public sealed partial class Tensor
 
     /// <summary>The storage; may be shared by several views.</summary>
     /// <exception cref="TensorReleasedException">The tensor was created inside a <see cref="TensorScope"/> that has ended.</exception>
-    public float[] Data => _data ?? throw Released();
+    public float[] Data => _data ?? ThrowReleased();
     internal float[]? DataOrNull => _data;
     /// <summary>Index in <see cref="Data"/> of element (0, …, 0).</summary>
     public int Offset { get; }
@@ -289,7 +289,9 @@ public sealed partial class Tensor
 
     internal void Release() => _data = null;
 
-    TensorReleasedException Released() => new($"{Describe()} was created inside a TensorScope that has ended, so its buffer was recycled. " +
+    // out of line so the Data getter stays a field load and a null check that the JIT inlines
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    float[] ThrowReleased() => throw new TensorReleasedException($"{Describe()} was created inside a TensorScope that has ended, so its buffer was recycled. " +
         "Read what you need inside the scope (Item(), ToArray()) or call Keep() on the tensor before the scope ends.");
 
     /// <summary>Drops the accumulated gradient (the next backward allocates a fresh one), as torch's set_to_none.</summary>
