@@ -101,13 +101,15 @@ public sealed class MaskedLanguageModeling
     public MaskingOptions Options { get; }
 
     /// <summary>The generator for example <paramref name="exampleIndex"/> of epoch <paramref name="epoch"/> (SplitMix-mixed, so neighbouring indices are independent).</summary>
-    static SeededRandom ExampleRandom(ulong seed, int epoch, long exampleIndex)
+    static TrainingRandom ExampleRandom(ulong seed, int epoch, long exampleIndex)
     {
-        var mix = new SeededRandom(seed ^ 0x6D6C6D5F6D61736BUL); // "mlm_mask"
-        ulong a = mix.NextUInt64() ^ (ulong)epoch;
-        ulong b = new SeededRandom(a).NextUInt64() ^ (ulong)exampleIndex;
-        return new SeededRandom(new SeededRandom(b).NextUInt64());
+        ulong a = Mix(seed ^ 0x6D6C6D5F6D61736BUL) ^ (ulong)epoch;   // "mlm_mask"
+        ulong b = Mix(a) ^ (ulong)exampleIndex;
+        return new TrainingRandom(unchecked((long)Mix(b)));
     }
+
+    // The first output of a generator seeded with x: a SplitMix-seeded xoshiro draw, so nearby inputs give unrelated outputs.
+    static ulong Mix(ulong x) => new TrainingRandom(unchecked((long)x)).NextUInt64();
 
     /// <summary>Masks one sequence; the result depends only on the ids, <paramref name="seed"/>, <paramref name="epoch"/> and <paramref name="exampleIndex"/>.</summary>
     public MaskedExample Mask(IReadOnlyList<int> inputIds, ulong seed, int epoch, long exampleIndex)
@@ -128,12 +130,12 @@ public sealed class MaskedLanguageModeling
             labels[i] = id;
             double r = rng.NextDouble();
             if (r < Options.MaskReplaceProbability) ids[i] = _maskId;
-            else if (r < Options.MaskReplaceProbability + Options.RandomReplaceProbability) ids[i] = rng.NextInt(_vocabSize);
+            else if (r < Options.MaskReplaceProbability + Options.RandomReplaceProbability) ids[i] = rng.Next(_vocabSize);
         }
         return new MaskedExample(ids, labels);
     }
 
-    bool[] WholeWordSelection(int[] ids, SeededRandom rng)
+    bool[] WholeWordSelection(int[] ids, TrainingRandom rng)
     {
         // As HF: a "##" piece joins the last word even across a skipped [CLS]/[SEP]; the first piece of a block starts one.
         var words = new List<List<int>>();
@@ -144,7 +146,7 @@ public sealed class MaskedLanguageModeling
             else words.Add([i]);
         }
         var order = words.ToArray();
-        rng.Shuffle(order.AsSpan());
+        rng.FisherYates(order.AsSpan());
         int budget = Math.Min(Options.MaxPredictions, Math.Max(1, (int)Math.Round(ids.Length * Options.Probability, MidpointRounding.ToEven)));
         var selected = new bool[ids.Length];
         int covered = 0;

@@ -72,7 +72,7 @@ public static class PipelineLoader
         if (task is not (PipelineTask.TextClassification or PipelineTask.Attention))
             throw new PipelineLoadException($"{dir} holds a seed transformer, which only classifies texts (classify, serve, attention, summary); {task} needs a BERT/DistilBERT checkpoint.");
         var model = SeedTransformer.Load(dir);
-        model.Threads = execution.Threads;
+        model.Execution = execution;
         var vectorizer = TextVectorizer.Load(dir);
         if (vectorizer.VocabularySize > model.Config.VocabSize)
             throw new PipelineLoadException($"{dir}: the vocabulary has {vectorizer.VocabularySize} tokens but config.json vocab_size is {model.Config.VocabSize}; they do not belong together.");

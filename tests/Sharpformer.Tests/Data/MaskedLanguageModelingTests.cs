@@ -21,11 +21,11 @@ public class MaskedLanguageModelingTests
     public void Over_100k_tokens_15_percent_are_selected_and_split_80_10_10_within_four_sigma()
     {
         var m = Masker();
-        var rng = new SeededRandom(7);
+        var rng = new TrainingRandom(7);
         long tokens = 0, selected = 0, masked = 0, unchanged = 0, random = 0;
         for (int ex = 0; ex < 100; ex++)
         {
-            var ids = Enumerable.Range(0, 1000).Select(_ => 5 + rng.NextInt(V - 5)).ToArray();
+            var ids = Enumerable.Range(0, 1000).Select(_ => 5 + rng.Next(V - 5)).ToArray();
             var r = m.Mask(ids, seed: 42, epoch: 0, exampleIndex: ex);
             for (int i = 0; i < ids.Length; i++)
             {
@@ -84,11 +84,11 @@ public class MaskedLanguageModelingTests
         // 200 tokens: [CLS], words of 1–3 pieces (start id 10+k, pieces 900+), [SEP].
         var ids = new List<int> { Cls };
         var wordOf = new List<int> { -1 };
-        var rng = new SeededRandom(5);
+        var rng = new TrainingRandom(5);
         for (int w = 0; ids.Count < 199; w++)
         {
-            int pieces = Math.Min(1 + rng.NextInt(3), 199 - ids.Count);
-            for (int k = 0; k < pieces; k++) { ids.Add(k == 0 ? 10 + rng.NextInt(800) : 900 + rng.NextInt(100)); wordOf.Add(w); }
+            int pieces = Math.Min(1 + rng.Next(3), 199 - ids.Count);
+            for (int k = 0; k < pieces; k++) { ids.Add(k == 0 ? 10 + rng.Next(800) : 900 + rng.Next(100)); wordOf.Add(w); }
         }
         ids.Add(Sep); wordOf.Add(-1);
         for (int epoch = 0; epoch < 20; epoch++)
