@@ -175,9 +175,11 @@ public sealed partial class ByteLevelBpeTokenizer
     }
 
     /// <summary>GPT-2's default roles when none are configured: bos = eos = <c>&lt;|endoftext|&gt;</c> if it exists.</summary>
-    static SpecialTokens ResolveSpecials(SpecialTokens? given, Dictionary<string, int> vocab, List<AddedToken> added)
+    static SpecialTokens ResolveSpecials(SpecialTokens? given, Dictionary<string, int> vocab, List<AddedToken> added) =>
+        given != null && (given.Bos ?? given.Eos ?? given.Pad) != null ? given : DefaultSpecials(vocab, added);
+
+    internal static SpecialTokens DefaultSpecials(Dictionary<string, int> vocab, IReadOnlyList<AddedToken> added)
     {
-        if (given != null && (given.Bos ?? given.Eos ?? given.Pad) != null) return given;
         const string Eot = "<|endoftext|>";
         return vocab.ContainsKey(Eot) || added.Any(a => a.Content == Eot) ? new SpecialTokens(Eot, Eot, null) : new SpecialTokens();
     }
