@@ -174,8 +174,9 @@ public sealed partial class ByteLevelBpeTokenizer : Tokenizer
         }
     }
 
-    /// <summary>BPE over the UTF-8 bytes of one piece: (id, byte length) pairs, interleaved.</summary>
-    internal int[] MergePiece(ReadOnlySpan<char> piece, ref long work)
+    /// <summary>BPE over the UTF-8 bytes of one piece: (id, byte length) pairs, interleaved. Tests pass
+    /// <paramref name="heapThreshold"/> 0 or <see cref="int.MaxValue"/> to force one merge algorithm.</summary>
+    internal int[] MergePiece(ReadOnlySpan<char> piece, ref long work, int heapThreshold = HeapThreshold)
     {
         // UTF-8 is at most 3 bytes per UTF-16 unit.
         int cap = piece.Length * 3;
@@ -207,7 +208,7 @@ public sealed partial class ByteLevelBpeTokenizer : Tokenizer
             ids[n] = id; lens[n] = 1 + dropped; dropped = 0; n++;
         }
         if (rented != null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
-        n = n > HeapThreshold ? MergeWithHeap(ids, lens, n, ref work) : MergeWithScan(ids, lens, n, ref work);
+        n = n > heapThreshold ? MergeWithHeap(ids, lens, n, ref work) : MergeWithScan(ids, lens, n, ref work);
         var result = new int[2 * n];
         for (int k = 0; k < n; k++) { result[2 * k] = ids[k]; result[2 * k + 1] = lens[k]; }
         return result;
