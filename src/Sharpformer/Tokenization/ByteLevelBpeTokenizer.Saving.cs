@@ -73,27 +73,9 @@ public sealed partial class ByteLevelBpeTokenizer
 
     static string Bool(bool b) => b ? "true" : "false";
 
-    /// <summary>A JSON string as serde_json writes it: only '"', '\' and control characters escaped, everything else raw UTF-8.</summary>
     static StringBuilder JsonString(StringBuilder sb, string s)
     {
-        sb.Append('"');
-        foreach (var c in s)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                default:
-                    if (c < 0x20) sb.Append("\\u").Append(((int)c).ToString("x4"));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-        return sb.Append('"');
+        PyJson.AppendString(sb, s, ensureAscii: false); // serde_json's escaping
+        return sb;
     }
 }

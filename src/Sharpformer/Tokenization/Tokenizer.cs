@@ -138,10 +138,7 @@ public abstract partial class Tokenizer
     public Encoding Encode(string text, EncodeOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var o = options ?? DefaultOptions;
-        var e = EncodeOne(new Input(text, null, null, null), o, Scratch.Get());
-        PadSingle(e, o);
-        return e;
+        return EncodeAndPad(new Input(text, null, null, null), options);
     }
 
     /// <summary>Encodes a text pair (HF <c>tokenizer(text, text_pair)</c>).</summary>
@@ -149,20 +146,14 @@ public abstract partial class Tokenizer
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(textPair);
-        var o = options ?? DefaultOptions;
-        var e = EncodeOne(new Input(text, textPair, null, null), o, Scratch.Get());
-        PadSingle(e, o);
-        return e;
+        return EncodeAndPad(new Input(text, textPair, null, null), options);
     }
 
     /// <summary>Encodes pre-split words (HF <c>is_split_into_words=True</c>); word ids index <paramref name="words"/>, offsets are relative to each word.</summary>
     public Encoding EncodePretokenized(IReadOnlyList<string> words, EncodeOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(words);
-        var o = options ?? DefaultOptions;
-        var e = EncodeOne(new Input(null, null, words, null), o, Scratch.Get());
-        PadSingle(e, o);
-        return e;
+        return EncodeAndPad(new Input(null, null, words, null), options);
     }
 
     /// <summary>Encodes a pair of pre-split word lists.</summary>
@@ -170,10 +161,7 @@ public abstract partial class Tokenizer
     {
         ArgumentNullException.ThrowIfNull(words);
         ArgumentNullException.ThrowIfNull(pairWords);
-        var o = options ?? DefaultOptions;
-        var e = EncodeOne(new Input(null, null, words, pairWords), o, Scratch.Get());
-        PadSingle(e, o);
-        return e;
+        return EncodeAndPad(new Input(null, null, words, pairWords), options);
     }
 
     /// <summary>Encodes texts in parallel (<see cref="EncodeOptions.Threads"/>); <see cref="PaddingStrategy.Longest"/> pads to the longest of the batch.</summary>
@@ -203,6 +191,14 @@ public abstract partial class Tokenizer
 
     /// <summary>The tokens of <paramref name="text"/> without special tokens (HF <c>tokenizer.tokenize</c>).</summary>
     public IReadOnlyList<string> Tokenize(string text) => Encode(text, new EncodeOptions { AddSpecialTokens = false }).Tokens;
+
+    Encoding EncodeAndPad(Input input, EncodeOptions? options)
+    {
+        var o = options ?? DefaultOptions;
+        var e = EncodeOne(input, o, Scratch.Get());
+        PadSingle(e, o);
+        return e;
+    }
 
     readonly record struct Input(string? Text, string? Pair, IReadOnlyList<string>? Words, IReadOnlyList<string>? PairWords)
     {
