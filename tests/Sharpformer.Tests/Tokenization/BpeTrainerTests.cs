@@ -100,6 +100,32 @@ public class BpeTrainerTests
         Assert.Equal(["a b", "Ġ ab"], merges);
     }
 
+    [Fact]
+    public void TrainingFromFilesReadsLinesWithTheirEndingsAsHfDoes()
+    {
+        var dir = TempDir();
+        try
+        {
+            var path = Path.Combine(dir, "corpus.txt");
+            File.WriteAllText(path, "low lower lowest\r\nnewer wider  \nlow low\n\nend");
+            var options = new BpeTrainerOptions { VocabSize = 400 };
+            var fromFile = BpeTrainer.TrainFromFiles([path], options);
+            var fromLines = BpeTrainer.Train(["low lower lowest\r\n", "newer wider  \n", "low low\n", "\n", "end"], options);
+            Assert.Equal(fromLines.Merges, fromFile.Merges);
+            Assert.Contains(fromFile.Merges, m => fromFile.IdToToken(m.Left) == "č" && fromFile.IdToToken(m.Right) == "Ċ"); // \r\n is one piece
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void BytesMissingFromATrainedAlphabetAreDroppedWithoutShiftingLaterOffsets()
+    {
+        var tok = BpeTrainer.Train(["ab ab"], new BpeTrainerOptions { VocabSize = 100, FullByteAlphabet = false });
+        var e = tok.Encode("ab é ab");
+        Assert.Equal(["ab", "Ġ", "Ġab"], e.Tokens);
+        Assert.Equal([new TokenOffset(0, 2), new(2, 4), new(4, 7)], e.Offsets);
+    }
+
     [NodeTokenizersFact]
     public void HfTokenizersLoadsWhatTheTrainerWroteAndEncodesIdentically()
     {
