@@ -317,6 +317,59 @@ public sealed partial class ByteLevelBpeTokenizer : Tokenizer
     public IReadOnlyList<string> DecodeBatch(IEnumerable<IEnumerable<int>> batch, bool skipSpecialTokens = true, bool cleanUpTokenizationSpaces = false) =>
         [.. batch.Select(ids => Decode(ids, skipSpecialTokens, cleanUpTokenizationSpaces))];
 
-    /// <summary>The byte-level form of every id's token, for the trainer and the writer.</summary>
-    internal IReadOnlyList<string> IdToTokenTable => _idToToken;
+    /// <summary>An incremental decoder for streaming generation: see <see cref="DecodeStream"/>.</summary>
+    public DecodeStream CreateDecodeStream(bool skipSpecialTokens = true) => new(this, skipSpecialTokens);
+
+    /// <summary>
+    /// Decodes ids one at a time (HF <c>DecodeStream</c>): <see cref="Step"/> returns the text completed by the id, holding
+    /// back the bytes of a character split across tokens until it is complete; <see cref="Flush"/> returns what is left.
+    /// The concatenated outputs equal <see cref="Decode"/> of all ids.
+    /// </summary>
+    /// <remarks>
+    /// Bytes are released up to the last UTF-8 lead byte whose sequence is still short of its length. UTF-8 decoding
+    /// restarts at every lead byte, so cutting there never changes the text (invalid bytes still become U+FFFD).
+    /// Not thread-safe: one stream per generated sequence.
+    /// </remarks>
+    public sealed class DecodeStream
+    {
+        readonly ByteLevelBpeTokenizer _tokenizer;
+        readonly bool _skipSpecial;
+        readonly List<byte> _pending = [];
+
+        internal DecodeStream(ByteLevelBpeTokenizer tokenizer, bool skipSpecialTokens) { _tokenizer = tokenizer; _skipSpecial = skipSpecialTokens; }
+
+        /// <summary>Adds one id; returns the newly completed text ("" while a character is incomplete).</summary>
+        public string Step(int id)
+        {
+            _tokenizer.TokenOf(id);
+            if (_skipSpecial && _tokenizer.IsSpecialTokenId(id)) return "";
+            _pending.AddRange(_tokenizer._tokenBytes[id]);
+            int keep = IncompleteTail(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pending));
+            return Take(_pending.Count - keep);
+        }
+
+        /// <summary>The remaining bytes as text (an incomplete character becomes U+FFFD).</summary>
+        public string Flush() => Take(_pending.Count);
+
+        string Take(int count)
+        {
+            if (count == 0) return "";
+            var text = System.Text.Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pending)[..count]);
+            _pending.RemoveRange(0, count);
+            return text;
+        }
+
+        /// <summary>Length of a trailing lead byte plus continuation bytes that is shorter than the lead byte announces.</summary>
+        static int IncompleteTail(ReadOnlySpan<byte> b)
+        {
+            for (int k = 1; k <= Math.Min(3, b.Length); k++)
+            {
+                byte c = b[^k];
+                if (c is >= 0x80 and <= 0xBF) continue; // continuation byte: look further back
+                int need = c >= 0xF0 && c <= 0xF7 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+                return c >= 0xC0 && c <= 0xF7 && k < need ? k : 0;
+            }
+            return 0;
+        }
+    }
 }

@@ -80,6 +80,28 @@ public class ByteLevelBpeBehaviorTests
     }
 
     [Fact]
+    public void StreamingDecodeConcatenatesToTheFullDecodeOnEveryRecord()
+    {
+        foreach (var r in ByteLevelBpeConformanceTests.Records())
+        {
+            int[] ids = [.. r.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32())];
+            foreach (var skip in new[] { false, true })
+            {
+                var stream = Tok.CreateDecodeStream(skip);
+                var parts = ids.Select(stream.Step).ToList();
+                parts.Add(stream.Flush());
+                Assert.Equal(Tok.Decode(ids, skip), string.Concat(parts));
+                Assert.DoesNotContain(parts, p => p.Contains('\uFFFD') && !Tok.Decode(ids, skip).Contains('\uFFFD'));
+            }
+        }
+        // A character split over tokens appears once complete, not as replacement characters.
+        var emoji = Tok.Encode("😀").Ids.ToArray();
+        var s = Tok.CreateDecodeStream();
+        Assert.Equal(["", "", "", "😀"], emoji.Select(s.Step));
+        Assert.Equal("\uFFFD", new Func<string>(() => { var t = Tok.CreateDecodeStream(); t.Step(emoji[0]); return t.Flush(); })());
+    }
+
+    [Fact]
     public void PairsGetTypeIdOneAndPretokenizedWordsKeepTheirIndex()
     {
         var p = Tok.Encode("Hello", " world");
