@@ -16,5 +16,6 @@ internal static class BenchCatalog
         ["train"] = TrainBench.Run,
         ["checkpoints"] = CheckpointBench.Run,
         ["kernels"] = KernelsBench.Run,
+        ["rnn"] = RnnBench.Run,
     };
 }

@@ -1,5 +1,6 @@
 using Sharpformer.Pipelines;
 using Sharpformer.Models;
+using Sharpformer.Tokenization;
 
 namespace Sharpformer.Serving;
 
@@ -14,14 +15,12 @@ public sealed class PipelineBackend : IPipeline
     readonly FillMaskPipeline? _fillMask;
     readonly AttentionPipeline _attention;
     readonly Pipeline _active;
-    readonly IPipelineTokenizer _tokenizer;
 
-    public PipelineBackend(ServingTask task, string modelName, IPipelineTokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null,
+    public PipelineBackend(ServingTask task, string modelName, ITokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null,
         Pooling pooling = Pooling.MaskedMean, bool normalize = true)
     {
         Task = task;
         ModelName = modelName;
-        _tokenizer = tokenizer;
         switch (task)
         {
             case ServingTask.Classify: _classify = new TextClassificationPipeline(tokenizer, model, options); break;
@@ -91,7 +90,7 @@ public sealed class PipelineBackend : IPipeline
 
     public int Validate(ServingItem item, int index) => _active.CheckInput(item.Text, index);
 
-    public int CountTokens(string text) => _tokenizer.Tokenize(text).Count;
+    public int CountTokens(string text) => _active.CountTokens(text, addSpecialTokens: false);
 
     public AttentionMaps Attention(string text, CancellationToken cancellationToken)
     {

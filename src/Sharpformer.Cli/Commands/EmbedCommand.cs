@@ -11,16 +11,12 @@ internal static class EmbedCommand
     {
         var cmd = new Command("embed", "Sentence embeddings from an encoder (feature extraction with pooling).");
         var v = PipelineVerbs.AddTo(cmd);
-        var pooling = new Option<string>("--pooling") { Description = "mean (masked mean of token states), cls, or pooled (BERT pooler).", DefaultValueFactory = _ => "mean" };
+        var pooling = PipelineVerbs.PoolingOption("mean");
         var normalize = new Option<bool>("--normalize") { Description = "Scale each vector to unit L2 norm." };
         cmd.Options.Add(pooling); cmd.Options.Add(normalize);
         cmd.SetAction(r =>
         {
-            var p = r.GetValue(pooling)!.ToLowerInvariant() switch
-            {
-                "mean" => Pooling.MaskedMean, "cls" => Pooling.Cls, "pooled" => Pooling.Pooled,
-                var x => throw new ArgumentException($"--pooling {x} is unknown; use mean, cls or pooled."),
-            };
+            var p = PipelineVerbs.ParsePooling(r.GetValue(pooling)!);
             var options = v.Options(r);
             var texts = v.ReadTexts(r);
             var pipeline = FeatureExtractionPipeline.FromPretrained(r.GetValue(v.Model)!, options, p, r.GetValue(normalize));

@@ -15,7 +15,7 @@ internal static class FeaturesCommand
         var train = new Option<string>("--train") { Description = "Training file (AG News CSV, emotion 'text;label', CSV with header, JSON lines).", Required = true };
         var test = new Option<string>("--test") { Description = "Test file in a recognised format, scored with the fitted regression.", Required = true };
         var format = new Option<TextFileFormat>("--format") { Description = "Data format when recognition from the file is not wanted.", DefaultValueFactory = _ => TextFileFormat.Auto };
-        var pooling = new Option<FeaturePooling>("--pooling") { Description = "Feature per text: Cls ([CLS] hidden state), Pooler (BERT pooler output) or MaskedMean.", DefaultValueFactory = _ => FeaturePooling.Cls };
+        var pooling = PipelineVerbs.PoolingOption("cls");
         var c = new Option<double>("--c") { Description = "Inverse L2 regularisation strength of the logistic regression (scikit-learn C).", DefaultValueFactory = _ => 1.0 };
         var maxIter = new Option<int>("--max-iter") { Description = "L-BFGS iteration cap.", DefaultValueFactory = _ => 1000 };
         var maxLength = new Option<int>("--max-length") { Description = "Truncate texts to this many tokens.", DefaultValueFactory = _ => 128 };
@@ -33,7 +33,7 @@ internal static class FeaturesCommand
             var labels = trainSet.Labels ?? throw new DataFormatException(trainSet.File, 1, "the reader produced no label set.");
             IReadOnlyList<TextExample> tr = trainSet, te = TextClassificationFiles.Read(r.GetValue(test)!, fmt, labels);
             if (r.GetValue(limit) is int n) { tr = tr.Take(n).ToList(); te = te.Take(n).ToList(); }
-            var options = new FeatureOptions { Pooling = r.GetValue(pooling), C = r.GetValue(c), MaxIterations = r.GetValue(maxIter), MaxLength = r.GetValue(maxLength), Standardize = !r.GetValue(noScale) };
+            var options = new FeatureOptions { Pooling = PipelineVerbs.ParsePooling(r.GetValue(pooling)!), C = r.GetValue(c), MaxIterations = r.GetValue(maxIter), MaxLength = r.GetValue(maxLength), Standardize = !r.GetValue(noScale) };
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var result = FeatureExtraction.TrainAndEvaluate(r.GetValue(model)!, tr, te, labels, options, ct);
             double seconds = clock.Elapsed.TotalSeconds;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Sharpformer.Data;
 using Sharpformer.Models;
 using Sharpformer.Tensors;
 using Sharpformer.Tokenization;
@@ -88,6 +89,7 @@ internal static class ForwardCommand
         int maxLength = Math.Min(tokenizer.ModelMaxLength ?? int.MaxValue, model.MaxPositions);
         var encodeOptions = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = maxLength };
         bool useTypes = model.ModelType == "bert";
+        var collator = new PaddingCollator(tokenizer.PadTokenId ?? 0);
         var options = new ForwardOptions(wanted.Contains("hidden_states"), wanted.Contains("attentions"));
 
         using var noGrad = Autograd.NoGrad();
@@ -95,9 +97,7 @@ internal static class ForwardCommand
         {
             cancellationToken.ThrowIfCancellationRequested();
             var enc = pair == null ? tokenizer.Encode(text, encodeOptions) : tokenizer.Encode(text, pair, encodeOptions);
-            var ids = enc.GetIdsArray();
-            var batch = new EncoderInput(ids, 1, ids.Length, useTypes ? [.. enc.TypeIds] : null, [.. enc.AttentionMask]);
-            var (logits, _, encoder) = model.Run(batch, options);
+            var (logits, _, encoder) = model.Run(collator.Collate([enc]).ToEncoderInput(useTypes), options);
             var json = new MemoryStream();
             using (var w = new Utf8JsonWriter(json, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
             {

@@ -61,4 +61,17 @@ internal sealed class PipelineVerbs
         pipeline.Truncated += w => error.WriteLine($"warning: input {w.InputIndex} has {w.TokenCount} tokens; only the first {w.MaxLength} were used.");
 
     public static string F(float v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
+
+    /// <summary>The <c>--pooling</c> of embed and features, both verbs' spellings: mean|maskedmean, cls, pooled|pooler.</summary>
+    public static Option<string> PoolingOption(string defaultValue) => new("--pooling")
+    {
+        Description = "mean (masked mean of token states), cls ([CLS] state) or pooled (BERT pooler output).",
+        DefaultValueFactory = _ => defaultValue,
+    };
+
+    public static Pooling ParsePooling(string value) => value.ToLowerInvariant() switch
+    {
+        "mean" or "maskedmean" => Pooling.MaskedMean, "cls" => Pooling.Cls, "pooled" or "pooler" => Pooling.Pooled,
+        var x => throw new ArgumentException($"--pooling {x} is unknown; use mean, cls or pooled."),
+    };
 }

@@ -1,3 +1,6 @@
+using Sharpformer.Models;
+using Sharpformer.Tokenization;
+
 namespace Sharpformer.Data;
 
 /// <summary>
@@ -13,6 +16,9 @@ public sealed record CollatedBatch(int Batch, int Seq, int[] InputIds, int[] Typ
 {
     /// <summary>Number of non-padding tokens.</summary>
     public int TokenCount => AttentionMask.Sum();
+
+    /// <summary>The model input of this batch; <paramref name="tokenTypeIds"/> false drops the type ids (DistilBERT has none).</summary>
+    public EncoderInput ToEncoderInput(bool tokenTypeIds = true) => new(InputIds, Batch, Seq, tokenTypeIds ? TypeIds : null, AttentionMask);
 }
 
 /// <summary>One encoded example: token ids, optional type ids (null = all 0) and optional label(s).</summary>
@@ -23,6 +29,7 @@ public sealed record EncodedExample(IReadOnlyList<int> InputIds, IReadOnlyList<i
 /// Dynamic padding as transformers' <c>DataCollatorWithPadding</c> / <c>DataCollatorForTokenClassification</c>
 /// (right padding): every sequence is padded to the longest in the batch (rounded up to
 /// <see cref="PadToMultipleOf"/>), type ids with 0, the attention mask with 0 and token labels with −100.
+/// The one way from encodings to a model batch: training, pipelines, workflows and the CLI all collate here.
 /// </summary>
 public sealed class PaddingCollator
 {
@@ -60,8 +67,9 @@ public sealed class PaddingCollator
                 throw new ArgumentException($"Example {b} has {e.InputIds.Count} tokens, more than MaxLength {max}; truncate when encoding.", nameof(examples));
             seq = Math.Max(seq, e.InputIds.Count);
         }
+        // At least one position: texts without tokens (possible without special tokens) become all padding, as Keras feeds them.
+        seq = Math.Max(1, seq);
         if (PadToMultipleOf is { } m) seq = (seq + m - 1) / m * m;
-        if (seq == 0) throw new ArgumentException("Every example in the batch is empty.", nameof(examples));
 
         bool seqLabels = examples[0].Label is not null, tokLabels = examples[0].TokenLabels is not null;
         for (int b = 1; b < batch; b++)
@@ -90,6 +98,10 @@ public sealed class PaddingCollator
         }
         return new CollatedBatch(batch, seq, ids, types, mask, labels);
     }
+
+    /// <summary>Pads tokenizer encodings (ids and type ids, no labels).</summary>
+    public CollatedBatch Collate(IReadOnlyList<Encoding> encodings) =>
+        Collate(encodings.Select(e => new EncodedExample(e.Ids, e.TypeIds)).ToArray());
 
     /// <summary>Pads bare id sequences (no type ids, no labels).</summary>
     public CollatedBatch Collate(IReadOnlyList<IReadOnlyList<int>> inputIds) =>

@@ -135,20 +135,7 @@ public static class Activations
     }
 
     /// <summary>dx = dy where x &gt; 0, else 0.</summary>
-    public static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
-    {
-        CheckSame(x.Length, dy.Length, nameof(dy)); CheckSame(x.Length, dx.Length, nameof(dx));
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        ref float gr = ref MemoryMarshal.GetReference(dy);
-        ref float dr = ref MemoryMarshal.GetReference(dx);
-        int n = x.Length, i = 0;
-        for (; i <= n - 16; i += 16)
-        {
-            var keep = Vector512.GreaterThan(Vector512.LoadUnsafe(ref xr, (nuint)i), Vector512<float>.Zero);
-            Vector512.ConditionalSelect(keep, Vector512.LoadUnsafe(ref gr, (nuint)i), Vector512<float>.Zero).StoreUnsafe(ref dr, (nuint)i);
-        }
-        for (; i < n; i++) dx[i] = x[i] > 0f ? dy[i] : 0f;
-    }
+    public static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => Backward<ReluGradient>(x, dy, dx);
 
     /// <summary>y = tanh(x).</summary>
     public static void Tanh(ReadOnlySpan<float> x, Span<float> y)
@@ -172,19 +159,39 @@ public static class Activations
     }
 
     /// <summary>dx = dy · (1 − y²), from the forward's output y.</summary>
-    public static void TanhBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    public static void TanhBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx) => Backward<TanhGradient>(y, dy, dx);
+
+    /// <summary>A backward rule dx = f(s, dy) with s the forward's input or output, as a vector and a scalar function.</summary>
+    interface IGradientRule
     {
-        CheckSame(y.Length, dy.Length, nameof(dy)); CheckSame(y.Length, dx.Length, nameof(dx));
-        ref float yr = ref MemoryMarshal.GetReference(y);
+        static abstract Vector512<float> Apply(Vector512<float> s, Vector512<float> dy);
+        static abstract float Apply(float s, float dy);
+    }
+
+    readonly struct ReluGradient : IGradientRule
+    {
+        public static Vector512<float> Apply(Vector512<float> x, Vector512<float> dy) =>
+            Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512<float>.Zero), dy, Vector512<float>.Zero);
+        public static float Apply(float x, float dy) => x > 0f ? dy : 0f;
+    }
+
+    readonly struct TanhGradient : IGradientRule
+    {
+        public static Vector512<float> Apply(Vector512<float> y, Vector512<float> dy) => dy * (Vector512<float>.One - y * y);
+        public static float Apply(float y, float dy) => dy * (1f - y * y);
+    }
+
+    /// <summary>dx = TRule(s, dy) elementwise: 16-wide blocks, then a scalar tail (a generic struct rule, so the JIT inlines it).</summary>
+    static void Backward<TRule>(ReadOnlySpan<float> s, ReadOnlySpan<float> dy, Span<float> dx) where TRule : struct, IGradientRule
+    {
+        CheckSame(s.Length, dy.Length, nameof(dy)); CheckSame(s.Length, dx.Length, nameof(dx));
+        ref float sr = ref MemoryMarshal.GetReference(s);
         ref float gr = ref MemoryMarshal.GetReference(dy);
         ref float dr = ref MemoryMarshal.GetReference(dx);
-        int n = y.Length, i = 0;
+        int n = s.Length, i = 0;
         for (; i <= n - 16; i += 16)
-        {
-            var v = Vector512.LoadUnsafe(ref yr, (nuint)i);
-            (Vector512.LoadUnsafe(ref gr, (nuint)i) * (Vector512<float>.One - v * v)).StoreUnsafe(ref dr, (nuint)i);
-        }
-        for (; i < n; i++) dx[i] = dy[i] * (1f - y[i] * y[i]);
+            TRule.Apply(Vector512.LoadUnsafe(ref sr, (nuint)i), Vector512.LoadUnsafe(ref gr, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
+        for (; i < n; i++) dx[i] = TRule.Apply(s[i], dy[i]);
     }
 
     /// <summary>erf with |error| below 1.2e-7 (float32 rounding), matching torch.erf in float32.</summary>

@@ -1,9 +1,5 @@
-using Sharpformer.Checkpoints;
-using Sharpformer.Kernels;
 using Sharpformer.Nn;
 using Sharpformer.Tensors;
-using NnLayerNorm = Sharpformer.Nn.LayerNorm;
-using NnEmbedding = Sharpformer.Nn.Embedding;
 
 namespace Sharpformer.Models;
 
@@ -44,17 +40,17 @@ public sealed class BertSelfAttention : Module
     }
 }
 
-/// <summary>Attention output projection, dropout, residual and LayerNorm: LN(dropout(W·x + b) + input).</summary>
-public sealed class BertSelfOutput : Module
+/// <summary>Dense projection, dropout, residual and LayerNorm: LN(dropout(W·x + b) + input) — HF's BertSelfOutput and BertOutput.</summary>
+public abstract class BertResidualOutput : Module
 {
     public Linear Dense { get; }
-    public NnLayerNorm LayerNorm { get; }
+    public LayerNorm LayerNorm { get; }
     public Dropout Dropout { get; }
 
-    internal BertSelfOutput(VarBuilder vb, BertConfig c, WeightInit init)
+    private protected BertResidualOutput(VarBuilder vb, BertConfig c, WeightInit init, int inputSize)
     {
-        Dense = RegisterModule("dense", new Linear(vb.Push("dense"), c.HiddenSize, c.HiddenSize, init));
-        LayerNorm = RegisterModule("LayerNorm", new NnLayerNorm(vb.Push("LayerNorm"), c.HiddenSize, (float)c.LayerNormEps));
+        Dense = RegisterModule("dense", new Linear(vb.Push("dense"), inputSize, c.HiddenSize, init));
+        LayerNorm = RegisterModule("LayerNorm", new LayerNorm(vb.Push("LayerNorm"), c.HiddenSize, (float)c.LayerNormEps));
         Dropout = RegisterModule("dropout", new Dropout((float)c.HiddenDropoutProb));
     }
 
@@ -64,6 +60,18 @@ public sealed class BertSelfOutput : Module
         LastOutputShape = y.ShapeArray;
         return y;
     }
+}
+
+/// <summary>Attention output block: LN(dropout(W_o·context + b_o) + input).</summary>
+public sealed class BertSelfOutput : BertResidualOutput
+{
+    internal BertSelfOutput(VarBuilder vb, BertConfig c, WeightInit init) : base(vb, c, init, c.HiddenSize) { }
+}
+
+/// <summary>Feed-forward output block: LN(dropout(W₂·x + b₂) + input), x the intermediate activations.</summary>
+public sealed class BertOutput : BertResidualOutput
+{
+    internal BertOutput(VarBuilder vb, BertConfig c, WeightInit init) : base(vb, c, init, c.IntermediateSize) { }
 }
 
 /// <summary>Self-attention plus its output block.</summary>
@@ -106,28 +114,6 @@ public sealed class BertIntermediate : Module
             ? Functional.LinearGelu(hidden, Dense.Weight.Value, Dense.Bias?.Value)
             : PretrainedModel.Activate(Dense.Forward(hidden), Activation);
         Dense.LastOutputShape = y.ShapeArray;
-        LastOutputShape = y.ShapeArray;
-        return y;
-    }
-}
-
-/// <summary>Second feed-forward layer, dropout, residual and LayerNorm: LN(dropout(W₂·x + b₂) + input).</summary>
-public sealed class BertOutput : Module
-{
-    public Linear Dense { get; }
-    public NnLayerNorm LayerNorm { get; }
-    public Dropout Dropout { get; }
-
-    internal BertOutput(VarBuilder vb, BertConfig c, WeightInit init)
-    {
-        Dense = RegisterModule("dense", new Linear(vb.Push("dense"), c.IntermediateSize, c.HiddenSize, init));
-        LayerNorm = RegisterModule("LayerNorm", new NnLayerNorm(vb.Push("LayerNorm"), c.HiddenSize, (float)c.LayerNormEps));
-        Dropout = RegisterModule("dropout", new Dropout((float)c.HiddenDropoutProb));
-    }
-
-    public Tensor Forward(Tensor hidden, Tensor input)
-    {
-        var y = LayerNorm.Forward(Dropout.Forward(Dense.Forward(hidden)).Add(input));
         LastOutputShape = y.ShapeArray;
         return y;
     }

@@ -1,7 +1,5 @@
 using Sharpformer.Nn;
 using Sharpformer.Tensors;
-using NnLayerNorm = Sharpformer.Nn.LayerNorm;
-using NnEmbedding = Sharpformer.Nn.Embedding;
 
 namespace Sharpformer.Models;
 
@@ -71,17 +69,17 @@ public sealed class FFN : Module
 public sealed class TransformerBlock : EncoderLayer
 {
     public MultiHeadSelfAttention Attention { get; }
-    public NnLayerNorm SaLayerNorm { get; }
+    public LayerNorm SaLayerNorm { get; }
     public FFN Ffn { get; }
-    public NnLayerNorm OutputLayerNorm { get; }
+    public LayerNorm OutputLayerNorm { get; }
 
     internal TransformerBlock(VarBuilder vb, DistilBertConfig c)
     {
         var init = WeightInit.Normal(c.InitializerRange);
         Attention = RegisterModule("attention", new MultiHeadSelfAttention(vb.Push("attention"), c, init));
-        SaLayerNorm = RegisterModule("sa_layer_norm", new NnLayerNorm(vb.Push("sa_layer_norm"), c.Dim, (float)DistilBertConfig.LayerNormEps));
+        SaLayerNorm = RegisterModule("sa_layer_norm", new LayerNorm(vb.Push("sa_layer_norm"), c.Dim, (float)DistilBertConfig.LayerNormEps));
         Ffn = RegisterModule("ffn", new FFN(vb.Push("ffn"), c, init));
-        OutputLayerNorm = RegisterModule("output_layer_norm", new NnLayerNorm(vb.Push("output_layer_norm"), c.Dim, (float)DistilBertConfig.LayerNormEps));
+        OutputLayerNorm = RegisterModule("output_layer_norm", new LayerNorm(vb.Push("output_layer_norm"), c.Dim, (float)DistilBertConfig.LayerNormEps));
     }
 
     public override (Tensor Hidden, Tensor Probabilities) Forward(Tensor x, Tensor? additiveMask)

@@ -34,6 +34,13 @@ public sealed class WeightInit
     /// <summary>N(0, std²) — BERT's Linear and Embedding weights with std = initializer_range.</summary>
     public static WeightInit Normal(double std) => new($"normal(0, {std})", (v, rng) => Tensor.FillNormal(rng, v, 0f, (float)std));
 
+    /// <summary>U(−bound, bound) — torch's default for recurrent layers (bound = 1/√hidden_size) and Linear (1/√in_features).</summary>
+    public static WeightInit Uniform(double bound) => new($"uniform(-{bound}, {bound})", (v, rng) =>
+    {
+        float w = (float)(2 * bound), low = (float)-bound;
+        for (int i = 0; i < v.Length; i++) v[i] = low + w * rng.NextSingle();
+    });
+
     public static WeightInit Zeros { get; } = new("zeros", (v, _) => v.Clear());
     public static WeightInit Ones { get; } = new("ones", (v, _) => v.Fill(1f));
 

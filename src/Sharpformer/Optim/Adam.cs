@@ -13,50 +13,59 @@ public enum AdamFlavor
     Keras,
 }
 
-/// <summary>Adam (Kingma &amp; Ba) with optional L2 weight decay added to the gradient (torch's Adam weight_decay).</summary>
-/// <remarks>
-/// Torch flavour (torch.optim.Adam, single-tensor path): m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)·g·g;
-/// p ← p − (lr/(1−β₁ᵗ))·(m / (√v/√(1−β₂ᵗ) + ε)).
-/// Keras flavour (Keras ≥ 2.11 Adam): m ← m + (g − m)(1−β₁); v ← v + (g² − v)(1−β₂); p ← p − (α·m)/(√v + ε) with
-/// α = lr·√(1−β₂ᵗ)/(1−β₁ᵗ). Scalars are formed in double from the double hyper-parameters and rounded once to float;
-/// the element-wise arithmetic is float32 in the reference's operation order, so results match it bit for bit on CPU.
-/// Keras' default ε is 1e-7, torch's 1e-8.
-/// </remarks>
-public class Adam : Optimizer
+/// <summary>Which AdamW.</summary>
+public enum AdamWFlavor
 {
-    public Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
-        double epsilon = 1e-8, float weightDecay = 0f, AdamFlavor flavor = AdamFlavor.Torch)
-        : this(OneGroup(parameters), learningRate, beta1, beta2, epsilon, weightDecay, flavor) { }
+    /// <summary>torch.optim.AdamW: p ← p·(1 − lr·wd), then the torch Adam update.</summary>
+    Torch,
+    /// <summary>transformers.AdamW (HF Trainer's "adamw_hf" in 4.30): torch moments, ε outside the bias correction, then p ← p − lr·wd·p after the update.</summary>
+    HuggingFace,
+}
 
-    public Adam(IEnumerable<ParamGroup> groups, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
-        double epsilon = 1e-8, float weightDecay = 0f, AdamFlavor flavor = AdamFlavor.Torch)
+/// <summary>
+/// The step shared by <see cref="Adam"/> and <see cref="AdamW"/>: moments m, v with bias correction, and weight decay either
+/// added to the gradient (L2, torch's Adam) or decoupled, p ← p·(1 − lr·λ) before (torch's AdamW) or after (HF's AdamW) the update.
+/// </summary>
+public abstract class AdamBase : Optimizer
+{
+    /// <summary>Where weight decay enters the step.</summary>
+    private protected enum AdamDecay { L2, DecoupledBefore, DecoupledAfter }
+
+    readonly AdamMoments _moments; readonly bool _torchDenominator; readonly AdamDecay _decay;
+
+    private protected AdamBase(IEnumerable<ParamGroup> groups, double learningRate, double beta1, double beta2, double epsilon, float weightDecay,
+        AdamMoments moments, bool torchDenominator, AdamDecay decay)
         : base(groups, learningRate, weightDecay, 2)
     {
-        Beta1 = beta1; Beta2 = beta2; Epsilon = epsilon; Flavor = flavor;
+        Beta1 = beta1; Beta2 = beta2; Epsilon = epsilon;
+        _moments = moments; _torchDenominator = torchDenominator; _decay = decay;
     }
 
     public double Beta1 { get; }
     public double Beta2 { get; }
     public double Epsilon { get; }
-    public AdamFlavor Flavor { get; }
 
     private protected override void Update(ParamGroup group, Chunked p, Chunked g, long step, float[]?[] slots)
     {
+        double lr = group.LearningRateExact;
+        float wd = group.WeightDecay, keep = (float)(1 - lr * wd);
         var m = Slot(slots, 0, p.Length); var v = Slot(slots, 1, p.Length);
-        float wd = group.WeightDecay;
-        var k = new AdamScalars(Flavor == AdamFlavor.Torch ? AdamMoments.Torch : AdamMoments.Keras, Flavor == AdamFlavor.Torch,
-            group.LearningRateExact, Beta1, Beta2, Epsilon, step);
+        var k = new AdamScalars(_moments, _torchDenominator, lr, Beta1, Beta2, Epsilon, step);
+        var decay = wd == 0f ? (AdamDecay?)null : _decay;
         ForChunks(p.Length, (lo, n) =>
         {
+            var ps = p.Slice(lo, n);
             ReadOnlySpan<float> gs = g.Slice(lo, n);
-            if (wd != 0f)
+            if (decay == AdamDecay.L2)
             {
                 // torch Adam's L2 term: g ← g + wd·p
                 var gd = new float[n];
-                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(p.Slice(lo, n), wd, gs, gd);
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(ps, wd, gs, gd);
                 gs = gd;
             }
-            AdamCore(p.Slice(lo, n), gs, m.AsSpan(lo, n), v.AsSpan(lo, n), k);
+            if (decay == AdamDecay.DecoupledBefore) System.Numerics.Tensors.TensorPrimitives.Multiply(ps, keep, ps);
+            AdamCore(ps, gs, m.AsSpan(lo, n), v.AsSpan(lo, n), k);
+            if (decay == AdamDecay.DecoupledAfter) System.Numerics.Tensors.TensorPrimitives.Multiply(ps, keep, ps);
         });
     }
 
@@ -64,7 +73,7 @@ public class Adam : Optimizer
     internal enum AdamMoments { Torch, Keras }
 
     /// <summary>The float scalars of one Adam update, each formed in double and rounded once.</summary>
-    internal readonly struct AdamScalars
+    readonly struct AdamScalars
     {
         public readonly AdamMoments Moments;
         /// <summary>True: denominator √v/√(1−β₂ᵗ) + ε and update p + (−s)·(m/denom) (torch); false: √v + ε and p − (s·m)/denom.</summary>
@@ -81,7 +90,7 @@ public class Adam : Optimizer
         }
     }
 
-    internal static void AdamCore(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, in AdamScalars k)
+    static void AdamCore(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, in AdamScalars k)
     {
         int i = 0;
         if (Vector.IsHardwareAccelerated && p.Length >= Vector<float>.Count)
@@ -119,13 +128,28 @@ public class Adam : Optimizer
     }
 }
 
-/// <summary>Which AdamW.</summary>
-public enum AdamWFlavor
+/// <summary>Adam (Kingma &amp; Ba) with optional L2 weight decay added to the gradient (torch's Adam weight_decay).</summary>
+/// <remarks>
+/// Torch flavour (torch.optim.Adam, single-tensor path): m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)·g·g;
+/// p ← p − (lr/(1−β₁ᵗ))·(m / (√v/√(1−β₂ᵗ) + ε)).
+/// Keras flavour (Keras ≥ 2.11 Adam): m ← m + (g − m)(1−β₁); v ← v + (g² − v)(1−β₂); p ← p − (α·m)/(√v + ε) with
+/// α = lr·√(1−β₂ᵗ)/(1−β₁ᵗ). Scalars are formed in double from the double hyper-parameters and rounded once to float;
+/// the element-wise arithmetic is float32 in the reference's operation order, so results match it bit for bit on CPU.
+/// Keras' default ε is 1e-7, torch's 1e-8.
+/// </remarks>
+public class Adam : AdamBase
 {
-    /// <summary>torch.optim.AdamW: p ← p·(1 − lr·wd), then the torch Adam update.</summary>
-    Torch,
-    /// <summary>transformers.AdamW (HF Trainer's "adamw_hf" in 4.30): torch moments, ε outside the bias correction, then p ← p − lr·wd·p after the update.</summary>
-    HuggingFace,
+    public Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double epsilon = 1e-8, float weightDecay = 0f, AdamFlavor flavor = AdamFlavor.Torch)
+        : this(OneGroup(parameters), learningRate, beta1, beta2, epsilon, weightDecay, flavor) { }
+
+    public Adam(IEnumerable<ParamGroup> groups, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double epsilon = 1e-8, float weightDecay = 0f, AdamFlavor flavor = AdamFlavor.Torch)
+        : base(groups, learningRate, beta1, beta2, epsilon, weightDecay,
+            flavor == AdamFlavor.Torch ? AdamMoments.Torch : AdamMoments.Keras, torchDenominator: flavor == AdamFlavor.Torch, AdamDecay.L2)
+        => Flavor = flavor;
+
+    public AdamFlavor Flavor { get; }
 }
 
 /// <summary>Adam with decoupled weight decay (Loshchilov &amp; Hutter), default as torch.optim.AdamW (lr 1e-3, ε 1e-8, wd 0.01).</summary>
@@ -134,7 +158,7 @@ public enum AdamWFlavor
 /// HuggingFace flavour: m, v as torch; p ← p − (lr·√(1−β₂ᵗ)/(1−β₁ᵗ))·(m/(√v + ε)); then p ← p·(1 − lr·λ).
 /// The decay factor 1 − lr·λ is formed in double and rounded once, as torch's Python-float scalar.
 /// </remarks>
-public sealed class AdamW : Optimizer
+public sealed class AdamW : AdamBase
 {
     public AdamW(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double epsilon = 1e-8, float weightDecay = 0.01f, AdamWFlavor flavor = AdamWFlavor.Torch)
@@ -142,31 +166,11 @@ public sealed class AdamW : Optimizer
 
     public AdamW(IEnumerable<ParamGroup> groups, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double epsilon = 1e-8, float weightDecay = 0.01f, AdamWFlavor flavor = AdamWFlavor.Torch)
-        : base(groups, learningRate, weightDecay, 2)
-    {
-        Beta1 = beta1; Beta2 = beta2; Epsilon = epsilon; Flavor = flavor;
-    }
+        : base(groups, learningRate, beta1, beta2, epsilon, weightDecay, AdamMoments.Torch, torchDenominator: flavor == AdamWFlavor.Torch,
+            flavor == AdamWFlavor.Torch ? AdamDecay.DecoupledBefore : AdamDecay.DecoupledAfter)
+        => Flavor = flavor;
 
-    public double Beta1 { get; }
-    public double Beta2 { get; }
-    public double Epsilon { get; }
     public AdamWFlavor Flavor { get; }
-
-    private protected override void Update(ParamGroup group, Chunked p, Chunked g, long step, float[]?[] slots)
-    {
-        double lr = group.LearningRateExact;
-        float wd = group.WeightDecay, keep = (float)(1 - lr * wd);
-        var m = Slot(slots, 0, p.Length); var v = Slot(slots, 1, p.Length);
-        bool torch = Flavor == AdamWFlavor.Torch;
-        var k = new Adam.AdamScalars(Adam.AdamMoments.Torch, torch, lr, Beta1, Beta2, Epsilon, step);
-        ForChunks(p.Length, (lo, n) =>
-        {
-            var ps = p.Slice(lo, n);
-            if (torch && wd != 0f) System.Numerics.Tensors.TensorPrimitives.Multiply(ps, keep, ps);
-            Adam.AdamCore(ps, g.Slice(lo, n), m.AsSpan(lo, n), v.AsSpan(lo, n), k);
-            if (!torch && wd != 0f) System.Numerics.Tensors.TensorPrimitives.Multiply(ps, keep, ps);
-        });
-    }
 }
 
 /// <summary>Stochastic gradient descent with momentum, as torch.optim.SGD.</summary>

@@ -1,3 +1,5 @@
+using Sharpformer.Tokenization;
+
 namespace Sharpformer.Pipelines;
 
 /// <summary>The attention probabilities of every layer and head for one input, with its tokens.</summary>
@@ -44,7 +46,7 @@ public sealed record AttentionMaps(IReadOnlyList<string> Tokens, int Layers, int
 /// <summary>Runs a model with attention outputs on one text (or pair) so the attention can be drawn.</summary>
 public sealed class AttentionPipeline : Pipeline
 {
-    public AttentionPipeline(IPipelineTokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null)
+    public AttentionPipeline(ITokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null)
         : base(tokenizer, model, options) { }
 
     /// <summary>Loads any BERT/DistilBERT checkpoint or saved seed model from a directory (or a cached hub id).</summary>
@@ -59,13 +61,12 @@ public sealed class AttentionPipeline : Pipeline
     {
         Validate(text, 0);
         if (textPair is not null) Validate(textPair, 0, "text_pair");
-        var (ids, types, truncated, full) = BuildSequence(Tokenizer.Tokenize(text).Ids, textPair is null ? null : Tokenizer.Tokenize(textPair).Ids);
-        if (truncated) OnTruncated(new TruncationWarning(0, full, MaxLength));
+        var encoding = Encode(text, textPair, 0);
         // Only a tokenizer without special tokens (the seed model's) can leave nothing to draw.
-        if (ids.Length == 0) throw new PipelineInputException("input 0: the text has no tokens after standardization (lowercase, punctuation stripped).");
-        var output = Model.Forward(Pad([(ids, types)]), new ForwardRequest(Attentions: true), cancellationToken);
+        if (encoding.Length == 0) throw new PipelineInputException("input 0: the text has no tokens after standardization (lowercase, punctuation stripped).");
+        var output = Model.Forward(Collate([encoding]), new ForwardRequest(Attentions: true), cancellationToken);
         var att = output.Attentions ?? throw new NotSupportedException("this model does not return attention probabilities.");
-        int n = ids.Length, heads = Model.Info.Heads;
+        int n = encoding.Length, heads = Model.Info.Heads;
         var data = new float[att.Count * heads * n * n];
         for (int l = 0; l < att.Count; l++)
         {
@@ -73,6 +74,6 @@ public sealed class AttentionPipeline : Pipeline
                 throw new InvalidOperationException($"layer {l} attention has {att[l].Length} values; expected 1×{heads}×{n}×{n}.");
             att[l].CopyTo(data, l * heads * n * n);
         }
-        return new AttentionMaps(ids.Select(Tokenizer.IdToToken).ToArray(), att.Count, heads, data);
+        return new AttentionMaps([.. encoding.Tokens], att.Count, heads, data);
     }
 }

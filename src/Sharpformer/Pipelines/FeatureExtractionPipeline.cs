@@ -1,9 +1,12 @@
+using Sharpformer.Data;
+using Sharpformer.Tokenization;
+
 namespace Sharpformer.Pipelines;
 
 /// <summary>Sentence embeddings from an encoder (HF <c>pipeline("feature-extraction")</c> plus pooling).</summary>
 public sealed class FeatureExtractionPipeline : Pipeline
 {
-    public FeatureExtractionPipeline(IPipelineTokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null,
+    public FeatureExtractionPipeline(ITokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null,
         Pooling pooling = Pooling.MaskedMean, bool normalize = false)
         : base(tokenizer, model, options)
     {
@@ -23,10 +26,7 @@ public sealed class FeatureExtractionPipeline : Pipeline
     public bool Normalize { get; }
 
     /// <summary>One vector per text; element i is what <c>Run(texts[i])</c> returns.</summary>
-    /// <remarks>
-    /// Cls: h₀; Pooled: BERT pooler tanh(W·h₀ + b); MaskedMean: Σ_t m_t·h_t / Σ_t m_t over the attention mask m.
-    /// With <see cref="Normalize"/>: v / max(‖v‖₂, 1e-12).
-    /// </remarks>
+    /// <remarks>With <see cref="Normalize"/>: v / max(‖v‖₂, 1e-12).</remarks>
     public IReadOnlyList<float[]> Run(IReadOnlyList<string> texts, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(texts);
@@ -34,41 +34,11 @@ public sealed class FeatureExtractionPipeline : Pipeline
         var results = new float[texts.Count][];
         ForEachChunk(texts.Count, (start, count) =>
         {
-            var rows = new List<(int[], int[])>(count);
-            for (int i = start; i < start + count; i++)
-            {
-                var (ids, types, truncated, full) = BuildSequence(Tokenizer.Tokenize(texts[i]).Ids, null);
-                if (truncated) OnTruncated(new TruncationWarning(i, full, MaxLength));
-                rows.Add((ids, types));
-            }
-            var batch = Pad(rows);
+            var batch = Collate(Enumerable.Range(start, count).Select(i => Encode(texts[i], null, i)).ToList());
             var output = Model.Forward(batch, new ForwardRequest(HiddenStates: true), cancellationToken);
-            int h = output.HiddenSize, s = batch.SeqLen;
             for (int r = 0; r < count; r++)
             {
-                var v = new float[h];
-                switch (Pooling)
-                {
-                    case Pooling.Pooled:
-                        var pooled = output.PooledOutput ?? throw new NotSupportedException("this checkpoint has no pooler (bert.pooler.*); use Pooling.Cls or Pooling.MaskedMean.");
-                        pooled.AsSpan(r * h, h).CopyTo(v);
-                        break;
-                    case Pooling.Cls:
-                        Hidden(output).AsSpan(r * s * h, h).CopyTo(v);
-                        break;
-                    default:
-                        var hs = Hidden(output);
-                        double[] acc = new double[h]; int m = 0;
-                        for (int t = 0; t < s; t++)
-                        {
-                            if (batch.AttentionMask[r * s + t] == 0) continue;
-                            m++;
-                            var row = hs.AsSpan((r * s + t) * h, h);
-                            for (int j = 0; j < h; j++) acc[j] += row[j];
-                        }
-                        for (int j = 0; j < h; j++) v[j] = (float)(acc[j] / m);
-                        break;
-                }
+                var v = Pool(Pooling, output, batch, r);
                 if (Normalize) L2Normalize(v);
                 results[start + r] = v;
             }
@@ -76,14 +46,38 @@ public sealed class FeatureExtractionPipeline : Pipeline
         return results;
     }
 
+    /// <summary>The vector of batch row <paramref name="row"/>: the one pooling of token states every feature extractor uses.</summary>
+    /// <remarks>
+    /// Cls: h₀; Pooled: BERT pooler tanh(W·h₀ + b); MaskedMean: Σ_t m_t·h_t / Σ_t m_t over the attention mask m (special
+    /// tokens included), accumulated in double.
+    /// </remarks>
+    public static float[] Pool(Pooling pooling, PipelineModelOutput output, CollatedBatch batch, int row)
+    {
+        int h = output.HiddenSize, s = batch.Seq;
+        if (pooling == Pooling.Pooled)
+            return (output.PooledOutput ?? throw new NotSupportedException("this checkpoint has no pooler (bert.pooler.*); use Pooling.Cls or Pooling.MaskedMean."))
+                .AsSpan(row * h, h).ToArray();
+        var hidden = output.LastHiddenState ?? throw new InvalidOperationException("the model returned no hidden states.");
+        if (pooling == Pooling.Cls) return hidden.AsSpan(row * s * h, h).ToArray();
+        var sum = new double[h];
+        int m = 0;
+        for (int t = 0; t < s; t++)
+        {
+            if (batch.AttentionMask[row * s + t] == 0) continue;
+            m++;
+            var x = hidden.AsSpan((row * s + t) * h, h);
+            for (int j = 0; j < h; j++) sum[j] += x[j];
+        }
+        var v = new float[h];
+        for (int j = 0; j < h; j++) v[j] = (float)(sum[j] / Math.Max(1, m));
+        return v;
+    }
+
     /// <summary>Embedding of one text.</summary>
     public float[] Run(string text, CancellationToken cancellationToken = default) => Run([text], cancellationToken)[0];
 
     /// <summary>Vector length.</summary>
     public int Dimensions(CancellationToken cancellationToken = default) => Run(["a"], cancellationToken)[0].Length;
-
-    static float[] Hidden(PipelineModelOutput o) =>
-        o.LastHiddenState ?? throw new InvalidOperationException("the model returned no hidden states.");
 
     /// <summary>v ← v / max(‖v‖₂, 1e-12) (torch.nn.functional.normalize).</summary>
     public static void L2Normalize(Span<float> v)

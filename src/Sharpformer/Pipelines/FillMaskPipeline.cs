@@ -1,3 +1,5 @@
+using Sharpformer.Tokenization;
+
 namespace Sharpformer.Pipelines;
 
 /// <summary>Per-call choices of <see cref="FillMaskPipeline.Run(string, FillMaskOptions?, CancellationToken)"/>.</summary>
@@ -13,11 +15,14 @@ public sealed record FillMaskOptions
 /// <summary>Masked-token prediction (HF <c>pipeline("fill-mask")</c>): candidates for every [MASK] in each text.</summary>
 public sealed class FillMaskPipeline : Pipeline
 {
-    public FillMaskPipeline(IPipelineTokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null)
+    public FillMaskPipeline(ITokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null)
         : base(tokenizer, model, options)
     {
-        if (tokenizer.MaskId < 0) throw new PipelineInputException("the tokenizer has no [MASK] token; fill-mask needs a vocabulary with one.");
+        MaskId = tokenizer.MaskTokenId ?? throw new PipelineInputException("the tokenizer has no [MASK] token; fill-mask needs a vocabulary with one.");
     }
+
+    /// <summary>The [MASK] id.</summary>
+    public int MaskId { get; }
 
     /// <summary>Loads a masked-LM model and its tokenizer from a directory (or a cached hub id).</summary>
     public static FillMaskPipeline FromPretrained(string modelDirOrId, PipelineOptions? options = null)
@@ -63,24 +68,22 @@ public sealed class FillMaskPipeline : Pipeline
         var results = new IReadOnlyList<IReadOnlyList<FillMaskCandidate>>[texts.Count];
         ForEachChunk(texts.Count, (start, count) =>
         {
-            var rows = new List<(int[] Ids, int[] Types)>(count);
+            var rows = new List<Encoding>(count);
             for (int i = start; i < start + count; i++)
             {
-                var (ids, types, truncated, full) = BuildSequence(Tokenizer.Tokenize(texts[i]).Ids, null);
-                if (truncated) OnTruncated(new TruncationWarning(i, full, MaxLength));
-                RequireMask(ids, truncated, texts[i], i);
-                rows.Add((ids, types));
+                rows.Add(Encode(texts[i], null, i));
+                RequireMask(rows[^1], texts[i], i);
             }
-            var batch = Pad(rows);
+            var batch = Collate(rows);
             var output = Model.Forward(batch, new ForwardRequest(), cancellationToken);
             var logits = output.Logits ?? throw new InvalidOperationException("the model returned no logits; it is not a masked-LM model.");
             int v = Tokenizer.VocabSize;
-            if (output.LogitsShape is not [var b, var s, var nv] || b != count || s != batch.SeqLen || nv != v)
-                throw new InvalidOperationException($"masked-LM logits have shape [{string.Join(", ", output.LogitsShape)}]; expected [{count}, {batch.SeqLen}, {v}].");
+            if (output.LogitsShape is not [var b, var s, var nv] || b != count || s != batch.Seq || nv != v)
+                throw new InvalidOperationException($"masked-LM logits have shape [{string.Join(", ", output.LogitsShape)}]; expected [{count}, {batch.Seq}, {v}].");
             for (int r = 0; r < count; r++)
             {
-                var ids = rows[r].Ids;
-                var maskPositions = Enumerable.Range(0, ids.Length).Where(p => ids[p] == Tokenizer.MaskId).ToArray();
+                var ids = rows[r].GetIdsArray();
+                var maskPositions = Enumerable.Range(0, ids.Length).Where(p => ids[p] == MaskId).ToArray();
                 bool single = maskPositions.Length == 1;
                 var perMask = new List<IReadOnlyList<FillMaskCandidate>>(maskPositions.Length);
                 foreach (var pos in maskPositions)
@@ -93,8 +96,8 @@ public sealed class FillMaskPipeline : Pipeline
                         int token = targetIds is null ? c : targetIds[c];
                         var filled = (int[])ids.Clone();
                         filled[pos] = token;
-                        var sequence = BertText.Decode(Tokenizer, filled.Where(id => id != Tokenizer.PadId), skipSpecialTokens: single);
-                        row.Add(new FillMaskCandidate(candidates[c], token, BertText.Decode(Tokenizer, [token], false), sequence));
+                        var sequence = Tokenizer.Decode(filled, skipSpecialTokens: single, cleanup: DecodeCleanup.WholeText);
+                        row.Add(new FillMaskCandidate(candidates[c], token, Tokenizer.Decode([token], false, cleanup: DecodeCleanup.WholeText), sequence));
                     }
                     perMask.Add(row);
                 }
@@ -109,16 +112,15 @@ public sealed class FillMaskPipeline : Pipeline
     public override int CheckInput(string text, int index = 0)
     {
         Validate(text, index);
-        var pieces = Tokenizer.Tokenize(text).Ids;
-        var (ids, _, truncated, _) = BuildSequence(pieces, null);
-        RequireMask(ids, truncated, text, index);
-        return pieces.Length + 2;
+        var e = Tokenizer.Encode(text, null, TruncationOptions);
+        RequireMask(e, text, index);
+        return e.Length + e.NumTruncatedTokens;
     }
 
-    void RequireMask(int[] ids, bool truncated, string text, int index)
+    void RequireMask(Encoding e, string text, int index)
     {
-        if (!ids.Contains(Tokenizer.MaskId))
-            throw new PipelineInputException(truncated
+        if (!e.IdsSpan.Contains(MaskId))
+            throw new PipelineInputException(e.NumTruncatedTokens > 0
                 ? $"input {index}: every [MASK] lies beyond the model's {MaxLength} tokens and was truncated away: \"{Describe(text)}\"."
                 : $"input {index}: no [MASK] token in \"{Describe(text)}\"; put [MASK] where a word should be predicted.");
     }
@@ -129,9 +131,9 @@ public sealed class FillMaskPipeline : Pipeline
         foreach (var target in targets)
         {
             if (string.IsNullOrWhiteSpace(target)) throw new PipelineInputException("a fill-mask target is empty.");
-            if (Tokenizer.TryGetId(target, out var id)) { if (!ids.Contains(id)) ids.Add(id); continue; }
-            var pieces = Tokenizer.Tokenize(target);
-            if (pieces.Count == 0) throw new PipelineInputException($"fill-mask target \"{target}\" has no tokens in this vocabulary.");
+            if (Tokenizer.TokenToId(target) is int id) { if (!ids.Contains(id)) ids.Add(id); continue; }
+            var pieces = Tokenizer.Encode(target, null, new EncodeOptions { AddSpecialTokens = false });
+            if (pieces.Length == 0) throw new PipelineInputException($"fill-mask target \"{target}\" has no tokens in this vocabulary.");
             // HF uses the first piece of a word that is not in the vocabulary.
             if (!ids.Contains(pieces.Ids[0])) ids.Add(pieces.Ids[0]);
         }

@@ -1,3 +1,4 @@
+using Sharpformer.Data;
 using Sharpformer.Models;
 using Sharpformer.Tensors;
 
@@ -35,10 +36,10 @@ public sealed class ModelPipelineAdapter : IPipelineModel
     public PretrainedModel Model => _model;
     public PipelineModelInfo Info { get; }
 
-    public PipelineModelOutput Forward(EncodedBatch batch, ForwardRequest request, CancellationToken cancellationToken = default)
+    public PipelineModelOutput Forward(CollatedBatch batch, ForwardRequest request, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var input = new EncoderInput(batch.InputIds, batch.Batch, batch.SeqLen, Info.UsesTokenTypeIds ? batch.TokenTypeIds : null, batch.AttentionMask);
+        var input = batch.ToEncoderInput(Info.UsesTokenTypeIds);
         var options = new ForwardOptions(OutputHiddenStates: false, OutputAttentions: request.Attentions);
         using var _ = Autograd.NoGrad();
         var (logits, _, encoder) = _model.Run(input, options);

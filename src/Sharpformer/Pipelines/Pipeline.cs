@@ -1,4 +1,5 @@
-using System.Text;
+using Sharpformer.Data;
+using Sharpformer.Tokenization;
 
 namespace Sharpformer.Pipelines;
 
@@ -20,12 +21,15 @@ public sealed record TextInput(string Text, string? TextPair = null)
 }
 
 /// <summary>
-/// The preprocess → forward → postprocess skeleton shared by the pipelines: validation, BERT-style special tokens,
-/// truncation that reports itself, padding into batches.
+/// The preprocess → forward → postprocess skeleton shared by the pipelines: validation, encoding under the tokenizer's own
+/// rules (special tokens, truncation that reports itself), and batches from the one collator (<see cref="PaddingCollator"/>).
 /// </summary>
 public abstract class Pipeline
 {
-    protected Pipeline(IPipelineTokenizer tokenizer, IPipelineModel model, PipelineOptions? options)
+    static readonly EncodeOptions NoSpecials = new() { AddSpecialTokens = false };
+    readonly PaddingCollator _collator;
+
+    protected Pipeline(ITokenizer tokenizer, IPipelineModel model, PipelineOptions? options)
     {
         Tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
         Model = model ?? throw new ArgumentNullException(nameof(model));
@@ -34,13 +38,20 @@ public abstract class Pipeline
         if (Options.MaxTextLength < 1) throw new ArgumentOutOfRangeException(nameof(options), Options.MaxTextLength, "MaxTextLength must be ≥ 1.");
         MaxLength = Math.Min(Options.MaxLength ?? model.Info.MaxPositions, model.Info.MaxPositions);
         if (MaxLength < 4) throw new ArgumentOutOfRangeException(nameof(options), MaxLength, "MaxLength must be ≥ 4 (two special tokens plus content).");
+        // transformers' pipelines call the tokenizer with truncation=True: the slow tokenizers' longest_first
+        // (one token at a time from the longer sequence of a pair), and no overflowing windows.
+        TruncationOptions = new EncodeOptions { Truncation = TruncationStrategy.LongestFirstPython, MaxLength = MaxLength };
+        _collator = new PaddingCollator(tokenizer.PadTokenId
+            ?? throw new PipelineInputException("the tokenizer has no padding token ([PAD]); pipelines pad their batches with it."));
     }
 
-    public IPipelineTokenizer Tokenizer { get; }
+    public ITokenizer Tokenizer { get; }
     public IPipelineModel Model { get; }
     public PipelineOptions Options { get; }
     /// <summary>Longest model input in tokens, specials included.</summary>
     public int MaxLength { get; }
+    /// <summary>How every input is encoded: the tokenizer's special tokens, truncated to <see cref="MaxLength"/>.</summary>
+    protected EncodeOptions TruncationOptions { get; }
 
     /// <summary>Raised (synchronously, on the calling thread) for every input cut to <see cref="MaxLength"/>.</summary>
     public event Action<TruncationWarning>? Truncated;
@@ -55,8 +66,12 @@ public abstract class Pipeline
     public virtual int CheckInput(string text, int index = 0)
     {
         Validate(text, index);
-        return Tokenizer.Tokenize(text).Count + 2;
+        return CountTokens(text);
     }
+
+    /// <summary>Tokens of <paramref name="text"/> before truncation, with the tokenizer's special tokens or without them.</summary>
+    public int CountTokens(string text, bool addSpecialTokens = true) =>
+        Tokenizer.Encode(text, null, addSpecialTokens ? EncodeOptions.Default : NoSpecials).Length;
 
     /// <summary>Rejects empty, whitespace-only, oversized or malformed (lone surrogate) text, naming the input.</summary>
     protected void Validate(string? text, int index, string field = "text")
@@ -74,67 +89,18 @@ public abstract class Pipeline
     }
 
     /// <summary>
-    /// [CLS] a [SEP] (b [SEP]) with HF's truncation: only_first for one text, longest_first for a pair. A tokenizer without
-    /// [CLS]/[SEP] (id −1, the seed model's word vectorizer) gets none.
+    /// Input <paramref name="index"/> encoded by the tokenizer with its special tokens and truncation to <see cref="MaxLength"/>;
+    /// a cut is reported through <see cref="Truncated"/>.
     /// </summary>
-    protected (int[] Ids, int[] TypeIds, bool Truncated, int FullLength) BuildSequence(int[] a, int[]? b)
+    protected Encoding Encode(string text, string? textPair, int index)
     {
-        bool cls = Tokenizer.ClsId >= 0, sep = Tokenizer.SepId >= 0;
-        int specials = (cls ? 1 : 0) + (sep ? (b is null ? 1 : 2) : 0);
-        int full = a.Length + (b?.Length ?? 0) + specials;
-        int budget = MaxLength - specials;
-        int la = a.Length, lb = b?.Length ?? 0;
-        if (la + lb > budget)
-        {
-            if (b is null) la = budget;
-            else
-            {
-                // longest_first removes one token at a time from the longer side (the pair on ties).
-                int remove = la + lb - budget;
-                while (remove > 0)
-                {
-                    if (la > lb) { int d = Math.Min(remove, la - lb); la -= d; remove -= d; }
-                    else if (lb > la) { int d = Math.Min(remove, lb - la); lb -= d; remove -= d; }
-                    else { lb--; remove--; }
-                }
-            }
-        }
-        int n = la + lb + specials;
-        var ids = new int[n];
-        var types = new int[n];
-        int p = 0;
-        if (cls) ids[p++] = Tokenizer.ClsId;
-        for (int i = 0; i < la; i++) ids[p++] = a[i];
-        if (sep) ids[p++] = Tokenizer.SepId;
-        if (b is not null)
-        {
-            for (int i = 0; i < lb; i++) { types[p] = 1; ids[p++] = b[i]; }
-            if (sep) { types[p] = 1; ids[p++] = Tokenizer.SepId; }
-        }
-        return (ids, types, n < full, full);
+        var e = Tokenizer.Encode(text, textPair, TruncationOptions);
+        if (e.NumTruncatedTokens > 0) OnTruncated(new TruncationWarning(index, e.Length + e.NumTruncatedTokens, MaxLength));
+        return e;
     }
 
-    /// <summary>Pads sequences to the longest one into an <see cref="EncodedBatch"/>.</summary>
-    protected EncodedBatch Pad(IReadOnlyList<(int[] Ids, int[] TypeIds)> rows)
-    {
-        // At least one position: a text with no tokens (possible without special tokens) is all padding, as Keras feeds it.
-        int seq = Math.Max(1, rows.Max(r => r.Ids.Length));
-        var batch = new EncodedBatch(rows.Count, seq);
-        bool types = Model.Info.UsesTokenTypeIds;
-        for (int r = 0; r < rows.Count; r++)
-        {
-            var (ids, tt) = rows[r];
-            int o = r * seq;
-            for (int j = 0; j < seq; j++)
-            {
-                bool real = j < ids.Length;
-                batch.InputIds[o + j] = real ? ids[j] : Tokenizer.PadId;
-                batch.TokenTypeIds[o + j] = real && types ? tt[j] : 0;
-                batch.AttentionMask[o + j] = real ? 1 : 0;
-            }
-        }
-        return batch;
-    }
+    /// <summary>Pads encodings into one model batch.</summary>
+    protected CollatedBatch Collate(IReadOnlyList<Encoding> rows) => _collator.Collate(rows);
 
     /// <summary>Runs <paramref name="body"/> over consecutive chunks of at most <see cref="PipelineOptions.BatchSize"/> items.</summary>
     protected void ForEachChunk(int count, Action<int, int> body, CancellationToken cancellationToken)
@@ -146,5 +112,5 @@ public abstract class Pipeline
         }
     }
 
-    internal static string Describe(string text) => text.Length <= 40 ? text : new StringBuilder(text, 0, 37, 40).Append("...").ToString();
+    internal static string Describe(string text) => text.Length <= 40 ? text : new System.Text.StringBuilder(text, 0, 37, 40).Append("...").ToString();
 }

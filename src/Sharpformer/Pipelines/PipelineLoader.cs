@@ -24,14 +24,14 @@ public static class PipelineLoader
     /// Loads <paramref name="modelDirOrId"/> for <paramref name="task"/>: classification and fill-mask need the matching head
     /// (its config's <c>architectures</c>); feature extraction loads the bare encoder of any BERT/DistilBERT checkpoint.
     /// </summary>
-    public static (IPipelineTokenizer Tokenizer, IPipelineModel Model) Load(string modelDirOrId, PipelineTask task)
+    public static (ITokenizer Tokenizer, IPipelineModel Model) Load(string modelDirOrId, PipelineTask task)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(modelDirOrId);
         var dir = AutoModel.ResolveDirectory(modelDirOrId);
         if (SeedTransformer.IsSeedTransformerDirectory(dir)) return LoadSeed(dir, task);
         if (!File.Exists(Path.Combine(dir, "vocab.txt")) && !File.Exists(Path.Combine(dir, "tokenizer.json")))
             throw new PipelineLoadException($"{dir} has no tokenizer (vocab.txt or tokenizer.json); copy the tokenizer files of the model into it.");
-        var tokenizer = BertPipelineTokenizer.FromDirectory(dir);
+        var tokenizer = BertTokenizer.FromDirectory(dir);
         var config = ModelConfigLoader.Load(dir);
         bool bareEncoder = task is PipelineTask.FeatureExtraction or PipelineTask.Attention;
         var options = bareEncoder
@@ -64,7 +64,7 @@ public static class PipelineLoader
     }
 
     /// <summary>A model directory written by <c>sharpformer train seed-agnews</c> / <c>text-classifier --architecture seed-transformer</c>.</summary>
-    static (IPipelineTokenizer, IPipelineModel) LoadSeed(string dir, PipelineTask task)
+    static (ITokenizer, IPipelineModel) LoadSeed(string dir, PipelineTask task)
     {
         if (task is not (PipelineTask.TextClassification or PipelineTask.Attention))
             throw new PipelineLoadException($"{dir} holds a seed transformer, which only classifies texts (classify, serve, attention, summary); {task} needs a BERT/DistilBERT checkpoint.");
@@ -72,6 +72,6 @@ public static class PipelineLoader
         var vectorizer = TextVectorizer.Load(dir);
         if (vectorizer.VocabularySize > model.Config.VocabSize)
             throw new PipelineLoadException($"{dir}: the vocabulary has {vectorizer.VocabularySize} tokens but config.json vocab_size is {model.Config.VocabSize}; they do not belong together.");
-        return (new SeedPipelineTokenizer(vectorizer), new SeedPipelineModel(model));
+        return (vectorizer, new SeedPipelineModel(model));
     }
 }

@@ -28,7 +28,7 @@ public static class SeedAttention
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(vectorizer);
         bool training = model.Training;
-        try { return new AttentionPipeline(new SeedPipelineTokenizer(vectorizer), new SeedPipelineModel(model)).Run(text); }
+        try { return new AttentionPipeline(vectorizer, new SeedPipelineModel(model)).Run(text); }
         finally { model.Training = training; }
     }
 }

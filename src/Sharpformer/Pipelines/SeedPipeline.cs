@@ -1,38 +1,7 @@
 using Sharpformer.Models;
-using Sharpformer.Tokenization;
+using Sharpformer.Data;
 
 namespace Sharpformer.Pipelines;
-
-/// <summary>
-/// <see cref="IPipelineTokenizer"/> over the <see cref="TextVectorizer"/> saved with a seed model: word tokens, 1 for
-/// unknown words, 0 for padding, and no special tokens (<see cref="ClsId"/> and <see cref="SepId"/> are −1, so
-/// <see cref="Pipeline"/> adds none).
-/// </summary>
-public sealed class SeedPipelineTokenizer : IPipelineTokenizer
-{
-    readonly TextVectorizer _vectorizer;
-
-    public SeedPipelineTokenizer(TextVectorizer vectorizer) => _vectorizer = vectorizer ?? throw new ArgumentNullException(nameof(vectorizer));
-
-    public TokenizedText Tokenize(string text)
-    {
-        var words = TextVectorizer.TokenizeWithOffsets(text);
-        var ids = new int[words.Count];
-        for (int i = 0; i < ids.Length; i++) ids[i] = _vectorizer.TryGetId(words[i].Token, out var id) ? id : UnkId;
-        return new TokenizedText(ids, words.Select(w => w.Token).ToArray(), words.Select(w => w.Start).ToArray(),
-            words.Select(w => w.End).ToArray(), Enumerable.Range(0, ids.Length).ToArray());
-    }
-
-    public string IdToToken(int id) => (uint)id < (uint)_vectorizer.VocabularySize ? _vectorizer.Vocabulary[id] : TextVectorizer.OovToken;
-    public bool TryGetId(string token, out int id) => _vectorizer.TryGetId(token, out id);
-    public int ClsId => -1;
-    public int SepId => -1;
-    public int PadId => 0;
-    public int UnkId => 1;
-    public int MaskId => -1;
-    public IReadOnlySet<int> SpecialIds { get; } = new HashSet<int> { 0, 1 };
-    public int VocabSize => _vectorizer.VocabularySize;
-}
 
 /// <summary>
 /// <see cref="IPipelineModel"/> over the from-scratch <see cref="SeedTransformer"/>: a sequence classifier with one
@@ -57,10 +26,10 @@ public sealed class SeedPipelineModel : IPipelineModel
     public SeedTransformer Model => _model;
     public PipelineModelInfo Info { get; }
 
-    public PipelineModelOutput Forward(EncodedBatch batch, ForwardRequest request, CancellationToken cancellationToken = default)
+    public PipelineModelOutput Forward(CollatedBatch batch, ForwardRequest request, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        int b = batch.Batch, s = batch.SeqLen, t = _model.Config.SequenceLength, h = _model.Config.NumHeads;
+        int b = batch.Batch, s = batch.Seq, t = _model.Config.SequenceLength, h = _model.Config.NumHeads;
         if (s > t) throw new ModelInputException($"seed model input has {s} tokens; the model reads at most {t}.");
         var ids = new int[b * t];
         for (int r = 0; r < b; r++)

@@ -1,3 +1,5 @@
+using Sharpformer.Tokenization;
+
 namespace Sharpformer.Pipelines;
 
 /// <summary>Per-call choices of <see cref="TextClassificationPipeline.Run(string, TextClassificationOptions?, CancellationToken)"/>.</summary>
@@ -16,7 +18,7 @@ public sealed record TextClassificationOptions
 /// </summary>
 public sealed class TextClassificationPipeline : Pipeline
 {
-    public TextClassificationPipeline(IPipelineTokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null)
+    public TextClassificationPipeline(ITokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null)
         : base(tokenizer, model, options)
     {
         if (model.Info.Id2Label.Count == 0)
@@ -86,16 +88,8 @@ public sealed class TextClassificationPipeline : Pipeline
         int c = Labels.Count;
         ForEachChunk(inputs.Count, (start, count) =>
         {
-            var rows = new List<(int[], int[])>(count);
-            for (int i = start; i < start + count; i++)
-            {
-                var a = Tokenizer.Tokenize(inputs[i].Text).Ids;
-                var b = inputs[i].TextPair is { } p ? Tokenizer.Tokenize(p).Ids : null;
-                var (ids, types, truncated, full) = BuildSequence(a, b);
-                if (truncated) OnTruncated(new TruncationWarning(i, full, MaxLength));
-                rows.Add((ids, types));
-            }
-            var result = Model.Forward(Pad(rows), new ForwardRequest(), cancellationToken);
+            var rows = Enumerable.Range(start, count).Select(i => Encode(inputs[i].Text, inputs[i].TextPair, i)).ToList();
+            var result = Model.Forward(Collate(rows), new ForwardRequest(), cancellationToken);
             var logits = result.Logits ?? throw new InvalidOperationException("the model returned no logits; it is not a sequence-classification model.");
             if (result.LogitsShape is not [var bsz, var nl] || bsz != count || nl != c)
                 throw new InvalidOperationException($"sequence-classification logits have shape [{string.Join(", ", result.LogitsShape)}]; expected [{count}, {c}].");

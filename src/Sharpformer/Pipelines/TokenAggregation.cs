@@ -54,7 +54,7 @@ public static class TokenAggregation
             string word = tokens[i];
             var wordRef = sentence.AsSpan(s, e - s);
             bool isSubword = wordAwareTokenizer
-                ? BertText.CodePointLength(word) != BertText.CodePointLength(wordRef)
+                ? CodePointLength(word) != CodePointLength(wordRef)
                 : s > 0 && !sentence.AsSpan(s - 1, Math.Min(2, sentence.Length - (s - 1))).Contains(' ');
             if (ids[i] == unkId) { word = wordRef.ToString(); isSubword = false; }
             result.Add(new PreEntity(i, word, scores[i], s, e, isSubword));
@@ -138,7 +138,7 @@ public static class TokenAggregation
 
     static Labelled AggregateWord(List<PreEntity> pieces, AggregationStrategy strategy, IReadOnlyList<string> id2label)
     {
-        var word = BertText.ConvertTokensToString(pieces.Select(p => p.Word));
+        var word = ConvertTokensToString(pieces.Select(p => p.Word));
         int k; float score;
         switch (strategy)
         {
@@ -184,7 +184,24 @@ public static class TokenAggregation
         var group = label[(label.LastIndexOf('-') + 1)..];
         double sum = 0;
         foreach (var r in run) sum += r.Score;
-        return new TokenEntity(group, (float)(sum / run.Count), BertText.ConvertTokensToString(run.Select(r => r.Word)),
+        return new TokenEntity(group, (float)(sum / run.Count), ConvertTokensToString(run.Select(r => r.Word)),
             run[0].Start, run[^1].End);
+    }
+
+    /// <summary>HF <c>BertTokenizer.convert_tokens_to_string</c>, which <c>aggregate_word</c> and <c>group_sub_entities</c> call.</summary>
+    /// <remarks><c>" ".join(tokens).replace(" ##", "").strip()</c>.</remarks>
+    internal static string ConvertTokensToString(IEnumerable<string> tokens) =>
+        string.Join(' ', tokens).Replace(" ##", "", StringComparison.Ordinal).Trim(' ');
+
+    /// <summary>Number of Unicode code points (Python <c>len</c> of a str).</summary>
+    internal static int CodePointLength(ReadOnlySpan<char> s)
+    {
+        int n = 0;
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1])) i++;
+            n++;
+        }
+        return n;
     }
 }

@@ -1,3 +1,5 @@
+using Sharpformer.Tokenization;
+
 namespace Sharpformer.Pipelines;
 
 /// <summary>Per-call choices of <see cref="TokenClassificationPipeline.Run(string, TokenClassificationOptions?, CancellationToken)"/>.</summary>
@@ -18,7 +20,7 @@ public sealed record TokenClassificationOptions
 /// </remarks>
 public sealed class TokenClassificationPipeline : Pipeline
 {
-    public TokenClassificationPipeline(IPipelineTokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null,
+    public TokenClassificationPipeline(ITokenizer tokenizer, IPipelineModel model, PipelineOptions? options = null,
         int? stride = null, IReadOnlyCollection<string>? ignoreLabels = null)
         : base(tokenizer, model, options)
     {
@@ -78,73 +80,81 @@ public sealed class TokenClassificationPipeline : Pipeline
     {
         ArgumentNullException.ThrowIfNull(texts);
         for (int i = 0; i < texts.Count; i++) Validate(texts[i], i);
-        var tokenized = texts.Select(Tokenizer.Tokenize).ToArray();
-
-        // Every window of every text is one batch row.
-        int window = MaxLength - 2, step = window - Stride;
-        var windows = new List<(int Text, int Start, int Length)>();
-        for (int t = 0; t < tokenized.Length; t++)
+        // The tokenizer's overflowing windows: MaxLength tokens each, consecutive ones sharing Stride pieces. Each is a batch row.
+        var windowOptions = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = MaxLength, Stride = Stride };
+        var encodings = texts.Select(t => Tokenizer.Encode(t, null, windowOptions)).ToArray();
+        var windows = new List<(int Text, Encoding Window, int[] Content)>();
+        var full = new FullSequence[texts.Count];
+        for (int t = 0; t < texts.Count; t++)
         {
-            int n = tokenized[t].Count;
-            for (int start = 0; ; start += step)
-            {
-                int len = Math.Min(window, n - start);
-                windows.Add((t, start, len));
-                if (start + len >= n) break;
-            }
+            var main = encodings[t];
+            foreach (var w in main.Overflowing.Prepend(main)) windows.Add((t, w, ContentPositions(w)));
+            full[t] = new FullSequence(main, windows[^1].Window.WindowStart + windows[^1].Content.Length);
         }
+        foreach (var (t, w, content) in windows) full[t].AddPieces(w, content);
 
         int c = Labels.Count;
-        var scores = tokenized.Select(tk => new float[tk.Count][]).ToArray();
-        var bestDistance = tokenized.Select(tk => Enumerable.Repeat(-1, tk.Count).ToArray()).ToArray();
         ForEachChunk(windows.Count, (start, count) =>
         {
-            var rows = new List<(int[], int[])>(count);
-            for (int w = start; w < start + count; w++)
-            {
-                var (t, ws, len) = windows[w];
-                var ids = new int[len + 2];
-                ids[0] = Tokenizer.ClsId;
-                Array.Copy(tokenized[t].Ids, ws, ids, 1, len);
-                ids[^1] = Tokenizer.SepId;
-                rows.Add((ids, new int[len + 2]));
-            }
-            var batch = Pad(rows);
+            var batch = Collate(windows.GetRange(start, count).Select(w => w.Window).ToList());
             var output = Model.Forward(batch, new ForwardRequest(), cancellationToken);
             var logits = output.Logits ?? throw new InvalidOperationException("the model returned no logits; it is not a token-classification model.");
-            if (output.LogitsShape is not [var b, var s, var nl] || b != count || s != batch.SeqLen || nl != c)
-                throw new InvalidOperationException($"token-classification logits have shape [{string.Join(", ", output.LogitsShape)}]; expected [{count}, {batch.SeqLen}, {c}].");
+            if (output.LogitsShape is not [var b, var s, var nl] || b != count || s != batch.Seq || nl != c)
+                throw new InvalidOperationException($"token-classification logits have shape [{string.Join(", ", output.LogitsShape)}]; expected [{count}, {batch.Seq}, {c}].");
             for (int r = 0; r < count; r++)
             {
-                var (t, ws, len) = windows[start + r];
-                for (int j = 0; j < len; j++)
-                {
-                    int tok = ws + j;
-                    int distance = Math.Min(j, len - 1 - j);
-                    if (distance <= bestDistance[t][tok]) continue;
-                    bestDistance[t][tok] = distance;
-                    scores[t][tok] = Scores.Softmax(logits.AsSpan(((r * s) + j + 1) * c, c));
-                }
+                var (t, w, content) = windows[start + r];
+                // A piece keeps the scores of the window in which it sits farthest from an edge.
+                for (int j = 0; j < content.Length; j++)
+                    full[t].Score(w.WindowStart + j, Math.Min(j, content.Length - 1 - j), logits.AsSpan((r * s + content[j]) * c, c));
             }
         }, cancellationToken);
 
-        var result = new List<PreEntity>[texts.Count];
-        for (int t = 0; t < texts.Count; t++)
+        return Enumerable.Range(0, texts.Count).Select(t => full[t].Gather(texts[t], Tokenizer.UnkTokenId)).ToList();
+    }
+
+    static int[] ContentPositions(Encoding e) => Enumerable.Range(0, e.Length).Where(p => e.SpecialTokensMask[p] == 0).ToArray();
+
+    /// <summary>The un-windowed sequence (the main encoding's special tokens around every piece of the text): indices match HF's for texts that fit.</summary>
+    sealed class FullSequence
+    {
+        readonly int _lead;
+        readonly int[] _ids, _starts, _ends, _best;
+        readonly string[] _tokens;
+        readonly float[][] _scores;
+        readonly bool[] _special;
+
+        public FullSequence(Encoding main, int pieces)
         {
-            var tk = tokenized[t];
-            int n = tk.Count;
-            // The un-windowed sequence [CLS] pieces [SEP]: indices match HF's for texts that fit.
-            var ids = new int[n + 2]; var tokens = new string[n + 2]; var sc = new float[n + 2][];
-            var st = new int[n + 2]; var en = new int[n + 2]; var special = new bool[n + 2];
-            ids[0] = Tokenizer.ClsId; tokens[0] = "[CLS]"; sc[0] = []; special[0] = true;
-            ids[^1] = Tokenizer.SepId; tokens[^1] = "[SEP]"; sc[^1] = []; special[^1] = true;
-            for (int i = 0; i < n; i++)
-            {
-                ids[i + 1] = tk.Ids[i]; tokens[i + 1] = tk.Tokens[i]; sc[i + 1] = scores[t][i];
-                st[i + 1] = tk.Starts[i]; en[i + 1] = tk.Ends[i];
-            }
-            result[t] = TokenAggregation.GatherPreEntities(texts[t], ids, tokens, sc, st, en, special, Tokenizer.UnkId);
+            var content = ContentPositions(main);
+            _lead = content.Length > 0 ? content[0] : main.Length;
+            int trail = content.Length > 0 ? main.Length - 1 - content[^1] : 0, n = _lead + pieces + trail;
+            (_ids, _starts, _ends, _tokens, _scores, _special) = (new int[n], new int[n], new int[n], new string[n], new float[n][], new bool[n]);
+            _best = Enumerable.Repeat(-1, pieces).ToArray();
+            for (int i = 0; i < _lead; i++) Special(i, main, i);
+            for (int i = 1; i <= trail; i++) Special(n - i, main, main.Length - i);
         }
-        return result;
+
+        void Special(int to, Encoding main, int from) =>
+            (_ids[to], _tokens[to], _scores[to], _special[to]) = (main.Ids[from], main.Tokens[from], [], true);
+
+        public void AddPieces(Encoding window, int[] content)
+        {
+            for (int j = 0; j < content.Length; j++)
+            {
+                int p = content[j], to = _lead + window.WindowStart + j;
+                (_ids[to], _tokens[to], _starts[to], _ends[to]) = (window.Ids[p], window.Tokens[p], window.Offsets[p].Start, window.Offsets[p].End);
+            }
+        }
+
+        public void Score(int piece, int distance, ReadOnlySpan<float> logits)
+        {
+            if (distance <= _best[piece]) return;
+            _best[piece] = distance;
+            _scores[_lead + piece] = Scores.Softmax(logits);
+        }
+
+        public List<PreEntity> Gather(string text, int unkId) =>
+            TokenAggregation.GatherPreEntities(text, _ids, _tokens, _scores, _starts, _ends, _special, unkId);
     }
 }

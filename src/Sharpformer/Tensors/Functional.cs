@@ -9,7 +9,7 @@ namespace Sharpformer.Tensors;
 public sealed record AttentionResult(Tensor Context, Tensor? Probabilities);
 
 /// <summary>Neural-network functions over tensors, each with its backward rule.</summary>
-public static class Functional
+public static partial class Functional
 {
     /// <summary>The additive mask value HF uses for masked positions (torch.finfo(float32).min).</summary>
     public const float MaskedValue = float.MinValue;

@@ -23,7 +23,7 @@ namespace Sharpformer.Tokenization;
 /// </list>
 /// Instances are immutable and thread-safe; scratch buffers are per thread.
 /// </remarks>
-public sealed partial class BertTokenizer : Tokenizer
+public sealed partial class BertTokenizer : Tokenizer, ITokenizer
 {
     readonly Dictionary<string, int> _vocab;
     readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabLookup;
@@ -77,6 +77,9 @@ public sealed partial class BertTokenizer : Tokenizer
 
 
     public override int? TokenToId(string token) => _vocab.TryGetValue(token, out var id) ? id : AddedId(token);
+
+    Encoding ITokenizer.Encode(string text, string? textPair, EncodeOptions options) =>
+        textPair is null ? Encode(text, options) : Encode(text, textPair, options);
 
     /// <summary>Ids of <paramref name="tokens"/>; unknown tokens map to the unknown-token id (as HF).</summary>
     public int[] ConvertTokensToIds(IEnumerable<string> tokens) => [.. tokens.Select(t => TokenToId(t) ?? _unkId)];

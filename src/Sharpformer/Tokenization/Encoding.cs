@@ -46,6 +46,14 @@ public sealed class Encoding
     public IReadOnlyList<int?> SequenceIds => _seqView ??= new NullableIntList(_seqs);
     /// <summary>Further windows when truncation cut the input (HF <c>return_overflowing_tokens</c>), each a full encoding with special tokens.</summary>
     public IReadOnlyList<Encoding> Overflowing { get; internal set; } = [];
+    /// <summary>Tokens truncation removed from the input (HF <c>num_truncated_tokens</c>); 0 when it fit.</summary>
+    /// <remarks>Set on the main encoding: its length before truncation is <see cref="Length"/> + this (before padding).</remarks>
+    public int NumTruncatedTokens { get; internal set; }
+    /// <summary>
+    /// Where this window starts among the first sequence's tokens before truncation: 0 for an encoding that kept the
+    /// start of its text; for an overflowing window, the index of its first content token of sequence 0.
+    /// </summary>
+    public int WindowStart { get; internal set; }
 
     public int Length => _ids.Length;
 

@@ -21,7 +21,7 @@ public sealed record TextVectorizerOptions(int? MaxTokens = null, int? OutputSeq
 /// Adapt: vocabulary = ["", "[UNK]"] + tokens by descending count, ties by token in descending UTF-8 byte order
 /// (Keras <c>np.lexsort((tokens, counts))[::-1]</c>), cut to MaxTokens − 2. Vectorize: index of each token, 1 if unknown.
 /// </remarks>
-public sealed class TextVectorizer
+public sealed class TextVectorizer : ITokenizer
 {
     public const string PaddingToken = "";
     public const string OovToken = "[UNK]";
@@ -109,6 +109,55 @@ public sealed class TextVectorizer
 
     /// <summary>The index of a standardized token, or false when it is not in the vocabulary (Vectorize then gives 1, OOV).</summary>
     public bool TryGetId(string token, out int id) => _index.TryGetValue(token, out id);
+
+    /// <summary>
+    /// The words of <paramref name="text"/> as an <see cref="Encoding"/>: ids as <see cref="Vectorize"/> gives them (no
+    /// special tokens, 1 for unknown words, no padding), offsets into the original text, one word id per token.
+    /// Truncation keeps the first (with <see cref="TruncationSide.Left"/> the last) MaxLength words.
+    /// </summary>
+    /// <exception cref="NotSupportedException">A text pair, stride windows or padding (pad batches with the collator).</exception>
+    public Encoding Encode(string text, string? textPair, EncodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(options);
+        if (textPair is not null || options.Stride != 0 || options.Padding != PaddingStrategy.None)
+            throw new NotSupportedException("a text vectorizer encodes single texts without stride windows or padding; pad batches with the collator.");
+        var words = TokenizeWithOffsets(text);
+        int n = words.Count, keep = n;
+        if (options.Truncation != TruncationStrategy.None)
+            keep = Math.Min(n, options.MaxLength ?? throw new TokenizationException("truncation needs EncodeOptions.MaxLength; a text vectorizer has no model_max_length."));
+        int first = options.TruncationSide == TruncationSide.Left ? n - keep : 0;
+        var ids = new int[keep];
+        var offsets = new TokenOffset[keep];
+        var wordIds = new int[keep];
+        var mask = new int[keep];
+        for (int i = 0; i < keep; i++)
+        {
+            var (token, start, end) = words[first + i];
+            ids[i] = _index.TryGetValue(token, out var id) ? id : 1;
+            offsets[i] = new TokenOffset(start, end);
+            wordIds[i] = first + i;
+            mask[i] = 1;
+        }
+        return new Encoding(ids, new int[keep], mask, new int[keep], offsets, wordIds, new int[keep], _vocabulary)
+        { NumTruncatedTokens = n - keep, WindowStart = first };
+    }
+
+    /// <summary>The vocabulary words of <paramref name="ids"/> joined by spaces (Keras has no decode; standardized words need no clean-up).</summary>
+    /// <remarks>With <paramref name="skipSpecialTokens"/>, padding (0) and out-of-vocabulary (1) ids are dropped.</remarks>
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = true, bool cleanUpTokenizationSpaces = true,
+        DecodeCleanup cleanup = DecodeCleanup.PerToken) =>
+        string.Join(' ', ids.Where(id => !skipSpecialTokens || id is not (0 or 1))
+            .Select(id => IdToToken(id) ?? throw new TokenizationException($"token id {id} is outside the vocabulary of {VocabularySize} words.")));
+
+    public int? TokenToId(string token) => _index.TryGetValue(token, out var id) ? id : null;
+    public string? IdToToken(int id) => (uint)id < (uint)_vocabulary.Length ? _vocabulary[id] : null;
+    /// <summary>Index 0 ("") pads.</summary>
+    public int? PadTokenId => 0;
+    public int? MaskTokenId => null;
+    /// <summary>Index 1 ("[UNK]") stands for every word outside the vocabulary.</summary>
+    public int UnkTokenId => 1;
+    public int VocabSize => VocabularySize;
 
     /// <summary>Builds the vocabulary from <paramref name="corpus"/> (Keras <c>adapt</c>); replaces any previous vocabulary.</summary>
     public void Adapt(IEnumerable<string> corpus, CancellationToken cancellationToken = default)

@@ -342,6 +342,7 @@ public abstract partial class Tokenizer
         }
         var b0 = b == null ? default : winB[0];
         var main = Assemble(a, winA[0], b, b0, o.AddSpecialTokens);
+        main.NumTruncatedTokens = nA - winA[0].Length + nB - (b == null ? 0 : b0.Length);
         if (winA.Count > 1 || winB.Count > 1)
         {
             // Order as Rust Encoding::merge_with: each A overflow with B and with B's overflows, then A with B's overflows.
@@ -431,7 +432,7 @@ public abstract partial class Tokenizer
                     }
             }
         }
-        return new Encoding(ids, typeIds, attention, special, offsets, words, seqs, _idToToken);
+        return new Encoding(ids, typeIds, attention, special, offsets, words, seqs, _idToToken) { WindowStart = wa.Start };
     }
 
     void TokenizeWords(IReadOnlyList<string> words, TokenBuffer output)

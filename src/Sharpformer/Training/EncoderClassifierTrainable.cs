@@ -82,7 +82,7 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
 
     public int BatchSize(CollatedBatch batch) => batch.Batch;
 
-    static EncoderInput Input(CollatedBatch b) => new(b.InputIds, b.Batch, b.Seq, b.TypeIds, b.AttentionMask);
+    static EncoderInput Input(CollatedBatch b) => b.ToEncoderInput();
 
     public float TrainStep(CollatedBatch batch, TrainingRandom rng, float gradScale)
     {

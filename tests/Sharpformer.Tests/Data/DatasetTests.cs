@@ -134,6 +134,26 @@ public class CollatorTests
     }
 
     [Fact]
+    public void EncodingsCollateAsTheirIdsAndTypeIds_AndAllEmptyRowsBecomeOnePaddingPosition()
+    {
+        var tok = Sharpformer.Tests.Tokenization.TokenizerConformanceTests.UncasedTokenizer;
+        var encodings = tok.EncodeBatch([("a b", "c"), ("d", "e f g")]);
+        var collator = new PaddingCollator(padId: 0);
+        var fromEncodings = collator.Collate(encodings);
+        var fromExamples = collator.Collate(encodings.Select(e => new EncodedExample(e.Ids, e.TypeIds)).ToList());
+        Assert.Equal(fromExamples.InputIds, fromEncodings.InputIds);
+        Assert.Equal(fromExamples.TypeIds, fromEncodings.TypeIds);
+        Assert.Equal(fromExamples.AttentionMask, fromEncodings.AttentionMask);
+        var input = fromEncodings.ToEncoderInput();
+        Assert.Equal((2, 7), (input.BatchSize, input.SequenceLength));
+        Assert.Equal([0, 0, 0, 0, 1, 1, 0, /* [CLS] d [SEP] | e f g [SEP] */ 0, 0, 0, 1, 1, 1, 1], input.TokenTypeIds!);
+        Assert.Null(fromEncodings.ToEncoderInput(tokenTypeIds: false).TokenTypeIds);
+        var empty = collator.Collate([Array.Empty<int>(), Array.Empty<int>()]);
+        Assert.Equal((2, 1), (empty.Batch, empty.Seq));
+        Assert.Equal([0, 0], empty.AttentionMask);
+    }
+
+    [Fact]
     public void InconsistentBatchesAreRejected()
     {
         var c = new PaddingCollator(maxLength: 4);

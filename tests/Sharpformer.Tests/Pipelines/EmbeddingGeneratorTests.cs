@@ -1,4 +1,5 @@
 using Microsoft.Extensions.AI;
+using Sharpformer.Extensions.AI;
 using Sharpformer.Pipelines;
 
 namespace Sharpformer.Tests.Pipelines;

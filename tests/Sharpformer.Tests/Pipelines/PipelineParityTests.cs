@@ -1,5 +1,7 @@
 using System.Text.Json;
+using Sharpformer.Data;
 using Sharpformer.Pipelines;
+using Sharpformer.Tokenization;
 
 namespace Sharpformer.Tests.Pipelines;
 
@@ -9,9 +11,9 @@ namespace Sharpformer.Tests.Pipelines;
 /// </summary>
 public class PipelineParityTests
 {
-    static readonly Dictionary<(string, PipelineTask), (IPipelineTokenizer, IPipelineModel)> Loaded = new();
+    static readonly Dictionary<(string, PipelineTask), (ITokenizer, IPipelineModel)> Loaded = new();
 
-    internal static (IPipelineTokenizer Tokenizer, IPipelineModel Model) Load(string dir, PipelineTask task)
+    internal static (ITokenizer Tokenizer, IPipelineModel Model) Load(string dir, PipelineTask task)
     {
         lock (Loaded)
         {
@@ -19,6 +21,12 @@ public class PipelineParityTests
             return pair;
         }
     }
+
+    /// <summary>The word pieces of a text, without special tokens.</summary>
+    internal static int Cls(ITokenizer tok) => tok.TokenToId("[CLS]")!.Value;
+    internal static int Sep(ITokenizer tok) => tok.TokenToId("[SEP]")!.Value;
+
+    internal static Encoding Pieces(ITokenizer tok, string text) => tok.Encode(text, null, new EncodeOptions { AddSpecialTokens = false });
 
     // ------------------------------------------------------------------ text classification
 
@@ -80,11 +88,10 @@ public class PipelineParityTests
         var w = Assert.Single(warnings);
         Assert.Equal(1, w.InputIndex);
         Assert.Equal(128, w.MaxLength);
-        Assert.Equal(tok.Tokenize(text).Count + 2, w.TokenCount);
+        Assert.Equal(Pieces(tok, text).Length + 2, w.TokenCount);
         // The truncated input scores exactly as its first 126 pieces would.
         var head = p.Logits([new TextInput(text)])[0];
-        var pieces = tok.Tokenize(text);
-        var cut = text[..pieces.Ends[125]];
+        var cut = text[..Pieces(tok, text).Offsets[125].End];
         Assert.Equal(head, p.Logits([new TextInput(cut)])[0]);
     }
 
@@ -162,12 +169,12 @@ public class PipelineParityTests
         for (int t = 0; t < texts.Count; t++)
         {
             var enc = tcp.GetProperty("rust_tokenizer").GetProperty("encodings")[t];
-            var pieces = tok.Tokenize(texts[t]);
+            var pieces = Pieces(tok, texts[t]);
             var ids = enc.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
             Assert.Equal(ids[1..^1], pieces.Ids);
             var offsets = enc.GetProperty("offsets").EnumerateArray().Skip(1).SkipLast(1)
                 .Select(o => (Fixtures.Utf16Index(texts[t], o[0].GetInt32()), Fixtures.Utf16Index(texts[t], o[1].GetInt32()))).ToArray();
-            Assert.Equal(offsets, pieces.Starts.Zip(pieces.Ends));
+            Assert.Equal(offsets, pieces.Offsets.Select(o => (o.Start, o.End)));
         }
     }
 
@@ -179,25 +186,23 @@ public class PipelineParityTests
         var pipe = new TokenClassificationPipeline(tok, model, new PipelineOptions { BatchSize = 3 }, stride: 32);
         const string sentence = "Angela Merkel met Emmanuel Macron in Paris on Tuesday. ";
         var text = string.Concat(Enumerable.Repeat(sentence, 50)) + "Barack Obama was born in Honolulu, Hawaii.";
-        var pieces = tok.Tokenize(text);
-        Assert.True(pieces.Count > 512, $"the test text has only {pieces.Count} pieces");
+        var pieces = Pieces(tok, text);
+        Assert.True(pieces.Length > 512, $"the test text has only {pieces.Length} pieces");
 
         var pre = pipe.PreEntities([text])[0];
-        Assert.Equal(Enumerable.Range(1, pieces.Count), pre.Select(p => p.Index));   // every piece kept, HF indices
+        Assert.Equal(Enumerable.Range(1, pieces.Length), pre.Select(p => p.Index));   // every piece kept, HF indices
         Assert.All(pre, p => Assert.Equal(1f, p.Scores.Sum(), 1e-4));
 
         // Windows of 126 pieces advancing by 94; the tail pieces come from the last window: check them against a
         // direct forward of exactly that window.
         int window = 126, step = 126 - 32, lastStart = 0;
-        while (lastStart + window < pieces.Count) lastStart += step;
-        var ids = new[] { tok.ClsId }.Concat(pieces.Ids[lastStart..]).Append(tok.SepId).ToArray();
-        var batch = new EncodedBatch(1, ids.Length);
-        ids.CopyTo(batch.InputIds, 0);
-        Array.Fill(batch.AttentionMask, 1);
+        while (lastStart + window < pieces.Length) lastStart += step;
+        var ids = new[] { Cls(tok) }.Concat(pieces.Ids.Skip(lastStart)).Append(Sep(tok)).ToArray();
+        var batch = new PaddingCollator().Collate([ids]);
         var logits = model.Forward(batch, new ForwardRequest()).Logits!;
         int c = model.Info.Id2Label.Count;
         int previousEnd = lastStart - step + window;   // the window before covers pieces up to here
-        for (int i = previousEnd + 1; i < pieces.Count; i++)
+        for (int i = previousEnd + 1; i < pieces.Length; i++)
         {
             var direct = Scores.Softmax(logits.AsSpan((i - lastStart + 1) * c, c));
             for (int k = 0; k < c; k++) Assert.Equal(direct[k], pre[i].Scores[k], 1e-6);
@@ -209,7 +214,7 @@ public class PipelineParityTests
         var tail = entities.Where(e => e.Start >= tailStart).ToList();
         Assert.NotEmpty(tail);
         Assert.All(tail, e => Assert.Equal(text[e.Start..e.End].ToLowerInvariant(), e.Word));
-        Assert.Contains(pieces.Starts.Select((s, i) => (s, i)), p => p.s >= tailStart && p.i > 512);
+        Assert.Contains(pieces.Offsets.Select((o, i) => (s: o.Start, i)), p => p.s >= tailStart && p.i > 512);
     }
 
     // ------------------------------------------------------------------ fill-mask

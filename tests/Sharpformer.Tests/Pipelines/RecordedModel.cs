@@ -1,3 +1,4 @@
+using Sharpformer.Data;
 using Sharpformer.Pipelines;
 
 namespace Sharpformer.Tests.Pipelines;
@@ -19,11 +20,11 @@ public sealed class RecordedModel(PipelineModelInfo info, int outputsPerPosition
 
     static string Key(IEnumerable<int> ids) => string.Join(',', ids);
 
-    public PipelineModelOutput Forward(EncodedBatch batch, ForwardRequest request, CancellationToken cancellationToken = default)
+    public PipelineModelOutput Forward(CollatedBatch batch, ForwardRequest request, CancellationToken cancellationToken = default)
     {
         Calls++;
         BatchSizes.Add(batch.Batch);
-        int b = batch.Batch, s = batch.SeqLen, c = outputsPerPosition;
+        int b = batch.Batch, s = batch.Seq, c = outputsPerPosition;
         var logits = new float[perToken ? b * s * c : b * c];
         for (int r = 0; r < b; r++)
         {

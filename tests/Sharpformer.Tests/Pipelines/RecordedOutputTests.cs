@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Sharpformer.Pipelines;
+using Sharpformer.Tokenization;
 
 namespace Sharpformer.Tests.Pipelines;
 
@@ -14,7 +15,7 @@ public class RecordedOutputTests
 
     static FillMaskPipeline RecordedFillMask(int batchSize)
     {
-        var tokenizer = BertPipelineTokenizer.FromDirectory(SharedData.Fixture(Mlm));
+        var tokenizer = BertTokenizer.FromDirectory(SharedData.Fixture(Mlm));
         var model = new RecordedModel(new PipelineModelInfo("bert", 128, [], null, true, 2, 4), tokenizer.VocabSize, perToken: true);
         foreach (var c in Fixtures.Expected(Mlm).GetProperty("mlm").GetProperty("cases").EnumerateArray())
         {
@@ -74,14 +75,14 @@ public class RecordedOutputTests
 
     static TextClassificationPipeline RecordedClassifier(string dir, int batchSize)
     {
-        var tokenizer = BertPipelineTokenizer.FromDirectory(SharedData.Fixture(dir));
+        var tokenizer = BertTokenizer.FromDirectory(SharedData.Fixture(dir));
         var tc = Fixtures.Expected(dir).GetProperty("text_classification_pipeline");
         var texts = tc.GetProperty("texts").EnumerateArray().Select(t => t.GetString()!).ToList();
         var labels = tc.GetProperty("return_all_scores_true")[0][0].EnumerateArray().Select(e => e.GetProperty("label").GetString()!).ToList();
         var model = new RecordedModel(new PipelineModelInfo("bert", 128, labels, null, true, 2, 4), labels.Count, perToken: false);
         for (int i = 0; i < texts.Count; i++)
         {
-            var ids = new[] { tokenizer.ClsId }.Concat(tokenizer.Tokenize(texts[i]).Ids).Append(tokenizer.SepId).ToArray();
+            var ids = new[] { tokenizer.ClsTokenId!.Value }.Concat(PipelineParityTests.Pieces(tokenizer, texts[i]).Ids).Append(tokenizer.SepTokenId!.Value).ToArray();
             var logp = tc.GetProperty("return_all_scores_true")[i][0].EnumerateArray().Select(e => MathF.Log(e.GetProperty("score").GetSingle())).ToArray();
             model.Add(ids, _ => logp);
         }

@@ -28,6 +28,20 @@ public class BertTokenizerBehaviorTests
     }
 
     [Fact]
+    public void WindowsSayWhereTheyStart_AndTheMainEncodingCountsTheCutTokens()
+    {
+        var o = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 6, Stride = 1 };
+        var e = Tok.Encode("a b c d e f g h", o);
+        Assert.Equal([0, 3, 6], e.Overflowing.Prepend(e).Select(w => w.WindowStart));
+        Assert.Equal(4, e.NumTruncatedTokens);   // 8 letters, 4 kept
+        Assert.Equal(4, Tok.Encode("a b c d e f g h", o with { TruncationSide = TruncationSide.Left }).WindowStart);   // e f g h
+        var fits = Tok.Encode("a b", o);
+        Assert.Equal((0, 0), (fits.NumTruncatedTokens, fits.WindowStart));
+        // A pair cut Python-style (one token at a time from the longer side): 8 + 2 pieces into 7 − 3 specials → 2 + 2.
+        Assert.Equal(6, Tok.Encode("a b c d e f g h", "a b", new EncodeOptions { Truncation = TruncationStrategy.LongestFirstPython, MaxLength = 7 }).NumTruncatedTokens);
+    }
+
+    [Fact]
     public void LeftTruncationKeepsTheEnd()
     {
         var e = Tok.Encode("a b c d e f g h", new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 6, Stride = 1, TruncationSide = TruncationSide.Left });

@@ -53,6 +53,24 @@ public class TextVectorizerTests
     }
 
     [Fact]
+    public void EncodeGivesTheVectorizedIdsWithOffsets_AndTruncatesToMaxLength()
+    {
+        var tv = new TextVectorizer(new TextVectorizerOptions(MaxTokens: 6));
+        tv.Adapt(Tiny);
+        const string text = "A cat, a DOG and a bed";
+        var e = tv.Encode(text, null, EncodeOptions.Default);
+        Assert.Equal(tv.Vectorize(text), e.Ids);
+        Assert.Equal(["[UNK]", "cat", "[UNK]", "[UNK]", "[UNK]", "[UNK]", "bed"], e.Tokens);
+        Assert.Equal("cat", text[e.Offsets[1].Start..e.Offsets[1].End]);
+        Assert.Equal([1, 1, 1, 1, 1, 1, 1], e.AttentionMask);
+        var cut = tv.Encode(text, null, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 3 });
+        Assert.Equal([1, 3, 1], cut.Ids);
+        Assert.Equal(4, cut.NumTruncatedTokens);
+        Assert.Equal("cat bed", tv.Decode([0, 3, 1, 4]));
+        Assert.Throws<NotSupportedException>(() => tv.Encode(text, "a pair", EncodeOptions.Default));
+    }
+
+    [Fact]
     public void SaveLoadRoundTrip()
     {
         var dir = Path.Combine(Path.GetTempPath(), $"sharpformer-tv-{Guid.NewGuid():N}");

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Sharpformer.Data;
 using Sharpformer.Models;
+using Sharpformer.Pipelines;
 using Sharpformer.Tokenization;
 using Sharpformer.Training;
 using Sharpformer.Training.Workflows;
@@ -33,7 +34,7 @@ public sealed class WorkflowTests : IDisposable
         var pooler = expected["base_model_outputs"]!["pooler_output"]!.AsArray();
         var mask = expected["encoding"]!["attention_mask"]!.AsArray();
         var tokenizer = BertTokenizer.FromDirectory(SeqCls);
-        foreach (var pooling in new[] { FeaturePooling.Cls, FeaturePooling.Pooler, FeaturePooling.MaskedMean })
+        foreach (var pooling in new[] { Pooling.Cls, Pooling.Pooled, Pooling.MaskedMean })
         {
             var encoder = FeatureExtraction.LoadEncoder(SeqCls, pooling);
             var features = FeatureExtraction.Extract(encoder, tokenizer, texts, new FeatureOptions { Pooling = pooling, BatchSize = 2 });
@@ -44,8 +45,8 @@ public sealed class WorkflowTests : IDisposable
                 {
                     double want = pooling switch
                     {
-                        FeaturePooling.Cls => row[0]![j]!.GetValue<double>(),
-                        FeaturePooling.Pooler => pooler[b]![j]!.GetValue<double>(),
+                        Pooling.Cls => row[0]![j]!.GetValue<double>(),
+                        Pooling.Pooled => pooler[b]![j]!.GetValue<double>(),
                         _ => Enumerable.Range(0, row.Count).Where(t => mask[b]![t]!.GetValue<int>() == 1).Average(t => row[t]![j]!.GetValue<double>()),
                     };
                     Assert.True(Math.Abs(features[b][j] - want) <= 1e-4, $"{pooling} text {b} dim {j}: {features[b][j]} vs {want}");
@@ -59,7 +60,7 @@ public sealed class WorkflowTests : IDisposable
     {
         var train = AgTrain(48); var test = AgTest(24);
         var result = FeatureExtraction.TrainAndEvaluate(SeqCls, train, test, AgNews.Labels,
-            new FeatureOptions { Pooling = FeaturePooling.MaskedMean, MaxLength = 64, C = 0.5 });
+            new FeatureOptions { Pooling = Pooling.MaskedMean, MaxLength = 64, C = 0.5 });
         var y = test.Select(e => e.Label).ToArray();
         int correct = y.Where((t, i) => t == result.Predictions[i]).Count();
         Assert.Equal((double)correct / y.Length, result.Accuracy, 12);

@@ -3,26 +3,15 @@ using Sharpformer.Classical;
 using Sharpformer.Data;
 using Sharpformer.Metrics;
 using Sharpformer.Models;
-using Sharpformer.Tensors;
+using Sharpformer.Pipelines;
 using Sharpformer.Tokenization;
 
 namespace Sharpformer.Training.Workflows;
 
-/// <summary>How one vector per text is taken from a frozen encoder.</summary>
-public enum FeaturePooling
-{
-    /// <summary>The last hidden state of the first token ([CLS]).</summary>
-    Cls,
-    /// <summary>BERT's pooler output tanh(W·h_[CLS] + b) (BERT checkpoints with a pooler only).</summary>
-    Pooler,
-    /// <summary>Mean of the last hidden states over non-padding tokens (special tokens included).</summary>
-    MaskedMean,
-}
-
 /// <summary>Settings of feature extraction + logistic regression.</summary>
 public sealed record FeatureOptions
 {
-    public FeaturePooling Pooling { get; init; } = FeaturePooling.Cls;
+    public Pooling Pooling { get; init; } = Pooling.Cls;
     public int MaxLength { get; init; } = 128;
     public int BatchSize { get; init; } = 32;
     /// <summary>Inverse L2 strength of the logistic regression (scikit-learn's C).</summary>
@@ -49,64 +38,26 @@ public sealed record FeatureClassifierResult(double Accuracy, double F1Weighted,
 public static class FeatureExtraction
 {
     /// <summary>Loads the bare encoder of any BERT-family directory (a head checkpoint's "bert."/"distilbert." prefix is stripped).</summary>
-    public static PretrainedModel LoadEncoder(string modelDir, FeaturePooling pooling)
+    public static PretrainedModel LoadEncoder(string modelDir, Pooling pooling)
     {
         string dir = AutoModel.ResolveDirectory(modelDir);
         var config = ModelConfigLoader.Load(dir);
         string arch = config.ModelType == "distilbert" ? "DistilBertModel" : "BertModel";
-        if (pooling == FeaturePooling.Pooler && arch != "BertModel")
+        if (pooling == Pooling.Pooled && arch != "BertModel")
             throw new NotSupportedException($"{dir} is a {config.ModelType} model without a pooler; use --pooling cls or mean.");
-        var model = AutoModel.FromPretrained(dir, new ModelLoadOptions { Architecture = arch, AddPoolingLayer = pooling == FeaturePooling.Pooler });
-        if (pooling == FeaturePooling.Pooler && model.LoadReport is { } report && report.Missing.Any(m => m.Contains("pooler", StringComparison.Ordinal)))
+        var model = AutoModel.FromPretrained(dir, new ModelLoadOptions { Architecture = arch, AddPoolingLayer = pooling == Pooling.Pooled });
+        if (pooling == Pooling.Pooled && model.LoadReport is { } report && report.Missing.Any(m => m.Contains("pooler", StringComparison.Ordinal)))
             throw new NotSupportedException($"{dir} has no pooler weights; use --pooling cls or mean.");
         return model;
     }
 
-    /// <summary>One feature vector per text, [texts][hidden].</summary>
-    public static float[][] Extract(PretrainedModel encoder, BertTokenizer tokenizer, IReadOnlyList<string> texts, FeatureOptions options,
+    /// <summary>One feature vector per text, [texts][hidden]: the feature-extraction pipeline over the frozen encoder.</summary>
+    public static float[][] Extract(PretrainedModel encoder, ITokenizer tokenizer, IReadOnlyList<string> texts, FeatureOptions options,
         CancellationToken cancellationToken = default)
     {
-        if (encoder is not TransformerEncoder enc) throw new NotSupportedException($"{encoder.Architecture} is not a bare encoder; load it with LoadEncoder.");
-        encoder.Eval();
-        using var noGrad = Autograd.NoGrad();
-        var encodeOptions = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = options.MaxLength };
-        bool types = encoder.ModelType == "bert";
-        var collator = new PaddingCollator(tokenizer.PadTokenId ?? 0);
-        var features = new float[texts.Count][];
-        for (int start = 0; start < texts.Count; start += options.BatchSize)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            int n = Math.Min(options.BatchSize, texts.Count - start);
-            var encodings = tokenizer.EncodeBatch(texts.Skip(start).Take(n).ToList(), encodeOptions, cancellationToken);
-            var batch = collator.Collate(encodings.Select(e => new EncodedExample(e.Ids, types ? e.TypeIds : null)).ToList());
-            var output = enc.Forward(new EncoderInput(batch.InputIds, batch.Batch, batch.Seq, types ? batch.TypeIds : null, batch.AttentionMask));
-            var hidden = output.LastHiddenState.Contiguous().ToArray();   // [b, s, h]
-            int h = output.LastHiddenState.Dim(-1), s = batch.Seq;
-            float[]? pooled = options.Pooling == FeaturePooling.Pooler
-                ? (output.PoolerOutput ?? throw new NotSupportedException("The encoder returned no pooler output.")).Contiguous().ToArray()
-                : null;
-            for (int b = 0; b < n; b++)
-            {
-                var v = new float[h];
-                switch (options.Pooling)
-                {
-                    case FeaturePooling.Cls: Array.Copy(hidden, b * s * h, v, 0, h); break;
-                    case FeaturePooling.Pooler: Array.Copy(pooled!, b * h, v, 0, h); break;
-                    case FeaturePooling.MaskedMean:
-                        int count = 0;
-                        for (int t = 0; t < s; t++)
-                        {
-                            if (batch.AttentionMask[b * s + t] == 0) continue;
-                            System.Numerics.Tensors.TensorPrimitives.Add(v, hidden.AsSpan((b * s + t) * h, h), v);
-                            count++;
-                        }
-                        System.Numerics.Tensors.TensorPrimitives.Multiply(v, 1f / Math.Max(1, count), v);
-                        break;
-                }
-                features[start + b] = v;
-            }
-        }
-        return features;
+        var pipeline = new FeatureExtractionPipeline(tokenizer, new ModelPipelineAdapter(encoder, encoder.ModelConfig),
+            new PipelineOptions { BatchSize = options.BatchSize, MaxLength = options.MaxLength }, options.Pooling);
+        return [.. pipeline.Run(texts, cancellationToken)];
     }
 
     /// <summary>Extracts features for both sets, fits the regression on the training set and scores the test set.</summary>

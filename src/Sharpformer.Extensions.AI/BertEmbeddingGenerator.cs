@@ -1,6 +1,7 @@
 using Microsoft.Extensions.AI;
+using Sharpformer.Pipelines;
 
-namespace Sharpformer.Pipelines;
+namespace Sharpformer.Extensions.AI;
 
 /// <summary>
 /// Microsoft.Extensions.AI <see cref="IEmbeddingGenerator{TInput, TEmbedding}"/> over <see cref="FeatureExtractionPipeline"/>:
@@ -52,7 +53,7 @@ public sealed class BertEmbeddingGenerator : IEmbeddingGenerator<string, Embeddi
                     throw new NotSupportedException($"the model {ModelId} produces {_dimensions}-dimensional embeddings; {d} dimensions were requested.");
                 var now = DateTimeOffset.UtcNow;
                 var result = new GeneratedEmbeddings<Embedding<float>>(vectors.Select(v => new Embedding<float>(v) { ModelId = ModelId, CreatedAt = now }));
-                long tokens = texts.Sum(t => (long)_pipeline.Tokenizer.Tokenize(t).Count + 2);
+                long tokens = texts.Sum(t => (long)_pipeline.CountTokens(t));
                 result.Usage = new UsageDetails { InputTokenCount = tokens, TotalTokenCount = tokens };
                 return result;
             }, cancellationToken).ConfigureAwait(false);

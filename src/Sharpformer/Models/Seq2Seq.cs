@@ -1,0 +1,163 @@
+using Sharpformer.Nn;
+using Sharpformer.Tensors;
+
+namespace Sharpformer.Models;
+
+/// <summary>Sizes and special tokens of a <see cref="BahdanauSeq2Seq"/>.</summary>
+/// <param name="VocabSize">shared by source and target (ids 0..V−1).</param>
+/// <param name="EmbeddingDim">E, both embeddings.</param>
+/// <param name="EncoderHidden">He per direction of the bidirectional encoder GRU (encoder states are 2·He wide).</param>
+/// <param name="DecoderHidden">Hd, the decoder GRU state.</param>
+/// <param name="AttentionUnits">width of the additive attention's hidden layer.</param>
+/// <param name="PadId">padding (embedding row 0 without gradient; ignored by the loss).</param>
+/// <param name="BosId">first decoder input.</param>
+/// <param name="EosId">end of sequence.</param>
+public sealed record Seq2SeqConfig(int VocabSize, int EmbeddingDim, int EncoderHidden, int DecoderHidden, int AttentionUnits,
+    int PadId = 0, int BosId = 1, int EosId = 2);
+
+/// <summary>A source batch encoded once and read by every decoder step.</summary>
+/// <param name="Outputs">[B, S, 2He] encoder states h_j (forward half first), 0 at padding.</param>
+/// <param name="InitialState">[B, Hd] s₀ = tanh(bridge([h_n fwd; h_n rev])).</param>
+/// <param name="SourceMask">additive [B, S] mask of the padding.</param>
+/// <param name="Keys">W1·h_j [B, S, units], the query-independent half of the attention scores.</param>
+public sealed record Seq2SeqEncoding(Tensor Outputs, Tensor InitialState, Tensor SourceMask, Tensor Keys);
+
+/// <summary>One decoder step: logits [B, V], the new state s_t [B, Hd] and the attention weights α_t [B, S].</summary>
+public sealed record Seq2SeqStep(Tensor Logits, Tensor State, Tensor Attention);
+
+/// <summary>Teacher-forced output: logits [B, T, V], attention [B, T, S], the mean cross-entropy over non-pad labels when labels were given.</summary>
+public sealed record Seq2SeqOutput(Tensor Logits, Tensor Attention, Tensor? Loss, Seq2SeqEncoding Encoding);
+
+/// <summary>Greedy decoding: tokens per sequence (all steps, EOS included and not cut), logits [B, steps, V], attention [B, steps, S].</summary>
+public sealed record GreedyDecoding(int[][] Tokens, Tensor Logits, Tensor Attention);
+
+/// <summary>The encoder: embedding (padding row 0) and a bidirectional batch-first GRU run on the real source lengths.</summary>
+public sealed class BahdanauEncoder : Module
+{
+    public BahdanauEncoder(VarBuilder vb, Seq2SeqConfig c)
+    {
+        Embedding = RegisterModule("embedding", new Embedding(vb.Push("embedding"), c.VocabSize, c.EmbeddingDim, WeightInit.Normal(1), c.PadId));
+        Gru = RegisterModule("gru", new Gru(vb.Push("gru"), new RecurrentOptions(c.EmbeddingDim, c.EncoderHidden, Bidirectional: true, BatchFirst: true)));
+    }
+
+    public Embedding Embedding { get; }
+    public Gru Gru { get; }
+
+    /// <summary>src [B·S] ids (row-major [B, S]) with per-sequence lengths → GRU output [B, S, 2He] and h_n [2, B, He].</summary>
+    public RecurrentOutput Forward(int[] src, int batch, int[] lengths) =>
+        Gru.Forward(Embedding.Forward(src, batch, src.Length / batch), null, lengths);
+}
+
+/// <summary>
+/// The decoder with input feeding: per step the attention reads the previous state, the GRU reads [context; embedding(y_{t−1})],
+/// a linear layer gives the logits.
+/// </summary>
+public sealed class BahdanauDecoder : Module
+{
+    public BahdanauDecoder(VarBuilder vb, Seq2SeqConfig c)
+    {
+        Embedding = RegisterModule("embedding", new Embedding(vb.Push("embedding"), c.VocabSize, c.EmbeddingDim, WeightInit.Normal(1), c.PadId));
+        Attention = RegisterModule("attention", new BahdanauAttention(vb.Push("attention"), c.DecoderHidden, 2 * c.EncoderHidden, c.AttentionUnits));
+        Gru = RegisterModule("gru", new Gru(vb.Push("gru"), new RecurrentOptions(2 * c.EncoderHidden + c.EmbeddingDim, c.DecoderHidden, BatchFirst: true)));
+        Fc = RegisterModule("fc", new Linear(vb.Push("fc"), c.DecoderHidden, c.VocabSize, WeightInit.Uniform(1 / Math.Sqrt(c.DecoderHidden))));
+    }
+
+    public Embedding Embedding { get; }
+    public BahdanauAttention Attention { get; }
+    public Gru Gru { get; }
+    public Linear Fc { get; }
+
+    /// <summary>context_t, α_t = attention(s_{t−1}, h); s_t = GRU([context_t; e(y_{t−1})], s_{t−1}); logits_t = fc(s_t).</summary>
+    /// <param name="encoding">the encoded source.</param>
+    /// <param name="state">s_{t−1} [B, Hd].</param>
+    /// <param name="embedded">e(y_{t−1}) [B, E].</param>
+    public Seq2SeqStep Step(Seq2SeqEncoding encoding, Tensor state, Tensor embedded)
+    {
+        var a = Attention.Forward(state, encoding.Outputs, encoding.SourceMask, encoding.Keys);
+        var x = Tensor.Concat([a.Context, embedded], -1).Unsqueeze(1);
+        var s = Gru.Forward(x, state.Unsqueeze(0)).HN.Select(0, 0);
+        return new Seq2SeqStep(Fc.Forward(s), s, a.Weights);
+    }
+}
+
+/// <summary>
+/// The RNN encoder–decoder with additive attention of Bahdanau, Cho &amp; Bengio 2015 ("Neural Machine Translation by Jointly
+/// Learning to Align and Translate"): a bidirectional GRU encoder, a bridge to the decoder's first state, and a GRU decoder
+/// whose attention over the encoder states is queried with its previous state. Parameter names follow the fixture's
+/// PyTorch module (encoder.gru.weight_ih_l0_reverse, decoder.attention.W1.weight, …), which mirrors the TensorFlow
+/// NMT-with-attention tutorial's Encoder/Decoder.
+/// </summary>
+public sealed class BahdanauSeq2Seq : Module
+{
+    public BahdanauSeq2Seq(VarBuilder vb, Seq2SeqConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Config = config;
+        Encoder = RegisterModule("encoder", new BahdanauEncoder(vb.Push("encoder"), config));
+        Bridge = RegisterModule("bridge", new Linear(vb.Push("bridge"), 2 * config.EncoderHidden, config.DecoderHidden, WeightInit.Uniform(1 / Math.Sqrt(2 * config.EncoderHidden))));
+        Decoder = RegisterModule("decoder", new BahdanauDecoder(vb.Push("decoder"), config));
+    }
+
+    /// <summary>A freshly initialised model (seeded).</summary>
+    public BahdanauSeq2Seq(Seq2SeqConfig config, int seed = 0) : this(VarBuilder.Fresh(seed), config) { }
+
+    public Seq2SeqConfig Config { get; }
+    public BahdanauEncoder Encoder { get; }
+    public Linear Bridge { get; }
+    public BahdanauDecoder Decoder { get; }
+
+    /// <summary>Encodes src (row-major [B, S] ids, right-padded) with its lengths.</summary>
+    public Seq2SeqEncoding Encode(int[] src, int[] srcLengths)
+    {
+        ArgumentNullException.ThrowIfNull(src); ArgumentNullException.ThrowIfNull(srcLengths);
+        int B = srcLengths.Length;
+        if (B == 0 || src.Length % B != 0)
+            throw new ArgumentException($"Seq2Seq: {src.Length} source ids do not form {B} rows of equal length.", nameof(src));
+        int S = src.Length / B;
+        var r = Encoder.Forward(src, B, srcLengths);
+        var last = Tensor.Concat([r.HN.Select(0, 0), r.HN.Select(0, 1)], -1);
+        var init = Bridge.Forward(last).Tanh();
+        return new Seq2SeqEncoding(r.Output, init, RecurrentAttention.SourceMask(srcLengths, S), Decoder.Attention.Keys(r.Output));
+    }
+
+    /// <summary>Teacher forcing: decoderInput (row-major [B, T], starting with BOS) → logits, attention and, with labels [B·T], the loss.</summary>
+    public Seq2SeqOutput Forward(int[] src, int[] srcLengths, int[] decoderInput, int[]? labels = null)
+    {
+        var enc = Encode(src, srcLengths);
+        int B = srcLengths.Length;
+        if (decoderInput.Length % B != 0) throw new ArgumentException($"Seq2Seq: {decoderInput.Length} decoder inputs do not form {B} rows.", nameof(decoderInput));
+        int T = decoderInput.Length / B;
+        var embedded = Decoder.Embedding.Forward(decoderInput, B, T);
+        var state = enc.InitialState;
+        var logits = new List<Tensor>(T); var attention = new List<Tensor>(T);
+        for (int t = 0; t < T; t++)
+        {
+            var step = Decoder.Step(enc, state, embedded.Select(1, t));
+            logits.Add(step.Logits); attention.Add(step.Attention); state = step.State;
+        }
+        var allLogits = Tensor.Stack(logits, 1);
+        var loss = labels == null ? null : Losses.CrossEntropy(allLogits.Reshape(B * T, Config.VocabSize), labels, ignoreIndex: Config.PadId);
+        return new Seq2SeqOutput(allLogits, Tensor.Stack(attention, 1), loss, enc);
+    }
+
+    /// <summary>Greedy decoding from BOS for exactly <paramref name="steps"/> steps (no stop at EOS; cut at the first EOS yourself).</summary>
+    public GreedyDecoding Greedy(int[] src, int[] srcLengths, int steps)
+    {
+        if (steps <= 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, "Greedy decoding needs at least one step.");
+        using var noGrad = Autograd.NoGrad();
+        var enc = Encode(src, srcLengths);
+        int B = srcLengths.Length;
+        var prev = Enumerable.Repeat(Config.BosId, B).ToArray();
+        var tokens = Enumerable.Range(0, B).Select(_ => new int[steps]).ToArray();
+        var state = enc.InitialState;
+        var logits = new List<Tensor>(steps); var attention = new List<Tensor>(steps);
+        for (int t = 0; t < steps; t++)
+        {
+            var step = Decoder.Step(enc, state, Decoder.Embedding.Forward(prev, B));
+            prev = step.Logits.ArgMax(-1);
+            for (int b = 0; b < B; b++) tokens[b][t] = prev[b];
+            logits.Add(step.Logits); attention.Add(step.Attention); state = step.State;
+        }
+        return new GreedyDecoding(tokens, Tensor.Stack(logits, 1), Tensor.Stack(attention, 1));
+    }
+}
