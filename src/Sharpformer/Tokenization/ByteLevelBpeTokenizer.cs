@@ -21,7 +21,7 @@ namespace Sharpformer.Tokenization;
 /// </list>
 /// Instances are immutable and thread-safe.
 /// </remarks>
-public sealed partial class ByteLevelBpeTokenizer : Tokenizer
+public sealed partial class ByteLevelBpeTokenizer : Tokenizer, ITokenizer
 {
     /// <summary>Pieces with more byte symbols than this are merged with the heap; shorter ones with the array scan.</summary>
     internal const int HeapThreshold = 48;
@@ -97,6 +97,18 @@ public sealed partial class ByteLevelBpeTokenizer : Tokenizer
     public int? EosTokenId => Specials.Eos is null ? null : TokenToId(Specials.Eos);
 
     public override int? TokenToId(string token) => _vocab.TryGetValue(token, out var id) ? id : AddedId(token);
+
+    Encoding ITokenizer.Encode(string text, string? textPair, EncodeOptions options) =>
+        textPair is null ? Encode(text, options) : Encode(text, textPair, options);
+
+    /// <remarks>Through <see cref="ITokenizer"/> cleanup defaults to on, as transformers 4.30's GPT-2 <c>decode</c>; <see cref="DecodeCleanup"/> has no effect here.</remarks>
+    string ITokenizer.Decode(IEnumerable<int> ids, bool skipSpecialTokens, bool cleanUpTokenizationSpaces, DecodeCleanup cleanup) =>
+        Decode(ids, skipSpecialTokens, cleanUpTokenizationSpaces);
+
+    int? ITokenizer.MaskTokenId => null;
+
+    /// <summary>The model's unknown-token id; −1 (matching no token) for GPT-2, whose byte alphabet never needs one.</summary>
+    int ITokenizer.UnkTokenId => _unkId ?? -1;
 
     /// <summary>
     /// A tokenizer identical to this one but with <paramref name="padToken"/> as its pad token (HF

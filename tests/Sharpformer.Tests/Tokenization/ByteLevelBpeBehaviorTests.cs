@@ -102,6 +102,19 @@ public class ByteLevelBpeBehaviorTests
     }
 
     [Fact]
+    public void AsAnITokenizerItEncodesAndDecodesTheSame()
+    {
+        ITokenizer t = Tok;
+        Assert.Equal(Tok.Encode("Hello", " world").Ids, t.Encode("Hello", " world", EncodeOptions.Default).Ids);
+        Assert.Equal(Tok.Encode("Hi there").Ids, t.Encode("Hi there", null, EncodeOptions.Default).Ids);
+        var ids = Tok.Encode("Hello , world .").Ids;
+        Assert.Equal("Hello, world.", t.Decode(ids));   // transformers' default cleanup
+        Assert.Equal("Hello , world .", t.Decode(ids, cleanUpTokenizationSpaces: false));
+        Assert.Null(t.MaskTokenId);
+        Assert.Equal(-1, t.UnkTokenId);
+    }
+
+    [Fact]
     public void PairsGetTypeIdOneAndPretokenizedWordsKeepTheirIndex()
     {
         var p = Tok.Encode("Hello", " world");
