@@ -23,14 +23,10 @@ public sealed record BpeTrainerOptions
 /// counted (added tokens are not split out, as in HF training).</item>
 /// <item>Ids: special tokens first, then the alphabet (seen characters plus the 256 byte characters) sorted by code
 /// point, then one id per new merge result.</item>
-/// <item>Pair counts (weighted by word counts) go into a max-heap ordered by count, then by the smaller (left id,
-/// right id) on ties. A popped entry whose count is out of date is pushed back with the current count; otherwise
-/// its pair is merged in the words it lists, the count changes of the neighbouring pairs are applied, and the pairs
-/// that gained occurrences are pushed with the words they gained them in. Training stops when the vocabulary reaches
-/// <see cref="BpeTrainerOptions.VocabSize"/>, the heap is empty or the best count is below
-/// <see cref="BpeTrainerOptions.MinFrequency"/>.</item>
-/// <item>As in HF, the merged pair's own count is not decremented, so a pair can be merged again later (its words
-/// that gained it afterwards); the repeat adds no token, and the saved merge list keeps the pair at its last rank.</item>
+/// <item>Merges: HF's merge loop (<see cref="BpeMergeLoop"/>, shared with <see cref="WordPieceTrainer"/>), until the
+/// vocabulary reaches <see cref="BpeTrainerOptions.VocabSize"/> or no pair reaches <see cref="BpeTrainerOptions.MinFrequency"/>.
+/// A pair HF merges twice (its own count is never decremented) keeps its last rank in the saved merge list, as HF
+/// collects the merges into a map where later ranks overwrite earlier ones.</item>
 /// </list>
 /// </remarks>
 public static class BpeTrainer
@@ -89,67 +85,22 @@ public static class BpeTrainer
             words[wi] = symbols; counts[wi] = c; wi++;
         }
 
-        // 4. Pair counts and where each pair occurs.
-        var pairCounts = new Dictionary<long, long>();
-        var whereToUpdate = new Dictionary<long, HashSet<int>>();
-        for (int i = 0; i < words.Length; i++)
-        {
-            var w = words[i];
-            for (int k = 0; k + 1 < w.Count; k++)
-            {
-                long pair = Pair(w[k], w[k + 1]);
-                pairCounts[pair] = pairCounts.GetValueOrDefault(pair) + counts[i];
-                if (!whereToUpdate.TryGetValue(pair, out var set)) whereToUpdate[pair] = set = [];
-                set.Add(i);
-            }
-        }
-        // Max-heap on count, then ascending pair: a min-heap on (−count, pair). Entries carry the count they were pushed with.
-        var queue = new PriorityQueue<(long Pair, long Count, HashSet<int> Pos), (long NegCount, long Pair)>();
-        void Flush()
-        {
-            foreach (var (pair, pos) in whereToUpdate)
-            {
-                long c = pairCounts[pair];
-                if (c > 0) queue.Enqueue((pair, c, pos), (-c, pair));
-            }
-            whereToUpdate.Clear();
-        }
-        Flush();
-
-        // 5. Merges.
+        // 4-5. Merges (the loop HF's BpeTrainer runs).
         var merges = new List<(long Pair, int NewId)>();
-        var changes = new List<(long Pair, int Change, int Word)>();
-        while (wordToId.Count < o.VocabSize && queue.TryDequeue(out var top, out _))
-        {
-            long current = pairCounts[top.Pair];
-            if (top.Count != current)
+        BpeMergeLoop.Run(words, counts, o.VocabSize, o.MinFrequency, () => wordToId.Count,
+            (a, b) =>
             {
-                queue.Enqueue((top.Pair, current, top.Pos), (-current, top.Pair));
-                continue;
-            }
-            if (top.Count < 1 || o.MinFrequency > top.Count) break;
-            if ((merges.Count & 255) == 0)
+                var newToken = idToWord[a] + idToWord[b];
+                if (!wordToId.TryGetValue(newToken, out int newId)) { newId = idToWord.Count; AddToken(newToken); }
+                return newId;
+            },
+            (a, b, newId) =>
             {
+                merges.Add((BpeMergeLoop.Pair(a, b), newId));
+                if ((merges.Count & 255) != 0) return;
                 cancellationToken.ThrowIfCancellationRequested();
-                if ((merges.Count & 1023) == 0 && merges.Count > 0) progress?.Report($"{merges.Count} merges, vocabulary {wordToId.Count}/{o.VocabSize}");
-            }
-            int a = (int)(top.Pair >> 32), b = (int)(uint)top.Pair;
-            var newToken = idToWord[a] + idToWord[b];
-            if (!wordToId.TryGetValue(newToken, out int newId)) { newId = idToWord.Count; AddToken(newToken); }
-            merges.Add((top.Pair, newId));
-            changes.Clear();
-            foreach (var i in top.Pos) MergeWord(words[i], a, b, newId, i, changes);
-            foreach (var (pair, change, w) in changes)
-            {
-                pairCounts[pair] = pairCounts.GetValueOrDefault(pair) + change * counts[w];
-                if (change > 0)
-                {
-                    if (!whereToUpdate.TryGetValue(pair, out var set)) whereToUpdate[pair] = set = [];
-                    set.Add(w);
-                }
-            }
-            Flush();
-        }
+                if ((merges.Count & 1023) == 0) progress?.Report($"{merges.Count} merges, vocabulary {wordToId.Count}/{o.VocabSize}");
+            });
 
         // A pair merged twice keeps its last rank (HF collects the merges into a map, later ranks overwriting earlier).
         var lastRank = new Dictionary<long, int>();
@@ -187,26 +138,4 @@ public static class BpeTrainer
         }
     }
 
-    /// <summary>HF <c>Word::merge</c>: replaces every non-overlapping (left, right), scanning left to right, and records the neighbouring pair count changes.</summary>
-    static void MergeWord(List<int> s, int left, int right, int replacement, int word, List<(long, int, int)> changes)
-    {
-        for (int i = 0; i < s.Count; i++)
-        {
-            if (s[i] != left || i + 1 >= s.Count || s[i + 1] != right) continue;
-            if (i > 0)
-            {
-                changes.Add((Pair(s[i - 1], left), -1, word));
-                changes.Add((Pair(s[i - 1], replacement), 1, word));
-            }
-            s[i] = replacement;
-            s.RemoveAt(i + 1);
-            if (i < s.Count - 1)
-            {
-                changes.Add((Pair(right, s[i + 1]), -1, word));
-                changes.Add((Pair(replacement, s[i + 1]), 1, word));
-            }
-        }
-    }
-
-    static long Pair(int left, int right) => ((long)left << 32) | (uint)right;
 }
