@@ -62,7 +62,6 @@ internal static class InferBench
         var shapes = Option(args, "--shapes") is { } s
             ? s.Split(',').Select(x => x.Split('x')).Select(x => (int.Parse(x[0], CultureInfo.InvariantCulture), int.Parse(x[1], CultureInfo.InvariantCulture))).ToArray()
             : DefaultShapes;
-        Parallelism.DefaultThreads = threads;
         bool quantized = args.Contains("--quantized"), profiling = args.Contains("--profile");
 
         var buildWatch = Stopwatch.StartNew();
@@ -73,6 +72,7 @@ internal static class InferBench
             _ => throw new ArgumentException($"--model {model}: expected bert or distilbert."),
         };
         module.Eval();
+        module.Execution = new ExecutionOptions(threads);
         if (quantized) DynamicQuantization.Quantize(module);
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         double buildSeconds = buildWatch.Elapsed.TotalSeconds;

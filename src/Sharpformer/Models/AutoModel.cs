@@ -30,7 +30,9 @@ public static class AutoModel
     public static PretrainedModel FromConfig(ModelConfig config, ModelLoadOptions? options = null)
     {
         options ??= new ModelLoadOptions();
-        return Build(WithLabels(config, options), VarBuilder.Fresh(options.Seed), options);
+        var model = Build(WithLabels(config, options), VarBuilder.Fresh(options.Seed), options);
+        model.Execution = options.Execution;
+        return model;
     }
 
     static ModelConfig WithLabels(ModelConfig config, ModelLoadOptions options)
@@ -90,6 +92,7 @@ public static class AutoModel
             if (quantized) DynamicQuantization.AttachFromCheckpoint(model, sd);
         }
         model.SourceDirectory = dir;
+        model.Execution = options.Execution;
         model.Eval();
         return model;
     }

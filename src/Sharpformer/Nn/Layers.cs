@@ -43,8 +43,7 @@ public sealed class Linear : Module
         if (Int8Weight != null && Training)
             throw new NotSupportedException("This model is int8-quantized, which is for inference only; train the fp32 checkpoint and quantize it afterwards (sharpformer quantize).");
         var y = Functional.Linear(x, Weight.Value, Bias?.Value);
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 }
 
@@ -78,8 +77,7 @@ public sealed class Embedding : Module
     public Tensor Forward(int[] ids, params int[] idsShape)
     {
         var y = Functional.Embedding(Weight.Value, ids, idsShape, PaddingIdx);
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 }
 
@@ -108,8 +106,7 @@ public sealed class LayerNorm : Module
     public Tensor Forward(Tensor x)
     {
         var y = Functional.LayerNorm(x, Weight.Value, Bias.Value, Eps);
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 }
 
@@ -125,5 +122,5 @@ public sealed class Dropout : Module, IStochastic
     public float P { get; }
     public Random Rng { get; set; }
 
-    public Tensor Forward(Tensor x) => Functional.Dropout(x, P, Training, Rng);
+    public Tensor Forward(Tensor x) => Forwarded(Functional.Dropout(x, P, Training, Rng));
 }
