@@ -6,7 +6,7 @@ using Xunit;
 namespace Sharpformer.Tests.Models;
 
 /// <summary>GPT-2 against ../shared/fixtures/gpt2-tiny (transformers 4.30.2): every case, every recorded value.</summary>
-public class Gpt2Tests
+public class Gpt2Tests(Xunit.Abstractions.ITestOutputHelper output)
 {
     const string Dir = "gpt2-tiny";
     // Values are float32 rounded to 7 significant digits; 1e-5 absolute covers that rounding plus float32 arithmetic.
@@ -98,6 +98,7 @@ public class Gpt2Tests
                 }
             }
         }
+        output.WriteLine($"worst |Δ| over every forward value: {worst:E2}");
         Assert.True(worst <= Tol);
     }
 
