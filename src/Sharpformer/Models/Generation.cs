@@ -216,7 +216,8 @@ public static class Generator
                 if (j >= past) { ids[i * t + j - past] = s.Ids[i][j]; pos[i * t + j - past] = m == 0 ? 1 : cum - 1; }
             }
         }
-        return model.NextTokenLogits(new CausalLMInput(ids, b, t, mask, pos), cache);
+        // Generation never needs gradients; without this scope a caller's enabled autograd would refuse the cache.
+        using (Autograd.NoGrad()) return model.NextTokenLogits(new CausalLMInput(ids, b, t, mask, pos), cache);
     }
 
     // Greedy / sampling loop: yields the chosen token of every row per step. Finished rows (after EOS) get the pad token.
