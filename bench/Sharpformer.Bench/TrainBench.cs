@@ -23,7 +23,8 @@ internal static class TrainBench
         int repeats = IntOption(args, "--repeats", 7);
         int threads = IntOption(args, "--threads", 0);
         string only = Option(args, "--only") ?? "all";
-        if (threads > 0) Kernels.Parallelism.DefaultThreads = threads;
+        // The whole bench (models, trainer steps) runs in the --threads scope.
+        using var threadScope = Tensors.ExecutionScope.Enter(Tensors.ExecutionOptions.FromEnvironment(threads));
         if (only is "all" or "seed") { Seed(json, repeats, masked: false); Seed(json, repeats, masked: true); }
         if (only is "all" or "bert") BertBench.Run(json, Math.Max(3, repeats / 2), args.Contains("--gc-each-step"));
         return 0;
@@ -95,7 +96,7 @@ internal static class TrainBench
         var inv = CultureInfo.InvariantCulture;
         if (json)
             Console.WriteLine(string.Create(inv,
-                $"{{\"bench\":\"{name}\",\"batch\":{batch},\"seq_len\":{seqLen},\"threads\":{Kernels.Parallelism.DefaultThreads},\"step_ms\":{seconds * 1000:F1},\"samples_per_s\":{samplesPerSecond:F1},\"peak_working_set_gib\":{peakGiB:F3}{extra}}}"));
+                $"{{\"bench\":\"{name}\",\"batch\":{batch},\"seq_len\":{seqLen},\"threads\":{Tensors.ExecutionScope.Threads},\"step_ms\":{seconds * 1000:F1},\"samples_per_s\":{samplesPerSecond:F1},\"peak_working_set_gib\":{peakGiB:F3}{extra}}}"));
         else
             Console.WriteLine(string.Create(inv, $"{name}: batch {batch}×{seqLen}, {seconds * 1000:F1} ms/step, {samplesPerSecond:F1} samples/s, peak {peakGiB:F2} GiB {extra}"));
     }

@@ -46,10 +46,10 @@ public static class DropoutMask
     }
 
     /// <summary>The whole mask of <paramref name="seed"/> (entries from 0), chunks generated in parallel.</summary>
-    public static unsafe void Fill(Span<float> mask, float p, ulong seed)
+    public static unsafe void Fill(Span<float> mask, float p, ulong seed, int threads = 0)
     {
         int n = mask.Length, chunks = (n + ChunkSize - 1) / ChunkSize;
-        int workers = Math.Min(chunks, Parallelism.WorkersFor(n, ChunkSize));
+        int workers = Math.Min(chunks, Parallelism.WorkersFor(n, ChunkSize, threads));
         fixed (float* pm = mask)
         {
             nint addr = (nint)pm;

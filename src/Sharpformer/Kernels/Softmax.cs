@@ -6,7 +6,7 @@ using System.Numerics.Tensors;
 namespace Sharpformer.Kernels;
 
 /// <summary>Row-wise softmax and log-softmax over a rows×cols row-major buffer.</summary>
-/// <remarks>Forward and Backward split large inputs by rows across <see cref="Parallelism.DefaultThreads"/> threads.</remarks>
+/// <remarks>Forward and Backward split large inputs by rows across their <c>threads</c> argument (≤ 0: every core).</remarks>
 public static class Softmax
 {
     /// <summary>
@@ -19,7 +19,7 @@ public static class Softmax
     /// A row whose every entry is −∞ yields zeros rather than NaN.
     /// </remarks>
     public static unsafe void Forward(ReadOnlySpan<float> x, Span<float> y, int rows, int cols,
-        ReadOnlySpan<float> mask = default, int rowsPerMask = 1)
+        ReadOnlySpan<float> mask = default, int rowsPerMask = 1, int threads = 0)
     {
         Check(x.Length, y.Length, rows, cols, mask.Length, rowsPerMask);
         if (cols == 0 || rows == 0) return;
@@ -27,7 +27,7 @@ public static class Softmax
         fixed (float* px = x) fixed (float* py = y) fixed (float* pm = mask)
         {
             nint ax = (nint)px, ay = (nint)py, am = (nint)pm;
-            Parallelism.Rows(rows, cols, (r0, r1) => ForwardRows(new ReadOnlySpan<float>((float*)ax, xLen), new Span<float>((float*)ay, yLen),
+            Parallelism.Rows(rows, cols, threads, (r0, r1) => ForwardRows(new ReadOnlySpan<float>((float*)ax, xLen), new Span<float>((float*)ay, yLen),
                 r0, r1, cols, mLen == 0 ? default : new ReadOnlySpan<float>((float*)am, mLen), rowsPerMask));
         }
     }
@@ -116,7 +116,7 @@ public static class Softmax
     }
 
     /// <summary>dx[r,:] = y[r,:] ⊙ (dy[r,:] − ⟨dy[r,:], y[r,:]⟩), the softmax backward from its output y. dx may alias dy.</summary>
-    public static unsafe void Backward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int rows, int cols)
+    public static unsafe void Backward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int rows, int cols, int threads = 0)
     {
         Check(y.Length, dx.Length, rows, cols, 0, 1);
         CheckGrad(dy.Length, rows, cols);
@@ -125,7 +125,7 @@ public static class Softmax
         fixed (float* py = y) fixed (float* pg = dy) fixed (float* pd = dx)
         {
             nint ay = (nint)py, ag = (nint)pg, ad = (nint)pd;
-            Parallelism.Rows(rows, cols, (r0, r1) =>
+            Parallelism.Rows(rows, cols, threads, (r0, r1) =>
             {
                 var ys = new ReadOnlySpan<float>((float*)ay, yLen); var gs = new ReadOnlySpan<float>((float*)ag, gLen); var ds = new Span<float>((float*)ad, dLen);
                 for (int r = r0; r < r1; r++)

@@ -213,9 +213,7 @@ public sealed class Gpt2Attention : Module
             context = Tensor.FromArray(ctx, B, T, W);
             if (p != null) probs = Tensor.FromArray(p, B, Heads, T, keys);
         }
-        var y = ResidDropout.Forward(CProj.Forward(context));
-        LastOutputShape = y.ShapeArray;
-        return (y, probs);
+        return (Forwarded(ResidDropout.Forward(CProj.Forward(context))), probs);
     }
 }
 
@@ -237,9 +235,7 @@ public sealed class Gpt2Mlp : Module
 
     public Tensor Forward(Tensor x)
     {
-        var y = Dropout.Forward(CProj.Forward(PretrainedModel.Activate(CFc.Forward(x), Activation)));
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(Dropout.Forward(CProj.Forward(PretrainedModel.Activate(CFc.Forward(x), Activation))));
     }
 }
 
@@ -264,9 +260,7 @@ public sealed class Gpt2Block : Module
     {
         var (a, probs) = Attn.Forward(Ln1.Forward(x), keyMask, cache, returnProbabilities);
         x = a.Add(x);
-        var y = x.Add(Mlp.Forward(Ln2.Forward(x)));
-        LastOutputShape = y.ShapeArray;
-        return (y, probs);
+        return (Forwarded(x.Add(Mlp.Forward(Ln2.Forward(x)))), probs);
     }
 }
 
@@ -345,7 +339,7 @@ public sealed class Gpt2Model : Module
         cache?.Advance(T);
         x = LnF.Forward(x);
         states?.Add(x);
-        LastOutputShape = x.ShapeArray;
+        Forwarded(x);
         return new DecoderOutput(x, states, attentions);
     }
 

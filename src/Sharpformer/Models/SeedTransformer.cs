@@ -4,6 +4,7 @@ using System.Runtime.Intrinsics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Sharpformer.Kernels;
+using Sharpformer.Tensors;
 
 namespace Sharpformer.Models;
 
@@ -117,7 +118,7 @@ public sealed class SeedTransformer
     /// <summary>Training mode enables dropout.</summary>
     public bool Training { get; set; } = true;
 
-    /// <summary>Threads for the attention loop and the GEMMs (≤ 0: <see cref="Parallelism.DefaultThreads"/>).</summary>
+    /// <summary>Threads for the attention loop and the GEMMs (≤ 0: the caller's <see cref="ExecutionScope"/>).</summary>
     public int Threads { get; set; }
 
     /// <summary>A freshly initialised model (Keras initialisers) drawing from <paramref name="rng"/>.</summary>
@@ -286,7 +287,7 @@ public sealed class SeedTransformer
         bool dropout = Training && cfg.Dropout > 0;
         if (dropout && rng == null) throw new ArgumentNullException(nameof(rng), "Training-mode forward needs a Random for dropout.");
         int N = batch * T;
-        int threads = Parallelism.Resolve(Threads);
+        int threads = Threads > 0 ? Threads : ExecutionScope.Threads;
         var ws = _ws = Workspace.Ensure(_ws, cfg, batch, threads);
         ws.Batch = batch;
         ws.DropoutActive = dropout;
@@ -334,7 +335,7 @@ public sealed class SeedTransformer
             TensorPrimitives.Add(r1, ws.X0.AsSpan(0, N * D), r1);
         }
         else TensorPrimitives.Add(ws.AttnOut.AsSpan(0, N * D), ws.X0.AsSpan(0, N * D), r1);
-        LayerNorm.Forward(r1, _ln1g.Value, _ln1b.Value, ws.H1, N, D, cfg.LayerNormEps, ws.Mean1, ws.Rstd1);
+        LayerNorm.Forward(r1, _ln1g.Value, _ln1b.Value, ws.H1, N, D, cfg.LayerNormEps, ws.Mean1, ws.Rstd1, threads);
 
         LinearForward(ws.H1, N, D, _w1, _b1, F, ws.F1Pre, threads);
         Activations.Relu(ws.F1Pre.AsSpan(0, N * F), ws.F1.AsSpan(0, N * F));
@@ -347,7 +348,7 @@ public sealed class SeedTransformer
             TensorPrimitives.Add(r2, ws.H1.AsSpan(0, N * D), r2);
         }
         else TensorPrimitives.Add(ws.F2.AsSpan(0, N * D), ws.H1.AsSpan(0, N * D), r2);
-        LayerNorm.Forward(r2, _ln2g.Value, _ln2b.Value, ws.H2, N, D, cfg.LayerNormEps, ws.Mean2, ws.Rstd2);
+        LayerNorm.Forward(r2, _ln2g.Value, _ln2b.Value, ws.H2, N, D, cfg.LayerNormEps, ws.Mean2, ws.Rstd2, threads);
 
         // Global average pooling over positions (all, or valid ones).
         for (int b = 0; b < batch; b++)
@@ -422,7 +423,7 @@ public sealed class SeedTransformer
         var cfg = Config;
         int B = ws.Batch, T = cfg.SequenceLength, D = cfg.EmbedDim, H = cfg.NumHeads, Kd = cfg.KeyDim, HK = H * Kd, F = cfg.FfDim, DD = cfg.DenseDim, C = cfg.NumLabels;
         int N = B * T;
-        int threads = Parallelism.Resolve(Threads);
+        int threads = Threads > 0 ? Threads : ExecutionScope.Threads;
         bool dropout = ws.DropoutActive;
 
         // classifier
@@ -497,7 +498,7 @@ public sealed class SeedTransformer
         // Recomputed from the cached Q and K (the forward keeps no T×T buffers); the context goes to a scratch buffer.
         int HK = Config.NumHeads * Config.KeyDim;
         Kernels.Attention.Forward(ws.Qkv, ws.Qkv.AsSpan(HK), ws.Qkv.AsSpan(2 * HK), new float[ws.Batch * T * HK], AttentionLayout(ws.Batch), AttentionOptions,
-            Config.MaskedAttention ? ws.KeyMask.AsSpan(0, ws.Batch * T) : default, default, default, probs, Threads);
+            Config.MaskedAttention ? ws.KeyMask.AsSpan(0, ws.Batch * T) : default, default, default, probs, Threads > 0 ? Threads : ExecutionScope.Threads);
         return probs;
     }
 

@@ -32,8 +32,6 @@ public sealed class Conv1D : Module
         if (shape[^1] != InFeatures) throw ShapeMismatchException.For("Conv1D", x.Shape, Weight.Value.Shape, $"the last dimension must be in_features = {InFeatures}");
         var y = x.Reshape(-1, InFeatures).MatMul(Weight.Value).Add(Bias.Value);
         shape[^1] = OutFeatures;
-        y = y.Reshape(shape);
-        LastOutputShape = shape;
-        return y;
+        return Forwarded(y.Reshape(shape));
     }
 }

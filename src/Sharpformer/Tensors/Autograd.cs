@@ -28,6 +28,8 @@ internal sealed class Node
 
     public string Op { get; }
     public BackwardFn? Backward;
+    /// <summary>The thread count in force when the op was recorded (≤ 0: none); its backward runs with the same.</summary>
+    public readonly int Threads = ExecutionScope.RequestedThreads;
     /// <summary>Input i's leaf tensor (null when input i needs no gradient or is an intermediate).</summary>
     public Tensor?[] Leaves;
     /// <summary>The node that produced input i (null when input i needs no gradient or is a leaf).</summary>
@@ -256,6 +258,8 @@ public static class Autograd
                 if (g == null) continue;
                 if (node.Freed || node.Backward == null)
                     throw FreedError(node);
+                // A model's ops differentiate with the thread count its forward ran with, whoever calls Backward.
+                using var threads = ExecutionScope.Enter(node.Threads);
                 if (ProfileBackward is { } prof)
                 {
                     long t0 = System.Diagnostics.Stopwatch.GetTimestamp();

@@ -180,7 +180,7 @@ public static partial class Functional
         int rows = x.Size / Math.Max(inF, 1);
         var outShape = x.ShapeArray; outShape[^1] = outF;
         var y = Tensor.Empty(outShape);
-        Gemm.Sgemm(false, true, rows, outF, inF, 1f, xc.ContiguousSpan(), Math.Max(inF, 1), wc.ContiguousSpan(), Math.Max(inF, 1), 0f, y.Data, Math.Max(outF, 1));
+        Gemm.Sgemm(false, true, rows, outF, inF, 1f, xc.ContiguousSpan(), Math.Max(inF, 1), wc.ContiguousSpan(), Math.Max(inF, 1), 0f, y.Data, Math.Max(outF, 1), ExecutionScope.Threads);
         float[] ya = y.Data;
         float[]? pre = gelu && grad ? GC.AllocateUninitializedArray<float>(y.Size) : null;   // x·Wᵀ + b, kept for the GELU backward
         if (gelu)
@@ -209,12 +209,12 @@ public static partial class Functional
             if (s.Needs(0))   // dx[rows,in] = dy[rows,out]·W[out,in]
             {
                 var dx = s.Target(0, out float beta);
-                Gemm.Sgemm(false, false, rows, inF, outF, 1f, gs, Math.Max(outF, 1), wd.ContiguousSpan(), Math.Max(inF, 1), beta, dx, Math.Max(inF, 1));
+                Gemm.Sgemm(false, false, rows, inF, outF, 1f, gs, Math.Max(outF, 1), wd.ContiguousSpan(), Math.Max(inF, 1), beta, dx, Math.Max(inF, 1), ExecutionScope.Threads);
             }
             if (s.Needs(1))   // dW[out,in] += dyᵀ·x
             {
                 var dw = s.Target(1, out float beta);
-                Gemm.Sgemm(true, false, outF, inF, rows, 1f, gs, Math.Max(outF, 1), xd.ContiguousSpan(), Math.Max(inF, 1), beta, dw, Math.Max(inF, 1));
+                Gemm.Sgemm(true, false, outF, inF, rows, 1f, gs, Math.Max(outF, 1), xd.ContiguousSpan(), Math.Max(inF, 1), beta, dw, Math.Max(inF, 1), ExecutionScope.Threads);
             }
             if (s.Needs(2)) Elementwise.BiasGradient(gs, s.TargetZeroed(2), rows, outF);
         }, xc, wc, bc);
@@ -257,7 +257,7 @@ public static partial class Functional
         var mask = System.Buffers.ArrayPool<float>.Shared.Rent(n);
         try
         {
-            DropoutMask.Fill(mask.AsSpan(0, n), p, seed);
+            DropoutMask.Fill(mask.AsSpan(0, n), p, seed, ExecutionScope.Threads);
             TP.Multiply(xc.ContiguousSpan(), mask.AsSpan(0, n), y.Data);
         }
         finally { System.Buffers.ArrayPool<float>.Shared.Return(mask); }
@@ -269,7 +269,7 @@ public static partial class Functional
             try
             {
                 var ms = m.AsSpan(0, n);
-                DropoutMask.Fill(ms, p, seed);
+                DropoutMask.Fill(ms, p, seed, ExecutionScope.Threads);
                 if (beta == 0f) TP.Multiply(g.ContiguousSpan(), ms, dx);
                 else TP.MultiplyAdd(g.ContiguousSpan(), ms, dx, dx);
             }
@@ -381,7 +381,7 @@ public static partial class Functional
         var max = grad ? GC.AllocateUninitializedArray<float>(rows) : null;
         var inv = grad ? GC.AllocateUninitializedArray<float>(rows) : null;
         var probs = returnProbabilities ? Tensor.Empty(L.Batch, L.Heads, L.QueryLength, L.KeyLength) : null;
-        Kernels.Attention.Forward(Q(), K(), V(), ctx.Data, L, o, keyMask, max, inv, probs == null ? default : probs.Data);
+        Kernels.Attention.Forward(Q(), K(), V(), ctx.Data, L, o, keyMask, max, inv, probs == null ? default : probs.Data, ExecutionScope.Threads);
         if (!grad) return new AttentionResult(ctx, probs);
         var result = Tensor.Record(ctx, "Attention", (g, s) =>
         {
@@ -389,7 +389,7 @@ public static partial class Functional
             if (fused)
             {
                 var d = s.Target(0, out float beta);
-                Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, d, beta, d.Slice(HD), beta, d.Slice(2 * HD), beta);
+                Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, d, beta, d.Slice(HD), beta, d.Slice(2 * HD), beta, ExecutionScope.Threads);
                 return;
             }
             // The same tensor as two inputs (self-attention on x itself) shares one gradient buffer: the kernel writes the
@@ -400,7 +400,7 @@ public static partial class Functional
                 var grads = new Tensor?[3];
                 for (int i = 0; i < 3; i++) if (s.Needs(i)) grads[i] = Tensor.Empty(inputs[i].ShapeArray);
                 Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv,
-                    grads[0] == null ? default : grads[0]!.Data, 0f, grads[1] == null ? default : grads[1]!.Data, 0f, grads[2] == null ? default : grads[2]!.Data, 0f);
+                    grads[0] == null ? default : grads[0]!.Data, 0f, grads[1] == null ? default : grads[1]!.Data, 0f, grads[2] == null ? default : grads[2]!.Data, 0f, ExecutionScope.Threads);
                 for (int i = 0; i < 3; i++) if (grads[i] != null) s.Add(i, grads[i]!, owned: true);
                 return;
             }
@@ -408,7 +408,7 @@ public static partial class Functional
             var dq = s.Needs(0) ? s.Target(0, out bq) : default;
             var dk = s.Needs(1) ? s.Target(1, out bk) : default;
             var dv = s.Needs(2) ? s.Target(2, out bv) : default;
-            Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, dq, bq, dk, bk, dv, bv);
+            Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, dq, bq, dk, bk, dv, bv, ExecutionScope.Threads);
         }, inputs);
         return new AttentionResult(result, probs);
     }

@@ -264,7 +264,7 @@ public sealed partial class BertTokenizer : ITokenizer
     {
         ArgumentNullException.ThrowIfNull(text);
         var ws = Workspace.Get();
-        int n = NormalizeInto(text, 0, text.Length, ws);
+        int n = NormalizeInto(_normalizer, text, 0, text.Length, ws);
         ws.Work = 0;
         var result = new string(ws.Norm, 0, n);
         ws.TrimIfLarge();
@@ -275,7 +275,7 @@ public sealed partial class BertTokenizer : ITokenizer
     internal (string Text, int[] Starts, int[] Ends) NormalizeWithSpans(string text)
     {
         var ws = Workspace.Get();
-        int n = NormalizeInto(text, 0, text.Length, ws);
+        int n = NormalizeInto(_normalizer, text, 0, text.Length, ws);
         ws.Work = 0;
         var result = (new string(ws.Norm, 0, n), ws.NStart[..n], ws.NEnd[..n]);
         ws.TrimIfLarge();
@@ -578,21 +578,35 @@ public sealed partial class BertTokenizer : ITokenizer
     void TokenizePlain(string text, int from, int to, TokenBuffer output, Workspace ws, int fixedWord)
     {
         if (from >= to) return;
-        int n = NormalizeInto(text, from, to, ws);
-        var norm = ws.Norm;
+        int n = NormalizeInto(_normalizer, text, from, to, ws);
+        for (int i = 0; NextPreToken(ws.Norm.AsSpan(0, n), ref i, out int start, out int end, out bool punct);)
+        {
+            int word = fixedWord >= 0 ? fixedWord : output.NextWord++;
+            if (!punct) ws.Work += end - start;
+            WordPiece(start, end, output, ws, word);
+        }
+    }
+
+    /// <summary>
+    /// BertPreTokenizer over normalized text: from <paramref name="i"/>, skips whitespace and returns the next word
+    /// [start, end) — a single punctuation character (<paramref name="punct"/>) or a run of other characters.
+    /// Returns false at the end of the text.
+    /// </summary>
+    static bool NextPreToken(ReadOnlySpan<char> norm, ref int i, out int start, out int end, out bool punct)
+    {
         var ascii = UnicodeTables.AsciiClass;
-        int i = 0;
+        int n = norm.Length;
         while (i < n)
         {
             char c = norm[i];
             int len = 1, cp = c;
             if (char.IsHighSurrogate(c) && i + 1 < n && char.IsLowSurrogate(norm[i + 1])) { cp = char.ConvertToUtf32(c, norm[i + 1]); len = 2; }
-            bool space, punct;
+            bool space;
             if (cp < 128) { space = (ascii[cp] & UnicodeTables.AsciiSpace) != 0; punct = (ascii[cp] & UnicodeTables.AsciiPunct) != 0; }
             else { space = UnicodeTables.IsWhitespace(cp); punct = !space && UnicodeTables.IsPunctuation(cp); }
             if (space) { i += len; continue; }
-            int word = fixedWord >= 0 ? fixedWord : output.NextWord++;
-            if (punct) { WordPiece(i, i + len, output, ws, word); i += len; continue; }
+            start = i;
+            if (punct) { end = i += len; return true; }
             int j = i + len;
             while (j < n)
             {
@@ -608,11 +622,31 @@ public sealed partial class BertTokenizer : ITokenizer
                 if (UnicodeTables.IsWhitespace(dcp) || UnicodeTables.IsPunctuation(dcp)) break;
                 j += dlen;
             }
-            ws.Work += j - i;
-            WordPiece(i, j, output, ws, word);
-            i = j;
+            end = i = j;
+            return true;
         }
+        start = end = n;
+        punct = false;
+        return false;
     }
+
+    /// <summary>
+    /// The words WordPiece would see for <paramref name="text"/>: BertNormalizer with <paramref name="normalizer"/>
+    /// (null = none), then BertPreTokenizer, without added-token matching — what HF's trainer counts
+    /// (<c>TokenizerImpl::train</c> normalizes and pre-tokenizes each sequence). Each word is passed to
+    /// <paramref name="onWord"/> as a span valid only during the call.
+    /// </summary>
+    internal static void ForEachPreToken(string text, NormalizerSettings? normalizer, PreTokenVisitor onWord)
+    {
+        var ws = Workspace.Get();
+        int n = NormalizeInto(normalizer, text, 0, text.Length, ws);
+        var norm = ws.Norm.AsSpan(0, n);
+        for (int i = 0; NextPreToken(norm, ref i, out int start, out int end, out _);) onWord(norm[start..end]);
+        ws.Work = 0;
+        ws.TrimIfLarge();
+    }
+
+    internal delegate void PreTokenVisitor(ReadOnlySpan<char> word);
 
     /// <summary>Greedy longest-match-first over normalized chars [start, end) of the workspace buffer.</summary>
     void WordPiece(int start, int end, TokenBuffer output, Workspace ws, int word)
@@ -672,11 +706,10 @@ public sealed partial class BertTokenizer : ITokenizer
     /// buffers, before it writes, to n + <see cref="MaxNormalizedCharsPerCodePoint"/> + (to − i) with i already past
     /// its code point — so a CJK prefix (1 char → 3) followed by ASCII can never write past the end.
     /// </remarks>
-    int NormalizeInto(string text, int from, int to, Workspace ws)
+    static int NormalizeInto(NormalizerSettings? nz, string text, int from, int to, Workspace ws)
     {
         ws.Ensure(to - from);
         var norm = ws.Norm; var ns = ws.NStart; var ne = ws.NEnd;
-        var nz = _normalizer;
         var ascii = UnicodeTables.AsciiClass;
         int n = 0;
         if (nz == null)

@@ -79,8 +79,8 @@ public sealed class Trainer<TBatch>
     public long MaxSteps { get; }
     int MicroBatchesPerEpoch => (_train.Count + Args.PerDeviceTrainBatchSize - 1) / Args.PerDeviceTrainBatchSize;
 
-    /// <summary>Raised with every record appended to metrics.jsonl (kind "log", "eval" or "train_end").</summary>
-    public event Action<IReadOnlyDictionary<string, object?>>? Logged;
+    /// <summary>Raised with every record appended to metrics.jsonl: a <see cref="TrainingProgressLog"/>, <see cref="EvaluationLog"/> or <see cref="TrainEndLog"/>.</summary>
+    public event Action<TrainerLog>? Logged;
 
     /// <summary>The training order of epoch <paramref name="epoch"/>: a seeded permutation of the example indices.</summary>
     public static int[] EpochOrder(int count, int seed, int epoch)
@@ -110,6 +110,7 @@ public sealed class Trainer<TBatch>
     public TrainResult Train(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {
         var args = Args;
+        using var threads = Tensors.ExecutionScope.Enter(args.Execution);
         Directory.CreateDirectory(args.OutputDir);
         RunCheckpoint.RemoveAbandonedSaves(args.OutputDir);
         _log = new MetricsLog(Path.Combine(args.OutputDir, "metrics.jsonl"));
@@ -181,12 +182,8 @@ public sealed class Trainer<TBatch>
                     || args.LoggingStrategy == IntervalStrategy.Epoch && endOfEpoch)
                 {
                     progress.Clear();
-                    Emit(new Dictionary<string, object?>
-                    {
-                        ["kind"] = "log", ["step"] = State.GlobalStep, ["epoch"] = Math.Round(State.Epoch, 4),
-                        ["train_loss"] = acc.LogLoss / acc.LogUpdates, ["learning_rate"] = lr, ["grad_norm"] = gradNorm,
-                        ["samples_per_s"] = logSamples / Math.Max(now - logStart, 1e-9),
-                    });
+                    Emit(new TrainingProgressLog(State.GlobalStep, Math.Round(State.Epoch, 4), acc.LogLoss / acc.LogUpdates, lr, gradNorm,
+                        logSamples / Math.Max(now - logStart, 1e-9)));
                     acc.LogLoss = 0; acc.LogUpdates = 0; logSamples = 0; logStart = now;
                 }
                 bool evalNow = args.EvaluationStrategy == IntervalStrategy.Steps && State.GlobalStep % args.EvalSteps == 0
@@ -197,12 +194,9 @@ public sealed class Trainer<TBatch>
                     // Not cancellable: the evaluation belongs to the step just taken, and a checkpoint after a skipped
                     // evaluation would make the resumed run's log differ from an uninterrupted one.
                     var metrics = EvaluateCore(CancellationToken.None);
-                    var record = new Dictionary<string, object?> { ["kind"] = "eval", ["epoch"] = Math.Round(State.Epoch, 4), ["step"] = State.GlobalStep,
-                        ["train_loss"] = acc.EvalUpdates > 0 ? acc.EvalLoss / acc.EvalUpdates : null };
-                    foreach (var (k, v) in metrics) record[k] = v;
-                    record["samples_per_s"] = evalSamples / Math.Max(trainSeconds, 1e-9);
                     progress.Clear();
-                    Emit(record);
+                    Emit(new EvaluationLog(State.GlobalStep, Math.Round(State.Epoch, 4), acc.EvalUpdates > 0 ? acc.EvalLoss / acc.EvalUpdates : null,
+                        metrics, evalSamples / Math.Max(trainSeconds, 1e-9)));
                     acc.EvalLoss = 0; acc.EvalUpdates = 0; evalSamples = 0;
                     TrackBest(metrics);
                     foreach (var c in _callbacks) c.OnEvaluate(State, control, metrics);
@@ -228,9 +222,7 @@ public sealed class Trainer<TBatch>
             RunCheckpoint.LoadParameters(Path.Combine(args.OutputDir, State.BestModelCheckpoint), _model.Parameters);
         foreach (var c in _callbacks) c.OnTrainEnd(State, control);
         var result = new TrainResult(State.GlobalStep, updatesThisCall > 0 ? lossTotal / updatesThisCall : double.NaN, stopped, samplesTotal / Math.Max(seconds, 1e-9));
-        Emit(new Dictionary<string, object?> { ["kind"] = "train_end", ["step"] = State.GlobalStep, ["train_loss"] = result.TrainingLoss,
-            ["samples_per_s"] = result.SamplesPerSecond, ["train_seconds"] = seconds, ["best_metric"] = State.BestMetric,
-            ["best_model_checkpoint"] = State.BestModelCheckpoint });
+        Emit(new TrainEndLog(State.GlobalStep, result.TrainingLoss, result.SamplesPerSecond, seconds, State.BestMetric, State.BestModelCheckpoint));
         return result;
     }
 
@@ -249,6 +241,7 @@ public sealed class Trainer<TBatch>
 
     IReadOnlyDictionary<string, double> EvaluateOn(ITrainingData<TBatch> data, CancellationToken ct)
     {
+        using var threads = Tensors.ExecutionScope.Enter(Args.Execution);
         bool wasTraining = _model.Training;
         _model.Training = false;
         try
@@ -339,7 +332,7 @@ public sealed class Trainer<TBatch>
     /// <summary>The newest checkpoint under the output directory, or null.</summary>
     public string? LatestCheckpoint() => RunCheckpoint.List(Args.OutputDir).LastOrDefault();
 
-    void Emit(Dictionary<string, object?> record)
+    void Emit(TrainerLog record)
     {
         _log?.Append(record);
         Logged?.Invoke(record);

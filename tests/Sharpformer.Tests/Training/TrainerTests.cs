@@ -259,13 +259,13 @@ public sealed class TrainerTests : IDisposable
         };
         var model = NewModel();
         var stopper = new EarlyStoppingCallback(patience: 2);
-        var evals = new List<IReadOnlyDictionary<string, object?>>();
+        var evals = new List<EvaluationLog>();
         var trainer = new Trainer<SeedBatch>(model, args, Data(Rows(70, 1)), Data(Rows(40, 2)), Accuracy, [stopper]);
-        trainer.Logged += r => { if ((string)r["kind"]! == "eval") evals.Add(r); };
+        trainer.Logged += r => { if (r is EvaluationLog e) evals.Add(e); };
         var result = trainer.Train();
         Assert.True(result.Stopped, "early stopping should end the run before 30 epochs");
         Assert.True(trainer.State.BestMetric > 0.8, $"best accuracy {trainer.State.BestMetric}");
-        double[] acc = evals.Select(e => (double)e["eval_accuracy"]!).ToArray();
+        double[] acc = evals.Select(e => e.Metrics["eval_accuracy"]).ToArray();
         int bestIndex = Array.IndexOf(acc, acc.Max());
         // Stopped exactly `patience` evaluations after the last improvement.
         double best = double.NegativeInfinity; int bad = 0, stopAt = -1;
@@ -280,7 +280,7 @@ public sealed class TrainerTests : IDisposable
         // The model now holds the best weights: re-evaluating gives the best accuracy.
         var again = trainer.Evaluate();
         Assert.Equal(acc.Max(), again["eval_accuracy"]);
-        Assert.All(evals, e => Assert.True(e.ContainsKey("train_loss") && e.ContainsKey("samples_per_s") && e.ContainsKey("eval_loss")));
+        Assert.All(evals, e => Assert.True(e.TrainLoss is not null && e.SamplesPerSecond > 0 && e.Metrics.ContainsKey("eval_loss")));
     }
 
     [Fact]
