@@ -320,110 +320,21 @@ public sealed class WordPieceTrainer
             counts[w] = _counts[wordList[w]];
         }
 
-        // Pair counts and where each pair occurs.
-        var pairCounts = new Dictionary<long, long>();
-        var whereToUpdate = new Dictionary<long, HashSet<int>>();
-        for (int w = 0; w < words.Length; w++)
-        {
-            var s = words[w];
-            for (int i = 0; i + 1 < s.Count; i++)
-            {
-                long pair = Pair(s[i], s[i + 1]);
-                pairCounts[pair] = pairCounts.GetValueOrDefault(pair) + counts[w];
-                if (!whereToUpdate.TryGetValue(pair, out var set)) whereToUpdate[pair] = set = [];
-                set.Add(w);
-            }
-        }
-        var queue = new PriorityQueue<MergeCandidate, MergeCandidate>(MergeOrder.Instance);
-        void PushAll()
-        {
-            foreach (var (pair, positions) in whereToUpdate)
-            {
-                long count = pairCounts[pair];
-                if (count > 0) { var m = new MergeCandidate(pair, count, positions); queue.Enqueue(m, m); }
-            }
-            whereToUpdate.Clear();
-        }
-        PushAll();
-
         int merges = 0;
-        var changes = new List<(long Pair, int Delta)>();
-        while (tokenToId.Count < o.VocabSize && queue.Count > 0)
-        {
-            var top = queue.Dequeue();
-            long current = pairCounts[top.Pair];
-            if (top.Count != current)
+        BpeMergeLoop.Run(words, counts, o.VocabSize, o.MinFrequency, () => tokenToId.Count,
+            (left, right) =>
             {
-                var updated = top with { Count = current };
-                queue.Enqueue(updated, updated);
-                continue;
-            }
-            if (top.Count < 1 || o.MinFrequency > top.Count) break;
-
-            int left = (int)(top.Pair >> 32), right = (int)(top.Pair & 0xFFFFFFFF);
-            string partB = idToToken[right];
-            if (partB.StartsWith(prefix, StringComparison.Ordinal)) partB = partB[prefix.Length..];
-            int merged = Add(idToToken[left] + partB);
-            merges++;
-
-            foreach (int w in top.Positions)
+                string partB = idToToken[right];
+                if (partB.StartsWith(prefix, StringComparison.Ordinal)) partB = partB[prefix.Length..];
+                return Add(idToToken[left] + partB);
+            },
+            (_, _, _) =>
             {
-                changes.Clear();
-                MergeWord(words[w], left, right, merged, changes);
-                foreach (var (pair, delta) in changes)
-                {
-                    pairCounts[pair] = pairCounts.GetValueOrDefault(pair) + delta * counts[w];
-                    if (delta > 0)
-                    {
-                        if (!whereToUpdate.TryGetValue(pair, out var set)) whereToUpdate[pair] = set = [];
-                        set.Add(w);
-                    }
-                }
-            }
-            PushAll();
-            if ((merges & 255) == 0)
-            {
+                if ((++merges & 255) != 0) return;
                 cancellationToken.ThrowIfCancellationRequested();
                 progress?.Report(new WordPieceTrainingProgress("merge", tokenToId.Count, o.VocabSize));
-            }
-        }
+            });
         progress?.Report(new WordPieceTrainingProgress("merge", tokenToId.Count, o.VocabSize));
         return new WordPieceVocabulary(idToToken.ToArray(), WordCount, _counts.Count, merges, o);
-    }
-
-    static long Pair(int left, int right) => ((long)left << 32) | (uint)right;
-
-    /// <summary>
-    /// Merges every (left, right) occurrence of one word, scanning left to right (so "a a a" → "aa a"), and lists the
-    /// pair changes: the neighbours' old pairs lose one, their pairs with the merged token gain one.
-    /// </summary>
-    internal static void MergeWord(List<int> symbols, int left, int right, int merged, List<(long Pair, int Delta)> changes)
-    {
-        for (int i = 0; i < symbols.Count; i++)
-        {
-            if (symbols[i] != left || i + 1 >= symbols.Count || symbols[i + 1] != right) continue;
-            if (i > 0)
-            {
-                changes.Add((Pair(symbols[i - 1], left), -1));
-                changes.Add((Pair(symbols[i - 1], merged), 1));
-            }
-            symbols[i] = merged;
-            symbols.RemoveAt(i + 1);
-            if (i + 1 < symbols.Count)
-            {
-                changes.Add((Pair(right, symbols[i + 1]), -1));
-                changes.Add((Pair(merged, symbols[i + 1]), 1));
-            }
-        }
-    }
-
-    sealed record MergeCandidate(long Pair, long Count, HashSet<int> Positions);
-
-    /// <summary>Dequeue order: higher count first, then the smaller pair (left id, then right id).</summary>
-    sealed class MergeOrder : IComparer<MergeCandidate>
-    {
-        public static readonly MergeOrder Instance = new();
-        public int Compare(MergeCandidate? x, MergeCandidate? y) =>
-            x!.Count != y!.Count ? y.Count.CompareTo(x.Count) : x.Pair.CompareTo(y.Pair);
     }
 }

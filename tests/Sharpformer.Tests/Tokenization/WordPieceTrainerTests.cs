@@ -107,7 +107,7 @@ public class WordPieceTrainerTests
         // a=1: "a a a a" merging (1,1) → 9 gives [9, 9]; the changes are those of two merges at positions 0 and 1.
         var word = new List<int> { 1, 1, 1, 1 };
         var changes = new List<(long Pair, int Delta)>();
-        WordPieceTrainer.MergeWord(word, 1, 1, 9, changes);
+        BpeMergeLoop.MergeWord(word, 1, 1, 9, changes);
         Assert.Equal([9, 9], word);
         static long P(int l, int r) => ((long)l << 32) | (uint)r;
         Assert.Equal([(P(1, 1), -1), (P(9, 1), 1), (P(9, 1), -1), (P(9, 9), 1)], changes);
