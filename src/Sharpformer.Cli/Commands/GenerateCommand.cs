@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Sharpformer.Models;
+using Sharpformer.Pipelines;
 using Sharpformer.Tokenization;
 using Sharpformer.Training;
 
@@ -14,7 +15,7 @@ public static class GenerateCommand
 {
     /// <summary>Parsed settings of the verb; null values take generation_config.json's.</summary>
     public sealed record Settings(string Model, string Prompt, int? MaxNewTokens = null, bool? DoSample = null, double? Temperature = null,
-        int? TopK = null, double? TopP = null, double? RepetitionPenalty = null, int? NoRepeatNgramSize = null, long Seed = 0, bool Json = false);
+        int? TopK = null, double? TopP = null, double? RepetitionPenalty = null, int? NoRepeatNgramSize = null, long Seed = 0, bool Json = false, IReadOnlyList<string>? Stop = null);
 
     internal static Command Create()
     {
@@ -28,13 +29,14 @@ public static class GenerateCommand
         var rep = new Option<double?>("--repetition-penalty") { Description = "> 1 discourages repeating tokens." };
         var ngram = new Option<int?>("--no-repeat-ngram-size") { Description = "Never repeat an n-gram of this size." };
         var seed = new Option<long>("--seed") { Description = "Seed of the sampler.", DefaultValueFactory = _ => 0 };
+        var stop = new Option<string[]>("--stop") { Description = "Stop once the generated text contains this string (repeatable)." };
         var json = new Option<bool>("--json") { Description = "One JSON line per token ({\"id\", \"text\"}), then a summary line." };
         var cmd = new Command("generate", "Continue a prompt with a GPT-2 model, streaming tokens as they are generated.");
         cmd.Arguments.Add(prompt);
-        foreach (var o in new Option[] { model, maxNew, sample, temperature, topK, topP, rep, ngram, seed, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, maxNew, sample, temperature, topK, topP, rep, ngram, seed, json, stop }) cmd.Options.Add(o);
         cmd.SetAction(parse => CliErrors.Run(() => ExecuteAsync(new Settings(parse.GetValue(model)!, parse.GetValue(prompt)!,
             parse.GetValue(maxNew), parse.GetValue(sample), parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(rep),
-            parse.GetValue(ngram), parse.GetValue(seed), parse.GetValue(json)), parse.InvocationConfiguration.Output).GetAwaiter().GetResult(),
+            parse.GetValue(ngram), parse.GetValue(seed), parse.GetValue(json), parse.GetValue(stop)), parse.InvocationConfiguration.Output).GetAwaiter().GetResult(),
             parse.InvocationConfiguration.Error));
         return cmd;
     }
@@ -65,7 +67,8 @@ public static class GenerateCommand
         var stream = tokenizer.CreateDecodeStream(skipSpecialTokens: true);
         var ids = new List<int>();
         if (!s.Json) { await stdout.WriteAsync(s.Prompt); await stdout.FlushAsync(cancellationToken); }
-        await foreach (var id in Generator.StreamAsync(model, prompt, g, g.DoSample ? new TrainingRandom(s.Seed) : null, cancellationToken))
+        await foreach (var id in Generator.StreamAsync(model, prompt, g, g.DoSample ? new TrainingRandom(s.Seed) : null,
+            StopStrings.For(tokenizer, s.Stop ?? [], prompt.Length), cancellationToken))
         {
             ids.Add(id);
             var piece = stream.Step(id);

@@ -22,6 +22,9 @@ public interface ICausalLM
     float[] NextTokenLogits(CausalLMInput input, KeyValueCache cache);
 }
 
+/// <summary>Says whether row <paramref name="row"/> is finished given its tokens so far (prompt included); e.g. stop strings from the tokenizer layer.</summary>
+public delegate bool StoppingCriterion(int row, IReadOnlyList<int> tokens);
+
 /// <summary>When beam search stops a batch row (HF's <c>early_stopping</c>: true, false, "never").</summary>
 public enum EarlyStopping { False, True, Never }
 
@@ -134,27 +137,29 @@ public static class Generator
     /// <summary>
     /// Generates from a batch of prompts [B, T] (left-padded when they differ in length: real tokens right-aligned, mask 0 on the
     /// pads). Position ids come from the mask (cumsum − 1), as transformers builds them. Sampling draws from <paramref name="rng"/>
-    /// (the caller's seeded generator, e.g. Training.TrainingRandom).
+    /// (the caller's seeded generator, e.g. Training.TrainingRandom). <c>stop</c> is an extra rule per row (greedy / sampling),
+    /// checked after each token; a stopped row is then padded like one after EOS.
     /// </summary>
     public static GenerationResult Generate(ICausalLM model, int[][] prompts, GenerationConfig config, int[][]? attentionMask = null,
-        Random? rng = null, CancellationToken cancellationToken = default)
+        Random? rng = null, StoppingCriterion? stop = null, CancellationToken cancellationToken = default)
     {
         var s = Prepare(model, prompts, attentionMask, config);
-        if (config.NumBeams > 1) return BeamSearch(model, s, config, cancellationToken);
+        if (config.NumBeams > 1)
+            return stop == null ? BeamSearch(model, s, config, cancellationToken) : throw new NotSupportedException("Stopping criteria apply to greedy search and sampling, not beam search.");
         if (config.NumReturnSequences > 1 && !config.DoSample)
             throw new ArgumentException($"num_return_sequences = {config.NumReturnSequences} needs sampling or num_beams ≥ num_return_sequences (greedy search returns one sequence).", nameof(config));
         s = s.Expand(config.NumReturnSequences);
-        foreach (var _ in DecodeSteps(model, s, config, rng, cancellationToken)) { }
+        foreach (var _ in DecodeSteps(model, s, config, rng, stop, cancellationToken)) { }
         return new GenerationResult(s.Rows(), null, s.PromptLength);
     }
 
     /// <summary>Greedy or sampled generation for one prompt, yielding each new token as soon as it is chosen (stops after EOS).</summary>
-    public static async IAsyncEnumerable<int> StreamAsync(ICausalLM model, int[] prompt, GenerationConfig config, Random? rng = null,
+    public static async IAsyncEnumerable<int> StreamAsync(ICausalLM model, int[] prompt, GenerationConfig config, Random? rng = null, StoppingCriterion? stop = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         if (config.NumBeams > 1) throw new NotSupportedException("Streaming needs greedy search or sampling; beam search only knows its best sequence at the end.");
         var s = Prepare(model, [prompt], null, config);
-        using var steps = DecodeSteps(model, s, config, rng, cancellationToken).GetEnumerator();
+        using var steps = DecodeSteps(model, s, config, rng, stop, cancellationToken).GetEnumerator();
         while (true)
         {
             // Each step runs on the thread pool so a caller on a UI / request thread is not blocked.
@@ -221,7 +226,7 @@ public static class Generator
     }
 
     // Greedy / sampling loop: yields the chosen token of every row per step. Finished rows (after EOS) get the pad token.
-    static IEnumerable<int[]> DecodeSteps(ICausalLM model, Batch s, GenerationConfig c, Random? rng, CancellationToken ct)
+    static IEnumerable<int[]> DecodeSteps(ICausalLM model, Batch s, GenerationConfig c, Random? rng, StoppingCriterion? stop, CancellationToken ct)
     {
         if (c.DoSample && rng == null) throw new ArgumentNullException(nameof(rng), "Sampling needs a seeded Random (e.g. new TrainingRandom(seed)).");
         int maxLength = c.MaxTotalLength(s.PromptLength), v = model.VocabSize;
@@ -247,7 +252,7 @@ public static class Generator
                 if (!unfinished[i]) next[i] = c.PadTokenId ?? next[i];
                 s.Ids[i].Add(next[i]);
                 s.Mask[i].Add(1);
-                if (c.EosTokenIds.Contains(next[i])) unfinished[i] = false;
+                if (unfinished[i] && (c.EosTokenIds.Contains(next[i]) || (stop?.Invoke(i, s.Ids[i]) ?? false))) unfinished[i] = false;
             }
             yield return next;
             if (!unfinished.Contains(true)) yield break;

@@ -23,4 +23,18 @@ public class GenerateCommandTests
         var summary = JsonDocument.Parse(lines[^1]).RootElement;
         Assert.Equal(greedy.GetProperty("new_text").GetString(), summary.GetProperty("text").GetString());
     }
+
+    [Fact]
+    public async Task A_stop_string_ends_generation_at_the_token_that_completes_it()
+    {
+        var g = Fixtures.Expected("gpt2-tiny").GetProperty("generation");
+        var prompt = g.GetProperty("prompts")[0].GetProperty("text").GetString()!;
+        var output = new StringWriter();
+        // greedy continues " federal took took …": "took" first appears with the 4th new token (ids 105, 1668, 1668, 1893)
+        await GenerateCommand.ExecuteAsync(new GenerateCommand.Settings(SharedData.Fixture("gpt2-tiny"), prompt, MaxNewTokens: 20, Json: true, Stop: ["took"]), output);
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var ids = lines[..^1].Select(l => JsonDocument.Parse(l).RootElement.GetProperty("id").GetInt32()).ToArray();
+        Assert.Equal(1893, ids[^1]);
+        Assert.DoesNotContain(1893, ids[..^1]);
+    }
 }
