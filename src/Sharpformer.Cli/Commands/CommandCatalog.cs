@@ -22,6 +22,7 @@ internal static class CommandCatalog
         yield return NerCommand.Create();
         yield return EmbedCommand.Create();
         yield return FillMaskCommand.Create();
+        yield return GenerateCommand.Create();
         yield return AttentionCommand.Create();
         yield return ServeCommand.Create();
     }

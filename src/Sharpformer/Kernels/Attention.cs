@@ -223,6 +223,7 @@ public static class Attention
                 for (int r = 0; r < Sq; r++)
                 {
                     int lim = RowLimit(r, keys, L, o);
+                    if (lim > 0 && IsDeadRow(mask.IsEmpty ? default : mask.Slice(0, lim), o)) { dp.Slice(r * Sk, keys).Clear(); continue; }
                     Softmax.RowBackward(p.Slice(r * Sk, lim), dp.Slice(r * Sk, lim), dp.Slice(r * Sk, lim));
                     if (lim < keys) dp.Slice(r * Sk + lim, keys - lim).Clear();
                 }
@@ -252,11 +253,32 @@ public static class Attention
             var row = p.Slice(r * Sk, lim);
             if (lim < Sk) p.Slice(r * Sk + lim, Sk - lim).Clear();
             if (lim == 0) { max[r] = 0f; inv[r] = 0f; continue; }
-            if (o.Divisor > 0f) TensorPrimitives.Divide(row, o.Divisor, row);
             var m = mask.IsEmpty ? default : mask.Slice(0, lim);
+            if (IsDeadRow(m, o))
+            {
+                // Every key the causal mask allows is padding (a left-padded pad query). The references add the padding mask
+                // (float32 min) on top of the causal one (also float32 min), so those scores saturate to min, future real keys
+                // sit at min too and future pad keys reach −∞: the row is uniform over {j ≤ i} ∪ {real j > i}. Finite, and
+                // the same values as transformers' GPT-2; constant in the scores, so its score gradient is 0.
+                var full = p.Slice(r * Sk, keys);
+                int count = 0;
+                for (int j = 0; j < keys; j++) { bool on = j < lim || mask[j] > PaddingMask; full[j] = on ? 1f : 0f; count += on ? 1 : 0; }
+                max[r] = 0f; inv[r] = 1f / count;
+                if (replay) TensorPrimitives.Multiply(full, inv[r], full);
+                continue;
+            }
+            if (o.Divisor > 0f) TensorPrimitives.Divide(row, o.Divisor, row);
             if (replay) Softmax.RowReplay(row, m, max[r], inv[r]);
             else Softmax.RowForward(row, row, m, out max[r], out inv[r], normalize: false);
         }
+    }
+
+    // A causal row whose allowed keys are all padding (see Probabilities).
+    static bool IsDeadRow(ReadOnlySpan<float> allowedMask, in AttentionOptions o)
+    {
+        if (!o.Causal || allowedMask.IsEmpty) return false;
+        foreach (var m in allowedMask) if (m > PaddingMask) return false;
+        return true;
     }
 
     // Keys row r attends to: the first `keys` (trailing padding dropped), and under the causal mask those at or before

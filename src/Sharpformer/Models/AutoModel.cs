@@ -97,6 +97,19 @@ public static class AutoModel
         return model;
     }
 
+    /// <summary>
+    /// Loads a decoder-only language model for <see cref="Generator"/> (model_type <c>gpt2</c>: <see cref="Gpt2LMHeadModel"/>), from a
+    /// directory or Hub id. Returned in eval mode.
+    /// </summary>
+    /// <exception cref="UnsupportedArchitectureException">config.json describes an encoder (BERT, DistilBERT), which cannot generate.</exception>
+    public static Gpt2LMHeadModel FromPretrainedCausalLM(string dirOrModelId, ModelLoadOptions? options = null)
+    {
+        string dir = ResolveDirectory(dirOrModelId);
+        return ModelConfigLoader.Load(dir) is Gpt2Config
+            ? Gpt2LMHeadModel.FromPretrained(dir, options)
+            : throw new UnsupportedArchitectureException("a causal language model", Path.Combine(dir, "config.json"));
+    }
+
     /// <summary>Like <see cref="FromPretrained(string, ModelLoadOptions?)"/>, typed: e.g. <c>FromPretrained&lt;ISequenceClassificationModel&gt;(dir)</c>.</summary>
     /// <exception cref="UnsupportedArchitectureException">The loaded architecture does not provide <typeparamref name="T"/>.</exception>
     public static T FromPretrained<T>(string dirOrModelId, ModelLoadOptions? options = null) where T : class

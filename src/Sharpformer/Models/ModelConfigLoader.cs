@@ -8,7 +8,7 @@ namespace Sharpformer.Models;
 public static class ModelConfigLoader
 {
     /// <summary>The model types this library implements.</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["bert", "distilbert"];
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["bert", "distilbert", "gpt2"];
 
     /// <summary>Loads <c>config.json</c> from a model directory, or the given file.</summary>
     /// <remarks>
@@ -36,6 +36,7 @@ public static class ModelConfigLoader
         {
             "bert" => BertConfig.FromJson(obj, sourceName),
             "distilbert" => DistilBertConfig.FromJson(obj, sourceName),
+            "gpt2" => Gpt2Config.FromJson(obj, sourceName),
             _ => throw new ConfigException(sourceName, "model_type",
                 $"model type '{type}' is not supported (supported: {string.Join(", ", SupportedModelTypes)}). Use a BERT or DistilBERT checkpoint."),
         };
@@ -55,6 +56,7 @@ public static class ModelConfigLoader
                 var name = e is JsonValue ev && ev.GetValueKind() == JsonValueKind.String ? ev.GetValue<string>() : "";
                 if (name.StartsWith("DistilBert", StringComparison.Ordinal)) return "distilbert";
                 if (name.StartsWith("Bert", StringComparison.Ordinal)) return "bert";
+                if (name.StartsWith("GPT2", StringComparison.Ordinal)) return "gpt2";
             }
         }
         throw new ConfigException(file, "model_type",

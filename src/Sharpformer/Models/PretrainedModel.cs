@@ -152,7 +152,14 @@ public abstract class PretrainedModel : Module
     /// </summary>
     /// <remarks>Every file is first written into a temporary directory beside the target and then renamed into place, so a
     /// crash never leaves a half-written model behind.</remarks>
-    public void SavePretrained(string directory, string? tokenizerDirectory = null)
+    public void SavePretrained(string directory, string? tokenizerDirectory = null) =>
+        SaveFiles(directory, ConfigJson(), ToCheckpointTensors(), tokenizerDirectory ?? SourceDirectory, TokenizerFiles);
+
+    /// <summary>
+    /// Writes a model directory: config.json, model.safetensors (HF's "pt" metadata) and <paramref name="tokenizerFiles"/> copied from
+    /// <paramref name="tokenizerDirectory"/>, all into a temporary directory first and then renamed into place.
+    /// </summary>
+    internal static void SaveFiles(string directory, string configJson, IReadOnlyList<CheckpointTensor> tensors, string? tokenizerDirectory, IReadOnlyList<string> tokenizerFiles)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         var target = Path.GetFullPath(directory);
@@ -162,11 +169,11 @@ public abstract class PretrainedModel : Module
         Directory.CreateDirectory(temp);
         try
         {
-            File.WriteAllText(Path.Combine(temp, "config.json"), ConfigJson());
-            SafeTensorsWriter.Write(Path.Combine(temp, "model.safetensors"), ToCheckpointTensors(), new Dictionary<string, string> { ["format"] = "pt" });
-            var tokDir = tokenizerDirectory ?? SourceDirectory;
+            File.WriteAllText(Path.Combine(temp, "config.json"), configJson);
+            SafeTensorsWriter.Write(Path.Combine(temp, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+            var tokDir = tokenizerDirectory;
             if (tokDir != null && Path.GetFullPath(tokDir) != target)
-                foreach (var f in TokenizerFiles)
+                foreach (var f in tokenizerFiles)
                 {
                     var src = Path.Combine(tokDir, f);
                     if (File.Exists(src)) File.Copy(src, Path.Combine(temp, f));

@@ -424,7 +424,7 @@ public static partial class Functional
             var dk = s.Needs(1) ? s.Target(1, out bk) : default;
             var dv = s.Needs(2) ? s.Target(2, out bv) : default;
             Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, dq, bq, dk, bk, dv, bv, ExecutionScope.Threads);
-        }, inputs);
+        }, (Tensor?[])inputs.Clone());   // Record nulls the inputs that need no gradient; the backward still reads all three
         return new AttentionResult(result, probs);
     }
 

@@ -73,7 +73,8 @@ public class ModelConfigTests
     }
 
     [Theory]
-    [InlineData("""{"model_type":"gpt2","n_layer":2}""", "model_type", "gpt2")]
+    [InlineData("""{"model_type":"llama","n_layer":2}""", "model_type", "llama")]
+    [InlineData("""{"model_type":"gpt2","n_layer":2,"vocab_size":10,"n_head":2}""", "n_embd", "required")]
     [InlineData("""{"model_type":"bert","vocab_size":"many","hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":4}""", "vocab_size", "integer")]
     [InlineData("""{"model_type":"bert","vocab_size":10,"hidden_size":10,"num_hidden_layers":1,"num_attention_heads":4,"intermediate_size":4}""", "num_attention_heads", "multiple")]
     [InlineData("""{"model_type":"bert","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":4,"hidden_dropout_prob":1.5}""", "hidden_dropout_prob", "within")]

@@ -69,6 +69,13 @@ public class GradientTests
     [Fact] public void Attention() => Check(x =>
         Functional.Attention(x[0], x[1], x[2], heads: 2, Functional.AdditiveMask([1, 1, 0, 1, 1, 1], 2, 3)).Context,
         [Rand(1, 2, 3, 4), Rand(2, 2, 3, 4), Rand(3, 2, 3, 6)]);
+    // Values that need no gradient (a frozen or detached input) while queries and keys do: the backward still reads them.
+    [Fact] public void AttentionWithConstantValues()
+    {
+        var values = Rand(3, 2, 3, 6);
+        Check(x => Functional.Attention(x[0], x[1], values, heads: 2, Functional.AdditiveMask([1, 1, 0, 1, 1, 1], 2, 3)).Context,
+            [Rand(1, 2, 3, 4), Rand(2, 2, 3, 4)]);
+    }
     [Fact] public void AttentionWithDropoutCrossLengths() => Check(x =>
         Functional.Attention(x[0], x[1], x[2], heads: 2, null, dropout: 0.3f, training: true, rng: new Random(3)).Context,
         [Rand(1, 1, 2, 4), Rand(2, 1, 3, 4), Rand(3, 1, 3, 4)]);
