@@ -31,6 +31,9 @@ public sealed record Seq2SeqOutput(Tensor Logits, Tensor Attention, Tensor? Loss
 /// <summary>Greedy decoding: tokens per sequence (all steps, EOS included and not cut), logits [B, steps, V], attention [B, steps, S].</summary>
 public sealed record GreedyDecoding(int[][] Tokens, Tensor Logits, Tensor Attention);
 
+/// <summary>The beam-search state of a <see cref="BahdanauSeq2Seq"/>: the encoded source row of every hypothesis and its decoder state s [N, Hd].</summary>
+public sealed record Seq2SeqBeamState(Seq2SeqEncoding Encoding, Tensor State);
+
 /// <summary>The encoder: embedding (padding row 0) and a bidirectional batch-first GRU run on the real source lengths.</summary>
 public sealed class BahdanauEncoder : Module
 {
@@ -159,5 +162,36 @@ public sealed class BahdanauSeq2Seq : Module
             logits.Add(step.Logits); attention.Add(step.Attention); state = step.State;
         }
         return new GreedyDecoding(tokens, Tensor.Stack(logits, 1), Tensor.Stack(attention, 1));
+    }
+
+    /// <summary>
+    /// Beam search (see <see cref="BeamSearch"/>) for every source of the batch at once; each result holds the best and n-best
+    /// hypotheses with the attention rows of their steps.
+    /// </summary>
+    public BeamSearchResult[] Beam(int[] src, int[] srcLengths, BeamSearchOptions options)
+    {
+        using var noGrad = Autograd.NoGrad();
+        var enc = Encode(src, srcLengths);
+        return BeamSearch.Run(new BeamDecoder(this), new Seq2SeqBeamState(enc, enc.InitialState), srcLengths.Length, options);
+    }
+
+    /// <summary>Beam options from the model's special tokens.</summary>
+    public BeamSearchOptions BeamOptions(int beamWidth, int maxSteps, double alpha, int nBest = 1) =>
+        new(beamWidth, maxSteps, alpha, Config.BosId, Config.EosId, nBest);
+
+    sealed class BeamDecoder(BahdanauSeq2Seq model) : IBeamDecoder<Seq2SeqBeamState>
+    {
+        public BeamDecoderStep<Seq2SeqBeamState> Step(Seq2SeqBeamState state, int[] lastTokens)
+        {
+            var step = model.Decoder.Step(state.Encoding, state.State, model.Decoder.Embedding.Forward(lastTokens, lastTokens.Length));
+            return new BeamDecoderStep<Seq2SeqBeamState>(step.Logits, state with { State = step.State }, step.Attention);
+        }
+
+        public Seq2SeqBeamState Reorder(Seq2SeqBeamState state, int[] rows)
+        {
+            var e = state.Encoding;
+            var encoding = new Seq2SeqEncoding(e.Outputs.IndexSelect(0, rows), e.InitialState.IndexSelect(0, rows), e.SourceMask.IndexSelect(0, rows), e.Keys.IndexSelect(0, rows));
+            return new Seq2SeqBeamState(encoding, state.State.IndexSelect(0, rows));
+        }
     }
 }
