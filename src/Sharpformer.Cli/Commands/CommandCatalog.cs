@@ -21,6 +21,7 @@ internal static class CommandCatalog
         yield return EmbedCommand.Create();
         yield return FillMaskCommand.Create();
         yield return AttentionCommand.Create();
+        yield return G2PCommand.Create();
         yield return ServeCommand.Create();
     }
 }

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Sharpformer.Checkpoints;
 using Sharpformer.Nn;
 using Sharpformer.Tensors;
 
@@ -193,5 +196,43 @@ public sealed class BahdanauSeq2Seq : Module
             var encoding = new Seq2SeqEncoding(e.Outputs.IndexSelect(0, rows), e.InitialState.IndexSelect(0, rows), e.SourceMask.IndexSelect(0, rows), e.Keys.IndexSelect(0, rows));
             return new Seq2SeqBeamState(encoding, state.State.IndexSelect(0, rows));
         }
+    }
+
+    /// <summary>model_type in config.json.</summary>
+    public const string ModelType = "bahdanau-seq2seq";
+
+    /// <summary>Writes config.json and model.safetensors (PyTorch state-dict names) into <paramref name="directory"/>, each atomically.</summary>
+    public void Save(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var c = Config;
+        var json = new JsonObject
+        {
+            ["model_type"] = ModelType, ["architectures"] = new JsonArray("BahdanauSeq2Seq"),
+            ["vocab_size"] = c.VocabSize, ["embedding_dim"] = c.EmbeddingDim, ["encoder_hidden"] = c.EncoderHidden,
+            ["decoder_hidden"] = c.DecoderHidden, ["attention_units"] = c.AttentionUnits,
+            ["pad_token_id"] = c.PadId, ["bos_token_id"] = c.BosId, ["eos_token_id"] = c.EosId,
+        };
+        AtomicFile.WriteAllText(Path.Combine(directory, "config.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        SafeTensorsWriter.Write(Path.Combine(directory, "model.safetensors"),
+            NamedParameters().Select(p => (p.Name, p.Parameter.Value.ShapeArray, (ReadOnlyMemory<float>)p.Parameter.Value.ToArray())).ToList(),
+            new Dictionary<string, string> { ["format"] = "pt" });
+    }
+
+    /// <summary>Loads a directory written by <see cref="Save"/>; a missing or wrong config key raises <see cref="ConfigException"/>.</summary>
+    public static BahdanauSeq2Seq Load(string directory)
+    {
+        var path = Path.Combine(directory, "config.json");
+        if (!File.Exists(path)) throw new FileNotFoundException($"'{directory}' has no config.json.", path);
+        var node = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new ConfigException(path, "(root)", "config.json is not a JSON object.");
+        int Int(string key) => node[key] is JsonValue v && v.TryGetValue<int>(out var i) ? i : throw new ConfigException(path, key, $"config.json needs an integer '{key}'.");
+        if ((string?)node["model_type"] != ModelType) throw new ConfigException(path, "model_type", $"expected model_type '{ModelType}', found '{node["model_type"]}'.");
+        var config = new Seq2SeqConfig(Int("vocab_size"), Int("embedding_dim"), Int("encoder_hidden"), Int("decoder_hidden"), Int("attention_units"),
+            Int("pad_token_id"), Int("bos_token_id"), Int("eos_token_id"));
+        using var weights = CheckpointLoader.Load(directory);
+        var model = new BahdanauSeq2Seq(VarBuilder.FromWeights(weights), config);
+        var missing = model.NamedParameters().Select(p => p.Name).Where(n => !weights.ContainsKey(n)).ToList();
+        if (missing.Count > 0) throw new ConfigException(path, missing[0], $"the weights in '{directory}' lack {missing.Count} parameter(s), first '{missing[0]}'.");
+        return model;
     }
 }
