@@ -15,14 +15,8 @@ public class BeamSearchTests
 {
     static (TorchRnnFixture F, BahdanauSeq2Seq Model, BeamSearchOptions Options) Build()
     {
-        var f = Load("seq2seq_bahdanau.json");
-        var k = f.Kwargs;
+        var (f, model) = Seq2SeqParityTests.Build();
         var d = f.Root.GetProperty("decoding");
-        var config = new Seq2SeqConfig(k.GetProperty("vocab").GetInt32(), k.GetProperty("emb_dim").GetInt32(), k.GetProperty("enc_hidden").GetInt32(),
-            k.GetProperty("dec_hidden").GetInt32(), k.GetProperty("att_units").GetInt32(),
-            d.GetProperty("pad").GetInt32(), d.GetProperty("bos").GetInt32(), d.GetProperty("eos").GetInt32());
-        var model = new BahdanauSeq2Seq(config);
-        f.LoadInto(model);
         var options = model.BeamOptions(d.GetProperty("beam_width").GetInt32(), d.GetProperty("beam_steps").GetInt32(), d.GetProperty("alpha").GetDouble())
             with { StopEarly = false, RecordSteps = true };
         return (f, model, options);

@@ -124,13 +124,7 @@ public static class FineTuning
             Seed = options.Seed, DisableProgressBar = options.DisableProgressBar,
         };
         var trainer = new Trainer<CollatedBatch>(trainable, args, train, eval, metrics);
-        var evaluations = new List<IReadOnlyDictionary<string, object?>>();
-        trainer.Logged += r =>
-        {
-            if ((string?)r["kind"] != "eval") return;
-            evaluations.Add(r);
-            onEvaluation?.Invoke(r);
-        };
+        var evaluations = EvaluationRecords.Collect(trainer, onEvaluation);
         var result = trainer.Train(options.ResumeFrom, ct);
         model.Eval();
         trainable.SaveModel(outputDir);

@@ -70,13 +70,7 @@ public static class G2PTraining
             new ListTrainingData<(int[], int[], int), Seq2SeqBatch>(trainRows, r => Seq2SeqBatch.Collate(r, G2PVocabulary.Pad)),
             new ListTrainingData<(int[], int[], int), Seq2SeqBatch>(devRows, r => Seq2SeqBatch.Collate(r, G2PVocabulary.Pad)),
             p => Metrics(vocab, devWords, p), callbacks);
-        var evaluations = new List<IReadOnlyDictionary<string, object?>>();
-        trainer.Logged += r =>
-        {
-            if ((string?)r["kind"] != "eval") return;
-            evaluations.Add(r);
-            onEvaluation?.Invoke(r);
-        };
+        var evaluations = EvaluationRecords.Collect(trainer, onEvaluation);
         var result = trainer.Train(options.ResumeFrom, cancellationToken);
         trainable.SaveModel(outputDir);
         model.Eval();
