@@ -10,6 +10,7 @@ internal static class BenchCatalog
         ["loadtest"] = LoadTestBench.Run,
         ["infer"] = InferBench.Run,
         ["tokenize"] = TokenizeBench.Run,
+        ["tokenize-bpe"] = TokenizeBench.RunBpe,
         ["data"] = DataBench.Run,
         ["logreg"] = LogisticRegressionBench.Run,
         ["train"] = TrainBench.Run,

@@ -33,7 +33,7 @@ internal static class BlockBench
         if (s_threadCpu && ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, out var ts) == 0) return ts.Sec * 1000.0 + ts.Nsec / 1e6;
         if (!s_cpu) return Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
         Proc.Refresh();
-        return Proc.TotalProcessorTime.TotalMilliseconds / Parallelism.DefaultThreads;
+        return Proc.TotalProcessorTime.TotalMilliseconds / ExecutionScope.Threads;
     }
 
     public static int Run(string[] args)
@@ -58,12 +58,10 @@ internal static class BlockBench
         var inv = CultureInfo.InvariantCulture;
         if (args.Contains("--attention")) { CompareAttention(batch, seq, repeats, json); return 0; }
         if (args.Contains("--parts")) { Parts(layer, x, mask, repeats, json); ProfileBackward(layer, x, mask, repeats, json); return 0; }
-        int saved = Parallelism.DefaultThreads;
-        try
         {
             foreach (int threads in threadList)
             {
-                Parallelism.DefaultThreads = threads;
+                using var threadScope = ExecutionScope.Enter(threads);
                 var pause0 = GC.GetTotalPauseDuration(); int gen2 = GC.CollectionCount(2);
                 var fwd = new double[repeats]; var bwd = new double[repeats]; var tot = new double[repeats]; var inf = new double[repeats];
                 var opt = new Sharpformer.Optim.AdamW(layer.Parameters(), learningRate: 1e-9f);   // tiny lr: weights stay put
@@ -98,7 +96,6 @@ internal static class BlockBench
                     Console.WriteLine(string.Create(inv, $"threads {threads}: forward {Med(fwd):F1} ms, backward {Med(bwd):F1} ms, total {Med(tot):F1} ms (best {tot.Min():F1}), inference forward {Med(inf):F1} ms"));
             }
         }
-        finally { Parallelism.DefaultThreads = saved; }
         return 0;
     }
 
@@ -132,7 +129,7 @@ internal static class BlockBench
         {
             l.Sort();
             double med = l[l.Count / 2];
-            Console.WriteLine(json ? string.Create(CultureInfo.InvariantCulture, $"{{\"part\":\"{name}\",\"threads\":{Parallelism.DefaultThreads},\"ms\":{med:F2}}}")
+            Console.WriteLine(json ? string.Create(CultureInfo.InvariantCulture, $"{{\"part\":\"{name}\",\"threads\":{ExecutionScope.Threads},\"ms\":{med:F2}}}")
                 : string.Create(CultureInfo.InvariantCulture, $"{name,-22} {med,8:F2} ms"));
         }
     }
@@ -178,7 +175,7 @@ internal static class BlockBench
             Array.Sort(fw); Array.Sort(bw);
             var inv = CultureInfo.InvariantCulture;
             Console.WriteLine(json
-                ? string.Create(inv, $"{{\"attention\":\"{name}\",\"threads\":{Parallelism.DefaultThreads},\"forward_ms\":{fw[repeats / 2]:F1},\"backward_ms\":{bw[repeats / 2]:F1}}}")
+                ? string.Create(inv, $"{{\"attention\":\"{name}\",\"threads\":{ExecutionScope.Threads},\"forward_ms\":{fw[repeats / 2]:F1},\"backward_ms\":{bw[repeats / 2]:F1}}}")
                 : string.Create(inv, $"{name,-9} forward {fw[repeats / 2],7:F1} ms  backward {bw[repeats / 2],7:F1} ms"));
         }
     }

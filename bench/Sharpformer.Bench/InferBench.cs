@@ -52,7 +52,6 @@ internal static class InferBench
         var shapes = Option(args, "--shapes") is { } s
             ? s.Split(',').Select(x => x.Split('x')).Select(x => (int.Parse(x[0], CultureInfo.InvariantCulture), int.Parse(x[1], CultureInfo.InvariantCulture))).ToArray()
             : DefaultShapes;
-        Parallelism.DefaultThreads = threads;
 
         var buildWatch = Stopwatch.StartNew();
         (string name, TransformerEncoder encoder, PretrainedModel module) = model switch
@@ -62,6 +61,7 @@ internal static class InferBench
             _ => throw new ArgumentException($"--model {model}: expected bert or distilbert."),
         };
         module.Eval();
+        module.Execution = new ExecutionOptions(threads);
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         double buildSeconds = buildWatch.Elapsed.TotalSeconds;
         if (!json) Console.WriteLine($"{name}: {module.ParameterCount():N0} parameters, built in {buildSeconds:F1} s, {threads} threads");

@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Sharpformer.Pipelines;
 using Sharpformer.Serving;
+using Sharpformer.Tensors;
 
 namespace Sharpformer.Bench;
 
@@ -34,7 +35,6 @@ internal static class LoadTestBench
         if ((url is null) == (model is null)) { Console.Error.WriteLine("loadtest: give exactly one of --url URL or --model DIR."); return 2; }
         int requests = Int(args, "--requests", 10_000), concurrency = Int(args, "--concurrency", 64);
         if (requests < 1 || concurrency < 1) { Console.Error.WriteLine("loadtest: --requests and --concurrency must be ≥ 1."); return 2; }
-        if (Option(args, "--threads") is { } t) Sharpformer.Kernels.Parallelism.DefaultThreads = int.Parse(t, CultureInfo.InvariantCulture);
         return RunAsync(url, model, args, requests, concurrency).GetAwaiter().GetResult();
     }
 
@@ -53,7 +53,7 @@ internal static class LoadTestBench
                 "classify" => ServingTask.Classify, "ner" => ServingTask.Ner, "embed" => ServingTask.Embed, "fill-mask" => ServingTask.FillMask,
                 _ => throw new ArgumentException($"--task {task} is unknown; use classify, ner, embed or fill-mask."),
             };
-            var backend = PipelineBackend.Load(model, servingTask, new PipelineOptions { BatchSize = serverOptions.MaxBatchSize });
+            var backend = PipelineBackend.Load(model, servingTask, new PipelineOptions { BatchSize = serverOptions.MaxBatchSize, Execution = Execution(args) });
             server = SharpformerServer.Create(backend, serverOptions, ["http://127.0.0.1:0"]);
             await server.StartAsync();
             url = server.Addresses.First();
@@ -134,7 +134,7 @@ internal static class LoadTestBench
             ["server_options"] = model is null ? null : new JsonObject
             {
                 ["max_batch_size"] = serverOptions.MaxBatchSize, ["max_wait_ms"] = serverOptions.MaxWaitMs, ["queue_capacity"] = serverOptions.QueueCapacity,
-                ["threads"] = Sharpformer.Kernels.Parallelism.DefaultThreads,
+                ["threads"] = Sharpformer.Kernels.Parallelism.Resolve(Execution(args).Threads),
             },
             ["server_batches"] = new JsonObject
             {
@@ -158,4 +158,8 @@ internal static class LoadTestBench
 
     static int Int(string[] args, string name, int fallback) =>
         Option(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+
+    /// <summary>--threads for the served model (else SHARPFORMER_THREADS, else all cores).</summary>
+    static ExecutionOptions Execution(string[] args) =>
+        ExecutionOptions.FromEnvironment(Option(args, "--threads") is { } t ? int.Parse(t, CultureInfo.InvariantCulture) : 0);
 }

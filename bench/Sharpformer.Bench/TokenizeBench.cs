@@ -10,10 +10,17 @@ namespace Sharpformer.Bench;
 /// Prints JSON lines: batch throughput on 1 and 2 threads (median of repeats), single-text latency (median µs)
 /// and bytes allocated per text. Options: --data DIR (folder holding ag_news/ and bert-base-uncased/; else
 /// SHARPFORMER_DATA, else the first shared/data found walking up from the working directory), --repeats N.
+/// <c>tokenize-bpe</c>: the same over the GPT-2-style byte-level BPE of shared/fixtures/tokenizer-bytelevel-bpe, plus one
+/// line timing <see cref="BpeTrainer"/> on the AG News train subset (the fixture's training run). --tokenizer PATH
+/// benchmarks any tokenizer folder or file instead.
 /// </summary>
 internal static class TokenizeBench
 {
-    public static int Run(string[] args)
+    public static int Run(string[] args) => Run(args, bpe: false);
+
+    public static int RunBpe(string[] args) => Run(args, bpe: true);
+
+    static int Run(string[] args, bool bpe)
     {
         bool json = args.Contains("--json");
         string? dataArg = Arg(args, "--data");
@@ -24,7 +31,11 @@ internal static class TokenizeBench
             Console.Error.WriteLine("error: cannot find the data folder; pass --data DIR or set SHARPFORMER_DATA.");
             return 1;
         }
-        var tokenizer = BertTokenizer.FromTokenizerJson(Path.Combine(data, "bert-base-uncased", "tokenizer.json"));
+        string suite = bpe ? "tokenize-bpe" : "tokenize";
+        var tokenizerPath = Arg(args, "--tokenizer") ?? (bpe
+            ? Path.Combine(data, "..", "fixtures", "tokenizer-bytelevel-bpe", "tokenizer.json")
+            : Path.Combine(data, "bert-base-uncased", "tokenizer.json"));
+        var tokenizer = Tokenizer.Load(tokenizerPath);
         var texts = ReadAgNews(Path.Combine(data, "ag_news", "test.csv"));
         var opts1 = new EncodeOptions { Threads = 1 };
         var opts2 = new EncodeOptions { Threads = 2 };
@@ -56,7 +67,7 @@ internal static class TokenizeBench
             double med = Median(secs);
             Emit(new
             {
-                suite = "tokenize", mode = "batch", threads, texts = texts.Count, tokens,
+                suite, tokenizer = tokenizer.GetType().Name, mode = "batch", threads, texts = texts.Count, tokens,
                 texts_per_s = Math.Round(texts.Count / med), tokens_per_s = Math.Round(tokens / med),
                 median_s = Math.Round(med, 4), min_s = Math.Round(secs.Min(), 4), repeats,
                 // CPU seconds of the whole process per batch: on a shared machine, texts per CPU-second shows the cost
@@ -94,13 +105,27 @@ internal static class TokenizeBench
         int q = texts.Count / 4;
         Emit(new
         {
-            suite = "tokenize", mode = "single", threads = 1, texts = texts.Count,
+            suite, tokenizer = tokenizer.GetType().Name, mode = "single", threads = 1, texts = texts.Count,
             median_us = Math.Round(Median(all), 2), mean_us = Math.Round(all.Average(), 2), p90_us = Math.Round(Percentile(all, 0.9), 2),
             bytes_per_text_mean = Math.Round(bytes.Average()), bytes_per_token_mean = Math.Round(PerToken(Enumerable.Range(0, texts.Count)), 1),
             bytes_per_token_shortest_quartile = Math.Round(PerToken(order.Take(q)), 1),
             bytes_per_token_longest_quartile = Math.Round(PerToken(order.Skip(texts.Count - q)), 1),
         });
+        if (bpe) TrainOnce(data, Emit);
         return 0;
+    }
+
+    // The trainer on the fixture's corpus (14,551 lines, vocabulary 2,000): wall time of one run.
+    static void TrainOnce(string data, Action<object> emit)
+    {
+        var lines = Sharpformer.Data.AgNews.ReadTrainSubset(Path.Combine(data, "ag_news", "train_subset.csv")).Examples.Select(e => e.Text + "\n").ToList();
+        var sw = Stopwatch.StartNew();
+        var trained = BpeTrainer.Train(lines, new BpeTrainerOptions { VocabSize = 2000, SpecialTokens = ["<|endoftext|>"] });
+        emit(new
+        {
+            suite = "tokenize-bpe", mode = "train", texts = lines.Count, vocab_size = trained.VocabSize,
+            seconds = Math.Round(sw.Elapsed.TotalSeconds, 3), load_average = LoadAverage(),
+        });
     }
 
     static double? LoadAverage()

@@ -7,13 +7,15 @@ namespace Sharpformer.Bench;
 
 /// <summary>
 /// Training throughput. Options: --json, --repeats N (default 7), --threads T (default: all),
-/// --only seed|bert, --gc-each-step (BERT: full collection after every step, so the peak shows live memory, not garbage).
+/// --only seed|bert, --gc-each-step (BERT: full collection after every step, so the peak shows live memory, not garbage),
+/// --no-pool (BERT: run the step outside a TensorScope, so every activation and gradient is a new array).
 /// (a) seed: the Keras-tutorial transformer, one training step (forward + loss + backward + Keras Adam)
 ///     at batch 128 × 256 with random ids of AG News-like lengths (20–90 tokens, zero-padded to 256); median of the
 ///     timed steps after two warm-up steps; as the tutorial (no masking) and with padding masks (attention then
 ///     skips the key columns after each row's last token).
 /// (b) bert: BERT-base (random init) sequence classification, batch 8 × 128, forward + backward + AdamW.
-/// Each line also reports the process's peak working set.
+/// Each line also reports the process's peak working set and, over the timed steps, the managed bytes allocated per step
+/// (all threads) and the garbage collections per step of each generation.
 /// </summary>
 internal static class TrainBench
 {
@@ -23,9 +25,10 @@ internal static class TrainBench
         int repeats = IntOption(args, "--repeats", 7);
         int threads = IntOption(args, "--threads", 0);
         string only = Option(args, "--only") ?? "all";
-        if (threads > 0) Kernels.Parallelism.DefaultThreads = threads;
+        // The whole bench (models, trainer steps) runs in the --threads scope.
+        using var threadScope = Tensors.ExecutionScope.Enter(Tensors.ExecutionOptions.FromEnvironment(threads));
         if (only is "all" or "seed") { Seed(json, repeats, masked: false); Seed(json, repeats, masked: true); }
-        if (only is "all" or "bert") BertBench.Run(json, Math.Max(3, repeats / 2), args.Contains("--gc-each-step"));
+        if (only is "all" or "bert") BertBench.Run(json, Math.Max(3, repeats / 2), args.Contains("--gc-each-step"), args.Contains("--no-pool"));
         return 0;
     }
 
@@ -44,49 +47,65 @@ internal static class TrainBench
             for (int t = 0; t < len; t++) ids[b * seqLen + t] = 2 + rng.Next(cfg.VocabSize - 2);
             labels[b] = rng.Next(cfg.NumLabels);
         }
-        var opt = new Optim.Adam(TrainingOptimizer.AsParameters(model.Parameters), learningRate: 1e-3, epsilon: 1e-7, flavor: Optim.AdamFlavor.Keras);
-        var dropout = new TrainingRandom(2);
+        var parameters = TrainingOptimizer.TrainableParameters(model).Select(p => p.Parameter).ToList();
+        var opt = new Optim.Adam(parameters, learningRate: 1e-3, epsilon: 1e-7, flavor: Optim.AdamFlavor.Keras);
+        model.UseRandom(new TrainingRandom(2));
+        var pool = new Tensors.TensorPool();
         void Step()
         {
-            model.ZeroGrad();
-            model.Forward(ids, batch, dropout);
-            model.CrossEntropyLoss(labels);
-            model.Backward();
+            TrainingOptimizer.ZeroGradients(parameters);
+            // as the Trainer: the step runs in a scope over a pool that lives as long as the training loop
+            using (pool.Scope()) Tensors.Losses.CrossEntropy(model.Forward(ids, batch).Logits, labels).Backward();
             opt.Step();
         }
         Step(); Step();
-        var (s, cpuPerStep) = TrainBench.MedianStep(Step, repeats);
+        var st = TrainBench.MedianStep(Step, repeats);
+        double s = st.MedianSeconds;
         // Inference (eval mode, forward only) for comparison with PyTorch's 718 samples/s.
-        model.Training = false;
-        model.Forward(ids, batch);
+        model.Eval();
+        using var noGrad = Tensors.Autograd.NoGrad();
+        using (pool.Scope()) model.Forward(ids, batch);
         var inf = new double[repeats];
         for (int r = 0; r < repeats; r++)
         {
             long t0 = Stopwatch.GetTimestamp();
-            model.Forward(ids, batch);
+            using (pool.Scope()) model.Forward(ids, batch);
             inf[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         }
         Array.Sort(inf);
         double si = inf[repeats / 2];
-        Print(json, masked ? "seed_transformer_train_masked" : "seed_transformer_train", batch, seqLen, s, batch / s, $",\"cpu_seconds_per_step\":{cpuPerStep:F3},\"inference_ms\":{si * 1000:F1},\"inference_samples_per_s\":{batch / si:F1}");
+        Print(json, masked ? "seed_transformer_train_masked" : "seed_transformer_train", batch, seqLen, s, batch / s, st.Json + $",\"inference_ms\":{si * 1000:F1},\"inference_samples_per_s\":{batch / si:F1}");
     }
 
-    /// <summary>Runs <paramref name="step"/> <paramref name="repeats"/> times: median wall seconds and mean process CPU seconds per step.</summary>
-    internal static (double MedianSeconds, double CpuSecondsPerStep) MedianStep(Action step, int repeats)
+    /// <summary>What <see cref="MedianStep"/> measured: median wall seconds; per step, mean process CPU seconds, managed MiB allocated and collections by generation.</summary>
+    internal sealed record StepStats(double MedianSeconds, double CpuSecondsPerStep, double AllocatedMiBPerStep, double Gen0PerStep, double Gen1PerStep, double Gen2PerStep)
+    {
+        public string Json => string.Create(CultureInfo.InvariantCulture,
+            $",\"cpu_seconds_per_step\":{CpuSecondsPerStep:F3},\"allocated_mib_per_step\":{AllocatedMiBPerStep:F2},\"gen0_per_step\":{Gen0PerStep:F2},\"gen1_per_step\":{Gen1PerStep:F2},\"gen2_per_step\":{Gen2PerStep:F2}");
+    }
+
+    /// <summary>Runs <paramref name="step"/> <paramref name="repeats"/> times and measures it (see <see cref="StepStats"/>).</summary>
+    /// <remarks>Collection counts include induced ones (GC.Collect in the step), as they cost the same pause.</remarks>
+    internal static StepStats MedianStep(Action step, int repeats)
     {
         var times = new double[repeats];
         var proc = Process.GetCurrentProcess();
         var cpu0 = proc.TotalProcessorTime;
+        long bytes0 = GC.GetTotalAllocatedBytes(precise: true);
+        int g0 = GC.CollectionCount(0), g1 = GC.CollectionCount(1), g2 = GC.CollectionCount(2);
         for (int r = 0; r < repeats; r++)
         {
             long t0 = Stopwatch.GetTimestamp();
             step();
             times[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         }
+        double bytes = GC.GetTotalAllocatedBytes(precise: true) - bytes0;
+        double n = repeats;
+        var gens = ((GC.CollectionCount(0) - g0) / n, (GC.CollectionCount(1) - g1) / n, (GC.CollectionCount(2) - g2) / n);
         proc.Refresh();
         double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds / repeats;
         Array.Sort(times);
-        return (times[repeats / 2], cpu);
+        return new StepStats(times[repeats / 2], cpu, bytes / n / (1024.0 * 1024), gens.Item1, gens.Item2, gens.Item3);
     }
 
     internal static void Print(bool json, string name, int batch, int seqLen, double seconds, double samplesPerSecond, string extra = "")
@@ -95,7 +114,7 @@ internal static class TrainBench
         var inv = CultureInfo.InvariantCulture;
         if (json)
             Console.WriteLine(string.Create(inv,
-                $"{{\"bench\":\"{name}\",\"batch\":{batch},\"seq_len\":{seqLen},\"threads\":{Kernels.Parallelism.DefaultThreads},\"step_ms\":{seconds * 1000:F1},\"samples_per_s\":{samplesPerSecond:F1},\"peak_working_set_gib\":{peakGiB:F3}{extra}}}"));
+                $"{{\"bench\":\"{name}\",\"batch\":{batch},\"seq_len\":{seqLen},\"threads\":{Tensors.ExecutionScope.Threads},\"step_ms\":{seconds * 1000:F1},\"samples_per_s\":{samplesPerSecond:F1},\"peak_working_set_gib\":{peakGiB:F3}{extra}}}"));
         else
             Console.WriteLine(string.Create(inv, $"{name}: batch {batch}×{seqLen}, {seconds * 1000:F1} ms/step, {samplesPerSecond:F1} samples/s, peak {peakGiB:F2} GiB {extra}"));
     }
@@ -112,30 +131,34 @@ internal static class TrainBench
 /// <summary>BERT-base (random init) sequence classification: one training step, batch 8 × 128, forward + backward + AdamW.</summary>
 internal static class BertBench
 {
-    public static void Run(bool json, int repeats, bool gcEachStep)
+    public static void Run(bool json, int repeats, bool gcEachStep, bool noPool)
     {
         const int batch = 8, seqLen = 128;
         var config = new Models.BertConfig();
         var model = new Models.BertForSequenceClassification(config, seed: 0);
         model.Train();
         var trainable = new EncoderClassifierTrainable(model);
-        var parameters = TrainingOptimizer.AsParameters(trainable.Parameters);
-        var opt = new Optim.AdamW(TrainingOptimizer.HuggingFaceWeightDecay(trainable, parameters, 0.01), 2e-5, 0.9, 0.999, 1e-8, 0.01f);
+        var parameters = TrainingOptimizer.TrainableParameters(model).Select(p => p.Parameter).ToList();
+        var opt = new Optim.AdamW(Optim.ParameterGroups.HuggingFaceWeightDecay(model, 0.01f), 2e-5, 0.9, 0.999, 1e-8, 0.01f);
         var rng = new TrainingRandom(1);
         var ids = new int[batch * seqLen];
         for (int i = 0; i < ids.Length; i++) ids[i] = i % seqLen == 0 ? 101 : 1000 + rng.Next(20000);
         var b = new Data.CollatedBatch(batch, seqLen, ids, new int[ids.Length], Enumerable.Repeat(1, ids.Length).ToArray(), [0, 1, 0, 1, 0, 1, 0, 1]);
         var dropout = new TrainingRandom(2);
+        var pool = new Tensors.TensorPool();
         void Step()
         {
-            foreach (var p in trainable.Parameters) Array.Clear(p.Grad);
-            trainable.TrainStep(b, dropout, 1f);
+            TrainingOptimizer.ZeroGradients(parameters);
+            // as the Trainer: the step runs in a scope over a pool that lives as long as the training loop
+            if (noPool) trainable.TrainStep(b, dropout, 1f);
+            else using (pool.Scope()) trainable.TrainStep(b, dropout, 1f);
             Optim.GradClip.ClipGradNorm(parameters, 1.0);
             opt.Step();
             if (gcEachStep) GC.Collect();
         }
         Step();
-        var (s, cpu) = TrainBench.MedianStep(Step, repeats);
-        TrainBench.Print(json, "bert_base_seqcls_train_step", batch, seqLen, s, batch / s, string.Create(CultureInfo.InvariantCulture, $",\"cpu_seconds_per_step\":{cpu:F3},\"gc_each_step\":{(gcEachStep ? "true" : "false")}"));
+        var st = TrainBench.MedianStep(Step, repeats);
+        TrainBench.Print(json, "bert_base_seqcls_train_step", batch, seqLen, st.MedianSeconds, batch / st.MedianSeconds,
+            st.Json + $",\"gc_each_step\":{(gcEachStep ? "true" : "false")},\"tensor_pool\":{(noPool ? "false" : "true")}");
     }
 }

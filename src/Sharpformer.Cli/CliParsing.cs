@@ -85,3 +85,20 @@ internal static class CliParsing
         return string.Join(' ', names);
     }
 }
+
+/// <summary>
+/// The one <c>--threads</c> option of every verb that runs a model, and its one reading: the verb passes the result to the
+/// model, pipeline or trainer it builds (nothing process-wide is set).
+/// </summary>
+internal static class ThreadsOption
+{
+    public static Option<int> Create() => new("--threads") { Description = $"Kernel threads (default: {Tensors.ExecutionOptions.ThreadsVariable}, else all cores)." };
+
+    /// <summary>--threads when given, else SHARPFORMER_THREADS, else no preference (all cores).</summary>
+    public static Tensors.ExecutionOptions Read(ParseResult r, Option<int> option)
+    {
+        int threads = r.GetValue(option);
+        if (threads < 0) throw new ArgumentException($"--threads must be ≥ 0, not {threads}.");
+        return Tensors.ExecutionOptions.FromEnvironment(threads);
+    }
+}

@@ -42,7 +42,7 @@ public sealed class PipelineBackend : IPipeline
             ServingTask.Ner => PipelineTask.TokenClassification,
             ServingTask.FillMask => PipelineTask.FillMask,
             _ => PipelineTask.FeatureExtraction,
-        });
+        }, options?.Execution);
         var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(modelDirOrId));
         return new PipelineBackend(task, string.IsNullOrEmpty(name) ? modelDirOrId : name, tokenizer, model, options);
     }

@@ -20,14 +20,14 @@ internal static class AttentionCommand
         var average = new Option<bool>("--average") { Description = "Draw the mean over the layer's heads (the default)." };
         var allHeads = new Option<bool>("--all-heads") { Description = "Draw every head of the layer side by side." };
         var output = new Option<string>("--out") { Description = "Output file: .svg (one picture) or .html (interactive page with every layer and head).", Required = true };
-        var threads = new Option<int>("--threads") { Description = "Kernel threads." };
+        var threads = ThreadsOption.Create();
         cmd.Arguments.Add(text);
         foreach (var o in new Option[] { model, layer, head, average, allHeads, output, threads }) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
-            if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
+            var execution = ThreadsOption.Read(r, threads);
             // Any BERT/DistilBERT checkpoint or saved seed model (sharpformer train seed-agnews): the loader picks the backend.
-            var maps = AttentionPipeline.FromPretrained(r.GetValue(model)!).Run(r.GetValue(text)!);
+            var maps = AttentionPipeline.FromPretrained(r.GetValue(model)!, new PipelineOptions { Execution = execution }).Run(r.GetValue(text)!);
             var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.GetValue(model)!));
             return Write(maps, name, r.GetValue(layer), r.GetValue(head), r.GetValue(average), r.GetValue(allHeads), r.GetValue(output)!, r.InvocationConfiguration.Output);
         });

@@ -9,6 +9,7 @@ internal static class CommandCatalog
     {
         yield return InfoCommand.Create();
         yield return TokenizeCommand.Create();
+        yield return VocabCommand.Create();
         yield return DownloadCommand.Create();
         yield return SummaryCommand.Create();
         yield return ForwardCommand.Create();

@@ -18,12 +18,12 @@ internal static class EvaluateCommand
         var batch = new Option<int>("--batch-size") { Description = "Evaluation batch size.", DefaultValueFactory = _ => 64 };
         var maxLength = new Option<int>("--max-length") { Description = "BERT-family models: truncate inputs to this many tokens.", DefaultValueFactory = _ => 128 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics instead of a report." };
-        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores or SHARPFORMER_THREADS)." };
+        var threads = ThreadsOption.Create();
         var cmd = new Command("evaluate", "Evaluate a saved classifier on labelled data: accuracy/weighted F1 and confusion matrix, or entity F1 for NER.");
         foreach (var o in new Option[] { model, data, format, batch, maxLength, json, threads }) cmd.Options.Add(o);
         cmd.SetAction((r, ct) =>
         {
-            if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
+            using var scope = Tensors.ExecutionScope.Enter(ThreadsOption.Read(r, threads));
             string dir = r.GetValue(model)!, file = r.GetValue(data)!;
             bool token = !SeedTransformer.IsSeedTransformerDirectory(dir)
                 && ModelConfigLoader.Load(AutoModel.ResolveDirectory(dir)).Architectures?.FirstOrDefault()?.EndsWith("TokenClassification", StringComparison.Ordinal) == true;

@@ -22,12 +22,12 @@ internal static class FeaturesCommand
         var limit = new Option<int?>("--limit") { Description = "Use only the first N training and N test texts (quick runs)." };
         var noScale = new Option<bool>("--no-standardize") { Description = "Fit on raw features instead of standardised ones." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (accuracy, f1_weighted, confusion matrix) instead of a report." };
-        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores or SHARPFORMER_THREADS)." };
+        var threads = ThreadsOption.Create();
         var cmd = new Command("features", "Extract frozen encoder features, fit a logistic regression (L-BFGS) and report test accuracy, weighted F1 and the confusion matrix.");
         foreach (var o in new Option[] { model, train, test, format, pooling, c, maxIter, maxLength, limit, noScale, json, threads }) cmd.Options.Add(o);
         cmd.SetAction((r, ct) =>
         {
-            if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
+            using var scope = Tensors.ExecutionScope.Enter(ThreadsOption.Read(r, threads));
             var fmt = r.GetValue(format);
             var trainSet = TextClassificationFiles.Read(r.GetValue(train)!, fmt);
             var labels = trainSet.Labels ?? throw new DataFormatException(trainSet.File, 1, "the reader produced no label set.");

@@ -22,35 +22,37 @@ internal static class ForwardCommand
         var model = new Option<string>("--model") { Description = "Model directory (config.json, weights, vocab.txt) or Hub model id in the local cache.", Required = true };
         var jsonl = new Option<bool>("--jsonl") { Description = "Read JSON lines {\"text\": …, \"text_pair\": …} from stdin (the default when no texts are given and stdin is not a terminal)." };
         var outputs = new Option<string?>("--outputs") { Description = $"Comma-separated: {string.Join(", ", OutputNames)} (default: logits for head models, last_hidden_state otherwise)." };
-        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores or SHARPFORMER_THREADS)." };
+        var threads = ThreadsOption.Create();
         var texts = new Argument<string[]>("texts") { Description = "Texts to run; none = JSON lines from stdin.", Arity = ArgumentArity.ZeroOrMore };
         var cmd = new Command("forward", "Run a model on texts (arguments, or JSON lines from stdin) and print its outputs as JSON lines.");
         cmd.Options.Add(model); cmd.Options.Add(jsonl); cmd.Options.Add(outputs); cmd.Options.Add(threads);
         cmd.Arguments.Add(texts);
         cmd.SetAction(r =>
         {
-            if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
+            var execution = ThreadsOption.Read(r, threads);
             var args = r.GetValue(texts) ?? [];
             var (stdout, stderr) = (r.InvocationConfiguration.Output, r.InvocationConfiguration.Error);
             if (args.Length > 0)
             {
                 if (r.GetValue(jsonl)) throw new ArgumentException("give texts as arguments or JSON lines on stdin (--jsonl), not both.");
-                return Execute(r.GetValue(model)!, r.GetValue(outputs), args.Select(t => (t, (string?)null)), stdout, stderr);
+                return Execute(r.GetValue(model)!, r.GetValue(outputs), args.Select(t => (t, (string?)null)), stdout, stderr, execution);
             }
             if (!r.GetValue(jsonl) && !CliHost.InputRedirected)
                 throw new ArgumentException("no input: give texts as arguments, or pipe JSON lines {\"text\": …} into stdin.");
-            return Execute(r.GetValue(model)!, r.GetValue(outputs), CliHost.Input, stdout, stderr);
+            return Execute(r.GetValue(model)!, r.GetValue(outputs), CliHost.Input, stdout, stderr, execution);
         });
         return cmd;
     }
 
     /// <summary>The verb over readers/writers (tests run it in-process): exit 0, or 1 with one <c>error:</c> line on stderr.</summary>
-    internal static int Execute(string modelPath, string? outputList, TextReader stdin, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default) =>
-        Execute(modelPath, outputList, JsonLines(stdin), stdout, stderr, cancellationToken);
+    internal static int Execute(string modelPath, string? outputList, TextReader stdin, TextWriter stdout, TextWriter stderr,
+        Tensors.ExecutionOptions? execution = null, CancellationToken cancellationToken = default) =>
+        Execute(modelPath, outputList, JsonLines(stdin), stdout, stderr, execution, cancellationToken);
 
-    static int Execute(string modelPath, string? outputList, IEnumerable<(string Text, string? Pair)> inputs, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    static int Execute(string modelPath, string? outputList, IEnumerable<(string Text, string? Pair)> inputs, TextWriter stdout, TextWriter stderr,
+        Tensors.ExecutionOptions? execution = null, CancellationToken cancellationToken = default)
     {
-        try { return Run(modelPath, outputList, inputs, stdout, stderr, cancellationToken); }
+        try { return Run(modelPath, outputList, inputs, stdout, stderr, execution ?? Tensors.ExecutionOptions.Default, cancellationToken); }
         catch (Exception e) when (e is SharpformerException or IOException or UnauthorizedAccessException or ArgumentException or FormatException or NotSupportedException)
         {
             stdout.Flush();
@@ -70,9 +72,10 @@ internal static class ForwardCommand
         }
     }
 
-    static int Run(string modelPath, string? outputList, IEnumerable<(string Text, string? Pair)> inputs, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    static int Run(string modelPath, string? outputList, IEnumerable<(string Text, string? Pair)> inputs, TextWriter output, TextWriter error,
+        Tensors.ExecutionOptions execution, CancellationToken cancellationToken = default)
     {
-        var model = AutoModel.FromPretrained(modelPath);
+        var model = AutoModel.FromPretrained(modelPath, new ModelLoadOptions { Execution = execution });
         CliErrors.WarnAboutLoad(model, error);
         var dir = AutoModel.ResolveDirectory(modelPath);
         bool isHead = model.Head != null;

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Sharpformer.Data;
 using Sharpformer.Metrics;
+using Sharpformer.Training;
 using Sharpformer.Training.Workflows;
 
 namespace Sharpformer.Cli.Commands;
@@ -41,7 +42,7 @@ internal static class G2PCommand
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => TrainCommand.StopOnCtrlC(ct, ct =>
         {
-            common.Apply(r);
+            using var threadScope = common.EnterThreads(r);
             if (r.GetValue(architecture) != "bahdanau") throw new ArgumentException($"--architecture '{r.GetValue(architecture)}' is not available; use 'bahdanau'.");
             var splits = CmuDict.Load(CmuDictFolder(r.GetValue(data)));
             string outDir = r.GetValue(output)!;
@@ -65,11 +66,13 @@ internal static class G2PCommand
         return cmd;
     }
 
-    static void PrintEval(IReadOnlyDictionary<string, object?> record, bool json)
+    static void PrintEval(EvaluationLog record, bool json)
     {
-        string[] keys = ["epoch", "step", "train_loss", "eval_loss", "eval_wer", "eval_per"];
-        if (json) { Console.WriteLine(JsonSerializer.Serialize(keys.Where(record.ContainsKey).ToDictionary(k => k, k => record[k]))); return; }
-        Console.WriteLine(string.Join("  ", keys.Where(record.ContainsKey).Select(k => k + " " + (record[k] is double d ? d.ToString("F4", CultureInfo.InvariantCulture) : record[k]))));
+        var fields = new List<(string Key, object? Value)> { ("epoch", record.Epoch), ("step", record.Step), ("train_loss", record.TrainLoss) };
+        foreach (var k in (string[])["eval_loss", "eval_wer", "eval_per"])
+            if (record.Metric(k) is double v) fields.Add((k, v));
+        if (json) { Console.WriteLine(JsonSerializer.Serialize(fields.ToDictionary(f => f.Key, f => f.Value))); return; }
+        Console.WriteLine(string.Join("  ", fields.Select(f => f.Key + " " + (f.Value is double d ? d.ToString("F4", CultureInfo.InvariantCulture) : f.Value))));
     }
 
     public static Command Create()

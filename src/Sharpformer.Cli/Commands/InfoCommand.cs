@@ -13,7 +13,7 @@ internal static class InfoCommand
         {
             Console.WriteLine($"Vector512 accelerated: {Vector512.IsHardwareAccelerated}");
             Console.WriteLine($"Vector256 accelerated: {Vector256.IsHardwareAccelerated}");
-            Console.WriteLine($"Default threads: {Sharpformer.Kernels.Parallelism.DefaultThreads}");
+            Console.WriteLine($"Default threads: {Sharpformer.Kernels.Parallelism.Resolve(Sharpformer.Tensors.ExecutionOptions.FromEnvironment().Threads)}");
             return 0;
         });
         return cmd;

@@ -12,7 +12,7 @@ internal sealed class PipelineVerbs
 {
     public Option<string> Model { get; } = new("--model") { Description = "Model directory (config.json, weights, vocab.txt) or Hub model id in the local cache.", Required = true };
     public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Texts per forward pass.", DefaultValueFactory = _ => 8 };
-    public Option<int> Threads { get; } = new("--threads") { Description = "Kernel threads (default: all cores or SHARPFORMER_THREADS)." };
+    public Option<int> Threads { get; } = ThreadsOption.Create();
     public Option<string?> File { get; } = new("--file") { Description = "Read texts from this file, one per line (empty lines skipped)." };
     public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON array per input text, with transformers' field names." };
     public Argument<string[]> Texts { get; } = new("texts") { Description = "Texts to process; none = read --file or standard input, one per line.", Arity = ArgumentArity.ZeroOrMore };
@@ -27,12 +27,10 @@ internal sealed class PipelineVerbs
 
     public PipelineOptions Options(ParseResult r)
     {
-        int threads = r.GetValue(Threads);
-        if (threads < 0) throw new ArgumentException($"--threads must be ≥ 0, not {threads}.");
-        if (threads > 0) Kernels.Parallelism.DefaultThreads = threads;
+        var execution = ThreadsOption.Read(r, Threads);
         int batch = r.GetValue(BatchSize);
         if (batch < 1) throw new ArgumentException($"--batch-size must be ≥ 1, not {batch}.");
-        return new PipelineOptions { BatchSize = batch };
+        return new PipelineOptions { BatchSize = batch, Execution = execution };
     }
 
     /// <summary>Texts from the arguments, else --file, else standard input.</summary>

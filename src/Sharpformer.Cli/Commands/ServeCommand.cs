@@ -22,11 +22,11 @@ internal static class ServeCommand
         var capacity = new Option<int>("--queue-capacity") { Description = "Texts that may wait; more get HTTP 429.", DefaultValueFactory = _ => 1024 };
         var maxText = new Option<int>("--max-text-length") { Description = "Longest text in characters; longer get HTTP 400.", DefaultValueFactory = _ => 20_000 };
         var maxTokens = new Option<long>("--max-queued-tokens") { Description = "Tokens queued or running at once; more get HTTP 429.", DefaultValueFactory = _ => new ServerOptions().MaxQueuedTokens };
-        var threads = new Option<int>("--threads") { Description = "Kernel threads." };
+        var threads = ThreadsOption.Create();
         foreach (var o in new Option[] { model, task, urls, maxBatch, maxWait, capacity, maxText, maxTokens, threads }) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
-            if (r.GetValue(threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(threads);
+            var execution = ThreadsOption.Read(r, threads);
             var options = new ServerOptions
             {
                 MaxBatchSize = Positive(r.GetValue(maxBatch), "--max-batch-size"), MaxWaitMs = NonNegative(r.GetValue(maxWait), "--max-wait-ms"),
@@ -35,7 +35,7 @@ internal static class ServeCommand
             };
             var dir = r.GetValue(model)!;
             var servingTask = ParseTask(r.GetValue(task)) ?? TaskOf(dir);
-            var backend = PipelineBackend.Load(dir, servingTask, new PipelineOptions { BatchSize = options.MaxBatchSize, MaxTextLength = options.MaxTextLength });
+            var backend = PipelineBackend.Load(dir, servingTask, new PipelineOptions { BatchSize = options.MaxBatchSize, MaxTextLength = options.MaxTextLength, Execution = execution });
             var output = r.InvocationConfiguration.Output;
             var server = SharpformerServer.Create(backend, options, r.GetValue(urls)!.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
                 new TextWriterLoggerProvider(output));

@@ -31,7 +31,7 @@ internal static class TokenClassifierCommand
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => TrainCommand.StopOnCtrlC(ct, ct =>
         {
-            common.Apply(r);
+            using var threadScope = common.EnterThreads(r);
             var labels = LabelSet.Conll2003Ner;
             var conll = new ConllOptions(Tags: r.GetValue(iob1) ? ConllTags.ToIob2 : ConllTags.AsIs, Labels: labels);
             IReadOnlyList<TokenExample> trainSet = Conll.Read(r.GetValue(train)!, conll);

@@ -6,28 +6,38 @@ using Sharpformer.Tokenization;
 namespace Sharpformer.Cli.Commands;
 
 /// <summary>
-/// <c>sharpformer tokenize</c>: encode texts with a BERT tokenizer and print tokens, ids and offsets as a table,
+/// <c>sharpformer tokenize</c>: encode texts with a BERT WordPiece or GPT-2-style byte-level BPE tokenizer (chosen
+/// from the files by <see cref="Tokenizer.Load"/>) and print tokens, ids and offsets as a table,
 /// or (<c>--jsonl</c>) turn JSON lines from stdin into encodings, one JSON object per line, named as the HF fixtures.
 /// </summary>
 public static class TokenizeCommand
 {
     /// <summary>Parsed command-line settings of the verb.</summary>
     public sealed record Settings(string Tokenizer, IReadOnlyList<string> Texts, string? Pair, int? MaxLength,
-        TruncationStrategy Truncation, PaddingStrategy Padding, bool Jsonl);
+        TruncationStrategy Truncation, PaddingStrategy Padding, bool Jsonl)
+    {
+        public PaddingSide PaddingSide { get; init; } = PaddingSide.Right;
+        /// <summary>Pad token for tokenizers without one (GPT-2: usually its eos token, as HF <c>pad_token = eos_token</c>).</summary>
+        public string? PadToken { get; init; }
+    }
 
     internal static Command Create()
     {
-        var tokenizer = new Option<string>("--tokenizer") { Description = "Model directory, tokenizer.json or vocab.txt.", Required = true };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "Model directory, tokenizer.json, vocab.txt (BERT) or vocab.json (byte-level BPE, merges.txt beside it).", Required = true };
         var maxLength = new Option<int?>("--max-length") { Description = "Max tokens incl. [CLS]/[SEP]; enables longest_first truncation unless --truncation says otherwise." };
         var truncation = new Option<string?>("--truncation") { Description = "longest_first | only_first | only_second" };
         truncation.AcceptOnlyFromAmong("longest_first", "only_first", "only_second");
         var padding = new Option<string>("--padding") { Description = "none | longest | max_length", DefaultValueFactory = _ => "none" };
         padding.AcceptOnlyFromAmong("none", "longest", "max_length");
+        var paddingSide = new Option<string>("--padding-side") { Description = "right | left", DefaultValueFactory = _ => "right" };
+        paddingSide.AcceptOnlyFromAmong("right", "left");
+        var padToken = new Option<string?>("--pad-token") { Description = "Pad token for a tokenizer that has none (GPT-2: <|endoftext|>)." };
         var pair = new Option<string?>("--pair") { Description = "Second text of a pair (applied to every TEXT)." };
         var jsonl = new Option<bool>("--jsonl") { Description = "Read {\"text\"}, {\"text\",\"text_pair\"} or {\"words\"} JSON lines from stdin; write one encoding per line." };
         var texts = new Argument<string[]>("TEXT") { Arity = ArgumentArity.ZeroOrMore, Description = "Texts to tokenize." };
-        var cmd = new Command("tokenize", "Tokenize texts with a BERT WordPiece tokenizer (HF BertTokenizerFast-compatible).");
+        var cmd = new Command("tokenize", "Tokenize texts with a BERT WordPiece or GPT-2 byte-level BPE tokenizer (HF BertTokenizerFast / GPT2TokenizerFast-compatible).");
         cmd.Options.Add(tokenizer); cmd.Options.Add(maxLength); cmd.Options.Add(truncation); cmd.Options.Add(padding);
+        cmd.Options.Add(paddingSide); cmd.Options.Add(padToken);
         cmd.Options.Add(pair); cmd.Options.Add(jsonl); cmd.Arguments.Add(texts);
         cmd.SetAction(parse =>
         {
@@ -45,7 +55,11 @@ public static class TokenizeCommand
                 _ => PaddingStrategy.None,
             };
             var settings = new Settings(parse.GetValue(tokenizer)!, parse.GetValue(texts) ?? [], parse.GetValue(pair),
-                parse.GetValue(maxLength), trunc, pad, parse.GetValue(jsonl));
+                parse.GetValue(maxLength), trunc, pad, parse.GetValue(jsonl))
+            {
+                PaddingSide = parse.GetValue(paddingSide) == "left" ? PaddingSide.Left : PaddingSide.Right,
+                PadToken = parse.GetValue(padToken),
+            };
             return Execute(settings, CliHost.Input, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
         });
         return cmd;
@@ -56,8 +70,14 @@ public static class TokenizeCommand
     {
         try
         {
-            var tok = BertTokenizer.FromPath(settings.Tokenizer);
-            var options = new EncodeOptions { MaxLength = settings.MaxLength, Truncation = settings.Truncation, Padding = settings.Padding };
+            var tok = Tokenizer.Load(settings.Tokenizer);
+            if (settings.PadToken is { } padWith)
+                tok = tok is ByteLevelBpeTokenizer bpe ? bpe.WithPadToken(padWith)
+                    : throw new ArgumentException("--pad-token applies to byte-level BPE tokenizers; a BERT tokenizer has its own [PAD].");
+            var options = new EncodeOptions
+            {
+                MaxLength = settings.MaxLength, Truncation = settings.Truncation, Padding = settings.Padding, PaddingSide = settings.PaddingSide,
+            };
             if (settings.Jsonl) return RunJsonl(tok, options, stdin, stdout);
             if (settings.Texts.Count == 0) throw new ArgumentException("give at least one TEXT, or --jsonl to read JSON lines from stdin.");
             var encodings = settings.Pair is null
@@ -110,7 +130,7 @@ public static class TokenizeCommand
     }
 
     // Streams line by line; only padding to the longest needs the whole input first.
-    static int RunJsonl(BertTokenizer tok, EncodeOptions options, TextReader stdin, TextWriter stdout)
+    static int RunJsonl(Tokenizer tok, EncodeOptions options, TextReader stdin, TextWriter stdout)
     {
         bool buffer = options.Padding == PaddingStrategy.Longest;
         var pending = new List<Sharpformer.Tokenization.Encoding>();
@@ -138,7 +158,7 @@ public static class TokenizeCommand
         return 0;
     }
 
-    static Sharpformer.Tokenization.Encoding EncodeLine(BertTokenizer tok, EncodeOptions options, string line, int lineNo)
+    static Sharpformer.Tokenization.Encoding EncodeLine(Tokenizer tok, EncodeOptions options, string line, int lineNo)
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(line); }

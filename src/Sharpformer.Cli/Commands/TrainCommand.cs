@@ -37,7 +37,7 @@ internal static class TrainCommand
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => StopOnCtrlC(ct, ct =>
         {
-            common.Apply(r);
+            using var threadScope = common.EnterThreads(r);
             string dir = DataFolder.Resolve(r.GetValue(data));
             var train = AgNews.ReadTrainSubset(Path.Combine(dir, "ag_news", "train_subset.csv"));
             var test = AgNews.ReadTest(Path.Combine(dir, "ag_news", "test.csv"));
@@ -83,7 +83,7 @@ internal static class TrainCommand
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => StopOnCtrlC(ct, ct =>
         {
-            common.Apply(r);
+            using var threadScope = common.EnterThreads(r);
             string? arch = r.GetValue(architecture), modelDir = r.GetValue(model);
             if ((arch == null) == (modelDir == null)) throw new ArgumentException("Give exactly one of --architecture seed-transformer (from scratch) or --model DIR (fine-tuning).");
             var fmt = r.GetValue(format);
@@ -166,28 +166,28 @@ internal static class TrainCommand
         return 0;
     }
 
-    internal static void PrintEval(IReadOnlyDictionary<string, object?> record, bool json)
+    internal static void PrintEval(EvaluationLog record, bool json)
     {
-        string[] keys = ["epoch", "step", "train_loss", "eval_loss", "eval_accuracy", "eval_f1_weighted", "eval_entity_f1", "samples_per_s"];
+        var fields = new List<(string Key, object? Value)> { ("epoch", record.Epoch), ("step", record.Step), ("train_loss", record.TrainLoss) };
+        foreach (var k in (string[])["eval_loss", "eval_accuracy", "eval_f1_weighted", "eval_entity_f1"])
+            if (record.Metric(k) is double v) fields.Add((k, v));
+        fields.Add(("samples_per_s", record.SamplesPerSecond));
         if (json)
         {
-            var o = new Dictionary<string, object?>();
-            foreach (var k in keys) if (record.TryGetValue(k, out var v)) o[k] = v;
-            Console.WriteLine(JsonSerializer.Serialize(o));
+            Console.WriteLine(JsonSerializer.Serialize(fields.ToDictionary(f => f.Key, f => f.Value)));
             return;
         }
-        var parts = keys.Where(record.ContainsKey).Select(k => k + " " + Format(k, record[k]));
-        Console.WriteLine(string.Join("  ", parts));
+        Console.WriteLine(string.Join("  ", fields.Select(f => f.Key + " " + Format(f.Key, f.Value))));
     }
 
-    internal static void PrintSummary(IReadOnlyList<IReadOnlyDictionary<string, object?>> evals, TrainResult train, string outDir, bool json)
+    internal static void PrintSummary(IReadOnlyList<EvaluationLog> evals, TrainResult train, string outDir, bool json)
     {
         if (json) return;
-        string metric = evals.Count > 0 && evals[0].ContainsKey("eval_entity_f1") ? "eval_entity_f1" : "eval_accuracy";
+        string metric = evals.Count > 0 && evals[0].Metrics.ContainsKey("eval_entity_f1") ? "eval_entity_f1" : "eval_accuracy";
         if (evals.Count > 0)
         {
-            var best = evals.Select((e, i) => (Value: Convert.ToDouble(e[metric], CultureInfo.InvariantCulture), Epoch: i + 1)).MaxBy(x => x.Value);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"best {metric} {best.Value:F4} (epoch {best.Epoch}); final {Convert.ToDouble(evals[^1][metric], CultureInfo.InvariantCulture):F4}"));
+            var best = evals.Select((e, i) => (Value: e.Metrics[metric], Epoch: i + 1)).MaxBy(x => x.Value);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"best {metric} {best.Value:F4} (epoch {best.Epoch}); final {evals[^1].Metrics[metric]:F4}"));
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"trained {train.GlobalStep} steps at {train.SamplesPerSecond:F0} samples/s; model saved to {outDir}"));
     }
@@ -207,12 +207,10 @@ internal sealed class CommonOptions
 {
     public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON object per line per evaluation (epoch, step, train_loss, eval_loss, eval metrics, samples_per_s)." };
     public Option<bool> NoProgress { get; } = new("--no-progress") { Description = "Do not draw the progress line on stderr (it is also off when stderr is not a terminal)." };
-    public Option<int> Threads { get; } = new("--threads") { Description = "Kernel threads (default: all cores or SHARPFORMER_THREADS)." };
+    public Option<int> Threads { get; } = ThreadsOption.Create();
 
     public void AddTo(Command cmd) { cmd.Options.Add(Json); cmd.Options.Add(NoProgress); cmd.Options.Add(Threads); }
 
-    public void Apply(ParseResult r)
-    {
-        if (r.GetValue(Threads) > 0) Kernels.Parallelism.DefaultThreads = r.GetValue(Threads);
-    }
+    /// <summary>Runs the verb's training and evaluation with --threads: the trainer and the models it builds inherit the scope.</summary>
+    public IDisposable EnterThreads(ParseResult r) => Tensors.ExecutionScope.Enter(ThreadsOption.Read(r, Threads));
 }

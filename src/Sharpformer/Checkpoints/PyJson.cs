@@ -189,8 +189,12 @@ internal static class PyJson
         return sb.ToString();
     }
 
-    /// <summary>A JSON string with Python's ensure_ascii escaping (everything outside 0x20–0x7E as \uXXXX).</summary>
-    public static void AppendString(StringBuilder sb, string s)
+    /// <summary>
+    /// A JSON string with Python's ensure_ascii escaping (everything outside 0x20–0x7E as \uXXXX), or with
+    /// <paramref name="ensureAscii"/> false as <c>json.dumps(ensure_ascii=False)</c> and Rust's serde_json write it
+    /// (only '"', '\' and control characters escaped; other characters raw).
+    /// </summary>
+    public static void AppendString(StringBuilder sb, string s, bool ensureAscii = true)
     {
         sb.Append('"');
         foreach (char c in s)
@@ -205,7 +209,7 @@ internal static class PyJson
                 case '\b': sb.Append("\\b"); break;
                 case '\f': sb.Append("\\f"); break;
                 default:
-                    if (c < 0x20 || c > 0x7E) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    if (c < 0x20 || (ensureAscii && c > 0x7E)) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
                     else sb.Append(c);
                     break;
             }

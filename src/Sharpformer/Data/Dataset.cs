@@ -4,7 +4,7 @@ namespace Sharpformer.Data;
 
 /// <summary>
 /// An immutable in-memory list of examples with the usual dataset operations. Every operation returns a new
-/// dataset; randomness comes only from explicit seeds (<see cref="SeededRandom"/>).
+/// dataset; randomness comes only from explicit seeds (<see cref="TrainingRandom"/>).
 /// </summary>
 public sealed class Dataset<T> : IReadOnlyList<T>
 {
@@ -25,11 +25,13 @@ public sealed class Dataset<T> : IReadOnlyList<T>
     public Dataset<T> Skip(int count) => new(_items.Skip(count).ToArray(), true);
     public Dataset<T> Select(IEnumerable<int> indices) => new(indices.Select(i => _items[i]).ToArray(), true);
 
-    /// <summary>A permutation of the items by Fisher–Yates with <see cref="SeededRandom"/>(seed).</summary>
+    static TrainingRandom Rng(ulong seed) => new(unchecked((long)seed));
+
+    /// <summary>A permutation of the items by Fisher–Yates with <see cref="TrainingRandom"/>(seed).</summary>
     public Dataset<T> Shuffle(ulong seed)
     {
         var copy = (T[])_items.Clone();
-        new SeededRandom(seed).Shuffle(copy.AsSpan());
+        Rng(seed).FisherYates(copy.AsSpan());
         return new(copy, true);
     }
 
@@ -44,11 +46,11 @@ public sealed class Dataset<T> : IReadOnlyList<T>
         if (!(testFraction > 0 && testFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(testFraction), testFraction, "Test fraction must be strictly between 0 and 1.");
         if (Count < 2) throw new InvalidOperationException($"Cannot split a dataset of {Count} item(s); it needs at least 2.");
-        var rng = new SeededRandom(seed);
+        var rng = Rng(seed);
         if (stratifyBy is null)
         {
             var idx = Enumerable.Range(0, Count).ToArray();
-            rng.Shuffle(idx.AsSpan());
+            rng.FisherYates(idx.AsSpan());
             int nTest = Math.Clamp((int)Math.Round(testFraction * Count, MidpointRounding.AwayFromZero), 1, Count - 1);
             return (Select(idx[nTest..]), Select(idx[..nTest]));
         }
@@ -57,15 +59,15 @@ public sealed class Dataset<T> : IReadOnlyList<T>
         foreach (var group in Enumerable.Range(0, Count).GroupBy(i => stratifyBy(_items[i])).OrderBy(g => g.Key))
         {
             var idx = group.ToArray();
-            rng.Shuffle(idx.AsSpan());
+            rng.FisherYates(idx.AsSpan());
             int nTest = (int)Math.Round(testFraction * idx.Length, MidpointRounding.AwayFromZero);
             test.AddRange(idx[..nTest]);
             train.AddRange(idx[nTest..]);
         }
         var trainIdx = train.ToArray();
         var testIdx = test.ToArray();
-        rng.Shuffle(trainIdx.AsSpan());
-        rng.Shuffle(testIdx.AsSpan());
+        rng.FisherYates(trainIdx.AsSpan());
+        rng.FisherYates(testIdx.AsSpan());
         return (Select(trainIdx), Select(testIdx));
     }
 
@@ -88,8 +90,8 @@ public sealed class Dataset<T> : IReadOnlyList<T>
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Batch size must be positive.");
         if (bucketFactor <= 0) throw new ArgumentOutOfRangeException(nameof(bucketFactor), bucketFactor, "Bucket factor must be positive.");
         var order = Enumerable.Range(0, Count).ToArray();
-        var rng = shuffleSeed is { } s ? new SeededRandom(s) : null;
-        rng?.Shuffle(order.AsSpan());
+        var rng = shuffleSeed is { } s ? Rng(s) : null;
+        rng?.FisherYates(order.AsSpan());
         if (lengthOf is not null)
         {
             int chunk = checked(batchSize * bucketFactor);
@@ -113,7 +115,7 @@ public sealed class Dataset<T> : IReadOnlyList<T>
         if (rng is not null)
         {
             var arr = batches.ToArray();
-            rng.Shuffle(arr.AsSpan());
+            rng.FisherYates(arr.AsSpan());
             return arr;
         }
         return batches;

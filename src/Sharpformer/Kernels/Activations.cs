@@ -9,7 +9,7 @@ namespace Sharpformer.Kernels;
 /// <remarks>
 /// The loops run on 16-float <see cref="Vector512{T}"/> blocks; the last partial block is padded into a stack buffer
 /// and goes through the same vector code, so an element's result never depends on its position. The GELU kernels split
-/// large spans across <see cref="Parallelism.DefaultThreads"/> threads (single-threaded inside a parallel region).
+/// large spans across their <c>threads</c> argument (≤ 0: every core) (single-threaded inside a parallel region).
 /// </remarks>
 public static class Activations
 {
@@ -20,10 +20,10 @@ public static class Activations
 
     /// <summary>Exact GELU as BERT uses: y = x·Φ(x) = 0.5·x·(1 + erf(x/√2)).</summary>
     /// <remarks>Evaluated in double with a rational erf of |error| 2.7e-9 (see <c>ErfDouble</c>), then rounded to float.</remarks>
-    public static void GeluErf(ReadOnlySpan<float> x, Span<float> y)
+    public static void GeluErf(ReadOnlySpan<float> x, Span<float> y, int threads = 0)
     {
         CheckSame(x.Length, y.Length, nameof(y));
-        Parallelism.Elementwise(x, y, GeluErfSerial);
+        Parallelism.Elementwise(x, y, GeluErfSerial, threads);
     }
 
     static void GeluErfSerial(ReadOnlySpan<float> x, Span<float> y)
@@ -37,10 +37,10 @@ public static class Activations
     }
 
     /// <summary>GELU (erf) backward: dx = dy · (Φ(x) + x·φ(x)), φ(x) = exp(−x²/2)/√(2π).</summary>
-    public static void GeluErfBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    public static void GeluErfBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, int threads = 0)
     {
         CheckSame(x.Length, dy.Length, nameof(dy)); CheckSame(x.Length, dx.Length, nameof(dx));
-        Parallelism.Elementwise(x, dy, dx, GeluErfBackwardSerial);
+        Parallelism.Elementwise(x, dy, dx, GeluErfBackwardSerial, threads);
     }
 
     static void GeluErfBackwardSerial(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
@@ -83,10 +83,10 @@ public static class Activations
     }
 
     /// <summary>tanh-approximate GELU: y = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).</summary>
-    public static void GeluTanh(ReadOnlySpan<float> x, Span<float> y)
+    public static void GeluTanh(ReadOnlySpan<float> x, Span<float> y, int threads = 0)
     {
         CheckSame(x.Length, y.Length, nameof(y));
-        Parallelism.Elementwise(x, y, GeluTanhSerial);
+        Parallelism.Elementwise(x, y, GeluTanhSerial, threads);
     }
 
     static void GeluTanhSerial(ReadOnlySpan<float> x, Span<float> y)
@@ -103,10 +103,10 @@ public static class Activations
     }
 
     /// <summary>dx = dy · (0.5·(1 + t) + 0.5·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²)), t = tanh(√(2/π)·(x + 0.044715·x³)).</summary>
-    public static void GeluTanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    public static void GeluTanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, int threads = 0)
     {
         CheckSame(x.Length, dy.Length, nameof(dy)); CheckSame(x.Length, dx.Length, nameof(dx));
-        Parallelism.Elementwise(x, dy, dx, GeluTanhBackwardSerial);
+        Parallelism.Elementwise(x, dy, dx, GeluTanhBackwardSerial, threads);
     }
 
     static void GeluTanhBackwardSerial(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)

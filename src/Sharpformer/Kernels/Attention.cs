@@ -223,7 +223,7 @@ public static class Attention
                 for (int r = 0; r < Sq; r++)
                 {
                     int lim = RowLimit(r, keys, L, o);
-                    Softmax.RowBackward(p.Slice(r * Sk, lim), dp.Slice(r * Sk, lim));
+                    Softmax.RowBackward(p.Slice(r * Sk, lim), dp.Slice(r * Sk, lim), dp.Slice(r * Sk, lim));
                     if (lim < keys) dp.Slice(r * Sk + lim, keys - lim).Clear();
                 }
                 if (needQ) Gemm.Sgemm(false, false, Sq, L.HeadDim, keys, g, dp, Sk, ks, L.KeyStride, betaQ, dqs, L.QueryStride, threads: 1);
@@ -255,7 +255,7 @@ public static class Attention
             if (o.Divisor > 0f) TensorPrimitives.Divide(row, o.Divisor, row);
             var m = mask.IsEmpty ? default : mask.Slice(0, lim);
             if (replay) Softmax.RowReplay(row, m, max[r], inv[r]);
-            else Softmax.RowForward(row, m, out max[r], out inv[r], normalize: false);
+            else Softmax.RowForward(row, row, m, out max[r], out inv[r], normalize: false);
         }
     }
 

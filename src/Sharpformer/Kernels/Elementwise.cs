@@ -29,7 +29,7 @@ public static class Elementwise
     /// empty, z is stored there (rows×cols) for the backward.
     /// </summary>
     /// <remarks>GELU(z) = 0.5·z·(1 + erf(z/√2)), the same vector code as <see cref="Activations.GeluErf"/>.</remarks>
-    public static void AddBiasGeluErf(Span<float> x, ReadOnlySpan<float> bias, int rows, int cols, Span<float> preActivation = default)
+    public static void AddBiasGeluErf(Span<float> x, ReadOnlySpan<float> bias, int rows, int cols, Span<float> preActivation = default, int threads = 0)
     {
         Check(x.Length, bias.Length, rows, cols, nameof(x));
         if (!preActivation.IsEmpty && preActivation.Length < (long)rows * cols)
@@ -41,7 +41,7 @@ public static class Elementwise
             fixed (float* px = x) fixed (float* pb = bias) fixed (float* pp = preActivation)
             {
                 nint ax = (nint)px, ab = (nint)pb, ap = (nint)pp;
-                Parallelism.Rows(rows, cols, (r0, r1) =>
+                Parallelism.Rows(rows, cols, threads, (r0, r1) =>
                 {
                     var xs = new Span<float>((float*)ax, xLen); var bs = new ReadOnlySpan<float>((float*)ab, cols);
                     var ps = pLen == 0 ? default : new Span<float>((float*)ap, pLen);

@@ -15,7 +15,7 @@ namespace Sharpformer.Kernels;
 /// </remarks>
 public static partial class Gemm
 {
-    /// <summary>C = alpha·op(A)·op(B) + beta·C. <paramref name="threads"/> ≤ 0 means <see cref="Parallelism.DefaultThreads"/>.</summary>
+    /// <summary>C = alpha·op(A)·op(B) + beta·C. <paramref name="threads"/> ≤ 0 means every logical processor.</summary>
     public static void Sgemm(bool transA, bool transB, int m, int n, int k,
         float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc, int threads = 0)

@@ -10,7 +10,7 @@ public static class LayerNorm
 {
     /// <summary>Forward; writes per-row mean and 1/std into <paramref name="mean"/> and <paramref name="rstd"/> (length rows, may be empty to skip) for the backward. x and y may alias.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, Span<float> y,
-        int rows, int cols, float eps, Span<float> mean = default, Span<float> rstd = default)
+        int rows, int cols, float eps, Span<float> mean = default, Span<float> rstd = default, int threads = 0)
     {
         Check(rows, cols, x.Length, "x"); Check(rows, cols, y.Length, "y");
         CheckVec(cols, gamma.Length, "gamma"); CheckVec(cols, beta.Length, "beta");
@@ -23,7 +23,7 @@ public static class LayerNorm
             fixed (float* px = x) fixed (float* pg = gamma) fixed (float* pb = beta) fixed (float* py = y) fixed (float* pm = mean) fixed (float* ps = rstd)
             {
                 nint ax = (nint)px, ag = (nint)pg, ab = (nint)pb, ay = (nint)py, am = (nint)pm, aS = (nint)ps;
-                Parallelism.Rows(rows, cols, (r0, r1) => ForwardRows(
+                Parallelism.Rows(rows, cols, threads, (r0, r1) => ForwardRows(
                     new ReadOnlySpan<float>((float*)ax, xLen), new ReadOnlySpan<float>((float*)ag, gLen), new ReadOnlySpan<float>((float*)ab, bLen),
                     new Span<float>((float*)ay, yLen), r0, r1, cols, eps,
                     mLen == 0 ? default : new Span<float>((float*)am, mLen), sLen == 0 ? default : new Span<float>((float*)aS, sLen)));

@@ -1,30 +1,39 @@
 namespace Sharpformer.Kernels;
 
-/// <summary>How many threads kernels use when a call does not say, and the fork-join helper they share.</summary>
+/// <summary>The fork-join helper kernels share, and how a kernel's <c>threads</c> argument is read.</summary>
 /// <remarks>
-/// Read on every call (never cached), so changing it takes effect at once. Defaults to the
-/// machine's logical processor count, or the SHARPFORMER_THREADS environment variable when set.
+/// There is no process-wide thread setting: every parallel kernel takes its thread count as an argument, and the
+/// callers (a model's <c>ExecutionOptions</c>, the trainer's arguments, the CLI's <c>--threads</c>) pass it down.
+/// A count ≤ 0 means every logical processor (<see cref="Environment.ProcessorCount"/>).
 /// Work started through <see cref="For"/> marks its threads, and every kernel called from such a thread runs
 /// single-threaded, so nested parallel calls never oversubscribe the cores.
 /// </remarks>
 public static class Parallelism
 {
-    static int _defaultThreads = FromEnvironment();
-
     // True on a thread that is executing a body of For: kernels called there stay on that thread.
     [ThreadStatic] static bool t_insideParallel;
 
-    /// <summary>Default thread count for kernels; at least 1.</summary>
-    public static int DefaultThreads
+    // Test seam: sees the worker count of every fork started on this thread (see ObserveForks).
+    [ThreadStatic] static Action<int>? t_forkObserver;
+
+    /// <summary>Resolves a per-call request: ≤ 0 means every logical processor.</summary>
+    public static int Resolve(int threads) => threads > 0 ? threads : Environment.ProcessorCount;
+
+    /// <summary>
+    /// Calls <paramref name="observer"/> with the worker count of every fork (<see cref="For"/>, dynamic loops) started on the
+    /// calling thread until disposed, so tests can check which thread count a kernel used without timing it.
+    /// </summary>
+    internal static IDisposable ObserveForks(Action<int> observer)
     {
-        get => Volatile.Read(ref _defaultThreads);
-        set => Volatile.Write(ref _defaultThreads, value < 1
-            ? throw new ArgumentOutOfRangeException(nameof(value), value, "Thread count must be at least 1.")
-            : value);
+        var previous = t_forkObserver;
+        t_forkObserver = observer;
+        return new ForkObservation(previous);
     }
 
-    /// <summary>Resolves a per-call request: ≤ 0 means the default.</summary>
-    public static int Resolve(int threads) => threads > 0 ? threads : DefaultThreads;
+    sealed class ForkObservation(Action<int>? previous) : IDisposable
+    {
+        public void Dispose() => t_forkObserver = previous;
+    }
 
     /// <summary>True when the current thread is running a body of <see cref="For"/> (nested kernels then use one thread).</summary>
     public static bool IsInsideParallelRegion => t_insideParallel;
@@ -33,7 +42,7 @@ public static class Parallelism
     /// How many workers to use for <paramref name="work"/> units when each worker should get at least
     /// <paramref name="minWorkPerThread"/>: 1 inside a parallel region, otherwise at most <see cref="Resolve"/>(threads).
     /// </summary>
-    public static int WorkersFor(long work, long minWorkPerThread, int threads = 0)
+    public static int WorkersFor(long work, long minWorkPerThread, int threads)
     {
         if (t_insideParallel) return 1;
         long byWork = Math.Max(1, work / Math.Max(1, minWorkPerThread));
@@ -49,6 +58,7 @@ public static class Parallelism
         ArgumentNullException.ThrowIfNull(body);
         if (parts <= 0) return;
         if (parts == 1 || t_insideParallel) { RunMarked(0, parts, body); return; }
+        t_forkObserver?.Invoke(parts);
         System.Threading.Tasks.Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, w => RunMarked(w, w + 1, body));
     }
 
@@ -58,6 +68,7 @@ public static class Parallelism
     {
         if (count <= 0) return;
         if (threads <= 1 || count == 1 || t_insideParallel) { RunMarked(0, count, body); return; }
+        t_forkObserver?.Invoke(threads);
         System.Threading.Tasks.Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, i => RunMarked(i, i + 1, body));
     }
 
@@ -84,9 +95,9 @@ public static class Parallelism
     internal const int MinElementsPerWorker = 1 << 15;
 
     /// <summary>Runs an elementwise kernel over equal slices of its spans on several threads when they are large.</summary>
-    internal static unsafe void Elementwise(ReadOnlySpan<float> x, Span<float> y, UnaryKernel kernel)
+    internal static unsafe void Elementwise(ReadOnlySpan<float> x, Span<float> y, UnaryKernel kernel, int threads)
     {
-        int n = x.Length, workers = WorkersFor(n, MinElementsPerWorker);
+        int n = x.Length, workers = WorkersFor(n, MinElementsPerWorker, threads);
         if (workers <= 1) { kernel(x, y); return; }
         fixed (float* px = x) fixed (float* py = y)
         {
@@ -99,10 +110,10 @@ public static class Parallelism
         }
     }
 
-    /// <inheritdoc cref="Elementwise(ReadOnlySpan{float}, Span{float}, UnaryKernel)"/>
-    internal static unsafe void Elementwise(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, BinaryKernel kernel)
+    /// <inheritdoc cref="Elementwise(ReadOnlySpan{float}, Span{float}, UnaryKernel, int)"/>
+    internal static unsafe void Elementwise(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, BinaryKernel kernel, int threads)
     {
-        int n = x.Length, workers = WorkersFor(n, MinElementsPerWorker);
+        int n = x.Length, workers = WorkersFor(n, MinElementsPerWorker, threads);
         if (workers <= 1) { kernel(x, dy, dx); return; }
         fixed (float* px = x) fixed (float* pg = dy) fixed (float* pd = dx)
         {
@@ -117,16 +128,10 @@ public static class Parallelism
     }
 
     /// <summary>Splits rows [0, rows) of cols-long rows across workers when rows·cols is large; body gets [lo, hi).</summary>
-    internal static void Rows(int rows, int cols, Action<int, int> body)
+    internal static void Rows(int rows, int cols, int threads, Action<int, int> body)
     {
-        int workers = (int)Math.Min(rows, WorkersFor((long)rows * cols, MinElementsPerWorker));
+        int workers = (int)Math.Min(rows, WorkersFor((long)rows * cols, MinElementsPerWorker, threads));
         if (workers <= 1) { body(0, rows); return; }
         For(workers, w => { var (lo, hi) = Range(rows, w, workers); if (hi > lo) body(lo, hi); });
-    }
-
-    static int FromEnvironment()
-    {
-        var s = Environment.GetEnvironmentVariable("SHARPFORMER_THREADS");
-        return int.TryParse(s, out var t) && t > 0 ? t : Environment.ProcessorCount;
     }
 }

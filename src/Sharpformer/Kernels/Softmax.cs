@@ -5,8 +5,9 @@ using System.Numerics.Tensors;
 
 namespace Sharpformer.Kernels;
 
-/// <summary>Row-wise softmax and log-softmax over a rows×cols row-major buffer.</summary>
-/// <remarks>Forward and Backward split large inputs by rows across <see cref="Parallelism.DefaultThreads"/> threads.</remarks>
+/// <summary>Row-wise softmax and log-softmax over a rows×cols row-major buffer; one row routine (<see cref="RowForward"/>,
+/// <see cref="RowBackward"/>) serves whole buffers and the fused attention kernel alike.</summary>
+/// <remarks>Forward and Backward split large inputs by rows across their <c>threads</c> argument (≤ 0: every core).</remarks>
 public static class Softmax
 {
     /// <summary>
@@ -19,7 +20,7 @@ public static class Softmax
     /// A row whose every entry is −∞ yields zeros rather than NaN.
     /// </remarks>
     public static unsafe void Forward(ReadOnlySpan<float> x, Span<float> y, int rows, int cols,
-        ReadOnlySpan<float> mask = default, int rowsPerMask = 1)
+        ReadOnlySpan<float> mask = default, int rowsPerMask = 1, int threads = 0)
     {
         Check(x.Length, y.Length, rows, cols, mask.Length, rowsPerMask);
         if (cols == 0 || rows == 0) return;
@@ -27,7 +28,7 @@ public static class Softmax
         fixed (float* px = x) fixed (float* py = y) fixed (float* pm = mask)
         {
             nint ax = (nint)px, ay = (nint)py, am = (nint)pm;
-            Parallelism.Rows(rows, cols, (r0, r1) => ForwardRows(new ReadOnlySpan<float>((float*)ax, xLen), new Span<float>((float*)ay, yLen),
+            Parallelism.Rows(rows, cols, threads, (r0, r1) => ForwardRows(new ReadOnlySpan<float>((float*)ax, xLen), new Span<float>((float*)ay, yLen),
                 r0, r1, cols, mLen == 0 ? default : new ReadOnlySpan<float>((float*)am, mLen), rowsPerMask));
         }
     }
@@ -39,45 +40,8 @@ public static class Softmax
             var xr = x.Slice(r * cols, cols);
             var yr = y.Slice(r * cols, cols);
             var mr = mask.IsEmpty ? default : mask.Slice(r / rowsPerMask * cols, cols);
-            ForwardRow(xr, mr, yr);
+            RowForward(xr, yr, mr, out _, out _);
         }
-    }
-
-    // Three passes over one row: y = x + mask with the running max; y = exp(y − max) with the running sum; y /= sum.
-    static void ForwardRow(ReadOnlySpan<float> x, ReadOnlySpan<float> mask, Span<float> y)
-    {
-        int n = x.Length, j = 0;
-        ref float x0 = ref MemoryMarshal.GetReference(x);
-        ref float y0 = ref MemoryMarshal.GetReference(y);
-        ref float m0 = ref MemoryMarshal.GetReference(mask);
-        bool masked = !mask.IsEmpty;
-        var vmax = Vector512.Create(float.NegativeInfinity);
-        for (; j <= n - 16; j += 16)
-        {
-            var v = Vector512.LoadUnsafe(ref x0, (nuint)j);
-            if (masked) v += Vector512.LoadUnsafe(ref m0, (nuint)j);
-            vmax = Vector512.Max(vmax, v);
-            v.StoreUnsafe(ref y0, (nuint)j);
-        }
-        float max = MaxAcross(vmax);
-        for (; j < n; j++) { float v = x[j] + (masked ? mask[j] : 0f); y[j] = v; if (v > max || float.IsNaN(v)) max = v; }
-        if (float.IsNegativeInfinity(max)) { y.Clear(); return; }
-
-        var vm = Vector512.Create(max);
-        var vsum = Vector512<float>.Zero;
-        for (j = 0; j <= n - 16; j += 16)
-        {
-            var e = ExpNonPositive(Vector512.LoadUnsafe(ref y0, (nuint)j) - vm);
-            vsum += e;
-            e.StoreUnsafe(ref y0, (nuint)j);
-        }
-        float sum = Vector512.Sum(vsum);
-        for (; j < n; j++) { float e = MathF.Exp(y[j] - max); y[j] = e; sum += e; }
-
-        var inv = Vector512.Create(1f / sum);
-        for (j = 0; j <= n - 16; j += 16) (Vector512.LoadUnsafe(ref y0, (nuint)j) * inv).StoreUnsafe(ref y0, (nuint)j);
-        float invS = 1f / sum;
-        for (; j < n; j++) y[j] *= invS;
     }
 
     // Halving tree instead of reading 16 lanes one by one (element extraction dominated short rows).
@@ -116,7 +80,7 @@ public static class Softmax
     }
 
     /// <summary>dx[r,:] = y[r,:] ⊙ (dy[r,:] − ⟨dy[r,:], y[r,:]⟩), the softmax backward from its output y. dx may alias dy.</summary>
-    public static unsafe void Backward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int rows, int cols)
+    public static unsafe void Backward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int rows, int cols, int threads = 0)
     {
         Check(y.Length, dx.Length, rows, cols, 0, 1);
         CheckGrad(dy.Length, rows, cols);
@@ -125,33 +89,15 @@ public static class Softmax
         fixed (float* py = y) fixed (float* pg = dy) fixed (float* pd = dx)
         {
             nint ay = (nint)py, ag = (nint)pg, ad = (nint)pd;
-            Parallelism.Rows(rows, cols, (r0, r1) =>
+            Parallelism.Rows(rows, cols, threads, (r0, r1) =>
             {
                 var ys = new ReadOnlySpan<float>((float*)ay, yLen); var gs = new ReadOnlySpan<float>((float*)ag, gLen); var ds = new Span<float>((float*)ad, dLen);
                 for (int r = r0; r < r1; r++)
                 {
-                    BackwardRow(ys.Slice(r * cols, cols), gs.Slice(r * cols, cols), ds.Slice(r * cols, cols));
+                    RowBackward(ys.Slice(r * cols, cols), gs.Slice(r * cols, cols), ds.Slice(r * cols, cols));
                 }
             });
         }
-    }
-
-    // One row of the backward in two 16-wide passes; dx = (dy − ⟨y, dy⟩)·y elementwise, so dx may alias dy.
-    static void BackwardRow(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
-    {
-        int n = y.Length, j = 0;
-        ref float y0 = ref MemoryMarshal.GetReference(y);
-        ref float g0 = ref MemoryMarshal.GetReference(dy);
-        ref float d0 = ref MemoryMarshal.GetReference(dx);
-        var acc = Vector512<float>.Zero;
-        for (; j <= n - 16; j += 16)
-            acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref y0, (nuint)j), Vector512.LoadUnsafe(ref g0, (nuint)j), acc);
-        float dot = Vector512.Sum(acc);
-        for (; j < n; j++) dot += y[j] * dy[j];
-        var vdot = Vector512.Create(dot);
-        for (j = 0; j <= n - 16; j += 16)
-            ((Vector512.LoadUnsafe(ref g0, (nuint)j) - vdot) * Vector512.LoadUnsafe(ref y0, (nuint)j)).StoreUnsafe(ref d0, (nuint)j);
-        for (; j < n; j++) dx[j] = (dy[j] - dot) * y[j];
     }
 
     /// <summary>y[r,:] = x[r,:] − logsumexp(x[r,:]); x and y may alias.</summary>
@@ -220,49 +166,54 @@ public static class Softmax
     // ---------------------------------------------------------------- single rows with saved statistics (attention)
 
     /// <summary>
-    /// One row in place: y = x + mask, max = max(y), e = exp(y − max), sum = Σe, y = e·(1/sum); returns max and 1/sum
-    /// for <see cref="RowReplay"/>. A row that is all −∞ gives zeros (inv = 0). With <paramref name="normalize"/> false
-    /// the row is left as e (the caller applies 1/sum later, e.g. to P·V's rows). Reference twin: <see cref="Forward"/>.
+    /// One row: y = x + mask, max = max(y), e = exp(y − max), sum = Σe, y = e·(1/sum); returns max and 1/sum for
+    /// <see cref="RowReplay"/>. x and y may alias (the attention kernel works in place). A row that is all −∞ gives zeros
+    /// (inv = 0). With <paramref name="normalize"/> false the row is left as e (the caller applies 1/sum later, e.g. to P·V's
+    /// rows). The one softmax row routine: <see cref="Forward"/> runs it per row. Reference twin: a double-precision softmax in the tests.
     /// </summary>
-    internal static void RowForward(Span<float> x, ReadOnlySpan<float> mask, out float maxOut, out float invOut, bool normalize = true)
+    internal static void RowForward(ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> mask, out float maxOut, out float invOut, bool normalize = true)
     {
         int n = x.Length, j = 0;
         ref float x0 = ref MemoryMarshal.GetReference(x);
+        ref float y0 = ref MemoryMarshal.GetReference(y);
         ref float m0 = ref MemoryMarshal.GetReference(mask);
         bool masked = !mask.IsEmpty;
+        // In place without a mask the first pass only reads.
+        bool store = masked || !Unsafe.AreSame(ref x0, ref y0);
         var vmax = Vector512.Create(float.NegativeInfinity);
         for (; j <= n - 16; j += 16)
         {
             var v = Vector512.LoadUnsafe(ref x0, (nuint)j);
-            if (masked) { v += Vector512.LoadUnsafe(ref m0, (nuint)j); v.StoreUnsafe(ref x0, (nuint)j); }
+            if (masked) v += Vector512.LoadUnsafe(ref m0, (nuint)j);
+            if (store) v.StoreUnsafe(ref y0, (nuint)j);
             vmax = Vector512.Max(vmax, v);
         }
         float max = MaxAcross(vmax);
-        for (; j < n; j++) { float v = x[j] + (masked ? mask[j] : 0f); x[j] = v; if (v > max || float.IsNaN(v)) max = v; }
-        if (float.IsNegativeInfinity(max)) { x.Clear(); maxOut = 0f; invOut = 0f; return; }
+        for (; j < n; j++) { float v = x[j] + (masked ? mask[j] : 0f); y[j] = v; if (v > max || float.IsNaN(v)) max = v; }
+        if (float.IsNegativeInfinity(max)) { y.Clear(); maxOut = 0f; invOut = 0f; return; }
         var vmx = Vector512.Create(max);
         var vsum0 = Vector512<float>.Zero; var vsum1 = Vector512<float>.Zero;
         for (j = 0; j <= n - 32; j += 32)
         {
-            var e0 = ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)j) - vmx);
-            var e1 = ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)(j + 16)) - vmx);
+            var e0 = ExpNonPositive(Vector512.LoadUnsafe(ref y0, (nuint)j) - vmx);
+            var e1 = ExpNonPositive(Vector512.LoadUnsafe(ref y0, (nuint)(j + 16)) - vmx);
             vsum0 += e0; vsum1 += e1;
-            e0.StoreUnsafe(ref x0, (nuint)j); e1.StoreUnsafe(ref x0, (nuint)(j + 16));
+            e0.StoreUnsafe(ref y0, (nuint)j); e1.StoreUnsafe(ref y0, (nuint)(j + 16));
         }
         for (; j <= n - 16; j += 16)
         {
-            var e = ExpNonPositive(Vector512.LoadUnsafe(ref x0, (nuint)j) - vmx);
+            var e = ExpNonPositive(Vector512.LoadUnsafe(ref y0, (nuint)j) - vmx);
             vsum0 += e;
-            e.StoreUnsafe(ref x0, (nuint)j);
+            e.StoreUnsafe(ref y0, (nuint)j);
         }
         float sum = Vector512.Sum(vsum0 + vsum1);
-        for (; j < n; j++) { float e = ExpScalar(x[j] - max); x[j] = e; sum += e; }
+        for (; j < n; j++) { float e = ExpScalar(y[j] - max); y[j] = e; sum += e; }
         float inv = 1f / sum;
         maxOut = max; invOut = inv;
         if (!normalize) return;
         var vinv = Vector512.Create(inv);
-        for (j = 0; j <= n - 16; j += 16) (Vector512.LoadUnsafe(ref x0, (nuint)j) * vinv).StoreUnsafe(ref x0, (nuint)j);
-        for (; j < n; j++) x[j] *= inv;
+        for (j = 0; j <= n - 16; j += 16) (Vector512.LoadUnsafe(ref y0, (nuint)j) * vinv).StoreUnsafe(ref y0, (nuint)j);
+        for (; j < n; j++) y[j] *= inv;
     }
 
     /// <summary>The same per-element arithmetic as <see cref="RowForward"/> from its stored max and 1/sum: y = exp(x + mask − max)·inv, bit-identical.</summary>
@@ -285,19 +236,20 @@ public static class Softmax
     // Tails use the vector exp on a single lane so every element goes through the same arithmetic.
     static float ExpScalar(float x) => ExpNonPositive(Vector512.Create(x)).ToScalar();
 
-    /// <summary>dx = y ⊙ (dy − ⟨dy, y⟩) for one row, in place over dy (twin: <see cref="Backward"/>).</summary>
-    internal static void RowBackward(ReadOnlySpan<float> y, Span<float> dy)
+    /// <summary>dx = y ⊙ (dy − ⟨dy, y⟩) for one row in two 16-wide passes; dx may alias dy. The one softmax-backward row routine.</summary>
+    internal static void RowBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         int cols = y.Length, j = 0;
         ref float y0 = ref MemoryMarshal.GetReference(y);
         ref float g0 = ref MemoryMarshal.GetReference(dy);
+        ref float d0 = ref MemoryMarshal.GetReference(dx);
         var acc = Vector512<float>.Zero;
         for (; j <= cols - 16; j += 16) acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref y0, (nuint)j), Vector512.LoadUnsafe(ref g0, (nuint)j), acc);
         float dot = Vector512.Sum(acc);
         for (; j < cols; j++) dot += y[j] * dy[j];
         var vd = Vector512.Create(dot);
         for (j = 0; j <= cols - 16; j += 16)
-            ((Vector512.LoadUnsafe(ref g0, (nuint)j) - vd) * Vector512.LoadUnsafe(ref y0, (nuint)j)).StoreUnsafe(ref g0, (nuint)j);
-        for (; j < cols; j++) dy[j] = (dy[j] - dot) * y[j];
+            ((Vector512.LoadUnsafe(ref g0, (nuint)j) - vd) * Vector512.LoadUnsafe(ref y0, (nuint)j)).StoreUnsafe(ref d0, (nuint)j);
+        for (; j < cols; j++) dx[j] = (dy[j] - dot) * y[j];
     }
 }

@@ -30,7 +30,9 @@ public static class AutoModel
     public static PretrainedModel FromConfig(ModelConfig config, ModelLoadOptions? options = null)
     {
         options ??= new ModelLoadOptions();
-        return Build(WithLabels(config, options), VarBuilder.Fresh(options.Seed), options);
+        var model = Build(WithLabels(config, options), VarBuilder.Fresh(options.Seed), options);
+        model.Execution = options.Execution;
+        return model;
     }
 
     static ModelConfig WithLabels(ModelConfig config, ModelLoadOptions options)
@@ -87,6 +89,7 @@ public static class AutoModel
             model.LoadReport = vb.Finish(model.IsIgnoredUnexpected);
         }
         model.SourceDirectory = dir;
+        model.Execution = options.Execution;
         model.Eval();
         return model;
     }

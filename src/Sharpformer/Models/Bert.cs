@@ -35,8 +35,7 @@ public sealed class BertSelfAttention : Module
             Dropout.P, Dropout.Training, Dropout.Rng, returnProbabilities: true, scaling: Kernels.AttentionScaling.DivideScores);
         var context = r.Context;
         var probs = r.Probabilities!;
-        LastOutputShape = context.ShapeArray;
-        return (context, probs);
+        return (Forwarded(context), probs);
     }
 }
 
@@ -57,8 +56,7 @@ public abstract class BertResidualOutput : Module
     public Tensor Forward(Tensor hidden, Tensor input)
     {
         var y = LayerNorm.Forward(Dropout.Forward(Dense.Forward(hidden)).Add(input));
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 }
 
@@ -90,8 +88,7 @@ public sealed class BertAttention : Module
     {
         var (context, probs) = Self.Forward(hidden, additiveMask);
         var y = Output.Forward(context, hidden);
-        LastOutputShape = y.ShapeArray;
-        return (y, probs);
+        return (Forwarded(y), probs);
     }
 }
 
@@ -113,9 +110,8 @@ public sealed class BertIntermediate : Module
         var y = Activation == HiddenActivation.Gelu
             ? Functional.LinearGelu(hidden, Dense.Weight.Value, Dense.Bias?.Value)
             : PretrainedModel.Activate(Dense.Forward(hidden), Activation);
-        Dense.LastOutputShape = y.ShapeArray;
-        LastOutputShape = y.ShapeArray;
-        return y;
+        Dense.Forwarded(y);   // the fused GEMM + GELU ran on Dense's behalf
+        return Forwarded(y);
     }
 }
 
@@ -138,8 +134,7 @@ public sealed class BertLayer : EncoderLayer
     {
         var (attn, probs) = Attention.Forward(hidden, additiveMask);
         var y = Output.Forward(Intermediate.Forward(attn), attn);
-        LastOutputShape = y.ShapeArray;
-        return (y, probs);
+        return (Forwarded(y), probs);
     }
 
     internal override EncoderLayerWeights FastWeights() => new(

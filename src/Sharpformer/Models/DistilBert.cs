@@ -36,8 +36,7 @@ public sealed class MultiHeadSelfAttention : Module
             Dropout.P, Dropout.Training, Dropout.Rng, returnProbabilities: true, scaling: Kernels.AttentionScaling.ScaleQueries);
         var context = r.Context; var probs = r.Probabilities!;
         var y = OutLin.Forward(context);
-        LastOutputShape = y.ShapeArray;
-        return (y, probs);
+        return (Forwarded(y), probs);
     }
 }
 
@@ -60,8 +59,7 @@ public sealed class FFN : Module
     public Tensor Forward(Tensor x)
     {
         var y = Dropout.Forward(Lin2.Forward(PretrainedModel.Activate(Lin1.Forward(x), Activation)));
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 }
 
@@ -87,8 +85,7 @@ public sealed class TransformerBlock : EncoderLayer
         var (sa, probs) = Attention.Forward(x, additiveMask);
         sa = SaLayerNorm.Forward(sa.Add(x));
         var y = OutputLayerNorm.Forward(Ffn.Forward(sa).Add(sa));
-        LastOutputShape = y.ShapeArray;
-        return (y, probs);
+        return (Forwarded(y), probs);
     }
 
     internal override EncoderLayerWeights FastWeights() => new(

@@ -78,12 +78,11 @@ public sealed class EncoderEmbeddings : Module
         if (TokenTypeEmbeddings != null) x = x.Add(TokenTypeEmbeddings.Forward(input.TokenTypeIds ?? new int[b * s], b, s));
         x = x.Add(PositionEmbeddings.Forward(Enumerable.Range(0, s).ToArray(), 1, s));
         var y = Dropout.Forward(LayerNorm.Forward(x));
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 
     /// <summary>Fast path: writes the embeddings of token rows [row0, row0 + rows) into <paramref name="output"/> [rows, hidden].</summary>
-    internal void ForwardInto(EncoderInput input, int row0, int rows, Span<float> temp, Span<float> output)
+    internal void ForwardInto(EncoderInput input, int row0, int rows, Span<float> temp, Span<float> output, int threads)
     {
         int s = input.SequenceLength, h = WordEmbeddings.Dim;
         var word = WordEmbeddings.Weight.Value.AsSpan(); var pos = PositionEmbeddings.Weight.Value.AsSpan();
@@ -98,7 +97,7 @@ public sealed class EncoderEmbeddings : Module
             System.Numerics.Tensors.TensorPrimitives.Add(dst, pos.Slice(t % s * h, h), dst);
         }
         var ln = PretrainedModel.Norm(LayerNorm);
-        Kernels.LayerNorm.Forward(temp.Slice(0, rows * h), ln.Weight.Span, ln.Bias.Span, output, rows, h, ln.Eps);
+        Kernels.LayerNorm.Forward(temp.Slice(0, rows * h), ln.Weight.Span, ln.Bias.Span, output, rows, h, ln.Eps, threads: threads);
     }
 }
 
@@ -112,8 +111,7 @@ public sealed class EncoderPooler : Module
     public Tensor Forward(Tensor hidden)
     {
         var y = Dense.Forward(hidden.Select(1, 0)).Tanh();
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 }
 
@@ -151,6 +149,7 @@ public abstract class TransformerEncoder : PretrainedModel
     {
         options ??= ForwardOptions.Default;
         CheckInput(input);
+        using var scope = ExecutionScope.Enter(Execution);
         return !Training && !Autograd.IsEnabled ? ForwardFast(input, options) : ForwardAutograd(input, options);
     }
 
@@ -172,8 +171,8 @@ public abstract class TransformerEncoder : PretrainedModel
             states?.Add(hidden);
             attentions?.Add(probs);
         }
-        Stack.LastOutputShape = LastOutputShape = hidden.ShapeArray;
-        return new EncoderOutput(hidden, Pooler?.Forward(hidden), states, attentions);
+        Stack.Forwarded(hidden);   // the layer loop above is the stack's forward
+        return new EncoderOutput(Forwarded(hidden), Pooler?.Forward(hidden), states, attentions);
     }
 
     /// <summary>[B, 1, 1, S]: 0 for tokens, float32 min for padding — HF's <c>(1 − mask)·finfo.min</c>; null without a mask.</summary>
@@ -192,10 +191,11 @@ public abstract class TransformerEncoder : PretrainedModel
         // One forward holds the workspace at a time; a concurrent one gets its own.
         var ws = Interlocked.Exchange(ref _workspace, null) ?? new EncoderWorkspace();
         float[] last; float[][]? states, attentions;
+        int threads = ExecutionScope.Threads;
         try
         {
             (last, states, attentions) = EncoderFastPath.Run(input, options, _spec.Shape, layers,
-                (row0, rows, temp, output) => Embeddings.ForwardInto(input, row0, rows, temp, output), ws);
+                (row0, rows, temp, output, th) => Embeddings.ForwardInto(input, row0, rows, temp, output, th), ws, threads);
         }
         finally { _workspace = ws; }
         Tensor? pooled = null;
@@ -204,7 +204,7 @@ public abstract class TransformerEncoder : PretrainedModel
             var cls = new float[b * h];
             for (int i = 0; i < b; i++) last.AsSpan(i * s * h, h).CopyTo(cls.AsSpan(i * h, h));
             var p = new float[b * h];
-            EncoderFastPath.Dense(cls, b, Dense(Pooler.Dense), p, 0);
+            EncoderFastPath.Dense(cls, b, Dense(Pooler.Dense), p, threads);
             Activations.Tanh(p, p);
             pooled = Tensor.FromArray(p, b, h);
         }

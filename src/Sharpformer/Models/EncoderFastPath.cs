@@ -59,7 +59,7 @@ internal sealed class EncoderWorkspace
 }
 
 /// <summary>Writes the embeddings output of token rows [row0, row0 + rows) into output [rows, H], using temp as scratch.</summary>
-internal delegate void EmbedRows(int row0, int rows, Span<float> temp, Span<float> output);
+internal delegate void EmbedRows(int row0, int rows, Span<float> temp, Span<float> output, int threads);
 
 /// <summary>The shape of an encoder for the fast path.</summary>
 internal readonly record struct EncoderShape(int Hidden, int Intermediate, int Heads, HiddenActivation Activation, AttentionScaling Scaling);
@@ -85,12 +85,12 @@ internal static class EncoderFastPath
         Gemm.Sgemm(false, true, rows, w.Out, w.In, 1f, x.Slice(0, rows * w.In), w.In, w.Weight.Span, w.In, beta, outSpan, w.Out, threads);
     }
 
-    public static void Activate(HiddenActivation act, Span<float> x)
+    public static void Activate(HiddenActivation act, Span<float> x, int threads)
     {
         switch (act)
         {
-            case HiddenActivation.Gelu: Activations.GeluErf(x, x); break;
-            case HiddenActivation.GeluTanh: Activations.GeluTanh(x, x); break;
+            case HiddenActivation.Gelu: Activations.GeluErf(x, x, threads); break;
+            case HiddenActivation.GeluTanh: Activations.GeluTanh(x, x, threads); break;
             case HiddenActivation.Relu: Activations.Relu(x, x); break;
             default: throw new NotSupportedException($"Activation {act} is not supported.");
         }
@@ -114,7 +114,7 @@ internal static class EncoderFastPath
     /// <returns>The last hidden state [batch·seq, H]; hidden states (layers+1 arrays) and attention probabilities
     /// (one [batch, heads, seq, seq] array per layer) when <paramref name="options"/> asks for them.</returns>
     public static (float[] Last, float[][]? States, float[][]? Attentions) Run(EncoderInput input, ForwardOptions options,
-        EncoderShape shape, IReadOnlyList<EncoderLayerWeights> layers, EmbedRows embed, EncoderWorkspace ws)
+        EncoderShape shape, IReadOnlyList<EncoderLayerWeights> layers, EmbedRows embed, EncoderWorkspace ws, int threads)
     {
         int batch = input.BatchSize, seq = input.SequenceLength, tokens = input.TokenCount, h = shape.Hidden, heads = shape.Heads;
         int chunkSeqs = EncoderWorkspace.ChunkSequences(batch, seq);
@@ -129,12 +129,12 @@ internal static class EncoderFastPath
         {
             int nb = Math.Min(chunkSeqs, batch - b0), r0 = b0 * seq, rows = nb * seq;
             var hidden = last.AsSpan(r0 * h, rows * h);
-            embed(r0, rows, ws.Temp, hidden);
+            embed(r0, rows, ws.Temp, hidden, threads);
             if (states != null) hidden.CopyTo(states[0].AsSpan(r0 * h));
             for (int l = 0; l < layers.Count; l++)
             {
                 var probs = attentions == null ? default : attentions[l].AsSpan(b0 * probsPerSeq, nb * probsPerSeq);
-                Layer(layers[l], nb, seq, heads, mask.Slice(r0, rows), hidden, ws, probs, shape.Activation, shape.Scaling, 0);
+                Layer(layers[l], nb, seq, heads, mask.Slice(r0, rows), hidden, ws, probs, shape.Activation, shape.Scaling, threads);
                 if (states != null) hidden.CopyTo(states[l + 1].AsSpan(r0 * h));
             }
         }
@@ -174,13 +174,13 @@ internal static class EncoderFastPath
         Attention.Forward(q, k, v, context, AttentionLayout.Dense(batch, heads, seq, seq, d, d), options, mask, default, default, probsOut, threads);
 
         DenseResidual(context, rows, w.AttentionOutput, hidden, temp, threads);
-        LayerNorm.Forward(temp, w.AttentionNorm.Weight.Span, w.AttentionNorm.Bias.Span, hidden, rows, h, w.AttentionNorm.Eps);
+        LayerNorm.Forward(temp, w.AttentionNorm.Weight.Span, w.AttentionNorm.Bias.Span, hidden, rows, h, w.AttentionNorm.Eps, threads: threads);
 
         var mid = work.Slice(0, rows * inter);
         Dense(hidden, rows, w.Intermediate, mid, threads);
-        Activate(act, mid);
+        Activate(act, mid, threads);
         DenseResidual(mid, rows, w.Output, hidden, temp, threads);
-        LayerNorm.Forward(temp, w.OutputNorm.Weight.Span, w.OutputNorm.Bias.Span, hidden, rows, h, w.OutputNorm.Eps);
+        LayerNorm.Forward(temp, w.OutputNorm.Weight.Span, w.OutputNorm.Bias.Span, hidden, rows, h, w.OutputNorm.Eps, threads: threads);
     }
 
     /// <summary>y = residual + b + x·Wᵀ: the residual and bias are written first, then the GEMM accumulates (beta = 1).</summary>

@@ -92,6 +92,7 @@ public abstract class EncoderWithHead : PretrainedModel
     /// <summary>Runs encoder and head; the loss when <paramref name="labels"/> are given (class ids per sequence or per token, −100 ignored).</summary>
     public override ModelOutput Run(EncoderInput input, ForwardOptions? options = null, SequenceLabels? labels = null)
     {
+        using var scope = ExecutionScope.Enter(Execution);
         var enc = BaseModel.Forward(input, options);
         var x = Head.Input switch
         {
@@ -103,8 +104,7 @@ public abstract class EncoderWithHead : PretrainedModel
         if (HeadNorm != null) x = HeadNorm.Forward(x);
         if (HeadDropout != null) x = HeadDropout.Forward(x);
         var logits = Classifier?.Forward(x) ?? Functional.Linear(x, BaseModel.Embeddings.WordEmbeddings.Weight.Value, OutputBias!.Value);
-        LastOutputShape = logits.ShapeArray;
-        return new ModelOutput(logits, labels == null ? null : Loss(logits, labels, input), enc);
+        return new ModelOutput(Forwarded(logits), labels == null ? null : Loss(logits, labels, input), enc);
     }
 
     Tensor Loss(Tensor logits, SequenceLabels labels, EncoderInput input)

@@ -21,6 +21,8 @@ public sealed record ModelLoadOptions
     public int? NumLabels { get; init; }
     /// <summary>Override config.json's id2label/label2id with these names (id = position); implies num_labels = count.</summary>
     public IReadOnlyList<string>? Labels { get; init; }
+    /// <summary>How the model runs (kernel threads); becomes <see cref="PretrainedModel.Execution"/>.</summary>
+    public ExecutionOptions Execution { get; init; } = ExecutionOptions.Default;
 }
 
 public enum CheckpointPreference { SafeTensorsFirst, PyTorchBinFirst, SafeTensorsOnly, PyTorchBinOnly }
@@ -43,6 +45,22 @@ public abstract class PretrainedModel : Module
     /// (class ids per sequence or per token with −100 ignored, or float targets for regression / multi-label).
     /// </summary>
     public abstract ModelOutput Run(EncoderInput input, ForwardOptions? options = null, SequenceLabels? labels = null);
+
+    /// <summary>
+    /// How this model runs: its forward (and the fast path) enter these options' <see cref="ExecutionScope"/>, so its kernels
+    /// use this thread count whoever calls it. Set at load (<see cref="ModelLoadOptions.Execution"/>); a head model passes it to
+    /// its encoder. The default has no preference (the caller's scope, else every logical processor).
+    /// </summary>
+    public ExecutionOptions Execution
+    {
+        get => _execution;
+        set
+        {
+            _execution = value ?? throw new ArgumentNullException(nameof(value));
+            if (!ReferenceEquals(BaseModel, this)) BaseModel.Execution = value;
+        }
+    }
+    ExecutionOptions _execution = ExecutionOptions.Default;
 
     /// <summary>config.json <c>model_type</c>: "bert" or "distilbert".</summary>
     public string ModelType => BaseModel.Spec.ModelType;

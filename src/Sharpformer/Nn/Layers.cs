@@ -34,8 +34,7 @@ public sealed class Linear : Module
     public Tensor Forward(Tensor x)
     {
         var y = Functional.Linear(x, Weight.Value, Bias?.Value);
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 }
 
@@ -69,8 +68,7 @@ public sealed class Embedding : Module
     public Tensor Forward(int[] ids, params int[] idsShape)
     {
         var y = Functional.Embedding(Weight.Value, ids, idsShape, PaddingIdx);
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 }
 
@@ -99,8 +97,7 @@ public sealed class LayerNorm : Module
     public Tensor Forward(Tensor x)
     {
         var y = Functional.LayerNorm(x, Weight.Value, Bias.Value, Eps);
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 }
 
@@ -116,5 +113,5 @@ public sealed class Dropout : Module, IStochastic
     public float P { get; }
     public Random Rng { get; set; }
 
-    public Tensor Forward(Tensor x) => Functional.Dropout(x, P, Training, Rng);
+    public Tensor Forward(Tensor x) => Forwarded(Functional.Dropout(x, P, Training, Rng));
 }

@@ -28,8 +28,44 @@ public abstract class Module
     /// <summary>True in training mode (dropout active); set by <see cref="Train"/> / <see cref="Eval"/> on the whole subtree.</summary>
     public bool Training { get; private set; } = true;
 
-    /// <summary>Shape of the last output of Forward (for the summary), when the module records it.</summary>
-    public int[]? LastOutputShape { get; protected internal set; }
+    // Forward hooks of this module (a multicast delegate, replaced whole under HookGate; read without a lock).
+    Action<Module, Tensor>? _forwardHooks;
+    static readonly object HookGate = new();
+
+    /// <summary>
+    /// Calls <paramref name="hook"/> with this module and its output after each of its forwards, until the returned handle is
+    /// disposed (PyTorch's <c>register_forward_hook</c>). <see cref="Summary"/> installs one on every module for its probe run.
+    /// </summary>
+    public IDisposable RegisterForwardHook(Action<Module, Tensor> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        lock (HookGate) _forwardHooks += hook;
+        return new HookHandle(this, hook);
+    }
+
+    sealed class HookHandle(Module module, Action<Module, Tensor> hook) : IDisposable
+    {
+        bool _removed;
+        public void Dispose()
+        {
+            lock (HookGate)
+            {
+                if (_removed) return;
+                _removed = true;
+                module._forwardHooks -= hook;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The module call hook: a Forward returns its output through this (<c>return Forwarded(y);</c>), which hands it to the
+    /// forward hooks. A fused op that computes a child's output itself (bias + GELU after the GEMM) calls the child's.
+    /// </summary>
+    protected internal Tensor Forwarded(Tensor output)
+    {
+        _forwardHooks?.Invoke(this, output);
+        return output;
+    }
 
     /// <summary>Registers a submodule under a dotted-name segment; returns it for field initialisation.</summary>
     protected T RegisterModule<T>(string name, T module) where T : Module
@@ -166,8 +202,11 @@ public abstract class Module
         public void CopyTo(string key, Span<float> destination) => tensors[key].Contiguous().AsSpan().CopyTo(destination);
     }
 
-    /// <summary>A Keras-style table of the module tree; see <see cref="ModuleSummary"/>.</summary>
-    public ModuleSummary Summary(int maxDepth = int.MaxValue) => ModuleSummary.Of(this, maxDepth);
+    /// <summary>
+    /// A Keras-style table of the module tree; see <see cref="ModuleSummary"/>. Output shapes are those of the modules' forwards
+    /// during <paramref name="probe"/> (a dry run, e.g. one forward on a small input), seen through forward hooks; without a probe they are unknown.
+    /// </summary>
+    public ModuleSummary Summary(Action? probe = null, int maxDepth = int.MaxValue) => ModuleSummary.Of(this, maxDepth, probe);
 
     /// <summary>Names every parameter tensor with its dotted key (for error messages); call once on the root model.</summary>
     public void NameParameters()

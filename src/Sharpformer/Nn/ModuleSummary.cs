@@ -8,7 +8,7 @@ namespace Sharpformer.Nn;
 /// <param name="Name">dotted path ("" for the root)</param>
 /// <param name="Type">the module's class name</param>
 /// <param name="Depth">nesting depth (root = 0)</param>
-/// <param name="OutputShape">shape of the last forward output, when the module recorded one</param>
+/// <param name="OutputShape">shape of the module's output in the summary's probe run, when it ran one</param>
 /// <param name="ParameterShapes">shapes of the parameters counted in this row, by leaf name</param>
 /// <param name="Parameters">parameter elements counted in this row (own ones, or the whole subtree at the depth limit)</param>
 /// <param name="TrainableParameters">the trainable part of <paramref name="Parameters"/></param>
@@ -20,23 +20,31 @@ public sealed record ModuleSummary(IReadOnlyList<SummaryRow> Rows, long TotalPar
 {
     public long NonTrainableParameters => TotalParameters - TrainableParameters;
 
-    internal static ModuleSummary Of(Module root, int maxDepth)
+    internal static ModuleSummary Of(Module root, int maxDepth, Action? probe)
     {
+        // A module called more than once in the probe (a shared layer) shows its last output shape.
+        var shapes = new Dictionary<Module, int[]>(ReferenceEqualityComparer.Instance);
+        if (probe != null)
+        {
+            var hooks = root.NamedModules().Select(m => m.Module.RegisterForwardHook((module, y) => { lock (shapes) shapes[module] = y.ShapeArray; })).ToList();
+            try { probe(); }
+            finally { foreach (var h in hooks) h.Dispose(); }
+        }
         var rows = new List<SummaryRow>();
-        Walk(root, "", 0, maxDepth, rows);
+        Walk(root, "", 0, maxDepth, shapes, rows);
         return new ModuleSummary(rows, root.ParameterCount(), root.ParameterCount(trainableOnly: true));
     }
 
-    static void Walk(Module m, string name, int depth, int maxDepth, List<SummaryRow> rows)
+    static void Walk(Module m, string name, int depth, int maxDepth, Dictionary<Module, int[]> shapes, List<SummaryRow> rows)
     {
         bool leafRow = depth >= maxDepth || !m.NamedChildren().Any();
         var ps = leafRow ? m.NamedParameters().ToList() : m.OwnParameters().ToList();
-        rows.Add(new SummaryRow(name, m.GetType().Name.Split('`')[0], depth, m.LastOutputShape,
+        rows.Add(new SummaryRow(name, m.GetType().Name.Split('`')[0], depth, shapes.GetValueOrDefault(m),
             ps.Select(p => (p.Name, p.Parameter.Value.ShapeArray)).ToList(),
             ps.Sum(p => (long)p.Parameter.Size), ps.Where(p => p.Parameter.Trainable).Sum(p => (long)p.Parameter.Size)));
         if (leafRow) return;
         foreach (var (childName, child) in m.NamedChildren())
-            Walk(child, name.Length == 0 ? childName : name + "." + childName, depth + 1, maxDepth, rows);
+            Walk(child, name.Length == 0 ? childName : name + "." + childName, depth + 1, maxDepth, shapes, rows);
     }
 
     /// <summary>The table: layer (type), output shape, parameter shapes, #params; then totals.</summary>

@@ -51,7 +51,6 @@ public sealed class MultiHeadAttention : Module, IStochastic
         var v = Value.Forward(keyValue);
         var a = Functional.Attention(q, k, v, Heads, additiveMask, AttentionDropout, Training, Rng, returnProbabilities);
         var y = Out.Forward(a.Context);
-        LastOutputShape = y.ShapeArray;
-        return new AttentionOutput(y, a.Probabilities);
+        return new AttentionOutput(Forwarded(y), a.Probabilities);
     }
 }

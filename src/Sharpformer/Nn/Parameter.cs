@@ -14,36 +14,8 @@ public sealed class Parameter
         Value.RequiresGrad = trainable;
     }
 
-    /// <summary>
-    /// A parameter over existing buffers, without copying: <paramref name="value"/> is the parameter and
-    /// <paramref name="grad"/> its gradient (both hold the product of <paramref name="shape"/> elements).
-    /// </summary>
-    /// <remarks>For code that computes gradients itself into flat arrays (the trainer's flat buffers) and hands them to an optimizer.</remarks>
-    public static Parameter FromBuffers(string name, float[] value, float[] grad, int[] shape)
-    {
-        ArgumentNullException.ThrowIfNull(grad);
-        var p = new Parameter(Tensor.FromArray(value, shape)) { Value = { Name = name } };
-        p.Value.Grad = Tensor.FromArray(grad, shape);
-        p._callerOwnedGrad = grad;
-        return p;
-    }
-
-    // Set by FromBuffers: the caller reads gradients from this array, so clearing must keep it attached.
-    float[]? _callerOwnedGrad;
-
-    /// <summary>
-    /// Clears the gradient. A parameter made by <see cref="FromBuffers"/> keeps its caller's gradient array (zeroed in
-    /// place), so an optimizer's <c>ZeroGrad</c> cannot silently detach it from the buffers the caller fills.
-    /// </summary>
-    public void ZeroGrad()
-    {
-        if (_callerOwnedGrad is { } g && Value.RequiresGrad)
-        {
-            Array.Clear(g);
-            if (Value.Grad is null || !ReferenceEquals(Value.Grad.Data, g)) Value.Grad = Tensor.FromArray(g, Value.ShapeArray);
-        }
-        else Value.ZeroGrad();
-    }
+    /// <summary>Drops the gradient (the next backward allocates a fresh one).</summary>
+    public void ZeroGrad() => Value.ZeroGrad();
 
     /// <summary>The tensor (a leaf; its <see cref="Tensor.Name"/> is the dotted checkpoint key once registered under a model).</summary>
     public Tensor Value { get; }

@@ -114,7 +114,7 @@ public abstract class RecurrentLayer : RecurrentModule
             x = D == 1 ? outs[0] : Tensor.Concat(outs, -1);
         }
         var output = o.BatchFirst ? x.Transpose(0, 1).Contiguous() : x;
-        LastOutputShape = output.ShapeArray;
+        Forwarded(output);
         return new RecurrentOutput(output, Tensor.Stack(hN, 0), lstm ? Tensor.Stack(cN, 0) : null);
     }
 
@@ -195,7 +195,7 @@ public sealed class GruCell(VarBuilder vb, int inputSize, int hiddenSize, bool b
     {
         var gates = InputGates(input);
         var y = Functional.GruRecurrence(gates, Weights.WeightHh.Value, Weights.BiasHh?.Value, h ?? Tensor.Zeros(input.Dim(0), HiddenSize)).LastHidden;
-        LastOutputShape = y.ShapeArray;
+        Forwarded(y);
         return y;
     }
 }
@@ -214,7 +214,7 @@ public sealed class LstmCell(VarBuilder vb, int inputSize, int hiddenSize, bool 
         int B = input.Dim(0);
         var r = Functional.LstmRecurrence(gates, Weights.WeightHh.Value, Weights.BiasHh?.Value, null,
             state?.H ?? Tensor.Zeros(B, HiddenSize), state?.C ?? Tensor.Zeros(B, HiddenSize));
-        LastOutputShape = r.LastHidden.ShapeArray;
+        Forwarded(r.LastHidden);
         return new LstmState(r.LastHidden, r.LastCell!);
     }
 }

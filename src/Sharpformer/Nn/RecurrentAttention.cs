@@ -40,7 +40,7 @@ public abstract class RecurrentAttention : Module
         var scores = Scores(query, keys ?? Keys(values));
         var weights = Functional.SoftmaxWithMask(scores, sourceMask);
         var context = weights.Unsqueeze(1).MatMul(values).Squeeze(1);
-        LastOutputShape = context.ShapeArray;
+        Forwarded(context);
         return new RecurrentAttentionOutput(context, weights, scores);
     }
 

@@ -23,10 +23,9 @@ public sealed class FeedForward : Module
         var h = Activation == Activation.Gelu
             ? Functional.LinearGelu(x, Lin1.Weight.Value, Lin1.Bias?.Value)   // bias + GELU fused after the GEMM
             : Activation.Apply(Lin1.Forward(x));
-        Lin1.LastOutputShape = h.ShapeArray;
+        Lin1.Forwarded(h);   // the fused GEMM + GELU ran on Lin1's behalf
         var y = Dropout.Forward(Lin2.Forward(h));
-        LastOutputShape = y.ShapeArray;
-        return y;
+        return Forwarded(y);
     }
 }
 
@@ -77,7 +76,6 @@ public sealed class TransformerEncoderLayer : Module
         var a = Attention.Forward(x, additiveMask, returnAttention);
         var h = AttentionNorm.Forward(x + AttentionOutputDropout.Forward(a.Output));
         var y = OutputNorm.Forward(h + Ffn.Forward(h));
-        LastOutputShape = y.ShapeArray;
-        return new EncoderLayerOutput(y, a.Probabilities);
+        return new EncoderLayerOutput(Forwarded(y), a.Probabilities);
     }
 }

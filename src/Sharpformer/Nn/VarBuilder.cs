@@ -120,11 +120,11 @@ public sealed record WeightLoadOptions(string? BasePrefix = null, bool IgnoreMis
 /// </summary>
 public sealed class VarBuilder
 {
-    sealed class State(IWeightSource? weights, WeightLoadOptions options)
+    sealed class State(IWeightSource? weights, WeightLoadOptions options, Random? rng = null)
     {
         public readonly IWeightSource? Weights = weights;
         public readonly WeightLoadOptions Options = options;
-        public readonly Random Rng = new(options.Seed);
+        public readonly Random Rng = rng ?? new(options.Seed);
         public readonly Dictionary<string, string> StoredByFixedName = FixedNames(weights);
         public readonly HashSet<string> Used = new(StringComparer.Ordinal);
         public readonly Dictionary<string, Tensor> Created = new(StringComparer.Ordinal);
@@ -140,6 +140,13 @@ public sealed class VarBuilder
     /// <summary>A builder without weights: every parameter gets its initialiser, drawn from one <see cref="Random"/>(<paramref name="seed"/>).</summary>
     public static VarBuilder Fresh(int seed = 0) => new(new State(null, new WeightLoadOptions(Seed: seed)), "");
 
+    /// <summary>A builder without weights whose initialisers draw from <paramref name="rng"/> (e.g. a <see cref="TrainingRandom"/> of a run's seed).</summary>
+    public static VarBuilder Fresh(Random rng)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        return new(new State(null, new WeightLoadOptions(), rng), "");
+    }
+
     /// <summary>A builder backed by stored weights; what they lack is initialised with <see cref="WeightLoadOptions.Seed"/>.</summary>
     public static VarBuilder FromWeights(IWeightSource weights, WeightLoadOptions? options = null)
     {
@@ -150,7 +157,7 @@ public sealed class VarBuilder
     /// <summary>The dotted scope of this builder ("" at the root, e.g. "bert.encoder.layer.0").</summary>
     public string Prefix { get; }
 
-    /// <summary>Whether weights back this builder (false for <see cref="Fresh"/>).</summary>
+    /// <summary>Whether weights back this builder (false for <see cref="Fresh(int)"/>).</summary>
     public bool HasWeights => _state.Weights != null;
 
     /// <summary>A child scope: names asked for below it are prefixed with <paramref name="name"/> + ".".</summary>

@@ -105,7 +105,7 @@ public abstract class Optimizer
     /// <summary>Runs body(start, length) over [0, n) in parallel parts of at least 64K elements (updates are memory-bound).</summary>
     private protected static void ForChunks(int n, Action<int, int> body)
     {
-        int parts = Math.Max(1, Sharpformer.Kernels.Parallelism.WorkersFor(n, 1 << 16));
+        int parts = Math.Max(1, Sharpformer.Kernels.Parallelism.WorkersFor(n, 1 << 16, Sharpformer.Tensors.ExecutionScope.Threads));
         if (parts == 1) { body(0, n); return; }
         Sharpformer.Kernels.Parallelism.For(parts, w =>
         {

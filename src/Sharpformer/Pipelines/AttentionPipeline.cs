@@ -52,7 +52,7 @@ public sealed class AttentionPipeline : Pipeline
     /// <summary>Loads any BERT/DistilBERT checkpoint or saved seed model from a directory (or a cached hub id).</summary>
     public static AttentionPipeline FromPretrained(string modelDirOrId, PipelineOptions? options = null)
     {
-        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.Attention);
+        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.Attention, options?.Execution);
         return new AttentionPipeline(tokenizer, model, options);
     }
 

@@ -17,7 +17,7 @@ public sealed class FeatureExtractionPipeline : Pipeline
     public static FeatureExtractionPipeline FromPretrained(string modelDirOrId, PipelineOptions? options = null,
         Pooling pooling = Pooling.MaskedMean, bool normalize = false)
     {
-        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.FeatureExtraction);
+        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.FeatureExtraction, options?.Execution);
         return new FeatureExtractionPipeline(tokenizer, model, options, pooling, normalize);
     }
 

@@ -27,7 +27,7 @@ public sealed class FillMaskPipeline : Pipeline
     /// <summary>Loads a masked-LM model and its tokenizer from a directory (or a cached hub id).</summary>
     public static FillMaskPipeline FromPretrained(string modelDirOrId, PipelineOptions? options = null)
     {
-        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.FillMask);
+        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.FillMask, options?.Execution);
         return new FillMaskPipeline(tokenizer, model, options);
     }
 

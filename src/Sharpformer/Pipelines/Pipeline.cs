@@ -12,6 +12,8 @@ public sealed record PipelineOptions
     public int? MaxLength { get; init; }
     /// <summary>Longest accepted text in UTF-16 chars; longer texts are rejected with <see cref="PipelineInputException"/>.</summary>
     public int MaxTextLength { get; init; } = 100_000;
+    /// <summary>How the loaded model runs (kernel threads); <c>FromPretrained</c> gives it to the model it loads.</summary>
+    public Tensors.ExecutionOptions Execution { get; init; } = Tensors.ExecutionOptions.Default;
 }
 
 /// <summary>One input: a text, or a text pair (HF <c>{"text", "text_pair"}</c>).</summary>

@@ -1,4 +1,5 @@
 using Sharpformer.Models;
+using Sharpformer.Tensors;
 using Sharpformer.Tokenization;
 
 namespace Sharpformer.Pipelines;
@@ -23,20 +24,22 @@ public static class PipelineLoader
     /// <summary>
     /// Loads <paramref name="modelDirOrId"/> for <paramref name="task"/>: classification and fill-mask need the matching head
     /// (its config's <c>architectures</c>); feature extraction loads the bare encoder of any BERT/DistilBERT checkpoint.
+    /// The model runs with <paramref name="execution"/> (kernel threads).
     /// </summary>
-    public static (ITokenizer Tokenizer, IPipelineModel Model) Load(string modelDirOrId, PipelineTask task)
+    public static (ITokenizer Tokenizer, IPipelineModel Model) Load(string modelDirOrId, PipelineTask task, ExecutionOptions? execution = null)
     {
+        execution ??= ExecutionOptions.Default;
         ArgumentException.ThrowIfNullOrWhiteSpace(modelDirOrId);
         var dir = AutoModel.ResolveDirectory(modelDirOrId);
-        if (SeedTransformer.IsSeedTransformerDirectory(dir)) return LoadSeed(dir, task);
+        if (SeedTransformer.IsSeedTransformerDirectory(dir)) return LoadSeed(dir, task, execution);
         if (!File.Exists(Path.Combine(dir, "vocab.txt")) && !File.Exists(Path.Combine(dir, "tokenizer.json")))
             throw new PipelineLoadException($"{dir} has no tokenizer (vocab.txt or tokenizer.json); copy the tokenizer files of the model into it.");
         var tokenizer = BertTokenizer.FromDirectory(dir);
         var config = ModelConfigLoader.Load(dir);
         bool bareEncoder = task is PipelineTask.FeatureExtraction or PipelineTask.Attention;
         var options = bareEncoder
-            ? new ModelLoadOptions { Architecture = config.ModelType == "distilbert" ? "DistilBertModel" : "BertModel" }
-            : new ModelLoadOptions();
+            ? new ModelLoadOptions { Architecture = config.ModelType == "distilbert" ? "DistilBertModel" : "BertModel", Execution = execution }
+            : new ModelLoadOptions { Execution = execution };
         var model = AutoModel.FromPretrained(dir, options);
         bool fits = model.Head?.Kind == task switch
         {
@@ -64,11 +67,12 @@ public static class PipelineLoader
     }
 
     /// <summary>A model directory written by <c>sharpformer train seed-agnews</c> / <c>text-classifier --architecture seed-transformer</c>.</summary>
-    static (ITokenizer, IPipelineModel) LoadSeed(string dir, PipelineTask task)
+    static (ITokenizer, IPipelineModel) LoadSeed(string dir, PipelineTask task, ExecutionOptions execution)
     {
         if (task is not (PipelineTask.TextClassification or PipelineTask.Attention))
             throw new PipelineLoadException($"{dir} holds a seed transformer, which only classifies texts (classify, serve, attention, summary); {task} needs a BERT/DistilBERT checkpoint.");
         var model = SeedTransformer.Load(dir);
+        model.Execution = execution;
         var vectorizer = TextVectorizer.Load(dir);
         if (vectorizer.VocabularySize > model.Config.VocabSize)
             throw new PipelineLoadException($"{dir}: the vocabulary has {vectorizer.VocabularySize} tokens but config.json vocab_size is {model.Config.VocabSize}; they do not belong together.");

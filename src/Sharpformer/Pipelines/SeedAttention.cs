@@ -29,6 +29,6 @@ public static class SeedAttention
         ArgumentNullException.ThrowIfNull(vectorizer);
         bool training = model.Training;
         try { return new AttentionPipeline(vectorizer, new SeedPipelineModel(model)).Run(text); }
-        finally { model.Training = training; }
+        finally { model.Train(training); }
     }
 }

@@ -28,7 +28,7 @@ public sealed class TextClassificationPipeline : Pipeline
     /// <summary>Loads a sequence-classification model and its tokenizer from a directory (or a cached hub id).</summary>
     public static TextClassificationPipeline FromPretrained(string modelDirOrId, PipelineOptions? options = null)
     {
-        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.TextClassification);
+        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.TextClassification, options?.Execution);
         return new TextClassificationPipeline(tokenizer, model, options);
     }
 

@@ -36,7 +36,7 @@ public sealed class TokenClassificationPipeline : Pipeline
     /// <summary>Loads a token-classification model and its tokenizer from a directory (or a cached hub id).</summary>
     public static TokenClassificationPipeline FromPretrained(string modelDirOrId, PipelineOptions? options = null, int? stride = null)
     {
-        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.TokenClassification);
+        var (tokenizer, model) = PipelineLoader.Load(modelDirOrId, PipelineTask.TokenClassification, options?.Execution);
         return new TokenClassificationPipeline(tokenizer, model, options, stride);
     }
 

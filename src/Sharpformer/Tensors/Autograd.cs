@@ -28,6 +28,8 @@ internal sealed class Node
 
     public string Op { get; }
     public BackwardFn? Backward;
+    /// <summary>The thread count in force when the op was recorded (≤ 0: none); its backward runs with the same.</summary>
+    public readonly int Threads = ExecutionScope.RequestedThreads;
     /// <summary>Input i's leaf tensor (null when input i needs no gradient or is an intermediate).</summary>
     public Tensor?[] Leaves;
     /// <summary>The node that produced input i (null when input i needs no gradient or is a leaf).</summary>
@@ -78,7 +80,7 @@ public readonly struct GradSink
         if (!g.IsContiguous) { g = g.Detach().Contiguous(); owned = true; }
         if (leaf != null)
         {
-            if (leaf.Grad == null) leaf.Grad = owned ? g : new Tensor(g.ContiguousSpan().ToArray(), leaf.ShapeArray);
+            if (leaf.Grad == null) leaf.Grad = owned ? g : Copy(g, leaf.ShapeArray);
             else { var dst = leaf.Grad.AsSpan(); System.Numerics.Tensors.TensorPrimitives.Add(dst, g.ContiguousSpan(), dst); }
             return;
         }
@@ -131,8 +133,15 @@ public readonly struct GradSink
 
     static void MakeOwned(Node n)
     {
-        n.PendingGrad = new Tensor(n.PendingGrad!.ContiguousSpan().ToArray(), (int[])n.OutputShape.Clone());
+        n.PendingGrad = Copy(n.PendingGrad!, (int[])n.OutputShape.Clone());
         n.PendingOwned = true;
+    }
+
+    static Tensor Copy(Tensor g, int[] shape)
+    {
+        var c = Tensor.Empty(shape);
+        g.ContiguousSpan().CopyTo(c.AsSpan());
+        return c;
     }
 }
 
@@ -140,6 +149,8 @@ public readonly struct GradSink
 /// Gradient buffers of intermediate tensors recycled within one Backward call: once a node has consumed its output
 /// gradient, that buffer (if the engine owns it and nothing aliases it) serves a later gradient of the same size, so a
 /// backward through N identical layers allocates about one layer's worth of gradient buffers instead of N.
+/// Inside a <see cref="TensorScope"/> a buffer the scope rented goes straight back to the scope's pool instead (it then
+/// also serves the next step).
 /// </summary>
 internal sealed class GradBufferPool
 {
@@ -158,6 +169,7 @@ internal sealed class GradBufferPool
         if (g.Offset != 0 || data.Length != g.Size || data.Length == 0) return;
         foreach (var p in node.Producers) if (p?.PendingGrad is { } pg && ReferenceEquals(pg.Data, data)) return;
         foreach (var l in node.Leaves) if (l?.Grad is { } lg && ReferenceEquals(lg.Data, data)) return;
+        if (TensorScope.TryReturnEarly(data)) return;
         if (!_free.TryGetValue(data.Length, out var stack)) _free[data.Length] = stack = new Stack<float[]>();
         stack.Push(data);
     }
@@ -256,6 +268,8 @@ public static class Autograd
                 if (g == null) continue;
                 if (node.Freed || node.Backward == null)
                     throw FreedError(node);
+                // A model's ops differentiate with the thread count its forward ran with, whoever calls Backward.
+                using var threads = ExecutionScope.Enter(node.Threads);
                 if (ProfileBackward is { } prof)
                 {
                     long t0 = System.Diagnostics.Stopwatch.GetTimestamp();

@@ -15,6 +15,12 @@ public sealed class AutogradException : SharpformerException
     public AutogradException(string message) : base(message) { }
 }
 
+/// <summary>A tensor's data was read after the <see cref="TensorScope"/> it was created in ended and recycled its buffer.</summary>
+public sealed class TensorReleasedException : SharpformerException
+{
+    public TensorReleasedException(string message) : base(message) { }
+}
+
 /// <summary>A tensor holds NaN or ±∞ where finite values were required; names the tensor and the first bad index.</summary>
 public sealed class NonFiniteException : SharpformerException
 {

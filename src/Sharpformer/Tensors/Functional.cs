@@ -125,8 +125,9 @@ public static partial class Functional
         int rows = x.Size / Math.Max(cols, 1);
         var y = Tensor.Empty(x.ShapeArray);
         bool grad = Tensor.NeedsGrad(xc) || Tensor.NeedsGrad(wc) || Tensor.NeedsGrad(bc);
-        var mean = grad ? new float[rows] : null;
-        var rstd = grad ? new float[rows] : null;
+        // private to the graph (no tensor exposes them), so a scope may recycle them: see TensorScope
+        var mean = grad ? TensorScope.RentArray(rows) : null;
+        var rstd = grad ? TensorScope.RentArray(rows) : null;
         float[] xa = xc.Data, ya = y.Data, wa = wc.Data, ba = bc.Data; int xo = xc.Offset, wo = wc.Offset, bo = bc.Offset;
         Par.For(rows, cols, (r0, n) => Kernels.LayerNorm.Forward(xa.AsSpan(xo + r0 * cols, n * cols), wa.AsSpan(wo, cols), ba.AsSpan(bo, cols),
             ya.AsSpan(r0 * cols, n * cols), n, cols, eps, mean == null ? default : mean.AsSpan(r0, n), rstd == null ? default : rstd.AsSpan(r0, n)));
@@ -167,9 +168,12 @@ public static partial class Functional
     /// <summary>GELU(x·Wᵀ + b) (exact erf GELU, as BERT's intermediate layer) with the bias and activation fused into one pass after the GEMM.</summary>
     public static Tensor LinearGelu(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: true);
 
-    static Tensor LinearCore(Tensor x, Tensor weight, Tensor? bias, bool gelu)
+    /// <summary>ReLU(x·Wᵀ + b) (Keras' Dense(activation="relu")), the activation applied in place after the bias; the backward masks by the output.</summary>
+    public static Tensor LinearRelu(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: false, relu: true);
+
+    static Tensor LinearCore(Tensor x, Tensor weight, Tensor? bias, bool gelu, bool relu = false)
     {
-        string op = gelu ? "LinearGelu" : "Linear";
+        string op = gelu ? "LinearGelu" : relu ? "LinearRelu" : "Linear";
         if (weight.Rank != 2 || x.Rank == 0 || x.Dim(-1) != weight.Dim(1))
             throw ShapeMismatchException.For(op, x.Shape, weight.Shape, "x's last dimension must equal weight's second dimension (weight is [out, in])");
         int outF = weight.Dim(0), inF = weight.Dim(1);
@@ -180,9 +184,9 @@ public static partial class Functional
         int rows = x.Size / Math.Max(inF, 1);
         var outShape = x.ShapeArray; outShape[^1] = outF;
         var y = Tensor.Empty(outShape);
-        Gemm.Sgemm(false, true, rows, outF, inF, 1f, xc.ContiguousSpan(), Math.Max(inF, 1), wc.ContiguousSpan(), Math.Max(inF, 1), 0f, y.Data, Math.Max(outF, 1));
+        Gemm.Sgemm(false, true, rows, outF, inF, 1f, xc.ContiguousSpan(), Math.Max(inF, 1), wc.ContiguousSpan(), Math.Max(inF, 1), 0f, y.Data, Math.Max(outF, 1), ExecutionScope.Threads);
         float[] ya = y.Data;
-        float[]? pre = gelu && grad ? GC.AllocateUninitializedArray<float>(y.Size) : null;   // x·Wᵀ + b, kept for the GELU backward
+        float[]? pre = gelu && grad ? TensorScope.RentArray(y.Size) : null;   // x·Wᵀ + b, kept for the GELU backward
         if (gelu)
         {
             float[] ba = bc?.Data ?? new float[outF]; int bo = bc?.Offset ?? 0;
@@ -194,6 +198,7 @@ public static partial class Functional
             float[] ba = bc.Data; int bo = bc.Offset;
             Par.For(rows, outF, (r0, n) => Elementwise.AddBias(ya.AsSpan(r0 * outF, n * outF), ba.AsSpan(bo, outF), n, outF));
         }
+        if (relu) Par.For(rows, outF, (r0, n) => Activations.Relu(ya.AsSpan(r0 * outF, n * outF), ya.AsSpan(r0 * outF, n * outF)));
         if (!grad) return y;
         var xd = xc.Detach(); var wd = wc.Detach();
         return Tensor.Record(y, op, (g, s) =>
@@ -206,17 +211,27 @@ public static partial class Functional
                 Par.For(rows, outF, (r0, n) => Activations.GeluErfBackward(pre.AsSpan(r0 * outF, n * outF), ga.AsSpan(go + r0 * outF, n * outF), pre.AsSpan(r0 * outF, n * outF)));
                 gs = pre;
             }
+            float[]? dPre = null;
+            if (relu)
+            {
+                // dPre = dy where the output is positive (y > 0 exactly where x·Wᵀ + b > 0), in a pooled scratch buffer
+                dPre = System.Buffers.ArrayPool<float>.Shared.Rent(rows * outF);
+                float[] ga = g.Data, dp = dPre; int go = g.Offset;
+                Par.For(rows, outF, (r0, n) => Activations.ReluBackward(ya.AsSpan(r0 * outF, n * outF), ga.AsSpan(go + r0 * outF, n * outF), dp.AsSpan(r0 * outF, n * outF)));
+                gs = dPre.AsSpan(0, rows * outF);
+            }
             if (s.Needs(0))   // dx[rows,in] = dy[rows,out]·W[out,in]
             {
                 var dx = s.Target(0, out float beta);
-                Gemm.Sgemm(false, false, rows, inF, outF, 1f, gs, Math.Max(outF, 1), wd.ContiguousSpan(), Math.Max(inF, 1), beta, dx, Math.Max(inF, 1));
+                Gemm.Sgemm(false, false, rows, inF, outF, 1f, gs, Math.Max(outF, 1), wd.ContiguousSpan(), Math.Max(inF, 1), beta, dx, Math.Max(inF, 1), ExecutionScope.Threads);
             }
             if (s.Needs(1))   // dW[out,in] += dyᵀ·x
             {
                 var dw = s.Target(1, out float beta);
-                Gemm.Sgemm(true, false, outF, inF, rows, 1f, gs, Math.Max(outF, 1), xd.ContiguousSpan(), Math.Max(inF, 1), beta, dw, Math.Max(inF, 1));
+                Gemm.Sgemm(true, false, outF, inF, rows, 1f, gs, Math.Max(outF, 1), xd.ContiguousSpan(), Math.Max(inF, 1), beta, dw, Math.Max(inF, 1), ExecutionScope.Threads);
             }
             if (s.Needs(2)) Elementwise.BiasGradient(gs, s.TargetZeroed(2), rows, outF);
+            if (dPre != null) System.Buffers.ArrayPool<float>.Shared.Return(dPre);
         }, xc, wc, bc);
     }
 
@@ -257,7 +272,7 @@ public static partial class Functional
         var mask = System.Buffers.ArrayPool<float>.Shared.Rent(n);
         try
         {
-            DropoutMask.Fill(mask.AsSpan(0, n), p, seed);
+            DropoutMask.Fill(mask.AsSpan(0, n), p, seed, ExecutionScope.Threads);
             TP.Multiply(xc.ContiguousSpan(), mask.AsSpan(0, n), y.Data);
         }
         finally { System.Buffers.ArrayPool<float>.Shared.Return(mask); }
@@ -269,7 +284,7 @@ public static partial class Functional
             try
             {
                 var ms = m.AsSpan(0, n);
-                DropoutMask.Fill(ms, p, seed);
+                DropoutMask.Fill(ms, p, seed, ExecutionScope.Threads);
                 if (beta == 0f) TP.Multiply(g.ContiguousSpan(), ms, dx);
                 else TP.MultiplyAdd(g.ContiguousSpan(), ms, dx, dx);
             }
@@ -378,10 +393,10 @@ public static partial class Functional
         bool grad = inputs.Any(Tensor.NeedsGrad);
         int rows = L.Batch * L.Heads * L.QueryLength;
         var ctx = Tensor.Empty(L.Batch, L.QueryLength, L.Heads * L.ValueDim);
-        var max = grad ? GC.AllocateUninitializedArray<float>(rows) : null;
-        var inv = grad ? GC.AllocateUninitializedArray<float>(rows) : null;
+        var max = grad ? TensorScope.RentArray(rows) : null;
+        var inv = grad ? TensorScope.RentArray(rows) : null;
         var probs = returnProbabilities ? Tensor.Empty(L.Batch, L.Heads, L.QueryLength, L.KeyLength) : null;
-        Kernels.Attention.Forward(Q(), K(), V(), ctx.Data, L, o, keyMask, max, inv, probs == null ? default : probs.Data);
+        Kernels.Attention.Forward(Q(), K(), V(), ctx.Data, L, o, keyMask, max, inv, probs == null ? default : probs.Data, ExecutionScope.Threads);
         if (!grad) return new AttentionResult(ctx, probs);
         var result = Tensor.Record(ctx, "Attention", (g, s) =>
         {
@@ -389,7 +404,7 @@ public static partial class Functional
             if (fused)
             {
                 var d = s.Target(0, out float beta);
-                Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, d, beta, d.Slice(HD), beta, d.Slice(2 * HD), beta);
+                Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, d, beta, d.Slice(HD), beta, d.Slice(2 * HD), beta, ExecutionScope.Threads);
                 return;
             }
             // The same tensor as two inputs (self-attention on x itself) shares one gradient buffer: the kernel writes the
@@ -400,7 +415,7 @@ public static partial class Functional
                 var grads = new Tensor?[3];
                 for (int i = 0; i < 3; i++) if (s.Needs(i)) grads[i] = Tensor.Empty(inputs[i].ShapeArray);
                 Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv,
-                    grads[0] == null ? default : grads[0]!.Data, 0f, grads[1] == null ? default : grads[1]!.Data, 0f, grads[2] == null ? default : grads[2]!.Data, 0f);
+                    grads[0] == null ? default : grads[0]!.Data, 0f, grads[1] == null ? default : grads[1]!.Data, 0f, grads[2] == null ? default : grads[2]!.Data, 0f, ExecutionScope.Threads);
                 for (int i = 0; i < 3; i++) if (grads[i] != null) s.Add(i, grads[i]!, owned: true);
                 return;
             }
@@ -408,7 +423,7 @@ public static partial class Functional
             var dq = s.Needs(0) ? s.Target(0, out bq) : default;
             var dk = s.Needs(1) ? s.Target(1, out bk) : default;
             var dv = s.Needs(2) ? s.Target(2, out bv) : default;
-            Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, dq, bq, dk, bk, dv, bv);
+            Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, dq, bq, dk, bk, dv, bv, ExecutionScope.Threads);
         }, inputs);
         return new AttentionResult(result, probs);
     }

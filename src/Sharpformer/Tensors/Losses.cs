@@ -17,7 +17,7 @@ public static class Losses
         if (targets.Length != rows)
             throw new ShapeMismatchException($"CrossEntropy: {targets.Length} targets for logits {Tensor.FormatShape(logits.Shape)} ({rows} rows of {C} classes).");
         var x = logits.Contiguous();
-        var logp = GC.AllocateUninitializedArray<float>(x.Size);
+        var logp = TensorScope.RentArray(x.Size);
         Kernels.Softmax.LogForward(x.ContiguousSpan(), logp, rows, C);
         double sum = 0; int count = 0;
         for (int r = 0; r < rows; r++)
@@ -85,7 +85,7 @@ public static class Losses
         if (!prediction.Shape.SequenceEqual(target.Shape)) throw ShapeMismatchException.For("Mse", prediction.Shape, target.Shape, "prediction and target must have the same shape");
         var p = prediction.Contiguous(); var t = target.Contiguous();
         int n = p.Size;
-        var diff = GC.AllocateUninitializedArray<float>(n);
+        var diff = TensorScope.RentArray(n);
         TP.Subtract(p.ContiguousSpan(), t.ContiguousSpan(), diff);
         double sum = 0; foreach (var d in diff) sum += (double)d * d;
         var loss = Tensor.Scalar(n == 0 ? float.NaN : (float)(sum / n));

@@ -5,7 +5,7 @@ namespace Sharpformer.Tensors;
 
 /// <summary>
 /// Splits row-wise work of tensor ops (softmax, layer norm, activations, dropout masks, bias adds) over
-/// <see cref="Parallelism.DefaultThreads"/> through the kernels' fork-join helper, so kernels called inside run
+/// <see cref="ExecutionScope.Threads"/> through the kernels' fork-join helper, so kernels called inside run
 /// single-threaded and calls from inside another parallel region stay on one thread (no oversubscription).
 /// </summary>
 internal static class Par
@@ -17,8 +17,9 @@ internal static class Par
     public static void For(int units, long unitCost, Action<int, int> body)
     {
         if (units <= 0) return;
-        int parts = (int)Math.Min(units, Parallelism.WorkersFor(units * Math.Max(1, unitCost), MinElementsPerWorker));
-        if (parts <= 1) { body(0, units); return; }
+        int parts = (int)Math.Min(units, Parallelism.WorkersFor(units * Math.Max(1, unitCost), MinElementsPerWorker, ExecutionScope.Threads));
+        // One part still runs as a parallel region: the kernels inside then stay on this thread instead of splitting on their own.
+        if (parts <= 1) { Parallelism.For(1, _ => body(0, units)); return; }
         try
         {
             Parallelism.For(parts, p =>

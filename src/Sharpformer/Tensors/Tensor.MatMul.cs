@@ -98,7 +98,7 @@ public sealed partial class Tensor
         float[] ad = a.Data, bd = b.Data;
         if (dims.Count == 0)
         {
-            Gemm.Sgemm(ta, tb, m, n, k, 1f, ad.AsSpan(a.Offset), lda, bd.AsSpan(b.Offset), ldb, beta, c.Slice(cOffset), Math.Max(n, 1));
+            Gemm.Sgemm(ta, tb, m, n, k, 1f, ad.AsSpan(a.Offset), lda, bd.AsSpan(b.Offset), ldb, beta, c.Slice(cOffset), Math.Max(n, 1), ExecutionScope.Threads);
             return;
         }
         int last = dims.Count - 1, count = dims[last];
@@ -110,7 +110,7 @@ public sealed partial class Tensor
             int oa = a.Offset, ob = b.Offset, oc = cOffset;
             for (int i = 0; i < last; i++) { oa += idx[i] * la_[i]; ob += idx[i] * lb_[i]; oc += idx[i] * lc_[i]; }
             Gemm.SgemmBatched(ta, tb, m, n, k, 1f, ad.AsSpan(oa), lda, la_[last], bd.AsSpan(ob), ldb, lb_[last],
-                beta, c.Slice(oc), Math.Max(n, 1), lc_[last], count);
+                beta, c.Slice(oc), Math.Max(n, 1), lc_[last], count, ExecutionScope.Threads);
             for (int i = last - 1; i >= 0; i--) { if (++idx[i] < dims[i]) break; idx[i] = 0; }
         }
     }

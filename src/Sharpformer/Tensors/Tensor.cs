@@ -24,8 +24,13 @@ public sealed partial class Tensor
     internal Node? GradFn;
     Tensor? _grad;
 
+    // null once released by the TensorScope it was created in (its buffer went back to the pool)
+    float[]? _data;
+
     /// <summary>The storage; may be shared by several views.</summary>
-    public float[] Data { get; }
+    /// <exception cref="TensorReleasedException">The tensor was created inside a <see cref="TensorScope"/> that has ended.</exception>
+    public float[] Data => _data ?? ThrowReleased();
+    internal float[]? DataOrNull => _data;
     /// <summary>Index in <see cref="Data"/> of element (0, …, 0).</summary>
     public int Offset { get; }
     /// <summary>Optional name used in error messages (e.g. a parameter's dotted checkpoint key).</summary>
@@ -33,7 +38,7 @@ public sealed partial class Tensor
 
     internal Tensor(float[] data, int offset, int[] shape, int[] strides)
     {
-        Data = data; Offset = offset; _shape = shape; _strides = strides;
+        _data = data; Offset = offset; _shape = shape; _strides = strides;
         long size = 1;
         foreach (var d in shape)
         {
@@ -42,6 +47,7 @@ public sealed partial class Tensor
         }
         if (size > int.MaxValue) throw new ArgumentOutOfRangeException(nameof(shape), $"Shape {FormatShape(shape)} holds more than 2³¹−1 elements.");
         Size = (int)size;
+        TensorScope.Track(this);
     }
 
     internal Tensor(float[] data, int[] shape) : this(data, 0, shape, ContiguousStrides(shape)) { }
@@ -78,14 +84,20 @@ public sealed partial class Tensor
 
     // ---------------------------------------------------------------- creation
 
-    public static Tensor Zeros(params int[] shape) => new(new float[CheckedSize(shape)], (int[])shape.Clone());
+    public static Tensor Zeros(params int[] shape)
+    {
+        if (TensorScope.Current == null) return new(new float[CheckedSize(shape)], (int[])shape.Clone());
+        var t = Empty((int[])shape.Clone());
+        t._data.AsSpan().Clear();   // a pooled buffer holds an earlier step's values
+        return t;
+    }
     public static Tensor Ones(params int[] shape) => Full(1f, shape);
 
     public static Tensor Full(float value, params int[] shape)
     {
-        var d = GC.AllocateUninitializedArray<float>(CheckedSize(shape));
-        d.AsSpan().Fill(value);
-        return new Tensor(d, (int[])shape.Clone());
+        var t = Empty((int[])shape.Clone());
+        t._data.AsSpan().Fill(value);
+        return t;
     }
 
     /// <summary>A scalar (rank-0) tensor.</summary>
@@ -139,8 +151,8 @@ public sealed partial class Tensor
         }
     }
 
-    /// <summary>A new contiguous tensor whose contents are unspecified (to be fully overwritten).</summary>
-    internal static Tensor Empty(params int[] shape) => new(GC.AllocateUninitializedArray<float>(CheckedSize(shape)), shape);
+    /// <summary>A new contiguous tensor whose contents are unspecified (to be fully overwritten); pooled inside a <see cref="TensorScope"/>.</summary>
+    internal static Tensor Empty(params int[] shape) => new(TensorScope.RentArray(CheckedSize(shape)), shape);
 
     // ---------------------------------------------------------------- element access
 
@@ -244,6 +256,8 @@ public sealed partial class Tensor
         set
         {
             if (GradFn != null) throw new AutogradException($"RequiresGrad can only be changed on leaf tensors; {Describe()} was produced by {GradFn.Op}. Call Detach() first.");
+            // a leaf whose gradient flag is managed (a parameter, frozen or not) is long-lived: never recycled by a scope
+            Keep();
             _requiresGrad = value;
         }
     }
@@ -252,7 +266,33 @@ public sealed partial class Tensor
     public bool IsLeaf => GradFn == null;
 
     /// <summary>The accumulated gradient of a leaf tensor (same shape, contiguous), or null before the first backward / after <see cref="ZeroGrad"/>.</summary>
-    public Tensor? Grad { get => _grad; set => _grad = value; }
+    /// <remarks>A gradient stored here outlives any <see cref="TensorScope"/> it was computed in (it is kept).</remarks>
+    public Tensor? Grad
+    {
+        get => _grad;
+        set { value?.Keep(); _grad = value; }
+    }
+
+    /// <summary>
+    /// Lets this tensor (and every view of its storage) outlive the <see cref="TensorScope"/> it was created in: its buffer is
+    /// not recycled and the tensor is not released when the scope ends. Its graph is still freed then (values, not history,
+    /// escape). No effect outside a scope. Returns this tensor.
+    /// </summary>
+    public Tensor Keep()
+    {
+        TensorScope.Escape(Data);
+        return this;
+    }
+
+    /// <summary>True when the <see cref="TensorScope"/> this tensor was created in has ended and taken its buffer back.</summary>
+    public bool IsReleased => _data == null;
+
+    internal void Release() => _data = null;
+
+    // out of line so the Data getter stays a field load and a null check that the JIT inlines
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    float[] ThrowReleased() => throw new TensorReleasedException($"{Describe()} was created inside a TensorScope that has ended, so its buffer was recycled. " +
+        "Read what you need inside the scope (Item(), ToArray()) or call Keep() on the tensor before the scope ends.");
 
     /// <summary>Drops the accumulated gradient (the next backward allocates a fresh one), as torch's set_to_none.</summary>
     public void ZeroGrad() => _grad = null;
@@ -327,7 +367,8 @@ public sealed partial class Tensor
         if (Name != null) sb.Append(" '").Append(Name).Append('\'');
         if (GradFn != null) sb.Append(" grad_fn=").Append(GradFn.Op);
         else if (_requiresGrad) sb.Append(" requires_grad");
-        if (Size <= 16)
+        if (_data == null) sb.Append(" (released)");
+        else if (Size <= 16)
         {
             var a = ToArray();
             sb.Append(" {").Append(string.Join(", ", a.Select(v => v.ToString("G6", System.Globalization.CultureInfo.InvariantCulture)))).Append('}');

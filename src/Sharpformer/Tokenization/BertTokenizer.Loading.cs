@@ -67,10 +67,6 @@ public sealed partial class BertTokenizer
             o.PadToken, o.ModelMaxLength, null, vocabPath) { MaskToken = o.MaskToken };
     }
 
-    static TemplatePiece[] BertTemplate(int cls, int sep, bool pair) => pair
-        ? [new(-1, [cls], 0), new(0, [], 0), new(-1, [sep], 0), new(1, [], 1), new(-1, [sep], 1)]
-        : [new(-1, [cls], 0), new(0, [], 0), new(-1, [sep], 0)];
-
     /// <summary>
     /// Reads the settings of <c>tokenizer_config.json</c> and <c>special_tokens_map.json</c> in <paramref name="directory"/>
     /// (both optional) into options. Keys that change behaviour in ways this tokenizer does not implement
@@ -131,13 +127,6 @@ public sealed partial class BertTokenizer
         return o;
     }
 
-    static string TokenContent(JsonElement v, string file, string key) => v.ValueKind switch
-    {
-        JsonValueKind.String => v.GetString()!,
-        JsonValueKind.Object when v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String => c.GetString()!,
-        _ => throw new TokenizerFormatException($"{file}: {key} must be a string or an object with 'content'."),
-    };
-
     static BertTokenizerOptions ApplySpecialTokens(BertTokenizerOptions o, JsonElement root, string file)
     {
         string? Get(string key)
@@ -161,12 +150,6 @@ public sealed partial class BertTokenizer
         };
     }
 
-    static JsonDocument ParseJson(string path)
-    {
-        try { return JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true }); }
-        catch (JsonException e) { throw new TokenizerFormatException($"{path}: invalid JSON ({e.Message}).", e); }
-    }
-
     /// <summary>
     /// Loads an HF <c>tokenizer.json</c>. Supported: model WordPiece, normalizer BertNormalizer (or null),
     /// pre_tokenizer BertPreTokenizer, post_processor TemplateProcessing / BertProcessing (or null), decoder
@@ -177,40 +160,12 @@ public sealed partial class BertTokenizer
         using var doc = ParseJson(path);
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) throw new TokenizerFormatException($"{path}: expected a JSON object.");
-        static string? TypeOf(JsonElement e) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty("type", out var t) ? t.GetString() : null;
-        bool Bool(JsonElement e, string key, bool dflt, string where)
-        {
-            if (!e.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return dflt;
-            return v.ValueKind switch
-            {
-                JsonValueKind.True => true,
-                JsonValueKind.False => false,
-                _ => throw new TokenizerFormatException($"{path}: {where}.{key} must be true or false."),
-            };
-        }
+        bool Bool(JsonElement e, string key, bool dflt, string where) => JsonBool(e, key, dflt, where, path);
 
         // model
-        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
-            throw new TokenizerFormatException($"{path}: missing 'model' object.");
-        var modelType = TypeOf(model);
-        if (modelType == null)
-        {
-            // Older files omit "type" (serde untagged): infer from the fields.
-            if (model.TryGetProperty("merges", out _)) modelType = "BPE";
-            else if (model.TryGetProperty("vocab", out var vv) && vv.ValueKind == JsonValueKind.Array) modelType = "Unigram";
-            else if (model.TryGetProperty("continuing_subword_prefix", out _) || model.TryGetProperty("max_input_chars_per_word", out _)) modelType = "WordPiece";
-            else modelType = "WordLevel";
-        }
-        if (modelType != "WordPiece") throw new NotSupportedException($"{path}: not supported yet: model type '{modelType}' (only WordPiece).");
-        if (!model.TryGetProperty("vocab", out var vocabEl) || vocabEl.ValueKind != JsonValueKind.Object)
-            throw new TokenizerFormatException($"{path}: model.vocab must be an object of token → id.");
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var p in vocabEl.EnumerateObject())
-        {
-            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out var id) || id < 0)
-                throw new TokenizerFormatException($"{path}: model.vocab['{p.Name}'] must be a non-negative integer id (got {p.Value.GetRawText()}).");
-            vocab[p.Name] = id;
-        }
+        var (model, modelType) = ModelOf(root, path);
+        if (modelType != "WordPiece") throw new NotSupportedException($"{path}: not supported yet: model type '{modelType}' (only WordPiece; byte-level BPE files load with ByteLevelBpeTokenizer or Tokenizer.Load).");
+        var vocab = ParseVocab(model, path);
         string unk = model.TryGetProperty("unk_token", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString()! : "[UNK]";
         string prefix = model.TryGetProperty("continuing_subword_prefix", out var pf) && pf.ValueKind == JsonValueKind.String ? pf.GetString()! : "##";
         int maxChars = model.TryGetProperty("max_input_chars_per_word", out var mc) && mc.ValueKind == JsonValueKind.Number ? mc.GetInt32() : 100;
@@ -233,85 +188,13 @@ public sealed partial class BertTokenizer
             throw new NotSupportedException($"{path}: not supported yet: pre_tokenizer type '{TypeOf(pt)}' (only BertPreTokenizer).");
 
         // added tokens
-        var added = new List<AddedToken>();
-        if (root.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array)
-        {
-            int i = 0;
-            foreach (var a in at.EnumerateArray())
-            {
-                if (!a.TryGetProperty("content", out var c) || c.ValueKind != JsonValueKind.String)
-                    throw new TokenizerFormatException($"{path}: added_tokens[{i}] needs a string 'content'.");
-                if (!a.TryGetProperty("id", out var idEl) || idEl.ValueKind != JsonValueKind.Number || !idEl.TryGetInt32(out var id) || id < 0)
-                    throw new TokenizerFormatException($"{path}: added_tokens[{i}] ('{c.GetString()}') needs a non-negative integer 'id' (got {(idEl.ValueKind == JsonValueKind.Undefined ? "none" : idEl.GetRawText())}).");
-                var tok = new AddedToken(id, c.GetString()!, Bool(a, "special", false, $"added_tokens[{i}]"), Bool(a, "normalized", !Bool(a, "special", false, "x"), $"added_tokens[{i}]"),
-                    Bool(a, "lstrip", false, $"added_tokens[{i}]"), Bool(a, "rstrip", false, $"added_tokens[{i}]"), Bool(a, "single_word", false, $"added_tokens[{i}]"));
-                if (tok.Normalized && norm != null)
-                    throw new NotSupportedException($"{path}: not supported yet: added_tokens[{i}] ('{tok.Content}') with normalized=true (matched after normalization).");
-                added.Add(tok);
-                i++;
-            }
-        }
+        var added = ParseAddedTokens(root, path, normalizerPresent: norm != null);
 
         // post-processor
-        int TokenId(JsonElement x, string where) =>
-            x.ValueKind == JsonValueKind.Number && x.TryGetInt32(out var id) && id >= 0 ? id
-                : throw new TokenizerFormatException($"{path}: {where} must be a non-negative integer token id (got {x.GetRawText()}).");
-        TemplatePiece[] single = [], pair = [new(0, [], 0), new(1, [], 1)];
-        single = [new(0, [], 0)];
+        TemplatePiece[] single = [new(0, [], 0)], pair = [new(0, [], 0), new(1, [], 1)];
         if (root.TryGetProperty("post_processor", out var pp) && pp.ValueKind != JsonValueKind.Null)
-        {
-            int IdOf(string token, string where) => vocab.TryGetValue(token, out var id) ? id
-                : added.FirstOrDefault(a => a.Content == token)?.Id ?? throw new TokenizerFormatException($"{path}: {where}: token '{token}' is not in the vocabulary.");
-            switch (TypeOf(pp))
-            {
-                case "BertProcessing":
-                    {
-                        int Get(string key)
-                        {
-                            if (!pp.TryGetProperty(key, out var arr) || arr.ValueKind != JsonValueKind.Array || arr.GetArrayLength() != 2)
-                                throw new TokenizerFormatException($"{path}: post_processor.{key} must be [token, id].");
-                            return TokenId(arr[1], $"post_processor.{key}[1]");
-                        }
-                        int cls = Get("cls"), sep = Get("sep");
-                        single = BertTemplate(cls, sep, false);
-                        pair = BertTemplate(cls, sep, true);
-                        break;
-                    }
-                case "TemplateProcessing":
-                    {
-                        var specials = new Dictionary<string, int[]>();
-                        if (pp.TryGetProperty("special_tokens", out var st) && st.ValueKind == JsonValueKind.Object)
-                            foreach (var s in st.EnumerateObject())
-                                specials[s.Name] = s.Value.TryGetProperty("ids", out var ids) && ids.ValueKind == JsonValueKind.Array
-                                    ? [.. ids.EnumerateArray().Select(x => TokenId(x, $"post_processor.special_tokens.{s.Name}.ids"))]
-                                    : [IdOf(s.Name, "post_processor.special_tokens")];
-                        TemplatePiece[] Parse(string key)
-                        {
-                            if (!pp.TryGetProperty(key, out var arr) || arr.ValueKind != JsonValueKind.Array)
-                                throw new TokenizerFormatException($"{path}: post_processor.{key} must be an array of pieces.");
-                            var pieces = new List<TemplatePiece>();
-                            foreach (var piece in arr.EnumerateArray())
-                            {
-                                if (piece.TryGetProperty("Sequence", out var seq))
-                                    pieces.Add(new(seq.GetProperty("id").GetString() == "B" ? 1 : 0, [], seq.TryGetProperty("type_id", out var ti) ? ti.GetInt32() : 0));
-                                else if (piece.TryGetProperty("SpecialToken", out var sp))
-                                {
-                                    var name = sp.GetProperty("id").GetString()!;
-                                    pieces.Add(new(-1, specials.TryGetValue(name, out var ids) ? ids : [IdOf(name, $"post_processor.{key}")],
-                                        sp.TryGetProperty("type_id", out var ti) ? ti.GetInt32() : 0));
-                                }
-                                else throw new TokenizerFormatException($"{path}: post_processor.{key}: each piece must be {{\"Sequence\":…}} or {{\"SpecialToken\":…}}.");
-                            }
-                            return [.. pieces];
-                        }
-                        single = Parse("single");
-                        pair = Parse("pair");
-                        break;
-                    }
-                default:
-                    throw new NotSupportedException($"{path}: not supported yet: post_processor type '{TypeOf(pp)}' (only TemplateProcessing, BertProcessing).");
-            }
-        }
+            (single, pair) = ParseTemplate(pp, path, vocab, added)
+                ?? throw new NotSupportedException($"{path}: not supported yet: post_processor type '{TypeOf(pp)}' (only TemplateProcessing, BertProcessing).");
 
         // decoder
         DecoderSettings? decoder = null;
@@ -323,38 +206,7 @@ public sealed partial class BertTokenizer
         }
 
         // truncation / padding defaults
-        var defaults = EncodeOptions.Default;
-        string? padToken = null;
-        if (root.TryGetProperty("truncation", out var tr) && tr.ValueKind == JsonValueKind.Object)
-        {
-            var strategy = tr.TryGetProperty("strategy", out var s) ? s.GetString() : "LongestFirst";
-            defaults = defaults with
-            {
-                Truncation = strategy switch
-                {
-                    "LongestFirst" => TruncationStrategy.LongestFirst,
-                    "OnlyFirst" => TruncationStrategy.OnlyFirst,
-                    "OnlySecond" => TruncationStrategy.OnlySecond,
-                    _ => throw new TokenizerFormatException($"{path}: truncation.strategy '{strategy}' is unknown."),
-                },
-                MaxLength = tr.GetProperty("max_length").GetInt32(),
-                Stride = tr.TryGetProperty("stride", out var sd) ? sd.GetInt32() : 0,
-                TruncationSide = tr.TryGetProperty("direction", out var dir) && dir.GetString() == "Left" ? TruncationSide.Left : TruncationSide.Right,
-            };
-        }
-        if (root.TryGetProperty("padding", out var pad) && pad.ValueKind == JsonValueKind.Object)
-        {
-            var strategy = pad.GetProperty("strategy");
-            bool fixedLen = strategy.ValueKind == JsonValueKind.Object && strategy.TryGetProperty("Fixed", out _);
-            defaults = defaults with
-            {
-                Padding = fixedLen ? PaddingStrategy.MaxLength : PaddingStrategy.Longest,
-                MaxLength = fixedLen ? strategy.GetProperty("Fixed").GetInt32() : defaults.MaxLength,
-                PaddingSide = pad.TryGetProperty("direction", out var dir) && dir.GetString() == "Left" ? PaddingSide.Left : PaddingSide.Right,
-                PadToMultipleOf = pad.TryGetProperty("pad_to_multiple_of", out var m) && m.ValueKind == JsonValueKind.Number ? m.GetInt32() : null,
-            };
-            padToken = pad.TryGetProperty("pad_token", out var ptk) ? ptk.GetString() : null;
-        }
+        var (defaults, padToken) = ParseTruncationAndPadding(root, path);
         padToken ??= vocab.ContainsKey("[PAD]") ? "[PAD]" : null;
         return new BertTokenizer(vocab, norm, unk, prefix, maxChars, added, single, pair, decoder, padToken, modelMaxLength, defaults, path)
         {

@@ -7,24 +7,20 @@ namespace Sharpformer.Training;
 
 /// <summary>
 /// Adapts a BERT-family classifier (a <see cref="HeadKind.SequenceClassification"/> or
-/// <see cref="HeadKind.TokenClassification"/> head) to the <see cref="Trainer{TBatch}"/>: its trainable parameters
-/// become flat buffers shared with the tensors (the optimizer updates the model in place), and each
-/// step's autograd gradients are added into the flat gradient buffers.
+/// <see cref="HeadKind.TokenClassification"/> head) to the <see cref="Trainer{TBatch}"/>: the head's loss, back-propagated
+/// by autograd into the model's own parameters.
 /// </summary>
 /// <remarks>
 /// Frozen parameters (<see cref="Parameter.Trainable"/> = false, e.g. the encoder for head-only
-/// fine-tuning) are not exposed, so the optimizer never touches them. Dropout draws from the
+/// fine-tuning) get no gradient, so the optimizer never touches them. Dropout draws from the
 /// trainer's checkpointed generator (<see cref="Module.UseRandom"/>).
 /// Batches are <see cref="CollatedBatch"/>: labels [batch] (sequence) or [batch·seq] with −100 ignored (token).
 /// </remarks>
 public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
 {
     readonly PretrainedModel _model;
-    readonly List<FlatParameter> _flat = [];
-    readonly List<Parameter> _params = [];
-    readonly HashSet<string> _layerNorm = new(StringComparer.Ordinal);
     readonly bool _token;
-    TrainingRandom? _rngInUse;
+    Random? _rngInUse;
 
     public EncoderClassifierTrainable(PretrainedModel model)
     {
@@ -35,35 +31,8 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
             HeadKind.SequenceClassification => false,
             _ => throw new NotSupportedException($"{model.Architecture} is neither a sequence nor a token classifier; only those can be trained here."),
         };
-        foreach (var (prefix, module) in model.NamedModules())
-            if (module is LayerNorm)
-                foreach (var (leaf, _) in module.OwnParameters()) _layerNorm.Add(prefix.Length == 0 ? leaf : prefix + "." + leaf);
-        foreach (var (name, p) in model.NamedParameters())
-        {
-            if (!p.Trainable) continue;
-            var t = p.Value;
-            if (t.Offset != 0 || t.Data.Length != t.Size || !t.IsContiguous)
-                throw new NotSupportedException($"Parameter '{name}' does not own a contiguous buffer; it cannot be trained through flat buffers.");
-            var flat = new FlatParameter(name, t.ShapeArray, t.Data, new float[t.Size]);
-            // Autograd accumulates into an existing leaf gradient in place, so the flat buffer is the gradient: no copy, no second copy in memory.
-            t.Grad = Tensor.FromArray(flat.Grad, t.ShapeArray);
-            _flat.Add(flat);
-            _params.Add(p);
-        }
-        if (_flat.Count == 0) throw new TrainingConfigurationException($"{model.Architecture} has no trainable parameters (everything is frozen).");
+        if (!model.Parameters().Any(p => p.Trainable)) throw new TrainingConfigurationException($"{model.Architecture} has no trainable parameters (everything is frozen).");
     }
-
-    /// <summary>
-    /// Whether each <see cref="TrainStep"/> ends with a full non-compacting garbage collection (default true).
-    /// </summary>
-    /// <remarks>
-    /// After the backward the step's activations and gradient buffers (BERT-base at 8×128: ≈ 0.8 GiB forward, 0.5 GiB
-    /// backward, all large-object-heap arrays) are garbage. With the parameters, gradients and optimizer moments live
-    /// (≈ 1.6 GiB), the GC's large-object budget lets a second step's worth pile up before it collects, adding ≈ 0.7 GiB
-    /// to the peak working set. The collection costs ≈ 5 ms (the heap is a few thousand big arrays; nothing is compacted)
-    /// against a step of ≈ 2 s. Set false to leave the timing of collections to the runtime.
-    /// </remarks>
-    public bool CollectAfterBackward { get; set; } = true;
 
     /// <summary>The wrapped model.</summary>
     public PretrainedModel Model => _model;
@@ -71,8 +40,7 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
     /// <summary>True for token classification (labels per token).</summary>
     public bool IsTokenClassifier => _token;
 
-    public IReadOnlyList<FlatParameter> Parameters => _flat;
-    public bool IsLayerNormParameter(string name) => _layerNorm.Contains(name);
+    public Module Module => _model;
 
     public bool Training
     {
@@ -91,20 +59,6 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
         var loss = Loss(batch);
         float value = loss.Item();
         (gradScale == 1f ? loss : loss.Mul(gradScale)).Backward();
-        if (CollectAfterBackward) GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
-        for (int i = 0; i < _params.Count; i++)
-        {
-            var g = _params[i].Grad;
-            var flat = _flat[i].Grad;
-            if (g != null && ReferenceEquals(g.Data, flat)) continue;
-            // Someone replaced or dropped the gradient tensor (e.g. Module.ZeroGrad): fold it in and re-attach the flat buffer.
-            if (g != null)
-            {
-                var src = g.IsContiguous ? g.Data.AsSpan(g.Offset, g.Size) : g.ToArray();
-                System.Numerics.Tensors.TensorPrimitives.Add(flat, src, flat);
-            }
-            _params[i].Value.Grad = Tensor.FromArray(flat, _flat[i].Shape);
-        }
         return value;
     }
 

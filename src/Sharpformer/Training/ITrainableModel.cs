@@ -1,19 +1,17 @@
-using Sharpformer.Models;
+using Sharpformer.Nn;
 
 namespace Sharpformer.Training;
 
 /// <summary>
-/// What the <see cref="Trainer{TBatch}"/> needs from a model: its parameters as flat buffers, a
-/// forward + loss + backward step, an evaluation step, and a way to save itself as a model directory.
+/// What the <see cref="Trainer{TBatch}"/> needs from a model: the <see cref="Module"/> whose trainable parameters it updates,
+/// a forward + loss + backward step (autograd accumulates into each parameter's gradient), an evaluation step, and a
+/// way to save itself as a model directory.
 /// </summary>
 /// <typeparam name="TBatch">The collated batch type.</typeparam>
 public interface ITrainableModel<TBatch>
 {
-    /// <summary>Trainable parameters in a fixed order; gradients accumulate into <see cref="FlatParameter.Grad"/>.</summary>
-    IReadOnlyList<FlatParameter> Parameters { get; }
-
-    /// <summary>True when the parameter sits inside a LayerNorm module (no weight decay, as HF's Trainer).</summary>
-    bool IsLayerNormParameter(string name);
+    /// <summary>The model; its parameters with <see cref="Parameter.Trainable"/> set are optimised, in <see cref="Module.NamedParameters"/> order.</summary>
+    Module Module { get; }
 
     /// <summary>Switches dropout on (training) or off.</summary>
     bool Training { get; set; }
@@ -24,6 +22,10 @@ public interface ITrainableModel<TBatch>
     /// <summary>
     /// Forward, mean loss and backward; adds ∂(gradScale·loss)/∂θ to every gradient. Dropout draws from <paramref name="rng"/>.
     /// </summary>
+    /// <remarks>
+    /// The trainer calls it inside a <see cref="Tensors.TensorScope"/>: tensors created during the step are released and their
+    /// buffers reused when it returns, so keep no tensor from it (parameter gradients are kept; see the scope's rules).
+    /// </remarks>
     /// <returns>The (unscaled) mean loss of the batch.</returns>
     float TrainStep(TBatch batch, TrainingRandom rng, float gradScale);
 

@@ -54,10 +54,10 @@ public sealed class MetricsLog(string path)
     /// <summary>The file written.</summary>
     public string Path { get; } = path;
 
-    public void Append(IReadOnlyDictionary<string, object?> record)
+    public void Append(TrainerLog record)
     {
-        var json = JsonSerializer.Serialize(record);
-        File.AppendAllText(Path, json + "\n");
+        ArgumentNullException.ThrowIfNull(record);
+        File.AppendAllText(Path, record.ToJson() + "\n");
     }
 
     /// <summary>

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Sharpformer.Checkpoints;
-using Sharpformer.Models;
+using Sharpformer.Nn;
 using Sharpformer.Optim;
 
 namespace Sharpformer.Training;
@@ -48,7 +48,7 @@ public static class RunCheckpoint
     public const string TempPrefix = ".tmp-checkpoint-";
 
     /// <summary>Writes checkpoint-<c>step</c> under <paramref name="outputDir"/> and returns its path.</summary>
-    public static string Save(string outputDir, IReadOnlyList<FlatParameter> parameters, Optimizer optimizer, LrScheduler scheduler, RunPosition position)
+    public static string Save(string outputDir, IReadOnlyList<(string Name, Parameter Parameter)> parameters, Optimizer optimizer, LrScheduler scheduler, RunPosition position)
     {
         Directory.CreateDirectory(outputDir);
         string final = Path.Combine(outputDir, $"checkpoint-{position.GlobalStep}");
@@ -56,7 +56,8 @@ public static class RunCheckpoint
         Directory.CreateDirectory(temp);
         try
         {
-            SafeTensorsWriter.Write(Path.Combine(temp, ModelFile), parameters.Select(p => (p.Name, p.Shape, (ReadOnlyMemory<float>)p.Value)).ToList());
+            SafeTensorsWriter.Write(Path.Combine(temp, ModelFile),
+                parameters.Select(p => (p.Name, p.Parameter.Value.ShapeArray, (ReadOnlyMemory<float>)p.Parameter.Value.Data.AsMemory(p.Parameter.Value.Offset, p.Parameter.Size))).ToList());
             using (var f = File.Create(Path.Combine(temp, OptimizerFile))) optimizer.SaveState(f);
             using (var f = File.Create(Path.Combine(temp, SchedulerFile))) scheduler.SaveState(f);
             var state = new JsonObject
@@ -117,8 +118,8 @@ public static class RunCheckpoint
     }
 
     /// <summary>Copies the checkpoint's parameter values into <paramref name="parameters"/> (names and shapes must match).</summary>
-    public static void LoadParameters(string checkpointDir, IReadOnlyList<FlatParameter> parameters)
-        => LoadInto(Path.Combine(checkpointDir, ModelFile), parameters.Select(p => (p.Name, p.Value)).ToList());
+    public static void LoadParameters(string checkpointDir, IReadOnlyList<(string Name, Parameter Parameter)> parameters)
+        => LoadInto(Path.Combine(checkpointDir, ModelFile), parameters);
 
     /// <summary>Restores the optimizer and scheduler state from a checkpoint; <paramref name="stepCount"/> is the optimizer step count the position recorded.</summary>
     public static void LoadOptimizer(string checkpointDir, Optimizer optimizer, LrScheduler scheduler, long stepCount)
@@ -143,14 +144,14 @@ public static class RunCheckpoint
         }
     }
 
-    static void LoadInto(string file, IReadOnlyList<(string Name, float[] Value)> targets)
+    static void LoadInto(string file, IReadOnlyList<(string Name, Parameter Parameter)> targets)
     {
         using var tensors = Read(file);
-        foreach (var (name, value) in targets)
+        foreach (var (name, p) in targets)
         {
             if (!tensors.TryGetValue(name, out var t)) throw new CheckpointFormatException($"{file} has no tensor '{name}'; it was saved from a different model.");
-            if (t.ElementCount != value.Length) throw new CheckpointFormatException($"{file}: '{name}' holds {t.ElementCount} values, the model expects {value.Length}.");
-            t.CopyTo(value);
+            if (t.ElementCount != p.Size) throw new CheckpointFormatException($"{file}: '{name}' holds {t.ElementCount} values, the model expects {p.Size}.");
+            t.CopyTo(p.Value.AsSpan());
         }
     }
 

@@ -1,35 +1,49 @@
 using Sharpformer.Models;
+using Sharpformer.Nn;
+using Sharpformer.Tensors;
 
 namespace Sharpformer.Training;
 
 /// <summary>A batch for the seed transformer: ids [Count, SequenceLength] (0 = padding) and one label per row.</summary>
 public sealed record SeedBatch(int[] Ids, int[] Labels, int Count);
 
-/// <summary>Adapts <see cref="SeedTransformer"/> to the <see cref="Trainer{TBatch}"/>.</summary>
+/// <summary>Adapts <see cref="SeedTransformer"/> to the <see cref="Trainer{TBatch}"/>: sparse categorical cross-entropy on its logits.</summary>
 public sealed class SeedTransformerTrainable(SeedTransformer model, Action<SeedTransformer, string>? save = null) : ITrainableModel<SeedBatch>
 {
+    Random? _rngInUse;
+
     public SeedTransformer Model { get; } = model;
-    public IReadOnlyList<FlatParameter> Parameters => Model.Parameters;
-    public bool IsLayerNormParameter(string name) => name.Contains("_norm.", StringComparison.Ordinal);
-    public bool Training { get => Model.Training; set => Model.Training = value; }
+    public Module Module => Model;
+    public bool Training { get => Model.Training; set => Model.Train(value); }
     public int BatchSize(SeedBatch batch) => batch.Count;
 
     public float TrainStep(SeedBatch batch, TrainingRandom rng, float gradScale)
     {
-        Model.Forward(batch.Ids, batch.Count, rng);
-        float loss = Model.CrossEntropyLoss(batch.Labels, gradScale);
-        Model.Backward();
-        return loss;
+        if (!ReferenceEquals(rng, _rngInUse)) { Model.UseRandom(rng); _rngInUse = rng; }
+        var loss = Losses.CrossEntropy(Model.Forward(batch.Ids, batch.Count).Logits, CheckedLabels(batch));
+        float value = loss.Item();
+        (gradScale == 1f ? loss : loss.Mul(gradScale)).Backward();
+        return value;
     }
 
     public EvalBatch Evaluate(SeedBatch batch)
     {
+        using var _ = Autograd.NoGrad();
         var output = Model.Forward(batch.Ids, batch.Count);
-        float loss = Model.CrossEntropyLoss(batch.Labels);
+        float loss = Losses.CrossEntropy(output.Logits, CheckedLabels(batch)).Item();
         var preds = output.Predictions();
         var p = new int[batch.Count][]; var l = new int[batch.Count][];
         for (int i = 0; i < batch.Count; i++) { p[i] = [preds[i]]; l[i] = [batch.Labels[i]]; }
         return new EvalBatch(loss, batch.Count, p, l);
+    }
+
+    int[] CheckedLabels(SeedBatch batch)
+    {
+        if (batch.Labels.Length != batch.Count) throw new SeedTransformerException($"{batch.Labels.Length} labels for a batch of {batch.Count}.");
+        int c = Model.Config.NumLabels;
+        for (int i = 0; i < batch.Count; i++)
+            if ((uint)batch.Labels[i] >= (uint)c) throw new SeedTransformerException($"Label {batch.Labels[i]} at row {i} is outside [0, {c}).");
+        return batch.Labels;
     }
 
     public void SaveModel(string directory)

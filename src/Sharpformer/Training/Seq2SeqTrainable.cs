@@ -31,35 +31,15 @@ public sealed record Seq2SeqBatch(int[] Src, int[] SrcLengths, int[] DecoderInpu
 }
 
 /// <summary>
-/// Adapts <see cref="BahdanauSeq2Seq"/> to the <see cref="Trainer{TBatch}"/>: parameters become flat buffers shared with the
-/// tensors (autograd accumulates into them in place); evaluation reports the teacher-forced loss and greedy outputs cut at EOS,
+/// Adapts <see cref="BahdanauSeq2Seq"/> to the <see cref="Trainer{TBatch}"/>: teacher-forced cross-entropy; evaluation reports the teacher-forced loss and greedy outputs cut at EOS,
 /// with the batch's keys as labels, so the metric function can score against every reference of a word.
 /// </summary>
-public sealed class Seq2SeqTrainable : ITrainableModel<Seq2SeqBatch>
+public sealed class Seq2SeqTrainable(BahdanauSeq2Seq model, Action<BahdanauSeq2Seq, string> save, int extraDecodeSteps = 5) : ITrainableModel<Seq2SeqBatch>
 {
-    readonly List<FlatParameter> _flat = [];
-    readonly List<Parameter> _params = [];
-    readonly Action<BahdanauSeq2Seq, string> _save;
-
-    public Seq2SeqTrainable(BahdanauSeq2Seq model, Action<BahdanauSeq2Seq, string> save, int extraDecodeSteps = 5)
-    {
-        Model = model; _save = save; ExtraDecodeSteps = extraDecodeSteps;
-        foreach (var (name, p) in model.NamedParameters())
-        {
-            var t = p.Value;
-            if (t.Offset != 0 || t.Data.Length != t.Size || !t.IsContiguous)
-                throw new NotSupportedException($"Parameter '{name}' does not own a contiguous buffer; it cannot be trained through flat buffers.");
-            var flat = new FlatParameter(name, t.ShapeArray, t.Data, new float[t.Size]);
-            t.Grad = Tensor.FromArray(flat.Grad, t.ShapeArray);
-            _flat.Add(flat); _params.Add(p);
-        }
-    }
-
-    public BahdanauSeq2Seq Model { get; }
+    public BahdanauSeq2Seq Model { get; } = model;
     /// <summary>Greedy decoding in evaluation runs for the longest label row plus this many steps.</summary>
-    public int ExtraDecodeSteps { get; }
-    public IReadOnlyList<FlatParameter> Parameters => _flat;
-    public bool IsLayerNormParameter(string name) => false;
+    public int ExtraDecodeSteps { get; } = extraDecodeSteps;
+    public Module Module => Model;
     public bool Training { get => Model.Training; set => Model.Train(value); }
     public int BatchSize(Seq2SeqBatch batch) => batch.Count;
 
@@ -68,14 +48,6 @@ public sealed class Seq2SeqTrainable : ITrainableModel<Seq2SeqBatch>
         var loss = Model.Forward(batch.Src, batch.SrcLengths, batch.DecoderInput, batch.Labels).Loss!;
         float value = loss.Item();
         (gradScale == 1f ? loss : loss.Mul(gradScale)).Backward();
-        for (int i = 0; i < _params.Count; i++)
-        {
-            var g = _params[i].Value.Grad;
-            if (g != null && ReferenceEquals(g.Data, _flat[i].Grad)) continue;
-            // The gradient tensor was replaced (e.g. Module.ZeroGrad): fold it in and re-attach the flat buffer.
-            if (g != null) System.Numerics.Tensors.TensorPrimitives.Add(_flat[i].Grad, g.ToArray(), _flat[i].Grad);
-            _params[i].Value.Grad = Tensor.FromArray(_flat[i].Grad, _flat[i].Shape);
-        }
         return value;
     }
 
@@ -90,7 +62,7 @@ public sealed class Seq2SeqTrainable : ITrainableModel<Seq2SeqBatch>
         return new EvalBatch(o.Loss!.Item(), labelled, predicted, batch.Keys.Select(k => new[] { k }).ToArray());
     }
 
-    public void SaveModel(string directory) => _save(Model, directory);
+    public void SaveModel(string directory) => save(Model, directory);
 }
 
 /// <summary>Asks the trainer to stop once a wall-clock budget is spent (the step in progress, its evaluation and save still run).</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Sharpformer.Nn;
 using Sharpformer.Optim;
+using Sharpformer.Tensors;
 
 namespace Sharpformer.Training;
 
@@ -29,8 +30,10 @@ public sealed class Trainer<TBatch>
     readonly ITrainingData<TBatch>? _eval;
     readonly Func<EvalPredictions, IReadOnlyDictionary<string, double>>? _computeMetrics;
     readonly List<ITrainerCallback> _callbacks;
+    readonly IReadOnlyList<(string Name, Parameter Parameter)> _named;
     readonly IReadOnlyList<Parameter> _parameters;
     readonly Optimizer _optimizer;
+    readonly TensorPool _stepBuffers = new();
     TrainingRandom _dropoutRng;
     MetricsLog? _log;
 
@@ -50,8 +53,10 @@ public sealed class Trainer<TBatch>
             if (args.EvaluationStrategy == IntervalStrategy.No) throw new TrainingConfigurationException("Early stopping needs an evaluation strategy.");
             es.MetricKey = args.BestMetricKey; es.GreaterIsBetter = args.BestIsGreater;
         }
-        _parameters = TrainingOptimizer.AsParameters(model.Parameters);
-        _optimizer = TrainingOptimizer.Create(model, _parameters, args);
+        _named = TrainingOptimizer.TrainableParameters(model.Module);
+        if (_named.Count == 0) throw new TrainingConfigurationException($"{model.Module.GetType().Name} has no trainable parameters (everything is frozen).");
+        _parameters = _named.Select(p => p.Parameter).ToList();
+        _optimizer = TrainingOptimizer.Create(model.Module, args);
         _dropoutRng = new TrainingRandom(DropoutSeed(args.Seed));
         int batches = MicroBatchesPerEpoch;
         StepsPerEpoch = Math.Max(1, batches / args.GradientAccumulationSteps) + (batches % args.GradientAccumulationSteps != 0 && batches > args.GradientAccumulationSteps ? 1 : 0);
@@ -65,11 +70,8 @@ public sealed class Trainer<TBatch>
 
     public TrainingArguments Args { get; }
     public TrainerState State { get; } = new();
-    /// <summary>The update rule (the nn layer's <see cref="Optim.AdamW"/> or Keras-flavoured <see cref="Adam"/>) over the model's flat buffers.</summary>
-    /// <remarks>
-    /// Its parameters wrap the model's flat value and gradient arrays (<see cref="Parameter.FromBuffers"/>); the trainer clears those
-    /// arrays itself; <see cref="Optimizer.ZeroGrad"/> zeroes them in place and keeps them attached.
-    /// </remarks>
+    /// <summary>The update rule (the nn layer's <see cref="Optim.AdamW"/> or Keras-flavoured <see cref="Adam"/>) over the model's trainable parameters.</summary>
+    /// <remarks>The trainer zeroes the gradients in place after each update, so their buffers are reused step after step.</remarks>
     public Optimizer Optimizer => _optimizer;
     /// <summary>The learning-rate schedule; its step is the number of updates done.</summary>
     public LrScheduler Scheduler { get; }
@@ -79,20 +81,15 @@ public sealed class Trainer<TBatch>
     public long MaxSteps { get; }
     int MicroBatchesPerEpoch => (_train.Count + Args.PerDeviceTrainBatchSize - 1) / Args.PerDeviceTrainBatchSize;
 
-    /// <summary>Raised with every record appended to metrics.jsonl (kind "log", "eval" or "train_end").</summary>
-    public event Action<IReadOnlyDictionary<string, object?>>? Logged;
+    /// <summary>Raised with every record appended to metrics.jsonl: a <see cref="TrainingProgressLog"/>, <see cref="EvaluationLog"/> or <see cref="TrainEndLog"/>.</summary>
+    public event Action<TrainerLog>? Logged;
 
     /// <summary>The training order of epoch <paramref name="epoch"/>: a seeded permutation of the example indices.</summary>
     public static int[] EpochOrder(int count, int seed, int epoch)
     {
         var order = new int[count];
         for (int i = 0; i < count; i++) order[i] = i;
-        var rng = new TrainingRandom(seed * 1000003L + epoch);
-        for (int i = count - 1; i > 0; i--)
-        {
-            int j = rng.Next(i + 1);
-            (order[i], order[j]) = (order[j], order[i]);
-        }
+        new TrainingRandom(seed * 1000003L + epoch).FisherYates(order.AsSpan());
         return order;
     }
 
@@ -110,6 +107,7 @@ public sealed class Trainer<TBatch>
     public TrainResult Train(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {
         var args = Args;
+        using var threads = Tensors.ExecutionScope.Enter(args.Execution);
         Directory.CreateDirectory(args.OutputDir);
         RunCheckpoint.RemoveAbandonedSaves(args.OutputDir);
         _log = new MetricsLog(Path.Combine(args.OutputDir, "metrics.jsonl"));
@@ -131,7 +129,7 @@ public sealed class Trainer<TBatch>
         double lossTotal = 0; long updatesThisCall = 0;
         long logSamples = 0, evalSamples = 0; double logStart = 0, evalStart = 0;
         _model.Training = true;
-        foreach (var p in _model.Parameters) Array.Clear(p.Grad);
+        TrainingOptimizer.ZeroGradients(_parameters);
         using var progress = new ProgressLine(args.DisableProgressBar);
         bool stopped = false;
 
@@ -153,7 +151,10 @@ public sealed class Trainer<TBatch>
                 var batch = _train.Collate(order.AsSpan(start, len));
                 // The last, incomplete accumulation of an epoch is averaged over its own micro-batches.
                 int groupStart = mb / accum * accum, groupSize = Math.Min(accum, microBatches - groupStart);
-                float loss = _model.TrainStep(batch, _dropoutRng, 1f / groupSize);
+                float loss;
+                // The step's activations and gradient buffers return to the pool when it ends and serve the next step
+                // (see TensorScope: nothing the step created is used after it; parameter gradients are kept).
+                using (_stepBuffers.Scope()) loss = _model.TrainStep(batch, _dropoutRng, 1f / groupSize);
                 if (!float.IsFinite(loss)) throw new TrainingDivergedException($"The training loss became {loss} at step {State.GlobalStep + 1} (epoch {epoch}, batch {mb}); lower the learning rate or check the data.");
                 stepLoss += loss; microInStep++; stepSamples += len;
                 if (microInStep < groupSize) continue;
@@ -162,7 +163,7 @@ public sealed class Trainer<TBatch>
                 double lr = _optimizer.Groups[0].LearningRateExact;
                 _optimizer.Step();
                 Scheduler.Step();
-                foreach (var p in _model.Parameters) Array.Clear(p.Grad);
+                TrainingOptimizer.ZeroGradients(_parameters);
                 State.GlobalStep++;
                 State.Epoch = epoch + (double)(mb + 1) / microBatches;
                 double meanLoss = stepLoss / microInStep;
@@ -181,12 +182,8 @@ public sealed class Trainer<TBatch>
                     || args.LoggingStrategy == IntervalStrategy.Epoch && endOfEpoch)
                 {
                     progress.Clear();
-                    Emit(new Dictionary<string, object?>
-                    {
-                        ["kind"] = "log", ["step"] = State.GlobalStep, ["epoch"] = Math.Round(State.Epoch, 4),
-                        ["train_loss"] = acc.LogLoss / acc.LogUpdates, ["learning_rate"] = lr, ["grad_norm"] = gradNorm,
-                        ["samples_per_s"] = logSamples / Math.Max(now - logStart, 1e-9),
-                    });
+                    Emit(new TrainingProgressLog(State.GlobalStep, Math.Round(State.Epoch, 4), acc.LogLoss / acc.LogUpdates, lr, gradNorm,
+                        logSamples / Math.Max(now - logStart, 1e-9)));
                     acc.LogLoss = 0; acc.LogUpdates = 0; logSamples = 0; logStart = now;
                 }
                 bool evalNow = args.EvaluationStrategy == IntervalStrategy.Steps && State.GlobalStep % args.EvalSteps == 0
@@ -197,12 +194,9 @@ public sealed class Trainer<TBatch>
                     // Not cancellable: the evaluation belongs to the step just taken, and a checkpoint after a skipped
                     // evaluation would make the resumed run's log differ from an uninterrupted one.
                     var metrics = EvaluateCore(CancellationToken.None);
-                    var record = new Dictionary<string, object?> { ["kind"] = "eval", ["epoch"] = Math.Round(State.Epoch, 4), ["step"] = State.GlobalStep,
-                        ["train_loss"] = acc.EvalUpdates > 0 ? acc.EvalLoss / acc.EvalUpdates : null };
-                    foreach (var (k, v) in metrics) record[k] = v;
-                    record["samples_per_s"] = evalSamples / Math.Max(trainSeconds, 1e-9);
                     progress.Clear();
-                    Emit(record);
+                    Emit(new EvaluationLog(State.GlobalStep, Math.Round(State.Epoch, 4), acc.EvalUpdates > 0 ? acc.EvalLoss / acc.EvalUpdates : null,
+                        metrics, evalSamples / Math.Max(trainSeconds, 1e-9)));
                     acc.EvalLoss = 0; acc.EvalUpdates = 0; evalSamples = 0;
                     TrackBest(metrics);
                     foreach (var c in _callbacks) c.OnEvaluate(State, control, metrics);
@@ -225,12 +219,10 @@ public sealed class Trainer<TBatch>
         }
         double seconds = clock.Elapsed.TotalSeconds;
         if (args.LoadBestModelAtEnd && State.BestModelCheckpoint != null)
-            RunCheckpoint.LoadParameters(Path.Combine(args.OutputDir, State.BestModelCheckpoint), _model.Parameters);
+            RunCheckpoint.LoadParameters(Path.Combine(args.OutputDir, State.BestModelCheckpoint), _named);
         foreach (var c in _callbacks) c.OnTrainEnd(State, control);
         var result = new TrainResult(State.GlobalStep, updatesThisCall > 0 ? lossTotal / updatesThisCall : double.NaN, stopped, samplesTotal / Math.Max(seconds, 1e-9));
-        Emit(new Dictionary<string, object?> { ["kind"] = "train_end", ["step"] = State.GlobalStep, ["train_loss"] = result.TrainingLoss,
-            ["samples_per_s"] = result.SamplesPerSecond, ["train_seconds"] = seconds, ["best_metric"] = State.BestMetric,
-            ["best_model_checkpoint"] = State.BestModelCheckpoint });
+        Emit(new TrainEndLog(State.GlobalStep, result.TrainingLoss, result.SamplesPerSecond, seconds, State.BestMetric, State.BestModelCheckpoint));
         return result;
     }
 
@@ -249,6 +241,7 @@ public sealed class Trainer<TBatch>
 
     IReadOnlyDictionary<string, double> EvaluateOn(ITrainingData<TBatch> data, CancellationToken ct)
     {
+        using var threads = Tensors.ExecutionScope.Enter(Args.Execution);
         bool wasTraining = _model.Training;
         _model.Training = false;
         try
@@ -300,7 +293,7 @@ public sealed class Trainer<TBatch>
         var position = new RunPosition(State.GlobalStep, nextEpoch, nextBatch, _optimizer.StepCount, _dropoutRng.GetState(), Args.Seed,
             State.BestMetric, State.BestModelCheckpoint, MaxSteps, State.EarlyStoppingBest, State.EarlyStoppingPatienceCounter,
             acc.LogLoss, acc.LogUpdates, acc.EvalLoss, acc.EvalUpdates);
-        string dir = RunCheckpoint.Save(Args.OutputDir, _model.Parameters, _optimizer, Scheduler, position);
+        string dir = RunCheckpoint.Save(Args.OutputDir, _named, _optimizer, Scheduler, position);
         if (Args.SaveTotalLimit > 0)
         {
             var all = RunCheckpoint.List(Args.OutputDir).ToList();
@@ -321,7 +314,7 @@ public sealed class Trainer<TBatch>
         var pos = RunCheckpoint.ReadPosition(checkpointDir);
         if (pos.Seed != Args.Seed) throw new CheckpointFormatException($"{checkpointDir} was written by a run with seed {pos.Seed}; this run uses seed {Args.Seed}. Resume with the same arguments.");
         if (pos.MaxSteps != MaxSteps) throw new CheckpointFormatException($"{checkpointDir} was written by a run planned for {pos.MaxSteps} steps; this run plans {MaxSteps}. Resume with the same epochs/max steps and data.");
-        RunCheckpoint.LoadParameters(checkpointDir, _model.Parameters);
+        RunCheckpoint.LoadParameters(checkpointDir, _named);
         RunCheckpoint.LoadOptimizer(checkpointDir, _optimizer, Scheduler, pos.OptimizerSteps);
         _dropoutRng = TrainingRandom.FromState(pos.DropoutRngState);
         State.GlobalStep = pos.GlobalStep;
@@ -339,7 +332,7 @@ public sealed class Trainer<TBatch>
     /// <summary>The newest checkpoint under the output directory, or null.</summary>
     public string? LatestCheckpoint() => RunCheckpoint.List(Args.OutputDir).LastOrDefault();
 
-    void Emit(Dictionary<string, object?> record)
+    void Emit(TrainerLog record)
     {
         _log?.Append(record);
         Logged?.Invoke(record);

@@ -82,6 +82,9 @@ public sealed record TrainingArguments
     public int Seed { get; init; } = 42;
     /// <summary>Hide the progress line even on a terminal.</summary>
     public bool DisableProgressBar { get; init; }
+    /// <summary>Kernel threads of training and evaluation steps (no preference: the caller's scope, else all cores). A resumed run
+    /// repeats the uninterrupted one bit for bit only with the same thread count.</summary>
+    public Tensors.ExecutionOptions Execution { get; init; } = Tensors.ExecutionOptions.Default;
 
     internal string BestMetricKey => MetricForBestModel.StartsWith("eval_", StringComparison.Ordinal) ? MetricForBestModel : "eval_" + MetricForBestModel;
     internal bool BestIsGreater => GreaterIsBetter ?? !BestMetricKey.EndsWith("loss", StringComparison.Ordinal);

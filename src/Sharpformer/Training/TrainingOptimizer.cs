@@ -1,40 +1,37 @@
-using Sharpformer.Models;
 using Sharpformer.Nn;
 using Sharpformer.Optim;
 
 namespace Sharpformer.Training;
 
-/// <summary>Builds the nn layer's optimizer, schedule and weight-decay groups over a trainable model's flat buffers.</summary>
-/// <remarks>
-/// The trainer's models compute gradients into flat arrays; <see cref="Parameter.FromBuffers"/> exposes each (value, gradient)
-/// pair as a <see cref="Parameter"/> without copying, so <see cref="AdamW"/>, <see cref="Adam"/>, <see cref="GradClip"/> and
-/// <see cref="LrScheduler"/> update the model's own memory.
-/// </remarks>
+/// <summary>Builds the nn layer's optimizer and schedule over a model's trainable parameters, and clears their gradients between steps.</summary>
 public static class TrainingOptimizer
 {
-    /// <summary>One <see cref="Parameter"/> per flat parameter, sharing its value and gradient arrays, in the same order.</summary>
-    public static IReadOnlyList<Parameter> AsParameters(IReadOnlyList<FlatParameter> parameters)
-        => parameters.Select(p => Parameter.FromBuffers(p.Name, p.Value, p.Grad, p.Shape)).ToList();
+    /// <summary>The parameters an optimizer updates: every <see cref="Parameter.Trainable"/> one with its dotted name, in module order.</summary>
+    public static IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters(Module model) =>
+        model.NamedParameters().Where(p => p.Parameter.Trainable).ToList();
 
-    /// <summary>
-    /// HF Trainer's weight-decay groups ([decay, no decay]) over <paramref name="parameters"/>, which must be
-    /// <see cref="AsParameters"/> of the model's flat parameters (same order).
-    /// </summary>
-    public static IReadOnlyList<ParamGroup> HuggingFaceWeightDecay<TBatch>(ITrainableModel<TBatch> model, IReadOnlyList<Parameter> parameters, double weightDecay)
+    /// <summary>The optimizer <paramref name="args"/> asks for over <paramref name="model"/>'s trainable parameters (AdamW with HF's weight-decay groups, or Keras Adam).</summary>
+    public static Optimizer Create(Module model, TrainingArguments args) => args.Optimizer switch
     {
-        var flat = model.Parameters;
-        if (flat.Count != parameters.Count) throw new ArgumentException($"Expected one parameter per flat parameter ({flat.Count}); got {parameters.Count}.", nameof(parameters));
-        return ParameterGroups.HuggingFaceWeightDecay(flat.Select((f, i) => (f.Name, parameters[i], model.IsLayerNormParameter(f.Name))), (float)weightDecay);
-    }
-
-    /// <summary>The optimizer <paramref name="args"/> asks for over the model's parameters (as <see cref="AsParameters"/>).</summary>
-    public static Optimizer Create<TBatch>(ITrainableModel<TBatch> model, IReadOnlyList<Parameter> parameters, TrainingArguments args) => args.Optimizer switch
-    {
-        OptimizerKind.AdamW => new AdamW(HuggingFaceWeightDecay(model, parameters, args.WeightDecay), args.LearningRate,
+        OptimizerKind.AdamW => new AdamW(ParameterGroups.HuggingFaceWeightDecay(model, (float)args.WeightDecay), args.LearningRate,
             args.AdamBeta1, args.AdamBeta2, args.AdamEpsilon, (float)args.WeightDecay),
-        OptimizerKind.KerasAdam => new Adam(parameters, args.LearningRate, args.AdamBeta1, args.AdamBeta2, args.AdamEpsilon, flavor: AdamFlavor.Keras),
+        OptimizerKind.KerasAdam => new Adam(TrainableParameters(model).Select(p => p.Parameter), args.LearningRate, args.AdamBeta1, args.AdamBeta2,
+            args.AdamEpsilon, flavor: AdamFlavor.Keras),
         _ => throw new NotSupportedException($"Optimizer {args.Optimizer} is not supported."),
     };
+
+    /// <summary>
+    /// Zeroes every gradient in place: the next backward accumulates into the same buffers instead of allocating new ones
+    /// (<see cref="Parameter.ZeroGrad"/> drops them instead).
+    /// </summary>
+    public static void ZeroGradients(IEnumerable<Parameter> parameters)
+    {
+        foreach (var p in parameters)
+        {
+            if (p.Grad is not { } g) continue;
+            if (g.IsContiguous) g.AsSpan().Clear(); else p.ZeroGrad();
+        }
+    }
 
     /// <summary>The learning-rate schedule of <paramref name="type"/> over <paramref name="totalSteps"/> updates with <paramref name="warmupSteps"/> of linear warmup.</summary>
     /// <remarks>Constant with warmup &gt; 0 warms up like <see cref="SchedulerType.ConstantWithWarmup"/>.</remarks>

@@ -11,7 +11,7 @@ public class LogisticRegressionTests
 
     static (double[,] X, int[] Y) IrisLike(int perClass, ulong seed)
     {
-        var rng = new SeededRandom(seed);
+        var rng = new SplitMix64(seed);
         double Normal()
         {
             double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
@@ -52,7 +52,7 @@ public class LogisticRegressionTests
         var (x, y) = IrisLike(6, 3);
         int[] yIdx = rows == 1 ? y.Select(v => v == 2 ? 1 : 0).ToArray() : y;
         int d = x.GetLength(1), n = rows * (d + 1);
-        var rng = new SeededRandom(11);
+        var rng = new SplitMix64(11);
         var theta = Enumerable.Range(0, n).Select(_ => rng.NextDouble() - 0.5).ToArray();
         if (!intercept) for (int k = 0; k < rows; k++) theta[k * (d + 1) + d] = 0;
         var grad = new double[n];

@@ -9,7 +9,7 @@ public partial class SparseLogisticRegressionTests
     [Fact]
     public void SparseRowsGiveTheSameModelAsDenseRows()
     {
-        var rng = new SeededRandom(4);
+        var rng = new SplitMix64(4);
         int n = 60, d = 12;
         var dense = new double[n, d];
         var sparse = new SparseRows(d);

@@ -63,7 +63,7 @@ public sealed class SeedModelCliTests : IDisposable
     {
         var (code, stdout, stderr) = Cli("summary", "--model", _dir);
         Assert.True(code == 0, stderr);
-        var total = SeedTransformer.Load(_dir).ParameterCount;
+        var total = SeedTransformer.Load(_dir).ParameterCount();
         Assert.Contains($"Total params: {total.ToString("N0", CultureInfo.InvariantCulture)}", stdout);
         Assert.Contains("classifier", stdout);
         var summary = ModelSummary.Of(SeedTransformer.Load(_dir), maxDepth: 1);

@@ -2,13 +2,13 @@ using Sharpformer.Data;
 
 namespace Sharpformer.Tests.Data;
 
-public class SeededRandomTests
+public class TrainingRandomTests
 {
     [Fact]
     public void SplitMix64MatchesTheReferenceSequence()
     {
-        // Reference outputs of Vigna's splitmix64.c for seed 0.
-        var r = new SeededRandom(0);
+        // Reference outputs of Vigna's splitmix64.c for seed 0 (the test-side recipe shared with the scikit-learn scripts).
+        var r = new SplitMix64(0);
         Assert.Equal(0xE220A8397B1DCDAFUL, r.NextUInt64());
         Assert.Equal(0x6E789E6AA1B965F4UL, r.NextUInt64());
         Assert.Equal(0x06C45D188009454FUL, r.NextUInt64());
@@ -17,9 +17,9 @@ public class SeededRandomTests
     [Fact]
     public void BoundedIntegersAreInRangeAndRoughlyUniform()
     {
-        var r = new SeededRandom(1);
+        var r = new TrainingRandom(1);
         var counts = new int[7];
-        for (int i = 0; i < 70000; i++) counts[r.NextInt(7)]++;
+        for (int i = 0; i < 70000; i++) counts[r.Next(7)]++;
         Assert.All(counts, c => Assert.InRange(c, 9600, 10400)); // ±4 %, > 10 σ of a fair die
     }
 }
@@ -39,12 +39,12 @@ public class DatasetTests
     }
 
     [Fact]
-    public void ShuffleFollowsFisherYatesWithSplitMix64()
+    public void ShuffleFollowsFisherYatesWithTrainingRandom()
     {
-        // Hand-run of the documented algorithm: for i = n−1..1, j = NextInt(i+1), swap.
-        var rng = new SeededRandom(3);
+        // Hand-run of the documented algorithm: for i = n−1..1, j = Next(i+1), swap.
+        var rng = new TrainingRandom(3);
         var expected = new[] { 0, 1, 2, 3, 4 };
-        for (int i = 4; i > 0; i--) { int j = rng.NextInt(i + 1); (expected[i], expected[j]) = (expected[j], expected[i]); }
+        for (int i = 4; i > 0; i--) { int j = rng.Next(i + 1); (expected[i], expected[j]) = (expected[j], expected[i]); }
         Assert.Equal(expected, Numbers(5).Shuffle(3).ToArray());
     }
 
@@ -90,8 +90,8 @@ public class DatasetTests
     [Fact]
     public void LengthBucketingReducesPadding()
     {
-        var rng = new SeededRandom(2);
-        var texts = Dataset.From(Enumerable.Range(0, 400).Select(_ => new string('x', 1 + rng.NextInt(100))));
+        var rng = new TrainingRandom(2);
+        var texts = Dataset.From(Enumerable.Range(0, 400).Select(_ => new string('x', 1 + rng.Next(100))));
         static long Padded(IReadOnlyList<IReadOnlyList<string>> batches) => batches.Sum(b => (long)b.Max(t => t.Length) * b.Count);
         var plain = texts.Batches(16, shuffleSeed: 1);
         var bucketed = texts.Batches(16, shuffleSeed: 1, lengthOf: t => t.Length, bucketFactor: 25);

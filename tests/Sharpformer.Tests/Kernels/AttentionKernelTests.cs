@@ -132,6 +132,32 @@ public class AttentionKernelTests
         Assert.Equal(whole.AsSpan(start, length).ToArray(), part);
     }
 
+    // Slow twin of the (vectorised) mask: entry i from the documented formula, one SplitMix64 output per pair of entries.
+    [Theory]
+    [InlineData(0, 40000, 0.1f)]
+    [InlineData(3, 101, 0.5f)]
+    [InlineData(16380, 70, 0.25f)]
+    public void DropoutMaskEqualsTheScalarDefinition(int start, int length, float p)
+    {
+        const ulong seed = 0xC0FFEE;
+        static ulong Mix(ulong z)
+        {
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+        var mask = new float[length];
+        DropoutMask.FillRange(mask, p, seed, start);
+        ulong threshold = (ulong)Math.Round(p * 16777216.0);
+        for (int j = 0; j < length; j++)
+        {
+            long i = start + j, chunk = i / 16384, local = i % 16384;
+            ulong z = Mix(seed + (ulong)chunk * 0xD1B54A32D192ED03UL + (ulong)(local / 2 + 1) * 0x9E3779B97F4A7C15UL);
+            ulong bits = local % 2 == 0 ? z >> 40 : (z >> 16) & 0xFFFFFF;
+            Assert.Equal(bits >= threshold ? 1f / (1f - p) : 0f, mask[j]);
+        }
+    }
+
     [Fact]
     public void OpUnderNoGradRecordsNothingAndMatchesTheGradPath()
     {

@@ -5,9 +5,13 @@ namespace Sharpformer.Tests.Kernels;
 /// <summary>
 /// Large inputs take the multi-threaded paths; their results must be bit-identical to the same kernel run on small
 /// pieces (which stays single-threaded), because every element/row is computed by the same code wherever it lands.
+/// The large calls ask for two threads explicitly, and the forks they make are observed, so they do run split.
 /// </summary>
+[Collection(nameof(Sharpformer.Tests.Tensors.ThreadCountCollection))]
 public class ParallelKernelTests
 {
+    const int Threads = 2;
+
     static float[] Values(int n, int seed, double spread = 4)
     {
         var rng = new Random(seed); var x = new float[n];
@@ -21,17 +25,19 @@ public class ParallelKernelTests
         int n = 200_003;
         var x = Values(n, 1); var dy = Values(n, 2, 1);
         var big = new float[n]; var pieces = new float[n];
-        foreach (var (name, run) in new (string, Action<float[], float[]>)[]
+        foreach (var (name, run) in new (string, Action<float[], float[], int>)[]
         {
-            ("GeluErf", (a, o) => Activations.GeluErf(a, o)),
-            ("GeluTanh", (a, o) => Activations.GeluTanh(a, o)),
+            ("GeluErf", (a, o, t) => Activations.GeluErf(a, o, t)),
+            ("GeluTanh", (a, o, t) => Activations.GeluTanh(a, o, t)),
         })
         {
-            run(x, big);
-            for (int i = 0; i < n; i += 1000) { int len = Math.Min(1000, n - i); var o = new float[len]; run(x[i..(i + len)], o); o.CopyTo(pieces, i); }
+            var forks = new List<int>();
+            using (Parallelism.ObserveForks(forks.Add)) run(x, big, Threads);
+            Assert.Equal([Threads], forks);
+            for (int i = 0; i < n; i += 1000) { int len = Math.Min(1000, n - i); var o = new float[len]; run(x[i..(i + len)], o, Threads); o.CopyTo(pieces, i); }
             Assert.True(big.AsSpan().SequenceEqual(pieces), name);
         }
-        Activations.GeluErfBackward(x, dy, big);
+        Activations.GeluErfBackward(x, dy, big, Threads);
         for (int i = 0; i < n; i += 1000)
         {
             int len = Math.Min(1000, n - i); var o = new float[len];
@@ -48,14 +54,17 @@ public class ParallelKernelTests
         int rows = 600, cols = 300, rowsPerMask = 50;
         var x = Values(rows * cols, 3); var mask = Values(rows / rowsPerMask * cols, 4, 2);
         var y = new float[x.Length];
-        Softmax.Forward(x, y, rows, cols, mask, rowsPerMask);
+        var forks = new List<int>();
+        using var observe = Parallelism.ObserveForks(forks.Add);
+        Softmax.Forward(x, y, rows, cols, mask, rowsPerMask, Threads);
         var dy = Values(x.Length, 5, 1); var dx = new float[x.Length];
-        Softmax.Backward(y, dy, dx, rows, cols);
+        Softmax.Backward(y, dy, dx, rows, cols, Threads);
         var g = Values(cols, 6, 1); var b = Values(cols, 7, 1);
         var ln = new float[x.Length]; var mean = new float[rows]; var rstd = new float[rows];
-        LayerNorm.Forward(x, g, b, ln, rows, cols, 1e-5f, mean, rstd);
+        LayerNorm.Forward(x, g, b, ln, rows, cols, 1e-5f, mean, rstd, Threads);
         var fused = (float[])x.Clone(); var pre = new float[x.Length];
-        Elementwise.AddBiasGeluErf(fused, b, rows, cols, pre);
+        Elementwise.AddBiasGeluErf(fused, b, rows, cols, pre, Threads);
+        Assert.Equal([Threads, Threads, Threads, Threads], forks);
         for (int r = 0; r < rows; r++)
         {
             var row = x.AsSpan(r * cols, cols);
@@ -79,7 +88,7 @@ public class ParallelKernelTests
     {
         var hits = new int[7];
         var nested = new bool[7];
-        Parallelism.For(7, w => { Interlocked.Increment(ref hits[w]); nested[w] = Parallelism.IsInsideParallelRegion && Parallelism.WorkersFor(1L << 30, 1) == 1; });
+        Parallelism.For(7, w => { Interlocked.Increment(ref hits[w]); nested[w] = Parallelism.IsInsideParallelRegion && Parallelism.WorkersFor(1L << 30, 1, Threads) == 1; });
         Assert.All(hits, h => Assert.Equal(1, h));
         Assert.All(nested, Assert.True);
         Assert.False(Parallelism.IsInsideParallelRegion);

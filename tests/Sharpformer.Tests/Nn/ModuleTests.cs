@@ -112,8 +112,7 @@ public class ModuleTests
     {
         var m = new Model(h: 4, n: 1);
         m.Words.Trainable = false;
-        m.Words.Forward([1, 2, 3], 1, 3);
-        var s = m.Summary();
+        var s = m.Summary(() => m.Words.Forward([1, 2, 3], 1, 3));
         Assert.Equal(m.ParameterCount(), s.TotalParameters);
         Assert.Equal(40, s.NonTrainableParameters);
         var words = s.Rows.Single(r => r.Name == "word_embeddings");

@@ -5,7 +5,7 @@ using Sharpformer.Tensors;
 namespace Sharpformer.Tests.Optim;
 
 /// <summary>
-/// The optimizers over buffers owned elsewhere (<see cref="Parameter.FromBuffers"/>, as the trainer's flat parameters), and
+/// The optimizers over parameters whose value and gradient arrays the test holds, and
 /// their element-wise arithmetic against slow scalar twins written in the reference libraries' operation order: equal bit for bit.
 /// </summary>
 public class FlatBufferOptimTests
@@ -27,22 +27,12 @@ public class FlatBufferOptimTests
         for (int i = 0; i < g.Length; i++) g[i] = (float)((rng.NextDouble() - 0.5) * 1e-2);
     }
 
-    [Fact]
-    public void FromBuffersSharesTheArraysWithoutCopying()
+    // A parameter over the test's own arrays (a leaf tensor keeps the array it is made from), its gradient attached.
+    static Parameter FromBuffers(string name, float[] value, float[] grad, int[] shape)
     {
-        float[] value = [1f, 2f, 3f, 4f, 5f, 6f], grad = [0.5f, 0f, 0f, 0f, 0f, -1f];
-        var p = Parameter.FromBuffers("layer.weight", value, grad, [2, 3]);
-        Assert.Same(value, p.Value.Data);
-        Assert.Same(grad, p.Grad!.Data);
-        Assert.Equal("layer.weight", p.Value.Name);
-        Assert.Equal([2, 3], p.Shape.ToArray());
-        Assert.True(p.Trainable);
-        new Sgd([p], learningRate: 0.5f).Step();
-        Assert.Equal([0.75f, 2f, 3f, 4f, 5f, 6.5f], value);   // p − lr·g written into the caller's array
-        grad[1] = 2f;                                           // the caller's gradient buffer is what the optimizer reads
-        new Sgd([p], learningRate: 1f).Step();
-        Assert.Equal(0f, value[1]);
-        Assert.Throws<ShapeMismatchException>(() => Parameter.FromBuffers("x", new float[6], new float[5], [2, 3]));
+        var p = new Parameter(Tensor.FromArray(value, shape)) { Value = { Name = name } };
+        p.Value.Grad = Tensor.FromArray(grad, shape);
+        return p;
     }
 
     // torch 1.13 _single_tensor_adamw in float32: scalars are Python floats (double), rounded once when applied.
@@ -80,7 +70,7 @@ public class FlatBufferOptimTests
     {
         var (value, grad) = Buffers(1);
         float[] refP = (float[])value.Clone(), refM = new float[N], refV = new float[N];
-        var p = Parameter.FromBuffers("w", value, grad, [N]);
+        var p = FromBuffers("w", value, grad, [N]);
         var opt = new AdamW([p], learningRate: 3e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01f);
         for (int t = 1; t <= 3; t++)
         {
@@ -98,7 +88,7 @@ public class FlatBufferOptimTests
     {
         var (value, grad) = Buffers(2);
         float[] refP = (float[])value.Clone(), refM = new float[N], refV = new float[N];
-        var opt = new Adam([Parameter.FromBuffers("w", value, grad, [N])], learningRate: 1e-3, epsilon: 1e-7, flavor: AdamFlavor.Keras);
+        var opt = new Adam([FromBuffers("w", value, grad, [N])], learningRate: 1e-3, epsilon: 1e-7, flavor: AdamFlavor.Keras);
         for (int t = 1; t <= 3; t++)
         {
             if (t > 1) NewGrad(grad, 20 + t);
@@ -112,7 +102,7 @@ public class FlatBufferOptimTests
     public void ClipGradNormEqualsTheReferenceAndGlobalNormDoesNotClip()
     {
         var (_, g1) = Buffers(3); var (_, g2) = Buffers(4);
-        var ps = new[] { Parameter.FromBuffers("a", new float[N], g1, [N]), Parameter.FromBuffers("b", new float[N], g2, [N]) };
+        var ps = new[] { FromBuffers("a", new float[N], g1, [N]), FromBuffers("b", new float[N], g2, [N]) };
         // reference: per-tensor float32 norms (as torch), their squares summed in double, coefficient formed in double
         double sq = 0;
         foreach (var g in new[] { g1, g2 })
@@ -135,7 +125,7 @@ public class FlatBufferOptimTests
     [Fact]
     public void HuggingFaceGroupingOverNamedParametersSkipsFrozenOnes()
     {
-        Parameter P(string name) => Parameter.FromBuffers(name, new float[2], new float[2], [2]);
+        Parameter P(string name) => FromBuffers(name, new float[2], new float[2], [2]);
         var frozen = P("encoder.frozen.weight"); frozen.Trainable = false;
         var groups = ParameterGroups.HuggingFaceWeightDecay(
         [
@@ -153,14 +143,14 @@ public class FlatBufferOptimTests
     [Fact]
     public void StateRoundTripKeepsTheExactLearningRate()
     {
-        var p = Parameter.FromBuffers("w", [1f, 2f], [0.1f, -0.2f], [2]);
+        var p = FromBuffers("w", [1f, 2f], [0.1f, -0.2f], [2]);
         var opt = new AdamW([p], learningRate: 1e-3);
         var sched = LrScheduler.LinearWithWarmup(opt, 2, 7);
         opt.Step(); sched.Step();
         Assert.Equal(1e-3 * 0.5, opt.Groups[0].LearningRateExact);
         var ms = new MemoryStream();
         opt.SaveState(ms);
-        var p2 = Parameter.FromBuffers("w", [1f, 2f], [0.1f, -0.2f], [2]);
+        var p2 = FromBuffers("w", [1f, 2f], [0.1f, -0.2f], [2]);
         var opt2 = new AdamW([p2], learningRate: 1e-3);
         ms.Position = 0;
         opt2.LoadState(ms);
@@ -170,16 +160,18 @@ public class FlatBufferOptimTests
     }
 
     [Fact]
-    public void ZeroGradOnFlatBuffersClearsInPlaceAndTheNextStepStillSeesNewGradients()
+    public void ZeroGradientsClearsInPlaceAndTheNextBackwardAccumulatesIntoTheSameBuffer()
     {
-        float[] value = [1f, 2f, 3f], grad = [0.5f, -0.5f, 1f];
-        var p = Parameter.FromBuffers("w", value, grad, [3]);
-        var opt = new Sgd([p], learningRate: 0.1f);
-        opt.ZeroGrad();
-        Assert.Equal([0f, 0f, 0f], grad);
-        Assert.Same(grad, p.Grad!.Data);           // still the caller's array, not a detached copy or null
-        grad[1] = 2f;                              // the caller fills its buffer as the trainer does
-        opt.Step();
-        Assert.Equal([1f, 2f - 0.1f * 2f, 3f], value);
+        var p = new Parameter(Tensor.FromArray([1f, 2f, 3f], 3));
+        p.Value.Mul(2f).Sum().Backward();
+        var buffer = p.Grad!.Data;
+        Sharpformer.Training.TrainingOptimizer.ZeroGradients([p]);
+        Assert.Same(buffer, p.Grad!.Data);                 // kept, not dropped: the next step reuses it
+        Assert.Equal([0f, 0f, 0f], p.Grad.ToArray());
+        p.Value.Mul(p.Value).Sum().Backward();             // d/dw Σw² = 2w
+        Assert.Same(buffer, p.Grad!.Data);
+        Assert.Equal([2f, 4f, 6f], p.Grad.ToArray());
+        new Sgd([p], learningRate: 0.5f).Step();
+        Assert.Equal([0f, 0f, 0f], p.Value.ToArray());
     }
 }

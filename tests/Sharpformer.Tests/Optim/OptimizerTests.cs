@@ -207,7 +207,12 @@ public class OptimizerTests
         Assert.Equal(w, lin.Weight.Value[0, 0], 3);
         Assert.Equal(b, lin.Bias.Value[0], 3);
     }
+}
 
+/// <summary>Optimizer updates split across threads: one and two threads (passed explicitly, forks observed) give the same values.</summary>
+[Collection(nameof(Sharpformer.Tests.Tensors.ThreadCountCollection))]
+public class OptimizerThreadCountTests
+{
     [Theory]
     [InlineData("adamw")]
     [InlineData("adam-l2")]
@@ -216,9 +221,9 @@ public class OptimizerTests
     {
         float[] Run(int threads)
         {
-            int saved = Sharpformer.Kernels.Parallelism.DefaultThreads;
-            Sharpformer.Kernels.Parallelism.DefaultThreads = threads;
-            try
+            var forks = new List<int>();
+            using (Sharpformer.Kernels.Parallelism.ObserveForks(forks.Add))
+            using (ExecutionScope.Enter(threads))
             {
                 var p = new Parameter(Tensor.Normal(new Random(1), 0, 1, 300_001));
                 Optimizer opt = kind switch
@@ -228,9 +233,9 @@ public class OptimizerTests
                     _ => new Sgd([p], 0.01f, momentum: 0.9f),
                 };
                 for (int t = 0; t < 3; t++) { p.Value.Grad = Tensor.Normal(new Random(10 + t), 0, 1, 300_001); opt.Step(); }
+                Assert.Equal(threads, forks.DefaultIfEmpty(1).Max());
                 return p.Value.ToArray();
             }
-            finally { Sharpformer.Kernels.Parallelism.DefaultThreads = saved; }
         }
         var one = Run(1);
         Assert.Equal(one, Run(2));

@@ -3,22 +3,28 @@ using Sharpformer.Tensors;
 
 namespace Sharpformer.Tests.Tensors;
 
-/// <summary>Row-parallel elementwise ops give the same values (and gradients) on 1 and 2 threads, on shapes big enough to split.</summary>
+/// <summary>
+/// Row-parallel elementwise ops give the same values (and gradients) on 1 and 2 threads, on shapes big enough to split;
+/// each run checks that the ops really forked into as many workers as asked (and no more), so the comparison tests something.
+/// </summary>
+[Collection(nameof(ThreadCountCollection))]
 public class ParallelConsistencyTests
 {
     static (float[] Y, float[][] Grads) Run(int threads, Func<Tensor[], Tensor> f, Tensor[] inputs)
     {
-        int saved = Parallelism.DefaultThreads;
-        Parallelism.DefaultThreads = threads;
-        try
+        var forks = new List<int>();
+        string? where = null;
+        using (Parallelism.ObserveForks(w => { forks.Add(w); if (w != threads) where ??= Environment.StackTrace; }))
+        using (ExecutionScope.Enter(threads))
         {
             foreach (var t in inputs) { t.RequiresGrad = true; t.ZeroGrad(); }
             var y = f(inputs);
             var w = Tensor.Uniform(new Random(1), -1, 1, y.ShapeArray);
             (y * w).Sum().Backward();
+            Assert.True(where == null, where);
+            Assert.Equal(threads, forks.DefaultIfEmpty(1).Max());
             return (y.ToArray(), inputs.Select(t => t.Grad!.ToArray()).ToArray());
         }
-        finally { Parallelism.DefaultThreads = saved; }
     }
 
     static void Same(Func<Tensor[], Tensor> f, params Tensor[] inputs)
@@ -36,7 +42,8 @@ public class ParallelConsistencyTests
     [Fact] public void Softmax() => Same(x => x[0].Softmax(-1), R(1, 512, 130));
     [Fact] public void LogSoftmax() => Same(x => x[0].LogSoftmax(-1), R(1, 512, 130));
     [Fact] public void MaskedSoftmax() => Same(x => Functional.SoftmaxWithMask(x[0], Functional.AdditiveMask(Enumerable.Range(0, 4 * 64).Select(i => i % 7 == 0 ? 0 : 1).ToArray(), 4, 64)), R(2, 4, 4, 64, 64));
-    [Fact] public void MaskedSoftmaxSingleBatch() => Same(x => Functional.SoftmaxWithMask(x[0], Functional.AdditiveMask(Enumerable.Range(0, 100).Select(i => i % 3 == 0 ? 0 : 1).ToArray(), 1, 100)), R(2, 1, 3, 100, 100));
+    // One sample: the two parts split inside its mask group (3 heads × 200 queries share one mask row).
+    [Fact] public void MaskedSoftmaxSingleBatch() => Same(x => Functional.SoftmaxWithMask(x[0], Functional.AdditiveMask(Enumerable.Range(0, 200).Select(i => i % 3 == 0 ? 0 : 1).ToArray(), 1, 200)), R(2, 1, 3, 200, 200));
     [Fact] public void LayerNorm() => Same(x => Functional.LayerNorm(x[0], x[1], x[2], 1e-12f), R(3, 300, 256), R(4, 256), R(5, 256));
     [Fact] public void Gelu() => Same(x => x[0].Gelu(), R(6, 100_003));
     [Fact] public void Attention() => Same(x => Functional.Attention(x[0], x[1], x[2], 4, null, 0.1f, true, new Random(3)).Context, R(7, 4, 64, 64), R(8, 4, 64, 64), R(9, 4, 64, 64));
@@ -45,14 +52,13 @@ public class ParallelConsistencyTests
     public void DropoutMaskIndependentOfThreadCount()
     {
         var x = Tensor.Ones(200_000);
-        int saved = Parallelism.DefaultThreads;
-        try
-        {
-            Parallelism.DefaultThreads = 1; var a = Functional.Dropout(x, 0.1f, true, new Random(9)).ToArray();
-            Parallelism.DefaultThreads = 2; var b = Functional.Dropout(x, 0.1f, true, new Random(9)).ToArray();
-            Assert.Equal(a, b);
-            Assert.InRange(a.Count(v => v == 0f), 19_300, 20_700);
-        }
-        finally { Parallelism.DefaultThreads = saved; }
+        float[] a, b;
+        using (ExecutionScope.Enter(1)) a = Functional.Dropout(x, 0.1f, true, new Random(9)).ToArray();
+        var forks = new List<int>();
+        using (Parallelism.ObserveForks(forks.Add))
+        using (ExecutionScope.Enter(2)) b = Functional.Dropout(x, 0.1f, true, new Random(9)).ToArray();
+        Assert.Equal([2], forks);
+        Assert.Equal(a, b);
+        Assert.InRange(a.Count(v => v == 0f), 19_300, 20_700);
     }
 }

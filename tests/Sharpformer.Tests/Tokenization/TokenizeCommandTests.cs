@@ -75,4 +75,28 @@ public class TokenizeCommandTests
         Assert.Equal(2 + 6, lines.Length);
         Assert.Matches(@"^\s+1\s+hello\s+7592\s+0\s+0\s+0\s+\[0, 5\)\s+""Hello""", lines[3]);
     }
+
+    [Fact]
+    public void AByteLevelBpeFolderIsDetectedAndEncodesAsTheFixture()
+    {
+        var stdout = new StringWriter();
+        var rc = TokenizeCommand.Execute(Jsonl(SharedData.Fixture("gpt2-tiny")), new StringReader("{\"text\": \"Hello world\"}\n"), stdout, new StringWriter());
+        Assert.Equal(0, rc);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout.ToString());
+        Assert.Equal([40, 482, 79, 737], doc.RootElement.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()));
+        Assert.Equal("Ġworld", doc.RootElement.GetProperty("tokens")[3].GetString());
+    }
+
+    [Fact]
+    public void LeftPaddingWithAPadTokenForGpt2()
+    {
+        var stdout = new StringWriter();
+        var settings = Jsonl(SharedData.Fixture("gpt2-tiny")) with { Padding = PaddingStrategy.Longest };
+        settings = settings with { PaddingSide = PaddingSide.Left, PadToken = "<|endoftext|>" };
+        var rc = TokenizeCommand.Execute(settings, new StringReader("{\"text\": \"Hello world\"}\n{\"text\": \"Hello\"}\n"), stdout, new StringWriter());
+        Assert.Equal(0, rc);
+        var second = System.Text.Json.JsonDocument.Parse(stdout.ToString().Split('\n')[1]).RootElement;
+        Assert.Equal([0, 1, 1, 1], second.GetProperty("attention_mask").EnumerateArray().Select(x => x.GetInt32()));
+        Assert.Equal(0, second.GetProperty("ids")[0].GetInt32());
+    }
 }

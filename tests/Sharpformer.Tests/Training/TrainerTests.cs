@@ -50,7 +50,11 @@ public sealed class TrainerTests : IDisposable
         SaveStrategy = IntervalStrategy.Steps, SaveSteps = 5, Seed = 11, DisableProgressBar = true,
     };
 
-    static SeedTransformerTrainable NewModel(int initSeed = 5) => new(new SeedTransformer(Cfg, new TrainingRandom(initSeed)) { Threads = 1 });
+    /// <summary>The model's parameter values by name, in module order (copies).</summary>
+    internal static IReadOnlyList<(string Name, float[] Value)> Weights(SeedTransformerTrainable m) =>
+        m.Model.NamedParameters().Select(p => (p.Name, p.Parameter.Value.ToArray())).ToList();
+
+    static SeedTransformerTrainable NewModel(int initSeed = 5) => new(new SeedTransformer(Cfg, new TrainingRandom(initSeed)));
 
     sealed class StopAtSave(long step) : ITrainerCallback
     {
@@ -83,15 +87,15 @@ public sealed class TrainerTests : IDisposable
         var r2 = resumed.Train(ckpt);
         Assert.Equal(12, r2.GlobalStep);
 
-        for (int i = 0; i < full.Parameters.Count; i++)
+        for (int i = 0; i < TrainerTests.Weights(full).Count; i++)
         {
-            var a = full.Parameters[i].Value; var b = resumedModel.Parameters[i].Value;
+            var a = TrainerTests.Weights(full)[i].Value; var b = TrainerTests.Weights(resumedModel)[i].Value;
             for (int j = 0; j < a.Length; j++)
                 Assert.True(BitConverter.SingleToInt32Bits(a[j]) == BitConverter.SingleToInt32Bits(b[j]),
-                    $"{full.Parameters[i].Name}[{j}]: {a[j]:R} vs {b[j]:R}");
+                    $"{TrainerTests.Weights(full)[i].Name}[{j}]: {a[j]:R} vs {b[j]:R}");
         }
         // The parameters moved at all (lr > 0 after warmup): compare against a fresh init.
-        Assert.NotEqual(NewModel().Parameters[0].Value, full.Parameters[0].Value);
+        Assert.NotEqual(TrainerTests.Weights(NewModel())[0].Value, TrainerTests.Weights(full)[0].Value);
     }
 
     // Hands out the training batches and cancels the token when micro-batch number `cancelAt` (1-based) is collated.
@@ -120,12 +124,12 @@ public sealed class TrainerTests : IDisposable
 
     static void AssertBitIdentical(SeedTransformerTrainable expected, SeedTransformerTrainable actual)
     {
-        for (int i = 0; i < expected.Parameters.Count; i++)
+        for (int i = 0; i < TrainerTests.Weights(expected).Count; i++)
         {
-            var a = expected.Parameters[i].Value; var b = actual.Parameters[i].Value;
+            var a = TrainerTests.Weights(expected)[i].Value; var b = TrainerTests.Weights(actual)[i].Value;
             for (int j = 0; j < a.Length; j++)
                 Assert.True(BitConverter.SingleToInt32Bits(a[j]) == BitConverter.SingleToInt32Bits(b[j]),
-                    $"{expected.Parameters[i].Name}[{j}]: {a[j]:R} vs {b[j]:R}");
+                    $"{TrainerTests.Weights(expected)[i].Name}[{j}]: {a[j]:R} vs {b[j]:R}");
         }
     }
 
@@ -259,13 +263,13 @@ public sealed class TrainerTests : IDisposable
         };
         var model = NewModel();
         var stopper = new EarlyStoppingCallback(patience: 2);
-        var evals = new List<IReadOnlyDictionary<string, object?>>();
+        var evals = new List<EvaluationLog>();
         var trainer = new Trainer<SeedBatch>(model, args, Data(Rows(70, 1)), Data(Rows(40, 2)), Accuracy, [stopper]);
-        trainer.Logged += r => { if ((string)r["kind"]! == "eval") evals.Add(r); };
+        trainer.Logged += r => { if (r is EvaluationLog e) evals.Add(e); };
         var result = trainer.Train();
         Assert.True(result.Stopped, "early stopping should end the run before 30 epochs");
         Assert.True(trainer.State.BestMetric > 0.8, $"best accuracy {trainer.State.BestMetric}");
-        double[] acc = evals.Select(e => (double)e["eval_accuracy"]!).ToArray();
+        double[] acc = evals.Select(e => e.Metrics["eval_accuracy"]).ToArray();
         int bestIndex = Array.IndexOf(acc, acc.Max());
         // Stopped exactly `patience` evaluations after the last improvement.
         double best = double.NegativeInfinity; int bad = 0, stopAt = -1;
@@ -280,7 +284,7 @@ public sealed class TrainerTests : IDisposable
         // The model now holds the best weights: re-evaluating gives the best accuracy.
         var again = trainer.Evaluate();
         Assert.Equal(acc.Max(), again["eval_accuracy"]);
-        Assert.All(evals, e => Assert.True(e.ContainsKey("train_loss") && e.ContainsKey("samples_per_s") && e.ContainsKey("eval_loss")));
+        Assert.All(evals, e => Assert.True(e.TrainLoss is not null && e.SamplesPerSecond > 0 && e.Metrics.ContainsKey("eval_loss")));
     }
 
     [Fact]

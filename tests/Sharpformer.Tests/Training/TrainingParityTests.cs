@@ -32,23 +32,27 @@ public class TrainingParityTests
         // HF weight-decay grouping.
         var decayNames = json["weight_decay_param_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToHashSet();
         var noDecayNames = json["no_weight_decay_param_names"]!.AsArray().Select(n => n!.GetValue<string>()).ToHashSet();
-        var decays = trainable.Parameters.Select(p => Sharpformer.Optim.ParameterGroups.Decays(p.Name, trainable.IsLayerNormParameter(p.Name))).ToList();
-        Assert.Equal(decayNames.Order(), trainable.Parameters.Where((p, i) => decays[i]).Select(p => p.Name).Order());
-        Assert.Equal(noDecayNames.Order(), trainable.Parameters.Where((p, i) => !decays[i]).Select(p => p.Name).Order());
+        var decays = Sharpformer.Optim.ParameterGroups.DescribeHuggingFaceWeightDecay(trainable.Module);
+        Assert.Equal(decayNames.Order(), decays.Where(d => d.Decay).Select(d => d.Name).Order());
+        Assert.Equal(noDecayNames.Order(), decays.Where(d => !d.Decay).Select(d => d.Name).Order());
 
         var batch = Batch(json);
-        var parameters = TrainingOptimizer.AsParameters(trainable.Parameters);
+        var named = TrainingOptimizer.TrainableParameters(trainable.Module);
+        var parameters = named.Select(p => p.Parameter).ToList();
         double baseLr = hp["lr"]!.GetValue<double>(), maxNorm = hp["max_grad_norm"]!.GetValue<double>();
-        var optimizer = new Sharpformer.Optim.AdamW(TrainingOptimizer.HuggingFaceWeightDecay(trainable, parameters, hp["weight_decay"]!.GetValue<double>()), baseLr,
-            hp["betas"]![0]!.GetValue<double>(), hp["betas"]![1]!.GetValue<double>(), hp["eps"]!.GetValue<double>(), (float)hp["weight_decay"]!.GetValue<double>());
+        var optimizer = TrainingOptimizer.Create(trainable.Module, new TrainingArguments
+        {
+            OutputDir = "unused", LearningRate = baseLr, AdamBeta1 = hp["betas"]![0]!.GetValue<double>(), AdamBeta2 = hp["betas"]![1]!.GetValue<double>(),
+            AdamEpsilon = hp["eps"]!.GetValue<double>(), WeightDecay = hp["weight_decay"]!.GetValue<double>(),
+        });
         var schedule = Sharpformer.Optim.LrScheduler.LinearWithWarmup(optimizer, hp["num_warmup_steps"]!.GetValue<int>(), hp["num_training_steps"]!.GetValue<int>());
         var rng = new TrainingRandom(0);
-        var byName = trainable.Parameters.ToDictionary(p => p.Name);
+        var byName = named.ToDictionary(p => p.Name, p => p.Parameter);
 
         foreach (var step in json["steps"]!.AsArray())
         {
             int s = step!["step"]!.GetValue<int>();
-            foreach (var p in trainable.Parameters) Array.Clear(p.Grad);
+            TrainingOptimizer.ZeroGradients(parameters);
             float loss = trainable.TrainStep(batch, rng, 1f);
             AssertRel(step["loss"]!.GetValue<double>(), loss, 1e-5, $"loss at step {s}");
             if (s == 0) CheckGradients(json["step0_grads_before_clipping"]!.AsObject(), byName);
@@ -60,7 +64,7 @@ public class TrainingParityTests
             schedule.Step();
         }
 
-        foreach (var p in trainable.Parameters) Array.Clear(p.Grad);
+        TrainingOptimizer.ZeroGradients(parameters);
         float finalLoss = trainable.TrainStep(batch, rng, 1f);
         AssertRel(json["loss_after_training"]!.GetValue<double>(), finalLoss, 1e-5, "loss after training");
 
@@ -68,7 +72,7 @@ public class TrainingParityTests
         foreach (var (name, stats) in json["final_param_stats"]!.AsObject())
         {
             if (name.EndsWith("attention.self.key.bias", StringComparison.Ordinal)) continue;
-            var p = byName[name].Value;
+            var p = byName[name].Value.ToArray();
             double sum = 0, sq = 0;
             foreach (float v in p) { sum += v; sq += (double)v * v; }
             double expSum = stats!["sum"]!.GetValue<double>(), expL2 = stats["l2"]!.GetValue<double>();
@@ -76,11 +80,11 @@ public class TrainingParityTests
             AssertRel(expL2, Math.Sqrt(sq), 1e-5, $"{name}: l2");
             compared++;
         }
-        Assert.True(compared >= trainable.Parameters.Count - 2, $"compared {compared} of {trainable.Parameters.Count} parameters");
+        Assert.True(compared >= named.Count - 2, $"compared {compared} of {named.Count} parameters");
     }
 
     // The same five steps through the tensors layer's optimizer stack (Optim.AdamW, LrScheduler, GradClip) and
-    // plain autograd, without the trainer's flat buffers: losses, gradient norms and final parameters must meet the same tolerances.
+    // plain autograd, without the trainer: losses, gradient norms and final parameters must meet the same tolerances.
     [Theory]
     [InlineData("bert-tiny-seqcls-train.json", "bert-tiny-uncased-seqcls")]
     [InlineData("bert-tiny-tokcls-train.json", "bert-tiny-uncased-tokcls")]
@@ -135,11 +139,12 @@ public class TrainingParityTests
         return new CollatedBatch(n, seq, ids.SelectMany(r => r).ToArray(), types.SelectMany(r => r).ToArray(), mask.SelectMany(r => r).ToArray(), labels);
     }
 
-    static void CheckGradients(JsonObject grads, IReadOnlyDictionary<string, FlatParameter> byName)
+    static void CheckGradients(JsonObject grads, IReadOnlyDictionary<string, Sharpformer.Nn.Parameter> byName)
     {
         foreach (var (name, g) in grads)
         {
             var p = byName[name];
+            var grad = p.Grad!.ToArray();
             if (g!["rows"] is JsonObject rows)
             {
                 int dim = p.Shape[1];
@@ -147,14 +152,14 @@ public class TrainingParityTests
                 {
                     var expected = row!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
                     int r = int.Parse(id);
-                    for (int j = 0; j < dim; j++) AssertGrad(expected[j], p.Grad[r * dim + j], $"{name}[{r},{j}]");
+                    for (int j = 0; j < dim; j++) AssertGrad(expected[j], grad[r * dim + j], $"{name}[{r},{j}]");
                 }
                 continue;
             }
             if (name.EndsWith("attention.self.key.bias", StringComparison.Ordinal)) continue;
             var values = Flatten(g["values"]!).ToArray();
             Assert.Equal(p.Size, values.Length);
-            for (int i = 0; i < values.Length; i++) AssertGrad(values[i], p.Grad[i], $"{name}[{i}]");
+            for (int i = 0; i < values.Length; i++) AssertGrad(values[i], grad[i], $"{name}[{i}]");
         }
     }
 

@@ -33,10 +33,8 @@ public class SeedAttentionTests
         Assert.Equal((1, 2), (maps.Layers, maps.Heads));
 
         var model = SeedTransformer.Load(dir);
-        model.Training = false;
         var ids = TextVectorizer.Load(dir).Vectorize("The cat sat on a zebra!");
-        model.Forward(ids, 1);
-        var probs = model.LastAttentionProbabilities();
+        var probs = model.Forward(ids, 1, returnAttentions: true).Attentions!.ToArray();
         for (int h = 0; h < 2; h++)
         {
             var m = maps.Head(0, h);

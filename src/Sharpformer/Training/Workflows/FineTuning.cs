@@ -35,7 +35,7 @@ public sealed record FineTuneOptions
 }
 
 /// <summary>What a fine-tuning run produced.</summary>
-public sealed record FineTuneResult(IReadOnlyList<IReadOnlyDictionary<string, object?>> Evaluations, TrainResult Train, EncoderClassifierTrainable Model);
+public sealed record FineTuneResult(IReadOnlyList<EvaluationLog> Evaluations, TrainResult Train, EncoderClassifierTrainable Model);
 
 /// <summary>
 /// Fine-tuning of BERT-family checkpoints: sequence classification (whole model or head only) and token
@@ -82,7 +82,7 @@ public static class FineTuning
     /// <summary>Fine-tunes a sequence classifier on labelled texts.</summary>
     public static FineTuneResult TrainTextClassifier(string modelDir, IReadOnlyList<TextExample> train, IReadOnlyList<TextExample>? eval,
         LabelSet labels, string outputDir, FineTuneOptions options,
-        Action<IReadOnlyDictionary<string, object?>>? onEvaluation = null, CancellationToken cancellationToken = default)
+        Action<EvaluationLog>? onEvaluation = null, CancellationToken cancellationToken = default)
     {
         var model = LoadForTask(modelDir, tokenTask: false, labels, options.Seed, options.Dropout);
         if (options.FreezeBase) FreezeBase(model);
@@ -96,7 +96,7 @@ public static class FineTuning
     /// <summary>Fine-tunes a token classifier on word-tagged sentences (e.g. CoNLL-2003), scoring entity F1.</summary>
     public static FineTuneResult TrainTokenClassifier(string modelDir, IReadOnlyList<TokenExample> train, IReadOnlyList<TokenExample>? eval,
         LabelSet labels, string outputDir, FineTuneOptions options,
-        Action<IReadOnlyDictionary<string, object?>>? onEvaluation = null, CancellationToken cancellationToken = default)
+        Action<EvaluationLog>? onEvaluation = null, CancellationToken cancellationToken = default)
     {
         var model = LoadForTask(modelDir, tokenTask: true, labels, options.Seed, options.Dropout);
         if (options.FreezeBase) FreezeBase(model);
@@ -109,7 +109,7 @@ public static class FineTuning
 
     static FineTuneResult Run(PretrainedModel model, ITrainingData<CollatedBatch> train, ITrainingData<CollatedBatch>? eval,
         Func<EvalPredictions, IReadOnlyDictionary<string, double>> metrics, string outputDir, FineTuneOptions options,
-        Action<IReadOnlyDictionary<string, object?>>? onEvaluation, CancellationToken ct)
+        Action<EvaluationLog>? onEvaluation, CancellationToken ct)
     {
         model.Train();
         var trainable = new EncoderClassifierTrainable(model);

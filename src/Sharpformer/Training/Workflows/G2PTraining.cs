@@ -28,7 +28,7 @@ public sealed record G2PTrainingOptions
 }
 
 /// <summary>What a G2P run produced: the dev evaluations, the training totals and the test score of the best model.</summary>
-public sealed record G2PRunResult(IReadOnlyList<IReadOnlyDictionary<string, object?>> Evaluations, TrainResult Train, G2PScore Test, TimeSpan Elapsed, string OutputDir);
+public sealed record G2PRunResult(IReadOnlyList<EvaluationLog> Evaluations, TrainResult Train, G2PScore Test, TimeSpan Elapsed, string OutputDir);
 
 /// <summary>
 /// CMUdict grapheme-to-phoneme with the Bahdanau encoder–decoder: letters in, stress-free phonemes out; trained with the
@@ -44,7 +44,7 @@ public static class G2PTraining
     public const double BeamAlpha = 0.6;
 
     public static G2PRunResult Train(CmuDictSplits data, string outputDir, G2PTrainingOptions options,
-        Action<IReadOnlyDictionary<string, object?>>? onEvaluation = null, CancellationToken cancellationToken = default)
+        Action<EvaluationLog>? onEvaluation = null, CancellationToken cancellationToken = default)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var trainEntries = options.Limit is int n ? data.Train.Take(n).ToList() : data.Train;

@@ -26,7 +26,7 @@ public sealed record SeedTrainingOptions
 /// <param name="Evaluations">One metrics record per epoch (eval_accuracy, eval_f1_weighted, eval_loss, train_loss, samples_per_s…).</param>
 /// <param name="Train">Totals of the training call.</param>
 /// <param name="OutputDir">The saved model directory.</param>
-public sealed record SeedRunResult(IReadOnlyList<IReadOnlyDictionary<string, object?>> Evaluations, TrainResult Train, string OutputDir);
+public sealed record SeedRunResult(IReadOnlyList<EvaluationLog> Evaluations, TrainResult Train, string OutputDir);
 
 /// <summary>
 /// The Keras tutorial pipeline end to end: adapt a <see cref="TextVectorizer"/> (20,000 tokens, length 256) on the
@@ -38,7 +38,7 @@ public static class SeedTextClassifier
 {
     /// <summary>Trains and evaluates; <paramref name="onEvaluation"/> sees each epoch's record as it is produced.</summary>
     public static SeedRunResult Train(IReadOnlyList<TextExample> train, IReadOnlyList<TextExample>? eval, LabelSet labels, string outputDir,
-        SeedTrainingOptions options, Action<IReadOnlyDictionary<string, object?>>? onEvaluation = null, CancellationToken cancellationToken = default)
+        SeedTrainingOptions options, Action<EvaluationLog>? onEvaluation = null, CancellationToken cancellationToken = default)
     {
         var vectorizer = new TextVectorizer(new TextVectorizerOptions(options.MaxTokens, options.SequenceLength));
         vectorizer.Adapt(train.Select(e => e.Text), cancellationToken);

@@ -1,13 +1,14 @@
-namespace Sharpformer.Training;
+namespace Sharpformer;
 
 /// <summary>
-/// A seeded random number generator whose whole state can be read and restored, so a resumed run
-/// draws exactly the numbers an uninterrupted one would (dropout masks, shuffles).
+/// The library's one seeded random number generator (weight initialisation, dropout, shuffles and data splits): the same
+/// seed gives the same sequence on every machine and .NET version, and its whole state can be read and restored, so a
+/// resumed run draws exactly the numbers an uninterrupted one would.
 /// </summary>
 /// <remarks>
 /// xoshiro256** (Blackman &amp; Vigna) seeded through SplitMix64. <see cref="System.Random"/> cannot be
-/// checkpointed, which is why training code takes this type wherever it draws numbers.
-/// NextSingle = (x &gt;&gt; 40)·2⁻²⁴ ∈ [0, 1); NextDouble = (x &gt;&gt; 11)·2⁻⁵³.
+/// checkpointed and its seeded algorithm is unspecified, which is why code that draws numbers takes this type.
+/// NextSingle = (x &gt;&gt; 40)·2⁻²⁴ ∈ [0, 1); NextDouble = (x &gt;&gt; 11)·2⁻⁵³; bounded integers by Lemire's rejection.
 /// </remarks>
 public sealed class TrainingRandom : Random
 {
@@ -88,6 +89,16 @@ public sealed class TrainingRandom : Random
     public override void NextBytes(Span<byte> buffer)
     {
         for (int i = 0; i < buffer.Length; i++) buffer[i] = (byte)(NextUInt64() >> 56);
+    }
+
+    /// <summary>In-place Fisher–Yates from the end: for i = n−1 … 1, swap item i with item j = Next(i + 1) (the order the trainer and the data sets document; <see cref="Random.Shuffle{T}(Span{T})"/> walks the other way).</summary>
+    public void FisherYates<T>(Span<T> items)
+    {
+        for (int i = items.Length - 1; i > 0; i--)
+        {
+            int j = Next(i + 1);
+            (items[i], items[j]) = (items[j], items[i]);
+        }
     }
 
     // Lemire's unbiased bounded integers by rejection.
