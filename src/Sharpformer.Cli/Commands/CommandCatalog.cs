@@ -24,6 +24,7 @@ internal static class CommandCatalog
         yield return FillMaskCommand.Create();
         yield return GenerateCommand.Create();
         yield return AttentionCommand.Create();
+        yield return G2PCommand.Create();
         yield return ServeCommand.Create();
     }
 }

@@ -19,6 +19,7 @@ internal static class TrainCommand
         cmd.Subcommands.Add(SeedAgNews());
         cmd.Subcommands.Add(TextClassifier());
         cmd.Subcommands.Add(TokenClassifierCommand.Create());
+        cmd.Subcommands.Add(G2PCommand.TrainSeq2Seq());
         return cmd;
     }
 

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Sharpformer.Checkpoints;
 using Sharpformer.Nn;
 using Sharpformer.Tensors;
 
@@ -30,6 +33,9 @@ public sealed record Seq2SeqOutput(Tensor Logits, Tensor Attention, Tensor? Loss
 
 /// <summary>Greedy decoding: tokens per sequence (all steps, EOS included and not cut), logits [B, steps, V], attention [B, steps, S].</summary>
 public sealed record GreedyDecoding(int[][] Tokens, Tensor Logits, Tensor Attention);
+
+/// <summary>The beam-search state of a <see cref="BahdanauSeq2Seq"/>: the encoded source row of every hypothesis and its decoder state s [N, Hd].</summary>
+public sealed record Seq2SeqBeamState(Seq2SeqEncoding Encoding, Tensor State);
 
 /// <summary>The encoder: embedding (padding row 0) and a bidirectional batch-first GRU run on the real source lengths.</summary>
 public sealed class BahdanauEncoder : Module
@@ -159,5 +165,74 @@ public sealed class BahdanauSeq2Seq : Module
             logits.Add(step.Logits); attention.Add(step.Attention); state = step.State;
         }
         return new GreedyDecoding(tokens, Tensor.Stack(logits, 1), Tensor.Stack(attention, 1));
+    }
+
+    /// <summary>
+    /// Beam search (see <see cref="BeamSearch"/>) for every source of the batch at once; each result holds the best and n-best
+    /// hypotheses with the attention rows of their steps.
+    /// </summary>
+    public BeamSearchResult[] Beam(int[] src, int[] srcLengths, BeamSearchOptions options)
+    {
+        using var noGrad = Autograd.NoGrad();
+        var enc = Encode(src, srcLengths);
+        return BeamSearch.Run(new BeamDecoder(this), new Seq2SeqBeamState(enc, enc.InitialState), srcLengths.Length, options);
+    }
+
+    /// <summary>Beam options from the model's special tokens.</summary>
+    public BeamSearchOptions BeamOptions(int beamWidth, int maxSteps, double alpha, int nBest = 1) =>
+        new(beamWidth, maxSteps, alpha, Config.BosId, Config.EosId, nBest);
+
+    sealed class BeamDecoder(BahdanauSeq2Seq model) : IBeamDecoder<Seq2SeqBeamState>
+    {
+        public BeamDecoderStep<Seq2SeqBeamState> Step(Seq2SeqBeamState state, int[] lastTokens)
+        {
+            var step = model.Decoder.Step(state.Encoding, state.State, model.Decoder.Embedding.Forward(lastTokens, lastTokens.Length));
+            return new BeamDecoderStep<Seq2SeqBeamState>(step.Logits, state with { State = step.State }, step.Attention);
+        }
+
+        public Seq2SeqBeamState Reorder(Seq2SeqBeamState state, int[] rows)
+        {
+            var e = state.Encoding;
+            var encoding = new Seq2SeqEncoding(e.Outputs.IndexSelect(0, rows), e.InitialState.IndexSelect(0, rows), e.SourceMask.IndexSelect(0, rows), e.Keys.IndexSelect(0, rows));
+            return new Seq2SeqBeamState(encoding, state.State.IndexSelect(0, rows));
+        }
+    }
+
+    /// <summary>model_type in config.json.</summary>
+    public const string ModelType = "bahdanau-seq2seq";
+
+    /// <summary>Writes config.json and model.safetensors (PyTorch state-dict names) into <paramref name="directory"/>, each atomically.</summary>
+    public void Save(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var c = Config;
+        var json = new JsonObject
+        {
+            ["model_type"] = ModelType, ["architectures"] = new JsonArray("BahdanauSeq2Seq"),
+            ["vocab_size"] = c.VocabSize, ["embedding_dim"] = c.EmbeddingDim, ["encoder_hidden"] = c.EncoderHidden,
+            ["decoder_hidden"] = c.DecoderHidden, ["attention_units"] = c.AttentionUnits,
+            ["pad_token_id"] = c.PadId, ["bos_token_id"] = c.BosId, ["eos_token_id"] = c.EosId,
+        };
+        AtomicFile.WriteAllText(Path.Combine(directory, "config.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        SafeTensorsWriter.Write(Path.Combine(directory, "model.safetensors"),
+            NamedParameters().Select(p => (p.Name, p.Parameter.Value.ShapeArray, (ReadOnlyMemory<float>)p.Parameter.Value.ToArray())).ToList(),
+            new Dictionary<string, string> { ["format"] = "pt" });
+    }
+
+    /// <summary>Loads a directory written by <see cref="Save"/>; a missing or wrong config key raises <see cref="ConfigException"/>.</summary>
+    public static BahdanauSeq2Seq Load(string directory)
+    {
+        var path = Path.Combine(directory, "config.json");
+        if (!File.Exists(path)) throw new FileNotFoundException($"'{directory}' has no config.json.", path);
+        var node = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new ConfigException(path, "(root)", "config.json is not a JSON object.");
+        int Int(string key) => node[key] is JsonValue v && v.TryGetValue<int>(out var i) ? i : throw new ConfigException(path, key, $"config.json needs an integer '{key}'.");
+        if ((string?)node["model_type"] != ModelType) throw new ConfigException(path, "model_type", $"expected model_type '{ModelType}', found '{node["model_type"]}'.");
+        var config = new Seq2SeqConfig(Int("vocab_size"), Int("embedding_dim"), Int("encoder_hidden"), Int("decoder_hidden"), Int("attention_units"),
+            Int("pad_token_id"), Int("bos_token_id"), Int("eos_token_id"));
+        using var weights = CheckpointLoader.Load(directory);
+        var model = new BahdanauSeq2Seq(VarBuilder.FromWeights(weights), config);
+        var missing = model.NamedParameters().Select(p => p.Name).Where(n => !weights.ContainsKey(n)).ToList();
+        if (missing.Count > 0) throw new ConfigException(path, missing[0], $"the weights in '{directory}' lack {missing.Count} parameter(s), first '{missing[0]}'.");
+        return model;
     }
 }

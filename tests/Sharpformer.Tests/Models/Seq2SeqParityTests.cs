@@ -13,7 +13,7 @@ namespace Sharpformer.Tests.Models;
 /// </summary>
 public class Seq2SeqParityTests
 {
-    static (TorchRnnFixture F, BahdanauSeq2Seq Model) Build()
+    internal static (TorchRnnFixture F, BahdanauSeq2Seq Model) Build()
     {
         var f = Load("seq2seq_bahdanau.json");
         var k = f.Kwargs;

@@ -124,13 +124,7 @@ public static class FineTuning
             Seed = options.Seed, DisableProgressBar = options.DisableProgressBar,
         };
         var trainer = new Trainer<CollatedBatch>(trainable, args, train, eval, metrics);
-        var evaluations = new List<EvaluationLog>();
-        trainer.Logged += r =>
-        {
-            if (r is not EvaluationLog e) return;
-            evaluations.Add(e);
-            onEvaluation?.Invoke(e);
-        };
+        var evaluations = EvaluationRecords.Collect(trainer, onEvaluation);
         var result = trainer.Train(options.ResumeFrom, ct);
         model.Eval();
         trainable.SaveModel(outputDir);

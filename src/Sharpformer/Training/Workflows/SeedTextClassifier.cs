@@ -59,13 +59,7 @@ public static class SeedTextClassifier
             Seed = options.Seed, DisableProgressBar = options.DisableProgressBar,
         };
         var trainer = new Trainer<SeedBatch>(trainable, args, trainData, evalData, ClassificationMetricsFor(labels));
-        var evaluations = new List<EvaluationLog>();
-        trainer.Logged += r =>
-        {
-            if (r is not EvaluationLog e) return;
-            evaluations.Add(e);
-            onEvaluation?.Invoke(e);
-        };
+        var evaluations = EvaluationRecords.Collect(trainer, onEvaluation);
         var result = trainer.Train(options.ResumeFrom, cancellationToken);
         trainable.SaveModel(outputDir);
         return new SeedRunResult(evaluations, result, outputDir);

@@ -1,0 +1,125 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Sharpformer.Data;
+using Sharpformer.Metrics;
+using Sharpformer.Training;
+using Sharpformer.Training.Workflows;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>
+/// <c>sharpformer train seq2seq --architecture bahdanau --data DIR --output DIR</c> and
+/// <c>sharpformer g2p --model DIR [--json] [--beam K] [--n-best N] words… | --evaluate [--split test|dev] [--data DIR]</c>.
+/// </summary>
+internal static class G2PCommand
+{
+    static string CmuDictFolder(string? data) =>
+        data ?? Path.Combine(DataFolder.Resolve(null), "cmudict");
+
+    public static Command TrainSeq2Seq()
+    {
+        var architecture = new Option<string>("--architecture") { Description = "Model: 'bahdanau' (bidirectional GRU encoder, GRU decoder with additive attention).", DefaultValueFactory = _ => "bahdanau" };
+        var data = new Option<string?>("--data") { Description = "CMUdict folder with train.tsv, dev.tsv, test.tsv (default: the shared data folder's cmudict/)." };
+        var output = new Option<string>("--output") { Description = "Model directory to write (checkpoints and metrics.jsonl go there too).", Required = true };
+        var epochs = new Option<double>("--epochs") { Description = "Training epochs at most.", DefaultValueFactory = _ => 10 };
+        var batch = new Option<int>("--batch-size") { Description = "Pronunciations per update.", DefaultValueFactory = _ => 64 };
+        var lr = new Option<double>("--learning-rate") { Description = "Peak AdamW learning rate (linear decay).", DefaultValueFactory = _ => 2e-3 };
+        var seed = new Option<int>("--seed") { Description = "Seed for initialisation and shuffling.", DefaultValueFactory = _ => 0 };
+        var evalSteps = new Option<int>("--eval-steps") { Description = "Evaluate on dev (greedy WER/PER) and checkpoint every N updates.", DefaultValueFactory = _ => 500 };
+        var patience = new Option<int>("--patience") { Description = "Early stopping: evaluations without a better dev WER.", DefaultValueFactory = _ => 4 };
+        var minutes = new Option<double?>("--time-budget") { Description = "Stop after this many minutes (the best dev checkpoint is kept)." };
+        var limit = new Option<int?>("--limit") { Description = "Use only the first N training pronunciations (quick runs)." };
+        var emb = new Option<int>("--embedding-dim") { DefaultValueFactory = _ => 64, Description = "Letter/phoneme embedding size." };
+        var enc = new Option<int>("--encoder-hidden") { DefaultValueFactory = _ => 128, Description = "Encoder GRU size per direction." };
+        var dec = new Option<int>("--decoder-hidden") { DefaultValueFactory = _ => 256, Description = "Decoder GRU size." };
+        var att = new Option<int>("--attention-units") { DefaultValueFactory = _ => 128, Description = "Additive attention width." };
+        var resume = TrainCommand.ResumeOption();
+        var common = new CommonOptions();
+        var cmd = new Command("seq2seq", "Train a grapheme-to-phoneme encoder–decoder on CMUdict; prints dev WER/PER per evaluation and the test score.");
+        foreach (var o in new Option[] { architecture, data, output, epochs, batch, lr, seed, evalSteps, patience, minutes, limit, emb, enc, dec, att, resume })
+            cmd.Options.Add(o);
+        common.AddTo(cmd);
+        cmd.SetAction((r, ct) => TrainCommand.StopOnCtrlC(ct, ct =>
+        {
+            using var threadScope = common.EnterThreads(r);
+            if (r.GetValue(architecture) != "bahdanau") throw new ArgumentException($"--architecture '{r.GetValue(architecture)}' is not available; use 'bahdanau'.");
+            var splits = CmuDict.Load(CmuDictFolder(r.GetValue(data)));
+            string outDir = r.GetValue(output)!;
+            bool json = r.GetValue(common.Json);
+            var options = new G2PTrainingOptions
+            {
+                Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Seed = r.GetValue(seed),
+                EvalSteps = r.GetValue(evalSteps), Patience = r.GetValue(patience), Limit = r.GetValue(limit),
+                TimeBudget = r.GetValue(minutes) is double m ? TimeSpan.FromMinutes(m) : null,
+                EmbeddingDim = r.GetValue(emb), EncoderHidden = r.GetValue(enc), DecoderHidden = r.GetValue(dec), AttentionUnits = r.GetValue(att),
+                DisableProgressBar = r.GetValue(common.NoProgress), ResumeFrom = TrainCommand.ResolveResume(r.GetValue(resume), outDir),
+            };
+            if (!json) Console.Error.WriteLine($"training the Bahdanau G2P model on {splits.Train.Count} pronunciations, dev {splits.Dev.Count}, test {splits.Test.Count}");
+            var result = G2PTraining.Train(splits, outDir, options, rec => PrintEval(rec, json), ct);
+            var t = result.Test;
+            if (json) Console.WriteLine(JsonSerializer.Serialize(new { split = "test", words = t.Words, wer = t.Wer, per = t.Per, steps = result.Train.GlobalStep, seconds = result.Elapsed.TotalSeconds }));
+            else Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"test WER {t.Wer:P2}  PER {t.Per:P2} ({t.Words} words, beam {G2PTraining.BeamWidth}); {result.Train.GlobalStep} steps in {result.Elapsed.TotalMinutes:F1} min; model saved to {outDir}"));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static void PrintEval(EvaluationLog record, bool json)
+    {
+        var fields = new List<(string Key, object? Value)> { ("epoch", record.Epoch), ("step", record.Step), ("train_loss", record.TrainLoss) };
+        foreach (var k in (string[])["eval_loss", "eval_wer", "eval_per"])
+            if (record.Metric(k) is double v) fields.Add((k, v));
+        if (json) { Console.WriteLine(JsonSerializer.Serialize(fields.ToDictionary(f => f.Key, f => f.Value))); return; }
+        Console.WriteLine(string.Join("  ", fields.Select(f => f.Key + " " + (f.Value is double d ? d.ToString("F4", CultureInfo.InvariantCulture) : f.Value))));
+    }
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "G2P model directory (train seq2seq output).", Required = true };
+        var words = new Argument<string[]>("words") { Description = "Words to pronounce.", Arity = ArgumentArity.ZeroOrMore };
+        var json = new Option<bool>("--json") { Description = "One JSON object per word: word, phonemes, n-best with scores." };
+        var beam = new Option<int>("--beam") { Description = "Beam width (1 = greedy).", DefaultValueFactory = _ => G2PTraining.BeamWidth };
+        var nBest = new Option<int>("--n-best") { Description = "Pronunciations per word.", DefaultValueFactory = _ => 1 };
+        var evaluate = new Option<bool>("--evaluate") { Description = "Score the model on a CMUdict split (WER and PER by SOURCE.md's rules) instead of pronouncing words." };
+        var split = new Option<string>("--split") { Description = "Split for --evaluate: test or dev.", DefaultValueFactory = _ => "test" };
+        var data = new Option<string?>("--data") { Description = "CMUdict folder for --evaluate (default: the shared data folder's cmudict/)." };
+        var cmd = new Command("g2p", "Pronounce words with a grapheme-to-phoneme model (ARPAbet without stress), or --evaluate it on CMUdict.");
+        cmd.Arguments.Add(words);
+        foreach (var o in new Option[] { model, json, beam, nBest, evaluate, split, data }) cmd.Options.Add(o);
+        cmd.SetAction(r =>
+        {
+            var (m, vocab) = G2PTraining.Load(r.GetValue(model)!);
+            var output = r.InvocationConfiguration.Output;
+            int k = r.GetValue(beam), n = r.GetValue(nBest);
+            if (k < 1) throw new ArgumentException($"--beam must be ≥ 1, not {k}.");
+            if (n < 1 || n > k) throw new ArgumentException($"--n-best must be between 1 and the beam width {k}, not {n}.");
+            if (r.GetValue(evaluate))
+            {
+                string file = r.GetValue(split) switch { "test" => "test.tsv", "dev" => "dev.tsv", var s => throw new ArgumentException($"--split {s}: use test or dev.") };
+                var path = Path.Combine(CmuDictFolder(r.GetValue(data)), file);
+                var score = G2PTraining.Evaluate(m, vocab, CmuDict.ByWord(CmuDict.Read(path)), k);
+                if (r.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(new { split = r.GetValue(split), words = score.Words, wer = score.Wer, per = score.Per, beam = k }));
+                else output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{r.GetValue(split)}: WER {score.Wer:P2} ({score.WordErrors}/{score.Words} words)  PER {score.Per:P2} ({score.PhonemeEdits}/{score.ReferencePhonemes} phonemes)  beam {k}"));
+                return 0;
+            }
+            var list = r.GetValue(words) ?? [];
+            if (list.Length == 0) throw new ArgumentException("Give words to pronounce, or --evaluate.");
+            foreach (var p in G2PTraining.Predict(m, vocab, list, k, G2PTraining.BeamAlpha, n))
+            {
+                if (r.GetValue(json))
+                    output.WriteLine(JsonSerializer.Serialize(new
+                    {
+                        word = p.Word, phonemes = string.Join(' ', p.Best.Phonemes),
+                        n_best = p.NBest.Select(h => new { phonemes = string.Join(' ', h.Phonemes), score = h.Score, finished = h.Finished }),
+                    }));
+                else foreach (var h in p.NBest)
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{p.Word}\t{string.Join(' ', h.Phonemes)}{(n > 1 ? $"\t{h.Score:F4}" : "")}"));
+            }
+            return 0;
+        });
+        return cmd;
+    }
+}

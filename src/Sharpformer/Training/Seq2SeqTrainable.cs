@@ -1,0 +1,74 @@
+using Sharpformer.Models;
+using Sharpformer.Nn;
+using Sharpformer.Tensors;
+
+namespace Sharpformer.Training;
+
+/// <summary>
+/// A batch for the encoder–decoder: src [Count, S] right-padded ids with lengths, decoder input [Count, T] (BOS …) and labels
+/// [Count, T] (… EOS, PAD ignored); <paramref name="Keys"/> tells the metric which example each row is (e.g. the word index).
+/// </summary>
+public sealed record Seq2SeqBatch(int[] Src, int[] SrcLengths, int[] DecoderInput, int[] Labels, int[] Keys)
+{
+    public int Count => SrcLengths.Length;
+
+    /// <summary>Pads sources with <paramref name="padId"/> and splits each target (BOS … EOS) into decoder input and labels.</summary>
+    public static Seq2SeqBatch Collate(IReadOnlyList<(int[] Source, int[] Target, int Key)> rows, int padId)
+    {
+        int n = rows.Count;
+        int S = Math.Max(1, rows.Max(r => r.Source.Length)), T = rows.Max(r => r.Target.Length) - 1;
+        if (T < 1) throw new ArgumentException("Every target needs at least BOS and one more token.", nameof(rows));
+        var src = new int[n * S]; var lengths = new int[n]; var input = new int[n * T]; var labels = new int[n * T]; var keys = new int[n];
+        if (padId != 0) { Array.Fill(src, padId); Array.Fill(input, padId); Array.Fill(labels, padId); }
+        for (int i = 0; i < n; i++)
+        {
+            var (s, t, k) = rows[i];
+            s.CopyTo(src, i * S); lengths[i] = s.Length; keys[i] = k;
+            t.AsSpan(0, t.Length - 1).CopyTo(input.AsSpan(i * T)); t.AsSpan(1).CopyTo(labels.AsSpan(i * T));
+        }
+        return new Seq2SeqBatch(src, lengths, input, labels, keys);
+    }
+}
+
+/// <summary>
+/// Adapts <see cref="BahdanauSeq2Seq"/> to the <see cref="Trainer{TBatch}"/>: teacher-forced cross-entropy; evaluation reports the teacher-forced loss and greedy outputs cut at EOS,
+/// with the batch's keys as labels, so the metric function can score against every reference of a word.
+/// </summary>
+public sealed class Seq2SeqTrainable(BahdanauSeq2Seq model, Action<BahdanauSeq2Seq, string> save, int extraDecodeSteps = 5) : ITrainableModel<Seq2SeqBatch>
+{
+    public BahdanauSeq2Seq Model { get; } = model;
+    /// <summary>Greedy decoding in evaluation runs for the longest label row plus this many steps.</summary>
+    public int ExtraDecodeSteps { get; } = extraDecodeSteps;
+    public Module Module => Model;
+    public bool Training { get => Model.Training; set => Model.Train(value); }
+    public int BatchSize(Seq2SeqBatch batch) => batch.Count;
+
+    public float TrainStep(Seq2SeqBatch batch, TrainingRandom rng, float gradScale)
+    {
+        var loss = Model.Forward(batch.Src, batch.SrcLengths, batch.DecoderInput, batch.Labels).Loss!;
+        float value = loss.Item();
+        (gradScale == 1f ? loss : loss.Mul(gradScale)).Backward();
+        return value;
+    }
+
+    public EvalBatch Evaluate(Seq2SeqBatch batch)
+    {
+        using var _ = Autograd.NoGrad();
+        var o = Model.Forward(batch.Src, batch.SrcLengths, batch.DecoderInput, batch.Labels);
+        int labelled = batch.Labels.Count(l => l != Model.Config.PadId);
+        int steps = batch.Labels.Length / batch.Count + ExtraDecodeSteps;
+        var greedy = Model.Greedy(batch.Src, batch.SrcLengths, steps);
+        var predicted = greedy.Tokens.Select(t => { int e = Array.IndexOf(t, Model.Config.EosId); return e < 0 ? t : t[..e]; }).ToArray();
+        return new EvalBatch(o.Loss!.Item(), labelled, predicted, batch.Keys.Select(k => new[] { k }).ToArray());
+    }
+
+    public void SaveModel(string directory) => save(Model, directory);
+}
+
+/// <summary>Asks the trainer to stop once a wall-clock budget is spent (the step in progress, its evaluation and save still run).</summary>
+public sealed class TimeBudgetCallback(TimeSpan budget) : ITrainerCallback
+{
+    readonly System.Diagnostics.Stopwatch _clock = new();
+    public void OnTrainBegin(TrainerState state, TrainerControl control) => _clock.Restart();
+    public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) { if (_clock.Elapsed >= budget) control.ShouldStop = true; }
+}

@@ -1,0 +1,79 @@
+using System.Text.Json;
+using Sharpformer.Cli;
+using Sharpformer.Data;
+using Sharpformer.Metrics;
+using Sharpformer.Models;
+using Sharpformer.Training.Workflows;
+
+namespace Sharpformer.Tests.Cli;
+
+/// <summary>
+/// <c>sharpformer g2p</c> on a (small, untrained) model directory saved as <c>train seq2seq</c> saves it: JSON lines equal
+/// the workflow's beam predictions, and <c>--evaluate</c> prints the scorer's WER/PER of those predictions.
+/// </summary>
+public sealed class G2PCliTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("sf-g2pcli-").FullName;
+    readonly G2PEntry[] _entries = [new("cab", ["K", "AE", "B"]), new("bad", ["B", "AE", "D"]), new("dab", ["D", "AE", "B"])];
+
+    public G2PCliTests()
+    {
+        var vocab = G2PVocabulary.Build(_entries);
+        var model = new BahdanauSeq2Seq(new Seq2SeqConfig(vocab.Count, 4, 5, 6, 7), seed: 3);
+        G2PTraining.Save(model, vocab, _dir);
+        File.WriteAllText(Path.Combine(_dir, "dev.tsv"), string.Join("\n", _entries.Select(e => e.Word + "\t" + string.Join(' ', e.Phonemes))) + "\n");
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    static (int Code, string Out, string Err) Cli(params string[] args)
+    {
+        var output = new StringWriter(); var error = new StringWriter();
+        int code = CliHost.Invoke(args, new StringReader(""), output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public void JsonLinesGiveTheWorkflowsBeamPronunciationsPerWord()
+    {
+        var (code, output, err) = Cli("g2p", "--model", _dir, "--json", "--beam", "3", "--n-best", "2", "cab", "dab");
+        Assert.True(code == 0, err);
+        var (model, vocab) = G2PTraining.Load(_dir);
+        var expected = G2PTraining.Predict(model, vocab, ["cab", "dab"], beamWidth: 3, nBest: 2);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        for (int i = 0; i < 2; i++)
+        {
+            using var doc = JsonDocument.Parse(lines[i]);
+            var root = doc.RootElement;
+            Assert.Equal(expected[i].Word, root.GetProperty("word").GetString());
+            Assert.Equal(string.Join(' ', expected[i].Best.Phonemes), root.GetProperty("phonemes").GetString());
+            var nBest = root.GetProperty("n_best").EnumerateArray().ToArray();
+            Assert.Equal(2, nBest.Length);
+            Assert.Equal(expected[i].NBest[1].Score, nBest[1].GetProperty("score").GetDouble(), 12);
+        }
+    }
+
+    [Fact]
+    public void EvaluatePrintsTheScorersWerAndPerOfTheSplit()
+    {
+        var (code, output, err) = Cli("g2p", "--model", _dir, "--evaluate", "--split", "dev", "--data", _dir, "--json", "--beam", "2");
+        Assert.True(code == 0, err);
+        var (model, vocab) = G2PTraining.Load(_dir);
+        var words = CmuDict.ByWord(_entries);
+        var predictions = G2PTraining.Predict(model, vocab, words.Select(w => w.Word).ToList(), beamWidth: 2);
+        var score = G2PScoring.Score(predictions.Select(p => p.Best.Phonemes).ToList(), words.Select(w => w.References).ToList());
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal(3, doc.RootElement.GetProperty("words").GetInt32());
+        Assert.Equal(score.Wer, doc.RootElement.GetProperty("wer").GetDouble(), 12);
+        Assert.Equal(score.Per, doc.RootElement.GetProperty("per").GetDouble(), 12);
+    }
+
+    [Fact]
+    public void AnNBestLargerThanTheBeamIsRejected()
+    {
+        var (code, _, err) = Cli("g2p", "--model", _dir, "--beam", "2", "--n-best", "3", "cab");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--n-best", err);
+    }
+}
