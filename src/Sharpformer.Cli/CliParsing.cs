@@ -57,25 +57,10 @@ internal static class CliParsing
     {
         string u = unknown.TrimStart('-');
         return known.Where(k => k.StartsWith('-'))
-            .Select(k => (Name: k, Distance: k.TrimStart('-').StartsWith(u, StringComparison.Ordinal) && u.Length >= 3 ? 1 : Levenshtein(u, k.TrimStart('-'))))
+            .Select(k => (Name: k, Distance: k.TrimStart('-').StartsWith(u, StringComparison.Ordinal) && u.Length >= 3 ? 1 : Sharpformer.Metrics.G2PScoring.EditDistance(u.ToCharArray(), k.TrimStart('-').ToCharArray())))
             .Where(x => x.Distance <= 2)
             .OrderBy(x => x.Distance).ThenBy(x => x.Name.Length)
             .Select(x => x.Name).FirstOrDefault();
-    }
-
-    static int Levenshtein(string a, string b)
-    {
-        var prev = new int[b.Length + 1];
-        var cur = new int[b.Length + 1];
-        for (int j = 0; j <= b.Length; j++) prev[j] = j;
-        for (int i = 1; i <= a.Length; i++)
-        {
-            cur[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-                cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            (prev, cur) = (cur, prev);
-        }
-        return prev[b.Length];
     }
 
     static string CommandPath(CommandResult result)
