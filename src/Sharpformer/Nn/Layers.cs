@@ -9,7 +9,7 @@ public sealed class Linear : Module
     {
         if (inFeatures <= 0 || outFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(inFeatures), $"Linear({inFeatures}, {outFeatures}): sizes must be positive.");
         InFeatures = inFeatures; OutFeatures = outFeatures;
-        // torch's default init (kaiming-uniform ⇒ U(±1/√in)); models re-initialise with Init.* as their reference does.
+        // torch's default init (kaiming-uniform ⇒ U(±1/√in)); models build through a VarBuilder with their reference's WeightInit.
         float bound = 1f / MathF.Sqrt(inFeatures);
         var rng = new Random(0);
         Weight = RegisterParameter("weight", Tensor.Uniform(rng, -bound, bound, outFeatures, inFeatures));

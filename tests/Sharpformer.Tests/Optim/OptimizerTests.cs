@@ -1,3 +1,4 @@
+using Sharpformer.Models;
 using Sharpformer.Nn;
 using Sharpformer.Optim;
 using Sharpformer.Tensors;
@@ -136,12 +137,12 @@ public class OptimizerTests
     [Fact]
     public void HuggingFaceGroupsExcludeBiasAndLayerNorm()
     {
-        var layer = new TransformerEncoderLayer(new(Hidden: 4, Heads: 2, Intermediate: 8));
+        var layer = new BertLayer(VarBuilder.Fresh(), new BertConfig { HiddenSize = 4, NumAttentionHeads = 2, IntermediateSize = 8 });
         var desc = ParameterGroups.DescribeHuggingFaceWeightDecay(layer).ToDictionary(x => x.Name, x => x.Decay);
-        Assert.True(desc["attention.q_lin.weight"]);
-        Assert.False(desc["attention.q_lin.bias"]);
-        Assert.False(desc["sa_layer_norm.weight"]);
-        Assert.True(desc["ffn.lin2.weight"]);
+        Assert.True(desc["attention.self.query.weight"]);
+        Assert.False(desc["attention.self.query.bias"]);
+        Assert.False(desc["attention.output.LayerNorm.weight"]);
+        Assert.True(desc["output.dense.weight"]);
         var groups = ParameterGroups.HuggingFaceWeightDecay(layer, 0.01f);
         var opt = new AdamW(groups, learningRate: 1e-3f);
         Assert.Equal(0.01f, opt.Groups[0].WeightDecay);
