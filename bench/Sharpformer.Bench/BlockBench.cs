@@ -118,7 +118,7 @@ internal static class BlockBench
             Tensor q = null!, k = null!, v = null!, ctx = null!, o = null!, h = null!, f1 = null!, f2 = null!;
             var a = layer.Attention.Self;
             T("qkv_linear", () => { q = a.Query.Forward(x); k = a.Key.Forward(x); v = a.Value.Forward(x); });
-            T("attention_core", () => ctx = Functional.Attention(q, k, v, a.NumHeads, mask, returnProbabilities: true, scaling: AttentionScaling.DivideScores).Context);
+            T("attention_core", () => ctx = Functional.Attention(q, k, v, a.NumHeads, mask, returnProbabilities: true, scaling: a.Scaling).Context);
             T("out_linear", () => o = layer.Attention.Output.Dense.Forward(ctx));
             T("residual_layernorm1", () => h = layer.Attention.Output.LayerNorm.Forward(x + o));
             T("ffn_linear1", () => f1 = layer.Intermediate.Dense.Forward(h));
