@@ -188,7 +188,7 @@ public class OptimizerTests
     {
         // y = 2x + 1 fitted by a Linear(1,1) with Adam; loss after 100 seeded steps compared with the closed-form-free golden value
         // produced by the reference twin below (plain double-precision Adam on the same gradients).
-        var lin = new Linear(1, 1);
+        var lin = new Linear(VarBuilder.Fresh(), 1, 1, WeightInit.Zeros);
         lin.Weight.Value.Fill(0f); lin.Bias!.Value.Fill(0f);
         var opt = new Adam(lin.Parameters(), learningRate: 0.1f);
         var x = Tensor.FromArray([0f, 1f, 2f, 3f], 4, 1); var y = Tensor.FromArray([1f, 3f, 5f, 7f], 4, 1);
