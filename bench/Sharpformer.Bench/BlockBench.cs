@@ -1,14 +1,16 @@
 using System.Diagnostics;
 using System.Globalization;
 using Sharpformer.Kernels;
+using Sharpformer.Models;
 using Sharpformer.Nn;
 using Sharpformer.Tensors;
 
 namespace Sharpformer.Bench;
 
 /// <summary>
-/// Forward + backward of one BERT-base-sized post-norm encoder layer (hidden 768, 12 heads, intermediate 3072, GELU, dropout 0.1
-/// in training mode) at batch 8 × sequence 128 with a padding mask, on 1 and 2 threads. Also times the inference forward
+/// Forward + backward of one BERT-base <see cref="BertLayer"/> — the layer BertModel stacks (hidden 768, 12 heads, intermediate 3072,
+/// GELU, dropout 0.1 in training mode), built through <see cref="VarBuilder.Fresh(int)"/> — at batch 8 × sequence 128 with a padding
+/// mask, on 1 and 2 threads. Also times the inference forward
 /// (eval mode, inside Autograd.NoGrad) as forward_nograd_ms, and one AdamW step over the layer's 7.1M parameters as adamw_step_ms.
 /// Options: --json, --repeats N (default 5), --threads LIST (default 1,2), --batch B (8), --seq S (128),
 /// --cpu (process CPU time divided by threads instead of wall clock, for a machine shared with other processes),
@@ -46,11 +48,11 @@ internal static class BlockBench
         int batch = IntOption(args, "--batch", 8), seq = IntOption(args, "--seq", 128);
         int[] threadList = (Option(args, "--threads") ?? "1,2").Split(',').Select(int.Parse).ToArray();
 
-        var layer = new TransformerEncoderLayer(new(Hidden: 768, Heads: 12, Intermediate: 3072, Activation: Activation.Gelu,
-            Dropout: 0.1f, AttentionDropout: 0.1f, LayerNormEps: 1e-12f));
-        Init.BertStyle(layer, new Random(0));
+        // BertConfig's defaults are bert-base-uncased; the layer draws HF's init (normal(0, 0.02), biases 0, LayerNorm 1/0).
+        var config = new BertConfig();
+        var layer = new BertLayer(VarBuilder.Fresh(0).Push("bert.encoder.layer.0"), config);
         layer.UseRandom(new Random(1));
-        var x = Tensor.Normal(new Random(2), 0, 1, batch, seq, 768);
+        var x = Tensor.Normal(new Random(2), 0, 1, batch, seq, config.HiddenSize);
         x.RequiresGrad = true;
         var maskBits = new int[batch * seq];
         for (int b = 0; b < batch; b++) for (int s = 0; s < seq; s++) maskBits[b * seq + s] = s < seq - 8 * b ? 1 : 0;
@@ -100,7 +102,7 @@ internal static class BlockBench
     }
 
     // Per-part timing of the inference forward (eval, no grad), on the default thread count: where the time goes.
-    static void Parts(TransformerEncoderLayer layer, Tensor x0, Tensor mask, int repeats, bool json)
+    static void Parts(BertLayer layer, Tensor x0, Tensor mask, int repeats, bool json)
     {
         layer.Eval();
         var x = x0.Detach();
@@ -114,15 +116,15 @@ internal static class BlockBench
         for (int r = 0; r < repeats + 1; r++)
         {
             Tensor q = null!, k = null!, v = null!, ctx = null!, o = null!, h = null!, f1 = null!, f2 = null!;
-            var a = layer.Attention;
+            var a = layer.Attention.Self;
             T("qkv_linear", () => { q = a.Query.Forward(x); k = a.Key.Forward(x); v = a.Value.Forward(x); });
-            T("attention_core", () => ctx = Functional.Attention(q, k, v, a.Heads, mask).Context);
-            T("out_linear", () => o = a.Out.Forward(ctx));
-            T("residual_layernorm1", () => h = layer.AttentionNorm.Forward(x + o));
-            T("ffn_linear1", () => f1 = layer.Ffn.Lin1.Forward(h));
+            T("attention_core", () => ctx = Functional.Attention(q, k, v, a.NumHeads, mask, returnProbabilities: true, scaling: a.Scaling).Context);
+            T("out_linear", () => o = layer.Attention.Output.Dense.Forward(ctx));
+            T("residual_layernorm1", () => h = layer.Attention.Output.LayerNorm.Forward(x + o));
+            T("ffn_linear1", () => f1 = layer.Intermediate.Dense.Forward(h));
             T("gelu", () => f1 = f1.Gelu());
-            T("ffn_linear2", () => f2 = layer.Ffn.Lin2.Forward(f1));
-            T("residual_layernorm2", () => layer.OutputNorm.Forward(h + f2));
+            T("ffn_linear2", () => f2 = layer.Output.Dense.Forward(f1));
+            T("residual_layernorm2", () => layer.Output.LayerNorm.Forward(h + f2));
             if (r == 0) foreach (var l in parts.Values) l.Clear();
         }
         foreach (var (name, l) in parts)
@@ -135,7 +137,7 @@ internal static class BlockBench
     }
 
     // Backward time per op kind (wall clock, summed over repeats, divided by repeats).
-    static void ProfileBackward(TransformerEncoderLayer layer, Tensor x, Tensor mask, int repeats, bool json)
+    static void ProfileBackward(BertLayer layer, Tensor x, Tensor mask, int repeats, bool json)
     {
         layer.Train();
         layer.Forward(x, mask).Hidden.Sum().Backward();

@@ -6,37 +6,13 @@ namespace Sharpformer.Models;
 // BERT (Devlin et al. 2019) as Hugging Face transformers 4.30 implements it (models/bert/modeling_bert.py):
 // each HF submodule is one class here with the same attribute names, so parameter names equal checkpoint keys.
 
-/// <summary>Multi-head scaled dot-product self-attention (query/key/value projections).</summary>
+/// <summary>Multi-head scaled dot-product self-attention (query/key/value projections); Forward gives the context.</summary>
 /// <remarks>P = softmax(Q·Kᵀ/√d + M) with M = (1 − mask)·float32.min per key; context = P·V, heads concatenated.</remarks>
-public sealed class BertSelfAttention : Module
+public sealed class BertSelfAttention : EncoderSelfAttention
 {
-    public Linear Query { get; }
-    public Linear Key { get; }
-    public Linear Value { get; }
-    public Dropout Dropout { get; }
-    public int NumHeads { get; }
-
     internal BertSelfAttention(VarBuilder vb, BertConfig c, WeightInit init)
-    {
-        if (c.HiddenSize % c.NumAttentionHeads != 0)
-            throw new ArgumentException($"config.json hidden_size {c.HiddenSize} is not a multiple of num_attention_heads {c.NumAttentionHeads}.");
-        NumHeads = c.NumAttentionHeads;
-        Query = RegisterModule("query", new Linear(vb.Push("query"), c.HiddenSize, c.HiddenSize, init));
-        Key = RegisterModule("key", new Linear(vb.Push("key"), c.HiddenSize, c.HiddenSize, init));
-        Value = RegisterModule("value", new Linear(vb.Push("value"), c.HiddenSize, c.HiddenSize, init));
-        Dropout = RegisterModule("dropout", new Dropout((float)c.AttentionProbsDropoutProb));
-    }
-
-    /// <summary>hidden [B, S, H], additive mask [B, 1, 1, S] or null → (context [B, S, H], probabilities [B, heads, S, S]).</summary>
-    public (Tensor Context, Tensor Probabilities) Forward(Tensor hidden, Tensor? additiveMask)
-    {
-        // Fused: Q·Kᵀ/√d, mask, softmax, dropout and ·V in one op that keeps only row statistics for the backward.
-        var r = Functional.Attention(Query.Forward(hidden), Key.Forward(hidden), Value.Forward(hidden), NumHeads, additiveMask,
-            Dropout.P, Dropout.Training, Dropout.Rng, returnProbabilities: true, scaling: Kernels.AttentionScaling.DivideScores);
-        var context = r.Context;
-        var probs = r.Probabilities!;
-        return (Forwarded(context), probs);
-    }
+        : base(vb, c.HiddenSize, c.NumAttentionHeads, c.AttentionProbsDropoutProb, init, Kernels.AttentionScaling.DivideScores,
+            ("query", "key", "value", null), ("hidden_size", "num_attention_heads")) { }
 }
 
 /// <summary>Dense projection, dropout, residual and LayerNorm: LN(dropout(W·x + b) + input) — HF's BertSelfOutput and BertOutput.</summary>

@@ -8,36 +8,11 @@ namespace Sharpformer.Models;
 // padded keys masked with masked_fill(mask == 0, finfo.min).
 
 /// <summary>Multi-head self-attention: P = softmax(masked_fill((Q/√d)·Kᵀ, mask = 0, float32.min)); out = W_o·(P·V) + b_o.</summary>
-public sealed class MultiHeadSelfAttention : Module
+public sealed class MultiHeadSelfAttention : EncoderSelfAttention
 {
-    public Linear QLin { get; }
-    public Linear KLin { get; }
-    public Linear VLin { get; }
-    public Linear OutLin { get; }
-    public Dropout Dropout { get; }
-    public int NumHeads { get; }
-
     internal MultiHeadSelfAttention(VarBuilder vb, DistilBertConfig c, WeightInit init)
-    {
-        if (c.Dim % c.NHeads != 0) throw new ArgumentException($"config.json dim {c.Dim} is not a multiple of n_heads {c.NHeads}.");
-        NumHeads = c.NHeads;
-        QLin = RegisterModule("q_lin", new Linear(vb.Push("q_lin"), c.Dim, c.Dim, init));
-        KLin = RegisterModule("k_lin", new Linear(vb.Push("k_lin"), c.Dim, c.Dim, init));
-        VLin = RegisterModule("v_lin", new Linear(vb.Push("v_lin"), c.Dim, c.Dim, init));
-        OutLin = RegisterModule("out_lin", new Linear(vb.Push("out_lin"), c.Dim, c.Dim, init));
-        Dropout = RegisterModule("dropout", new Dropout((float)c.AttentionDropout));
-    }
-
-    /// <summary>hidden [B, S, D], additive mask [B, 1, 1, S] (0 / float32 min) or null → (output [B, S, D], probabilities [B, heads, S, S]).</summary>
-    /// <remarks>Adding float32 min to a finite score rounds to float32 min, exactly what masked_fill writes.</remarks>
-    public (Tensor Output, Tensor Probabilities) Forward(Tensor hidden, Tensor? additiveMask)
-    {
-        var r = Functional.Attention(QLin.Forward(hidden), KLin.Forward(hidden), VLin.Forward(hidden), NumHeads, additiveMask,
-            Dropout.P, Dropout.Training, Dropout.Rng, returnProbabilities: true, scaling: Kernels.AttentionScaling.ScaleQueries);
-        var context = r.Context; var probs = r.Probabilities!;
-        var y = OutLin.Forward(context);
-        return (Forwarded(y), probs);
-    }
+        : base(vb, c.Dim, c.NHeads, c.AttentionDropout, init, Kernels.AttentionScaling.ScaleQueries,
+            ("q_lin", "k_lin", "v_lin", "out_lin"), ("dim", "n_heads")) { }
 }
 
 /// <summary>Position-wise feed-forward: dropout(W₂·act(W₁·x + b₁) + b₂).</summary>
@@ -89,8 +64,8 @@ public sealed class TransformerBlock : EncoderLayer
     }
 
     internal override EncoderLayerWeights FastWeights() => new(
-        PretrainedModel.Dense(Attention.QLin), PretrainedModel.Dense(Attention.KLin), PretrainedModel.Dense(Attention.VLin),
-        PretrainedModel.Dense(Attention.OutLin), PretrainedModel.Norm(SaLayerNorm),
+        PretrainedModel.Dense(Attention.Query), PretrainedModel.Dense(Attention.Key), PretrainedModel.Dense(Attention.Value),
+        PretrainedModel.Dense(Attention.Out!), PretrainedModel.Norm(SaLayerNorm),
         PretrainedModel.Dense(Ffn.Lin1), PretrainedModel.Dense(Ffn.Lin2), PretrainedModel.Norm(OutputLayerNorm));
 }
 

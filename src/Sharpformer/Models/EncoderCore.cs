@@ -27,6 +27,49 @@ internal sealed record EncoderSpec(
     public WeightInit Init => WeightInit.Normal(InitializerRange);
 }
 
+/// <summary>
+/// Self-attention of the BERT family: query/key/value projections under the family's HF names, the one attention op with the
+/// family's scaling, and — where HF keeps it in the same module (DistilBERT's <c>out_lin</c>) — the output projection.
+/// BERT keeps its output projection in <c>attention.output.dense</c> (BertSelfOutput), so it passes no output name.
+/// </summary>
+public abstract class EncoderSelfAttention : Module
+{
+    public Linear Query { get; }
+    public Linear Key { get; }
+    public Linear Value { get; }
+    /// <summary>The output projection when it belongs to this module (DistilBERT), else null (BERT).</summary>
+    public Linear? Out { get; }
+    public Dropout Dropout { get; }
+    public int NumHeads { get; }
+    public AttentionScaling Scaling { get; }
+
+    // names: HF attribute names of the query, key, value and (or null) output projections; sizeKeys: the config.json keys of
+    // hidden and heads, for the error
+    private protected EncoderSelfAttention(VarBuilder vb, int hidden, int heads, double dropout, WeightInit init, AttentionScaling scaling,
+        (string Query, string Key, string Value, string? Out) names, (string Hidden, string Heads) sizeKeys)
+    {
+        if (hidden % heads != 0) throw new ArgumentException($"config.json {sizeKeys.Hidden} {hidden} is not a multiple of {sizeKeys.Heads} {heads}.");
+        NumHeads = heads; Scaling = scaling;
+        Linear Projection(string name) => RegisterModule(name, new Linear(vb.Push(name), hidden, hidden, init));
+        Query = Projection(names.Query);
+        Key = Projection(names.Key);
+        Value = Projection(names.Value);
+        if (names.Out is { } o) Out = Projection(o);
+        Dropout = RegisterModule("dropout", new Dropout((float)dropout));
+    }
+
+    /// <summary>hidden [B, S, H], additive mask [B, 1, 1, S] (0 / float32 min) or null → (context, or its output projection, [B, S, H]; probabilities [B, heads, S, S]).</summary>
+    /// <remarks>Fused: Q·Kᵀ scaling, mask, softmax, dropout and ·V in one op that keeps only row statistics for the backward.
+    /// Adding float32 min to a finite score rounds to float32 min, exactly what DistilBERT's masked_fill writes.</remarks>
+    public (Tensor Output, Tensor Probabilities) Forward(Tensor hidden, Tensor? additiveMask)
+    {
+        var r = Functional.Attention(Query.Forward(hidden), Key.Forward(hidden), Value.Forward(hidden), NumHeads, additiveMask,
+            Dropout.P, Dropout.Training, Dropout.Rng, returnProbabilities: true, scaling: Scaling);
+        var y = Out is null ? r.Context : Out.Forward(r.Context);
+        return (Forwarded(y), r.Probabilities!);
+    }
+}
+
 /// <summary>A post-norm encoder layer of one family (BertLayer, TransformerBlock): autograd forward plus its weights for the fast path.</summary>
 public abstract class EncoderLayer : Module
 {

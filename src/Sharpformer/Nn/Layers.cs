@@ -5,17 +5,6 @@ namespace Sharpformer.Nn;
 /// <summary>y = x·Wᵀ + b with W [out, in] as torch/HF ("weight", "bias").</summary>
 public sealed class Linear : Module
 {
-    public Linear(int inFeatures, int outFeatures, bool bias = true)
-    {
-        if (inFeatures <= 0 || outFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(inFeatures), $"Linear({inFeatures}, {outFeatures}): sizes must be positive.");
-        InFeatures = inFeatures; OutFeatures = outFeatures;
-        // torch's default init (kaiming-uniform ⇒ U(±1/√in)); models re-initialise with Init.* as their reference does.
-        float bound = 1f / MathF.Sqrt(inFeatures);
-        var rng = new Random(0);
-        Weight = RegisterParameter("weight", Tensor.Uniform(rng, -bound, bound, outFeatures, inFeatures));
-        if (bias) Bias = RegisterParameter("bias", Tensor.Uniform(rng, -bound, bound, outFeatures));
-    }
-
     /// <summary>Weight [out, in] from <paramref name="vb"/> (filled by <paramref name="weightInit"/> when the builder lacks it), bias [out] zeros.</summary>
     public Linear(VarBuilder vb, int inFeatures, int outFeatures, WeightInit weightInit, bool bias = true)
     {
@@ -50,15 +39,6 @@ public sealed class Linear : Module
 /// <summary>A lookup table [num, dim] ("weight"); row <see cref="PaddingIdx"/> gets no gradient.</summary>
 public sealed class Embedding : Module
 {
-    public Embedding(int num, int dim, int? paddingIdx = null)
-    {
-        if (num <= 0 || dim <= 0) throw new ArgumentOutOfRangeException(nameof(num), $"Embedding({num}, {dim}): sizes must be positive.");
-        if (paddingIdx is { } p && (p < 0 || p >= num)) throw new ArgumentOutOfRangeException(nameof(paddingIdx), p, $"padding index must be in [0, {num}).");
-        Num = num; Dim = dim; PaddingIdx = paddingIdx;
-        Weight = RegisterParameter("weight", Tensor.Normal(new Random(0), 0f, 1f, num, dim));
-        if (paddingIdx is { } pi) Weight.Value.AsSpan().Slice(pi * dim, dim).Clear();
-    }
-
     /// <summary>Weight [num, dim] from <paramref name="vb"/>; a fresh table gets <paramref name="init"/> with the padding row zeroed (HF's _init_weights).</summary>
     public Embedding(VarBuilder vb, int num, int dim, WeightInit init, int? paddingIdx = null)
     {
@@ -84,13 +64,6 @@ public sealed class Embedding : Module
 /// <summary>Layer normalisation over the last dimension ("weight" = γ, "bias" = β).</summary>
 public sealed class LayerNorm : Module
 {
-    public LayerNorm(int dim, float eps = 1e-5f)
-    {
-        Eps = eps;
-        Weight = RegisterParameter("weight", Tensor.Ones(dim));
-        Bias = RegisterParameter("bias", Tensor.Zeros(dim));
-    }
-
     /// <summary>γ (ones) and β (zeros) from <paramref name="vb"/>.</summary>
     public LayerNorm(VarBuilder vb, int dim, float eps)
     {

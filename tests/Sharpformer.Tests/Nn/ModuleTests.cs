@@ -10,15 +10,15 @@ public class ModuleTests
         public readonly Linear Query, Key, Value;
         public SelfAttn(int h)
         {
-            Query = RegisterModule("query", new Linear(h, h));
-            Key = RegisterModule("key", new Linear(h, h));
-            Value = RegisterModule("value", new Linear(h, h));
+            Query = RegisterModule("query", new Linear(VarBuilder.Fresh(), h, h, WeightInit.Normal(0.02)));
+            Key = RegisterModule("key", new Linear(VarBuilder.Fresh(), h, h, WeightInit.Normal(0.02)));
+            Value = RegisterModule("value", new Linear(VarBuilder.Fresh(), h, h, WeightInit.Normal(0.02)));
         }
     }
 
     sealed class Attn : Module
     {
-        public Attn(int h) { RegisterModule("self", new SelfAttn(h)); RegisterModule("LayerNorm", new LayerNorm(h, 1e-12f)); }
+        public Attn(int h) { RegisterModule("self", new SelfAttn(h)); RegisterModule("LayerNorm", new LayerNorm(VarBuilder.Fresh(), h, 1e-12f)); }
     }
 
     sealed class Layer : Module
@@ -39,7 +39,7 @@ public class ModuleTests
         public readonly Encoder Encoder;
         public Model(int h = 4, int n = 2)
         {
-            Words = RegisterModule("word_embeddings", new Embedding(10, h, paddingIdx: 0));
+            Words = RegisterModule("word_embeddings", new Embedding(VarBuilder.Fresh(), 10, h, WeightInit.Normal(0.02), paddingIdx: 0));
             Encoder = RegisterModule("encoder", new Encoder(h, n));
             RegisterBuffer("position_ids", Tensor.Arange(8).Reshape(1, 8));
         }
@@ -130,12 +130,12 @@ public class ModuleTests
     [Fact]
     public void LinearEmbeddingLayerNormShapes()
     {
-        var lin = new Linear(3, 2);
+        var lin = new Linear(VarBuilder.Fresh(), 3, 2, WeightInit.Normal(0.02));
         Assert.Equal([2, 3], lin.Weight.Value.ShapeArray);
         Assert.Equal([4, 5, 2], lin.Forward(Tensor.Ones(4, 5, 3)).ShapeArray);
-        var emb = new Embedding(5, 3, paddingIdx: 1);
+        var emb = new Embedding(VarBuilder.Fresh(), 5, 3, WeightInit.Normal(0.02), paddingIdx: 1);
         Assert.Equal([0f, 0f, 0f], emb.Weight.Value.Select(0, 1).ToArray());
-        var ln = new LayerNorm(3, 1e-12f);
+        var ln = new LayerNorm(VarBuilder.Fresh(), 3, 1e-12f);
         var y = ln.Forward(Tensor.FromArray([1, 2, 3], 1, 3)).ToArray();
         Assert.Equal(0f, y.Sum(), 5);
         Assert.Throws<ArgumentNullException>(() => new ModuleList<Linear>().Add(null!));

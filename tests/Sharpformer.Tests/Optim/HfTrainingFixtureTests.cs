@@ -19,7 +19,7 @@ public class HfTrainingFixtureTests
             if (at == path.Length - 1) { RegisterParameter(path[at], Tensor.Zeros(1)); return; }
             if (path[at] == "LayerNorm")
             {
-                if (!_kids.ContainsKey(path[at])) { RegisterModule(path[at], new LayerNorm(1)); _kids[path[at]] = null!; }
+                if (!_kids.ContainsKey(path[at])) { RegisterModule(path[at], new LayerNorm(VarBuilder.Fresh(), 1, 1e-5f)); _kids[path[at]] = null!; }
                 return;
             }
             if (!_kids.TryGetValue(path[at], out var kid)) _kids[path[at]] = kid = RegisterModule(path[at], new Tree());

@@ -1,3 +1,4 @@
+using Sharpformer.Models;
 using Sharpformer.Nn;
 using Sharpformer.Optim;
 using Sharpformer.Tensors;
@@ -136,12 +137,12 @@ public class OptimizerTests
     [Fact]
     public void HuggingFaceGroupsExcludeBiasAndLayerNorm()
     {
-        var layer = new TransformerEncoderLayer(new(Hidden: 4, Heads: 2, Intermediate: 8));
+        var layer = new BertLayer(VarBuilder.Fresh(), new BertConfig { HiddenSize = 4, NumAttentionHeads = 2, IntermediateSize = 8 });
         var desc = ParameterGroups.DescribeHuggingFaceWeightDecay(layer).ToDictionary(x => x.Name, x => x.Decay);
-        Assert.True(desc["attention.q_lin.weight"]);
-        Assert.False(desc["attention.q_lin.bias"]);
-        Assert.False(desc["sa_layer_norm.weight"]);
-        Assert.True(desc["ffn.lin2.weight"]);
+        Assert.True(desc["attention.self.query.weight"]);
+        Assert.False(desc["attention.self.query.bias"]);
+        Assert.False(desc["attention.output.LayerNorm.weight"]);
+        Assert.True(desc["output.dense.weight"]);
         var groups = ParameterGroups.HuggingFaceWeightDecay(layer, 0.01f);
         var opt = new AdamW(groups, learningRate: 1e-3f);
         Assert.Equal(0.01f, opt.Groups[0].WeightDecay);
@@ -187,7 +188,7 @@ public class OptimizerTests
     {
         // y = 2x + 1 fitted by a Linear(1,1) with Adam; loss after 100 seeded steps compared with the closed-form-free golden value
         // produced by the reference twin below (plain double-precision Adam on the same gradients).
-        var lin = new Linear(1, 1);
+        var lin = new Linear(VarBuilder.Fresh(), 1, 1, WeightInit.Zeros);
         lin.Weight.Value.Fill(0f); lin.Bias!.Value.Fill(0f);
         var opt = new Adam(lin.Parameters(), learningRate: 0.1f);
         var x = Tensor.FromArray([0f, 1f, 2f, 3f], 4, 1); var y = Tensor.FromArray([1f, 3f, 5f, 7f], 4, 1);
