@@ -293,7 +293,8 @@ public sealed class SeedEmbeddings : Module
     /// <summary>ids [batch, T] → token[ids] + position [batch, T, D].</summary>
     public Tensor Forward(int[] ids, int batch)
     {
-        var y = Token.Forward(ids, batch, Position.Num).Add(Position.Weight.Value);
+        // one pass: gather and position add fused (Token's own Forward and a broadcast Add would write [B, T, D] twice)
+        var y = Functional.EmbeddingAdd(Token.Weight.Value, ids, [batch, Position.Num], Position.Weight.Value);
         return Forwarded(y);
     }
 }
