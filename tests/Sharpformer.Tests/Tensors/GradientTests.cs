@@ -61,6 +61,8 @@ public class GradientTests
     }
     [Fact] public void LinearNoBias() => Check(x => Functional.Linear(x[0], x[1]), [Rand(1, 3, 4), Rand(2, 2, 4)]);
     [Fact] public void Embedding() => Check(x => Functional.Embedding(x[0], [1, 3, 1, 0], 2, 2), [Rand(1, 4, 3)]);
+    [Fact] public void EmbeddingAddGradientsOfTableAndPositions() =>
+        Check(x => Functional.EmbeddingAdd(x[0], [1, 3, 1, 0, 2, 1], [2, 3], x[1]), [Rand(1, 4, 3), Rand(2, 3, 3)]);
     [Fact] public void Dropout()
     {
         // a fresh Random with the same seed per evaluation makes the mask identical across the finite-difference calls
