@@ -375,8 +375,8 @@ public sealed class SeedBlock : Module
     public (Tensor Output, Tensor? Attentions) Forward(Tensor x, Tensor? keyMask, bool returnAttentions)
     {
         var (a, probs) = Attention.Forward(x, keyMask, returnAttentions);
-        var h1 = AttentionNorm.Forward(x.Add(AttentionDropout.Forward(a)));
-        var h2 = FfnNorm.Forward(h1.Add(FfnDropout.Forward(Ffn.Forward(h1))));
+        var h1 = AttentionNorm.Forward(AttentionDropout.ForwardAdd(x, a));
+        var h2 = FfnNorm.Forward(FfnDropout.ForwardAdd(h1, Ffn.Forward(h1)));
         return (Forwarded(h2), probs);
     }
 }

@@ -303,11 +303,26 @@ public static partial class Functional
 
     /// <summary>Inverted dropout: zero each element with probability p and scale the rest by 1/(1−p); identity when not training.</summary>
     /// <remarks>The backward keeps only the mask's seed and regenerates the mask (<see cref="Kernels.DropoutMask"/>), so no mask is stored.</remarks>
-    public static Tensor Dropout(Tensor x, float p, bool training, Random rng)
+    public static Tensor Dropout(Tensor x, float p, bool training, Random rng) => DropoutCore(x, null, p, training, rng);
+
+    /// <summary>
+    /// <paramref name="residual"/> + Dropout(<paramref name="x"/>) in one pass (a post-norm block's residual branch): the same
+    /// mask, the same random draws and the same bits as <see cref="Dropout"/> followed by an add; the residual's gradient is
+    /// the incoming one, passed on without a copy.
+    /// </summary>
+    public static Tensor DropoutAdd(Tensor residual, Tensor x, float p, bool training, Random rng)
+    {
+        ArgumentNullException.ThrowIfNull(residual);
+        if (!residual.ShapeRef.AsSpan().SequenceEqual(x.ShapeRef))
+            throw ShapeMismatchException.For("DropoutAdd", residual.Shape, x.Shape, "the residual and the dropped tensor must have the same shape");
+        return DropoutCore(x, residual, p, training, rng);
+    }
+
+    static Tensor DropoutCore(Tensor x, Tensor? residual, float p, bool training, Random rng)
     {
         if (p < 0f || p > 1f) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout probability must be in [0, 1].");
-        if (!training || p == 0f) return x;
-        var xc = x.Contiguous();
+        if (!training || p == 0f) return residual == null ? x : residual.Add(x);
+        var xc = x.Contiguous(); var rc = residual?.Contiguous();
         int n = x.Size;
         ulong seed = DropoutMask.Seed(rng);
         var y = Tensor.Empty(x.ShapeArray);
@@ -315,12 +330,16 @@ public static partial class Functional
         try
         {
             DropoutMask.Fill(mask.AsSpan(0, n), p, seed, ExecutionScope.Threads);
-            TP.Multiply(xc.ContiguousSpan(), mask.AsSpan(0, n), y.Data);
+            // MultiplyAdd rounds the product before the add (it is not an FMA), as Dropout then Add would
+            if (rc == null) TP.Multiply(xc.ContiguousSpan(), mask.AsSpan(0, n), y.Data);
+            else TP.MultiplyAdd(xc.ContiguousSpan(), mask.AsSpan(0, n), rc.ContiguousSpan(), y.Data);
         }
         finally { System.Buffers.ArrayPool<float>.Shared.Return(mask); }
-        if (!Tensor.NeedsGrad(xc)) return y;
-        return Tensor.Record(y, "Dropout", (g, s) =>
+        if (!Tensor.NeedsGrad(xc) && (rc == null || !Tensor.NeedsGrad(rc))) return y;
+        return Tensor.Record(y, rc == null ? "Dropout" : "DropoutAdd", (g, s) =>
         {
+            if (rc != null && s.Needs(1)) s.Add(1, g, owned: false);
+            if (!s.Needs(0)) return;
             var dx = s.Target(0, out float beta);
             var m = System.Buffers.ArrayPool<float>.Shared.Rent(n);
             try
@@ -331,7 +350,7 @@ public static partial class Functional
                 else TP.MultiplyAdd(g.ContiguousSpan(), ms, dx, dx);
             }
             finally { System.Buffers.ArrayPool<float>.Shared.Return(m); }
-        }, xc);
+        }, rc == null ? [xc] : [xc, rc]);
     }
 
     /// <summary>
