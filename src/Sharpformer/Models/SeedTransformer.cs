@@ -293,7 +293,8 @@ public sealed class SeedEmbeddings : Module
     /// <summary>ids [batch, T] → token[ids] + position [batch, T, D].</summary>
     public Tensor Forward(int[] ids, int batch)
     {
-        var y = Token.Forward(ids, batch, Position.Num).Add(Position.Weight.Value);
+        // one pass: gather and position add fused (Token's own Forward and a broadcast Add would write [B, T, D] twice)
+        var y = Functional.EmbeddingAdd(Token.Weight.Value, ids, [batch, Position.Num], Position.Weight.Value);
         return Forwarded(y);
     }
 }
@@ -374,8 +375,8 @@ public sealed class SeedBlock : Module
     public (Tensor Output, Tensor? Attentions) Forward(Tensor x, Tensor? keyMask, bool returnAttentions)
     {
         var (a, probs) = Attention.Forward(x, keyMask, returnAttentions);
-        var h1 = AttentionNorm.Forward(x.Add(AttentionDropout.Forward(a)));
-        var h2 = FfnNorm.Forward(h1.Add(FfnDropout.Forward(Ffn.Forward(h1))));
+        var h1 = AttentionNorm.Forward(AttentionDropout.ForwardAdd(x, a));
+        var h2 = FfnNorm.Forward(FfnDropout.ForwardAdd(h1, Ffn.Forward(h1)));
         return (Forwarded(h2), probs);
     }
 }

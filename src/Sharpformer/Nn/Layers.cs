@@ -96,4 +96,7 @@ public sealed class Dropout : Module, IStochastic
     public Random Rng { get; set; }
 
     public Tensor Forward(Tensor x) => Forwarded(Functional.Dropout(x, P, Training, Rng));
+
+    /// <summary><paramref name="residual"/> + Dropout(<paramref name="x"/>) in one pass (<see cref="Functional.DropoutAdd"/>).</summary>
+    public Tensor ForwardAdd(Tensor residual, Tensor x) => Forwarded(Functional.DropoutAdd(residual, x, P, Training, Rng));
 }

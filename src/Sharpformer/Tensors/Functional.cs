@@ -171,6 +171,9 @@ public static partial class Functional
     /// <summary>ReLU(x·Wᵀ + b) (Keras' Dense(activation="relu")), the activation applied in place after the bias; the backward masks by the output.</summary>
     public static Tensor LinearRelu(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: false, relu: true);
 
+    /// <summary>Output floats per row block of a short-k Linear (128 KiB: the block stays in L2 between its GEMM and its bias pass).</summary>
+    const int LinearBlockFloats = 32 * 1024;
+
     static Tensor LinearCore(Tensor x, Tensor weight, Tensor? bias, bool gelu, bool relu = false)
     {
         string op = gelu ? "LinearGelu" : relu ? "LinearRelu" : "Linear";
@@ -184,21 +187,42 @@ public static partial class Functional
         int rows = x.Size / Math.Max(inF, 1);
         var outShape = x.ShapeArray; outShape[^1] = outF;
         var y = Tensor.Empty(outShape);
-        Gemm.Sgemm(false, true, rows, outF, inF, 1f, xc.ContiguousSpan(), Math.Max(inF, 1), wc.ContiguousSpan(), Math.Max(inF, 1), 0f, y.Data, Math.Max(outF, 1), ExecutionScope.Threads);
         float[] ya = y.Data;
         float[]? pre = gelu && grad ? TensorScope.RentArray(y.Size) : null;   // x·Wᵀ + b, kept for the GELU backward
-        if (gelu)
+        float[]? ba = bc?.Data ?? (gelu ? new float[outF] : null); int bo = bc?.Offset ?? 0;
+        // bias, then the activation, on output rows [r0, r0 + n)
+        void Epilogue(int r0, int n)
         {
-            float[] ba = bc?.Data ?? new float[outF]; int bo = bc?.Offset ?? 0;
-            Par.For(rows, outF, (r0, n) => Elementwise.AddBiasGeluErf(ya.AsSpan(r0 * outF, n * outF), ba.AsSpan(bo, outF), n, outF,
-                pre == null ? default : pre.AsSpan(r0 * outF, n * outF)));
+            var yy = ya.AsSpan(r0 * outF, n * outF);
+            if (gelu) { Elementwise.AddBiasGeluErf(yy, ba.AsSpan(bo, outF), n, outF, pre == null ? default : pre.AsSpan(r0 * outF, n * outF)); return; }
+            if (ba != null) Elementwise.AddBias(yy, ba.AsSpan(bo, outF), n, outF);
+            if (relu) Activations.Relu(yy, yy);
         }
-        else if (bc != null)
+        bool epilogue = ba != null || relu;
+        if (inF >= Gemm.SmallMMinK || inF == 0 || !epilogue)
         {
-            float[] ba = bc.Data; int bo = bc.Offset;
-            Par.For(rows, outF, (r0, n) => Elementwise.AddBias(ya.AsSpan(r0 * outF, n * outF), ba.AsSpan(bo, outF), n, outF));
+            // A long k makes the GEMM compute-bound (k multiply-adds per output against one epilogue pass): one call packs W once.
+            Gemm.Sgemm(false, true, rows, outF, inF, 1f, xc.ContiguousSpan(), Math.Max(inF, 1), wc.ContiguousSpan(), Math.Max(inF, 1), 0f, ya, Math.Max(outF, 1), ExecutionScope.Threads);
+            if (epilogue) Par.For(rows, outF, Epilogue);
         }
-        if (relu) Par.For(rows, outF, (r0, n) => Activations.Relu(ya.AsSpan(r0 * outF, n * outF), ya.AsSpan(r0 * outF, n * outF)));
+        else
+        {
+            // A short k (the seed model's 32) makes the GEMM memory-bound: each block of rows gets its product and then its
+            // bias/activation while the block is still in cache, instead of a second pass over the whole output. Every output
+            // element sees the same operations in the same order as GEMM-then-bias, so the result is bit-identical.
+            float[] xa = xc.Data, wa = wc.Data; int xo = xc.Offset, wo = wc.Offset;
+            int block = Math.Max(12, LinearBlockFloats / outF / 12 * 12);   // a multiple of every micro-kernel's row count
+            Par.For(rows, (long)outF * inF, (r0, n) =>
+            {
+                for (int r = r0, end = r0 + n; r < end; r += block)
+                {
+                    int m = Math.Min(block, end - r);
+                    Gemm.Sgemm(false, true, m, outF, inF, 1f, xa.AsSpan(xo + r * inF, m * inF), inF, wa.AsSpan(wo, outF * inF), inF, 0f,
+                        ya.AsSpan(r * outF, m * outF), outF, 1);
+                    Epilogue(r, m);
+                }
+            });
+        }
         if (!grad) return y;
         var xd = xc.Detach(); var wd = wc.Detach();
         return Tensor.Record(y, op, (g, s) =>
@@ -239,33 +263,66 @@ public static partial class Functional
     public static Tensor Embedding(Tensor weight, int[] ids, params int[] idsShape) => Embedding(weight, ids, idsShape, null);
 
     /// <summary>Embedding lookup; the row <paramref name="paddingIdx"/> (if any) receives no gradient, as torch's padding_idx.</summary>
-    public static Tensor Embedding(Tensor weight, int[] ids, int[] idsShape, int? paddingIdx)
+    public static Tensor Embedding(Tensor weight, int[] ids, int[] idsShape, int? paddingIdx) => EmbeddingCore(weight, ids, idsShape, paddingIdx, null);
+
+    /// <summary>
+    /// weight[ids] + <paramref name="positions"/> in one pass: ids [..., T] pick rows of <paramref name="weight"/> [V, D] and every
+    /// row at position t gets positions[t, :] ([T, D]) added, as a token embedding plus a learned position table (the seed model's).
+    /// </summary>
+    public static Tensor EmbeddingAdd(Tensor weight, int[] ids, int[] idsShape, Tensor positions)
     {
-        if (weight.Rank != 2) throw new ShapeMismatchException($"Embedding: weight must be [rows, dim]; got {Tensor.FormatShape(weight.Shape)}.");
+        ArgumentNullException.ThrowIfNull(positions);
+        return EmbeddingCore(weight, ids, idsShape, null, positions);
+    }
+
+    static Tensor EmbeddingCore(Tensor weight, int[] ids, int[] idsShape, int? paddingIdx, Tensor? positions)
+    {
+        string op = positions == null ? "Embedding" : "EmbeddingAdd";
+        if (weight.Rank != 2) throw new ShapeMismatchException($"{op}: weight must be [rows, dim]; got {Tensor.FormatShape(weight.Shape)}.");
         if (idsShape.Length == 0) idsShape = [ids.Length];
         if (Tensor.CheckedSize(idsShape) != ids.Length)
-            throw new ShapeMismatchException($"Embedding: {ids.Length} ids do not fill shape {Tensor.FormatShape(idsShape)}.");
-        int rows = weight.Dim(0), dim = weight.Dim(1);
-        var wc = weight.Contiguous();
+            throw new ShapeMismatchException($"{op}: {ids.Length} ids do not fill shape {Tensor.FormatShape(idsShape)}.");
+        int rows = weight.Dim(0), dim = weight.Dim(1), period = positions == null ? 0 : idsShape[^1];
+        if (positions != null && (positions.Rank != 2 || positions.Dim(0) != period || positions.Dim(1) != dim))
+            throw ShapeMismatchException.For(op, weight.Shape, positions.Shape, $"positions must be [{period}, {dim}] (ids' last dimension × embedding width)");
+        var wc = weight.Contiguous(); var pc = positions?.Contiguous();
         var y = Tensor.Empty([.. idsShape, dim]);
         for (int i = 0; i < ids.Length; i++)
             if ((uint)ids[i] >= (uint)rows)
                 throw new SharpformerException($"Embedding{(weight.Name != null ? $" '{weight.Name}'" : "")}: id {ids[i]} at position {i} is outside the table of {rows} rows. Check that the tokenizer's vocabulary matches the model config (vocab_size, max_position_embeddings, type_vocab_size).");
-        Kernels.Embedding.Gather(wc.ContiguousSpan(), rows, dim, ids, y.Data);
-        if (!Tensor.NeedsGrad(wc)) return y;
+        Kernels.Embedding.GatherAdd(wc.ContiguousSpan(), rows, dim, ids, pc == null ? default : pc.ContiguousSpan(), period, y.Data);
+        if (!Tensor.NeedsGrad(wc) && (pc == null || !Tensor.NeedsGrad(pc))) return y;
         var idsCopy = (int[])ids.Clone();
         int skip = paddingIdx ?? -1;
-        return Tensor.Record(y, "Embedding", (g, s) =>
-            Kernels.Embedding.ScatterAdd(g.ContiguousSpan(), idsCopy, s.TargetZeroed(0), rows, dim, skip), wc);
+        return Tensor.Record(y, op, (g, s) =>
+        {
+            if (s.Needs(0)) Kernels.Embedding.ScatterAdd(g.ContiguousSpan(), idsCopy, s.TargetZeroed(0), rows, dim, skip);
+            if (pc != null && s.Needs(1)) Kernels.Embedding.SumPeriodicRows(g.ContiguousSpan(), idsCopy.Length, period, dim, s.TargetZeroed(1));
+        }, pc == null ? [wc] : [wc, pc]);
     }
 
     /// <summary>Inverted dropout: zero each element with probability p and scale the rest by 1/(1−p); identity when not training.</summary>
     /// <remarks>The backward keeps only the mask's seed and regenerates the mask (<see cref="Kernels.DropoutMask"/>), so no mask is stored.</remarks>
-    public static Tensor Dropout(Tensor x, float p, bool training, Random rng)
+    public static Tensor Dropout(Tensor x, float p, bool training, Random rng) => DropoutCore(x, null, p, training, rng);
+
+    /// <summary>
+    /// <paramref name="residual"/> + Dropout(<paramref name="x"/>) in one pass (a post-norm block's residual branch): the same
+    /// mask, the same random draws and the same bits as <see cref="Dropout"/> followed by an add; the residual's gradient is
+    /// the incoming one, passed on without a copy.
+    /// </summary>
+    public static Tensor DropoutAdd(Tensor residual, Tensor x, float p, bool training, Random rng)
+    {
+        ArgumentNullException.ThrowIfNull(residual);
+        if (!residual.ShapeRef.AsSpan().SequenceEqual(x.ShapeRef))
+            throw ShapeMismatchException.For("DropoutAdd", residual.Shape, x.Shape, "the residual and the dropped tensor must have the same shape");
+        return DropoutCore(x, residual, p, training, rng);
+    }
+
+    static Tensor DropoutCore(Tensor x, Tensor? residual, float p, bool training, Random rng)
     {
         if (p < 0f || p > 1f) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout probability must be in [0, 1].");
-        if (!training || p == 0f) return x;
-        var xc = x.Contiguous();
+        if (!training || p == 0f) return residual == null ? x : residual.Add(x);
+        var xc = x.Contiguous(); var rc = residual?.Contiguous();
         int n = x.Size;
         ulong seed = DropoutMask.Seed(rng);
         var y = Tensor.Empty(x.ShapeArray);
@@ -273,12 +330,16 @@ public static partial class Functional
         try
         {
             DropoutMask.Fill(mask.AsSpan(0, n), p, seed, ExecutionScope.Threads);
-            TP.Multiply(xc.ContiguousSpan(), mask.AsSpan(0, n), y.Data);
+            // MultiplyAdd rounds the product before the add (it is not an FMA), as Dropout then Add would
+            if (rc == null) TP.Multiply(xc.ContiguousSpan(), mask.AsSpan(0, n), y.Data);
+            else TP.MultiplyAdd(xc.ContiguousSpan(), mask.AsSpan(0, n), rc.ContiguousSpan(), y.Data);
         }
         finally { System.Buffers.ArrayPool<float>.Shared.Return(mask); }
-        if (!Tensor.NeedsGrad(xc)) return y;
-        return Tensor.Record(y, "Dropout", (g, s) =>
+        if (!Tensor.NeedsGrad(xc) && (rc == null || !Tensor.NeedsGrad(rc))) return y;
+        return Tensor.Record(y, rc == null ? "Dropout" : "DropoutAdd", (g, s) =>
         {
+            if (rc != null && s.Needs(1)) s.Add(1, g, owned: false);
+            if (!s.Needs(0)) return;
             var dx = s.Target(0, out float beta);
             var m = System.Buffers.ArrayPool<float>.Shared.Rent(n);
             try
@@ -289,7 +350,7 @@ public static partial class Functional
                 else TP.MultiplyAdd(g.ContiguousSpan(), ms, dx, dx);
             }
             finally { System.Buffers.ArrayPool<float>.Shared.Return(m); }
-        }, xc);
+        }, rc == null ? [xc] : [xc, rc]);
     }
 
     /// <summary>

@@ -27,6 +27,34 @@ public class EmbeddingAndElementwiseTests
     }
 
     [Fact]
+    public void GatherAddAddsThePositionRowAndSumPeriodicRowsFoldsItsGradient()
+    {
+        // reference twins: plain loops in double
+        int rows = 6, dim = 5, period = 3;
+        var rng = new Random(4);
+        var table = Enumerable.Range(0, rows * dim).Select(_ => (float)rng.NextDouble()).ToArray();
+        var addend = Enumerable.Range(0, period * dim).Select(_ => (float)rng.NextDouble()).ToArray();
+        int[] ids = [5, 0, 2, 2, 4, 1];
+        var y = new float[ids.Length * dim];
+        Embedding.GatherAdd(table, rows, dim, ids, addend, period, y);
+        for (int i = 0; i < ids.Length; i++)
+            for (int j = 0; j < dim; j++) Assert.Equal(table[ids[i] * dim + j] + addend[i % period * dim + j], y[i * dim + j]);
+
+        var dy = Enumerable.Range(0, ids.Length * dim).Select(_ => (float)rng.NextDouble()).ToArray();
+        var dA = Enumerable.Repeat(1f, period * dim).ToArray();
+        Embedding.SumPeriodicRows(dy, ids.Length, period, dim, dA);
+        for (int t = 0; t < period; t++)
+            for (int j = 0; j < dim; j++)
+            {
+                double want = 1;
+                for (int i = t; i < ids.Length; i += period) want += dy[i * dim + j];
+                Assert.Equal(want, dA[t * dim + j], 5);
+            }
+        Assert.Throws<ArgumentOutOfRangeException>(() => Embedding.SumPeriodicRows(dy, 5, period, dim, dA));
+        Assert.Throws<ArgumentException>(() => Embedding.GatherAdd(table, rows, dim, ids, new float[4], period, y));
+    }
+
+    [Fact]
     public void OutOfRangeIdsAndShortBuffersThrow()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => Embedding.Gather(new float[10], 5, 2, [1, 5], new float[4]));

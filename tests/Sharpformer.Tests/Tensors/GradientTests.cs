@@ -61,10 +61,24 @@ public class GradientTests
     }
     [Fact] public void LinearNoBias() => Check(x => Functional.Linear(x[0], x[1]), [Rand(1, 3, 4), Rand(2, 2, 4)]);
     [Fact] public void Embedding() => Check(x => Functional.Embedding(x[0], [1, 3, 1, 0], 2, 2), [Rand(1, 4, 3)]);
+    [Fact] public void EmbeddingAddGradientsOfTableAndPositions() =>
+        Check(x => Functional.EmbeddingAdd(x[0], [1, 3, 1, 0, 2, 1], [2, 3], x[1]), [Rand(1, 4, 3), Rand(2, 3, 3)]);
     [Fact] public void Dropout()
     {
         // a fresh Random with the same seed per evaluation makes the mask identical across the finite-difference calls
         Check(x => Functional.Dropout(x[0], 0.4f, training: true, new Random(5)), [Rand(1, 20)]);
+    }
+    [Fact]
+    public void DropoutAddGradientsAndSameBitsAsDropoutThenAdd()
+    {
+        var r = Rand(1, 4, 5); var x = Rand(2, 4, 5);
+        Assert.Equal(r.Add(Functional.Dropout(x, 0.4f, training: true, new Random(5))).ToArray(),
+            Functional.DropoutAdd(r, x, 0.4f, training: true, new Random(5)).ToArray());
+        Assert.Equal(r.Add(x).ToArray(), Functional.DropoutAdd(r, x, 0.4f, training: false, new Random(5)).ToArray());
+        Assert.ThrowsAny<ShapeMismatchException>(() => Functional.DropoutAdd(Rand(1, 5, 4), x, 0.4f, training: true, new Random(5)));
+        Check(v => Functional.DropoutAdd(v[0], v[1], 0.4f, training: true, new Random(5)), [r, x]);
+        // the residual used twice (its gradient arrives shared, then accumulates)
+        Check(v => Functional.DropoutAdd(v[0], v[0] * v[1], 0.4f, training: true, new Random(5)), [Rand(3, 4, 5), Rand(4, 4, 5)]);
     }
     [Fact] public void Attention() => Check(x =>
         Functional.Attention(x[0], x[1], x[2], heads: 2, Functional.AdditiveMask([1, 1, 0, 1, 1, 1], 2, 3)).Context,

@@ -61,4 +61,30 @@ public class ParallelConsistencyTests
         Assert.Equal(a, b);
         Assert.InRange(a.Count(v => v == 0f), 19_300, 20_700);
     }
+
+    [Fact]
+    public void ShortKLinearWithBlockedBiasAndActivationIsBitIdenticalToGemmThenBias()
+    {
+        // k = 32 < Gemm.SmallMMinK: the product and its bias/activation run per row block; 1000 rows × 192 outputs span
+        // several blocks and an uneven last one, on one thread and on two.
+        int rows = 1000, inF = 32, outF = 192;
+        var x = Tensor.Uniform(new Random(1), -1f, 1f, 2, rows / 2, inF);
+        var w = Tensor.Uniform(new Random(2), -1f, 1f, outF, inF);
+        var b = Tensor.Uniform(new Random(3), -1f, 1f, outF);
+        var product = new float[rows * outF];
+        Gemm.Sgemm(false, true, rows, outF, inF, 1f, x.ToArray(), inF, w.ToArray(), inF, 0f, product, outF, 1);
+        var linear = (float[])product.Clone();
+        Elementwise.AddBias(linear, b.ToArray(), rows, outF);
+        var relu = linear.Select(v => Math.Max(v, 0f)).ToArray();
+        var gelu = new float[linear.Length];
+        Activations.GeluErf(linear, gelu);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var scope = ExecutionScope.Enter(new ExecutionOptions(threads));
+            Assert.Equal(linear, Functional.Linear(x, w, b).ToArray());
+            Assert.Equal(relu, Functional.LinearRelu(x, w, b).ToArray());
+            Assert.Equal(gelu, Functional.LinearGelu(x, w, b).ToArray());
+            Assert.Equal(product, Functional.Linear(x, w).ToArray());
+        }
+    }
 }

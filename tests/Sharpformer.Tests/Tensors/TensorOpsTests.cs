@@ -131,6 +131,17 @@ public class TensorOpsTests
     }
 
     [Fact]
+    public void EmbeddingAddIsGatherPlusPositionRowAndRejectsAWrongPositionTable()
+    {
+        var w = Tensor.FromArray([0, 1, 10, 11, 20, 21], 3, 2);
+        var pos = Tensor.FromArray([100, 200, 300, 400], 2, 2);
+        var y = Functional.EmbeddingAdd(w, [2, 0, 1, 1], [2, 2], pos);
+        Assert.Equal([2, 2, 2], y.ShapeArray);
+        Assert.Equal([120f, 221, 300, 401, 110, 211, 310, 411], y.ToArray());
+        Assert.ThrowsAny<ShapeMismatchException>(() => Functional.EmbeddingAdd(w, [2, 0, 1], [1, 3], pos));
+    }
+
+    [Fact]
     public void EmbeddingGathersRowsAndNamesBadIds()
     {
         var w = Tensor.FromArray([0, 1, 10, 11, 20, 21], 3, 2);
