@@ -3,8 +3,6 @@ using Sharpformer.Checkpoints;
 using Sharpformer.Kernels;
 using Sharpformer.Nn;
 using Sharpformer.Tensors;
-using NnEmbedding = Sharpformer.Nn.Embedding;
-using NnLayerNorm = Sharpformer.Nn.LayerNorm;
 
 namespace Sharpformer.Models;
 
@@ -245,15 +243,15 @@ public sealed class Gpt2Block : Module
     internal Gpt2Block(VarBuilder vb, Gpt2Config c, int layerIdx)
     {
         float eps = (float)c.LayerNormEpsilon;
-        Ln1 = RegisterModule("ln_1", new NnLayerNorm(vb.Push("ln_1"), c.NEmbd, eps));
+        Ln1 = RegisterModule("ln_1", new Nn.LayerNorm(vb.Push("ln_1"), c.NEmbd, eps));
         Attn = RegisterModule("attn", new Gpt2Attention(vb.Push("attn"), c, layerIdx));
-        Ln2 = RegisterModule("ln_2", new NnLayerNorm(vb.Push("ln_2"), c.NEmbd, eps));
+        Ln2 = RegisterModule("ln_2", new Nn.LayerNorm(vb.Push("ln_2"), c.NEmbd, eps));
         Mlp = RegisterModule("mlp", new Gpt2Mlp(vb.Push("mlp"), c));
     }
 
-    public NnLayerNorm Ln1 { get; }
+    public Nn.LayerNorm Ln1 { get; }
     public Gpt2Attention Attn { get; }
-    public NnLayerNorm Ln2 { get; }
+    public Nn.LayerNorm Ln2 { get; }
     public Gpt2Mlp Mlp { get; }
 
     internal (Tensor Hidden, Tensor? Probabilities) Forward(Tensor x, float[]? keyMask, KeyValueCache? cache, bool returnProbabilities)
@@ -274,13 +272,13 @@ public sealed class Gpt2Model : Module
         PretrainedModel.ParseActivation(config.ActivationFunction, "activation_function");
         Config = config;
         var init = WeightInit.Normal(config.InitializerRange);
-        Wte = RegisterModule("wte", new NnEmbedding(vb.Push("wte"), config.VocabSize, config.NEmbd, init));
-        Wpe = RegisterModule("wpe", new NnEmbedding(vb.Push("wpe"), config.NPositions, config.NEmbd, init));
+        Wte = RegisterModule("wte", new Nn.Embedding(vb.Push("wte"), config.VocabSize, config.NEmbd, init));
+        Wpe = RegisterModule("wpe", new Nn.Embedding(vb.Push("wpe"), config.NPositions, config.NEmbd, init));
         Drop = RegisterModule("drop", new Dropout((float)config.EmbdPdrop));
         var list = vb.Push("h");
         H = RegisterModule("h", new ModuleList<Gpt2Block>(Enumerable.Range(0, config.NLayer)
             .Select(i => new Gpt2Block(list.Push(i.ToString(CultureInfo.InvariantCulture)), config, i))));
-        LnF = RegisterModule("ln_f", new NnLayerNorm(vb.Push("ln_f"), config.NEmbd, (float)config.LayerNormEpsilon));
+        LnF = RegisterModule("ln_f", new Nn.LayerNorm(vb.Push("ln_f"), config.NEmbd, (float)config.LayerNormEpsilon));
     }
 
     /// <summary>A freshly initialised decoder (HF's init: normal(0, initializer_range), residual projections scaled by 1/√(2·n_layer)).</summary>
@@ -289,11 +287,11 @@ public sealed class Gpt2Model : Module
     public Gpt2Config Config { get; }
     /// <summary>What loading the checkpoint did (null for a fresh model).</summary>
     public LoadReport? LoadReport { get; private set; }
-    public NnEmbedding Wte { get; }
-    public NnEmbedding Wpe { get; }
+    public Nn.Embedding Wte { get; }
+    public Nn.Embedding Wpe { get; }
     public Dropout Drop { get; }
     public ModuleList<Gpt2Block> H { get; }
-    public NnLayerNorm LnF { get; }
+    public Nn.LayerNorm LnF { get; }
 
     /// <summary>Loads the bare decoder from a GPT2LMHeadModel or GPT2Model checkpoint (a stored <c>lm_head.weight</c> is then unexpected, as in transformers).</summary>
     public static Gpt2Model FromPretrained(string dirOrModelId, ModelLoadOptions? options = null)
