@@ -180,7 +180,7 @@ public sealed class SeedTransformer : Module
             float inv = 1f / count;
             for (int t = 0; t < T; t++) if (ids[b * T + t] != 0) ws[b * T + t] = inv;
         }
-        return w.MatMul(h).Reshape(batch, D);
+        return h.Mul(w.Reshape(batch, T, 1)).Sum(1);
     }
 
     // ---------------------------------------------------------------- save / load
