@@ -26,12 +26,7 @@ public sealed class G2PCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    static (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var output = new StringWriter(); var error = new StringWriter();
-        int code = CliHost.Invoke(args, new StringReader(""), output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    static (int Code, string Out, string Err) Cli(params string[] args) => CliRun.Invoke(args);
 
     [Fact]
     public void JsonLinesGiveTheWorkflowsBeamPronunciationsPerWord()
