@@ -246,10 +246,12 @@ public static class Autograd
         if (root.IsLeaf)
         {
             new GradSink([root], [null]).Add(0, gradOutput.Detach().Contiguous(), owned: false);
+            root.GradReadyHook?.Invoke(root);
             return;
         }
 
         var order = TopologicalOrder(root.GradFn!);
+        var hooked = PendingHookedLeaves(order);
         root.GradFn!.PendingGrad = gradOutput.Detach().Contiguous();
         root.GradFn.PendingOwned = false;
         // backward rules compute with plain tensor ops; nothing they do is recorded (no higher-order gradients)
@@ -265,7 +267,7 @@ public static class Autograd
                 var g = node.PendingGrad;
                 bool owned = node.PendingOwned;
                 node.PendingGrad = null;
-                if (g == null) continue;
+                if (g == null) { if (hooked != null) FireReadyHooks(node, hooked); continue; }
                 if (node.Freed || node.Backward == null)
                     throw FreedError(node);
                 // A model's ops differentiate with the thread count its forward ran with, whoever calls Backward.
@@ -278,6 +280,7 @@ public static class Autograd
                     prof[node.Op] = prof.TryGetValue(node.Op, out var acc) ? acc + ms : ms;
                 }
                 else node.Backward(g, new GradSink(node.Leaves, node.Producers, pool));
+                if (hooked != null) FireReadyHooks(node, hooked);
                 if (owned && !retainGraph) pool.Return(g, node);
                 if (!retainGraph) { node.Free(); order[i] = null!; }
             }
@@ -285,6 +288,35 @@ public static class Autograd
         finally
         {
             foreach (var n in order) if (n != null) n.PendingGrad = null;
+        }
+    }
+
+    /// <summary>
+    /// For the leaves of the graph that have a <see cref="Tensor.GradReadyHook"/>: how many (node, input) edges still have to
+    /// deliver into each; null when no leaf has a hook (the common case costs one scan of the graph).
+    /// </summary>
+    static Dictionary<Tensor, int>? PendingHookedLeaves(List<Node> order)
+    {
+        Dictionary<Tensor, int>? pending = null;
+        foreach (var node in order)
+            foreach (var leaf in node.Leaves)
+                if (leaf?.GradReadyHook != null)
+                {
+                    pending ??= new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance);
+                    pending[leaf] = pending.GetValueOrDefault(leaf) + 1;
+                }
+        return pending;
+    }
+
+    /// <summary>Counts down the edges <paramref name="node"/> delivered (or, having no gradient, never will) and calls the hooks of leaves now final.</summary>
+    static void FireReadyHooks(Node node, Dictionary<Tensor, int> pending)
+    {
+        foreach (var leaf in node.Leaves)
+        {
+            if (leaf == null || !pending.TryGetValue(leaf, out int left)) continue;
+            if (left > 1) { pending[leaf] = left - 1; continue; }
+            pending.Remove(leaf);
+            leaf.GradReadyHook!(leaf);
         }
     }
 

@@ -294,6 +294,16 @@ public sealed partial class Tensor
     float[] ThrowReleased() => throw new TensorReleasedException($"{Describe()} was created inside a TensorScope that has ended, so its buffer was recycled. " +
         "Read what you need inside the scope (Item(), ToArray()) or call Keep() on the tensor before the scope ends.");
 
+    /// <summary>
+    /// Called by <see cref="Autograd.Backward"/> once this leaf's gradient for that backward pass is final (every op that
+    /// feeds it has run), with the leaf — as torch's <c>register_post_accumulate_grad_hook</c>. Null: no hook.
+    /// </summary>
+    /// <remarks>
+    /// Data-parallel training starts the all-reduce of a gradient bucket here, so communication overlaps the rest of the
+    /// backward pass. The hook runs on the thread that called Backward, between two ops; it must not run ops that record.
+    /// </remarks>
+    public Action<Tensor>? GradReadyHook { get; set; }
+
     /// <summary>Drops the accumulated gradient (the next backward allocates a fresh one), as torch's set_to_none.</summary>
     public void ZeroGrad() => _grad = null;
 
