@@ -31,6 +31,30 @@ public static class CliHost
         return root;
     }
 
+    /// <summary>
+    /// Runs the CLI as one rank of a data-parallel job started by <c>mpirun</c>: rank 0 prints as usual; the other ranks
+    /// print nothing but their errors, prefixed with their rank. A rank that fails ends the whole job (MPI_Abort) so the
+    /// others do not wait for it forever in a collective.
+    /// </summary>
+    public static int InvokeAsRank(string[] args, int rank)
+    {
+        if (rank == 0) return Finish(Invoke(args, Console.In, Console.Out, Console.Error));
+        var stderr = Console.Error;
+        var errors = new StringWriter();
+        // Verbs also write progress and results straight to Console; silence those on the replicas.
+        Console.SetOut(TextWriter.Null);
+        Console.SetError(TextWriter.Null);
+        int code = Invoke(args, TextReader.Null, TextWriter.Null, errors);
+        foreach (var line in errors.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)) stderr.WriteLine($"[rank {rank}] {line}");
+        return Finish(code);
+
+        static int Finish(int code)
+        {
+            if (code != 0 && Training.Distributed.MpiProcessGroup.IsInitialized) Training.Distributed.MpiProcessGroup.World.Abort(code);
+            return code;
+        }
+    }
+
     public static int Invoke(string[] args, TextReader input, TextWriter output, TextWriter error)
     {
         var root = CreateRoot();

@@ -76,9 +76,11 @@ internal static class TrainCommand
         var resume = ResumeOption();
         var saveCheckpoints = new Option<bool>("--save-checkpoints") { Description = "Write a resumable checkpoint-<step>/ after every epoch." };
         var limit = new Option<int?>("--limit") { Description = "Use only the first N training texts (quick runs); the label set still comes from the whole file." };
+        var dropout = new Option<float>("--dropout") { Description = "Seed transformer: dropout rate (0 makes runs depend only on the data order, e.g. to compare process counts).", DefaultValueFactory = _ => 0.1f };
+        var loggingSteps = new Option<int>("--logging-steps") { Description = "Seed transformer: log train_loss to metrics.jsonl every N steps (default: once per epoch)." };
         var common = new CommonOptions();
         var cmd = new Command("text-classifier", "Train a sequence classifier from scratch (--architecture seed-transformer) or by fine-tuning (--model DIR).");
-        foreach (var o in new Option[] { train, eval, format, textColumn, labelColumn, architecture, model, output, epochs, seed, batch, lr, masked, freeze, maxLength, warmup, weightDecay, resume, saveCheckpoints, limit })
+        foreach (var o in new Option[] { train, eval, format, textColumn, labelColumn, architecture, model, output, epochs, seed, batch, lr, masked, freeze, maxLength, warmup, weightDecay, resume, saveCheckpoints, limit, dropout, loggingSteps })
             cmd.Options.Add(o);
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => StopOnCtrlC(ct, ct =>
@@ -104,6 +106,7 @@ internal static class TrainCommand
                     Epochs = (int)Math.Ceiling(r.GetValue(epochs)), Seed = r.GetValue(seed), BatchSize = r.GetValue(batch) ?? 128,
                     LearningRate = r.GetValue(lr) ?? 1e-3, Masked = r.GetValue(masked), DisableProgressBar = noProgress,
                     SaveCheckpoints = r.GetValue(saveCheckpoints), ResumeFrom = resumeFrom,
+                    Dropout = r.GetValue(dropout), LoggingSteps = r.GetValue(loggingSteps),
                 };
                 return RunSeed(trainExamples, evalSet, labels, outDir, options, json, ct);
             }

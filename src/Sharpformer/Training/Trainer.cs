@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Sharpformer.Nn;
 using Sharpformer.Optim;
 using Sharpformer.Tensors;
+using Sharpformer.Training.Distributed;
 
 namespace Sharpformer.Training;
 
@@ -22,6 +23,18 @@ public sealed record TrainResult(long GlobalStep, double TrainingLoss, bool Stop
 /// <c>TrainingRandom(seed·1000003 + e)</c>, and dropout draws from one <see cref="TrainingRandom"/>
 /// seeded from the seed whose state is checkpointed — so a run resumed from a checkpoint replays
 /// exactly the batches and masks of the uninterrupted run (same thread count ⇒ same float sums).
+/// <para>
+/// Data parallelism (<see cref="IProcessGroup"/>, e.g. N processes under <c>mpirun</c>): a micro-batch is N·B examples of the
+/// same epoch order, rank r taking the r-th slice of B, and each rank's loss is scaled by its slice's share of the micro-batch;
+/// the gradients are summed over the ranks in buckets started during backward (<see cref="GradientBuckets"/>), so every rank
+/// applies the same update to the same weights (rank 0's are broadcast at the start) and keeps the same optimizer state.
+/// N ranks × batch B therefore follow one process with batch N·B up to float summation order (exactly so without dropout:
+/// the ranks draw their dropout masks from per-rank streams derived from the checkpointed generator). Rank 0 alone writes
+/// checkpoints, metrics.jsonl, the progress line and the model; every rank evaluates the whole evaluation set, so decisions
+/// that depend on metrics (best model, early stopping) agree. A checkpoint resumes on any number of ranks: the data position
+/// is carried over in examples (a global batch left half done is redone), and an epoch-planned run recounts its steps for
+/// the new global batch (the learning-rate schedule keeps its own update count).
+/// </para>
 /// </remarks>
 public sealed class Trainer<TBatch>
 {
@@ -34,15 +47,19 @@ public sealed class Trainer<TBatch>
     readonly IReadOnlyList<Parameter> _parameters;
     readonly Optimizer _optimizer;
     readonly TensorPool _stepBuffers = new();
+    readonly IProcessGroup _group;
     TrainingRandom _dropoutRng;
     MetricsLog? _log;
 
     public Trainer(ITrainableModel<TBatch> model, TrainingArguments args, ITrainingData<TBatch> train,
         ITrainingData<TBatch>? eval = null,
         Func<EvalPredictions, IReadOnlyDictionary<string, double>>? computeMetrics = null,
-        IEnumerable<ITrainerCallback>? callbacks = null)
+        IEnumerable<ITrainerCallback>? callbacks = null, IProcessGroup? processGroup = null)
     {
         args.Validate();
+        // Launched by mpirun: the MPI world; otherwise this process alone. So every verb built on the trainer is data-parallel
+        // under mpirun without asking for it.
+        _group = processGroup ?? ProcessGroups.FromEnvironment();
         if (train.Count == 0) throw new TrainingConfigurationException("The training set is empty.");
         if (args.EvaluationStrategy != IntervalStrategy.No && eval == null)
             throw new TrainingConfigurationException($"EvaluationStrategy is {args.EvaluationStrategy} but no evaluation set was given.");
@@ -68,6 +85,17 @@ public sealed class Trainer<TBatch>
 
     static long DropoutSeed(int seed) => seed * 7919L + 0x5EED;
 
+    /// <summary>
+    /// The generator a micro-batch's dropout draws from: the checkpointed one in a single process; with several ranks, a
+    /// stream per rank and micro-batch seeded from it (every rank draws one value from it, so it stays the same on all ranks
+    /// and in the checkpoint, while the masks of different ranks are independent).
+    /// </summary>
+    TrainingRandom DropoutFor() => _group.Size == 1 ? _dropoutRng
+        : new TrainingRandom(unchecked((long)(_dropoutRng.NextUInt64() ^ 0x9E3779B97F4A7C15UL * (ulong)(_group.Rank + 1))));
+
+    TrainingDivergedException Diverged(double loss, int epoch, int mb) =>
+        new($"The training loss became {loss} at step {State.GlobalStep + 1} (epoch {epoch}, batch {mb}); lower the learning rate or check the data.");
+
     public TrainingArguments Args { get; }
     public TrainerState State { get; } = new();
     /// <summary>The update rule (the nn layer's <see cref="Optim.AdamW"/> or Keras-flavoured <see cref="Adam"/>) over the model's trainable parameters.</summary>
@@ -79,7 +107,13 @@ public sealed class Trainer<TBatch>
     public int StepsPerEpoch { get; }
     /// <summary>Total planned updates.</summary>
     public long MaxSteps { get; }
-    int MicroBatchesPerEpoch => (_train.Count + Args.PerDeviceTrainBatchSize - 1) / Args.PerDeviceTrainBatchSize;
+    /// <summary>The processes training together (one, unless launched data-parallel).</summary>
+    public IProcessGroup ProcessGroup => _group;
+    /// <summary>True on the process that writes checkpoints, logs and the model (rank 0; always true in a single process).</summary>
+    public bool IsWorldProcessZero => _group.Rank == 0;
+    /// <summary>Examples per micro-batch over all ranks: per-device batch × world size.</summary>
+    int GlobalBatch => Args.PerDeviceTrainBatchSize * _group.Size;
+    int MicroBatchesPerEpoch => (_train.Count + GlobalBatch - 1) / GlobalBatch;
 
     /// <summary>Raised with every record appended to metrics.jsonl: a <see cref="TrainingProgressLog"/>, <see cref="EvaluationLog"/> or <see cref="TrainEndLog"/>.</summary>
     public event Action<TrainerLog>? Logged;
@@ -108,9 +142,10 @@ public sealed class Trainer<TBatch>
     {
         var args = Args;
         using var threads = Tensors.ExecutionScope.Enter(args.Execution);
+        bool main = IsWorldProcessZero;
         Directory.CreateDirectory(args.OutputDir);
-        RunCheckpoint.RemoveAbandonedSaves(args.OutputDir);
-        _log = new MetricsLog(Path.Combine(args.OutputDir, "metrics.jsonl"));
+        if (main) RunCheckpoint.RemoveAbandonedSaves(args.OutputDir);
+        _log = main ? new MetricsLog(Path.Combine(args.OutputDir, "metrics.jsonl")) : null;
         var control = new TrainerControl();
         int epoch = 0, batchStart = 0;
         // Interval accumulators (since the last log / the last evaluation); checkpointed so a resumed run's records match.
@@ -118,8 +153,10 @@ public sealed class Trainer<TBatch>
         if (resumeFromCheckpoint != null)
         {
             (epoch, batchStart, acc) = Resume(resumeFromCheckpoint);
-            _log.DropAfter(State.GlobalStep);
+            _log?.DropAfter(State.GlobalStep);
         }
+        // Every rank starts from rank 0's weights, as DDP does: replicas stay identical even if they were initialised apart.
+        if (_group.Size > 1) foreach (var p in _parameters) _group.Broadcast(p.Value.AsSpan(), root: 0);
         long firstStep = State.GlobalStep, savedStep = -1;
         foreach (var c in _callbacks) c.OnTrainBegin(State, control);
 
@@ -130,7 +167,8 @@ public sealed class Trainer<TBatch>
         long logSamples = 0, evalSamples = 0; double logStart = 0, evalStart = 0;
         _model.Training = true;
         TrainingOptimizer.ZeroGradients(_parameters);
-        using var progress = new ProgressLine(args.DisableProgressBar);
+        using var progress = new ProgressLine(args.DisableProgressBar || !main);
+        using var buckets = _group.Size > 1 ? new GradientBuckets(_parameters, _group) : null;
         bool stopped = false;
 
         while (State.GlobalStep < MaxSteps && !control.ShouldStop)
@@ -147,17 +185,35 @@ public sealed class Trainer<TBatch>
                         : SaveCheckpoint(epoch, mb, evaluatedNow: false, acc);
                     throw new TrainingCancelledException(State.GlobalStep, dir, cancellationToken);
                 }
-                int start = mb * batchSize, len = Math.Min(batchSize, _train.Count - start);
-                var batch = _train.Collate(order.AsSpan(start, len));
+                // This rank's slice of the micro-batch (all of it in a single process); the epoch's last one may leave a rank none.
+                int start = mb * GlobalBatch, globalLen = Math.Min(GlobalBatch, _train.Count - start);
+                int mine = start + _group.Rank * batchSize, len = Math.Clamp(_train.Count - mine, 0, batchSize);
                 // The last, incomplete accumulation of an epoch is averaged over its own micro-batches.
                 int groupStart = mb / accum * accum, groupSize = Math.Min(accum, microBatches - groupStart);
-                float loss;
-                // The step's activations and gradient buffers return to the pool when it ends and serve the next step
-                // (see TensorScope: nothing the step created is used after it; parameter gradients are kept).
-                using (_stepBuffers.Scope()) loss = _model.TrainStep(batch, _dropoutRng, 1f / groupSize);
-                if (!float.IsFinite(loss)) throw new TrainingDivergedException($"The training loss became {loss} at step {State.GlobalStep + 1} (epoch {epoch}, batch {mb}); lower the learning rate or check the data.");
-                stepLoss += loss; microInStep++; stepSamples += len;
+                bool lastOfGroup = microInStep + 1 == groupSize;
+                if (lastOfGroup) buckets?.Arm();
+                float loss = 0;
+                if (len > 0)
+                {
+                    var batch = _train.Collate(order.AsSpan(mine, len));
+                    // Weighting by the slice's share makes the sum over ranks the gradient of the whole micro-batch's mean loss.
+                    float scale = (float)len / globalLen / groupSize;
+                    // The step's activations and gradient buffers return to the pool when it ends and serve the next step
+                    // (see TensorScope: nothing the step created is used after it; parameter gradients are kept).
+                    using (_stepBuffers.Scope()) loss = _model.TrainStep(batch, DropoutFor(), scale);
+                }
+                if (lastOfGroup) buckets?.Finish();
+                if (!float.IsFinite(loss) && _group.Size == 1) throw Diverged(loss, epoch, mb);
+                stepLoss += (double)loss * len / globalLen; microInStep++; stepSamples += globalLen;
                 if (microInStep < groupSize) continue;
+                if (_group.Size > 1)
+                {
+                    // A non-finite loss on any rank makes the sum non-finite on all, so they stop together.
+                    Span<double> sum = [stepLoss];
+                    _group.AllReduceSum(sum);
+                    stepLoss = sum[0];
+                    if (!double.IsFinite(stepLoss)) throw Diverged(stepLoss, epoch, mb);
+                }
 
                 double gradNorm = args.MaxGradNorm > 0 ? GradClip.ClipGradNorm(_parameters, args.MaxGradNorm) : GradClip.GlobalNorm(_parameters);
                 double lr = _optimizer.Groups[0].LearningRateExact;
@@ -292,7 +348,16 @@ public sealed class Trainer<TBatch>
         if (evaluatedNow && _pendingMetric != null) State.BestModelCheckpoint = name;
         var position = new RunPosition(State.GlobalStep, nextEpoch, nextBatch, _optimizer.StepCount, _dropoutRng.GetState(), Args.Seed,
             State.BestMetric, State.BestModelCheckpoint, MaxSteps, State.EarlyStoppingBest, State.EarlyStoppingPatienceCounter,
-            acc.LogLoss, acc.LogUpdates, acc.EvalLoss, acc.EvalUpdates);
+            acc.LogLoss, acc.LogUpdates, acc.EvalLoss, acc.EvalUpdates, _group.Size);
+        string dir = Path.Combine(Args.OutputDir, name);
+        if (IsWorldProcessZero) dir = SaveOnRankZero(position);
+        // The other ranks continue (and may read the checkpoint, e.g. to load the best model) only once it is complete.
+        _group.Barrier();
+        return dir;
+    }
+
+    string SaveOnRankZero(RunPosition position)
+    {
         string dir = RunCheckpoint.Save(Args.OutputDir, _named, _optimizer, Scheduler, position);
         if (Args.SaveTotalLimit > 0)
         {
@@ -313,20 +378,36 @@ public sealed class Trainer<TBatch>
     {
         var pos = RunCheckpoint.ReadPosition(checkpointDir);
         if (pos.Seed != Args.Seed) throw new CheckpointFormatException($"{checkpointDir} was written by a run with seed {pos.Seed}; this run uses seed {Args.Seed}. Resume with the same arguments.");
-        if (pos.MaxSteps != MaxSteps) throw new CheckpointFormatException($"{checkpointDir} was written by a run planned for {pos.MaxSteps} steps; this run plans {MaxSteps}. Resume with the same epochs/max steps and data.");
+        if (pos.WorldSize == _group.Size && pos.MaxSteps != MaxSteps) throw new CheckpointFormatException($"{checkpointDir} was written by a run planned for {pos.MaxSteps} steps; this run plans {MaxSteps}. Resume with the same epochs/max steps and data.");
+        int batchInEpoch = pos.BatchInEpoch;
+        long globalStep = pos.GlobalStep;
+        if (pos.WorldSize != _group.Size)
+        {
+            // Another number of ranks: the same examples of the epoch are done; a global batch left half done is redone.
+            long examplesDone = (long)pos.BatchInEpoch * Args.PerDeviceTrainBatchSize * pos.WorldSize;
+            batchInEpoch = (int)(examplesDone / GlobalBatch);
+            if (Args.MaxSteps <= 0) globalStep = (long)pos.EpochIndex * StepsPerEpoch + batchInEpoch / Args.GradientAccumulationSteps;
+        }
         RunCheckpoint.LoadParameters(checkpointDir, _named);
         RunCheckpoint.LoadOptimizer(checkpointDir, _optimizer, Scheduler, pos.OptimizerSteps);
         _dropoutRng = TrainingRandom.FromState(pos.DropoutRngState);
-        State.GlobalStep = pos.GlobalStep;
+        State.GlobalStep = globalStep;
         State.BestMetric = pos.BestMetric;
         State.BestModelCheckpoint = pos.BestModelCheckpoint;
         State.EarlyStoppingBest = pos.EarlyStoppingBest;
         State.EarlyStoppingPatienceCounter = pos.EarlyStoppingPatienceCounter;
-        State.Epoch = pos.EpochIndex + (double)pos.BatchInEpoch / MicroBatchesPerEpoch;
-        return (pos.EpochIndex, pos.BatchInEpoch, new LossAccumulators
+        State.Epoch = pos.EpochIndex + (double)batchInEpoch / MicroBatchesPerEpoch;
+        return (pos.EpochIndex, batchInEpoch, new LossAccumulators
         {
             LogLoss = pos.LogLossSum, LogUpdates = pos.LogUpdates, EvalLoss = pos.EvalLossSum, EvalUpdates = pos.EvalUpdates,
         });
+    }
+
+    /// <summary>Writes the model directory (<see cref="ITrainableModel{TBatch}.SaveModel"/>) on rank 0 only; every rank returns once it is written.</summary>
+    public void SaveModel(string directory)
+    {
+        if (IsWorldProcessZero) _model.SaveModel(directory);
+        _group.Barrier();
     }
 
     /// <summary>The newest checkpoint under the output directory, or null.</summary>

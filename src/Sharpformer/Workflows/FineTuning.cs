@@ -127,7 +127,7 @@ public static class FineTuning
         var evaluations = EvaluationRecords.Collect(trainer, onEvaluation);
         var result = trainer.Train(options.ResumeFrom, ct);
         model.Eval();
-        trainable.SaveModel(outputDir);
+        trainer.SaveModel(outputDir);
         return new FineTuneResult(evaluations, result, trainable);
     }
 

@@ -72,7 +72,7 @@ public static class G2PTraining
             p => Metrics(vocab, devWords, p), callbacks);
         var evaluations = EvaluationRecords.Collect(trainer, onEvaluation);
         var result = trainer.Train(options.ResumeFrom, cancellationToken);
-        trainable.SaveModel(outputDir);
+        trainer.SaveModel(outputDir);
         model.Eval();
         var test = Evaluate(model, vocab, CmuDict.ByWord(data.Test), BeamWidth, BeamAlpha);
         return new G2PRunResult(evaluations, result, test, clock.Elapsed, outputDir);

@@ -16,6 +16,10 @@ public sealed record SeedTrainingOptions
     public int SequenceLength { get; init; } = 256;
     /// <summary>Padding mask in attention and masked average pooling (the tutorial masks nothing).</summary>
     public bool Masked { get; init; }
+    /// <summary>Dropout rate of the attention and dense blocks (the tutorial's 0.1; 0 makes a run a deterministic function of the data order).</summary>
+    public float Dropout { get; init; } = 0.1f;
+    /// <summary>Write a train_loss record to metrics.jsonl every this many steps; ≤ 0: once per epoch.</summary>
+    public int LoggingSteps { get; init; }
     public bool DisableProgressBar { get; init; }
     /// <summary>Keep run checkpoints each epoch (resumable with <see cref="ResumeFrom"/>).</summary>
     public bool SaveCheckpoints { get; init; }
@@ -43,7 +47,7 @@ public static class SeedTextClassifier
         var vectorizer = new TextVectorizer(new TextVectorizerOptions(options.MaxTokens, options.SequenceLength));
         vectorizer.Adapt(train.Select(e => e.Text), cancellationToken);
         var config = new SeedTransformerConfig(VocabSize: options.MaxTokens, SequenceLength: options.SequenceLength, NumLabels: labels.Count,
-            MaskedAttention: options.Masked, MaskedPooling: options.Masked, Labels: labels.Names);
+            MaskedAttention: options.Masked, MaskedPooling: options.Masked, Labels: labels.Names, Dropout: options.Dropout);
         // The vocabulary can be smaller than max_tokens on a small corpus; Keras' Embedding is still max_tokens rows.
         var model = new SeedTransformer(config, new TrainingRandom(options.Seed));
         var trainable = new SeedTransformerTrainable(model, (m, dir) => { m.Save(dir); vectorizer.Save(dir); });
@@ -54,14 +58,14 @@ public static class SeedTextClassifier
             OutputDir = outputDir, NumTrainEpochs = options.Epochs, LearningRate = options.LearningRate,
             PerDeviceTrainBatchSize = options.BatchSize, PerDeviceEvalBatchSize = 512, Optimizer = OptimizerKind.KerasAdam,
             AdamEpsilon = 1e-7, LrSchedulerType = SchedulerType.Constant, MaxGradNorm = 0, WeightDecay = 0,
-            EvaluationStrategy = eval == null ? IntervalStrategy.No : IntervalStrategy.Epoch, LoggingStrategy = IntervalStrategy.Epoch,
-            SaveStrategy = options.SaveCheckpoints ? IntervalStrategy.Epoch : IntervalStrategy.No,
+            EvaluationStrategy = eval == null ? IntervalStrategy.No : IntervalStrategy.Epoch, LoggingStrategy = options.LoggingSteps > 0 ? IntervalStrategy.Steps : IntervalStrategy.Epoch,
+            LoggingSteps = Math.Max(1, options.LoggingSteps), SaveStrategy = options.SaveCheckpoints ? IntervalStrategy.Epoch : IntervalStrategy.No,
             Seed = options.Seed, DisableProgressBar = options.DisableProgressBar,
         };
         var trainer = new Trainer<SeedBatch>(trainable, args, trainData, evalData, ClassificationMetricsFor(labels));
         var evaluations = EvaluationRecords.Collect(trainer, onEvaluation);
         var result = trainer.Train(options.ResumeFrom, cancellationToken);
-        trainable.SaveModel(outputDir);
+        trainer.SaveModel(outputDir);
         return new SeedRunResult(evaluations, result, outputDir);
     }
 
