@@ -5,6 +5,7 @@ internal static class BenchCatalog
 {
     public static SortedDictionary<string, Func<string[], int>> All() => new()
     {
+        ["allreduce"] = AllReduceBench.Run,
         ["block"] = BlockBench.Run,
         ["gemm"] = GemmBench.Run,
         ["loadtest"] = LoadTestBench.Run,

@@ -1,5 +1,5 @@
 /* Reference all-reduce bandwidth measured with the MPI library alone (no .NET), for comparison with
-   `Sharpformer.Bench allreduce`. Same message (N floats, MPI_SUM, in place), same timing rule (median of R reps after
+   `Sharpformer.Bench allreduce` (which compiles and runs this file itself). Same message (N floats, MPI_SUM, in place), same timing rule (median of R reps after
    one warm-up, each rep between barriers). Prints one JSON line on rank 0.
    Build: mpicc -O2 -o allreduce allreduce.c    Run: mpirun -np 2 ./allreduce [floats] [repeats] */
 #include <mpi.h>

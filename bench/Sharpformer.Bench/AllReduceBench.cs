@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using System.Globalization;
+using Sharpformer.Models;
+using Sharpformer.Training;
+using Sharpformer.Training.Distributed;
+
+namespace Sharpformer.Bench;
+
+/// <summary>
+/// Data parallelism over Open MPI on this machine (loopback, shared memory). Options: --json, --ranks N (default 2),
+/// --floats F (default 25,000,000 = 100 MB), --repeats R (default 7), --rounds K (default 3), --batch B (default 32),
+/// --steps S (default 8).
+/// (a) allreduce: MPI_Allreduce (sum, in place) of F floats across N ranks through Sharpformer's binding
+///     (<see cref="MpiProcessGroup"/>, the nonblocking call the trainer uses, then wait) against the same collective from C
+///     (mpi/allreduce.c, compiled with mpicc): median of R timed calls after one warm-up, each between barriers, the
+///     slowest rank's time; K rounds alternating C and .NET so both see the same machine load.
+/// (b) train: the seed transformer through the Trainer, batch B × 256 per rank (AG News-like lengths), 1 kernel thread per
+///     rank, 1 rank vs N ranks: median step time after two warm-up steps, padded tokens/s of the whole job and process CPU.
+/// Launched without mpirun, it starts the MPI runs itself (mpirun --oversubscribe --bind-to none, root allowed) and prints
+/// their JSON lines.
+/// </summary>
+internal static class AllReduceBench
+{
+    public static int Run(string[] args)
+    {
+        bool json = args.Contains("--json");
+        if (args.Contains("--child-allreduce")) return ChildAllReduce(args);
+        if (args.Contains("--child-train")) return ChildTrain(args);
+        string mpirun = new[] { "/usr/bin/mpirun", "/usr/local/bin/mpirun" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("mpirun not found: apt-get install openmpi-bin libopenmpi-dev");
+        int ranks = IntOption(args, "--ranks", 2), rounds = IntOption(args, "--rounds", 3);
+        string floats = (Option(args, "--floats") ?? "25000000"), repeats = Option(args, "--repeats") ?? "7";
+        string reference = CompileReference();
+        string self = typeof(AllReduceBench).Assembly.Location;
+        var lines = new List<string>();
+        for (int k = 0; k < rounds; k++)
+        {
+            lines.Add(Mpi(mpirun, ranks, [reference, floats, repeats]));
+            lines.Add(Mpi(mpirun, ranks, ["dotnet", self, "allreduce", "--child-allreduce", "--floats", floats, "--repeats", repeats]));
+        }
+        string batch = Option(args, "--batch") ?? "32", steps = Option(args, "--steps") ?? "8";
+        for (int k = 0; k < Math.Max(1, rounds - 1); k++)
+        {
+            lines.Add(Mpi(mpirun, 1, ["dotnet", self, "allreduce", "--child-train", "--batch", batch, "--steps", steps]));
+            lines.Add(Mpi(mpirun, ranks, ["dotnet", self, "allreduce", "--child-train", "--batch", batch, "--steps", steps]));
+        }
+        foreach (var l in lines) Console.WriteLine(json ? l : l.Replace(",\"", ", \"", StringComparison.Ordinal));
+        return 0;
+    }
+
+    static string Mpi(string mpirun, int ranks, string[] command)
+    {
+        var psi = new ProcessStartInfo(mpirun) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in (string[])["-np", ranks.ToString(CultureInfo.InvariantCulture), "--oversubscribe", "--bind-to", "none", .. command]) psi.ArgumentList.Add(a);
+        psi.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
+        psi.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
+        psi.Environment["TERM"] = "dumb";
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"mpirun {string.Join(' ', command)} failed ({p.ExitCode}): {err.Result}");
+        return output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith('{'));
+    }
+
+    static string CompileReference()
+    {
+        string source = Path.Combine(AppContext.BaseDirectory, "mpi", "allreduce.c");
+        string exe = Path.Combine(Path.GetTempPath(), $"sharpformer-allreduce-ref-{Environment.ProcessId}");
+        var psi = new ProcessStartInfo("mpicc", ["-O2", "-o", exe, source]) { RedirectStandardError = true, UseShellExecute = false };
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException("mpicc not found: apt-get install libopenmpi-dev");
+        string err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"mpicc {source} failed: {err}");
+        return exe;
+    }
+
+    static int ChildAllReduce(string[] args)
+    {
+        var world = MpiProcessGroup.World;
+        int n = IntOption(args, "--floats", 25_000_000), repeats = IntOption(args, "--repeats", 7);
+        var buffer = GC.AllocateArray<float>(n, pinned: true);
+        buffer.AsSpan().Fill(world.Rank + 1);
+        var times = new double[repeats];
+        for (int r = -1; r < repeats; r++)
+        {
+            world.Barrier();
+            long t0 = Stopwatch.GetTimestamp();
+            world.StartAllReduceSum(buffer).Wait();
+            // the slowest rank's time, as the C reference: every rank's time in its own slot, summed, then the maximum
+            var all = new double[world.Size];
+            all[world.Rank] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            world.AllReduceSum(all);
+            if (r >= 0) times[r] = all.Max();
+        }
+        Array.Sort(times);
+        double s = times[repeats / 2], bytes = n * 4.0;
+        if (world.Rank == 0)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{{\"bench\":\"allreduce_sharpformer\",\"ranks\":{world.Size},\"bytes\":{bytes:F0},\"median_s\":{s:F4},\"algbw_gb_s\":{bytes / s / 1e9:F3},\"busbw_gb_s\":{bytes / s / 1e9 * 2.0 * (world.Size - 1) / world.Size:F3},\"library\":\"{world.LibraryVersion.Split(',')[0]}\"}}"));
+        return 0;
+    }
+
+    sealed class StepClock : ITrainerCallback
+    {
+        public readonly List<long> Ends = [];
+        public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) => Ends.Add(Stopwatch.GetTimestamp());
+    }
+
+    static int ChildTrain(string[] args)
+    {
+        var group = ProcessGroups.FromEnvironment();
+        int batch = IntOption(args, "--batch", 32), steps = IntOption(args, "--steps", 8);
+        const int seqLen = 256;
+        var cfg = new SeedTransformerConfig(SequenceLength: seqLen);
+        var rng = new TrainingRandom(1);
+        var rows = Enumerable.Range(0, batch * group.Size * steps).Select(_ =>
+        {
+            var ids = new int[seqLen];
+            int len = 20 + rng.Next(70);   // AG News-like: 20–90 tokens, padded to 256
+            for (int t = 0; t < len; t++) ids[t] = 2 + rng.Next(cfg.VocabSize - 2);
+            return (ids, rng.Next(cfg.NumLabels));
+        }).ToList();
+        var data = new ListTrainingData<(int[], int), SeedBatch>(rows, r => SeedTransformerTrainable.Collate(r, seqLen));
+        var model = new SeedTransformer(cfg, new TrainingRandom(0));
+        var clock = new StepClock();
+        var args2 = new TrainingArguments
+        {
+            OutputDir = Path.Combine(Path.GetTempPath(), $"sharpformer-dp-bench-{Environment.ProcessId}"), MaxSteps = steps, PerDeviceTrainBatchSize = batch,
+            Optimizer = OptimizerKind.KerasAdam, LearningRate = 1e-3, AdamEpsilon = 1e-7, MaxGradNorm = 0, LrSchedulerType = SchedulerType.Constant,
+            LoggingStrategy = IntervalStrategy.No, DisableProgressBar = true, Execution = new Tensors.ExecutionOptions(1),
+        };
+        var trainer = new Trainer<SeedBatch>(new SeedTransformerTrainable(model), args2, data, callbacks: [clock], processGroup: group);
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        long start = Stopwatch.GetTimestamp();
+        trainer.Train();
+        double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        var stepTimes = clock.Ends.Zip(clock.Ends.Skip(1), (a, b) => Stopwatch.GetElapsedTime(a, b).TotalSeconds).Skip(1).Order().ToArray();
+        double median = stepTimes[stepTimes.Length / 2];
+        Span<double> cpuAll = [cpu];
+        group.AllReduceSum(cpuAll);
+        if (group.Rank == 0)
+        {
+            Directory.Delete(args2.OutputDir, recursive: true);
+            int global = batch * group.Size;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{{\"bench\":\"seed_transformer_data_parallel\",\"ranks\":{group.Size},\"threads_per_rank\":1,\"batch_per_rank\":{batch},\"seq_len\":{seqLen},\"step_ms\":{median * 1000:F1},\"tokens_per_s\":{global * seqLen / median:F0},\"samples_per_s\":{global / median:F1},\"cpu_seconds_all_ranks\":{cpuAll[0]:F2},\"steps\":{steps},\"wall_s\":{Stopwatch.GetElapsedTime(start).TotalSeconds:F2}}}"));
+        }
+        return 0;
+    }
+
+    static string? Option(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    static int IntOption(string[] args, string name, int fallback) => Option(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+}
