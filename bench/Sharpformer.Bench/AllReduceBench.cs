@@ -15,7 +15,8 @@ namespace Sharpformer.Bench;
 ///     (mpi/allreduce.c, compiled with mpicc): median of R timed calls after one warm-up, each between barriers, the
 ///     slowest rank's time; K rounds alternating C and .NET so both see the same machine load.
 /// (b) train: the seed transformer through the Trainer, batch B × 256 per rank (AG News-like lengths), 1 kernel thread per
-///     rank, 1 rank vs N ranks: median step time after two warm-up steps, padded tokens/s of the whole job and process CPU.
+///     rank, 1 rank vs N ranks: median step time after two warm-up steps, padded tokens/s of the whole job, and the process
+///     CPU time per step summed over the ranks (tokens per CPU second: the scaling a quiet machine with a core per rank shows).
 /// Launched without mpirun, it starts the MPI runs itself (mpirun --oversubscribe --bind-to none, root allowed) and prints
 /// their JSON lines.
 /// </summary>
@@ -35,20 +36,20 @@ internal static class AllReduceBench
         var lines = new List<string>();
         for (int k = 0; k < rounds; k++)
         {
-            lines.Add(Mpi(mpirun, ranks, [reference, floats, repeats]));
-            lines.Add(Mpi(mpirun, ranks, ["dotnet", self, "allreduce", "--child-allreduce", "--floats", floats, "--repeats", repeats]));
+            lines.AddRange(Mpi(mpirun, ranks, [reference, floats, repeats]));
+            lines.AddRange(Mpi(mpirun, ranks, ["dotnet", self, "allreduce", "--child-allreduce", "--floats", floats, "--repeats", repeats]));
         }
         string batch = Option(args, "--batch") ?? "32", steps = Option(args, "--steps") ?? "8";
         for (int k = 0; k < Math.Max(1, rounds - 1); k++)
         {
-            lines.Add(Mpi(mpirun, 1, ["dotnet", self, "allreduce", "--child-train", "--batch", batch, "--steps", steps]));
-            lines.Add(Mpi(mpirun, ranks, ["dotnet", self, "allreduce", "--child-train", "--batch", batch, "--steps", steps]));
+            lines.AddRange(Mpi(mpirun, 1, ["dotnet", self, "allreduce", "--child-train", "--batch", batch, "--steps", steps]));
+            lines.AddRange(Mpi(mpirun, ranks, ["dotnet", self, "allreduce", "--child-train", "--batch", batch, "--steps", steps]));
         }
         foreach (var l in lines) Console.WriteLine(json ? l : l.Replace(",\"", ", \"", StringComparison.Ordinal));
         return 0;
     }
 
-    static string Mpi(string mpirun, int ranks, string[] command)
+    static IEnumerable<string> Mpi(string mpirun, int ranks, string[] command)
     {
         var psi = new ProcessStartInfo(mpirun) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in (string[])["-np", ranks.ToString(CultureInfo.InvariantCulture), "--oversubscribe", "--bind-to", "none", .. command]) psi.ArgumentList.Add(a);
@@ -60,7 +61,7 @@ internal static class AllReduceBench
         string output = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         if (p.ExitCode != 0) throw new InvalidOperationException($"mpirun {string.Join(' ', command)} failed ({p.ExitCode}): {err.Result}");
-        return output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith('{'));
+        return output.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith('{')).ToList();
     }
 
     static string CompileReference()
@@ -97,14 +98,16 @@ internal static class AllReduceBench
         double s = times[repeats / 2], bytes = n * 4.0;
         if (world.Rank == 0)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{{\"bench\":\"allreduce_sharpformer\",\"ranks\":{world.Size},\"bytes\":{bytes:F0},\"median_s\":{s:F4},\"algbw_gb_s\":{bytes / s / 1e9:F3},\"busbw_gb_s\":{bytes / s / 1e9 * 2.0 * (world.Size - 1) / world.Size:F3},\"library\":\"{world.LibraryVersion.Split(',')[0]}\"}}"));
+                $"{{\"bench\":\"allreduce_sharpformer\",\"ranks\":{world.Size},\"call\":\"MPI_Iallreduce+MPI_Wait\",\"bytes\":{bytes:F0},\"median_s\":{s:F4},\"algbw_gb_s\":{bytes / s / 1e9:F3},\"busbw_gb_s\":{bytes / s / 1e9 * 2.0 * (world.Size - 1) / world.Size:F3},\"library\":\"{world.LibraryVersion.Split(',')[0]}\"}}"));
         return 0;
     }
 
+    /// <summary>Wall clock and process CPU time at the end of every step.</summary>
     sealed class StepClock : ITrainerCallback
     {
-        public readonly List<long> Ends = [];
-        public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) => Ends.Add(Stopwatch.GetTimestamp());
+        public readonly List<(long Wall, TimeSpan Cpu)> Ends = [];
+        public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) =>
+            Ends.Add((Stopwatch.GetTimestamp(), Process.GetCurrentProcess().TotalProcessorTime));
     }
 
     static int ChildTrain(string[] args)
@@ -131,20 +134,20 @@ internal static class AllReduceBench
             LoggingStrategy = IntervalStrategy.No, DisableProgressBar = true, Execution = new Tensors.ExecutionOptions(1),
         };
         var trainer = new Trainer<SeedBatch>(new SeedTransformerTrainable(model), args2, data, callbacks: [clock], processGroup: group);
-        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         long start = Stopwatch.GetTimestamp();
         trainer.Train();
-        double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
-        var stepTimes = clock.Ends.Zip(clock.Ends.Skip(1), (a, b) => Stopwatch.GetElapsedTime(a, b).TotalSeconds).Skip(1).Order().ToArray();
+        // steps 3.. (two warm-up steps): median wall time; process CPU per step over them, summed over the ranks
+        var timed = clock.Ends.Skip(1).ToList();
+        var stepTimes = timed.Zip(timed.Skip(1), (a, b) => Stopwatch.GetElapsedTime(a.Wall, b.Wall).TotalSeconds).Order().ToArray();
         double median = stepTimes[stepTimes.Length / 2];
-        Span<double> cpuAll = [cpu];
+        Span<double> cpuAll = [(timed[^1].Cpu - timed[0].Cpu).TotalSeconds / (timed.Count - 1)];
         group.AllReduceSum(cpuAll);
         if (group.Rank == 0)
         {
             Directory.Delete(args2.OutputDir, recursive: true);
             int global = batch * group.Size;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{{\"bench\":\"seed_transformer_data_parallel\",\"ranks\":{group.Size},\"threads_per_rank\":1,\"batch_per_rank\":{batch},\"seq_len\":{seqLen},\"step_ms\":{median * 1000:F1},\"tokens_per_s\":{global * seqLen / median:F0},\"samples_per_s\":{global / median:F1},\"cpu_seconds_all_ranks\":{cpuAll[0]:F2},\"steps\":{steps},\"wall_s\":{Stopwatch.GetElapsedTime(start).TotalSeconds:F2}}}"));
+                $"{{\"bench\":\"seed_transformer_data_parallel\",\"ranks\":{group.Size},\"threads_per_rank\":1,\"batch_per_rank\":{batch},\"seq_len\":{seqLen},\"step_ms\":{median * 1000:F1},\"tokens_per_s\":{global * seqLen / median:F0},\"samples_per_s\":{global / median:F1},\"cpu_ms_per_step_all_ranks\":{cpuAll[0] * 1000:F1},\"tokens_per_cpu_s\":{global * seqLen / cpuAll[0]:F0},\"steps\":{steps},\"wall_s\":{Stopwatch.GetElapsedTime(start).TotalSeconds:F2}}}"));
         }
         return 0;
     }
