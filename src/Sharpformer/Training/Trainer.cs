@@ -169,7 +169,7 @@ public sealed class Trainer<TBatch>
         TrainingOptimizer.ZeroGradients(_parameters);
         using var progress = new ProgressLine(args.DisableProgressBar || !main);
         using var buckets = _group.Size > 1 ? new GradientBuckets(_parameters, _group) : null;
-        bool stopped = false;
+        bool stopped = false, cancelAgreed = false;
 
         while (State.GlobalStep < MaxSteps && !control.ShouldStop)
         {
@@ -177,7 +177,7 @@ public sealed class Trainer<TBatch>
             double stepLoss = 0; int microInStep = 0, stepSamples = 0;
             for (int mb = batchStart; mb < microBatches && State.GlobalStep < MaxSteps; mb++)
             {
-                if (microInStep == 0 && cancellationToken.IsCancellationRequested)
+                if (microInStep == 0 && (_group.Size == 1 ? cancellationToken.IsCancellationRequested : cancelAgreed))
                 {
                     progress.Clear();
                     string dir = savedStep == State.GlobalStep
@@ -267,6 +267,15 @@ public sealed class Trainer<TBatch>
                     string dir = SaveCheckpoint(nextEpoch, nextBatch, evalNow, acc);
                     savedStep = State.GlobalStep;
                     foreach (var c in _callbacks) c.OnSave(State, control, dir);
+                }
+                if (_group.Size > 1)
+                {
+                    // Stopping is collective: a callback on a per-rank clock (a time budget) or a token cancelled on one rank
+                    // stops every rank after the same step, instead of leaving the others waiting in the next all-reduce.
+                    Span<double> flags = [control.ShouldStop ? 1 : 0, cancellationToken.IsCancellationRequested ? 1 : 0];
+                    _group.AllReduceSum(flags);
+                    control.ShouldStop = flags[0] > 0;
+                    cancelAgreed = flags[1] > 0;
                 }
                 if (control.ShouldStop) { stopped = !last; break; }
             }

@@ -26,7 +26,7 @@ public sealed class DataParallelTrainerTests : IDisposable
 
     sealed record Run(IReadOnlyList<double> Losses, float[] Weights, TrainResult Result, Trainer<SeedBatch> Trainer);
 
-    Run Train(IProcessGroup group, int batch, string output, int epochs = 3, string? resume = null, bool save = false)
+    Run Train(IProcessGroup group, int batch, string output, int epochs = 3, string? resume = null, bool save = false, ITrainerCallback? callback = null)
     {
         var model = new SeedTransformer(Config, new TrainingRandom(group.Rank == 0 ? 7 : 100 + group.Rank));   // replicas start apart: rank 0's weights are broadcast
         var trainable = new SeedTransformerTrainable(model, (m, dir) => m.Save(dir));
@@ -36,7 +36,7 @@ public sealed class DataParallelTrainerTests : IDisposable
             LoggingStrategy = IntervalStrategy.Steps, LoggingSteps = 1, SaveStrategy = save ? IntervalStrategy.Epoch : IntervalStrategy.No,
             DisableProgressBar = true, Execution = new Sharpformer.Tensors.ExecutionOptions(1), MaxGradNorm = 0.5,
         };
-        var trainer = new Trainer<SeedBatch>(trainable, args, Data, processGroup: group);
+        var trainer = new Trainer<SeedBatch>(trainable, args, Data, callbacks: callback == null ? null : [callback], processGroup: group);
         var losses = new List<double>();
         trainer.Logged += log => { if (log is TrainingProgressLog p) losses.Add(p.TrainLoss); };
         var result = trainer.Train(resume);
@@ -70,6 +70,19 @@ public sealed class DataParallelTrainerTests : IDisposable
         // Every rank holds bit-identical weights: the same summed gradients through the same optimizer state.
         for (int r = 1; r < ranks; r++) Assert.Equal(many[0].Weights, many[r].Weights);
         for (int r = 1; r < ranks; r++) Assert.Equal(many[0].Losses, many[r].Losses);
+    }
+
+    sealed class StopAt(long step) : ITrainerCallback
+    {
+        public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) { if (state.GlobalStep == step) control.ShouldStop = true; }
+    }
+
+    [Fact]
+    public void ACallbackStoppingOneRank_StopsEveryRankAfterTheSameStep()
+    {
+        var runs = new ThreadWorld(2).Run(g => Train(g, 4, Path.Combine(_dir, $"rank{g.Rank}"), callback: g.Rank == 1 ? new StopAt(3) : null));
+        Assert.All(runs, r => Assert.Equal(3, r.Result.GlobalStep));
+        Assert.All(runs, r => Assert.True(r.Result.Stopped));
     }
 
     [Fact]
