@@ -193,6 +193,7 @@ public sealed class Trainer<TBatch>
                 bool lastOfGroup = microInStep + 1 == groupSize;
                 if (lastOfGroup) buckets?.Arm();
                 float loss = 0;
+                var dropout = DropoutFor();   // drawn by every rank, also one without examples, so the generators stay in step
                 if (len > 0)
                 {
                     var batch = _train.Collate(order.AsSpan(mine, len));
@@ -200,7 +201,7 @@ public sealed class Trainer<TBatch>
                     float scale = (float)len / globalLen / groupSize;
                     // The step's activations and gradient buffers return to the pool when it ends and serve the next step
                     // (see TensorScope: nothing the step created is used after it; parameter gradients are kept).
-                    using (_stepBuffers.Scope()) loss = _model.TrainStep(batch, DropoutFor(), scale);
+                    using (_stepBuffers.Scope()) loss = _model.TrainStep(batch, dropout, scale);
                 }
                 if (lastOfGroup) buckets?.Finish();
                 if (!float.IsFinite(loss) && _group.Size == 1) throw Diverged(loss, epoch, mb);
