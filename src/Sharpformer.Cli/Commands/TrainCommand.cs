@@ -66,7 +66,7 @@ internal static class TrainCommand
         var output = new Option<string>("--output") { Description = "Model directory to write (checkpoints and metrics.jsonl go there too).", Required = true };
         var epochs = new Option<double>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 3 };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and dropout.", DefaultValueFactory = _ => 0 };
-        var batch = new Option<int?>("--batch-size") { Description = "Per-step batch size (default: 128 seed transformer, 16 fine-tuning)." };
+        var batch = new Option<int?>("--batch-size") { Description = "Per-step batch size of each process (default: 128 seed transformer, 16 fine-tuning); under mpirun -np N a step sees N times as many examples." };
         var lr = new Option<double?>("--learning-rate") { Description = "Peak learning rate (default: 1e-3 seed transformer, 5e-5 fine-tuning)." };
         var masked = new Option<bool>("--masked") { Description = "Seed transformer: mask padding in attention and pooling." };
         var freeze = new Option<bool>("--freeze-base") { Description = "Fine-tuning: train only the classification head (the encoder stays frozen)." };
@@ -163,11 +163,14 @@ internal static class TrainCommand
 
     static int RunSeed(IReadOnlyList<TextExample> train, IReadOnlyList<TextExample>? test, LabelSet labels, string outDir, SeedTrainingOptions options, bool json, CancellationToken ct)
     {
-        if (!json) Console.Error.WriteLine($"training the seed transformer on {train.Count} texts ({labels.Count} labels), evaluating on {test?.Count ?? 0}; seed {options.Seed}, {options.Epochs} epochs, batch {options.BatchSize}{(options.Masked ? ", masked" : "")}");
+        if (!json) Console.Error.WriteLine($"training the seed transformer on {train.Count} texts ({labels.Count} labels), evaluating on {test?.Count ?? 0}; seed {options.Seed}, {options.Epochs} epochs, batch {options.BatchSize}{RanksNote()}{(options.Masked ? ", masked" : "")}");
         var result = SeedTextClassifier.Train(train, test, labels, outDir, options, rec => PrintEval(rec, json), ct);
         PrintSummary(result.Evaluations, result.Train, outDir, json);
         return 0;
     }
+
+    /// <summary>" per rank × N ranks" under mpirun (the batch option is per process), else nothing.</summary>
+    internal static string RanksNote() => Training.Distributed.ProcessGroups.Launched().Size is > 1 and int n ? $" per rank × {n} ranks" : "";
 
     internal static void PrintEval(EvaluationLog record, bool json)
     {
