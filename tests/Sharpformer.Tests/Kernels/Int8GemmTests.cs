@@ -18,7 +18,7 @@ public class Int8GemmTests
         return c;
     }
 
-    public static TheoryData<Int8Kernel> Kernels => new() { Int8Kernel.Portable, Int8Kernel.Avx2, Int8Kernel.AvxVnni };
+    public static TheoryData<Int8Kernel> Kernels => new() { Int8Kernel.Portable, Int8Kernel.Avx2, Int8Kernel.AvxVnni, Int8Kernel.Avx512Vnni };
 
     [Theory]
     [MemberData(nameof(Kernels))]

@@ -15,6 +15,8 @@ public enum Int8Kernel
     Avx2,
     /// <summary>AVX-VNNI vpdpbusd (u8 × s8 → s32, 256-bit), the only VNNI form .NET 10 exposes as an intrinsic.</summary>
     AvxVnni,
+    /// <summary>512-bit AVX512_VNNI vpdpbusd in machine code emitted at run time (<see cref="JitDotKernels"/>): 6 rows × 64 channels per call.</summary>
+    Avx512Vnni,
 }
 
 /// <summary>
@@ -132,9 +134,13 @@ public static unsafe class Int8Gemm
     const int BlocksPerItem = 4;
     /// <summary>Rows per parallel work item.</summary>
     const int RowsPerItem = 32;
+    /// <summary>Rows per parallel work item of the emitted kernel: four of its 6-row tiles.</summary>
+    const int JitRowsPerItem = 4 * JitDotKernels.MaxRows;
 
     /// <summary>The fastest kernel this CPU runs.</summary>
-    public static Int8Kernel Best { get; } = AvxVnni.IsSupported ? Int8Kernel.AvxVnni : Avx2.IsSupported ? Int8Kernel.Avx2 : Int8Kernel.Portable;
+    /// <remarks>The emitted 512-bit kernel first (unless <c>SHARPFORMER_JIT=0</c>), then the managed ones.</remarks>
+    public static Int8Kernel Best { get; } = IsSupported(Int8Kernel.Avx512Vnni) ? Int8Kernel.Avx512Vnni
+        : AvxVnni.IsSupported ? Int8Kernel.AvxVnni : Avx2.IsSupported ? Int8Kernel.Avx2 : Int8Kernel.Portable;
 
     /// <summary>True when <paramref name="kernel"/> can run on this CPU.</summary>
     public static bool IsSupported(Int8Kernel kernel) => kernel switch
@@ -142,6 +148,7 @@ public static unsafe class Int8Gemm
         Int8Kernel.Portable => true,
         Int8Kernel.Avx2 => Avx2.IsSupported,
         Int8Kernel.AvxVnni => AvxVnni.IsSupported,
+        Int8Kernel.Avx512Vnni => JitDotKernels.IsAvailable(DotInstruction.Vpdpbusd),
         _ => false,
     };
 
@@ -189,12 +196,15 @@ public static unsafe class Int8Gemm
         {
             for (int r = 0; r < rows; r++) qa.AsSpan(r * ldq + w.In, ldq - w.In).Clear();
             QuantizeRows(x, rows, w.In, qa, ldq, sx, zp);
-            int rowItems = (rows + RowsPerItem - 1) / RowsPerItem, colItems = (w.Blocks + BlocksPerItem - 1) / BlocksPerItem;
+            bool jit = k == Int8Kernel.Avx512Vnni;
+            int rowsPerItem = jit ? JitRowsPerItem : RowsPerItem;
+            int rowItems = (rows + rowsPerItem - 1) / rowsPerItem, colItems = (w.Blocks + BlocksPerItem - 1) / BlocksPerItem;
             int workers = Parallelism.WorkersFor((long)rows * w.Out * w.In, 1 << 20, threads);
             fixed (float* py = y)
             {
                 var args = new Args(qa, sx, zp, w, (nint)py, rows, k);
-                Parallelism.ForDynamic(rowItems * colItems, workers, item => Item(args, item / colItems, item % colItems));
+                if (jit) Parallelism.ForDynamic(rowItems * colItems, workers, item => ItemJit(args, item / colItems, item % colItems));
+                else Parallelism.ForDynamic(rowItems * colItems, workers, item => Item(args, item / colItems, item % colItems));
             }
         }
         finally
@@ -237,6 +247,44 @@ public static unsafe class Int8Gemm
         }
     }
 
+    /// <summary>One work item on the emitted kernel: tiles of 6 rows × up to 4 blocks (64 channels), then the vectorised dequantization.</summary>
+    static void ItemJit(Args a, int rowItem, int colItem)
+    {
+        const int nbMax = JitDotKernels.MaxBlocks, cb = Int8PackedWeights.ColumnBlock;
+        var w = a.W;
+        int r0 = rowItem * JitRowsPerItem, r1 = Math.Min(a.Rows, r0 + JitRowsPerItem);
+        int b0 = colItem * nbMax, nb = Math.Min(nbMax, w.Blocks - b0);
+        int* acc = stackalloc int[JitDotKernels.MaxRows * JitDotKernels.AccStride];
+        float* y = (float*)a.Y;
+        fixed (byte* qa = a.Qa) fixed (sbyte* packed = w.Packed) fixed (int* colSums = w.ColumnSums) fixed (float* scales = w.Scales)
+        {
+            sbyte* pb = packed + (long)b0 * cb * w.InPadded;
+            for (int r = r0; r < r1; r += JitDotKernels.MaxRows)
+            {
+                int mr = Math.Min(JitDotKernels.MaxRows, r1 - r);
+                JitDotKernels.Get(DotInstruction.Vpdpbusd, mr, nb)(qa + (long)r * w.InPadded, w.InPadded, pb, cb * w.InPadded, acc, w.InPadded / 4);
+                for (int i = 0; i < mr; i++)
+                {
+                    float sx = a.Sx[r + i];
+                    int zp = a.Zp[r + i];
+                    float* dst = y + (long)(r + i) * w.Out;
+                    int* ai = acc + i * JitDotKernels.AccStride;
+                    for (int j = 0; j < nb; j++)
+                    {
+                        int n0 = (b0 + j) * cb;
+                        if (n0 + cb <= w.Out)
+                        {
+                            var s = Vector512.ConvertToSingle(Vector512.Load(ai + j * cb) - Vector512.Create(zp) * Vector512.Load(colSums + n0));
+                            Vector512.Store(Vector512.Load(dst + n0) + s * (Vector512.Create(sx) * Vector512.Load(scales + n0)), dst + n0);
+                        }
+                        else
+                            for (int c = 0; c < w.Out - n0; c++) dst[n0 + c] += sx * scales[n0 + c] * (ai[j * cb + c] - zp * colSums[n0 + c]);
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>
     /// acc[i, j] = Σ_k a[i, k]·b[j, k] for i &lt; mr (≤ 4) rows of u8 activations (row stride lda = InPadded) and one packed
     /// block of 16 channels. Rows past mr read row 0 again and are not stored.
@@ -248,6 +296,12 @@ public static unsafe class Int8Gemm
         {
             case Int8Kernel.AvxVnni: TileVnni(a, a1, a2, a3, lda / 4, b, acc); break;
             case Int8Kernel.Avx2: TileAvx2(a, a1, a2, a3, lda / 4, b, acc); break;
+            case Int8Kernel.Avx512Vnni:
+                // The emitted kernel writes rows AccStride apart; LinearAccumulate calls it directly, this is for single-block callers.
+                int* wide = stackalloc int[TileRows * JitDotKernels.AccStride];
+                JitDotKernels.Get(DotInstruction.Vpdpbusd, mr, 1)(a, lda, b, 0, wide, lda / 4);
+                for (int i = 0; i < mr; i++) new ReadOnlySpan<int>(wide + i * JitDotKernels.AccStride, 16).CopyTo(new Span<int>(acc + i * 16, 16));
+                break;
             default: TilePortable(a, lda, mr, b, acc); break;
         }
     }
