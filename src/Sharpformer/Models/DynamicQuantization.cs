@@ -31,6 +31,7 @@ public static class DynamicQuantization
         foreach (var lin in EncoderLinears(model))
         {
             if (lin.Int8Weight != null) continue;
+            if (lin.Bf16Weight != null) throw new InvalidOperationException("This model was converted to bf16; quantize the fp32 model instead.");
             var w = lin.Weight.Value;
             Attach(lin, Int8PackedWeights.Quantize(w.Contiguous().ToArray(), lin.OutFeatures, lin.InFeatures));
         }
@@ -41,7 +42,7 @@ public static class DynamicQuantization
     public static bool IsQuantized(PretrainedModel model) => EncoderLinears(model).Any(l => l.Int8Weight != null);
 
     /// <summary>The linear layers of the encoder layer stack, by their HF names (with the model's prefix).</summary>
-    static IEnumerable<Linear> EncoderLinears(PretrainedModel model) =>
+    internal static IEnumerable<Linear> EncoderLinears(PretrainedModel model) =>
         model.BaseModel.Stack.NamedModules().Select(m => m.Module).OfType<Linear>();
 
     static void Attach(Linear lin, Int8PackedWeights packed)

@@ -191,7 +191,7 @@ public abstract class PretrainedModel : Module
 
     internal static DenseWeights Dense(Linear l) => new(l.Weight.Value.Data.AsMemory(l.Weight.Value.Offset, l.Weight.Value.Size),
         l.Bias is null ? ReadOnlyMemory<float>.Empty : l.Bias.Value.Data.AsMemory(l.Bias.Value.Offset, l.Bias.Value.Size), l.OutFeatures, l.InFeatures,
-        l.Int8Weight);
+        l.Int8Weight, l.Bf16Weight);
 
     internal static NormWeights Norm(Nn.LayerNorm n) => new(Mem(n.Weight.Value), Mem(n.Bias.Value), n.Eps);
 

@@ -25,12 +25,20 @@ public sealed class Linear : Module
     /// </summary>
     public Kernels.Int8PackedWeights? Int8Weight { get; internal set; }
 
+    /// <summary>
+    /// The bf16 copy of <see cref="Weight"/> the inference fast path multiplies by (Models/Bf16Inference.cs sets it and
+    /// rounds Weight to the same values); null for an fp32 layer.
+    /// </summary>
+    public Kernels.Bf16PackedWeights? Bf16Weight { get; internal set; }
+
     /// <summary>x [..., in] → [..., out].</summary>
     /// <exception cref="NotSupportedException">In training mode when the layer is int8-quantized (inference only).</exception>
     public Tensor Forward(Tensor x)
     {
         if (Int8Weight != null && Training)
             throw new NotSupportedException("This model is int8-quantized, which is for inference only; train the fp32 checkpoint and quantize it afterwards (sharpformer quantize).");
+        if (Bf16Weight != null && Training)
+            throw new NotSupportedException("This model's linear layers were converted to bf16 for inference; train the fp32 model and convert it afterwards.");
         var y = Functional.Linear(x, Weight.Value, Bias?.Value);
         return Forwarded(y);
     }

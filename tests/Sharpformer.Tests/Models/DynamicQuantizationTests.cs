@@ -23,7 +23,7 @@ public class DynamicQuantizationTests
     }
 
     /// <summary>Smallest cosine between matching rows of width h over the tokens where mask is 1.</summary>
-    static double MinTokenCosine(float[] a, float[] b, int h, int[]? mask)
+    internal static double MinTokenCosine(float[] a, float[] b, int h, int[]? mask)
     {
         double min = 1;
         for (int t = 0; t < a.Length / h; t++)
