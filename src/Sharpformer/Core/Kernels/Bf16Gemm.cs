@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Sharpformer.Kernels;
@@ -181,6 +182,14 @@ public static unsafe class Bf16Gemm
         }
     }
 
+    /// <summary>s += a.odd·w.odd, then + a.even·w.even (vdpbf16ps's order), for one bf16 pair of an activation row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Step(Vector256<float> s, uint pair, Vector256<float> odd, Vector256<float> even)
+    {
+        s = Vector256.FusedMultiplyAdd(Vector256.Create(BitConverter.UInt32BitsToSingle(pair & 0xFFFF0000u)), odd, s);
+        return Vector256.FusedMultiplyAdd(Vector256.Create(BitConverter.UInt32BitsToSingle(pair << 16)), even, s);
+    }
+
     /// <summary>
     /// acc[i, 16·j + c] = Σ_k a[i, k]·b_j[k][c] in fp32 for i &lt; mr (≤ 6) rows of bf16 activations (stride lda = InPadded
     /// elements) and nb (≤ 4) packed blocks of stride blockStride elements; acc rows are <see cref="JitDotKernels.AccStride"/> apart.
@@ -193,22 +202,30 @@ public static unsafe class Bf16Gemm
             return;
         }
         var high = Vector256.Create(0xFFFF0000u);
-        for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nb; j++)
-                for (int h = 0; h < 2; h++)
+        // Rows past mr read row 0 again and are not stored (no branches in the loop).
+        uint* p0 = (uint*)a, p1 = (uint*)(a + (mr > 1 ? lda : 0)), p2 = (uint*)(a + (mr > 2 ? 2 * lda : 0));
+        uint* p3 = (uint*)(a + (mr > 3 ? 3 * lda : 0)), p4 = (uint*)(a + (mr > 4 ? 4 * lda : 0)), p5 = (uint*)(a + (mr > 5 ? 5 * lda : 0));
+        // One block half (8 channels) at a time against all rows, so each weight load and widening serves six rows.
+        for (int j = 0; j < nb; j++)
+            for (int h = 0; h < 2; h++)
+            {
+                Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default;
+                uint* pw = (uint*)(b + (long)j * blockStride) + 8 * h;
+                for (int k = 0; k < lda / 2; k++, pw += 16)
                 {
-                    // vdpbf16ps's order: the odd element's product first, then the even one's, each added in fp32.
-                    Vector256<float> s = default;
-                    uint* pa = (uint*)(a + (long)i * lda);
-                    uint* pw = (uint*)(b + (long)j * blockStride) + 8 * h;
-                    for (int k = 0; k < lda / 2; k++, pw += 16)
-                    {
-                        var wv = Vector256.Load(pw);
-                        uint x = pa[k];
-                        s += Vector256.Create(BitConverter.UInt32BitsToSingle(x & 0xFFFF0000u)) * (wv & high).AsSingle();
-                        s += Vector256.Create(BitConverter.UInt32BitsToSingle(x << 16)) * (wv << 16).AsSingle();
-                    }
-                    s.Store(acc + i * JitDotKernels.AccStride + j * 16 + 8 * h);
+                    var wv = Vector256.Load(pw);
+                    var odd = (wv & high).AsSingle();
+                    var even = (wv << 16).AsSingle();
+                    s0 = Step(s0, p0[k], odd, even); s1 = Step(s1, p1[k], odd, even); s2 = Step(s2, p2[k], odd, even);
+                    s3 = Step(s3, p3[k], odd, even); s4 = Step(s4, p4[k], odd, even); s5 = Step(s5, p5[k], odd, even);
                 }
+                float* dst = acc + j * 16 + 8 * h;
+                s0.Store(dst);
+                if (mr > 1) s1.Store(dst + JitDotKernels.AccStride);
+                if (mr > 2) s2.Store(dst + 2 * JitDotKernels.AccStride);
+                if (mr > 3) s3.Store(dst + 3 * JitDotKernels.AccStride);
+                if (mr > 4) s4.Store(dst + 4 * JitDotKernels.AccStride);
+                if (mr > 5) s5.Store(dst + 5 * JitDotKernels.AccStride);
+            }
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -161,8 +162,8 @@ public static unsafe class Int8Gemm
         for (int r = 0; r < rows; r++)
         {
             var row = x.Slice(r * cols, cols);
-            float min = 0, max = 0;
-            foreach (var v in row) { min = MathF.Min(min, v); max = MathF.Max(max, v); }
+            // A NaN anywhere makes min (and so scale) NaN, an infinity makes scale infinite: both rejected below.
+            float min = MathF.Min(0, TensorPrimitives.Min(row)), max = MathF.Max(0, TensorPrimitives.Max(row));
             float scale = (max - min) / 255f;
             if (scale == 0 || !float.IsFinite(scale))
             {
@@ -172,10 +173,25 @@ public static unsafe class Int8Gemm
             }
             int zp = (int)Math.Clamp(MathF.Round(-min / scale), 0f, 255f);
             var dst = q.Slice(r * ldq, cols);
-            for (int k = 0; k < cols; k++) dst[k] = (byte)Math.Clamp((int)MathF.Round(row[k] / scale) + zp, 0, 255);
+            int k = 0;
+            // 32 at a time: round-half-even(x / scale) + zp clamped to [0, 255], exactly as the scalar tail.
+            var vs = Vector256.Create(scale);
+            var vzp = Vector256.Create(zp);
+            var hi = Vector256.Create(255);
+            for (; k + 32 <= cols; k += 32)
+            {
+                var i0 = Quantize(row.Slice(k, 8), vs, vzp, hi); var i1 = Quantize(row.Slice(k + 8, 8), vs, vzp, hi);
+                var i2 = Quantize(row.Slice(k + 16, 8), vs, vzp, hi); var i3 = Quantize(row.Slice(k + 24, 8), vs, vzp, hi);
+                Vector256.Narrow(Vector256.Narrow(i0, i1).AsUInt16(), Vector256.Narrow(i2, i3).AsUInt16()).CopyTo(dst.Slice(k, 32));
+            }
+            for (; k < cols; k++) dst[k] = (byte)Math.Clamp((int)MathF.Round(row[k] / scale) + zp, 0, 255);
             scales[r] = scale; zeroPoints[r] = zp;
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Quantize(ReadOnlySpan<float> x, Vector256<float> scale, Vector256<int> zp, Vector256<int> hi) =>
+        Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(Vector256.Create(x) / scale)) + zp, Vector256<int>.Zero, hi);
 
     /// <summary>
     /// y[rows, w.Out] += dequantized(quantize(x[rows, w.In]) · qᵀ): the caller pre-fills y with the bias (and residual),
