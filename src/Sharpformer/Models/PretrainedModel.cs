@@ -123,9 +123,11 @@ public abstract class PretrainedModel : Module
     {
         var list = new List<CheckpointTensor>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var int8 = DynamicQuantization.QuantizedWeights(this);
         foreach (var (name, p) in NamedParameters())
         {
             if (!seen.Add(name)) continue;
+            if (int8.TryGetValue(name, out var q)) { list.AddRange(DynamicQuantization.CheckpointTensors(name, q)); continue; }
             var t = p.Value;
             list.Add(CheckpointTensor.FromFloat32(name, t.Contiguous().ToArray(), t.ShapeArray));
         }
@@ -137,7 +139,7 @@ public abstract class PretrainedModel : Module
             string prefix = ReferenceEquals(BaseModel, this) ? "" : BaseModelPrefix + ".";
             list.Add(CheckpointTensor.FromInt64(prefix + "embeddings.position_ids", ids, 1, ids.Length));
         }
-        return DynamicQuantization.IsQuantized(this) ? DynamicQuantization.ToCheckpointTensors(this, list) : list;
+        return list;
     }
 
     /// <summary>The directory the model was loaded from (its tokenizer files are saved along with the model), or null.</summary>
@@ -189,7 +191,7 @@ public abstract class PretrainedModel : Module
 
     // ---- helpers shared by the model families ----
 
-    internal static DenseWeights Dense(Linear l) => new(l.Weight.Value.Data.AsMemory(l.Weight.Value.Offset, l.Weight.Value.Size),
+    internal static DenseWeights Dense(Linear l) => new(l.Int8Weight != null ? ReadOnlyMemory<float>.Empty : l.Weight.Value.Data.AsMemory(l.Weight.Value.Offset, l.Weight.Value.Size),
         l.Bias is null ? ReadOnlyMemory<float>.Empty : l.Bias.Value.Data.AsMemory(l.Bias.Value.Offset, l.Bias.Value.Size), l.OutFeatures, l.InFeatures,
         l.Int8Weight, l.Bf16Weight);
 

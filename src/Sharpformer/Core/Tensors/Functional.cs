@@ -165,6 +165,25 @@ public static partial class Functional
     /// <summary>y = x·Wᵀ + b for x [..., in], W [out, in] (torch/HF layout), b [out]: one GEMM with transB, then the bias.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: false);
 
+    /// <summary>x·Wᵀ + b through an int8-quantized weight (<see cref="Int8Gemm.LinearAccumulate"/>, activations quantized per
+    /// row): inference only, the result records no gradient.</summary>
+    public static Tensor QuantizedLinear(Tensor x, Int8PackedWeights weight, Tensor? bias = null)
+    {
+        if (x.Rank == 0 || x.Dim(-1) != weight.In)
+            throw ShapeMismatchException.For("QuantizedLinear", x.Shape, [weight.Out, weight.In], "x's last dimension must equal the weight's in-features (weight is [out, in])");
+        if (bias != null && (bias.Rank != 1 || bias.Dim(0) != weight.Out))
+            throw ShapeMismatchException.For("QuantizedLinear", [weight.Out, weight.In], bias.Shape, $"bias must be [{weight.Out}]");
+        var xc = x.Contiguous();
+        int rows = x.Size / weight.In;
+        var outShape = x.ShapeArray; outShape[^1] = weight.Out;
+        var y = Tensor.Empty(outShape);
+        var ys = y.Data.AsSpan(0, y.Size);
+        if (bias is null) ys.Clear();
+        else for (int r = 0; r < rows; r++) bias.Contiguous().ContiguousSpan().CopyTo(ys.Slice(r * weight.Out, weight.Out));
+        Int8Gemm.LinearAccumulate(xc.ContiguousSpan(), rows, weight, ys, ExecutionScope.Threads);
+        return y;
+    }
+
     /// <summary>GELU(x·Wᵀ + b) (exact erf GELU, as BERT's intermediate layer) with the bias and activation fused into one pass after the GEMM.</summary>
     public static Tensor LinearGelu(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: true);
 
