@@ -70,15 +70,6 @@ public static class DynamicQuantization
         return true;
     }
 
-    /// <summary>The int8 weights of a model by their parameter names (<c>….weight</c>); empty for an fp32 model.</summary>
-    internal static Dictionary<string, Int8PackedWeights> QuantizedWeights(PretrainedModel model)
-    {
-        var quantized = new Dictionary<string, Int8PackedWeights>(StringComparer.Ordinal);
-        foreach (var (name, m) in model.NamedModules())
-            if (m is Linear { Int8Weight: { } q }) quantized[name + ".weight"] = q;
-        return quantized;
-    }
-
     /// <summary>What save_pretrained writes for one quantized weight: the values as I8 [out, in] plus their F32 scales.</summary>
     internal static IEnumerable<CheckpointTensor> CheckpointTensors(string name, Int8PackedWeights p) =>
     [

@@ -123,11 +123,19 @@ public abstract class PretrainedModel : Module
     {
         var list = new List<CheckpointTensor>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        var int8 = DynamicQuantization.QuantizedWeights(this);
+        // Layers holding int8 or bf16 weights only: int8 as I8 + scales, bf16 as the F32 values it multiplies by.
+        var packed = new Dictionary<string, Linear>(StringComparer.Ordinal);
+        foreach (var (name, m) in NamedModules())
+            if (m is Linear lin && (lin.Int8Weight != null || lin.Bf16Weight != null)) packed[name + ".weight"] = lin;
         foreach (var (name, p) in NamedParameters())
         {
             if (!seen.Add(name)) continue;
-            if (int8.TryGetValue(name, out var q)) { list.AddRange(DynamicQuantization.CheckpointTensors(name, q)); continue; }
+            if (packed.TryGetValue(name, out var lin))
+            {
+                if (lin.Int8Weight is { } q) list.AddRange(DynamicQuantization.CheckpointTensors(name, q));
+                else list.Add(CheckpointTensor.FromFloat32(name, lin.Bf16Weight!.ToFloat(), lin.OutFeatures, lin.InFeatures));
+                continue;
+            }
             var t = p.Value;
             list.Add(CheckpointTensor.FromFloat32(name, t.Contiguous().ToArray(), t.ShapeArray));
         }
@@ -191,7 +199,7 @@ public abstract class PretrainedModel : Module
 
     // ---- helpers shared by the model families ----
 
-    internal static DenseWeights Dense(Linear l) => new(l.Int8Weight != null ? ReadOnlyMemory<float>.Empty : l.Weight.Value.Data.AsMemory(l.Weight.Value.Offset, l.Weight.Value.Size),
+    internal static DenseWeights Dense(Linear l) => new(l.Weight.Value.IsReleased ? ReadOnlyMemory<float>.Empty : l.Weight.Value.Data.AsMemory(l.Weight.Value.Offset, l.Weight.Value.Size),
         l.Bias is null ? ReadOnlyMemory<float>.Empty : l.Bias.Value.Data.AsMemory(l.Bias.Value.Offset, l.Bias.Value.Size), l.OutFeatures, l.InFeatures,
         l.Int8Weight, l.Bf16Weight);
 

@@ -27,8 +27,8 @@ public sealed class Linear : Module
     public Kernels.Int8PackedWeights? Int8Weight { get; internal set; }
 
     /// <summary>
-    /// The bf16 copy of <see cref="Weight"/> the inference fast path multiplies by (Models/Bf16Inference.cs sets it and
-    /// rounds Weight to the same values); null for an fp32 layer.
+    /// The bf16 weights of a layer converted for bf16 inference (Models/Bf16Inference.cs sets them); as with
+    /// <see cref="Int8Weight"/>, both paths multiply by them and <see cref="Weight"/> keeps no fp32 values. Null for an fp32 layer.
     /// </summary>
     public Kernels.Bf16PackedWeights? Bf16Weight { get; internal set; }
 
@@ -40,7 +40,9 @@ public sealed class Linear : Module
             throw new NotSupportedException("This model is int8-quantized, which is for inference only; train the fp32 checkpoint and quantize it afterwards (sharpformer quantize).");
         if (Bf16Weight != null && Training)
             throw new NotSupportedException("This model's linear layers were converted to bf16 for inference; train the fp32 model and convert it afterwards.");
-        var y = Int8Weight is { } q ? Functional.QuantizedLinear(x, q, Bias?.Value) : Functional.Linear(x, Weight.Value, Bias?.Value);
+        var y = Int8Weight is { } q ? Functional.QuantizedLinear(x, q, Bias?.Value)
+            : Bf16Weight is { } b ? Functional.Bf16Linear(x, b, Bias?.Value)
+            : Functional.Linear(x, Weight.Value, Bias?.Value);
         return Forwarded(y);
     }
 }

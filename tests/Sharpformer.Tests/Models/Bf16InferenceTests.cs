@@ -49,16 +49,25 @@ public class Bf16InferenceTests
         var input = EncoderInput.FromRows(ids, null, mask);
         var cos = DynamicQuantizationTests.MinTokenCosine(Last(fp32, input), Last(b, input), 768, input.AttentionMask);
         Assert.True(cos >= 0.999, $"min token cosine {cos:F5}");
-        // The fp32 weights now hold bf16 values: their low 16 bits are zero.
-        var w = b.Encoder.Layer[0].FastWeights().Query.Weight.ToArray();
-        Assert.All(w, v => Assert.Equal(0u, BitConverter.SingleToUInt32Bits(v) & 0xFFFF));
+        // One copy of the weights: bf16 only. Saving writes those bf16 values (low 16 bits zero) as F32 under the HF name.
+        var query = b.Encoder.Layer[0].FastWeights().Query;
+        Assert.NotNull(query.Bf16);
+        Assert.True(query.Weight.IsEmpty);
+        var saved = b.ToCheckpointTensors().Single(t => t.Name == "encoder.layer.0.attention.self.query.weight");
+        Assert.Equal([768, 768], saved.Shape);
+        var values = saved.ToFloat32();
+        Assert.Equal(query.Bf16!.ToFloat(), values);
+        Assert.All(values, v => Assert.Equal(0u, BitConverter.SingleToUInt32Bits(v) & 0xFFFF));
     }
 
     [Fact]
-    public void Bf16ModelRefusesTrainingAndInt8Quantization()
+    public void Bf16ModulePathRunsTheBf16LayersAndTheModelRefusesTrainingAndInt8Quantization()
     {
         var b = AutoModel.FromPretrained(SharedData.Fixture("bert-tiny-uncased-seqcls"));
         Bf16Inference.Convert(b);
+        var input = FixtureModels.Expected("bert-tiny-uncased-seqcls").Cases[0].Input;
+        var module = b.Run(input).Encoder.LastHiddenState.Contiguous().ToArray(); // grad enabled: the module path, Functional.Bf16Linear
+        Assert.True(DynamicQuantizationTests.MinTokenCosine(Last(b, input), module, 64, null) >= 0.99999);
         Assert.Throws<InvalidOperationException>(() => DynamicQuantization.Quantize(b));
         b.Train();
         var e = Assert.Throws<NotSupportedException>(() => b.Run(FixtureModels.Expected("bert-tiny-uncased-seqcls").Cases[0].Input));

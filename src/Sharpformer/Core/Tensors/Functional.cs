@@ -167,20 +167,35 @@ public static partial class Functional
 
     /// <summary>x·Wᵀ + b through an int8-quantized weight (<see cref="Int8Gemm.LinearAccumulate"/>, activations quantized per
     /// row): inference only, the result records no gradient.</summary>
-    public static Tensor QuantizedLinear(Tensor x, Int8PackedWeights weight, Tensor? bias = null)
+    public static Tensor QuantizedLinear(Tensor x, Int8PackedWeights weight, Tensor? bias = null) =>
+        PackedLinear("QuantizedLinear", x, weight.Out, weight.In, bias, (xs, rows, ys) => Int8Gemm.LinearAccumulate(xs, rows, weight, ys, ExecutionScope.Threads));
+
+    /// <summary>x·Wᵀ + b through a bf16 weight (<see cref="Bf16Gemm.LinearAccumulate"/>, activations rounded to bf16, fp32 sums):
+    /// inference only, the result records no gradient.</summary>
+    public static Tensor Bf16Linear(Tensor x, Bf16PackedWeights weight, Tensor? bias = null) =>
+        PackedLinear("Bf16Linear", x, weight.Out, weight.In, bias, (xs, rows, ys) => Bf16Gemm.LinearAccumulate(xs, rows, weight, ys, ExecutionScope.Threads));
+
+    delegate void PackedAccumulate(ReadOnlySpan<float> x, int rows, Span<float> y);
+
+    /// <summary>y = bias (or 0) per row, then y += x·Wᵀ by <paramref name="accumulate"/> over the packed weight [outF, inF].</summary>
+    static Tensor PackedLinear(string op, Tensor x, int outF, int inF, Tensor? bias, PackedAccumulate accumulate)
     {
-        if (x.Rank == 0 || x.Dim(-1) != weight.In)
-            throw ShapeMismatchException.For("QuantizedLinear", x.Shape, [weight.Out, weight.In], "x's last dimension must equal the weight's in-features (weight is [out, in])");
-        if (bias != null && (bias.Rank != 1 || bias.Dim(0) != weight.Out))
-            throw ShapeMismatchException.For("QuantizedLinear", [weight.Out, weight.In], bias.Shape, $"bias must be [{weight.Out}]");
+        if (x.Rank == 0 || x.Dim(-1) != inF)
+            throw ShapeMismatchException.For(op, x.Shape, [outF, inF], "x's last dimension must equal the weight's in-features (weight is [out, in])");
+        if (bias != null && (bias.Rank != 1 || bias.Dim(0) != outF))
+            throw ShapeMismatchException.For(op, [outF, inF], bias.Shape, $"bias must be [{outF}]");
         var xc = x.Contiguous();
-        int rows = x.Size / weight.In;
-        var outShape = x.ShapeArray; outShape[^1] = weight.Out;
+        int rows = x.Size / inF;
+        var outShape = x.ShapeArray; outShape[^1] = outF;
         var y = Tensor.Empty(outShape);
         var ys = y.Data.AsSpan(0, y.Size);
         if (bias is null) ys.Clear();
-        else for (int r = 0; r < rows; r++) bias.Contiguous().ContiguousSpan().CopyTo(ys.Slice(r * weight.Out, weight.Out));
-        Int8Gemm.LinearAccumulate(xc.ContiguousSpan(), rows, weight, ys, ExecutionScope.Threads);
+        else
+        {
+            var b = bias.Contiguous().ContiguousSpan();
+            for (int r = 0; r < rows; r++) b.CopyTo(ys.Slice(r * outF, outF));
+        }
+        accumulate(xc.ContiguousSpan(), rows, ys);
         return y;
     }
 
