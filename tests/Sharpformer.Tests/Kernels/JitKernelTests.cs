@@ -38,6 +38,25 @@ public unsafe class JitKernelTests
             }
     }
 
+    /// <summary>AMX against the portable kernel on the whole int8 linear (exact int32 sums, the same dequantization, so bit-identical):
+    /// 37 rows (a full and a partial 16-row tile), 70 channels (a partial block) and 128 in-features (two 64-byte steps).</summary>
+    [CpuFact(CpuFeature.Amx)]
+    public void EmittedAmxKernelGivesTheSameInt8LinearAsThePortableKernel()
+    {
+        var rng = new Random(23);
+        const int rows = 37, outs = 70, ins = 128;
+        var w = Enumerable.Range(0, outs * ins).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var x = Enumerable.Range(0, rows * ins).Select(_ => 3 * (float)rng.NextDouble() - 1f).ToArray();
+        var p = Int8PackedWeights.Quantize(w, outs, ins);
+        var yAmx = new float[rows * outs];
+        var yRef = new float[rows * outs];
+        Int8Gemm.LinearAccumulate(x, rows, p, yAmx, threads: 2, Int8Kernel.Amx);
+        Int8Gemm.LinearAccumulate(x, rows, p, yRef, threads: 2, Int8Kernel.Portable);
+        Assert.Equal(yRef, yAmx);
+        var odd = Int8PackedWeights.Quantize(w.AsSpan(0, outs * 100).ToArray(), outs, 100);
+        Assert.Throws<ArgumentException>(() => Int8Gemm.LinearAccumulate(x, 1, odd, yAmx, 1, Int8Kernel.Amx));
+    }
+
     public static TheoryData<Bf16Kernel> Bf16Kernels => new() { Bf16Kernel.Portable, Bf16Kernel.Avx512Bf16 };
 
     /// <summary>

@@ -8,7 +8,7 @@ public class X64EmitterTests
     /// <summary>
     /// Expected bytes produced by GNU as 2.44 from the Intel-syntax line beside each (as --64 t.s; objdump -d -M intel t.o),
     /// chosen to hit every encoding path: zmm16–31 (EVEX R′/X/V′ bits), r8–r15 bases and indexes, compressed disp8 (×64 and
-    /// ×4), disp32, rsp/r12 bases (SIB), r13 base with a displacement, embedded broadcast, imm8 and imm32.
+    /// ×4), disp32, rsp/r12 bases (SIB), r13 base with a displacement, embedded broadcast, imm8 and imm32, and the VEX-encoded AMX tile instructions.
     /// </summary>
     public static TheoryData<string, string> Encodings => new()
     {
@@ -28,6 +28,16 @@ public class X64EmitterTests
         { "add rdx, 1000", "48 81 c2 e8 03 00 00" },
         { "dec r9", "49 ff c9" },
         { "vzeroupper", "c5 f8 77" },
+        { "ldtilecfg [rax]", "c4 e2 78 49 00" },
+        { "tilerelease", "c4 e2 78 49 c0" },
+        { "tilezero tmm3", "c4 e2 7b 49 d8" },
+        { "tileloadd tmm4, [rdi+rsi*1]", "c4 e2 7b 4b 24 37" },
+        { "tileloadd tmm5, [r11+r10*1]", "c4 82 7b 4b 2c 13" },
+        { "tilestored [r8+r11*1], tmm2", "c4 82 7a 4b 14 18" },
+        { "tdpbusd tmm1, tmm4, tmm5", "c4 e2 51 5e cc" },
+        { "tdpbf16ps tmm0, tmm4, tmm6", "c4 e2 4a 5c c4" },
+        { "mov rax, qword ptr [rsp+8]", "48 8b 44 24 08" },
+        { "mov r10, 64", "49 c7 c2 40 00 00 00" },
         { "ret", "c3" },
     };
 
@@ -51,6 +61,16 @@ public class X64EmitterTests
             case "add rdx, 1000": e.Add(Gpr.Rdx, 1000); break;
             case "dec r9": e.Dec(Gpr.R9); break;
             case "vzeroupper": e.Vzeroupper(); break;
+            case "ldtilecfg [rax]": e.Ldtilecfg(new Mem(Gpr.Rax)); break;
+            case "tilerelease": e.Tilerelease(); break;
+            case "tilezero tmm3": e.Tilezero(3); break;
+            case "tileloadd tmm4, [rdi+rsi*1]": e.Tileloadd(4, new Mem(Gpr.Rdi, Gpr.Rsi)); break;
+            case "tileloadd tmm5, [r11+r10*1]": e.Tileloadd(5, new Mem(Gpr.R11, Gpr.R10)); break;
+            case "tilestored [r8+r11*1], tmm2": e.Tilestored(new Mem(Gpr.R8, Gpr.R11), 2); break;
+            case "tdpbusd tmm1, tmm4, tmm5": e.Tdpbusd(1, 4, 5); break;
+            case "tdpbf16ps tmm0, tmm4, tmm6": e.Tdpbf16ps(0, 4, 6); break;
+            case "mov rax, qword ptr [rsp+8]": e.Mov(Gpr.Rax, new Mem(Gpr.Rsp, Disp: 8)); break;
+            case "mov r10, 64": e.Mov(Gpr.R10, 64); break;
             case "ret": e.Ret(); break;
             default: throw new ArgumentException(line);
         }
@@ -91,6 +111,9 @@ public class X64EmitterTests
             Assert.Equal(24, offsets.Length);
             Assert.Equal(Convert.ToHexString(Assemble(e.Listing)), Convert.ToHexString(e.ToArray()));
         }
+        var amx = AmxKernels.EmitAll(out var amxOffsets);
+        Assert.Equal(4, amxOffsets.Length);
+        Assert.Equal(Convert.ToHexString(Assemble(amx.Listing)), Convert.ToHexString(amx.ToArray()));
     }
 
     static byte[] Assemble(string source)

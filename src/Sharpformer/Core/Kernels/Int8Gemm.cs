@@ -18,6 +18,9 @@ public enum Int8Kernel
     AvxVnni,
     /// <summary>512-bit AVX512_VNNI vpdpbusd in machine code emitted at run time (<see cref="JitDotKernels"/>): 6 rows × 64 channels per call.</summary>
     Avx512Vnni,
+    /// <summary>AMX tdpbusd on 16-row tiles, emitted at run time (<see cref="AmxKernels"/>); needs In padded to a multiple of
+    /// 64. Chosen only when asked for: it had not run on AMX hardware when written.</summary>
+    Amx,
 }
 
 /// <summary>
@@ -150,6 +153,7 @@ public static unsafe class Int8Gemm
         Int8Kernel.Avx2 => Avx2.IsSupported,
         Int8Kernel.AvxVnni => AvxVnni.IsSupported,
         Int8Kernel.Avx512Vnni => JitDotKernels.IsAvailable(DotInstruction.Vpdpbusd),
+        Int8Kernel.Amx => AmxKernels.IsAvailable,
         _ => false,
     };
 
@@ -203,6 +207,8 @@ public static unsafe class Int8Gemm
         if (!IsSupported(k)) throw new PlatformNotSupportedException($"The {k} int8 kernel needs a CPU feature this machine lacks.");
         if (x.Length < (long)rows * w.In) throw new ArgumentException($"x holds {x.Length} values, {rows}×{w.In} needed.", nameof(x));
         if (y.Length < (long)rows * w.Out) throw new ArgumentException($"y holds {y.Length} values, {rows}×{w.Out} needed.", nameof(y));
+        if (k == Int8Kernel.Amx && w.InPadded % AmxKernels.StepBytes != 0)
+            throw new ArgumentException($"The AMX kernel needs in-features padded to a multiple of {AmxKernels.StepBytes}, got {w.InPadded}.", nameof(w));
         if (rows == 0) return;
         int ldq = w.InPadded;
         var qa = ArrayPool<byte>.Shared.Rent(rows * ldq);
@@ -212,14 +218,14 @@ public static unsafe class Int8Gemm
         {
             for (int r = 0; r < rows; r++) qa.AsSpan(r * ldq + w.In, ldq - w.In).Clear();
             QuantizeRows(x, rows, w.In, qa, ldq, sx, zp);
-            bool jit = k == Int8Kernel.Avx512Vnni;
-            int rowsPerItem = jit ? JitRowsPerItem : RowsPerItem;
+            bool jit = k is Int8Kernel.Avx512Vnni or Int8Kernel.Amx;
+            int rowsPerItem = k == Int8Kernel.Amx ? 2 * AmxKernels.MaxRows : jit ? JitRowsPerItem : RowsPerItem;
             int rowItems = (rows + rowsPerItem - 1) / rowsPerItem, colItems = (w.Blocks + BlocksPerItem - 1) / BlocksPerItem;
             int workers = Parallelism.WorkersFor((long)rows * w.Out * w.In, 1 << 20, threads);
             fixed (float* py = y)
             {
                 var args = new Args(qa, sx, zp, w, (nint)py, rows, k);
-                if (jit) Parallelism.ForDynamic(rowItems * colItems, workers, item => ItemJit(args, item / colItems, item % colItems));
+                if (jit) Parallelism.ForDynamic(rowItems * colItems, workers, item => ItemJit(args, item / colItems, item % colItems, rowsPerItem));
                 else Parallelism.ForDynamic(rowItems * colItems, workers, item => Item(args, item / colItems, item % colItems));
             }
         }
@@ -263,22 +269,30 @@ public static unsafe class Int8Gemm
         }
     }
 
-    /// <summary>One work item on the emitted kernel: tiles of 6 rows × up to 4 blocks (64 channels), then the vectorised dequantization.</summary>
-    static void ItemJit(Args a, int rowItem, int colItem)
+    /// <summary>One work item on an emitted kernel: tiles of 6 (AVX-512) or 16 (AMX) rows × up to 4 blocks (64 channels), then the vectorised dequantization.</summary>
+    static void ItemJit(Args a, int rowItem, int colItem, int rowsPerItem)
     {
         const int nbMax = JitDotKernels.MaxBlocks, cb = Int8PackedWeights.ColumnBlock;
         var w = a.W;
-        int r0 = rowItem * JitRowsPerItem, r1 = Math.Min(a.Rows, r0 + JitRowsPerItem);
+        bool amx = a.Kernel == Int8Kernel.Amx;
+        int tileRows = amx ? AmxKernels.MaxRows : JitDotKernels.MaxRows;
+        int r0 = rowItem * rowsPerItem, r1 = Math.Min(a.Rows, r0 + rowsPerItem);
         int b0 = colItem * nbMax, nb = Math.Min(nbMax, w.Blocks - b0);
-        int* acc = stackalloc int[JitDotKernels.MaxRows * JitDotKernels.AccStride];
+        int* acc = stackalloc int[AmxKernels.MaxRows * JitDotKernels.AccStride];
+        byte* cfg = stackalloc byte[64];
         float* y = (float*)a.Y;
         fixed (byte* qa = a.Qa) fixed (sbyte* packed = w.Packed) fixed (int* colSums = w.ColumnSums) fixed (float* scales = w.Scales)
         {
             sbyte* pb = packed + (long)b0 * cb * w.InPadded;
-            for (int r = r0; r < r1; r += JitDotKernels.MaxRows)
+            for (int r = r0; r < r1; r += tileRows)
             {
-                int mr = Math.Min(JitDotKernels.MaxRows, r1 - r);
-                JitDotKernels.Get(DotInstruction.Vpdpbusd, mr, nb)(qa + (long)r * w.InPadded, w.InPadded, pb, cb * w.InPadded, acc, w.InPadded / 4);
+                int mr = Math.Min(tileRows, r1 - r);
+                if (amx)
+                {
+                    AmxKernels.Configure(cfg, mr);
+                    AmxKernels.Get(nb)(qa + (long)r * w.InPadded, w.InPadded, pb, cb * w.InPadded, acc, w.InPadded / AmxKernels.StepBytes, cfg);
+                }
+                else JitDotKernels.Get(DotInstruction.Vpdpbusd, mr, nb)(qa + (long)r * w.InPadded, w.InPadded, pb, cb * w.InPadded, acc, w.InPadded / 4);
                 for (int i = 0; i < mr; i++)
                 {
                     float sx = a.Sx[r + i];

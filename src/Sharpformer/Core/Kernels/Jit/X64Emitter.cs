@@ -81,7 +81,36 @@ internal sealed class X64Emitter
     /// <summary>vzeroupper: leaves the upper vector state clean for the managed caller's SSE/AVX code.</summary>
     public void Vzeroupper() { Bytes(0xC5, 0xF8, 0x77); Text("vzeroupper"); }
 
+    // ---- AMX (VEX-encoded; tmm0–7) ----
+
+    /// <summary>ldtilecfg [m]: loads the 64-byte tile configuration (palette 1, bytes per row and rows of each tile).</summary>
+    public void Ldtilecfg(Mem m) { Vex3(map: 2, pp: 0, 0, 0, m); Bytes(0x49); ModRm(0, m, 1); Text($"ldtilecfg {m}"); }
+
+    /// <summary>tilerelease: returns the tile state to init (required before the thread runs other AMX users' code).</summary>
+    public void Tilerelease() { Bytes(0xC4, 0xE2, 0x78, 0x49, 0xC0); Text("tilerelease"); }
+
+    /// <summary>tilezero t.</summary>
+    public void Tilezero(int t) { Vex3Reg(pp: 3, vvvv: 0); Bytes(0x49, (byte)(0xC0 | (t << 3))); Text($"tilezero tmm{t}"); }
+
+    /// <summary>tileloadd t, [base + stride·1]: the tile's rows from base, stride bytes apart (the index register is the stride).</summary>
+    public void Tileloadd(int t, Mem m) { Vex3(map: 2, pp: 3, t, 0, m); Bytes(0x4B); ModRm(t, m, 1); Text($"tileloadd tmm{t}, {m}"); }
+
+    /// <summary>tilestored [base + stride·1], t.</summary>
+    public void Tilestored(Mem m, int t) { Vex3(map: 2, pp: 2, t, 0, m); Bytes(0x4B); ModRm(t, m, 1); Text($"tilestored {m}, tmm{t}"); }
+
+    /// <summary>tdpbusd c, a, b: c.i32[m][n] += Σ_k a.u8[m][4k..4k+3]·b.s8[k][4n..4n+3] (AMX-INT8).</summary>
+    public void Tdpbusd(int c, int a, int b) { Vex3Reg(pp: 1, vvvv: b); Bytes(0x5E, (byte)(0xC0 | (c << 3) | a)); Text($"tdpbusd tmm{c}, tmm{a}, tmm{b}"); }
+
+    /// <summary>tdpbf16ps c, a, b: c.f32[m][n] += Σ_k a.bf16[m][2k..2k+1]·b.bf16[k][2n..2n+1] (AMX-BF16).</summary>
+    public void Tdpbf16ps(int c, int a, int b) { Vex3Reg(pp: 2, vvvv: b); Bytes(0x5C, (byte)(0xC0 | (c << 3) | a)); Text($"tdpbf16ps tmm{c}, tmm{a}, tmm{b}"); }
+
     // ---- general purpose ----
+
+    /// <summary>mov r, qword [m].</summary>
+    public void Mov(Gpr r, Mem m) { Rex(true, (int)r, m.Index is { } i ? (int)i : 0, (int)m.Base); Bytes(0x8B); ModRm((int)r, m, 1); Text($"mov {Mem.Name(r)}, qword ptr {m}"); }
+
+    /// <summary>mov r, imm32 (sign-extended).</summary>
+    public void Mov(Gpr r, int imm) { Rex(true, 0, 0, (int)r); Bytes(0xC7, (byte)(0xC0 | ((int)r & 7))); Int32(imm); Text($"mov {Mem.Name(r)}, {imm}"); }
 
     /// <summary>lea r, [m].</summary>
     public void Lea(Gpr r, Mem m) { Rex(true, (int)r, m.Index is { } i ? (int)i : 0, (int)m.Base); Bytes(0x8D); ModRm((int)r, m, 1); Text($"lea {Mem.Name(r)}, {m}"); }
@@ -142,6 +171,14 @@ internal sealed class X64Emitter
         int p2 = 0x40 | (broadcast ? 0x10 : 0) | ((~vvvv >> 4 & 1) << 3);
         Bytes(0x62, (byte)p0, (byte)p1, (byte)p2);
     }
+
+    /// <summary>C4 [R̄ X̄ B̄ m-mmmm] [W0 v̄v̄v̄v̄ L0 pp] for a memory operand.</summary>
+    void Vex3(int map, int pp, int reg, int vvvv, Mem m) =>
+        Bytes(0xC4, (byte)(((~reg >> 3 & 1) << 7) | ((~(m.Index is { } i ? (int)i : 0) >> 3 & 1) << 6) | ((~(int)m.Base >> 3 & 1) << 5) | map),
+            (byte)(((~vvvv & 15) << 3) | pp));
+
+    /// <summary>The VEX3 prefix of a register-only AMX instruction (map 0F38; tmm numbers need no extension bits).</summary>
+    void Vex3Reg(int pp, int vvvv) => Bytes(0xC4, 0xE2, (byte)(((~vvvv & 15) << 3) | pp));
 
     void Rex(bool w, int reg, int index, int rm) => Bytes((byte)(0x40 | (w ? 8 : 0) | ((reg >> 3 & 1) << 2) | ((index >> 3 & 1) << 1) | (rm >> 3 & 1)));
 
