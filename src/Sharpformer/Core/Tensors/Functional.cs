@@ -166,6 +166,40 @@ public static partial class Functional
     /// <summary>y = x·Wᵀ + b for x [..., in], W [out, in] (torch/HF layout), b [out]: one GEMM with transB, then the bias.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: false);
 
+    /// <summary>x·Wᵀ + b through an int8-quantized weight (<see cref="Int8Gemm.LinearAccumulate"/>, activations quantized per
+    /// row): inference only, the result records no gradient.</summary>
+    public static Tensor QuantizedLinear(Tensor x, Int8PackedWeights weight, Tensor? bias = null) =>
+        PackedLinear("QuantizedLinear", x, weight.Out, weight.In, bias, (xs, rows, ys) => Int8Gemm.LinearAccumulate(xs, rows, weight, ys, ExecutionScope.Threads));
+
+    /// <summary>x·Wᵀ + b through a bf16 weight (<see cref="Bf16Gemm.LinearAccumulate"/>, activations rounded to bf16, fp32 sums):
+    /// inference only, the result records no gradient.</summary>
+    public static Tensor Bf16Linear(Tensor x, Bf16PackedWeights weight, Tensor? bias = null) =>
+        PackedLinear("Bf16Linear", x, weight.Out, weight.In, bias, (xs, rows, ys) => Bf16Gemm.LinearAccumulate(xs, rows, weight, ys, ExecutionScope.Threads));
+
+    delegate void PackedAccumulate(ReadOnlySpan<float> x, int rows, Span<float> y);
+
+    /// <summary>y = bias (or 0) per row, then y += x·Wᵀ by <paramref name="accumulate"/> over the packed weight [outF, inF].</summary>
+    static Tensor PackedLinear(string op, Tensor x, int outF, int inF, Tensor? bias, PackedAccumulate accumulate)
+    {
+        if (x.Rank == 0 || x.Dim(-1) != inF)
+            throw ShapeMismatchException.For(op, x.Shape, [outF, inF], "x's last dimension must equal the weight's in-features (weight is [out, in])");
+        if (bias != null && (bias.Rank != 1 || bias.Dim(0) != outF))
+            throw ShapeMismatchException.For(op, [outF, inF], bias.Shape, $"bias must be [{outF}]");
+        var xc = x.Contiguous();
+        int rows = x.Size / inF;
+        var outShape = x.ShapeArray; outShape[^1] = outF;
+        var y = Tensor.Empty(outShape);
+        var ys = y.Data.AsSpan(0, y.Size);
+        if (bias is null) ys.Clear();
+        else
+        {
+            var b = bias.Contiguous().ContiguousSpan();
+            for (int r = 0; r < rows; r++) b.CopyTo(ys.Slice(r * outF, outF));
+        }
+        accumulate(xc.ContiguousSpan(), rows, ys);
+        return y;
+    }
+
     /// <summary>GELU(x·Wᵀ + b) (exact erf GELU, as BERT's intermediate layer) with the bias and activation fused into one pass after the GEMM.</summary>
     public static Tensor LinearGelu(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: true);
 
