@@ -13,6 +13,7 @@ namespace Sharpformer.Bench;
 /// Options: --json, --threads N (default 2), --model bert|distilbert (default both, each in its own child process so
 /// the peak working set belongs to one model), --shapes 1x128,8x128,32x128,1x512, --repeats N (default 5; 3 for 32×128),
 /// --quantized (int8 dynamic quantization of the encoder linear layers, compared with ORT's dynamic int8 anchor),
+/// --bf16 (the encoder linear layers in bf16, Models/Bf16Inference; compared with the fp32 anchor),
 /// --profile (adds "profile_ms": mean ms per forward per operation kind, "cpu_per_wall" and "thread_busy_ms": the busiest
 /// threads' CPU ms over the timed runs, from /proc/self/task on Linux).
 /// </summary>
@@ -62,7 +63,8 @@ internal static class InferBench
         var shapes = Option(args, "--shapes") is { } s
             ? s.Split(',').Select(x => x.Split('x')).Select(x => (int.Parse(x[0], CultureInfo.InvariantCulture), int.Parse(x[1], CultureInfo.InvariantCulture))).ToArray()
             : DefaultShapes;
-        bool quantized = args.Contains("--quantized"), profiling = args.Contains("--profile");
+        bool quantized = args.Contains("--quantized"), bf16 = args.Contains("--bf16"), profiling = args.Contains("--profile");
+        if (quantized && bf16) throw new ArgumentException("--quantized and --bf16 exclude each other.");
 
         var buildWatch = Stopwatch.StartNew();
         (string name, TransformerEncoder encoder, PretrainedModel module) = model switch
@@ -74,6 +76,7 @@ internal static class InferBench
         module.Eval();
         module.Execution = new ExecutionOptions(threads);
         if (quantized) DynamicQuantization.Quantize(module);
+        if (bf16) Bf16Inference.Convert(module);
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         double buildSeconds = buildWatch.Elapsed.TotalSeconds;
         if (!json) Console.WriteLine($"{name}: {module.ParameterCount():N0} parameters, built in {buildSeconds:F1} s, {threads} threads");
@@ -135,7 +138,7 @@ internal static class InferBench
             var inv = CultureInfo.InvariantCulture;
             if (json)
                 Console.WriteLine(string.Create(inv,
-                    $"{{\"suite\":\"infer\",\"model\":\"{name}\",\"batch\":{batch},\"seq\":{seq},\"threads\":{threads},\"dtype\":\"{(quantized ? "int8" : "fp32")}\",\"runs\":{repeats},\"median_ms\":{median:F1},\"min_ms\":{times[0]:F1},\"tokens_per_s\":{batch * seq / (median / 1000):F0},\"cpu_ms\":{cpu[repeats / 2]:F0},\"peak_working_set_mib\":{peakMiB:F0},\"gc_heap_mib\":{heapMiB:F0},\"allocated_mib_per_batch\":{allocated.Average():F1},\"gc_committed_mib\":{committedMiB:F0},\"load_avg_1m\":{load},\"onnxruntime_ms\":{anchor:F0},\"speedup_vs_onnxruntime\":{anchor / median:F2}{profileJson}}}"));
+                    $"{{\"suite\":\"infer\",\"model\":\"{name}\",\"batch\":{batch},\"seq\":{seq},\"threads\":{threads},\"dtype\":\"{(quantized ? "int8" : bf16 ? "bf16" : "fp32")}\",\"kernel\":\"{(quantized ? Int8Gemm.Best.ToString() : bf16 ? Bf16Gemm.Best.ToString() : "fp32")}\",\"runs\":{repeats},\"median_ms\":{median:F1},\"min_ms\":{times[0]:F1},\"tokens_per_s\":{batch * seq / (median / 1000):F0},\"cpu_ms\":{cpu[repeats / 2]:F0},\"peak_working_set_mib\":{peakMiB:F0},\"gc_heap_mib\":{heapMiB:F0},\"allocated_mib_per_batch\":{allocated.Average():F1},\"gc_committed_mib\":{committedMiB:F0},\"load_avg_1m\":{load},\"onnxruntime_ms\":{anchor:F0},\"speedup_vs_onnxruntime\":{anchor / median:F2}{profileJson}}}"));
             else
                 Console.WriteLine(string.Create(inv, $"{name} {batch}x{seq}: median {median:F1} ms (min {times[0]:F1}, cpu {cpu[repeats / 2]:F0} ms, load {load}), {batch * seq / (median / 1000):F0} tokens/s, peak WS {peakMiB:F0} MiB, ORT {anchor:F0} ms → {anchor / median:F2}×"));
         }

@@ -27,7 +27,8 @@ internal static class TrainBench
         string only = Option(args, "--only") ?? "all";
         // The whole bench (models, trainer steps) runs in the --threads scope.
         using var threadScope = Tensors.ExecutionScope.Enter(Tensors.ExecutionOptions.FromEnvironment(threads));
-        if (only is "all" or "seed") { Seed(json, repeats, masked: false); Seed(json, repeats, masked: true); }
+        if (only is "all" or "seed" or "seed-unmasked") Seed(json, repeats, masked: false);
+        if (only is "all" or "seed" or "seed-masked") Seed(json, repeats, masked: true);
         if (only is "all" or "bert") BertBench.Run(json, Math.Max(3, repeats / 2), args.Contains("--gc-each-step"), args.Contains("--no-pool"));
         return 0;
     }

@@ -83,7 +83,7 @@ public sealed class BertIntermediate : Module
     public Tensor Forward(Tensor hidden)
     {
         // exact GELU (BERT's default) fuses bias and activation after the GEMM; same arithmetic as Linear then Gelu
-        var y = Activation == HiddenActivation.Gelu
+        var y = Activation == HiddenActivation.Gelu && !Dense.Weight.Value.IsReleased
             ? Functional.LinearGelu(hidden, Dense.Weight.Value, Dense.Bias?.Value)
             : PretrainedModel.Activate(Dense.Forward(hidden), Activation);
         Dense.Forwarded(y);   // the fused GEMM + GELU ran on Dense's behalf

@@ -24,15 +24,17 @@ public static class DynamicQuantization
     public const string Method = "sharpformer_int8_dynamic";
     public const string ScaleSuffix = "_scale";
 
-    /// <summary>Quantizes the encoder layers' linear layers of <paramref name="model"/> in place; their fp32 weights become the
-    /// dequantized values, so the module path and the fast path compute the same model. The model stays in eval mode.</summary>
+    /// <summary>Quantizes the encoder layers' linear layers of <paramref name="model"/> in place; their fp32 weights are
+    /// dropped (<see cref="Linear.Int8Weight"/>), layer by layer, so the model ends up holding the int8 copy only and both
+    /// the module path and the fast path multiply by it. The model stays in eval mode.</summary>
     public static void Quantize(PretrainedModel model)
     {
         foreach (var lin in EncoderLinears(model))
         {
             if (lin.Int8Weight != null) continue;
-            var w = lin.Weight.Value;
-            Attach(lin, Int8PackedWeights.Quantize(w.Contiguous().ToArray(), lin.OutFeatures, lin.InFeatures));
+            if (lin.Bf16Weight != null) throw new InvalidOperationException("This model was converted to bf16; quantize the fp32 model instead.");
+            var w = lin.Weight.Value.Contiguous();
+            Attach(lin, Int8PackedWeights.Quantize(w.Data.AsSpan(w.Offset, w.Size), lin.OutFeatures, lin.InFeatures));
         }
         model.Eval();
     }
@@ -41,14 +43,13 @@ public static class DynamicQuantization
     public static bool IsQuantized(PretrainedModel model) => EncoderLinears(model).Any(l => l.Int8Weight != null);
 
     /// <summary>The linear layers of the encoder layer stack, by their HF names (with the model's prefix).</summary>
-    static IEnumerable<Linear> EncoderLinears(PretrainedModel model) =>
+    internal static IEnumerable<Linear> EncoderLinears(PretrainedModel model) =>
         model.BaseModel.Stack.NamedModules().Select(m => m.Module).OfType<Linear>();
 
     static void Attach(Linear lin, Int8PackedWeights packed)
     {
-        var w = lin.Weight.Value;
-        packed.Dequantize().CopyTo(w.Data.AsSpan(w.Offset, w.Size));
         lin.Int8Weight = packed;
+        lin.Weight.Value.ReleaseStorage("the layer is int8-quantized and keeps only its int8 weights (Linear.Int8Weight; Dequantize() gives fp32 values).");
     }
 
     /// <summary>The quantization_config written to config.json.</summary>
@@ -69,22 +70,12 @@ public static class DynamicQuantization
         return true;
     }
 
-    /// <summary>The tensors of a quantized model for save_pretrained: quantized weights as I8 plus their F32 scales.</summary>
-    internal static IReadOnlyList<CheckpointTensor> ToCheckpointTensors(PretrainedModel model, IReadOnlyList<CheckpointTensor> fp32)
-    {
-        var quantized = new Dictionary<string, Linear>(StringComparer.Ordinal);
-        foreach (var (name, m) in model.NamedModules())
-            if (m is Linear { Int8Weight: not null } lin) quantized[name + ".weight"] = lin;
-        var list = new List<CheckpointTensor>(fp32.Count + quantized.Count);
-        foreach (var t in fp32)
-        {
-            if (!quantized.TryGetValue(t.Name, out var lin)) { list.Add(t); continue; }
-            var p = lin.Int8Weight!;
-            list.Add(CheckpointTensor.FromBytes(t.Name, DType.I8, MemoryMarshal.AsBytes(p.Unpack().AsSpan()), p.Out, p.In));
-            list.Add(CheckpointTensor.FromFloat32(t.Name + ScaleSuffix, p.Scales, p.Out));
-        }
-        return list;
-    }
+    /// <summary>What save_pretrained writes for one quantized weight: the values as I8 [out, in] plus their F32 scales.</summary>
+    internal static IEnumerable<CheckpointTensor> CheckpointTensors(string name, Int8PackedWeights p) =>
+    [
+        CheckpointTensor.FromBytes(name, DType.I8, MemoryMarshal.AsBytes(p.Unpack().AsSpan()), p.Out, p.In),
+        CheckpointTensor.FromFloat32(name + ScaleSuffix, p.Scales, p.Out),
+    ];
 
     /// <summary>A view of a quantized checkpoint in which each I8 weight reads as its dequantized fp32 values and the scales are hidden.</summary>
     internal static IWeightSource Dequantizing(StateDict sd) => new DequantizingSource(sd);
@@ -105,7 +96,7 @@ public static class DynamicQuantization
             var scales = Scales(sd, stored);
             var bytes = new byte[q.ByteLength];
             q.CopyBytesTo(bytes);
-            lin.Int8Weight = Int8PackedWeights.FromQuantized(MemoryMarshal.Cast<byte, sbyte>(bytes), scales, lin.OutFeatures, lin.InFeatures);
+            Attach(lin, Int8PackedWeights.FromQuantized(MemoryMarshal.Cast<byte, sbyte>(bytes), scales, lin.OutFeatures, lin.InFeatures));
         }
     }
 

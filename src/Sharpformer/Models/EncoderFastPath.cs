@@ -4,8 +4,10 @@ using Sharpformer.Kernels;
 namespace Sharpformer.Models;
 
 /// <summary>A dense layer's weights as live views into its parameters: Weight is [Out, In] (torch layout), Bias [Out] or empty.</summary>
-/// <remarks>Int8, when set, is the int8 copy the fast path multiplies by instead (a dynamically quantized model; Weight then holds its dequantized values).</remarks>
-internal readonly record struct DenseWeights(ReadOnlyMemory<float> Weight, ReadOnlyMemory<float> Bias, int Out, int In, Int8PackedWeights? Int8 = null);
+/// <remarks>Int8 (Bf16), when set, is the int8 (bf16) copy the fast path multiplies by instead (a dynamically quantized or
+/// bf16-converted model; Weight then holds the same values in fp32).</remarks>
+internal readonly record struct DenseWeights(ReadOnlyMemory<float> Weight, ReadOnlyMemory<float> Bias, int Out, int In, Int8PackedWeights? Int8 = null,
+    Bf16PackedWeights? Bf16 = null);
 
 /// <summary>A LayerNorm's affine weights and epsilon.</summary>
 internal readonly record struct NormWeights(ReadOnlyMemory<float> Weight, ReadOnlyMemory<float> Bias, float Eps);
@@ -83,10 +85,10 @@ internal static class EncoderFastPath
             for (int r = 0; r < rows; r++) bias.CopyTo(outSpan.Slice(r * w.Out, w.Out));
             beta = 1f;
         }
-        if (w.Int8 is { } q)
+        if (w.Int8 is not null || w.Bf16 is not null)
         {
             if (beta == 0f) outSpan.Clear();
-            Int8Gemm.LinearAccumulate(x, rows, q, outSpan, threads);
+            LowPrecisionAccumulate(x, rows, w, outSpan, threads);
             return;
         }
         Gemm.Sgemm(false, true, rows, w.Out, w.In, 1f, x.Slice(0, rows * w.In), w.In, w.Weight.Span, w.In, beta, outSpan, w.Out, threads);
@@ -218,7 +220,14 @@ internal static class EncoderFastPath
             if (bias.IsEmpty) residual.Slice(r * w.Out, w.Out).CopyTo(dst);
             else TensorPrimitives.Add(residual.Slice(r * w.Out, w.Out), bias, dst);
         }
-        if (w.Int8 is { } q) { Int8Gemm.LinearAccumulate(x, rows, q, y, threads); return; }
+        if (w.Int8 is not null || w.Bf16 is not null) { LowPrecisionAccumulate(x, rows, w, y, threads); return; }
         Gemm.Sgemm(false, true, rows, w.Out, w.In, 1f, x.Slice(0, rows * w.In), w.In, w.Weight.Span, w.In, 1f, y.Slice(0, rows * w.Out), w.Out, threads);
+    }
+
+    /// <summary>y += x·Wᵀ through the layer's int8 or bf16 copy.</summary>
+    static void LowPrecisionAccumulate(ReadOnlySpan<float> x, int rows, in DenseWeights w, Span<float> y, int threads)
+    {
+        if (w.Int8 is { } q) Int8Gemm.LinearAccumulate(x, rows, q, y, threads);
+        else Bf16Gemm.LinearAccumulate(x, rows, w.Bf16!, y, threads);
     }
 }

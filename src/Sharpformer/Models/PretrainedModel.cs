@@ -123,9 +123,19 @@ public abstract class PretrainedModel : Module
     {
         var list = new List<CheckpointTensor>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        // Layers holding int8 or bf16 weights only: int8 as I8 + scales, bf16 as the F32 values it multiplies by.
+        var packed = new Dictionary<string, Linear>(StringComparer.Ordinal);
+        foreach (var (name, m) in NamedModules())
+            if (m is Linear lin && (lin.Int8Weight != null || lin.Bf16Weight != null)) packed[name + ".weight"] = lin;
         foreach (var (name, p) in NamedParameters())
         {
             if (!seen.Add(name)) continue;
+            if (packed.TryGetValue(name, out var lin))
+            {
+                if (lin.Int8Weight is { } q) list.AddRange(DynamicQuantization.CheckpointTensors(name, q));
+                else list.Add(CheckpointTensor.FromFloat32(name, lin.Bf16Weight!.ToFloat(), lin.OutFeatures, lin.InFeatures));
+                continue;
+            }
             var t = p.Value;
             list.Add(CheckpointTensor.FromFloat32(name, t.Contiguous().ToArray(), t.ShapeArray));
         }
@@ -137,7 +147,7 @@ public abstract class PretrainedModel : Module
             string prefix = ReferenceEquals(BaseModel, this) ? "" : BaseModelPrefix + ".";
             list.Add(CheckpointTensor.FromInt64(prefix + "embeddings.position_ids", ids, 1, ids.Length));
         }
-        return DynamicQuantization.IsQuantized(this) ? DynamicQuantization.ToCheckpointTensors(this, list) : list;
+        return list;
     }
 
     /// <summary>The directory the model was loaded from (its tokenizer files are saved along with the model), or null.</summary>
@@ -189,9 +199,9 @@ public abstract class PretrainedModel : Module
 
     // ---- helpers shared by the model families ----
 
-    internal static DenseWeights Dense(Linear l) => new(l.Weight.Value.Data.AsMemory(l.Weight.Value.Offset, l.Weight.Value.Size),
+    internal static DenseWeights Dense(Linear l) => new(l.Weight.Value.IsReleased ? ReadOnlyMemory<float>.Empty : l.Weight.Value.Data.AsMemory(l.Weight.Value.Offset, l.Weight.Value.Size),
         l.Bias is null ? ReadOnlyMemory<float>.Empty : l.Bias.Value.Data.AsMemory(l.Bias.Value.Offset, l.Bias.Value.Size), l.OutFeatures, l.InFeatures,
-        l.Int8Weight);
+        l.Int8Weight, l.Bf16Weight);
 
     internal static NormWeights Norm(Nn.LayerNorm n) => new(Mem(n.Weight.Value), Mem(n.Bias.Value), n.Eps);
 

@@ -149,11 +149,37 @@ public sealed class SeedTransformer : Module
             if ((uint)ids[i] >= (uint)cfg.VocabSize)
                 throw new SeedTransformerException($"Token id {ids[i]} at row {i / T}, position {i % T} is outside the vocabulary of {cfg.VocabSize}.");
         using var scope = ExecutionScope.Enter(Execution);
-        var x = Embeddings.Forward(ids, batch);
+        // With masked attention and masked pooling together, trailing columns that are padding in every row are inert:
+        // as keys they get −1e9 (their probabilities underflow to exactly 0), and pooling gives them weight 0, so
+        // nothing they compute reaches the logits or any gradient. The block then runs on the live prefix only
+        // (AG News rows padded to 256 hold ≈ 45 tokens). Returned attentions keep the full [T, T] shape, so not then.
+        if (cfg.MaskedAttention && cfg.MaskedPooling && !returnAttentions)
+        {
+            int live = LiveLength(ids, batch, T);
+            if (live < T) { ids = TrimColumns(ids, batch, T, live); T = live; }
+        }
+        var x = Embeddings.Forward(ids, batch, T);
         var mask = cfg.MaskedAttention ? KeyMask(ids, batch, T) : null;
         var (h, attentions) = Block.Forward(x, mask, returnAttentions);
-        var logits = Classifier.Forward(Pool(h, ids, batch));
+        var logits = Classifier.Forward(Pool(h, ids, batch, T));
         return new SeedTransformerOutput(Forwarded(logits), attentions);
+    }
+
+    // One past the last non-padding position over all rows (at least 1, so an all-padding batch keeps one column).
+    static int LiveLength(int[] ids, int batch, int T)
+    {
+        int live = 1;
+        for (int b = 0; b < batch; b++)
+            for (int t = T - 1; t >= live; t--)
+                if (ids[b * T + t] != 0) { live = t + 1; break; }
+        return live;
+    }
+
+    static int[] TrimColumns(int[] ids, int batch, int T, int live)
+    {
+        var trimmed = new int[batch * live];
+        for (int b = 0; b < batch; b++) ids.AsSpan(b * T, live).CopyTo(trimmed.AsSpan(b * live, live));
+        return trimmed;
     }
 
     static Tensor KeyMask(int[] ids, int batch, int T)
@@ -166,9 +192,8 @@ public sealed class SeedTransformer : Module
 
     // Global average pooling over positions: all of them (the tutorial), or the non-padding ones as a weighted sum
     // [B, 1, T]·[B, T, D] with weights 1/count on valid positions and 0 on padding.
-    Tensor Pool(Tensor h, int[] ids, int batch)
+    Tensor Pool(Tensor h, int[] ids, int batch, int T)
     {
-        int T = Config.SequenceLength, D = Config.EmbedDim;
         if (!Config.MaskedPooling) return h.Mean(1);
         var w = Tensor.Zeros(batch, 1, T);
         var ws = w.AsSpan();
@@ -290,11 +315,13 @@ public sealed class SeedEmbeddings : Module
     public Embedding Token { get; }
     public Embedding Position { get; }
 
-    /// <summary>ids [batch, T] → token[ids] + position [batch, T, D].</summary>
-    public Tensor Forward(int[] ids, int batch)
+    /// <summary>ids [batch, T] (T ≤ the position table's length) → token[ids] + position[0..T) [batch, T, D].</summary>
+    public Tensor Forward(int[] ids, int batch, int T)
     {
+        var positions = Position.Weight.Value;
+        if (T < Position.Num) positions = positions.Slice(0, 0, T);
         // one pass: gather and position add fused (Token's own Forward and a broadcast Add would write [B, T, D] twice)
-        var y = Functional.EmbeddingAdd(Token.Weight.Value, ids, [batch, Position.Num], Position.Weight.Value);
+        var y = Functional.EmbeddingAdd(Token.Weight.Value, ids, [batch, T], positions);
         return Forwarded(y);
     }
 }

@@ -20,10 +20,17 @@ public sealed class Linear : Module
     public Parameter? Bias { get; }
 
     /// <summary>
-    /// The int8 copy of <see cref="Weight"/> a dynamically quantized model multiplies by on the inference fast path
-    /// (Models/DynamicQuantization.cs sets it and makes Weight its dequantized values); null for an fp32 layer.
+    /// The int8 weights of a dynamically quantized layer (Models/DynamicQuantization.cs sets them), which both the fast
+    /// path and <see cref="Forward"/> multiply by; <see cref="Weight"/> then keeps its shape and name but no fp32 values
+    /// (reading them throws), so the model holds one copy of the weights. Null for an fp32 layer.
     /// </summary>
     public Kernels.Int8PackedWeights? Int8Weight { get; internal set; }
+
+    /// <summary>
+    /// The bf16 weights of a layer converted for bf16 inference (Models/Bf16Inference.cs sets them); as with
+    /// <see cref="Int8Weight"/>, both paths multiply by them and <see cref="Weight"/> keeps no fp32 values. Null for an fp32 layer.
+    /// </summary>
+    public Kernels.Bf16PackedWeights? Bf16Weight { get; internal set; }
 
     /// <summary>x [..., in] → [..., out].</summary>
     /// <exception cref="NotSupportedException">In training mode when the layer is int8-quantized (inference only).</exception>
@@ -31,7 +38,11 @@ public sealed class Linear : Module
     {
         if (Int8Weight != null && Training)
             throw new NotSupportedException("This model is int8-quantized, which is for inference only; train the fp32 checkpoint and quantize it afterwards (sharpformer quantize).");
-        var y = Functional.Linear(x, Weight.Value, Bias?.Value);
+        if (Bf16Weight != null && Training)
+            throw new NotSupportedException("This model's linear layers were converted to bf16 for inference; train the fp32 model and convert it afterwards.");
+        var y = Int8Weight is { } q ? Functional.QuantizedLinear(x, q, Bias?.Value)
+            : Bf16Weight is { } b ? Functional.Bf16Linear(x, b, Bias?.Value)
+            : Functional.Linear(x, Weight.Value, Bias?.Value);
         return Forwarded(y);
     }
 }

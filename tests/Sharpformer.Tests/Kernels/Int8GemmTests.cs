@@ -18,7 +18,7 @@ public class Int8GemmTests
         return c;
     }
 
-    public static TheoryData<Int8Kernel> Kernels => new() { Int8Kernel.Portable, Int8Kernel.Avx2, Int8Kernel.AvxVnni };
+    public static TheoryData<Int8Kernel> Kernels => new() { Int8Kernel.Portable, Int8Kernel.Avx2, Int8Kernel.AvxVnni, Int8Kernel.Avx512Vnni };
 
     [Theory]
     [MemberData(nameof(Kernels))]
@@ -81,6 +81,33 @@ public class Int8GemmTests
         Assert.Equal(new byte[] { 0, 100, 255 }, q[..3]);
         Assert.Equal(0, zp[1]);
         Assert.Equal(new byte[] { 255, 153, 64 }, q[4..7]); // 1.2·127.5 = 153, 63.75 → 64
+    }
+
+    [Fact]
+    public void VectorisedRowQuantizationEqualsTheScalarFormulaOnEveryElementIncludingTiesAndTails()
+    {
+        var rng = new Random(8);
+        foreach (int cols in new[] { 31, 32, 77, 768 })
+        {
+            var x = Enumerable.Range(0, 2 * cols).Select(_ => (float)(rng.NextDouble() * 6 - 2)).ToArray();
+            x[5] = 0f; x[cols + 3] = -2f;
+            var q = new byte[2 * cols]; var s = new float[2]; var zp = new int[2];
+            Int8Gemm.QuantizeRows(x, 2, cols, q, cols, s, zp);
+            for (int r = 0; r < 2; r++)
+            {
+                var row = x.AsSpan(r * cols, cols);
+                float min = Math.Min(0, row.ToArray().Min()), max = Math.Max(0, row.ToArray().Max());
+                float scale = (max - min) / 255f;
+                Assert.Equal(scale, s[r]);
+                int z = (int)Math.Clamp(MathF.Round(-min / scale), 0f, 255f);
+                Assert.Equal(z, zp[r]);
+                for (int k = 0; k < cols; k++)
+                    Assert.Equal((byte)Math.Clamp((int)MathF.Round(row[k] / scale) + z, 0, 255), q[r * cols + k]);
+            }
+        }
+        var bad = Enumerable.Repeat(1f, 40).ToArray();
+        bad[33] = float.NaN;
+        Assert.Throws<ArgumentException>(() => Int8Gemm.QuantizeRows(bad, 1, 40, new byte[40], 40, new float[1], new int[1]));
     }
 
     [Theory]

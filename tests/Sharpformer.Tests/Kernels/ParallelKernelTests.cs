@@ -19,6 +19,36 @@ public class ParallelKernelTests
         return x;
     }
 
+    // The cut into chunks depends on the count and chunk size only; every item is visited once whatever the thread count.
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(5)]
+    public void ChunksCoverTheRangeOnceAndDoNotDependOnTheThreadCount(int threads)
+    {
+        var seen = new System.Collections.Concurrent.ConcurrentBag<(int Chunk, int Lo, int Hi)>();
+        int chunks = Parallelism.ForChunks(1003, 100, threads, (c, lo, hi) => seen.Add((c, lo, hi)));
+        Assert.Equal(11, chunks);
+        Assert.Equal(Enumerable.Range(0, 11).Select(c => (c, c * 100, Math.Min(1003, c * 100 + 100))), seen.OrderBy(x => x.Chunk));
+    }
+
+    // A worker that stalls (descheduled on a shared VM) must not hold back chunks it has not started: here the first
+    // chunk blocks until every other chunk is done, which only finishes if the other worker takes them all.
+    [Fact]
+    public void AStalledWorkerDoesNotHoldBackTheOtherChunks()
+    {
+        const int count = 64;
+        int others = 0;
+        using var othersDone = new ManualResetEventSlim();
+        bool released = false;
+        Parallelism.ForChunks(count, 1, 2, (c, _, _) =>
+        {
+            if (c == 0) { released = othersDone.Wait(TimeSpan.FromSeconds(60)); return; }
+            if (Interlocked.Increment(ref others) == count - 1) othersDone.Set();
+        });
+        Assert.True(released, $"only {others} of {count - 1} chunks ran while chunk 0 was stalled");
+    }
+
     [Fact]
     public void ElementwiseKernelsMatchPiecewiseResults()
     {

@@ -23,7 +23,7 @@ public class DynamicQuantizationTests
     }
 
     /// <summary>Smallest cosine between matching rows of width h over the tokens where mask is 1.</summary>
-    static double MinTokenCosine(float[] a, float[] b, int h, int[]? mask)
+    internal static double MinTokenCosine(float[] a, float[] b, int h, int[]? mask)
     {
         double min = 1;
         for (int t = 0; t < a.Length / h; t++)
@@ -117,19 +117,26 @@ public class DynamicQuantizationTests
         var input = EncoderInput.FromRows(ids, null, mask);
         var cos = MinTokenCosine(Last(fp32, input), Last(q, input), 768, input.AttentionMask);
         Assert.True(cos >= 0.999, $"min token cosine {cos:F5}");
-        // And the weights really are int8: not the fp32 values, but scale·q.
-        Assert.NotEqual(fp32.Encoder.Layer[0].FastWeights().Query.Weight.ToArray(), q.Encoder.Layer[0].FastWeights().Query.Weight.ToArray());
+        // And the weights really are int8 only: the layers keep no fp32 copy (one copy of the weights in memory).
+        var query = q.Encoder.Layer[0].FastWeights().Query;
+        Assert.NotNull(query.Int8);
+        Assert.True(query.Weight.IsEmpty);
+        var lin = (Sharpformer.Nn.Linear)q.NamedModules().Single(m => m.Name == "encoder.layer.0.attention.self.query").Module;
+        Assert.True(lin.Weight.Value.IsReleased);
+        Assert.Equal([768, 768], lin.Weight.Value.ShapeArray); // the parameter keeps its name and shape
+        var e = Assert.Throws<TensorReleasedException>(() => lin.Weight.Value.Data);
+        Assert.Contains("int8-quantized", e.Message);
     }
 
     [Fact]
-    public void TheModulePathOfAQuantizedModelUsesTheDequantizedWeightsAndTrainingIsRefused()
+    public void TheModulePathOfAQuantizedModelRunsTheInt8LayersAndTrainingIsRefused()
     {
         var q = Fresh("bert-tiny-uncased-seqcls");
         DynamicQuantization.Quantize(q);
         var c = FixtureModels.Expected("bert-tiny-uncased-seqcls").Cases[0];
         var fast = Last(q, c.Input);
-        var module = q.Run(c.Input).Encoder.LastHiddenState.Contiguous().ToArray(); // grad enabled: the autograd path with dequantized weights
-        Assert.True(MinTokenCosine(fast, module, 64, null) >= 0.999);
+        var module = q.Run(c.Input).Encoder.LastHiddenState.Contiguous().ToArray(); // grad enabled: the module path, through Functional.QuantizedLinear
+        Assert.True(MinTokenCosine(fast, module, 64, null) >= 0.99999);
         q.Train();
         var e = Assert.Throws<NotSupportedException>(() => q.Run(c.Input));
         Assert.Contains("int8-quantized", e.Message);

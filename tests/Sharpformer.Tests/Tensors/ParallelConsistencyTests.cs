@@ -37,6 +37,21 @@ public class ParallelConsistencyTests
                 Assert.True(Math.Abs(g1[i][j] - g2[i][j]) <= 1e-4f * (1 + Math.Abs(g1[i][j])), $"grad {i}[{j}]: {g1[i][j]} vs {g2[i][j]}");
     }
 
+    // γ/β gradients are sums over rows: partial sums per chunk (a cut that ignores the thread count), added in chunk order.
+    [Fact]
+    public void LayerNormGradientsAreBitIdenticalOnOneTwoAndThreeThreads()
+    {
+        Tensor[] inputs = [R(3, 700, 256), R(4, 256), R(5, 256)];
+        Tensor F(Tensor[] x) => Functional.LayerNorm(x[0], x[1], x[2], 1e-12f);
+        var (y1, g1) = Run(1, F, inputs);
+        foreach (int threads in new[] { 2, 3 })
+        {
+            var (y, g) = Run(threads, F, inputs);
+            Assert.Equal(y1, y);
+            for (int i = 0; i < g1.Length; i++) Assert.True(g1[i].AsSpan().SequenceEqual(g[i]), $"input {i} gradient differs on {threads} threads");
+        }
+    }
+
     static Tensor R(int seed, params int[] shape) => Tensor.Normal(new Random(seed), 0, 1, shape);
 
     [Fact] public void Softmax() => Same(x => x[0].Softmax(-1), R(1, 512, 130));

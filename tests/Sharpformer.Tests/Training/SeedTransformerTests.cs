@@ -116,6 +116,34 @@ public class SeedTransformerTests
         Assert.True(max <= limit && max > 0.95f * limit, $"max |w| = {max}, limit {limit}");
     }
 
+    // Forward trims columns that are padding in every row when attention and pooling are both masked; asking for
+    // attentions keeps the full length, so the two calls compare the trimmed run with the full one.
+    [Fact]
+    public void MaskedModelSkipsTrailingPaddingWithoutChangingLogitsOrGradients()
+    {
+        var model = new SeedTransformer(Tiny with { MaskedAttention = true, MaskedPooling = true }, new TrainingRandom(5));
+        model.Eval();
+        int[] ids = [3, 4, 5, 1, 0, 0,   7, 8, 0, 10, 0, 0,   2, 0, 0, 0, 0, 0];   // live prefix: 4 of 6 columns
+        int[] labels = [0, 2, 1];
+        (float[] Logits, Dictionary<string, float[]> Grads) Run(bool full)
+        {
+            foreach (var p in model.Parameters()) p.ZeroGrad();
+            var logits = model.Forward(ids, 3, returnAttentions: full).Logits;
+            Losses.CrossEntropy(logits, labels).Backward();
+            return (logits.ToArray(), model.NamedParameters().ToDictionary(n => n.Name, n => n.Parameter.Grad!.ToArray()));
+        }
+        var trimmed = Run(full: false);
+        var full = Run(full: true);
+        // Only summation order may differ (padded rows add exact zeros), so agreement is at float32 rounding.
+        for (int i = 0; i < full.Logits.Length; i++) Assert.Equal(full.Logits[i], trimmed.Logits[i], 1e-6f);
+        foreach (var (name, g) in full.Grads)
+            for (int i = 0; i < g.Length; i++)
+                Assert.True(Math.Abs(g[i] - trimmed.Grads[name][i]) <= 1e-6f + 1e-5f * Math.Abs(g[i]), $"{name}[{i}]: full {g[i]:G9}, trimmed {trimmed.Grads[name][i]:G9}");
+        // The position rows past the live prefix get exactly no gradient either way.
+        var pos = trimmed.Grads["embeddings.position.weight"];
+        Assert.All(pos[(4 * 4)..], v => Assert.Equal(0f, v));
+    }
+
     [Fact]
     public void MaskedAttentionGivesZeroProbabilityToPadding()
     {

@@ -67,17 +67,12 @@ public static class DropoutMask
     /// <summary>The whole mask of <paramref name="seed"/> (entries from 0), chunks generated in parallel.</summary>
     public static unsafe void Fill(Span<float> mask, float p, ulong seed, int threads = 0)
     {
-        int n = mask.Length, chunks = (n + ChunkSize - 1) / ChunkSize;
-        int workers = Math.Min(chunks, Parallelism.WorkersFor(n, ChunkSize, threads));
+        int n = mask.Length;
         fixed (float* pm = mask)
         {
             nint addr = (nint)pm;
-            Parallelism.For(workers, w =>
-            {
-                var (c0, c1) = Parallelism.Range(chunks, w, workers);
-                int lo = c0 * ChunkSize, hi = Math.Min(n, c1 * ChunkSize);
-                if (hi > lo) FillRange(new Span<float>((float*)addr + lo, hi - lo), p, seed, lo);
-            });
+            // entries depend only on (seed, index), so how chunks are shared among threads never changes the mask
+            Parallelism.ForChunks(n, ChunkSize, threads, (_, lo, hi) => FillRange(new Span<float>((float*)addr + lo, hi - lo), p, seed, lo));
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -15,6 +16,11 @@ public enum Int8Kernel
     Avx2,
     /// <summary>AVX-VNNI vpdpbusd (u8 × s8 → s32, 256-bit), the only VNNI form .NET 10 exposes as an intrinsic.</summary>
     AvxVnni,
+    /// <summary>512-bit AVX512_VNNI vpdpbusd in machine code emitted at run time (<see cref="JitDotKernels"/>): 6 rows × 64 channels per call.</summary>
+    Avx512Vnni,
+    /// <summary>AMX tdpbusd on 16-row tiles, emitted at run time (<see cref="AmxKernels"/>); needs In padded to a multiple of
+    /// 64. Chosen only when asked for: it had not run on AMX hardware when written.</summary>
+    Amx,
 }
 
 /// <summary>
@@ -132,9 +138,13 @@ public static unsafe class Int8Gemm
     const int BlocksPerItem = 4;
     /// <summary>Rows per parallel work item.</summary>
     const int RowsPerItem = 32;
+    /// <summary>Rows per parallel work item of the emitted kernel: four of its 6-row tiles.</summary>
+    const int JitRowsPerItem = 4 * JitDotKernels.MaxRows;
 
     /// <summary>The fastest kernel this CPU runs.</summary>
-    public static Int8Kernel Best { get; } = AvxVnni.IsSupported ? Int8Kernel.AvxVnni : Avx2.IsSupported ? Int8Kernel.Avx2 : Int8Kernel.Portable;
+    /// <remarks>The emitted 512-bit kernel first (unless <c>SHARPFORMER_JIT=0</c>), then the managed ones.</remarks>
+    public static Int8Kernel Best { get; } = IsSupported(Int8Kernel.Avx512Vnni) ? Int8Kernel.Avx512Vnni
+        : AvxVnni.IsSupported ? Int8Kernel.AvxVnni : Avx2.IsSupported ? Int8Kernel.Avx2 : Int8Kernel.Portable;
 
     /// <summary>True when <paramref name="kernel"/> can run on this CPU.</summary>
     public static bool IsSupported(Int8Kernel kernel) => kernel switch
@@ -142,6 +152,8 @@ public static unsafe class Int8Gemm
         Int8Kernel.Portable => true,
         Int8Kernel.Avx2 => Avx2.IsSupported,
         Int8Kernel.AvxVnni => AvxVnni.IsSupported,
+        Int8Kernel.Avx512Vnni => JitDotKernels.IsAvailable(DotInstruction.Vpdpbusd),
+        Int8Kernel.Amx => AmxKernels.IsAvailable,
         _ => false,
     };
 
@@ -154,8 +166,8 @@ public static unsafe class Int8Gemm
         for (int r = 0; r < rows; r++)
         {
             var row = x.Slice(r * cols, cols);
-            float min = 0, max = 0;
-            foreach (var v in row) { min = MathF.Min(min, v); max = MathF.Max(max, v); }
+            // A NaN anywhere makes min (and so scale) NaN, an infinity makes scale infinite: both rejected below.
+            float min = MathF.Min(0, TensorPrimitives.Min(row)), max = MathF.Max(0, TensorPrimitives.Max(row));
             float scale = (max - min) / 255f;
             if (scale == 0 || !float.IsFinite(scale))
             {
@@ -165,10 +177,25 @@ public static unsafe class Int8Gemm
             }
             int zp = (int)Math.Clamp(MathF.Round(-min / scale), 0f, 255f);
             var dst = q.Slice(r * ldq, cols);
-            for (int k = 0; k < cols; k++) dst[k] = (byte)Math.Clamp((int)MathF.Round(row[k] / scale) + zp, 0, 255);
+            int k = 0;
+            // 32 at a time: round-half-even(x / scale) + zp clamped to [0, 255], exactly as the scalar tail.
+            var vs = Vector256.Create(scale);
+            var vzp = Vector256.Create(zp);
+            var hi = Vector256.Create(255);
+            for (; k + 32 <= cols; k += 32)
+            {
+                var i0 = Quantize(row.Slice(k, 8), vs, vzp, hi); var i1 = Quantize(row.Slice(k + 8, 8), vs, vzp, hi);
+                var i2 = Quantize(row.Slice(k + 16, 8), vs, vzp, hi); var i3 = Quantize(row.Slice(k + 24, 8), vs, vzp, hi);
+                Vector256.Narrow(Vector256.Narrow(i0, i1).AsUInt16(), Vector256.Narrow(i2, i3).AsUInt16()).CopyTo(dst.Slice(k, 32));
+            }
+            for (; k < cols; k++) dst[k] = (byte)Math.Clamp((int)MathF.Round(row[k] / scale) + zp, 0, 255);
             scales[r] = scale; zeroPoints[r] = zp;
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Quantize(ReadOnlySpan<float> x, Vector256<float> scale, Vector256<int> zp, Vector256<int> hi) =>
+        Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(Vector256.Create(x) / scale)) + zp, Vector256<int>.Zero, hi);
 
     /// <summary>
     /// y[rows, w.Out] += dequantized(quantize(x[rows, w.In]) · qᵀ): the caller pre-fills y with the bias (and residual),
@@ -180,6 +207,8 @@ public static unsafe class Int8Gemm
         if (!IsSupported(k)) throw new PlatformNotSupportedException($"The {k} int8 kernel needs a CPU feature this machine lacks.");
         if (x.Length < (long)rows * w.In) throw new ArgumentException($"x holds {x.Length} values, {rows}×{w.In} needed.", nameof(x));
         if (y.Length < (long)rows * w.Out) throw new ArgumentException($"y holds {y.Length} values, {rows}×{w.Out} needed.", nameof(y));
+        if (k == Int8Kernel.Amx && w.InPadded % AmxKernels.StepBytes != 0)
+            throw new ArgumentException($"The AMX kernel needs in-features padded to a multiple of {AmxKernels.StepBytes}, got {w.InPadded}.", nameof(w));
         if (rows == 0) return;
         int ldq = w.InPadded;
         var qa = ArrayPool<byte>.Shared.Rent(rows * ldq);
@@ -189,12 +218,15 @@ public static unsafe class Int8Gemm
         {
             for (int r = 0; r < rows; r++) qa.AsSpan(r * ldq + w.In, ldq - w.In).Clear();
             QuantizeRows(x, rows, w.In, qa, ldq, sx, zp);
-            int rowItems = (rows + RowsPerItem - 1) / RowsPerItem, colItems = (w.Blocks + BlocksPerItem - 1) / BlocksPerItem;
+            bool jit = k is Int8Kernel.Avx512Vnni or Int8Kernel.Amx;
+            int rowsPerItem = k == Int8Kernel.Amx ? 2 * AmxKernels.MaxRows : jit ? JitRowsPerItem : RowsPerItem;
+            int rowItems = (rows + rowsPerItem - 1) / rowsPerItem, colItems = (w.Blocks + BlocksPerItem - 1) / BlocksPerItem;
             int workers = Parallelism.WorkersFor((long)rows * w.Out * w.In, 1 << 20, threads);
             fixed (float* py = y)
             {
                 var args = new Args(qa, sx, zp, w, (nint)py, rows, k);
-                Parallelism.ForDynamic(rowItems * colItems, workers, item => Item(args, item / colItems, item % colItems));
+                if (jit) Parallelism.ForDynamic(rowItems * colItems, workers, item => ItemJit(args, item / colItems, item % colItems, rowsPerItem));
+                else Parallelism.ForDynamic(rowItems * colItems, workers, item => Item(args, item / colItems, item % colItems));
             }
         }
         finally
@@ -237,6 +269,52 @@ public static unsafe class Int8Gemm
         }
     }
 
+    /// <summary>One work item on an emitted kernel: tiles of 6 (AVX-512) or 16 (AMX) rows × up to 4 blocks (64 channels), then the vectorised dequantization.</summary>
+    static void ItemJit(Args a, int rowItem, int colItem, int rowsPerItem)
+    {
+        const int nbMax = JitDotKernels.MaxBlocks, cb = Int8PackedWeights.ColumnBlock;
+        var w = a.W;
+        bool amx = a.Kernel == Int8Kernel.Amx;
+        int tileRows = amx ? AmxKernels.MaxRows : JitDotKernels.MaxRows;
+        int r0 = rowItem * rowsPerItem, r1 = Math.Min(a.Rows, r0 + rowsPerItem);
+        int b0 = colItem * nbMax, nb = Math.Min(nbMax, w.Blocks - b0);
+        int* acc = stackalloc int[AmxKernels.MaxRows * JitDotKernels.AccStride];
+        byte* cfg = stackalloc byte[64];
+        float* y = (float*)a.Y;
+        fixed (byte* qa = a.Qa) fixed (sbyte* packed = w.Packed) fixed (int* colSums = w.ColumnSums) fixed (float* scales = w.Scales)
+        {
+            sbyte* pb = packed + (long)b0 * cb * w.InPadded;
+            for (int r = r0; r < r1; r += tileRows)
+            {
+                int mr = Math.Min(tileRows, r1 - r);
+                if (amx)
+                {
+                    AmxKernels.Configure(cfg, mr);
+                    AmxKernels.Get(nb)(qa + (long)r * w.InPadded, w.InPadded, pb, cb * w.InPadded, acc, w.InPadded / AmxKernels.StepBytes, cfg);
+                }
+                else JitDotKernels.Get(DotInstruction.Vpdpbusd, mr, nb)(qa + (long)r * w.InPadded, w.InPadded, pb, cb * w.InPadded, acc, w.InPadded / 4);
+                for (int i = 0; i < mr; i++)
+                {
+                    float sx = a.Sx[r + i];
+                    int zp = a.Zp[r + i];
+                    float* dst = y + (long)(r + i) * w.Out;
+                    int* ai = acc + i * JitDotKernels.AccStride;
+                    for (int j = 0; j < nb; j++)
+                    {
+                        int n0 = (b0 + j) * cb;
+                        if (n0 + cb <= w.Out)
+                        {
+                            var s = Vector512.ConvertToSingle(Vector512.Load(ai + j * cb) - Vector512.Create(zp) * Vector512.Load(colSums + n0));
+                            Vector512.Store(Vector512.Load(dst + n0) + s * (Vector512.Create(sx) * Vector512.Load(scales + n0)), dst + n0);
+                        }
+                        else
+                            for (int c = 0; c < w.Out - n0; c++) dst[n0 + c] += sx * scales[n0 + c] * (ai[j * cb + c] - zp * colSums[n0 + c]);
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>
     /// acc[i, j] = Σ_k a[i, k]·b[j, k] for i &lt; mr (≤ 4) rows of u8 activations (row stride lda = InPadded) and one packed
     /// block of 16 channels. Rows past mr read row 0 again and are not stored.
@@ -248,6 +326,12 @@ public static unsafe class Int8Gemm
         {
             case Int8Kernel.AvxVnni: TileVnni(a, a1, a2, a3, lda / 4, b, acc); break;
             case Int8Kernel.Avx2: TileAvx2(a, a1, a2, a3, lda / 4, b, acc); break;
+            case Int8Kernel.Avx512Vnni:
+                // The emitted kernel writes rows AccStride apart; LinearAccumulate calls it directly, this is for single-block callers.
+                int* wide = stackalloc int[TileRows * JitDotKernels.AccStride];
+                JitDotKernels.Get(DotInstruction.Vpdpbusd, mr, 1)(a, lda, b, 0, wide, lda / 4);
+                for (int i = 0; i < mr; i++) new ReadOnlySpan<int>(wide + i * JitDotKernels.AccStride, 16).CopyTo(new Span<int>(acc + i * 16, 16));
+                break;
             default: TilePortable(a, lda, mr, b, acc); break;
         }
     }

@@ -72,6 +72,37 @@ public static class Parallelism
         System.Threading.Tasks.Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, i => RunMarked(i, i + 1, body));
     }
 
+    /// <summary>
+    /// body(chunk, lo, hi) over [0, <paramref name="count"/>) cut into chunks of <paramref name="chunk"/> items (the last one
+    /// shorter), handed out dynamically to up to <paramref name="threads"/> workers.
+    /// </summary>
+    /// <remarks>
+    /// Why chunks rather than one slice per thread: on a shared VM a descheduled worker would hold its whole slice and
+    /// stall the op; with chunks the other workers take its share. The cut depends only on <paramref name="count"/> and
+    /// <paramref name="chunk"/>, never on the thread count, so a caller that keeps one partial result per chunk and
+    /// reduces them in chunk order gets the same bits on 1, 2 or 64 threads. Returns the number of chunks.
+    /// A single worker still runs as a parallel region (kernels inside stay on this thread).
+    /// </remarks>
+    internal static int ForChunks(int count, int chunk, int threads, Action<int, int, int> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (count <= 0) return 0;
+        chunk = Math.Max(1, chunk);
+        int chunks = (int)(((long)count + chunk - 1) / chunk);
+        int workers = WorkersFor(chunks, 1, threads);
+        void Chunk(int c) { int lo = c * chunk; body(c, lo, (int)Math.Min(count, (long)lo + chunk)); }
+        if (workers <= 1) { RunMarked(0, chunks, Chunk); return chunks; }
+        // each worker claims one chunk at a time, so a stalled worker holds at most the chunk it is in
+        int next = -1;
+        try { For(workers, _ => { int c; while ((c = Interlocked.Increment(ref next)) < chunks) Chunk(c); }); }
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        {
+            // keep the typed exception a body threw (e.g. a ShapeMismatchException) rather than the wrapper
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+        return chunks;
+    }
+
     static void RunMarked(int from, int to, Action<int> body)
     {
         bool outer = t_insideParallel;
@@ -94,44 +125,41 @@ public static class Parallelism
     /// <summary>Below this many elements per worker an elementwise kernel stays on one thread.</summary>
     internal const int MinElementsPerWorker = 1 << 15;
 
-    /// <summary>Runs an elementwise kernel over equal slices of its spans on several threads when they are large.</summary>
+    /// <summary>Runs an elementwise kernel over chunks of its spans on several threads when they are large.</summary>
     internal static unsafe void Elementwise(ReadOnlySpan<float> x, Span<float> y, UnaryKernel kernel, int threads)
     {
-        int n = x.Length, workers = WorkersFor(n, MinElementsPerWorker, threads);
-        if (workers <= 1) { kernel(x, y); return; }
+        int n = x.Length;
+        if (WorkersFor(n, MinElementsPerWorker, threads) <= 1) { kernel(x, y); return; }
         fixed (float* px = x) fixed (float* py = y)
         {
             nint ax = (nint)px, ay = (nint)py;
-            For(workers, w =>
-            {
-                var (lo, hi) = Range(n, w, workers, 16);
-                kernel(new ReadOnlySpan<float>((float*)ax + lo, hi - lo), new Span<float>((float*)ay + lo, hi - lo));
-            });
+            ForChunks(n, MinElementsPerWorker, threads, (_, lo, hi) =>
+                kernel(new ReadOnlySpan<float>((float*)ax + lo, hi - lo), new Span<float>((float*)ay + lo, hi - lo)));
         }
     }
 
     /// <inheritdoc cref="Elementwise(ReadOnlySpan{float}, Span{float}, UnaryKernel, int)"/>
     internal static unsafe void Elementwise(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, BinaryKernel kernel, int threads)
     {
-        int n = x.Length, workers = WorkersFor(n, MinElementsPerWorker, threads);
-        if (workers <= 1) { kernel(x, dy, dx); return; }
+        int n = x.Length;
+        if (WorkersFor(n, MinElementsPerWorker, threads) <= 1) { kernel(x, dy, dx); return; }
         fixed (float* px = x) fixed (float* pg = dy) fixed (float* pd = dx)
         {
             nint ax = (nint)px, ag = (nint)pg, ad = (nint)pd;
-            For(workers, w =>
-            {
-                var (lo, hi) = Range(n, w, workers, 16);
+            ForChunks(n, MinElementsPerWorker, threads, (_, lo, hi) =>
                 kernel(new ReadOnlySpan<float>((float*)ax + lo, hi - lo), new ReadOnlySpan<float>((float*)ag + lo, hi - lo),
-                    new Span<float>((float*)ad + lo, hi - lo));
-            });
+                    new Span<float>((float*)ad + lo, hi - lo)));
         }
     }
 
-    /// <summary>Splits rows [0, rows) of cols-long rows across workers when rows·cols is large; body gets [lo, hi).</summary>
+    /// <summary>Splits rows [0, rows) of cols-long rows into chunks shared by the workers when rows·cols is large; body gets [lo, hi).</summary>
     internal static void Rows(int rows, int cols, int threads, Action<int, int> body)
     {
         int workers = (int)Math.Min(rows, WorkersFor((long)rows * cols, MinElementsPerWorker, threads));
         if (workers <= 1) { body(0, rows); return; }
-        For(workers, w => { var (lo, hi) = Range(rows, w, workers); if (hi > lo) body(lo, hi); });
+        ForChunks(rows, RowsPerChunk(cols), threads, (_, lo, hi) => body(lo, hi));
     }
+
+    /// <summary>Rows per chunk of about <see cref="MinElementsPerWorker"/> elements (at least one row).</summary>
+    internal static int RowsPerChunk(long cols) => (int)Math.Max(1, MinElementsPerWorker / Math.Max(1, cols));
 }

@@ -142,20 +142,21 @@ public static partial class Functional
                 var t = s.TargetTensor(0);
                 if (beta == 0f) { dx = t.Data; dxo = t.Offset; } else dx = GC.AllocateUninitializedArray<float>(rows * cols);
             }
-            float[]? dgSum = needG ? new float[cols] : null, dbSum = needB ? new float[cols] : null;
-            var gate = new object();
+            // γ and β gradients sum over rows: one partial per chunk, added in chunk order afterwards, so the bits do not
+            // depend on which thread finished first or on the thread count.
+            int chunks = Par.Chunks(rows, cols);
+            float[]? dgPart = needG ? new float[chunks * cols] : null, dbPart = needB ? new float[chunks * cols] : null;
             float[] ga = g.Data; int go = g.Offset;
-            Par.For(rows, cols, (r0, n) =>
-            {
-                float[]? dgp = needG ? new float[cols] : null, dbp = needB ? new float[cols] : null;
+            Par.ForChunks(rows, cols, (c, r0, n) =>
                 Kernels.LayerNorm.Backward(xa.AsSpan(xo + r0 * cols, n * cols), wa.AsSpan(wo, cols), mean.AsSpan(r0, n), rstd.AsSpan(r0, n),
-                    ga.AsSpan(go + r0 * cols, n * cols), dx == null ? default : dx.AsSpan(dxo + r0 * cols, n * cols), dgp, dbp, n, cols);
-                lock (gate)
-                {
-                    if (dgp != null) TP.Add(dgSum, dgp, dgSum);
-                    if (dbp != null) TP.Add(dbSum, dbp, dbSum);
-                }
-            });
+                    ga.AsSpan(go + r0 * cols, n * cols), dx == null ? default : dx.AsSpan(dxo + r0 * cols, n * cols),
+                    dgPart == null ? default : dgPart.AsSpan(c * cols, cols), dbPart == null ? default : dbPart.AsSpan(c * cols, cols), n, cols));
+            float[]? dgSum = needG ? new float[cols] : null, dbSum = needB ? new float[cols] : null;
+            for (int c = 0; c < chunks; c++)
+            {
+                if (dgSum != null) TP.Add(dgSum, dgPart.AsSpan(c * cols, cols), dgSum);
+                if (dbSum != null) TP.Add(dbSum, dbPart.AsSpan(c * cols, cols), dbSum);
+            }
             if (needX && beta != 0f) { var d = s.TargetTensor(0).AsSpan(); TP.Add(d, dx, d); }
             if (needG) { var d = s.Target(1, out float b1); if (b1 == 0f) dgSum.CopyTo(d); else TP.Add(d, dgSum, d); }
             if (needB) { var d = s.Target(2, out float b2); if (b2 == 0f) dbSum.CopyTo(d); else TP.Add(d, dbSum, d); }
@@ -164,6 +165,40 @@ public static partial class Functional
 
     /// <summary>y = x·Wᵀ + b for x [..., in], W [out, in] (torch/HF layout), b [out]: one GEMM with transB, then the bias.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: false);
+
+    /// <summary>x·Wᵀ + b through an int8-quantized weight (<see cref="Int8Gemm.LinearAccumulate"/>, activations quantized per
+    /// row): inference only, the result records no gradient.</summary>
+    public static Tensor QuantizedLinear(Tensor x, Int8PackedWeights weight, Tensor? bias = null) =>
+        PackedLinear("QuantizedLinear", x, weight.Out, weight.In, bias, (xs, rows, ys) => Int8Gemm.LinearAccumulate(xs, rows, weight, ys, ExecutionScope.Threads));
+
+    /// <summary>x·Wᵀ + b through a bf16 weight (<see cref="Bf16Gemm.LinearAccumulate"/>, activations rounded to bf16, fp32 sums):
+    /// inference only, the result records no gradient.</summary>
+    public static Tensor Bf16Linear(Tensor x, Bf16PackedWeights weight, Tensor? bias = null) =>
+        PackedLinear("Bf16Linear", x, weight.Out, weight.In, bias, (xs, rows, ys) => Bf16Gemm.LinearAccumulate(xs, rows, weight, ys, ExecutionScope.Threads));
+
+    delegate void PackedAccumulate(ReadOnlySpan<float> x, int rows, Span<float> y);
+
+    /// <summary>y = bias (or 0) per row, then y += x·Wᵀ by <paramref name="accumulate"/> over the packed weight [outF, inF].</summary>
+    static Tensor PackedLinear(string op, Tensor x, int outF, int inF, Tensor? bias, PackedAccumulate accumulate)
+    {
+        if (x.Rank == 0 || x.Dim(-1) != inF)
+            throw ShapeMismatchException.For(op, x.Shape, [outF, inF], "x's last dimension must equal the weight's in-features (weight is [out, in])");
+        if (bias != null && (bias.Rank != 1 || bias.Dim(0) != outF))
+            throw ShapeMismatchException.For(op, [outF, inF], bias.Shape, $"bias must be [{outF}]");
+        var xc = x.Contiguous();
+        int rows = x.Size / inF;
+        var outShape = x.ShapeArray; outShape[^1] = outF;
+        var y = Tensor.Empty(outShape);
+        var ys = y.Data.AsSpan(0, y.Size);
+        if (bias is null) ys.Clear();
+        else
+        {
+            var b = bias.Contiguous().ContiguousSpan();
+            for (int r = 0; r < rows; r++) b.CopyTo(ys.Slice(r * outF, outF));
+        }
+        accumulate(xc.ContiguousSpan(), rows, ys);
+        return y;
+    }
 
     /// <summary>GELU(x·Wᵀ + b) (exact erf GELU, as BERT's intermediate layer) with the bias and activation fused into one pass after the GEMM.</summary>
     public static Tensor LinearGelu(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: true);
@@ -212,15 +247,12 @@ public static partial class Functional
             // element sees the same operations in the same order as GEMM-then-bias, so the result is bit-identical.
             float[] xa = xc.Data, wa = wc.Data; int xo = xc.Offset, wo = wc.Offset;
             int block = Math.Max(12, LinearBlockFloats / outF / 12 * 12);   // a multiple of every micro-kernel's row count
-            Par.For(rows, (long)outF * inF, (r0, n) =>
+            // one block per chunk, blocks handed out dynamically
+            Par.ForBlocks(rows, block, (r, m) =>
             {
-                for (int r = r0, end = r0 + n; r < end; r += block)
-                {
-                    int m = Math.Min(block, end - r);
-                    Gemm.Sgemm(false, true, m, outF, inF, 1f, xa.AsSpan(xo + r * inF, m * inF), inF, wa.AsSpan(wo, outF * inF), inF, 0f,
-                        ya.AsSpan(r * outF, m * outF), outF, 1);
-                    Epilogue(r, m);
-                }
+                Gemm.Sgemm(false, true, m, outF, inF, 1f, xa.AsSpan(xo + r * inF, m * inF), inF, wa.AsSpan(wo, outF * inF), inF, 0f,
+                    ya.AsSpan(r * outF, m * outF), outF, 1);
+                Epilogue(r, m);
             });
         }
         if (!grad) return y;

@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using Sharpformer.Kernels;
 
 namespace Sharpformer.Tensors;
@@ -10,29 +9,33 @@ namespace Sharpformer.Tensors;
 /// </summary>
 internal static class Par
 {
-    /// <summary>Below this many elements per worker the work stays on the calling thread.</summary>
-    const int MinElementsPerWorker = 1 << 15;
+    /// <summary>
+    /// Runs body(start, count) over [0, units) in chunks of about 32K elements (each unit is worth <paramref name="unitCost"/>
+    /// elements) handed out dynamically, so a descheduled thread does not stall the op.
+    /// </summary>
+    public static void For(int units, long unitCost, Action<int, int> body) => ForChunks(units, unitCost, (_, start, count) => body(start, count));
 
-    /// <summary>Runs body(start, count) over [0, units) in contiguous parts; each unit is worth <paramref name="unitCost"/> elements.</summary>
-    public static void For(int units, long unitCost, Action<int, int> body)
+    /// <summary>
+    /// As <see cref="For"/>, with the chunk index: the cut does not depend on the thread count, so per-chunk partial sums
+    /// reduced in chunk order are the same bits on any number of threads. Returns the number of chunks (= <see cref="Chunks"/>).
+    /// </summary>
+    public static int ForChunks(int units, long unitCost, Action<int, int, int> body)
     {
-        if (units <= 0) return;
-        int parts = (int)Math.Min(units, Parallelism.WorkersFor(units * Math.Max(1, unitCost), MinElementsPerWorker, ExecutionScope.Threads));
-        // One part still runs as a parallel region: the kernels inside then stay on this thread instead of splitting on their own.
-        if (parts <= 1) { Parallelism.For(1, _ => body(0, units)); return; }
-        try
-        {
-            Parallelism.For(parts, p =>
-            {
-                int start = (int)((long)units * p / parts), end = (int)((long)units * (p + 1) / parts);
-                if (end > start) body(start, end - start);
-            });
-        }
-        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
-        {
-            // keep the typed exception a body threw (e.g. a ShapeMismatchException) rather than the wrapper
-            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
-        }
+        if (units <= 0) return 0;
+        // Below one chunk of work this still runs as a (single-worker) parallel region: the kernels inside then stay on
+        // this thread instead of splitting on their own.
+        return Parallelism.ForChunks(units, Parallelism.RowsPerChunk(unitCost), ExecutionScope.Threads, (c, lo, hi) => body(c, lo, hi - lo));
+    }
+
+    /// <summary>Runs body(start, count) over [0, units) in chunks of exactly <paramref name="unitsPerChunk"/> units (the last shorter), handed out dynamically.</summary>
+    public static void ForBlocks(int units, int unitsPerChunk, Action<int, int> body) =>
+        Parallelism.ForChunks(units, unitsPerChunk, ExecutionScope.Threads, (_, lo, hi) => body(lo, hi - lo));
+
+    /// <summary>How many chunks <see cref="ForChunks"/> cuts <paramref name="units"/> into.</summary>
+    public static int Chunks(int units, long unitCost)
+    {
+        int per = Parallelism.RowsPerChunk(unitCost);
+        return units <= 0 ? 0 : (int)(((long)units + per - 1) / per);
     }
 
     /// <summary>Splits a flat range of <paramref name="n"/> elements at multiples of 64 (whole SIMD blocks).</summary>

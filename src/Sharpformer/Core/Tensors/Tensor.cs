@@ -289,9 +289,17 @@ public sealed partial class Tensor
 
     internal void Release() => _data = null;
 
+    // why a tensor released outside a TensorScope has no storage (see ReleaseStorage)
+    string? _releasedBecause;
+
+    /// <summary>Drops the storage of a tensor whose values live elsewhere from now on (an int8-quantized weight);
+    /// reading it then throws with <paramref name="because"/>.</summary>
+    internal void ReleaseStorage(string because) { _data = null; _releasedBecause = because; }
+
     // out of line so the Data getter stays a field load and a null check that the JIT inlines
     [MethodImpl(MethodImplOptions.NoInlining)]
-    float[] ThrowReleased() => throw new TensorReleasedException($"{Describe()} was created inside a TensorScope that has ended, so its buffer was recycled. " +
+    float[] ThrowReleased() => throw new TensorReleasedException(_releasedBecause != null ? $"{Describe()} has no fp32 values: {_releasedBecause}" :
+        $"{Describe()} was created inside a TensorScope that has ended, so its buffer was recycled. " +
         "Read what you need inside the scope (Item(), ToArray()) or call Keep() on the tensor before the scope ends.");
 
     /// <summary>

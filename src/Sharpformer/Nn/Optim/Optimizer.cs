@@ -102,16 +102,12 @@ public abstract class Optimizer
         public Span<float> Slice(int start, int length) => Data.AsSpan(Offset + start, length);
     }
 
-    /// <summary>Runs body(start, length) over [0, n) in parallel parts of at least 64K elements (updates are memory-bound).</summary>
+    /// <summary>Runs body(start, length) over [0, n) in chunks of 64K elements (updates are memory-bound) handed out to the threads dynamically.</summary>
     private protected static void ForChunks(int n, Action<int, int> body)
     {
-        int parts = Math.Max(1, Sharpformer.Kernels.Parallelism.WorkersFor(n, 1 << 16, Sharpformer.Tensors.ExecutionScope.Threads));
-        if (parts == 1) { body(0, n); return; }
-        Sharpformer.Kernels.Parallelism.For(parts, w =>
-        {
-            int lo = (int)((long)n * w / parts), hi = (int)((long)n * (w + 1) / parts);
-            if (hi > lo) body(lo, hi - lo);
-        });
+        const int chunk = 1 << 16;
+        if (Sharpformer.Kernels.Parallelism.WorkersFor(n, chunk, Sharpformer.Tensors.ExecutionScope.Threads) <= 1) { body(0, n); return; }
+        Sharpformer.Kernels.Parallelism.ForChunks(n, chunk, Sharpformer.Tensors.ExecutionScope.Threads, (_, lo, hi) => body(lo, hi - lo));
     }
 
     protected static float[] Slot(float[]?[] slots, int i, int length) => slots[i] ??= new float[length];

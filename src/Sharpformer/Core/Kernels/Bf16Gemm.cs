@@ -1,0 +1,231 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Sharpformer.Kernels;
+
+/// <summary>Which bf16 micro-kernel <see cref="Bf16Gemm"/> runs.</summary>
+public enum Bf16Kernel
+{
+    /// <summary>Managed 256-bit vectors: bf16 widened to fp32 by a shift, fp32 multiply-adds.</summary>
+    Portable,
+    /// <summary>AVX512_BF16 vdpbf16ps in machine code emitted at run time (<see cref="JitDotKernels"/>).</summary>
+    Avx512Bf16,
+}
+
+/// <summary>
+/// A linear layer's weight [Out, In] rounded to bfloat16 (round to nearest even; the top 16 bits of the fp32 value) and
+/// packed like <see cref="Int8PackedWeights"/>: blocks of 16 output channels stored as [InPadded/2][16][2], so one 64-byte
+/// row holds 2 consecutive k of 16 channels — vdpbf16ps's operand layout.
+/// </summary>
+public sealed class Bf16PackedWeights
+{
+    /// <summary>Output channels per packed block.</summary>
+    public const int ColumnBlock = 16;
+
+    internal readonly ushort[] Packed;
+
+    Bf16PackedWeights(int outFeatures, int inFeatures)
+    {
+        Out = outFeatures; In = inFeatures; InPadded = (inFeatures + 1) & ~1;
+        Packed = new ushort[(long)Blocks * ColumnBlock * InPadded > Array.MaxLength
+            ? throw new NotSupportedException($"A bf16 weight of {outFeatures}×{inFeatures} exceeds .NET's array limit.")
+            : Blocks * ColumnBlock * InPadded];
+    }
+
+    public int Out { get; }
+    public int In { get; }
+    /// <summary>In rounded up to even (the padding holds zero weights).</summary>
+    public int InPadded { get; }
+    internal int Blocks => (Out + ColumnBlock - 1) / ColumnBlock;
+
+    /// <summary>Rounds and packs an fp32 weight [Out, In].</summary>
+    public static Bf16PackedWeights FromFloat(ReadOnlySpan<float> weight, int outFeatures, int inFeatures)
+    {
+        if (outFeatures <= 0 || inFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(outFeatures), $"Weight shape [{outFeatures}, {inFeatures}] must be positive.");
+        if (weight.Length != (long)outFeatures * inFeatures) throw new ArgumentException($"A weight [{outFeatures}, {inFeatures}] needs {(long)outFeatures * inFeatures} values, got {weight.Length}.", nameof(weight));
+        var p = new Bf16PackedWeights(outFeatures, inFeatures);
+        for (int n = 0; n < outFeatures; n++)
+        {
+            long baseIndex = (long)(n / ColumnBlock) * ColumnBlock * p.InPadded;
+            for (int k = 0; k < inFeatures; k++)
+                p.Packed[baseIndex + ((long)(k / 2) * ColumnBlock + n % ColumnBlock) * 2 + k % 2] = Bf16Gemm.ToBf16(weight[n * inFeatures + k]);
+        }
+        return p;
+    }
+
+    /// <summary>The bf16 weights back as fp32 [Out, In]: the values the bf16 layer actually multiplies by.</summary>
+    public float[] ToFloat()
+    {
+        var w = new float[Out * In];
+        for (int n = 0; n < Out; n++)
+        {
+            long baseIndex = (long)(n / ColumnBlock) * ColumnBlock * InPadded;
+            for (int k = 0; k < In; k++)
+                w[n * In + k] = Bf16Gemm.ToFloat(Packed[baseIndex + ((long)(k / 2) * ColumnBlock + n % ColumnBlock) * 2 + k % 2]);
+        }
+        return w;
+    }
+}
+
+/// <summary>
+/// bf16 linear layer: y[r, n] += Σ_k bf16(x[r, k])·w[n, k] with the products and sums in fp32 — each activation row is
+/// rounded to bf16 per call, the weights were rounded once (<see cref="Bf16PackedWeights"/>). Halves the weight bytes
+/// and, on CPUs with AVX512_BF16, doubles the multiply-adds per instruction over fp32 FMA.
+/// </summary>
+public static unsafe class Bf16Gemm
+{
+    const int BlocksPerItem = JitDotKernels.MaxBlocks, TileRows = JitDotKernels.MaxRows, RowsPerItem = 4 * TileRows;
+
+    /// <summary>The fastest kernel this CPU runs (the emitted one unless <c>SHARPFORMER_JIT=0</c>).</summary>
+    public static Bf16Kernel Best { get; } = IsSupported(Bf16Kernel.Avx512Bf16) ? Bf16Kernel.Avx512Bf16 : Bf16Kernel.Portable;
+
+    /// <summary>True when <paramref name="kernel"/> can run on this CPU.</summary>
+    public static bool IsSupported(Bf16Kernel kernel) => kernel switch
+    {
+        Bf16Kernel.Portable => true,
+        Bf16Kernel.Avx512Bf16 => JitDotKernels.IsAvailable(DotInstruction.Vdpbf16ps),
+        _ => false,
+    };
+
+    /// <summary>fp32 → bf16, round to nearest even (NaN stays a quiet NaN), as torch's <c>.to(torch.bfloat16)</c>.</summary>
+    public static ushort ToBf16(float x)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(x);
+        if (float.IsNaN(x)) return (ushort)((bits >> 16) | 0x40);
+        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+    }
+
+    /// <summary>bf16 → fp32 (exact).</summary>
+    public static float ToFloat(ushort b) => BitConverter.UInt32BitsToSingle((uint)b << 16);
+
+    /// <summary>Rounds x [rows, cols] to bf16 rows of stride ld (columns past cols are left as they are).</summary>
+    public static void RoundRows(ReadOnlySpan<float> x, int rows, int cols, Span<ushort> dst, int ld)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var src = x.Slice(r * cols, cols);
+            var d = dst.Slice(r * ld, cols);
+            int k = 0;
+            var bias = Vector256.Create(0x7FFFu);
+            for (; k + 16 <= cols; k += 16)
+            {
+                var v0 = Vector256.Create(src.Slice(k, 8)); var v1 = Vector256.Create(src.Slice(k + 8, 8));
+                Vector256.Narrow(Round(v0, bias), Round(v1, bias)).CopyTo(d.Slice(k, 16));
+            }
+            for (; k < cols; k++) d[k] = ToBf16(src[k]);
+        }
+    }
+
+    /// <summary>The rounded bf16 in the low 16 bits of each lane: (bits + 0x7FFF + lsb) &gt;&gt; 16, NaN lanes made quiet.</summary>
+    static Vector256<uint> Round(Vector256<float> v, Vector256<uint> bias)
+    {
+        var bits = v.AsUInt32();
+        var rounded = (bits + bias + ((bits >> 16) & Vector256<uint>.One)) >> 16;
+        return Vector256.ConditionalSelect(Vector256.Equals(v, v).AsUInt32(), rounded, (bits >> 16) | Vector256.Create(0x40u));
+    }
+
+    /// <summary>
+    /// y[rows, w.Out] += bf16(x[rows, w.In]) · wᵀ in fp32: the caller pre-fills y with the bias (and residual), as
+    /// <see cref="Int8Gemm.LinearAccumulate"/>.
+    /// </summary>
+    public static void LinearAccumulate(ReadOnlySpan<float> x, int rows, Bf16PackedWeights w, Span<float> y, int threads = 0, Bf16Kernel? kernel = null)
+    {
+        var k = kernel ?? Best;
+        if (!IsSupported(k)) throw new PlatformNotSupportedException($"The {k} bf16 kernel needs a CPU feature this machine lacks (or SHARPFORMER_JIT=0).");
+        if (x.Length < (long)rows * w.In) throw new ArgumentException($"x holds {x.Length} values, {rows}×{w.In} needed.", nameof(x));
+        if (y.Length < (long)rows * w.Out) throw new ArgumentException($"y holds {y.Length} values, {rows}×{w.Out} needed.", nameof(y));
+        if (rows == 0) return;
+        int ld = w.InPadded;
+        var xa = ArrayPool<ushort>.Shared.Rent(rows * ld);
+        try
+        {
+            if (ld != w.In) for (int r = 0; r < rows; r++) xa[r * ld + w.In] = 0;
+            RoundRows(x, rows, w.In, xa, ld);
+            int rowItems = (rows + RowsPerItem - 1) / RowsPerItem, colItems = (w.Blocks + BlocksPerItem - 1) / BlocksPerItem;
+            int workers = Parallelism.WorkersFor((long)rows * w.Out * w.In, 1 << 20, threads);
+            fixed (float* py = y)
+            {
+                nint yp = (nint)py;
+                Parallelism.ForDynamic(rowItems * colItems, workers, item => Item(xa, w, yp, rows, k, item / colItems, item % colItems));
+            }
+        }
+        finally
+        {
+            ArrayPool<ushort>.Shared.Return(xa);
+        }
+    }
+
+    static void Item(ushort[] xa, Bf16PackedWeights w, nint yp, int rows, Bf16Kernel kernel, int rowItem, int colItem)
+    {
+        const int cb = Bf16PackedWeights.ColumnBlock;
+        int r0 = rowItem * RowsPerItem, r1 = Math.Min(rows, r0 + RowsPerItem);
+        int b0 = colItem * BlocksPerItem, nb = Math.Min(BlocksPerItem, w.Blocks - b0);
+        float* acc = stackalloc float[TileRows * JitDotKernels.AccStride];
+        float* y = (float*)yp;
+        fixed (ushort* pa = xa) fixed (ushort* packed = w.Packed)
+        {
+            ushort* pb = packed + (long)b0 * cb * w.InPadded;
+            for (int r = r0; r < r1; r += TileRows)
+            {
+                int mr = Math.Min(TileRows, r1 - r);
+                Tile(kernel, pa + (long)r * w.InPadded, w.InPadded, mr, pb, cb * w.InPadded, nb, acc);
+                for (int i = 0; i < mr; i++)
+                {
+                    float* dst = y + (long)(r + i) * w.Out + b0 * cb;
+                    float* ai = acc + i * JitDotKernels.AccStride;
+                    int n = Math.Min(nb * cb, w.Out - b0 * cb), c = 0;
+                    for (; c + 16 <= n; c += 16) Vector512.Store(Vector512.Load(dst + c) + Vector512.Load(ai + c), dst + c);
+                    for (; c < n; c++) dst[c] += ai[c];
+                }
+            }
+        }
+    }
+
+    /// <summary>s += a.odd·w.odd, then + a.even·w.even (vdpbf16ps's order), for one bf16 pair of an activation row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Step(Vector256<float> s, uint pair, Vector256<float> odd, Vector256<float> even)
+    {
+        s = Vector256.FusedMultiplyAdd(Vector256.Create(BitConverter.UInt32BitsToSingle(pair & 0xFFFF0000u)), odd, s);
+        return Vector256.FusedMultiplyAdd(Vector256.Create(BitConverter.UInt32BitsToSingle(pair << 16)), even, s);
+    }
+
+    /// <summary>
+    /// acc[i, 16·j + c] = Σ_k a[i, k]·b_j[k][c] in fp32 for i &lt; mr (≤ 6) rows of bf16 activations (stride lda = InPadded
+    /// elements) and nb (≤ 4) packed blocks of stride blockStride elements; acc rows are <see cref="JitDotKernels.AccStride"/> apart.
+    /// </summary>
+    internal static void Tile(Bf16Kernel kernel, ushort* a, int lda, int mr, ushort* b, int blockStride, int nb, float* acc)
+    {
+        if (kernel == Bf16Kernel.Avx512Bf16)
+        {
+            JitDotKernels.Get(DotInstruction.Vdpbf16ps, mr, nb)(a, lda * 2, b, blockStride * 2, acc, lda / 2);
+            return;
+        }
+        var high = Vector256.Create(0xFFFF0000u);
+        // Rows past mr read row 0 again and are not stored (no branches in the loop).
+        uint* p0 = (uint*)a, p1 = (uint*)(a + (mr > 1 ? lda : 0)), p2 = (uint*)(a + (mr > 2 ? 2 * lda : 0));
+        uint* p3 = (uint*)(a + (mr > 3 ? 3 * lda : 0)), p4 = (uint*)(a + (mr > 4 ? 4 * lda : 0)), p5 = (uint*)(a + (mr > 5 ? 5 * lda : 0));
+        // One block half (8 channels) at a time against all rows, so each weight load and widening serves six rows.
+        for (int j = 0; j < nb; j++)
+            for (int h = 0; h < 2; h++)
+            {
+                Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default;
+                uint* pw = (uint*)(b + (long)j * blockStride) + 8 * h;
+                for (int k = 0; k < lda / 2; k++, pw += 16)
+                {
+                    var wv = Vector256.Load(pw);
+                    var odd = (wv & high).AsSingle();
+                    var even = (wv << 16).AsSingle();
+                    s0 = Step(s0, p0[k], odd, even); s1 = Step(s1, p1[k], odd, even); s2 = Step(s2, p2[k], odd, even);
+                    s3 = Step(s3, p3[k], odd, even); s4 = Step(s4, p4[k], odd, even); s5 = Step(s5, p5[k], odd, even);
+                }
+                float* dst = acc + j * 16 + 8 * h;
+                s0.Store(dst);
+                if (mr > 1) s1.Store(dst + JitDotKernels.AccStride);
+                if (mr > 2) s2.Store(dst + 2 * JitDotKernels.AccStride);
+                if (mr > 3) s3.Store(dst + 3 * JitDotKernels.AccStride);
+                if (mr > 4) s4.Store(dst + 4 * JitDotKernels.AccStride);
+                if (mr > 5) s5.Store(dst + 5 * JitDotKernels.AccStride);
+            }
+    }
+}
