@@ -13,7 +13,8 @@ namespace Sharpformer.Bench;
 /// vocab 50257, 1024 positions) and "small" (4 layers, 256 wide, 4 heads, vocab 8192: the ≤ 25 MB class of a shipped model).
 /// One JSON line per (model, batch): prefill ms of a --prompt-token prompt, median per-token decode ms (one new token per row
 /// through the cache and the LM head, as a generate step), process CPU ms per token, and the weight bandwidth decode
-/// achieves (bytes of weights read per token / per-token time) next to a measured memory-read bandwidth of this machine.
+/// achieves (bytes of weights read per token / per-token time) next to a measured memory-read bandwidth of this machine, and
+/// the bytes a decode step allocates on the calling thread (activations and logits; no weight-sized buffers).
 /// Options: --json, --threads N (default 2), --models 124m,small, --batches 1,8, --prompt 64, --new 32, --repeats 3.
 /// </summary>
 /// <remarks>
@@ -58,9 +59,8 @@ internal static class GenerateBench
                 long allocated = 0;
                 for (int r = 0; r < repeats; r++)
                 {
-                    long a0 = GC.GetAllocatedBytesForCurrentThread();
                     var m = Measure(model, ids, batch, prompt, steps);
-                    allocated = (GC.GetAllocatedBytesForCurrentThread() - a0) / (steps + 1);
+                    allocated = m.DecodeAllocated;
                     prefill.Add(m.PrefillMs); prefillCpu.Add(m.PrefillCpuMs); decode.Add(m.DecodeMs); decodeCpu.Add(m.DecodeCpuMs);
                 }
                 double perToken = Median(decode);
@@ -72,7 +72,7 @@ internal static class GenerateBench
                     decode_tokens_per_s = Round(batch * 1000 / perToken),
                     weight_bytes = decodeBytes, weight_gbs = Round(decodeBytes / perToken / 1e6), memory_read_gbs = Round(bandwidth),
                     fraction_of_bandwidth = Round(decodeBytes / perToken / 1e6 / bandwidth),
-                    allocated_bytes_per_step_main_thread = allocated, repeats,
+                    decode_allocated_bytes_per_token = allocated, repeats,
                 };
                 Console.WriteLine(json ? JsonSerializer.Serialize(row)
                     : $"{row.model} batch {batch}: prefill {row.prefill_ms} ms, decode {row.decode_ms_per_token} ms/token (cpu {row.decode_cpu_ms_per_token}), {row.weight_gbs} GB/s of weights ({row.fraction_of_bandwidth:P0} of {row.memory_read_gbs})");
@@ -84,7 +84,7 @@ internal static class GenerateBench
     static double Round(double x) => Math.Round(x, 3);
 
     /// <summary>Prefill of [batch, prompt] into a fresh cache, then <paramref name="steps"/> one-token steps (median wall ms, CPU ms per step).</summary>
-    static (double PrefillMs, double PrefillCpuMs, double DecodeMs, double DecodeCpuMs) Measure(Gpt2LMHeadModel model, int[] ids, int batch, int prompt, int steps)
+    static (double PrefillMs, double PrefillCpuMs, double DecodeMs, double DecodeCpuMs, long DecodeAllocated) Measure(Gpt2LMHeadModel model, int[] ids, int batch, int prompt, int steps)
     {
         using var _ = Autograd.NoGrad();
         var cache = model.NewCache(batch, prompt + steps);
@@ -97,6 +97,7 @@ internal static class GenerateBench
         var times = new double[steps];
         var next = new int[batch];
         var cpuStart = proc.TotalProcessorTime;
+        long a0 = GC.GetAllocatedBytesForCurrentThread();
         for (int s = 0; s < steps; s++)
         {
             int v = model.Config.VocabSize;
@@ -105,9 +106,10 @@ internal static class GenerateBench
             logits = model.NextTokenLogits(new CausalLMInput((int[])next.Clone(), batch, 1), cache);
             times[s] = w.Elapsed.TotalMilliseconds;
         }
+        long allocated = (GC.GetAllocatedBytesForCurrentThread() - a0) / Math.Max(1, steps);
         proc.Refresh();
         double decodeCpu = (proc.TotalProcessorTime - cpuStart).TotalMilliseconds / Math.Max(1, steps);
-        return (prefillMs, prefillCpu, Median(times), decodeCpu);
+        return (prefillMs, prefillCpu, Median(times), decodeCpu, allocated);
     }
 
     /// <summary>GB/s of a sequential multi-threaded read (sum) of a 1 GiB array, median of 5 passes.</summary>

@@ -141,7 +141,7 @@ public sealed partial class SharpformerServer
             throw new RequestException(400, "invalid_request_error", "missing field \"prompt\" (a string or an array of strings).");
         if (promptEl.ValueKind == JsonValueKind.Array && promptEl.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.Number))
             throw new RequestException(400, "invalid_request_error", "\"prompt\" as token ids is not supported; send the text.");
-        var prompts = PromptTexts(promptEl);
+        var prompts = Texts(promptEl, "prompt", allowEmpty: true);   // "" starts from BOS
         int maxTokens = OptionalInt(body, "max_tokens", 1, generator.ContextLength) ?? DefaultCompletionTokens;
         double temperature = OptionalNumber(body, "temperature", 0, 2) ?? 1.0;
         double topP = OptionalNumber(body, "top_p", 0, 1) ?? 1.0;
@@ -170,29 +170,6 @@ public sealed partial class SharpformerServer
                     $"{field} has {ids[i].Length} tokens and max_tokens is {maxTokens}: {ids[i].Length + maxTokens} > the model's context of {generator.ContextLength} tokens. Shorten the prompt or lower max_tokens.");
         }
         return new CompletionRequest(prompts, ids, maxTokens, temperature, topP, n, stop, stream, seed);
-    }
-
-    // A prompt may be empty (the model starts from BOS), unlike the encoder tasks' texts.
-    List<string> PromptTexts(JsonElement prompt)
-    {
-        var texts = new List<string>();
-        if (prompt.ValueKind == JsonValueKind.String) texts.Add(JsonText(prompt, "\"prompt\""));
-        else if (prompt.ValueKind == JsonValueKind.Array)
-        {
-            int i = 0;
-            foreach (var e in prompt.EnumerateArray())
-            {
-                if (e.ValueKind != JsonValueKind.String) throw new RequestException(400, "invalid_request_error", $"\"prompt\"[{i}] must be a string, not {e.ValueKind.ToString().ToLowerInvariant()}.");
-                texts.Add(JsonText(e, $"\"prompt\"[{i}]"));
-                i++;
-            }
-            if (texts.Count == 0) throw new RequestException(400, "invalid_request_error", "\"prompt\" is an empty array.");
-        }
-        else throw new RequestException(400, "invalid_request_error", $"\"prompt\" must be a string or an array of strings, not {prompt.ValueKind.ToString().ToLowerInvariant()}.");
-        for (int i = 0; i < texts.Count; i++)
-            if (texts[i].Length > _options.MaxTextLength)
-                throw new RequestException(400, "invalid_request_error", $"{(texts.Count == 1 ? "prompt" : $"prompt[{i}]")} has {texts[i].Length} characters; the limit is {_options.MaxTextLength}.");
-        return texts;
     }
 
     static List<string> StopStrings(JsonElement body)

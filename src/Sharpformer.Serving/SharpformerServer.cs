@@ -356,7 +356,8 @@ public sealed partial class SharpformerServer : IAsyncDisposable
         catch (JsonException e) { throw new RequestException(400, "invalid_request_error", $"the body is not valid JSON: {e.Message}"); }
     }
 
-    List<string> Texts(JsonElement inputs, string field)
+    /// <summary>A string or a non-empty array of strings, each within the text limits (<paramref name="allowEmpty"/>: a completion prompt may be "").</summary>
+    List<string> Texts(JsonElement inputs, string field, bool allowEmpty = false)
     {
         var texts = new List<string>();
         if (inputs.ValueKind == JsonValueKind.String) texts.Add(JsonText(inputs, $"\"{field}\""));
@@ -374,15 +375,15 @@ public sealed partial class SharpformerServer : IAsyncDisposable
         else throw new RequestException(400, "invalid_request_error", $"\"{field}\" must be a string or an array of strings, not {inputs.ValueKind.ToString().ToLowerInvariant()}.");
         if (texts.Count > _options.MaxInputsPerRequest)
             throw new RequestException(400, "invalid_request_error", $"\"{field}\" has {texts.Count} texts; the limit is {_options.MaxInputsPerRequest} per request.");
-        for (int i = 0; i < texts.Count; i++) CheckText(texts[i], texts.Count == 1 ? field : $"{field}[{i}]");
+        for (int i = 0; i < texts.Count; i++) CheckText(texts[i], texts.Count == 1 ? field : $"{field}[{i}]", allowEmpty);
         return texts;
     }
 
-    void CheckText(string text, string field)
+    void CheckText(string text, string field, bool allowEmpty = false)
     {
         if (text.Length > _options.MaxTextLength)
             throw new RequestException(400, "invalid_request_error", $"{field} has {text.Length} characters; the limit is {_options.MaxTextLength}.");
-        if (string.IsNullOrWhiteSpace(text)) throw new RequestException(400, "invalid_request_error", $"{field} is empty or only whitespace.");
+        if (!allowEmpty && string.IsNullOrWhiteSpace(text)) throw new RequestException(400, "invalid_request_error", $"{field} is empty or only whitespace.");
     }
 
     /// <summary>A JSON string's text; invalid UTF-8 or an unpaired surrogate escape ("\ud800") is the client's error, not ours.</summary>
