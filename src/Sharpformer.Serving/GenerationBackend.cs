@@ -1,5 +1,6 @@
 using Sharpformer.Models;
 using Sharpformer.Pipelines;
+using Sharpformer.Tensors;
 
 namespace Sharpformer.Serving;
 
@@ -18,17 +19,23 @@ public sealed record CompletionSettings(int MaxTokens, double Temperature, doubl
 /// <remarks><see cref="Complete"/> runs on the batching thread; <see cref="CountTokens"/> / <see cref="EncodePrompt"/> on request threads (the tokenizer is thread-safe).</remarks>
 public sealed class GenerationBackend : IPipeline
 {
-    public GenerationBackend(string modelName, TextGenerationPipeline pipeline)
+    /// <param name="modelName">Name reported in responses.</param>
+    /// <param name="pipeline">The model, its tokenizer and generation defaults.</param>
+    /// <param name="execution">Kernel threads of the generation (null: the caller's scope, else every logical processor).</param>
+    public GenerationBackend(string modelName, TextGenerationPipeline pipeline, ExecutionOptions? execution = null)
     {
         ModelName = modelName ?? throw new ArgumentNullException(nameof(modelName));
         Pipeline = pipeline ?? throw new ArgumentNullException(nameof(pipeline));
+        _execution = execution;
     }
 
+    readonly ExecutionOptions? _execution;
+
     /// <summary>Loads a GPT-2 directory or Hub id with its tokenizer and generation_config.json.</summary>
-    public static GenerationBackend Load(string modelDirOrId)
+    public static GenerationBackend Load(string modelDirOrId, ExecutionOptions? execution = null)
     {
         var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(modelDirOrId));
-        return new GenerationBackend(string.IsNullOrEmpty(name) ? modelDirOrId : name, TextGenerationPipeline.FromPretrained(modelDirOrId));
+        return new GenerationBackend(string.IsNullOrEmpty(name) ? modelDirOrId : name, TextGenerationPipeline.FromPretrained(modelDirOrId), execution);
     }
 
     public ServingTask Task => ServingTask.Generate;
@@ -51,6 +58,7 @@ public sealed class GenerationBackend : IPipeline
             MaxNewTokens = settings.MaxTokens, DoSample = settings.Temperature > 0, Temperature = settings.Temperature > 0 ? settings.Temperature : 1.0,
             TopP = settings.TopP, TopK = 0, NumBeams = 1, NumReturnSequences = 1, RepetitionPenalty = 1.0, NoRepeatNgramSize = 0,
         };
+        using var _ = ExecutionScope.Enter(_execution);
         return Pipeline.Generate(prompt, config, config.DoSample ? new TrainingRandom(settings.Seed) : null, settings.Stop, onPiece, cancellationToken);
     }
 

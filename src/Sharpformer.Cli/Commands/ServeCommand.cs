@@ -35,7 +35,7 @@ internal static class ServeCommand
             };
             var dir = r.GetValue(model)!;
             var servingTask = ParseTask(r.GetValue(task)) ?? TaskOf(dir);
-            IPipeline backend = servingTask == ServingTask.Generate ? GenerationBackend.Load(dir)
+            IPipeline backend = servingTask == ServingTask.Generate ? GenerationBackend.Load(dir, execution)
                 : PipelineBackend.Load(dir, servingTask, new PipelineOptions { BatchSize = options.MaxBatchSize, MaxTextLength = options.MaxTextLength, Execution = execution });
             var output = r.InvocationConfiguration.Output;
             var server = SharpformerServer.Create(backend, options, r.GetValue(urls)!.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
