@@ -18,5 +18,6 @@ internal static class BenchCatalog
         ["checkpoints"] = CheckpointBench.Run,
         ["kernels"] = KernelsBench.Run,
         ["rnn"] = RnnBench.Run,
+        ["generate"] = GenerateBench.Run,
     };
 }

@@ -10,6 +10,7 @@ internal static class DemoPage
 {
     public static string Html(ServingTask task, string model)
     {
+        if (task == ServingTask.Generate) return CompletionPage.Html(model);
         string taskName = task switch { ServingTask.Classify => "classify", ServingTask.Ner => "ner", ServingTask.Embed => "embed", _ => "fill-mask" };
         string example = task switch
         {

@@ -4,7 +4,7 @@ using Sharpformer.Models;
 namespace Sharpformer.Serving;
 
 /// <summary>The task a server runs; one model serves one task.</summary>
-public enum ServingTask { Classify, Ner, Embed, FillMask }
+public enum ServingTask { Classify, Ner, Embed, FillMask, Generate }
 
 /// <summary>One text of a request with its per-request options (they may differ within a batch).</summary>
 /// <param name="Text">The input text.</param>

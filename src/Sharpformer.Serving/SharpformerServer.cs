@@ -22,22 +22,23 @@ namespace Sharpformer.Serving;
 /// <remarks>
 /// Routes: <c>POST /v1/classify</c>, <c>/v1/ner</c>, <c>/v1/embed</c>, <c>/v1/fill-mask</c> (<c>{"inputs": string | [string], ...}</c>
 /// → <c>{"model", "results": [one per input]}</c>), OpenAI-style <c>POST /v1/embeddings</c>, <c>POST /v1/attention</c>,
-/// <c>GET /health</c>, <c>GET /metrics</c>, <c>GET /</c>. Errors are <c>{"error": {"message", "type"}}</c> with status
+/// <c>GET /health</c>, <c>GET /metrics</c>, <c>GET /</c>; with a <see cref="GenerationBackend"/> OpenAI-style <c>POST /v1/completions</c>
+/// (JSON or server-sent events) and a page that streams the generated text. Errors are <c>{"error": {"message", "type"}}</c> with status
 /// 400 (bad JSON / field / text, invalid UTF-8), 404 (route of another task), 405 (known route, wrong method), 413 (body or
 /// token count too large), 429 (queue full or token budget in flight), 500 (NaN model output, unexpected failure),
 /// 503 (shutting down). Every request is logged as one line (method, route, status, ms) and counted in the metrics by
 /// its real status (499 when the client went away first).
 /// </remarks>
-public sealed class SharpformerServer : IAsyncDisposable
+public sealed partial class SharpformerServer : IAsyncDisposable
 {
     /// <summary>nginx's status for "the client closed the connection before the response": such requests are counted apart.</summary>
     public const int ClientClosedRequest = 499;
 
     /// <summary>
-    /// One queued unit: a text for the task, or a text whose attention maps are wanted. Attention shares the queue so it
-    /// gets the same 429s and runs on the one model thread instead of tying up the thread pool.
+    /// One queued unit: a text for the task, a text whose attention maps are wanted, or one completion choice. Attention and
+    /// completions share the queue so they get the same 429s and run on the one model thread instead of tying up the thread pool.
     /// </summary>
-    sealed record Queued(ServingItem Item, int Tokens, bool Attention = false);
+    sealed record Queued(ServingItem Item, int Tokens, bool Attention = false, CompletionWork? Completion = null);
 
     readonly WebApplication _app;
     readonly DynamicBatcher<Queued, object> _batcher;
@@ -113,7 +114,7 @@ public sealed class SharpformerServer : IAsyncDisposable
     static readonly Dictionary<string, string> KnownRoutes = new(StringComparer.Ordinal)
     {
         ["/"] = "GET", ["/health"] = "GET", ["/metrics"] = "GET", ["/v1/classify"] = "POST", ["/v1/ner"] = "POST", ["/v1/embed"] = "POST",
-        ["/v1/embeddings"] = "POST", ["/v1/fill-mask"] = "POST", ["/v1/attention"] = "POST",
+        ["/v1/embeddings"] = "POST", ["/v1/fill-mask"] = "POST", ["/v1/attention"] = "POST", ["/v1/completions"] = "POST",
     };
 
     // The method is the client's free-form string: metrics and logs keep only the standard ones, so labels stay a bounded set.
@@ -186,6 +187,7 @@ public sealed class SharpformerServer : IAsyncDisposable
         })));
         _app.MapPost("/v1/embeddings", (Delegate)((HttpContext ctx) => OpenAiEmbeddings(ctx)));
         _app.MapPost("/v1/attention", (Delegate)((HttpContext ctx) => Attention(ctx)));
+        _app.MapPost("/v1/completions", (Delegate)((HttpContext ctx) => Completions(ctx)));
         _app.MapFallback((HttpContext ctx) =>
         {
             if (!KnownRoutes.TryGetValue(RouteLabel(ctx), out var allowed))
@@ -197,13 +199,16 @@ public sealed class SharpformerServer : IAsyncDisposable
 
     public static string TaskName(ServingTask t) => t switch
     {
-        ServingTask.Classify => "classify", ServingTask.Ner => "ner", ServingTask.Embed => "embed", _ => "fill-mask",
+        ServingTask.Classify => "classify", ServingTask.Ner => "ner", ServingTask.Embed => "embed", ServingTask.Generate => "generate", _ => "fill-mask",
     };
+
+    /// <summary>The route that runs <paramref name="t"/>.</summary>
+    public static string RouteOf(ServingTask t) => t == ServingTask.Generate ? "/v1/completions" : $"/v1/{TaskName(t)}";
 
     async Task<IResult> Handle(HttpContext ctx, ServingTask task, Func<JsonElement, IReadOnlyList<string>, List<ServingItem>> items)
     {
         if (task != _pipeline.Task)
-            return Error(404, "not_found", $"this server runs task '{TaskName(_pipeline.Task)}' with model {_pipeline.ModelName}; use POST /v1/{TaskName(_pipeline.Task)}.");
+            return Error(404, "not_found", $"this server runs task '{TaskName(_pipeline.Task)}' with model {_pipeline.ModelName}; use POST {RouteOf(_pipeline.Task)}.");
         try
         {
             using var doc = await ReadJson(ctx);
@@ -249,6 +254,8 @@ public sealed class SharpformerServer : IAsyncDisposable
 
     async Task<IResult> Attention(HttpContext ctx)
     {
+        if (_pipeline.Task == ServingTask.Generate)
+            return Error(404, "not_found", $"this server generates text with {_pipeline.ModelName}; attention maps are served for the encoder tasks. Use POST /v1/completions.");
         try
         {
             using var doc = await ReadJson(ctx);
@@ -267,7 +274,10 @@ public sealed class SharpformerServer : IAsyncDisposable
     Task<object[]> RunAll(List<ServingItem> items, CancellationToken aborted) =>
         Enqueue(items.Select((item, i) => new Queued(item, Run(() => _pipeline.Validate(item, i)))).ToList(), aborted);
 
-    async Task<object[]> Enqueue(IReadOnlyList<Queued> work, CancellationToken aborted)
+    async Task<object[]> Enqueue(IReadOnlyList<Queued> work, CancellationToken aborted) => await Collect(Admit(work, aborted));
+
+    /// <summary>Queues all of <paramref name="work"/> or none: 413 when it alone exceeds the token budget, 429 when the queue is full, 503 when closing.</summary>
+    IReadOnlyList<Task<object>> Admit(IReadOnlyList<Queued> work, CancellationToken aborted)
     {
         long tokens = work.Sum(w => (long)w.Tokens);
         if (tokens > _options.MaxQueuedTokens)
@@ -277,7 +287,19 @@ public sealed class SharpformerServer : IAsyncDisposable
         try { tasks = _batcher.EnqueueAll(work, aborted); }
         catch (QueueFullException e) { throw new RequestException(429, "rate_limit_exceeded", e.Message); }
         catch (BatcherClosedException e) { throw new RequestException(503, "unavailable", e.Message); }
-        try { return await Task.WhenAll(tasks); }
+        return tasks;
+    }
+
+    /// <summary>The results of admitted work; a failed item becomes the request's error (400 for bad input, 500 for a model failure).</summary>
+    async Task<object[]> Collect(IReadOnlyList<Task<object>> tasks)
+    {
+        try
+        {
+            var results = await Task.WhenAll(tasks);
+            // A completion that failed is returned as its exception (see RunQueued): rethrow it here, on its own request.
+            foreach (var r in results) if (r is Exception failed) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
+            return results;
+        }
         catch (PipelineInputException e) { throw new RequestException(400, "invalid_request_error", e.Message); }
         catch (NotSupportedException e) { throw new RequestException(400, "invalid_request_error", e.Message); }
         catch (NonFiniteOutputException e)
@@ -295,6 +317,7 @@ public sealed class SharpformerServer : IAsyncDisposable
         for (int i = 0; i < work.Count; i++)
         {
             if (work[i].Attention) results[i] = _pipeline.Attention(work[i].Item.Text, cancellationToken);
+            else if (work[i].Completion is { } c) results[i] = RunCompletion(c);
             else batch.Add(i);
         }
         if (batch.Count == 0) return results;
@@ -333,7 +356,8 @@ public sealed class SharpformerServer : IAsyncDisposable
         catch (JsonException e) { throw new RequestException(400, "invalid_request_error", $"the body is not valid JSON: {e.Message}"); }
     }
 
-    List<string> Texts(JsonElement inputs, string field)
+    /// <summary>A string or a non-empty array of strings, each within the text limits (<paramref name="allowEmpty"/>: a completion prompt may be "").</summary>
+    List<string> Texts(JsonElement inputs, string field, bool allowEmpty = false)
     {
         var texts = new List<string>();
         if (inputs.ValueKind == JsonValueKind.String) texts.Add(JsonText(inputs, $"\"{field}\""));
@@ -351,15 +375,15 @@ public sealed class SharpformerServer : IAsyncDisposable
         else throw new RequestException(400, "invalid_request_error", $"\"{field}\" must be a string or an array of strings, not {inputs.ValueKind.ToString().ToLowerInvariant()}.");
         if (texts.Count > _options.MaxInputsPerRequest)
             throw new RequestException(400, "invalid_request_error", $"\"{field}\" has {texts.Count} texts; the limit is {_options.MaxInputsPerRequest} per request.");
-        for (int i = 0; i < texts.Count; i++) CheckText(texts[i], texts.Count == 1 ? field : $"{field}[{i}]");
+        for (int i = 0; i < texts.Count; i++) CheckText(texts[i], texts.Count == 1 ? field : $"{field}[{i}]", allowEmpty);
         return texts;
     }
 
-    void CheckText(string text, string field)
+    void CheckText(string text, string field, bool allowEmpty = false)
     {
         if (text.Length > _options.MaxTextLength)
             throw new RequestException(400, "invalid_request_error", $"{field} has {text.Length} characters; the limit is {_options.MaxTextLength}.");
-        if (string.IsNullOrWhiteSpace(text)) throw new RequestException(400, "invalid_request_error", $"{field} is empty or only whitespace.");
+        if (!allowEmpty && string.IsNullOrWhiteSpace(text)) throw new RequestException(400, "invalid_request_error", $"{field} is empty or only whitespace.");
     }
 
     /// <summary>A JSON string's text; invalid UTF-8 or an unpaired surrogate escape ("\ud800") is the client's error, not ours.</summary>

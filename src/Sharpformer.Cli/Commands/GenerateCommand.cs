@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json;
 using Sharpformer.Models;
 using Sharpformer.Pipelines;
-using Sharpformer.Tokenization;
 using Sharpformer.Training;
 
 namespace Sharpformer.Cli.Commands;
@@ -42,12 +41,11 @@ public static class GenerateCommand
     }
 
     /// <summary>Runs the verb: text (or JSON lines) on <paramref name="stdout"/> as it is generated.</summary>
+    /// <remarks>With <c>--stop</c>, generation ends at the token completing a stop string and the text ends before it (OpenAI's <c>stop</c>).</remarks>
     public static async Task<int> ExecuteAsync(Settings s, TextWriter stdout, CancellationToken cancellationToken = default)
     {
-        string dir = AutoModel.ResolveDirectory(s.Model);
-        var model = AutoModel.FromPretrainedCausalLM(dir);
-        var tokenizer = ByteLevelBpeTokenizer.FromDirectory(dir);
-        var g = GenerationConfig.Load(dir);
+        var pipeline = TextGenerationPipeline.FromPretrained(s.Model);
+        var g = pipeline.Defaults;
         g = g with
         {
             MaxNewTokens = s.MaxNewTokens ?? g.MaxNewTokens ?? 50,
@@ -57,29 +55,20 @@ public static class GenerateCommand
             TopP = s.TopP ?? g.TopP,
             RepetitionPenalty = s.RepetitionPenalty ?? g.RepetitionPenalty,
             NoRepeatNgramSize = s.NoRepeatNgramSize ?? g.NoRepeatNgramSize,
-            NumBeams = 1,
         };
-        var prompt = tokenizer.Encode(s.Prompt).Ids.ToArray();
-        if (prompt.Length == 0 && g.BosTokenId is int bos) prompt = [bos];
-        var room = model.Config.NPositions - prompt.Length;
-        if (room <= 0) throw new ModelInputException($"the prompt has {prompt.Length} tokens; the model takes at most {model.Config.NPositions}. Shorten it.");
-        g = g with { MaxNewTokens = Math.Min(g.MaxNewTokens!.Value, room) };
-        var stream = tokenizer.CreateDecodeStream(skipSpecialTokens: true);
-        var ids = new List<int>();
+        var prompt = pipeline.EncodePrompt(s.Prompt);
         if (!s.Json) { await stdout.WriteAsync(s.Prompt); await stdout.FlushAsync(cancellationToken); }
-        await foreach (var id in Generator.StreamAsync(model, prompt, g, g.DoSample ? new TrainingRandom(s.Seed) : null,
-            StopStrings.For(tokenizer, s.Stop ?? [], prompt.Length), cancellationToken))
+        // The model runs on a pool thread; pieces are written as they come (the terminal shows the text growing).
+        var result = await Task.Run(() => pipeline.Generate(prompt, g, g.DoSample ? new TrainingRandom(s.Seed) : null, s.Stop, piece =>
         {
-            ids.Add(id);
-            var piece = stream.Step(id);
-            if (s.Json) await stdout.WriteLineAsync(JsonSerializer.Serialize(new { id, text = piece }));
-            else await stdout.WriteAsync(piece);
-            await stdout.FlushAsync(cancellationToken);
-        }
-        var rest = stream.Flush();
+            if (s.Json) stdout.WriteLine(JsonSerializer.Serialize(new { id = piece.Id, text = piece.Text }));
+            else stdout.Write(piece.Text);
+            stdout.Flush();
+        }, cancellationToken), cancellationToken);
         if (s.Json)
-            await stdout.WriteLineAsync(JsonSerializer.Serialize(new { prompt = s.Prompt, prompt_tokens = prompt.Length, new_tokens = ids, text = tokenizer.Decode(ids) }));
-        else await stdout.WriteLineAsync(rest);
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(new { prompt = s.Prompt, prompt_tokens = prompt.Length, new_tokens = result.Tokens, text = result.Text,
+                finish_reason = result.FinishReason == FinishReason.Stop ? "stop" : "length" }));
+        else await stdout.WriteLineAsync();
         return 0;
     }
 }

@@ -154,19 +154,22 @@ public static class Generator
     }
 
     /// <summary>Greedy or sampled generation for one prompt, yielding each new token as soon as it is chosen (stops after EOS).</summary>
-    public static async IAsyncEnumerable<int> StreamAsync(ICausalLM model, int[] prompt, GenerationConfig config, Random? rng = null, StoppingCriterion? stop = null,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    /// <remarks>Arguments are checked at the call; stopping the enumeration early stops generation.</remarks>
+    public static IEnumerable<int> Stream(ICausalLM model, int[] prompt, GenerationConfig config, Random? rng = null, StoppingCriterion? stop = null,
+        CancellationToken cancellationToken = default)
     {
         if (config.NumBeams > 1) throw new NotSupportedException("Streaming needs greedy search or sampling; beam search only knows its best sequence at the end.");
         var s = Prepare(model, [prompt], null, config);
-        using var steps = DecodeSteps(model, s, config, rng, stop, cancellationToken).GetEnumerator();
-        while (true)
-        {
-            // Each step runs on the thread pool so a caller on a UI / request thread is not blocked.
-            bool more = await Task.Run(steps.MoveNext, cancellationToken).ConfigureAwait(false);
-            if (!more) yield break;
-            yield return steps.Current[0];
-        }
+        if (config.DoSample && rng == null) throw new ArgumentNullException(nameof(rng), "Sampling needs a seeded Random (e.g. new TrainingRandom(seed)).");
+        return DecodeSteps(model, s, config, rng, stop, cancellationToken).Select(step => step[0]);
+    }
+
+    /// <summary><see cref="Stream"/> for async callers: each step runs on the thread pool so a UI / request thread is not blocked.</summary>
+    public static async IAsyncEnumerable<int> StreamAsync(ICausalLM model, int[] prompt, GenerationConfig config, Random? rng = null, StoppingCriterion? stop = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var steps = Stream(model, prompt, config, rng, stop, cancellationToken).GetEnumerator();
+        while (await Task.Run(steps.MoveNext, cancellationToken).ConfigureAwait(false)) yield return steps.Current;
     }
 
     // Per-row state of a batch being decoded: ids so far, mask, the cache.

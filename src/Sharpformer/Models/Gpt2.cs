@@ -429,7 +429,7 @@ public sealed class Gpt2LMHeadModel : Module, ICausalLM
         for (int i = 0; i < b; i++) last.Slice(((i + 1) * t - 1) * hd, hd).CopyTo(rows.AsSpan(i * hd));
         var logits = new float[b * v];
         var w = Transformer.Wte.Weight.Value;
-        Gemm.Sgemm(false, true, b, v, hd, 1f, rows, hd, w.Data.AsSpan(w.Offset, w.Size), hd, 0f, logits, v);
+        Gemm.Sgemm(false, true, b, v, hd, 1f, rows, hd, w.Data.AsSpan(w.Offset, w.Size), hd, 0f, logits, v, ExecutionScope.Threads);
         return logits;
     }
 

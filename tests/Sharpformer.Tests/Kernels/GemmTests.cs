@@ -96,6 +96,21 @@ public class GemmTests
 
     [Theory]
     [MemberData(nameof(Isas))]
+    public void AFewRowsTimesAnUntransposedWeight_EveryRowCountTailAndThreadCount(string isaName)
+    {
+        // m ≤ 16 with B not transposed streams B in place on AVX-512 (GPT-2's Conv1D while decoding): every m, column tails
+        // (n % 16), k tails (k % 4), α/β, padding, and bands split over threads (k·n ≥ 2^16).
+        var isa = Enum.Parse<GemmIsa>(isaName);
+        var rng = new Random(12);
+        for (int m = 1; m <= Gemm.SmallMNoTrans + 1; m++)
+            CheckOne(isa, rng, m % 3 == 0, false, m, 16 * (m % 5) + m, 4 * m + m % 4, alpha: m % 2 == 0 ? 1f : -0.5f, beta: (m % 3) switch { 0 => 0f, 1 => 1f, _ => 0.25f },
+                padA: m % 2, padB: m % 3, padC: m % 4);
+        foreach (int threads in new[] { 1, 2, 3 })
+            CheckOne(isa, rng, false, false, threads * 3 - 1, 777, 130, beta: threads == 2 ? 0.5f : 0f, padB: 5, threads: threads);
+    }
+
+    [Theory]
+    [MemberData(nameof(Isas))]
     public void EveryNFromOneTo67(string isaName)
     {
         var isa = Enum.Parse<GemmIsa>(isaName);

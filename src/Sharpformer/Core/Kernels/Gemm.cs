@@ -9,7 +9,7 @@ namespace Sharpformer.Kernels;
 /// When transA is true, A is stored as k×m (leading dimension lda ≥ m); likewise B as n×k when transB.
 /// beta = 0 means C is overwritten (its old contents, even NaN, are ignored), as in BLAS.
 /// Implementation: GotoBLAS/BLIS-style packing and cache blocking around a 12×32 AVX-512 register tile (6×16 on AVX2,
-/// 4×4 scalar elsewhere); x·Wᵀ with at most 256 rows streams W unpacked. Products below 2^21 multiply-adds run on the
+/// 4×4 scalar elsewhere); x·Wᵀ with at most 256 rows and x·W with at most 16 rows stream W unpacked. Products below 2^21 multiply-adds run on the
 /// calling thread; larger ones split C (or the batch) over <c>threads</c> workers, and calls made inside
 /// <see cref="Parallelism.For"/> stay single-threaded. Packing buffers come from ArrayPool per call.
 /// </remarks>

@@ -15,7 +15,8 @@ internal enum GemmIsa { Portable, Avx2, Avx512 }
 // Packing makes all four transpose combinations and any leading dimension look the same to the
 // micro-kernel, so x·Wᵀ (transB) runs at the speed of x·W. Threads split C into disjoint row or
 // column bands; the operand all bands share is packed once up front (RunSplit), so bands never synchronise.
-// Short inputs times Wᵀ (m ≤ 256, k ≥ 256) skip packing W entirely: see SmallMTransB.
+// Short inputs times Wᵀ (m ≤ 256, k ≥ 256) skip packing W entirely: see SmallMTransB; a few rows times W [k, n]
+// (m ≤ 16) stream W once in place: see SmallMNoTransB.
 public static unsafe partial class Gemm
 {
     /// <summary>Below this many multiply-adds a GEMM runs on the calling thread (forking costs more than it saves).</summary>
@@ -83,6 +84,13 @@ public static unsafe partial class Gemm
             if (isa == GemmIsa.Avx512 && transB && m <= SmallM && k >= SmallMMinK && k <= 1 << 16 && alpha != 0f)
             {
                 SmallMTransB(transA, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC, batch, workers);
+                return;
+            }
+            if (isa == GemmIsa.Avx512 && !transB && m <= SmallMNoTrans && batch == 1 && k > 0 && alpha != 0f)
+            {
+                // Memory-bound: threads by B's size, not by the (small) number of multiply-adds.
+                int streamWorkers = Parallelism.IsInsideParallelRegion ? 1 : Math.Max(1, Parallelism.Resolve(threads));
+                SmallMNoTransB(transA, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC, batch, streamWorkers);
                 return;
             }
             var job = new Job(isa, BlockingFor(isa), transA, transB, k, alpha, beta,
