@@ -156,7 +156,7 @@ public sealed class Trainer<TBatch>
                 // (see TensorScope: nothing the step created is used after it; parameter gradients are kept).
                 using (_stepBuffers.Scope()) loss = _model.TrainStep(batch, _dropoutRng, 1f / groupSize);
                 if (!float.IsFinite(loss)) throw new TrainingDivergedException($"The training loss became {loss} at step {State.GlobalStep + 1} (epoch {epoch}, batch {mb}); lower the learning rate or check the data.");
-                stepLoss += loss; microInStep++; stepSamples += len;
+                stepLoss += loss; microInStep++; stepSamples += _model.BatchSize(batch);   // examples, not data items (an item may be a whole batch)
                 if (microInStep < groupSize) continue;
 
                 double gradNorm = args.MaxGradNorm > 0 ? GradClip.ClipGradNorm(_parameters, args.MaxGradNorm) : GradClip.GlobalNorm(_parameters);
@@ -187,7 +187,9 @@ public sealed class Trainer<TBatch>
                     acc.LogLoss = 0; acc.LogUpdates = 0; logSamples = 0; logStart = now;
                 }
                 bool evalNow = args.EvaluationStrategy == IntervalStrategy.Steps && State.GlobalStep % args.EvalSteps == 0
-                    || args.EvaluationStrategy == IntervalStrategy.Epoch && endOfEpoch;
+                    || args.EvaluationStrategy == IntervalStrategy.Epoch && endOfEpoch
+                    || control.ShouldEvaluate && args.EvaluationStrategy != IntervalStrategy.No;
+                control.ShouldEvaluate = false;
                 if (evalNow)
                 {
                     double trainSeconds = now - evalStart;
@@ -204,7 +206,9 @@ public sealed class Trainer<TBatch>
                     logStart = evalStart;
                 }
                 bool saveNow = args.SaveStrategy == IntervalStrategy.Steps && State.GlobalStep % args.SaveSteps == 0
-                    || args.SaveStrategy == IntervalStrategy.Epoch && endOfEpoch;
+                    || args.SaveStrategy == IntervalStrategy.Epoch && endOfEpoch
+                    || control.ShouldSave && args.SaveStrategy != IntervalStrategy.No;
+                control.ShouldSave = false;
                 if (saveNow)
                 {
                     int nextEpoch = endOfEpoch ? epoch + 1 : epoch, nextBatch = endOfEpoch ? 0 : mb + 1;
