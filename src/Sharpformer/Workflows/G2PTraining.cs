@@ -29,6 +29,11 @@ public sealed record G2PTrainingOptions
     /// </summary>
     public int DevWords { get; init; } = 1000;
     /// <summary>Batch pronunciations of similar length together (less padding; the batches are shuffled every epoch).</summary>
+    /// <remarks>
+    /// Measured on CMUdict with the default model, 2.5 CPU-minutes each on a shared 2-vCPU EPYC: 1,945 updates and 42.5 % dev-sample
+    /// WER with buckets against 1,137 updates and 47.8 % with random batches (per update, random batches learn a little faster
+    /// early on; per CPU second, buckets win).
+    /// </remarks>
     public bool BucketByLength { get; init; } = true;
     /// <summary>Use only the first N training pronunciations (quick runs).</summary>
     public int? Limit { get; init; }
