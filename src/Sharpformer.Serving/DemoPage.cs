@@ -134,7 +134,7 @@ async function run() {
       for (let h = 0; h < attn.heads; h++) hs.add(new Option('head ' + h, h));
       ls.value = attn.layers - 1;
     }
-    $('attn-controls').hidden = false;
+    $('attn-controls').hidden = attn.layers * attn.heads === 1;   // one map (a G2P alignment): nothing to switch
     drawAttention();
     $('status').textContent = 'done';
   } catch (e) {

@@ -127,4 +127,20 @@ public sealed class G2PServerTests
         foreach (var r in answers.Where(r => r.Status == HttpStatusCode.OK))
             Assert.Equal(expected, r.Body.GetProperty("results")[0].GetProperty("phonemes").GetString());
     }
+
+    [Sharpformer.Tests.Visualization.BrowserFact]
+    public async Task DemoPage_InChromium_ShowsThePronunciation_AndDrawsTheAlignment()
+    {
+        var (model, vocab) = Untrained();
+        var (server, client) = await ServerTests.Start(new G2PBackend(model, vocab, "g2p-test"));
+        await using var _ = server;
+        Assert.Contains("Sharpformer — g2p", await client.GetStringAsync("/"));
+        var dom = Sharpformer.Tests.Visualization.Chromium.DumpDom(client.BaseAddress + "?demo=cab", 10_000);
+        Assert.Contains("data-done=\"1\"", dom);
+        var p = G2PTraining.Predict(model, vocab, ["cab"], nBest: 5)[0];
+        Assert.Contains($"<b>cab</b> → <b>{string.Join(' ', p.Best.Phonemes)}</b>", dom);
+        // One cell per output step and letter; the layer/head switcher stays hidden for the single map.
+        Assert.Equal(p.Alignment().Outputs.Length * 3, System.Text.RegularExpressions.Regex.Matches(dom, "<rect ").Count);
+        Assert.Contains("id=\"attn-controls\" hidden", dom);
+    }
 }
