@@ -11,12 +11,13 @@ internal static class DemoPage
     public static string Html(ServingTask task, string model)
     {
         if (task == ServingTask.Generate) return CompletionPage.Html(model);
-        string taskName = task switch { ServingTask.Classify => "classify", ServingTask.Ner => "ner", ServingTask.Embed => "embed", _ => "fill-mask" };
+        string taskName = SharpformerServer.TaskName(task);
         string example = task switch
         {
             ServingTask.Ner => "Angela Merkel met Emmanuel Macron in Paris on Tuesday.",
             ServingTask.FillMask => "The capital of France is [MASK].",
             ServingTask.Classify => "Stocks rallied after the central bank cut interest rates.",
+            ServingTask.G2P => "phoneme",
             _ => "Transformers turn text into vectors.",
         };
         return Template
@@ -82,22 +83,24 @@ function color(a) {
   const c = (lo) => Math.round(255 - (255 - lo) * a).toString(16).padStart(2, '0');
   return '#' + c(8) + c(48) + c(107);
 }
+// attn: { rows, cols, layers, heads, data } — self-attention has rows = cols = tokens; a G2P alignment has phonemes × letters.
 function drawAttention() {
-  const d = attn, n = d.tokens.length, layer = +$('layer').value, head = +$('head').value, cell = n > 40 ? 10 : 20;
+  const d = attn, nr = d.rows.length, nc = d.cols.length, layer = +$('layer').value, head = +$('head').value, cell = Math.max(nr, nc) > 40 ? 10 : 20;
   const hs = head < 0 ? [...Array(d.heads).keys()] : [head];
-  const label = Math.min(160, 7 * Math.max(...d.tokens.map(t => t.length)) + 12);
+  const width = (ts) => Math.min(160, 7 * Math.max(...ts.map(t => t.length)) + 12);
+  const left = width(d.rows), top = width(d.cols);
   const NS = 'http://www.w3.org/2000/svg';
   const el = (name, attrs, text) => { const e = document.createElementNS(NS, name); for (const k in attrs) e.setAttribute(k, attrs[k]); if (text !== undefined) e.textContent = text; return e; };
-  const svg = el('svg', { width: label + n * cell + 10, height: label + n * cell + 10, 'font-size': 11 });
-  d.tokens.forEach((t, i) => {
-    svg.appendChild(el('text', { x: label - 4, y: label + i * cell + cell / 2 + 4, 'text-anchor': 'end' }, t));
-    const cx = label + i * cell + cell / 2 + 4;
-    svg.appendChild(el('text', { x: cx, y: label - 4, transform: 'rotate(-90 ' + cx + ' ' + (label - 4) + ')' }, t));
+  const svg = el('svg', { width: left + nc * cell + 10, height: top + nr * cell + 10, 'font-size': 11 });
+  d.rows.forEach((t, i) => svg.appendChild(el('text', { x: left - 4, y: top + i * cell + cell / 2 + 4, 'text-anchor': 'end' }, t)));
+  d.cols.forEach((t, i) => {
+    const cx = left + i * cell + cell / 2 + 4;
+    svg.appendChild(el('text', { x: cx, y: top - 4, transform: 'rotate(-90 ' + cx + ' ' + (top - 4) + ')' }, t));
   });
-  for (let q = 0; q < n; q++) for (let k = 0; k < n; k++) {
+  for (let q = 0; q < nr; q++) for (let k = 0; k < nc; k++) {
     let v = 0;
-    for (const h of hs) v += d.data[((layer * d.heads + h) * n + q) * n + k] / hs.length;
-    svg.appendChild(el('rect', { x: label + k * cell, y: label + q * cell, width: cell, height: cell, fill: color(v) }));
+    for (const h of hs) v += d.data[((layer * d.heads + h) * nr + q) * nc + k] / hs.length;
+    svg.appendChild(el('rect', { x: left + k * cell, y: top + q * cell, width: cell, height: cell, fill: color(v) }));
   }
   $('attn').replaceChildren(svg);
 }
@@ -111,11 +114,20 @@ async function run() {
       const masks = (await post('/v1/fill-mask', { inputs: text })).results[0];
       showBars(masks[0], r => r.token_str, r => r.score);
       $('result').innerHTML += masks.map((m, i) => '<div>mask ' + (i + 1) + ': ' + m.map(c => '<b>' + esc(c.token_str) + '</b>').join(', ') + '</div>').join('');
+    } else if (TASK === 'g2p') {
+      const r = (await post('/v1/g2p', { inputs: text.trim(), n_best: 5, alignment: true })).results[0];
+      $('result').innerHTML = '<div><b>' + esc(r.word) + '</b> → <b>' + esc(r.phonemes) + '</b></div>' +
+        r.n_best.slice(1).map(h => '<div>' + esc(h.phonemes) + ' <small>' + h.score.toFixed(3) + '</small></div>').join('');
+      const a = r.alignment;
+      attn = { rows: a.outputs, cols: a.letters, layers: 1, heads: 1, data: a.weights.flat() };
     } else {
       const v = (await post('/v1/embed', { inputs: text })).results[0];
       $('result').innerHTML = '<div>' + v.length + ' dimensions: [' + v.slice(0, 8).map(x => x.toFixed(4)).join(', ') + ', …]</div>';
     }
-    attn = await post('/v1/attention', { text });
+    if (TASK !== 'g2p') {
+      const maps = await post('/v1/attention', { text });
+      attn = { rows: maps.tokens, cols: maps.tokens, layers: maps.layers, heads: maps.heads, data: maps.data };
+    }
     const ls = $('layer'), hs = $('head');
     if (!ls.options.length) {
       for (let l = 0; l < attn.layers; l++) ls.add(new Option('layer ' + l, l));
@@ -123,7 +135,7 @@ async function run() {
       for (let h = 0; h < attn.heads; h++) hs.add(new Option('head ' + h, h));
       ls.value = attn.layers - 1;
     }
-    $('attn-controls').hidden = false;
+    $('attn-controls').hidden = attn.layers * attn.heads === 1;   // one map (a G2P alignment): nothing to switch
     drawAttention();
     $('status').textContent = 'done';
   } catch (e) {

@@ -4,13 +4,14 @@ using Sharpformer.Models;
 namespace Sharpformer.Serving;
 
 /// <summary>The task a server runs; one model serves one task.</summary>
-public enum ServingTask { Classify, Ner, Embed, FillMask, Generate }
+public enum ServingTask { Classify, Ner, Embed, FillMask, Generate, G2P }
 
 /// <summary>One text of a request with its per-request options (they may differ within a batch).</summary>
 /// <param name="Text">The input text.</param>
-/// <param name="TopK">classify: labels per text (null = 1); fill-mask: candidates per mask (null = 5).</param>
+/// <param name="TopK">classify: labels per text (null = 1); fill-mask: candidates per mask (null = 5); g2p: pronunciations per word (null = 1).</param>
 /// <param name="Aggregation">ner: the aggregation strategy (null = simple).</param>
-public sealed record ServingItem(string Text, int? TopK = null, AggregationStrategy? Aggregation = null);
+/// <param name="Alignment">g2p: also return the attention alignment of the best pronunciation.</param>
+public sealed record ServingItem(string Text, int? TopK = null, AggregationStrategy? Aggregation = null, bool Alignment = false);
 
 /// <summary>
 /// What the server needs from a model: check and run a batch of texts for its task, count tokens, give attention maps.

@@ -20,7 +20,7 @@ namespace Sharpformer.Serving;
 /// health and a demo page.
 /// </summary>
 /// <remarks>
-/// Routes: <c>POST /v1/classify</c>, <c>/v1/ner</c>, <c>/v1/embed</c>, <c>/v1/fill-mask</c> (<c>{"inputs": string | [string], ...}</c>
+/// Routes: <c>POST /v1/classify</c>, <c>/v1/ner</c>, <c>/v1/embed</c>, <c>/v1/fill-mask</c>, <c>/v1/g2p</c> (<c>{"inputs": string | [string], ...}</c>
 /// → <c>{"model", "results": [one per input]}</c>), OpenAI-style <c>POST /v1/embeddings</c>, <c>POST /v1/attention</c>,
 /// <c>GET /health</c>, <c>GET /metrics</c>, <c>GET /</c>; with a <see cref="GenerationBackend"/> OpenAI-style <c>POST /v1/completions</c>
 /// (JSON or server-sent events) and a page that streams the generated text. Errors are <c>{"error": {"message", "type"}}</c> with status
@@ -114,7 +114,7 @@ public sealed partial class SharpformerServer : IAsyncDisposable
     static readonly Dictionary<string, string> KnownRoutes = new(StringComparer.Ordinal)
     {
         ["/"] = "GET", ["/health"] = "GET", ["/metrics"] = "GET", ["/v1/classify"] = "POST", ["/v1/ner"] = "POST", ["/v1/embed"] = "POST",
-        ["/v1/embeddings"] = "POST", ["/v1/fill-mask"] = "POST", ["/v1/attention"] = "POST", ["/v1/completions"] = "POST",
+        ["/v1/embeddings"] = "POST", ["/v1/fill-mask"] = "POST", ["/v1/attention"] = "POST", ["/v1/completions"] = "POST", ["/v1/g2p"] = "POST",
     };
 
     // The method is the client's free-form string: metrics and logs keep only the standard ones, so labels stay a bounded set.
@@ -185,6 +185,14 @@ public sealed partial class SharpformerServer : IAsyncDisposable
             int? topK = OptionalInt(body, "top_k", 1, 1000);
             return texts.Select(t => new ServingItem(t, TopK: topK)).ToList();
         })));
+        _app.MapPost("/v1/g2p", (Delegate)((HttpContext ctx) => Handle(ctx, ServingTask.G2P, (body, words) =>
+        {
+            int? nBest = OptionalInt(body, "n_best", 1, 1000);
+            bool alignment = body.TryGetProperty("alignment", out var a) && a.ValueKind != JsonValueKind.Null
+                && (a.ValueKind is JsonValueKind.True or JsonValueKind.False ? a.GetBoolean()
+                    : throw new RequestException(400, "invalid_request_error", "\"alignment\" must be true or false."));
+            return words.Select(w => new ServingItem(w, TopK: nBest, Alignment: alignment)).ToList();
+        })));
         _app.MapPost("/v1/embeddings", (Delegate)((HttpContext ctx) => OpenAiEmbeddings(ctx)));
         _app.MapPost("/v1/attention", (Delegate)((HttpContext ctx) => Attention(ctx)));
         _app.MapPost("/v1/completions", (Delegate)((HttpContext ctx) => Completions(ctx)));
@@ -199,7 +207,7 @@ public sealed partial class SharpformerServer : IAsyncDisposable
 
     public static string TaskName(ServingTask t) => t switch
     {
-        ServingTask.Classify => "classify", ServingTask.Ner => "ner", ServingTask.Embed => "embed", ServingTask.Generate => "generate", _ => "fill-mask",
+        ServingTask.Classify => "classify", ServingTask.Ner => "ner", ServingTask.Embed => "embed", ServingTask.Generate => "generate", ServingTask.G2P => "g2p", _ => "fill-mask",
     };
 
     /// <summary>The route that runs <paramref name="t"/>.</summary>

@@ -2,11 +2,12 @@ using System.CommandLine;
 using Sharpformer.Models;
 using Sharpformer.Pipelines;
 using Sharpformer.Serving;
+using Sharpformer.Training.Workflows;
 
 namespace Sharpformer.Cli.Commands;
 
 /// <summary>
-/// <c>sharpformer serve --model DIR [--task classify|ner|embed|fill-mask|generate] --urls http://127.0.0.1:PORT
+/// <c>sharpformer serve --model DIR [--task classify|ner|embed|fill-mask|generate|g2p] --urls http://127.0.0.1:PORT
 /// [--max-batch-size 32] [--max-wait-ms 5] [--queue-capacity 1024]</c>: the HTTP inference server.
 /// </summary>
 internal static class ServeCommand
@@ -15,7 +16,7 @@ internal static class ServeCommand
     {
         var cmd = new Command("serve", "Serve a model over HTTP (JSON API with dynamic batching, OpenAI-style /v1/embeddings, metrics, demo page).");
         var model = new Option<string>("--model") { Description = "Model directory or Hub model id in the local cache.", Required = true };
-        var task = new Option<string?>("--task") { Description = "classify, ner, embed, fill-mask or generate (default: from the checkpoint's head; GPT-2 generates)." };
+        var task = new Option<string?>("--task") { Description = "classify, ner, embed, fill-mask, generate or g2p (default: from the checkpoint's head; GPT-2 generates; g2p for a train seq2seq model)." };
         var urls = new Option<string>("--urls") { Description = "Addresses to listen on, ';'-separated.", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
         var maxBatch = new Option<int>("--max-batch-size") { Description = "Most texts per forward pass.", DefaultValueFactory = _ => 32 };
         var maxWait = new Option<int>("--max-wait-ms") { Description = "Longest a text waits for a batch to fill.", DefaultValueFactory = _ => 5 };
@@ -36,6 +37,7 @@ internal static class ServeCommand
             var dir = r.GetValue(model)!;
             var servingTask = ParseTask(r.GetValue(task)) ?? TaskOf(dir);
             IPipeline backend = servingTask == ServingTask.Generate ? GenerationBackend.Load(dir, execution)
+                : servingTask == ServingTask.G2P ? G2PBackend.Load(dir, execution)
                 : PipelineBackend.Load(dir, servingTask, new PipelineOptions { BatchSize = options.MaxBatchSize, MaxTextLength = options.MaxTextLength, Execution = execution });
             var output = r.InvocationConfiguration.Output;
             var server = SharpformerServer.Create(backend, options, r.GetValue(urls)!.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
@@ -54,13 +56,14 @@ internal static class ServeCommand
     {
         null => null,
         "classify" => ServingTask.Classify, "ner" => ServingTask.Ner, "embed" => ServingTask.Embed, "fill-mask" => ServingTask.FillMask,
-        "generate" => ServingTask.Generate,
-        _ => throw new ArgumentException($"--task {name} is unknown; use classify, ner, embed, fill-mask or generate."),
+        "generate" => ServingTask.Generate, "g2p" => ServingTask.G2P,
+        _ => throw new ArgumentException($"--task {name} is unknown; use classify, ner, embed, fill-mask, generate or g2p."),
     };
 
     /// <summary>The task a checkpoint's head implies (config.json architectures).</summary>
     internal static ServingTask TaskOf(string modelDirOrId)
     {
+        if (G2PTraining.IsModelDirectory(modelDirOrId)) return ServingTask.G2P;
         // A saved seed model is a text classifier (its config.json is not a BERT-family one).
         if (SeedTransformer.IsSeedTransformerDirectory(AutoModel.ResolveDirectory(modelDirOrId))) return ServingTask.Classify;
         var config = ModelConfigLoader.Load(AutoModel.ResolveDirectory(modelDirOrId));

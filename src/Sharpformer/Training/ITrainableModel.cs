@@ -69,3 +69,45 @@ public sealed class ListTrainingData<TExample, TBatch>(IReadOnlyList<TExample> e
         return collate(items);
     }
 }
+
+/// <summary>
+/// Examples grouped into batches of similar length, each batch one item of this data set: give the trainer a per-device
+/// batch size of 1 and it shuffles whole batches every epoch. Sequence models pay for the longest row of a batch, so
+/// grouping by length removes most of the padding (fairseq and tensor2tensor batch the same way).
+/// </summary>
+/// <remarks>
+/// The grouping is drawn once: examples are sorted by length, ties broken by a seeded permutation, and cut into
+/// consecutive batches of <c>batchSize</c> (the last may be smaller). Only the order of the batches changes between epochs.
+/// </remarks>
+public sealed class LengthBucketedData<TExample, TBatch> : ITrainingData<TBatch>
+{
+    readonly TExample[][] _batches;
+    readonly Func<IReadOnlyList<TExample>, TBatch> _collate;
+
+    public LengthBucketedData(IReadOnlyList<TExample> examples, Func<TExample, int> length, int batchSize, int seed,
+        Func<IReadOnlyList<TExample>, TBatch> collate)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var order = Trainer<TBatch>.EpochOrder(examples.Count, seed, -1);
+        // A stable sort of a random permutation: equal lengths stay in random order, so batches differ between seeds.
+        var sorted = order.OrderBy(i => length(examples[i])).ToArray();
+        _batches = sorted.Chunk(batchSize).Select(c => c.Select(i => examples[i]).ToArray()).ToArray();
+        _collate = collate;
+    }
+
+    /// <summary>Number of batches.</summary>
+    public int Count => _batches.Length;
+
+    /// <summary>Examples in every batch together.</summary>
+    public int ExampleCount => _batches.Sum(b => b.Length);
+
+    /// <summary>The batches at <paramref name="indices"/> joined into one (with a per-device batch size of 1: one batch).</summary>
+    public TBatch Collate(ReadOnlySpan<int> indices)
+    {
+        if (indices.Length == 1) return _collate(_batches[indices[0]]);
+        var items = new List<TExample>();
+        foreach (int i in indices) items.AddRange(_batches[i]);
+        return _collate(items);
+    }
+}

@@ -202,17 +202,18 @@ public sealed class Trainer<TBatch>
                     // The step's activations and gradient buffers return to the pool when it ends and serve the next step
                     // (see TensorScope: nothing the step created is used after it; parameter gradients are kept).
                     using (_stepBuffers.Scope()) loss = _model.TrainStep(batch, dropout, scale);
+                    stepSamples += _model.BatchSize(batch);   // examples, not data items (an item may be a whole batch); summed over ranks below
                 }
                 if (lastOfGroup) buckets?.Finish();
                 if (!float.IsFinite(loss) && _group.Size == 1) throw Diverged(loss, epoch, mb);
-                stepLoss += (double)loss * len / globalLen; microInStep++; stepSamples += globalLen;
+                stepLoss += (double)loss * len / globalLen; microInStep++;
                 if (microInStep < groupSize) continue;
                 if (_group.Size > 1)
                 {
                     // A non-finite loss on any rank makes the sum non-finite on all, so they stop together.
-                    Span<double> sum = [stepLoss];
+                    Span<double> sum = [stepLoss, stepSamples];
                     _group.AllReduceSum(sum);
-                    stepLoss = sum[0];
+                    stepLoss = sum[0]; stepSamples = (int)sum[1];
                     if (!double.IsFinite(stepLoss)) throw Diverged(stepLoss, epoch, mb);
                 }
 
@@ -244,7 +245,9 @@ public sealed class Trainer<TBatch>
                     acc.LogLoss = 0; acc.LogUpdates = 0; logSamples = 0; logStart = now;
                 }
                 bool evalNow = args.EvaluationStrategy == IntervalStrategy.Steps && State.GlobalStep % args.EvalSteps == 0
-                    || args.EvaluationStrategy == IntervalStrategy.Epoch && endOfEpoch;
+                    || args.EvaluationStrategy == IntervalStrategy.Epoch && endOfEpoch
+                    || control.ShouldEvaluate && args.EvaluationStrategy != IntervalStrategy.No;
+                control.ShouldEvaluate = false;
                 if (evalNow)
                 {
                     double trainSeconds = now - evalStart;
@@ -261,7 +264,9 @@ public sealed class Trainer<TBatch>
                     logStart = evalStart;
                 }
                 bool saveNow = args.SaveStrategy == IntervalStrategy.Steps && State.GlobalStep % args.SaveSteps == 0
-                    || args.SaveStrategy == IntervalStrategy.Epoch && endOfEpoch;
+                    || args.SaveStrategy == IntervalStrategy.Epoch && endOfEpoch
+                    || control.ShouldSave && args.SaveStrategy != IntervalStrategy.No;
+                control.ShouldSave = false;
                 if (saveNow)
                 {
                     int nextEpoch = endOfEpoch ? epoch + 1 : epoch, nextBatch = endOfEpoch ? 0 : mb + 1;

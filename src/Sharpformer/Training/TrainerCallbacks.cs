@@ -26,6 +26,10 @@ public sealed class TrainerControl
 {
     /// <summary>Set to end training after the current step (a checkpoint is still written if saving is on).</summary>
     public bool ShouldStop { get; set; }
+    /// <summary>Set in <see cref="ITrainerCallback.OnStepEnd"/> to evaluate after this step even off the interval (as HF's <c>should_evaluate</c>); reset after.</summary>
+    public bool ShouldEvaluate { get; set; }
+    /// <summary>Set in <see cref="ITrainerCallback.OnStepEnd"/> to write a checkpoint after this step even off the interval (as HF's <c>should_save</c>); reset after.</summary>
+    public bool ShouldSave { get; set; }
 }
 
 /// <summary>Hooks into the training loop; every method has an empty default.</summary>

@@ -21,14 +21,28 @@ public sealed record G2PTrainingOptions
     public int Patience { get; init; } = 4;
     /// <summary>Stop once this much wall-clock time is spent (null: no budget).</summary>
     public TimeSpan? TimeBudget { get; init; }
+    /// <summary>Stop once the process has used this much CPU time, all threads together (null: no budget); 30 min on 2 cores is 60 min.</summary>
+    public TimeSpan? CpuBudget { get; init; }
+    /// <summary>
+    /// Dev words scored (greedy) at every evaluation for early stopping and the best checkpoint: a fixed random sample, the
+    /// same for every run; 0 = the whole dev split. The whole split is scored once at the end, with beam search.
+    /// </summary>
+    public int DevWords { get; init; } = 1000;
+    /// <summary>Batch pronunciations of similar length together (less padding; the batches are shuffled every epoch).</summary>
+    /// <remarks>
+    /// Measured on CMUdict with the default model, 2.5 CPU-minutes each on a shared 2-vCPU EPYC: 1,945 updates and 42.5 % dev-sample
+    /// WER with buckets against 1,137 updates and 47.8 % with random batches (per update, random batches learn a little faster
+    /// early on; per CPU second, buckets win).
+    /// </remarks>
+    public bool BucketByLength { get; init; } = true;
     /// <summary>Use only the first N training pronunciations (quick runs).</summary>
     public int? Limit { get; init; }
     public bool DisableProgressBar { get; init; }
     public string? ResumeFrom { get; init; }
 }
 
-/// <summary>What a G2P run produced: the dev evaluations, the training totals and the test score of the best model.</summary>
-public sealed record G2PRunResult(IReadOnlyList<EvaluationLog> Evaluations, TrainResult Train, G2PScore Test, TimeSpan Elapsed, string OutputDir);
+/// <summary>What a G2P run produced: the dev evaluations, the training totals and the whole-dev and test scores (beam search) of the best model.</summary>
+public sealed record G2PRunResult(IReadOnlyList<EvaluationLog> Evaluations, TrainResult Train, G2PScore Dev, G2PScore Test, TimeSpan Elapsed, string OutputDir);
 
 /// <summary>
 /// CMUdict grapheme-to-phoneme with the Bahdanau encoder–decoder: letters in, stress-free phonemes out; trained with the
@@ -54,11 +68,13 @@ public static class G2PTraining
         var model = new BahdanauSeq2Seq(config, options.Seed);
         var trainable = new Seq2SeqTrainable(model, (m, dir) => Save(m, vocab, dir));
         var trainRows = trainEntries.Select((e, i) => (vocab.EncodeWord(e.Word), vocab.EncodePhonemes(e.Phonemes), i)).ToList();
-        var devWords = CmuDict.ByWord(data.Dev);
+        var devAll = CmuDict.ByWord(data.Dev);
+        var devWords = DevSample(devAll, options.DevWords);
         var devRows = devWords.Select((w, i) => (vocab.EncodeWord(w.Word), vocab.EncodePhonemes(w.References[0]), i)).ToList();
         var args = new TrainingArguments
         {
-            OutputDir = outputDir, NumTrainEpochs = options.Epochs, LearningRate = options.LearningRate, PerDeviceTrainBatchSize = options.BatchSize,
+            OutputDir = outputDir, NumTrainEpochs = options.Epochs, LearningRate = options.LearningRate,
+            PerDeviceTrainBatchSize = options.BucketByLength ? 1 : options.BatchSize,   // bucketed: one data item is a whole batch
             PerDeviceEvalBatchSize = 256, WeightDecay = 0, MaxGradNorm = 5, LrSchedulerType = SchedulerType.Linear, WarmupRatio = 0.01,
             EvaluationStrategy = IntervalStrategy.Steps, EvalSteps = options.EvalSteps, SaveStrategy = IntervalStrategy.Steps, SaveSteps = options.EvalSteps,
             LoggingStrategy = IntervalStrategy.Steps, LoggingSteps = 50, SaveTotalLimit = 2, LoadBestModelAtEnd = true,
@@ -66,17 +82,36 @@ public static class G2PTraining
         };
         var callbacks = new List<ITrainerCallback> { new EarlyStoppingCallback(options.Patience) };
         if (options.TimeBudget is TimeSpan budget) callbacks.Add(new TimeBudgetCallback(budget));
-        var trainer = new Trainer<Seq2SeqBatch>(trainable, args,
-            new ListTrainingData<(int[], int[], int), Seq2SeqBatch>(trainRows, r => Seq2SeqBatch.Collate(r, G2PVocabulary.Pad)),
+        if (options.CpuBudget is TimeSpan cpu) callbacks.Add(new TimeBudgetCallback(cpu, processorTime: true));
+        Func<IReadOnlyList<(int[], int[], int)>, Seq2SeqBatch> collate = r => Seq2SeqBatch.Collate(r, G2PVocabulary.Pad);
+        // The decoder steps cost most, so target length sorts first, source length breaks ties.
+        ITrainingData<Seq2SeqBatch> train = options.BucketByLength
+            ? new LengthBucketedData<(int[], int[], int), Seq2SeqBatch>(trainRows, r => r.Item2.Length * 1000 + r.Item1.Length, options.BatchSize, options.Seed, collate)
+            : new ListTrainingData<(int[], int[], int), Seq2SeqBatch>(trainRows, collate);
+        var trainer = new Trainer<Seq2SeqBatch>(trainable, args, train,
             new ListTrainingData<(int[], int[], int), Seq2SeqBatch>(devRows, r => Seq2SeqBatch.Collate(r, G2PVocabulary.Pad)),
             p => Metrics(vocab, devWords, p), callbacks);
         var evaluations = EvaluationRecords.Collect(trainer, onEvaluation);
         var result = trainer.Train(options.ResumeFrom, cancellationToken);
         trainer.SaveModel(outputDir);
         model.Eval();
+        var dev = Evaluate(model, vocab, devAll, BeamWidth, BeamAlpha);
         var test = Evaluate(model, vocab, CmuDict.ByWord(data.Test), BeamWidth, BeamAlpha);
-        return new G2PRunResult(evaluations, result, test, clock.Elapsed, outputDir);
+        return new G2PRunResult(evaluations, result, dev, test, clock.Elapsed, outputDir);
     }
+
+    /// <summary>
+    /// The dev words of the periodic evaluation: <paramref name="count"/> drawn with a fixed seed (so runs with different
+    /// seeds are compared on the same words), sorted by length so that evaluation batches carry little padding.
+    /// </summary>
+    public static IReadOnlyList<G2PWord> DevSample(IReadOnlyList<G2PWord> dev, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var chosen = count == 0 || count >= dev.Count ? dev : Trainer<Seq2SeqBatch>.EpochOrder(dev.Count, DevSampleSeed, 0).Take(count).Select(i => dev[i]);
+        return chosen.OrderBy(w => w.Word.Length).ToList();
+    }
+
+    const int DevSampleSeed = 13;
 
     static IReadOnlyDictionary<string, double> Metrics(G2PVocabulary vocab, IReadOnlyList<G2PWord> words, EvalPredictions p)
     {
@@ -95,19 +130,22 @@ public static class G2PTraining
     public static G2PPrediction[] Predict(BahdanauSeq2Seq model, G2PVocabulary vocab, IReadOnlyList<string> words, int beamWidth = BeamWidth,
         double alpha = BeamAlpha, int nBest = 1, int batchSize = 128)
     {
-        var result = new List<G2PPrediction>(words.Count);
+        var result = new G2PPrediction[words.Count];
+        // Batches of similar length: a batch decodes as many steps as its longest word needs.
+        var order = Enumerable.Range(0, words.Count).OrderBy(i => words[i].Length).ToArray();
         for (int start = 0; start < words.Count; start += batchSize)
         {
-            var chunk = words.Skip(start).Take(batchSize).ToList();
+            var rows = order.AsSpan(start, Math.Min(batchSize, words.Count - start)).ToArray();
+            var chunk = rows.Select(i => words[i]).ToList();
             var ids = chunk.Select(vocab.EncodeWord).ToList();
             var batch = Seq2SeqBatch.Collate(ids.Select((s, i) => (s, new[] { G2PVocabulary.Bos, G2PVocabulary.Eos }, i)).ToList(), G2PVocabulary.Pad);
             int maxSteps = ids.Max(s => s.Length) + 10;
             var beams = model.Beam(batch.Src, batch.SrcLengths, model.BeamOptions(beamWidth, maxSteps, alpha, nBest));
             for (int i = 0; i < chunk.Count; i++)
-                result.Add(new G2PPrediction(chunk[i], beams[i].NBest.Select(h => new G2PPronunciation(vocab.DecodePhonemes(h.Tokens), h.Score, h.Finished)).ToArray(),
-                    beams[i].Best.Attention));
+                result[rows[i]] = new G2PPrediction(chunk[i], beams[i].NBest.Select(h => new G2PPronunciation(vocab.DecodePhonemes(h.Tokens), h.Score, h.Finished)).ToArray(),
+                    beams[i].Best.Attention, beams[i].Best.Tokens.Select(vocab.Symbol).ToArray());
         }
-        return [.. result];
+        return result;
     }
 
     /// <summary>Scores beam-search predictions of <paramref name="words"/> by the SOURCE.md rules.</summary>
@@ -124,13 +162,49 @@ public static class G2PTraining
         model.Eval();
         return (model, G2PVocabulary.Load(directory));
     }
+
+    /// <summary>True when <paramref name="directory"/> holds a model written by <see cref="Save"/> (config.json's model_type and vocab.json).</summary>
+    public static bool IsModelDirectory(string directory)
+    {
+        var config = Path.Combine(directory, "config.json");
+        if (!File.Exists(config) || !File.Exists(Path.Combine(directory, G2PVocabulary.FileName))) return false;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(config));
+            return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                && doc.RootElement.TryGetProperty("model_type", out var t) && t.ValueKind == System.Text.Json.JsonValueKind.String
+                && t.GetString() == BahdanauSeq2Seq.ModelType;
+        }
+        catch (System.Text.Json.JsonException) { return false; }
+    }
 }
 
 /// <summary>One pronunciation hypothesis: phonemes and its length-normalised log-probability.</summary>
 public sealed record G2PPronunciation(string[] Phonemes, double Score, bool Finished);
 
-/// <summary>The n-best pronunciations of a word (best first) and the attention rows (phoneme steps × letters) of the best.</summary>
-public sealed record G2PPrediction(string Word, G2PPronunciation[] NBest, float[][]? Attention)
+/// <summary>
+/// The n-best pronunciations of a word (best first), the attention rows (output steps × letters, padded to the batch's
+/// longest word) of the best and the symbol each of its steps produced (EOS as "&lt;/s&gt;" when it finished).
+/// </summary>
+public sealed record G2PPrediction(string Word, G2PPronunciation[] NBest, float[][]? Attention, string[]? Steps = null)
 {
     public G2PPronunciation Best => NBest[0];
+
+    /// <summary>
+    /// The alignment of the best pronunciation, as in Bahdanau et al. 2015, Figure 3: row t holds the attention weights of
+    /// output step t (a phoneme, or the end symbol) over the word's letters; the batch padding columns are dropped.
+    /// </summary>
+    public G2PAlignment Alignment()
+    {
+        if (Attention is null || Steps is null || Steps.Length != Attention.Length)
+            throw new InvalidOperationException($"the prediction of '{Word}' carries no attention rows to draw.");
+        var letters = Word.ToLowerInvariant().Select(c => c.ToString()).ToArray();
+        var weights = new float[Steps.Length, letters.Length];
+        for (int t = 0; t < Steps.Length; t++)
+            for (int j = 0; j < letters.Length; j++) weights[t, j] = Attention[t][j];
+        return new G2PAlignment(Word, letters, Steps, weights);
+    }
 }
+
+/// <summary>Attention weights of a pronunciation: <paramref name="Weights"/>[output step, letter].</summary>
+public sealed record G2PAlignment(string Word, string[] Letters, string[] Outputs, float[,] Weights);

@@ -65,6 +65,66 @@ public sealed class G2PCliTests : IDisposable
     }
 
     [Fact]
+    public void JsonLinesOnStdin_AreAnsweredOneJsonObjectPerLine_InOrder()
+    {
+        var stdout = new StringWriter(); var stderr = new StringWriter();
+        int code = CliHost.Invoke(["g2p", "--model", _dir, "--beam", "2"], new StringReader("{\"word\": \"dab\"}\n\n{\"word\": \"cab\"}\n"), stdout, stderr);
+        Assert.True(code == 0, stderr.ToString());
+        var (model, vocab) = G2PTraining.Load(_dir);
+        var expected = G2PTraining.Predict(model, vocab, ["dab", "cab"], beamWidth: 2);
+        var lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        for (int i = 0; i < 2; i++)
+        {
+            using var doc = JsonDocument.Parse(lines[i]);
+            Assert.Equal(expected[i].Word, doc.RootElement.GetProperty("word").GetString());
+            Assert.Equal(string.Join(' ', expected[i].Best.Phonemes), doc.RootElement.GetProperty("phonemes").GetString());
+        }
+        stderr = new StringWriter();
+        Assert.NotEqual(0, CliHost.Invoke(["g2p", "--model", _dir], new StringReader("{\"word\": \"cab\"}\n{\"text\": 1}\n"), new StringWriter(), stderr));
+        Assert.Contains("stdin line 2", stderr.ToString());
+    }
+
+    [Fact]
+    public void TheEvaluateVerb_ScoresAG2PModelLikeG2PEvaluate()
+    {
+        var (code, output, err) = Cli("evaluate", "--model", _dir, "--data", _dir, "--split", "dev", "--json", "--beam", "2");
+        Assert.True(code == 0, err);
+        var (code2, output2, err2) = Cli("g2p", "--model", _dir, "--evaluate", "--split", "dev", "--data", _dir, "--json", "--beam", "2");
+        Assert.True(code2 == 0, err2);
+        Assert.Equal(output2, output);
+        // A split file instead of a folder.
+        var (code3, output3, err3) = Cli("evaluate", "--model", _dir, "--data", Path.Combine(_dir, "dev.tsv"), "--json", "--beam", "2");
+        Assert.True(code3 == 0, err3);
+        Assert.Equal(output2, output3);
+    }
+
+    [Fact]
+    public void TheAttentionVerb_DrawsTheWordsAlignment_LettersByOutputSteps()
+    {
+        var svgPath = Path.Combine(_dir, "cab.svg");
+        var (code, output, err) = Cli("attention", "--model", _dir, "cab", "--out", svgPath);
+        Assert.True(code == 0, err);
+        Assert.Contains("3 letters", output);
+        var (model, vocab) = G2PTraining.Load(_dir);
+        var a = G2PTraining.Predict(model, vocab, ["cab"])[0].Alignment();
+        var svg = System.Xml.Linq.XDocument.Parse(File.ReadAllText(svgPath));
+        System.Xml.Linq.XNamespace ns = "http://www.w3.org/2000/svg";
+        var cells = svg.Descendants(ns + "rect").Where(r => r.Element(ns + "title") != null).ToList();
+        Assert.Equal(a.Outputs.Length * 3, cells.Count);
+        for (int t = 0; t < a.Outputs.Length; t++)
+            for (int j = 0; j < 3; j++)
+                Assert.Equal(Sharpformer.Visualization.AttentionSvg.Color(a.Weights[t, j]), cells[t * 3 + j].Attribute("fill")!.Value);
+        var htmlPath = Path.Combine(_dir, "cab.html");
+        (code, _, err) = Cli("attention", "--model", _dir, "cab", "--out", htmlPath);
+        Assert.True(code == 0, err);
+        Assert.Contains("\"cols\":[\"c\",\"a\",\"b\"]", File.ReadAllText(htmlPath));
+        (code, _, err) = Cli("attention", "--model", _dir, "cab", "--layer", "0", "--out", svgPath);
+        Assert.NotEqual(0, code);
+        Assert.Contains("--layer", err);
+    }
+
+    [Fact]
     public void AnNBestLargerThanTheBeamIsRejected()
     {
         var (code, _, err) = Cli("g2p", "--model", _dir, "--beam", "2", "--n-best", "3", "cab");

@@ -314,6 +314,50 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(2, stopper.EvaluationsWithoutImprovement);
     }
 
+    /// <summary>Stops at <paramref name="step"/> and asks for an evaluation and a checkpoint there, as a time budget does.</summary>
+    sealed class StopAndKeep(long step) : ITrainerCallback
+    {
+        public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log)
+        {
+            if (state.GlobalStep == step) { control.ShouldStop = true; control.ShouldEvaluate = true; control.ShouldSave = true; }
+        }
+    }
+
+    [Fact]
+    public void ACallbackAskingForEvaluationAndSave_GetsBothOffTheInterval_AndTheStepCanBecomeTheBestModel()
+    {
+        var args = Args("askeval") with
+        {
+            MaxSteps = 40, GradientAccumulationSteps = 1, LearningRate = 1e-2, EvaluationStrategy = IntervalStrategy.Steps, EvalSteps = 10,
+            SaveSteps = 10, LoadBestModelAtEnd = true, MetricForBestModel = "accuracy",
+        };
+        var trainer = new Trainer<SeedBatch>(NewModel(), args, Data(Rows(70, 1)), Data(Rows(40, 2)), Accuracy, [new StopAndKeep(17)]);
+        var evals = new List<EvaluationLog>();
+        trainer.Logged += r => { if (r is EvaluationLog e) evals.Add(e); };
+        var result = trainer.Train();
+        Assert.True(result.Stopped);
+        Assert.Equal(17, trainer.State.GlobalStep);
+        Assert.Equal([10L, 17L], evals.Select(e => e.Step));
+        Assert.Contains(Path.Combine(args.OutputDir, "checkpoint-17"), RunCheckpoint.List(args.OutputDir));
+        // The step-17 evaluation competes for the best model like any other.
+        var best = evals.MaxBy(e => e.Metrics["eval_accuracy"])!;
+        Assert.Equal($"checkpoint-{best.Step}", trainer.State.BestModelCheckpoint);
+    }
+
+    [Fact]
+    public void AProcessorTimeBudget_StopsOnceTheProcessHasUsedIt_AndKeepsTheLastStep()
+    {
+        var args = Args("cpubudget") with { MaxSteps = 1000, GradientAccumulationSteps = 1, EvaluationStrategy = IntervalStrategy.Steps, EvalSteps = 500, SaveSteps = 500 };
+        // A zero budget is spent after the first update: the run stops there, evaluated and saved.
+        var trainer = new Trainer<SeedBatch>(NewModel(), args, Data(Rows(70, 1)), Data(Rows(40, 2)), Accuracy, [new TimeBudgetCallback(TimeSpan.Zero, processorTime: true)]);
+        var evals = new List<EvaluationLog>();
+        trainer.Logged += r => { if (r is EvaluationLog e) evals.Add(e); };
+        Assert.True(trainer.Train().Stopped);
+        Assert.Equal(1, trainer.State.GlobalStep);
+        Assert.Equal([1L], evals.Select(e => e.Step));
+        Assert.Contains(Path.Combine(args.OutputDir, "checkpoint-1"), RunCheckpoint.List(args.OutputDir));
+    }
+
     [Fact]
     public void InvalidArgumentsAreRejectedWithTheSettingNamed()
     {

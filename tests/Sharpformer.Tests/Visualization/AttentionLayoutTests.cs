@@ -71,7 +71,7 @@ public class AttentionLayoutTests
     static double D(XElement e, string name) => P(e.Attribute(name)!.Value);
     static double P(string s) => double.Parse(s, CultureInfo.InvariantCulture);
 
-    static void AssertEveryTextInsideAndApart(string svg, string what)
+    internal static void AssertEveryTextInsideAndApart(string svg, string what)
     {
         var doc = XDocument.Parse(svg);
         var root = doc.Root!;
@@ -150,8 +150,8 @@ public class AttentionLayoutTests
     // ---- Chromium: real font metrics ----
 
     /// <summary>
-    /// Appended to a page: for every SVG, lists texts whose rendered box leaves the SVG's box, and pairs of texts whose boxes
-    /// intersect, into body[data-layout] as JSON.
+    /// Appended to a page: for every SVG, lists texts and rectangles (cells, colour bar) whose rendered box leaves the SVG's
+    /// box, and pairs of texts whose boxes intersect, into body[data-layout] as JSON.
     /// </summary>
     const string LayoutProbe = """
 <script>
@@ -160,7 +160,8 @@ public class AttentionLayoutTests
   document.querySelectorAll('svg').forEach((svg, s) => {
     const o = svg.getBoundingClientRect();
     const texts = [...svg.querySelectorAll('text')].map(t => ({ t: t.textContent, r: t.getBoundingClientRect() }));
-    for (const { t, r } of texts)
+    const rects = [...svg.querySelectorAll('rect')].map((e, i) => ({ t: 'rect ' + i, r: e.getBoundingClientRect() }));
+    for (const { t, r } of texts.concat(rects))
       if (r.left < o.left - 0.5 || r.right > o.right + 0.5 || r.top < o.top - 0.5 || r.bottom > o.bottom + 0.5)
         problems.push('svg ' + s + ': "' + t + '" [' + [r.left, r.right, r.top, r.bottom].map(Math.round) + '] outside [' + [o.left, o.right, o.top, o.bottom].map(Math.round) + ']');
     for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
@@ -174,7 +175,7 @@ public class AttentionLayoutTests
 </script>
 """;
 
-    static (int Svgs, string[] Problems) MeasureInChromium(string html)
+    internal static (int Svgs, string[] Problems) MeasureInChromium(string html)
     {
         var dir = Directory.CreateTempSubdirectory("sf-layout-").FullName;
         try

@@ -57,7 +57,7 @@ public class SeedAttentionTests
         int code = CliHost.Invoke(["attention", "--model", dir, "dogs bark at the mat", "--out", out1], new StringReader(""), stdout, stderr);
         Assert.True(code == 0, stderr.ToString());
         Assert.Contains("5 tokens, 1 layers × 2 heads", stdout.ToString());
-        Assert.Contains("\"tokens\":[\"dogs\",\"bark\",\"at\",\"the\",\"mat\"]", File.ReadAllText(out1));
+        Assert.Contains("\"rows\":[\"dogs\",\"bark\",\"at\",\"the\",\"mat\"],\"cols\":[\"dogs\",\"bark\",\"at\",\"the\",\"mat\"]", File.ReadAllText(out1));
         var svg = Path.Combine(dir, "seed.svg");
         Assert.Equal(0, CliHost.Invoke(["attention", "--model", dir, "dogs bark at the mat", "--head", "1", "--out", svg], new StringReader(""), stdout, stderr));
         Assert.Equal(25, System.Xml.Linq.XDocument.Load(svg).Descendants().Count(e => e.Name.LocalName == "rect" && e.Elements().Any()));

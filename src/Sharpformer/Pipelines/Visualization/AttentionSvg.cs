@@ -26,15 +26,32 @@ public static class AttentionSvg
     /// </remarks>
     public static string Heatmap(float[,] attention, IReadOnlyList<string> tokens, string title = "attention")
     {
+        CheckSquare(attention, tokens);
+        return Heatmap(attention, tokens, tokens, title, Caption);
+    }
+
+    /// <summary>
+    /// One heatmap of a rows × columns matrix with its own labels per axis — e.g. an encoder–decoder's alignment (Bahdanau
+    /// et al. 2015, Figure 3): one row per output step, one column per source symbol, each row the step's attention weights.
+    /// </summary>
+    /// <param name="weights">rows × columns values in [0, 1].</param>
+    /// <param name="rowLabels">Labels left of the rows (one per row).</param>
+    /// <param name="columnLabels">Labels above the columns (one per column).</param>
+    /// <param name="title">Caption drawn above the map.</param>
+    /// <param name="caption">Text under the colour bar saying what rows, columns and colours are.</param>
+    /// <remarks>Same colours and sizing rules as the square <see cref="Heatmap(float[,], IReadOnlyList{string}, string)"/>.</remarks>
+    public static string Heatmap(float[,] weights, IReadOnlyList<string> rowLabels, IReadOnlyList<string> columnLabels, string title, string caption)
+    {
         ArgumentNullException.ThrowIfNull(title);
-        int n = CheckSquare(attention, tokens);
-        int label = LabelWidth(tokens);
-        int bar = BarWidth(n);
-        int w = Math.Max(TileWidth(label, n, [title]), LegendWidth(label, bar));
-        int gridBottom = TitleHeight + label + n * Cell;
+        ArgumentNullException.ThrowIfNull(caption);
+        var (rows, cols) = CheckShape(weights, rowLabels, columnLabels);
+        int rowLabel = LabelWidth(rowLabels), colLabel = LabelWidth(columnLabels);
+        int bar = BarWidth(cols);
+        int w = Math.Max(TileWidth(rowLabel, cols, [title]), LegendWidth(rowLabel, bar, caption));
+        int gridBottom = TitleHeight + colLabel + rows * Cell;
         var sb = Open(w, gridBottom + LegendHeight + Margin);
-        Map(sb, attention, tokens, 0, 0, title, label);
-        Legend(sb, Margin + label, gridBottom + BarGap, bar);
+        Map(sb, weights, rowLabels, columnLabels, 0, 0, title, rowLabel, colLabel);
+        Legend(sb, Margin + rowLabel, gridBottom + BarGap, bar, caption);
         return Close(sb);
     }
 
@@ -53,10 +70,10 @@ public static class AttentionSvg
         // Every tile is as wide as the widest title needs, so the columns stay aligned.
         int tileW = TileWidth(label, n, titles), tileH = TitleHeight + label + n * Cell + LabelPad;
         int cols = Math.Min(columns, maps.Count), rows = (maps.Count + cols - 1) / cols;
-        var sb = Open(Math.Max(cols * tileW, LegendWidth(label, bar)), rows * tileH + LegendHeight + Margin);
+        var sb = Open(Math.Max(cols * tileW, LegendWidth(label, bar, Caption)), rows * tileH + LegendHeight + Margin);
         for (int i = 0; i < maps.Count; i++)
-            Map(sb, maps[i], tokens, (i % cols) * tileW, (i / cols) * tileH, titles[i], label);
-        Legend(sb, Margin + label, rows * tileH + BarGap - LabelPad, bar);
+            Map(sb, maps[i], tokens, tokens, (i % cols) * tileW, (i / cols) * tileH, titles[i], label, label);
+        Legend(sb, Margin + label, rows * tileH + BarGap - LabelPad, bar, Caption);
         return Close(sb);
     }
 
@@ -133,6 +150,18 @@ public static class AttentionSvg
         return n;
     }
 
+    static (int Rows, int Columns) CheckShape(float[,] m, IReadOnlyList<string> rowLabels, IReadOnlyList<string> columnLabels)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        ArgumentNullException.ThrowIfNull(rowLabels);
+        ArgumentNullException.ThrowIfNull(columnLabels);
+        int rows = m.GetLength(0), cols = m.GetLength(1);
+        if (rowLabels.Count != rows || columnLabels.Count != cols)
+            throw new ArgumentException($"the matrix is {rows}×{cols} but there are {rowLabels.Count} row and {columnLabels.Count} column labels.", nameof(m));
+        if (rows == 0 || cols == 0) throw new ArgumentException($"nothing to draw: the matrix is {rows}×{cols}.", nameof(m));
+        return (rows, cols);
+    }
+
     // Room for the longest (shortened) token plus padding: query labels sit left of the rows, key labels above the columns.
     static int LabelWidth(IReadOnlyList<string> tokens) =>
         Math.Max(30, (int)Math.Ceiling(tokens.Max(t => EstimateTextWidth(Shown(t), FontSize))) + 2 * LabelPad);
@@ -145,8 +174,8 @@ public static class AttentionSvg
 
     static int BarWidth(int n) => Math.Max(n * Cell, 120);
 
-    static int LegendWidth(int label, int bar) =>
-        Margin + label + Math.Max(bar, (int)Math.Ceiling(EstimateTextWidth(Caption, FontSize))) + Margin;
+    static int LegendWidth(int label, int bar, string caption) =>
+        Margin + label + Math.Max(bar, (int)Math.Ceiling(EstimateTextWidth(caption, FontSize))) + Margin;
 
     /// <summary>The token as drawn: cut with "…" where it would need more than <see cref="MaxLabelWidth"/> px.</summary>
     internal static string Shown(string token)
@@ -168,32 +197,31 @@ public static class AttentionSvg
 
     static string Close(StringBuilder sb) => sb.Append("</svg>\n").ToString();
 
-    static void Map(StringBuilder sb, float[,] a, IReadOnlyList<string> tokens, int x0, int y0, string title, int label)
+    // Row labels sit right-aligned left of the rows (rowLabel px wide), column labels rotated above the columns (colLabel px high).
+    static void Map(StringBuilder sb, float[,] a, IReadOnlyList<string> rowTokens, IReadOnlyList<string> colTokens, int x0, int y0, string title, int rowLabel, int colLabel)
     {
-        int n = tokens.Count;
-        int gx = x0 + Margin + label, gy = y0 + TitleHeight + label;
+        int rows = rowTokens.Count, cols = colTokens.Count;
+        int gx = x0 + Margin + rowLabel, gy = y0 + TitleHeight + colLabel;
         var ic = CultureInfo.InvariantCulture;
         // The title starts at the tile's margin, not over the grid, so a long title uses the label column's width too.
         sb.Append(ic, $"<g><text x=\"{x0 + Margin}\" y=\"{y0 + 18}\" font-weight=\"bold\" font-size=\"{TitleFontSize}\">{Escape(title)}</text>\n");
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < rows; i++)
+            sb.Append(ic, $"<text x=\"{gx - 4}\" y=\"{gy + i * Cell + Cell / 2 + 4}\" text-anchor=\"end\">{Escape(Shown(rowTokens[i]))}</text>\n");
+        for (int i = 0; i < cols; i++)
         {
-            var t = Escape(Shown(tokens[i]));
-            // Query labels, right-aligned left of the rows.
-            sb.Append(ic, $"<text x=\"{gx - 4}\" y=\"{gy + i * Cell + Cell / 2 + 4}\" text-anchor=\"end\">{t}</text>\n");
-            // Key labels, rotated above the columns.
             int cx = gx + i * Cell + Cell / 2 + 4;
-            sb.Append(ic, $"<text x=\"{cx}\" y=\"{gy - 4}\" transform=\"rotate(-90 {cx} {gy - 4})\">{t}</text>\n");
+            sb.Append(ic, $"<text x=\"{cx}\" y=\"{gy - 4}\" transform=\"rotate(-90 {cx} {gy - 4})\">{Escape(Shown(colTokens[i]))}</text>\n");
         }
-        for (int q = 0; q < n; q++)
-            for (int k = 0; k < n; k++)
+        for (int q = 0; q < rows; q++)
+            for (int k = 0; k < cols; k++)
             {
                 float v = a[q, k];
-                sb.Append(ic, $"<rect x=\"{gx + k * Cell}\" y=\"{gy + q * Cell}\" width=\"{Cell}\" height=\"{Cell}\" fill=\"{Color(v)}\"><title>{Escape(tokens[q])} → {Escape(tokens[k])}: {v.ToString("0.000", ic)}</title></rect>\n");
+                sb.Append(ic, $"<rect x=\"{gx + k * Cell}\" y=\"{gy + q * Cell}\" width=\"{Cell}\" height=\"{Cell}\" fill=\"{Color(v)}\"><title>{Escape(rowTokens[q])} → {Escape(colTokens[k])}: {v.ToString("0.000", ic)}</title></rect>\n");
             }
-        sb.Append(ic, $"<rect x=\"{gx}\" y=\"{gy}\" width=\"{n * Cell}\" height=\"{n * Cell}\" fill=\"none\" stroke=\"#888888\"/></g>\n");
+        sb.Append(ic, $"<rect x=\"{gx}\" y=\"{gy}\" width=\"{cols * Cell}\" height=\"{rows * Cell}\" fill=\"none\" stroke=\"#888888\"/></g>\n");
     }
 
-    static void Legend(StringBuilder sb, int x, int y, int width)
+    static void Legend(StringBuilder sb, int x, int y, int width, string caption)
     {
         var ic = CultureInfo.InvariantCulture;
         const int steps = 10;
@@ -201,6 +229,6 @@ public static class AttentionSvg
             sb.Append(ic, $"<rect x=\"{x + i * width / steps}\" y=\"{y}\" width=\"{width / steps + 1}\" height=\"{BarHeight}\" fill=\"{Color((i + 0.5f) / steps)}\"/>\n");
         sb.Append(ic, $"<text x=\"{x}\" y=\"{y + TickBaseline}\">0</text><text x=\"{x + width}\" y=\"{y + TickBaseline}\" text-anchor=\"end\">1</text>\n");
         // Below the tick labels rather than between them: between "0" and "1" it collides with them on short bars.
-        sb.Append(ic, $"<text x=\"{x}\" y=\"{y + CaptionBaseline}\">{Caption}</text>\n");
+        sb.Append(ic, $"<text x=\"{x}\" y=\"{y + CaptionBaseline}\">{Escape(caption)}</text>\n");
     }
 }
