@@ -17,5 +17,6 @@ internal static class BenchCatalog
         ["checkpoints"] = CheckpointBench.Run,
         ["kernels"] = KernelsBench.Run,
         ["rnn"] = RnnBench.Run,
+        ["seq2seq"] = Seq2SeqBench.Run,
     };
 }

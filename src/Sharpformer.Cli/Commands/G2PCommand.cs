@@ -35,10 +35,10 @@ internal static class G2PCommand
         var enc = new Option<int>("--encoder-hidden") { DefaultValueFactory = _ => 128, Description = "Encoder GRU size per direction." };
         var dec = new Option<int>("--decoder-hidden") { DefaultValueFactory = _ => 256, Description = "Decoder GRU size." };
         var att = new Option<int>("--attention-units") { DefaultValueFactory = _ => 128, Description = "Additive attention width." };
-        var dModel = new Option<int>("--d-model") { DefaultValueFactory = _ => 256, Description = "Transformer width d_model." };
+        var dModel = new Option<int>("--d-model") { DefaultValueFactory = _ => 128, Description = "Transformer width d_model." };
         var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 4, Description = "Transformer attention heads." };
         var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 3, Description = "Transformer encoder layers and decoder layers (each)." };
-        var ff = new Option<int>("--feed-forward") { DefaultValueFactory = _ => 1024, Description = "Transformer feed-forward width." };
+        var ff = new Option<int>("--feed-forward") { DefaultValueFactory = _ => 512, Description = "Transformer feed-forward width." };
         var dropout = new Option<float>("--dropout") { DefaultValueFactory = _ => 0.1f, Description = "Transformer dropout." };
         var separate = new Option<bool>("--separate-embeddings") { Description = "Transformer: separate source/target embeddings and output layer instead of one shared table." };
         var learned = new Option<bool>("--learned-positions") { Description = "Transformer: learned position embeddings instead of sinusoids." };

@@ -21,8 +21,8 @@ namespace Sharpformer.Models;
 /// <param name="PadId">padding (embedding row without gradient; ignored by the loss).</param>
 /// <param name="BosId">first decoder input.</param>
 /// <param name="EosId">end of sequence.</param>
-public sealed record TransformerSeq2SeqConfig(int VocabSize, int DModel = 256, int Heads = 4, int EncoderLayers = 3, int DecoderLayers = 3,
-    int FeedForward = 1024, float Dropout = 0.1f, int MaxPositions = 64, bool SharedEmbeddings = true, bool LearnedPositions = false,
+public sealed record TransformerSeq2SeqConfig(int VocabSize, int DModel = 128, int Heads = 4, int EncoderLayers = 3, int DecoderLayers = 3,
+    int FeedForward = 512, float Dropout = 0.1f, int MaxPositions = 64, bool SharedEmbeddings = true, bool LearnedPositions = false,
     int PadId = 0, int BosId = 1, int EosId = 2)
 {
     internal TransformerOptions Options => new(DModel, Heads, EncoderLayers, DecoderLayers, FeedForward, Dropout);

@@ -35,7 +35,7 @@ public sealed record BahdanauG2P(int EmbeddingDim = 64, int EncoderHidden = 128,
 }
 
 /// <summary>The Transformer encoder–decoder (<see cref="TransformerSeq2Seq"/>), shared embeddings and sinusoidal positions by default.</summary>
-public sealed record TransformerG2P(int DModel = 256, int Heads = 4, int EncoderLayers = 3, int DecoderLayers = 3, int FeedForward = 1024,
+public sealed record TransformerG2P(int DModel = 128, int Heads = 4, int EncoderLayers = 3, int DecoderLayers = 3, int FeedForward = 512,
     float Dropout = 0.1f, bool SharedEmbeddings = true, bool LearnedPositions = false) : G2PArchitecture
 {
     public override string Name => "transformer";
