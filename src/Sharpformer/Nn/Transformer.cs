@@ -185,15 +185,26 @@ public sealed class TransformerDecoderLayer : Module
         Forward(x, MultiheadAttn.ProjectMemory(memory), memoryKeyPaddingMask, tgtKeyPaddingMask, returnCrossAttention: false).Output;
 }
 
+// layers.0 … layers.(n−1) and the final norm of an encoder or decoder stack.
+internal static class TransformerStack
+{
+    public static (ModuleList<T> Layers, LayerNorm Norm) Build<T>(VarBuilder vb, int count, TransformerOptions o, Func<VarBuilder, TransformerOptions, T> layer)
+        where T : Module
+    {
+        var list = vb.Push("layers");
+        var layers = new ModuleList<T>(Enumerable.Range(0, count).Select(i => layer(list.Push(i.ToString(CultureInfo.InvariantCulture)), o)));
+        return (layers, new LayerNorm(vb.Push("norm"), o.DModel, o.LayerNormEps));
+    }
+}
+
 /// <summary>nn.TransformerEncoder (renamed: Models.TransformerEncoder is the BERT family's base): <c>layers.N</c> and the final <c>norm</c>.</summary>
 public sealed class TransformerEncoderStack : Module
 {
     public TransformerEncoderStack(VarBuilder vb, TransformerOptions o)
     {
-        var list = vb.Push("layers");
-        Layers = RegisterModule("layers", new ModuleList<TransformerEncoderLayer>(Enumerable.Range(0, o.EncoderLayers)
-            .Select(i => new TransformerEncoderLayer(list.Push(i.ToString(CultureInfo.InvariantCulture)), o))));
-        Norm = RegisterModule("norm", new LayerNorm(vb.Push("norm"), o.DModel, o.LayerNormEps));
+        var (layers, norm) = TransformerStack.Build(vb, o.EncoderLayers, o, (v, opt) => new TransformerEncoderLayer(v, opt));
+        Layers = RegisterModule("layers", layers);
+        Norm = RegisterModule("norm", norm);
     }
 
     public ModuleList<TransformerEncoderLayer> Layers { get; }
@@ -215,10 +226,9 @@ public sealed class TransformerDecoderStack : Module
 {
     public TransformerDecoderStack(VarBuilder vb, TransformerOptions o)
     {
-        var list = vb.Push("layers");
-        Layers = RegisterModule("layers", new ModuleList<TransformerDecoderLayer>(Enumerable.Range(0, o.DecoderLayers)
-            .Select(i => new TransformerDecoderLayer(list.Push(i.ToString(CultureInfo.InvariantCulture)), o))));
-        Norm = RegisterModule("norm", new LayerNorm(vb.Push("norm"), o.DModel, o.LayerNormEps));
+        var (layers, norm) = TransformerStack.Build(vb, o.DecoderLayers, o, (v, opt) => new TransformerDecoderLayer(v, opt));
+        Layers = RegisterModule("layers", layers);
+        Norm = RegisterModule("norm", norm);
     }
 
     public ModuleList<TransformerDecoderLayer> Layers { get; }
