@@ -161,6 +161,8 @@ public sealed class TransformerSeq2Seq : Module, ISeq2SeqModel
     {
         int N = lastTokens.Length, d = Config.DModel;
         var cache = state.Cache;
+        if (Autograd.IsEnabled)
+            throw new InvalidOperationException("Cached decoding steps are for inference (the cache holds no gradient): run them under Autograd.NoGrad(), as Greedy and Beam do.");
         if (cache.BatchSize != N) throw new ArgumentException($"TransformerSeq2Seq: the cache holds {cache.BatchSize} rows but {N} tokens were given.", nameof(lastTokens));
         var x = Embed(TgtEmbedding, TgtPositions, lastTokens, N, cache.Length);
         var r = Transformer.Decoder.Forward(x, state.Encoding.MemoryKeysValues, state.Encoding.SourceMask, null, returnCrossAttention: true,

@@ -113,4 +113,12 @@ public class TransformerSeq2SeqTests
         var e = Assert.Throws<ArgumentException>(() => Model().Forward(new int[20], [20], [1, 4]));
         Assert.Contains("max_positions 16", e.Message);
     }
+
+    [Fact]
+    public void CachedStepWithAutogradOnIsRejected()
+    {
+        var model = Model();
+        var state = model.StartDecoding(model.Encode(Src, Lengths), 4);
+        Assert.Throws<InvalidOperationException>(() => model.Step(state, [1, 1]));
+    }
 }
