@@ -185,31 +185,24 @@ public sealed class TransformerDecoderLayer : Module
         Forward(x, MultiheadAttn.ProjectMemory(memory), memoryKeyPaddingMask, tgtKeyPaddingMask, returnCrossAttention: false).Output;
 }
 
-// layers.0 … layers.(n−1) and the final norm of an encoder or decoder stack.
-internal static class TransformerStack
+/// <summary>An encoder or decoder stack: <c>layers.0</c> … <c>layers.(n−1)</c> and the final <c>norm</c>.</summary>
+public abstract class TransformerStack<TLayer> : Module where TLayer : Module
 {
-    public static (ModuleList<T> Layers, LayerNorm Norm) Build<T>(VarBuilder vb, int count, TransformerOptions o, Func<VarBuilder, TransformerOptions, T> layer)
-        where T : Module
+    private protected TransformerStack(VarBuilder vb, int count, TransformerOptions o, Func<VarBuilder, TransformerOptions, TLayer> layer)
     {
         var list = vb.Push("layers");
-        var layers = new ModuleList<T>(Enumerable.Range(0, count).Select(i => layer(list.Push(i.ToString(CultureInfo.InvariantCulture)), o)));
-        return (layers, new LayerNorm(vb.Push("norm"), o.DModel, o.LayerNormEps));
+        Layers = RegisterModule("layers", new ModuleList<TLayer>(Enumerable.Range(0, count).Select(i => layer(list.Push(i.ToString(CultureInfo.InvariantCulture)), o))));
+        Norm = RegisterModule("norm", new LayerNorm(vb.Push("norm"), o.DModel, o.LayerNormEps));
     }
+
+    public ModuleList<TLayer> Layers { get; }
+    public LayerNorm Norm { get; }
 }
 
 /// <summary>nn.TransformerEncoder (renamed: Models.TransformerEncoder is the BERT family's base): <c>layers.N</c> and the final <c>norm</c>.</summary>
-public sealed class TransformerEncoderStack : Module
+public sealed class TransformerEncoderStack(VarBuilder vb, TransformerOptions o)
+    : TransformerStack<TransformerEncoderLayer>(vb, o.EncoderLayers, o, (v, opt) => new TransformerEncoderLayer(v, opt))
 {
-    public TransformerEncoderStack(VarBuilder vb, TransformerOptions o)
-    {
-        var (layers, norm) = TransformerStack.Build(vb, o.EncoderLayers, o, (v, opt) => new TransformerEncoderLayer(v, opt));
-        Layers = RegisterModule("layers", layers);
-        Norm = RegisterModule("norm", norm);
-    }
-
-    public ModuleList<TransformerEncoderLayer> Layers { get; }
-    public LayerNorm Norm { get; }
-
     /// <summary>src [B, S, d] with the additive padding mask [B, S] (or null) → memory [B, S, d].</summary>
     public Tensor Forward(Tensor src, Tensor? srcKeyPaddingMask)
     {
@@ -222,18 +215,9 @@ public sealed class TransformerEncoderStack : Module
 public sealed record TransformerDecoderOutput(Tensor Output, IReadOnlyList<Tensor>? CrossAttentions);
 
 /// <summary>nn.TransformerDecoder: <c>layers.N</c> and the final <c>norm</c>.</summary>
-public sealed class TransformerDecoderStack : Module
+public sealed class TransformerDecoderStack(VarBuilder vb, TransformerOptions o)
+    : TransformerStack<TransformerDecoderLayer>(vb, o.DecoderLayers, o, (v, opt) => new TransformerDecoderLayer(v, opt))
 {
-    public TransformerDecoderStack(VarBuilder vb, TransformerOptions o)
-    {
-        var (layers, norm) = TransformerStack.Build(vb, o.DecoderLayers, o, (v, opt) => new TransformerDecoderLayer(v, opt));
-        Layers = RegisterModule("layers", layers);
-        Norm = RegisterModule("norm", norm);
-    }
-
-    public ModuleList<TransformerDecoderLayer> Layers { get; }
-    public LayerNorm Norm { get; }
-
     /// <summary>Every layer's cross-attention keys | values of <paramref name="memory"/> [B, S, d]: computed once per source, read by every step.</summary>
     public Tensor[] ProjectMemory(Tensor memory) => Layers.Select(l => l.MultiheadAttn.ProjectMemory(memory)).ToArray();
 
