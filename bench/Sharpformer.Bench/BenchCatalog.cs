@@ -19,5 +19,6 @@ internal static class BenchCatalog
         ["kernels"] = KernelsBench.Run,
         ["rnn"] = RnnBench.Run,
         ["generate"] = GenerateBench.Run,
+        ["seq2seq"] = Seq2SeqBench.Run,
     };
 }

@@ -25,7 +25,7 @@ public sealed class G2PBackend : IPipeline
     public const int MaxWordLength = 64;
 
     readonly object _gate = new();
-    readonly BahdanauSeq2Seq _model;
+    readonly ISeq2SeqModel _model;
     readonly G2PVocabulary _vocab;
     readonly HashSet<string> _letters;
     readonly Tensors.ExecutionOptions? _execution;
@@ -34,7 +34,7 @@ public sealed class G2PBackend : IPipeline
     /// <param name="vocab">Its letters and phonemes.</param>
     /// <param name="modelName">Name reported in responses.</param>
     /// <param name="execution">Threads for the model (null: the process default).</param>
-    public G2PBackend(BahdanauSeq2Seq model, G2PVocabulary vocab, string modelName, Tensors.ExecutionOptions? execution = null)
+    public G2PBackend(ISeq2SeqModel model, G2PVocabulary vocab, string modelName, Tensors.ExecutionOptions? execution = null)
     {
         _execution = execution;
         ArgumentNullException.ThrowIfNull(model);

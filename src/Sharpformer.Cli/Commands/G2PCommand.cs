@@ -9,7 +9,7 @@ using Sharpformer.Training.Workflows;
 namespace Sharpformer.Cli.Commands;
 
 /// <summary>
-/// <c>sharpformer train seq2seq --architecture bahdanau --data DIR --output DIR</c> and
+/// <c>sharpformer train seq2seq --architecture bahdanau|transformer --data DIR --output DIR</c> and
 /// <c>sharpformer g2p --model DIR [--json] [--beam K] [--n-best N] words… | [--jsonl] &lt; words.jsonl | --evaluate [--split test|dev] [--data DIR]</c>.
 /// </summary>
 internal static class G2PCommand
@@ -19,12 +19,13 @@ internal static class G2PCommand
 
     public static Command TrainSeq2Seq()
     {
-        var architecture = new Option<string>("--architecture") { Description = "Model: 'bahdanau' (bidirectional GRU encoder, GRU decoder with additive attention).", DefaultValueFactory = _ => "bahdanau" };
+        var architecture = new Option<string>("--architecture") { Description = "Model: 'bahdanau' (bidirectional GRU encoder, GRU decoder with additive attention) or 'transformer' (post-norm encoder–decoder).", DefaultValueFactory = _ => "bahdanau" };
         var data = new Option<string?>("--data") { Description = "CMUdict folder with train.tsv, dev.tsv, test.tsv (default: the shared data folder's cmudict/)." };
         var output = new Option<string>("--output") { Description = "Model directory to write (checkpoints and metrics.jsonl go there too).", Required = true };
         var epochs = new Option<double>("--epochs") { Description = "Training epochs at most; the learning rate decays linearly to 0 there (10 epochs of the default model ≈ 25 CPU-minutes at the ~13 updates per CPU-second measured on a 2-vCPU EPYC).", DefaultValueFactory = _ => 10 };
         var batch = new Option<int>("--batch-size") { Description = "Pronunciations per update.", DefaultValueFactory = _ => 64 };
-        var lr = new Option<double>("--learning-rate") { Description = "Peak AdamW learning rate (linear decay).", DefaultValueFactory = _ => 2e-3 };
+        var lr = new Option<double?>("--learning-rate") { Description = "Peak AdamW learning rate, linear decay (default: 2e-3 bahdanau, 7e-4 transformer)." };
+        var warmup = new Option<double?>("--warmup-ratio") { Description = "Fraction of updates for the linear warm-up (default: 0.01 bahdanau, 0.05 transformer)." };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation and shuffling.", DefaultValueFactory = _ => 0 };
         var evalSteps = new Option<int>("--eval-steps") { Description = "Evaluate on dev (greedy WER/PER) and checkpoint every N updates.", DefaultValueFactory = _ => 500 };
         var patience = new Option<int>("--patience") { Description = "Early stopping: evaluations without a better dev WER.", DefaultValueFactory = _ => 4 };
@@ -37,48 +38,61 @@ internal static class G2PCommand
         var enc = new Option<int>("--encoder-hidden") { DefaultValueFactory = _ => 128, Description = "Encoder GRU size per direction." };
         var dec = new Option<int>("--decoder-hidden") { DefaultValueFactory = _ => 256, Description = "Decoder GRU size." };
         var att = new Option<int>("--attention-units") { DefaultValueFactory = _ => 128, Description = "Additive attention width." };
+        var dModel = new Option<int>("--d-model") { DefaultValueFactory = _ => 128, Description = "Transformer width d_model." };
+        var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 4, Description = "Transformer attention heads." };
+        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 3, Description = "Transformer encoder layers and decoder layers (each)." };
+        var ff = new Option<int>("--feed-forward") { DefaultValueFactory = _ => 512, Description = "Transformer feed-forward width." };
+        var dropout = new Option<float>("--dropout") { DefaultValueFactory = _ => 0.1f, Description = "Transformer dropout." };
+        var separate = new Option<bool>("--separate-embeddings") { Description = "Transformer: separate source/target embeddings and output layer instead of one shared table." };
+        var learned = new Option<bool>("--learned-positions") { Description = "Transformer: learned position embeddings instead of sinusoids." };
         var resume = TrainCommand.ResumeOption();
         var common = new CommonOptions();
         var cmd = new Command("seq2seq", "Train a grapheme-to-phoneme encoder–decoder on CMUdict; prints dev WER/PER per evaluation and the test score.");
-        foreach (var o in new Option[] { architecture, data, output, epochs, batch, lr, seed, evalSteps, patience, minutes, cpuMinutes, devWords, noBuckets, limit, emb, enc, dec, att, resume })
+        foreach (var o in new Option[] { architecture, data, output, epochs, batch, lr, warmup, seed, evalSteps, patience, minutes, cpuMinutes, devWords, noBuckets, limit, emb, enc, dec, att, dModel, heads, layers, ff, dropout, separate, learned, resume })
             cmd.Options.Add(o);
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => TrainCommand.StopOnCtrlC(ct, ct =>
         {
             using var threadScope = common.EnterThreads(r);
-            if (r.GetValue(architecture) != "bahdanau") throw new ArgumentException($"--architecture '{r.GetValue(architecture)}' is not available; use 'bahdanau'.");
+            G2PArchitecture arch = r.GetValue(architecture) switch
+            {
+                "bahdanau" => new BahdanauG2P(r.GetValue(emb), r.GetValue(enc), r.GetValue(dec), r.GetValue(att)),
+                "transformer" => new TransformerG2P(r.GetValue(dModel), r.GetValue(heads), r.GetValue(layers), r.GetValue(layers), r.GetValue(ff),
+                    r.GetValue(dropout), !r.GetValue(separate), r.GetValue(learned)),
+                var a => throw new ArgumentException($"--architecture '{a}' is not available; use 'bahdanau' or 'transformer'."),
+            };
             var splits = CmuDict.Load(CmuDictFolder(r.GetValue(data)));
             string outDir = r.GetValue(output)!;
             bool json = r.GetValue(common.Json);
+            var stdout = r.InvocationConfiguration.Output;
             var options = new G2PTrainingOptions
             {
-                Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Seed = r.GetValue(seed),
+                Architecture = arch, Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), WarmupRatio = r.GetValue(warmup), Seed = r.GetValue(seed),
                 EvalSteps = r.GetValue(evalSteps), Patience = r.GetValue(patience), Limit = r.GetValue(limit),
                 DevWords = r.GetValue(devWords), BucketByLength = !r.GetValue(noBuckets),
                 TimeBudget = r.GetValue(minutes) is double m ? TimeSpan.FromMinutes(m) : null,
                 CpuBudget = r.GetValue(cpuMinutes) is double c ? TimeSpan.FromMinutes(c) : null,
-                EmbeddingDim = r.GetValue(emb), EncoderHidden = r.GetValue(enc), DecoderHidden = r.GetValue(dec), AttentionUnits = r.GetValue(att),
                 DisableProgressBar = r.GetValue(common.NoProgress), ResumeFrom = TrainCommand.ResolveResume(r.GetValue(resume), outDir),
             };
-            if (!json) Console.Error.WriteLine($"training the Bahdanau G2P model on {splits.Train.Count} pronunciations, dev {splits.Dev.Count}, test {splits.Test.Count}");
-            var result = G2PTraining.Train(splits, outDir, options, rec => PrintEval(rec, json), ct);
+            if (!json) r.InvocationConfiguration.Error.WriteLine($"training the {arch.Name} G2P model on {splits.Train.Count} pronunciations, dev {splits.Dev.Count}, test {splits.Test.Count}");
+            var result = G2PTraining.Train(splits, outDir, options, rec => PrintEval(stdout, rec, json), ct);
             var (d, t) = (result.Dev, result.Test);
-            if (json) Console.WriteLine(JsonSerializer.Serialize(new { split = "test", words = t.Words, wer = t.Wer, per = t.Per, dev_wer = d.Wer, dev_per = d.Per,
+            if (json) stdout.WriteLine(JsonSerializer.Serialize(new { split = "test", words = t.Words, wer = t.Wer, per = t.Per, dev_wer = d.Wer, dev_per = d.Per,
                 steps = result.Train.GlobalStep, seconds = result.Elapsed.TotalSeconds }));
-            else Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            else stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"dev WER {d.Wer:P2}  PER {d.Per:P2} ({d.Words} words); test WER {t.Wer:P2}  PER {t.Per:P2} ({t.Words} words, beam {G2PTraining.BeamWidth}); {result.Train.GlobalStep} steps in {result.Elapsed.TotalMinutes:F1} min; model saved to {outDir}"));
             return 0;
         }));
         return cmd;
     }
 
-    static void PrintEval(EvaluationLog record, bool json)
+    static void PrintEval(TextWriter output, EvaluationLog record, bool json)
     {
         var fields = new List<(string Key, object? Value)> { ("epoch", record.Epoch), ("step", record.Step), ("train_loss", record.TrainLoss) };
         foreach (var k in (string[])["eval_loss", "eval_wer", "eval_per"])
             if (record.Metric(k) is double v) fields.Add((k, v));
-        if (json) { Console.WriteLine(JsonSerializer.Serialize(fields.ToDictionary(f => f.Key, f => f.Value))); return; }
-        Console.WriteLine(string.Join("  ", fields.Select(f => f.Key + " " + (f.Value is double d ? d.ToString("F4", CultureInfo.InvariantCulture) : f.Value))));
+        if (json) { output.WriteLine(JsonSerializer.Serialize(fields.ToDictionary(f => f.Key, f => f.Value))); return; }
+        output.WriteLine(string.Join("  ", fields.Select(f => f.Key + " " + (f.Value is double d ? d.ToString("F4", CultureInfo.InvariantCulture) : f.Value))));
     }
 
     static void Write(IEnumerable<G2PPrediction> predictions, bool json, int n, TextWriter output)
@@ -122,7 +136,7 @@ internal static class G2PCommand
     /// <paramref name="json"/>). <paramref name="data"/> is a CMUdict folder (its <paramref name="split"/>.tsv is read) or one
     /// split file; null = the shared data folder's cmudict/.
     /// </summary>
-    internal static int Evaluate(Models.BahdanauSeq2Seq model, G2PVocabulary vocab, string? data, string split, int beam, bool json, TextWriter output)
+    internal static int Evaluate(Models.ISeq2SeqModel model, G2PVocabulary vocab, string? data, string split, int beam, bool json, TextWriter output)
     {
         string path = data is not null && File.Exists(data) ? data : Path.Combine(CmuDictFolder(data), split switch
         {

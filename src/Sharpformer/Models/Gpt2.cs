@@ -134,6 +134,45 @@ public sealed class KeyValueCache
 
     internal void Advance(int t) => Length += t;
 
+    /// <summary>
+    /// Appends the keys and values of a fused q | k | v [B, T, 3·W] to <paramref name="layer"/> and attends its T queries over the
+    /// Length + T cached positions with the attention kernel: the context [B, T, W] and, when asked, the probabilities
+    /// [B, heads, T, Length + T]. <paramref name="keyMask"/>: additive [B, Length + T], or null. Call <see cref="Advance"/> once
+    /// every layer has been run. The decode path of GPT-2 and of the Transformer decoder.
+    /// </summary>
+    internal (float[] Context, float[]? Probabilities) Attend(int layer, ReadOnlySpan<float> qkv, int t, int heads, in AttentionOptions options,
+        float[]? keyMask, bool returnProbabilities)
+    {
+        int B = BatchSize, W = Width, keys = Length + t, headDim = W / heads;
+        Reserve(keys);
+        Write(layer, qkv, t);
+        var ctx = new float[B * t * W];
+        var p = returnProbabilities ? new float[(long)B * heads * t * keys] : null;
+        // Rows of a sample are contiguous in the cache but samples are Capacity rows apart: one kernel call per sample.
+        var layout = new AttentionLayout(1, heads, t, keys, headDim, headDim, 3 * W, W, W, W);
+        for (int b = 0; b < B; b++)
+            Kernels.Attention.Forward(qkv.Slice(b * t * 3 * W), KeyRows(layer, b, keys), ValueRows(layer, b, keys),
+                ctx.AsSpan(b * t * W, t * W), layout, options, keyMask == null ? default : keyMask.AsSpan(b * keys, keys),
+                default, default, p == null ? default : p.AsSpan(b * heads * t * keys, heads * t * keys));
+        return (ctx, p);
+    }
+
+    /// <summary>A new cache whose row i is row <paramref name="rows"/>[i] of this one (repeats allowed; beam search when the number of live hypotheses changes).</summary>
+    public KeyValueCache Gather(ReadOnlySpan<int> rows)
+    {
+        if (rows.Length < 1) throw new ArgumentException("Gather needs at least one row.", nameof(rows));
+        var c = new KeyValueCache(Layers, rows.Length, Width, Math.Max(1, Length)) { Length = Length };
+        int n = Length * Width;
+        for (int l = 0; l < Layers; l++)
+            for (int i = 0; i < rows.Length; i++)
+            {
+                if ((uint)rows[i] >= (uint)BatchSize) throw new ArgumentOutOfRangeException(nameof(rows), rows[i], $"the cache has {BatchSize} rows.");
+                _keys[l].AsSpan(rows[i] * Capacity * Width, n).CopyTo(c._keys[l].AsSpan(i * c.Capacity * Width));
+                _values[l].AsSpan(rows[i] * Capacity * Width, n).CopyTo(c._values[l].AsSpan(i * c.Capacity * Width));
+            }
+        return c;
+    }
+
     /// <summary>Row b becomes the old row <paramref name="sourceRows"/>[b] (beam search keeps the surviving beams: HF's <c>_reorder_cache</c>).</summary>
     public void Reorder(ReadOnlySpan<int> sourceRows)
     {
@@ -198,18 +237,9 @@ public sealed class Gpt2Attention : Module
         }
         else
         {
-            var data = qkv.Contiguous().AsSpan();
-            cache.Write(LayerIdx, data, T);
-            int keys = cache.Length + T;
-            var ctx = new float[B * T * W];
-            var p = returnProbabilities ? new float[(long)B * Heads * T * keys] : null;
-            var layout = new AttentionLayout(1, Heads, T, keys, HeadDim, HeadDim, 3 * W, W, W, W);
-            for (int b = 0; b < B; b++)
-                Kernels.Attention.Forward(data.Slice(b * T * 3 * W), cache.KeyRows(LayerIdx, b, keys), cache.ValueRows(LayerIdx, b, keys),
-                    ctx.AsSpan(b * T * W, T * W), layout, Options, keyMask == null ? default : keyMask.AsSpan(b * keys, keys),
-                    default, default, p == null ? default : p.AsSpan(b * Heads * T * keys, Heads * T * keys));
+            var (ctx, p) = cache.Attend(LayerIdx, qkv.Contiguous().AsSpan(), T, Heads, Options, keyMask, returnProbabilities);
             context = Tensor.FromArray(ctx, B, T, W);
-            if (p != null) probs = Tensor.FromArray(p, B, Heads, T, keys);
+            if (p != null) probs = Tensor.FromArray(p, B, Heads, T, cache.Length + T);
         }
         return (Forwarded(ResidDropout.Forward(CProj.Forward(context))), probs);
     }

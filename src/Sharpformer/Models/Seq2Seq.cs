@@ -37,6 +37,85 @@ public sealed record GreedyDecoding(int[][] Tokens, Tensor Logits, Tensor Attent
 /// <summary>The beam-search state of a <see cref="BahdanauSeq2Seq"/>: the encoded source row of every hypothesis and its decoder state s [N, Hd].</summary>
 public sealed record Seq2SeqBeamState(Seq2SeqEncoding Encoding, Tensor State);
 
+/// <summary>
+/// What training, evaluation and G2P need from an encoder–decoder over token ids, whatever its architecture (the Bahdanau RNN,
+/// the Transformer): the teacher-forced loss, greedy and beam decoding with the cross-attention of every step, and saving.
+/// </summary>
+public interface ISeq2SeqModel
+{
+    /// <summary>The model's parameters (for the optimiser and train/eval mode).</summary>
+    Module Module { get; }
+    /// <summary>model_type in config.json (<see cref="Seq2SeqModels.Load"/> dispatches on it).</summary>
+    string ModelType { get; }
+    int PadId { get; }
+    int BosId { get; }
+    int EosId { get; }
+
+    /// <summary>Mean cross-entropy over non-pad labels of the teacher-forced decoder: src (row-major [B, S], right-padded) with its lengths, decoderInput and labels [B·T].</summary>
+    Tensor Loss(int[] src, int[] srcLengths, int[] decoderInput, int[] labels);
+
+    /// <summary>Greedy decoding from BOS for exactly <paramref name="steps"/> steps (no stop at EOS).</summary>
+    GreedyDecoding Greedy(int[] src, int[] srcLengths, int steps);
+
+    /// <summary>Batched beam search; each result's hypotheses carry the attention rows (steps × source) of their steps.</summary>
+    BeamSearchResult[] Beam(int[] src, int[] srcLengths, BeamSearchOptions options);
+
+    /// <summary>Writes config.json (with model_type) and model.safetensors into <paramref name="directory"/>.</summary>
+    void Save(string directory);
+}
+
+/// <summary>Extensions and loading shared by every <see cref="ISeq2SeqModel"/>.</summary>
+public static class Seq2SeqModels
+{
+    /// <summary>Beam options from the model's special tokens.</summary>
+    public static BeamSearchOptions BeamOptions(this ISeq2SeqModel model, int beamWidth, int maxSteps, double alpha, int nBest = 1) =>
+        new(beamWidth, maxSteps, alpha, model.BosId, model.EosId, nBest);
+
+    /// <summary>Loads a directory written by <see cref="ISeq2SeqModel.Save"/>; its config.json's model_type picks the architecture.</summary>
+    public static ISeq2SeqModel Load(string directory)
+    {
+        var (path, node) = ReadConfig(directory);
+        return (string?)node["model_type"] switch
+        {
+            BahdanauSeq2Seq.ModelType => BahdanauSeq2Seq.Load(directory),
+            TransformerSeq2Seq.ModelType => TransformerSeq2Seq.Load(directory),
+            var t => throw new ConfigException(path, "model_type", $"'{t}' is not a sequence-to-sequence model; expected '{BahdanauSeq2Seq.ModelType}' or '{TransformerSeq2Seq.ModelType}'."),
+        };
+    }
+
+    internal static (string Path, JsonObject Node) ReadConfig(string directory, string? expectedType = null)
+    {
+        var path = Path.Combine(directory, "config.json");
+        if (!File.Exists(path)) throw new FileNotFoundException($"'{directory}' has no config.json.", path);
+        var node = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new ConfigException(path, "(root)", "config.json is not a JSON object.");
+        if (expectedType != null && (string?)node["model_type"] != expectedType)
+            throw new ConfigException(path, "model_type", $"expected model_type '{expectedType}', found '{node["model_type"]}'.");
+        return (path, node);
+    }
+
+    internal static int Int(this (string Path, JsonObject Node) config, string key) =>
+        config.Node[key] is JsonValue v && v.TryGetValue<int>(out var i) ? i : throw new ConfigException(config.Path, key, $"config.json needs an integer '{key}'.");
+
+    internal static void Write(Module model, JsonObject config, string directory)
+    {
+        Directory.CreateDirectory(directory);
+        AtomicFile.WriteAllText(Path.Combine(directory, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        SafeTensorsWriter.Write(Path.Combine(directory, "model.safetensors"),
+            model.NamedParameters().Select(p => (p.Name, p.Parameter.Value.ShapeArray, (ReadOnlyMemory<float>)p.Parameter.Value.ToArray())).ToList(),
+            new Dictionary<string, string> { ["format"] = "pt" });
+    }
+
+    // Builds the model from the directory's weights; a parameter the file lacks is an error naming it.
+    internal static T ReadWeights<T>(string directory, string configPath, Func<VarBuilder, T> build) where T : Module
+    {
+        using var weights = CheckpointLoader.Load(directory);
+        var model = build(VarBuilder.FromWeights(weights));
+        var missing = model.NamedParameters().Select(p => p.Name).Where(n => !weights.ContainsKey(n)).ToList();
+        if (missing.Count > 0) throw new ConfigException(configPath, missing[0], $"the weights in '{directory}' lack {missing.Count} parameter(s), first '{missing[0]}'.");
+        return model;
+    }
+}
+
 /// <summary>The encoder: embedding (padding row 0) and a bidirectional batch-first GRU run on the real source lengths.</summary>
 public sealed class BahdanauEncoder : Module
 {
@@ -93,7 +172,7 @@ public sealed class BahdanauDecoder : Module
 /// PyTorch module (encoder.gru.weight_ih_l0_reverse, decoder.attention.W1.weight, …), which mirrors the TensorFlow
 /// NMT-with-attention tutorial's Encoder/Decoder.
 /// </summary>
-public sealed class BahdanauSeq2Seq : Module
+public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
 {
     public BahdanauSeq2Seq(VarBuilder vb, Seq2SeqConfig config)
     {
@@ -111,6 +190,15 @@ public sealed class BahdanauSeq2Seq : Module
     public BahdanauEncoder Encoder { get; }
     public Linear Bridge { get; }
     public BahdanauDecoder Decoder { get; }
+
+    Module ISeq2SeqModel.Module => this;
+    string ISeq2SeqModel.ModelType => ModelType;
+    public int PadId => Config.PadId;
+    public int BosId => Config.BosId;
+    public int EosId => Config.EosId;
+
+    /// <inheritdoc/>
+    public Tensor Loss(int[] src, int[] srcLengths, int[] decoderInput, int[] labels) => Forward(src, srcLengths, decoderInput, labels).Loss!;
 
     /// <summary>Encodes src (row-major [B, S] ids, right-padded) with its lengths.</summary>
     public Seq2SeqEncoding Encode(int[] src, int[] srcLengths)
@@ -178,10 +266,6 @@ public sealed class BahdanauSeq2Seq : Module
         return BeamSearch.Run(new BeamDecoder(this), new Seq2SeqBeamState(enc, enc.InitialState), srcLengths.Length, options);
     }
 
-    /// <summary>Beam options from the model's special tokens.</summary>
-    public BeamSearchOptions BeamOptions(int beamWidth, int maxSteps, double alpha, int nBest = 1) =>
-        new(beamWidth, maxSteps, alpha, Config.BosId, Config.EosId, nBest);
-
     sealed class BeamDecoder(BahdanauSeq2Seq model) : IBeamDecoder<Seq2SeqBeamState>
     {
         public BeamDecoderStep<Seq2SeqBeamState> Step(Seq2SeqBeamState state, int[] lastTokens)
@@ -204,35 +288,22 @@ public sealed class BahdanauSeq2Seq : Module
     /// <summary>Writes config.json and model.safetensors (PyTorch state-dict names) into <paramref name="directory"/>, each atomically.</summary>
     public void Save(string directory)
     {
-        Directory.CreateDirectory(directory);
         var c = Config;
-        var json = new JsonObject
+        Seq2SeqModels.Write(this, new JsonObject
         {
             ["model_type"] = ModelType, ["architectures"] = new JsonArray("BahdanauSeq2Seq"),
             ["vocab_size"] = c.VocabSize, ["embedding_dim"] = c.EmbeddingDim, ["encoder_hidden"] = c.EncoderHidden,
             ["decoder_hidden"] = c.DecoderHidden, ["attention_units"] = c.AttentionUnits,
             ["pad_token_id"] = c.PadId, ["bos_token_id"] = c.BosId, ["eos_token_id"] = c.EosId,
-        };
-        AtomicFile.WriteAllText(Path.Combine(directory, "config.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        SafeTensorsWriter.Write(Path.Combine(directory, "model.safetensors"),
-            NamedParameters().Select(p => (p.Name, p.Parameter.Value.ShapeArray, (ReadOnlyMemory<float>)p.Parameter.Value.ToArray())).ToList(),
-            new Dictionary<string, string> { ["format"] = "pt" });
+        }, directory);
     }
 
     /// <summary>Loads a directory written by <see cref="Save"/>; a missing or wrong config key raises <see cref="ConfigException"/>.</summary>
     public static BahdanauSeq2Seq Load(string directory)
     {
-        var path = Path.Combine(directory, "config.json");
-        if (!File.Exists(path)) throw new FileNotFoundException($"'{directory}' has no config.json.", path);
-        var node = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new ConfigException(path, "(root)", "config.json is not a JSON object.");
-        int Int(string key) => node[key] is JsonValue v && v.TryGetValue<int>(out var i) ? i : throw new ConfigException(path, key, $"config.json needs an integer '{key}'.");
-        if ((string?)node["model_type"] != ModelType) throw new ConfigException(path, "model_type", $"expected model_type '{ModelType}', found '{node["model_type"]}'.");
-        var config = new Seq2SeqConfig(Int("vocab_size"), Int("embedding_dim"), Int("encoder_hidden"), Int("decoder_hidden"), Int("attention_units"),
-            Int("pad_token_id"), Int("bos_token_id"), Int("eos_token_id"));
-        using var weights = CheckpointLoader.Load(directory);
-        var model = new BahdanauSeq2Seq(VarBuilder.FromWeights(weights), config);
-        var missing = model.NamedParameters().Select(p => p.Name).Where(n => !weights.ContainsKey(n)).ToList();
-        if (missing.Count > 0) throw new ConfigException(path, missing[0], $"the weights in '{directory}' lack {missing.Count} parameter(s), first '{missing[0]}'.");
-        return model;
+        var cfg = Seq2SeqModels.ReadConfig(directory, ModelType);
+        var config = new Seq2SeqConfig(cfg.Int("vocab_size"), cfg.Int("embedding_dim"), cfg.Int("encoder_hidden"), cfg.Int("decoder_hidden"), cfg.Int("attention_units"),
+            cfg.Int("pad_token_id"), cfg.Int("bos_token_id"), cfg.Int("eos_token_id"));
+        return Seq2SeqModels.ReadWeights(directory, cfg.Path, vb => new BahdanauSeq2Seq(vb, config));
     }
 }

@@ -31,21 +31,21 @@ public sealed record Seq2SeqBatch(int[] Src, int[] SrcLengths, int[] DecoderInpu
 }
 
 /// <summary>
-/// Adapts <see cref="BahdanauSeq2Seq"/> to the <see cref="Trainer{TBatch}"/>: teacher-forced cross-entropy; evaluation reports the teacher-forced loss and greedy outputs cut at EOS,
+/// Adapts an encoder–decoder (<see cref="ISeq2SeqModel"/>: the Bahdanau RNN or the Transformer) to the <see cref="Trainer{TBatch}"/>: teacher-forced cross-entropy; evaluation reports the teacher-forced loss and greedy outputs cut at EOS,
 /// with the batch's keys as labels, so the metric function can score against every reference of a word.
 /// </summary>
-public sealed class Seq2SeqTrainable(BahdanauSeq2Seq model, Action<BahdanauSeq2Seq, string> save, int extraDecodeSteps = 5) : ITrainableModel<Seq2SeqBatch>
+public sealed class Seq2SeqTrainable(ISeq2SeqModel model, Action<ISeq2SeqModel, string> save, int extraDecodeSteps = 5) : ITrainableModel<Seq2SeqBatch>
 {
-    public BahdanauSeq2Seq Model { get; } = model;
+    public ISeq2SeqModel Model { get; } = model;
     /// <summary>Greedy decoding in evaluation runs for the longest label row plus this many steps.</summary>
     public int ExtraDecodeSteps { get; } = extraDecodeSteps;
-    public Module Module => Model;
-    public bool Training { get => Model.Training; set => Model.Train(value); }
+    public Module Module => Model.Module;
+    public bool Training { get => Model.Module.Training; set => Model.Module.Train(value); }
     public int BatchSize(Seq2SeqBatch batch) => batch.Count;
 
     public float TrainStep(Seq2SeqBatch batch, TrainingRandom rng, float gradScale)
     {
-        var loss = Model.Forward(batch.Src, batch.SrcLengths, batch.DecoderInput, batch.Labels).Loss!;
+        var loss = Model.Loss(batch.Src, batch.SrcLengths, batch.DecoderInput, batch.Labels);
         float value = loss.Item();
         (gradScale == 1f ? loss : loss.Mul(gradScale)).Backward();
         return value;
@@ -54,12 +54,12 @@ public sealed class Seq2SeqTrainable(BahdanauSeq2Seq model, Action<BahdanauSeq2S
     public EvalBatch Evaluate(Seq2SeqBatch batch)
     {
         using var _ = Autograd.NoGrad();
-        var o = Model.Forward(batch.Src, batch.SrcLengths, batch.DecoderInput, batch.Labels);
-        int labelled = batch.Labels.Count(l => l != Model.Config.PadId);
+        var loss = Model.Loss(batch.Src, batch.SrcLengths, batch.DecoderInput, batch.Labels);
+        int labelled = batch.Labels.Count(l => l != Model.PadId);
         int steps = batch.Labels.Length / batch.Count + ExtraDecodeSteps;
         var greedy = Model.Greedy(batch.Src, batch.SrcLengths, steps);
-        var predicted = greedy.Tokens.Select(t => { int e = Array.IndexOf(t, Model.Config.EosId); return e < 0 ? t : t[..e]; }).ToArray();
-        return new EvalBatch(o.Loss!.Item(), labelled, predicted, batch.Keys.Select(k => new[] { k }).ToArray());
+        var predicted = greedy.Tokens.Select(t => { int e = Array.IndexOf(t, Model.EosId); return e < 0 ? t : t[..e]; }).ToArray();
+        return new EvalBatch(loss.Item(), labelled, predicted, batch.Keys.Select(k => new[] { k }).ToArray());
     }
 
     public void SaveModel(string directory) => save(Model, directory);

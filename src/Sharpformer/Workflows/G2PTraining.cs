@@ -4,16 +4,59 @@ using Sharpformer.Models;
 
 namespace Sharpformer.Training.Workflows;
 
-/// <summary>Settings of a G2P run (sizes of the Bahdanau model, optimisation, budget).</summary>
+/// <summary>
+/// The encoder–decoder a G2P run trains: the one place an architecture enters the workflow (everything else goes through
+/// <see cref="ISeq2SeqModel"/>).
+/// </summary>
+public abstract record G2PArchitecture
+{
+    /// <summary>The name given to <c>train seq2seq --architecture</c>.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>A freshly initialised model over <paramref name="vocab"/> (source letters and target phonemes share the ids).</summary>
+    public abstract ISeq2SeqModel Create(G2PVocabulary vocab, int seed);
+
+    /// <summary>Peak AdamW learning rate that suits the architecture when none is given.</summary>
+    public abstract double DefaultLearningRate { get; }
+
+    /// <summary>Warm-up fraction that suits the architecture when none is given (a post-norm Transformer needs a real warm-up).</summary>
+    public abstract double DefaultWarmupRatio { get; }
+}
+
+/// <summary>The Bahdanau RNN encoder–decoder (<see cref="BahdanauSeq2Seq"/>).</summary>
+public sealed record BahdanauG2P(int EmbeddingDim = 64, int EncoderHidden = 128, int DecoderHidden = 256, int AttentionUnits = 128) : G2PArchitecture
+{
+    public override string Name => "bahdanau";
+    public override double DefaultLearningRate => 2e-3;
+    public override double DefaultWarmupRatio => 0.01;
+
+    public override ISeq2SeqModel Create(G2PVocabulary vocab, int seed) =>
+        new BahdanauSeq2Seq(new Seq2SeqConfig(vocab.Count, EmbeddingDim, EncoderHidden, DecoderHidden, AttentionUnits, G2PVocabulary.Pad, G2PVocabulary.Bos, G2PVocabulary.Eos), seed);
+}
+
+/// <summary>The Transformer encoder–decoder (<see cref="TransformerSeq2Seq"/>), shared embeddings and sinusoidal positions by default.</summary>
+public sealed record TransformerG2P(int DModel = 128, int Heads = 4, int EncoderLayers = 3, int DecoderLayers = 3, int FeedForward = 512,
+    float Dropout = 0.1f, bool SharedEmbeddings = true, bool LearnedPositions = false) : G2PArchitecture
+{
+    public override string Name => "transformer";
+    public override double DefaultLearningRate => 7e-4;
+    public override double DefaultWarmupRatio => 0.05;
+
+    public override ISeq2SeqModel Create(G2PVocabulary vocab, int seed) =>
+        new TransformerSeq2Seq(new TransformerSeq2SeqConfig(vocab.Count, DModel, Heads, EncoderLayers, DecoderLayers, FeedForward, Dropout,
+            MaxPositions: 64, SharedEmbeddings, LearnedPositions, G2PVocabulary.Pad, G2PVocabulary.Bos, G2PVocabulary.Eos), seed);
+}
+
+/// <summary>Settings of a G2P run (architecture and sizes, optimisation, budget).</summary>
 public sealed record G2PTrainingOptions
 {
-    public int EmbeddingDim { get; init; } = 64;
-    public int EncoderHidden { get; init; } = 128;
-    public int DecoderHidden { get; init; } = 256;
-    public int AttentionUnits { get; init; } = 128;
+    public G2PArchitecture Architecture { get; init; } = new BahdanauG2P();
+    /// <summary>Fraction of the updates spent warming the learning rate up linearly (null: the architecture's default).</summary>
+    public double? WarmupRatio { get; init; }
     public double Epochs { get; init; } = 10;
     public int BatchSize { get; init; } = 64;
-    public double LearningRate { get; init; } = 2e-3;
+    /// <summary>Peak AdamW learning rate (null: the architecture's default).</summary>
+    public double? LearningRate { get; init; }
     public int Seed { get; init; }
     /// <summary>Evaluate on dev (greedy WER/PER) and save a checkpoint every this many updates.</summary>
     public int EvalSteps { get; init; } = 500;
@@ -45,7 +88,7 @@ public sealed record G2PTrainingOptions
 public sealed record G2PRunResult(IReadOnlyList<EvaluationLog> Evaluations, TrainResult Train, G2PScore Dev, G2PScore Test, TimeSpan Elapsed, string OutputDir);
 
 /// <summary>
-/// CMUdict grapheme-to-phoneme with the Bahdanau encoder–decoder: letters in, stress-free phonemes out; trained with the
+/// CMUdict grapheme-to-phoneme with an encoder–decoder (<see cref="G2PTrainingOptions.Architecture"/>): letters in, stress-free phonemes out; trained with the
 /// project's <see cref="Trainer{TBatch}"/> (AdamW, clipping 5, linear decay), evaluated on dev every
 /// <see cref="G2PTrainingOptions.EvalSteps"/> updates by greedy WER (lower is better; early stopping and the best
 /// checkpoint follow it), then scored on test with beam search by the SOURCE.md rules. The model directory holds
@@ -63,9 +106,7 @@ public static class G2PTraining
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var trainEntries = options.Limit is int n ? data.Train.Take(n).ToList() : data.Train;
         var vocab = G2PVocabulary.Build(data.Train);
-        var config = new Seq2SeqConfig(vocab.Count, options.EmbeddingDim, options.EncoderHidden, options.DecoderHidden, options.AttentionUnits,
-            G2PVocabulary.Pad, G2PVocabulary.Bos, G2PVocabulary.Eos);
-        var model = new BahdanauSeq2Seq(config, options.Seed);
+        var model = options.Architecture.Create(vocab, options.Seed);
         var trainable = new Seq2SeqTrainable(model, (m, dir) => Save(m, vocab, dir));
         var trainRows = trainEntries.Select((e, i) => (vocab.EncodeWord(e.Word), vocab.EncodePhonemes(e.Phonemes), i)).ToList();
         var devAll = CmuDict.ByWord(data.Dev);
@@ -73,9 +114,9 @@ public static class G2PTraining
         var devRows = devWords.Select((w, i) => (vocab.EncodeWord(w.Word), vocab.EncodePhonemes(w.References[0]), i)).ToList();
         var args = new TrainingArguments
         {
-            OutputDir = outputDir, NumTrainEpochs = options.Epochs, LearningRate = options.LearningRate,
+            OutputDir = outputDir, NumTrainEpochs = options.Epochs, LearningRate = options.LearningRate ?? options.Architecture.DefaultLearningRate,
             PerDeviceTrainBatchSize = options.BucketByLength ? 1 : options.BatchSize,   // bucketed: one data item is a whole batch
-            PerDeviceEvalBatchSize = 256, WeightDecay = 0, MaxGradNorm = 5, LrSchedulerType = SchedulerType.Linear, WarmupRatio = 0.01,
+            PerDeviceEvalBatchSize = 256, WeightDecay = 0, MaxGradNorm = 5, LrSchedulerType = SchedulerType.Linear, WarmupRatio = options.WarmupRatio ?? options.Architecture.DefaultWarmupRatio,
             EvaluationStrategy = IntervalStrategy.Steps, EvalSteps = options.EvalSteps, SaveStrategy = IntervalStrategy.Steps, SaveSteps = options.EvalSteps,
             LoggingStrategy = IntervalStrategy.Steps, LoggingSteps = 50, SaveTotalLimit = 2, LoadBestModelAtEnd = true,
             MetricForBestModel = "eval_wer", GreaterIsBetter = false, Seed = options.Seed, DisableProgressBar = options.DisableProgressBar,
@@ -94,7 +135,7 @@ public static class G2PTraining
         var evaluations = EvaluationRecords.Collect(trainer, onEvaluation);
         var result = trainer.Train(options.ResumeFrom, cancellationToken);
         trainer.SaveModel(outputDir);
-        model.Eval();
+        model.Module.Eval();
         var dev = Evaluate(model, vocab, devAll, BeamWidth, BeamAlpha);
         var test = Evaluate(model, vocab, CmuDict.ByWord(data.Test), BeamWidth, BeamAlpha);
         return new G2PRunResult(evaluations, result, dev, test, clock.Elapsed, outputDir);
@@ -120,14 +161,14 @@ public static class G2PTraining
     }
 
     /// <summary>Writes the model (config.json, model.safetensors) and vocab.json.</summary>
-    public static void Save(BahdanauSeq2Seq model, G2PVocabulary vocab, string directory)
+    public static void Save(ISeq2SeqModel model, G2PVocabulary vocab, string directory)
     {
         model.Save(directory);
         vocab.Save(directory);
     }
 
     /// <summary>Predicts pronunciations of <paramref name="words"/> (batched beam search; width 1 is greedy-like).</summary>
-    public static G2PPrediction[] Predict(BahdanauSeq2Seq model, G2PVocabulary vocab, IReadOnlyList<string> words, int beamWidth = BeamWidth,
+    public static G2PPrediction[] Predict(ISeq2SeqModel model, G2PVocabulary vocab, IReadOnlyList<string> words, int beamWidth = BeamWidth,
         double alpha = BeamAlpha, int nBest = 1, int batchSize = 128)
     {
         var result = new G2PPrediction[words.Count];
@@ -149,17 +190,17 @@ public static class G2PTraining
     }
 
     /// <summary>Scores beam-search predictions of <paramref name="words"/> by the SOURCE.md rules.</summary>
-    public static G2PScore Evaluate(BahdanauSeq2Seq model, G2PVocabulary vocab, IReadOnlyList<G2PWord> words, int beamWidth = BeamWidth, double alpha = BeamAlpha)
+    public static G2PScore Evaluate(ISeq2SeqModel model, G2PVocabulary vocab, IReadOnlyList<G2PWord> words, int beamWidth = BeamWidth, double alpha = BeamAlpha)
     {
         var predictions = Predict(model, vocab, words.Select(w => w.Word).ToList(), beamWidth, alpha);
         return G2PScoring.Score(predictions.Select(p => p.Best.Phonemes).ToList(), words.Select(w => w.References).ToList());
     }
 
-    /// <summary>Loads a directory written by <see cref="Save"/>.</summary>
-    public static (BahdanauSeq2Seq Model, G2PVocabulary Vocabulary) Load(string directory)
+    /// <summary>Loads a directory written by <see cref="Save"/> (either architecture: config.json records it).</summary>
+    public static (ISeq2SeqModel Model, G2PVocabulary Vocabulary) Load(string directory)
     {
-        var model = BahdanauSeq2Seq.Load(directory);
-        model.Eval();
+        var model = Seq2SeqModels.Load(directory);
+        model.Module.Eval();
         return (model, G2PVocabulary.Load(directory));
     }
 
@@ -173,7 +214,7 @@ public static class G2PTraining
             using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(config));
             return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
                 && doc.RootElement.TryGetProperty("model_type", out var t) && t.ValueKind == System.Text.Json.JsonValueKind.String
-                && t.GetString() == BahdanauSeq2Seq.ModelType;
+                && t.GetString() is BahdanauSeq2Seq.ModelType or TransformerSeq2Seq.ModelType;
         }
         catch (System.Text.Json.JsonException) { return false; }
     }

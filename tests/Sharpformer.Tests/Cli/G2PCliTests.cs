@@ -3,6 +3,7 @@ using Sharpformer.Cli;
 using Sharpformer.Data;
 using Sharpformer.Metrics;
 using Sharpformer.Models;
+using Sharpformer.Tests.Data;
 using Sharpformer.Training.Workflows;
 
 namespace Sharpformer.Tests.Cli;
@@ -130,5 +131,41 @@ public sealed class G2PCliTests : IDisposable
         var (code, _, err) = Cli("g2p", "--model", _dir, "--beam", "2", "--n-best", "3", "cab");
         Assert.NotEqual(0, code);
         Assert.Contains("--n-best", err);
+    }
+
+    [Fact]
+    public void ATransformerModelDirectoryPronouncesThroughTheSameVerb()
+    {
+        using var dir = new TempDir();
+        var vocab = G2PVocabulary.Build(_entries);
+        var model = new TransformerG2P(DModel: 16, Heads: 2, EncoderLayers: 1, DecoderLayers: 1, FeedForward: 32).Create(vocab, seed: 4);
+        G2PTraining.Save(model, vocab, dir.Path);
+        var (code, output, err) = Cli("g2p", "--model", dir.Path, "--json", "--beam", "3", "--n-best", "2", "cab");
+        Assert.True(code == 0, err);
+        var (loaded, _) = G2PTraining.Load(dir.Path);
+        Assert.IsType<TransformerSeq2Seq>(loaded);
+        var expected = G2PTraining.Predict(loaded, vocab, ["cab"], beamWidth: 3, nBest: 2)[0];
+        Assert.NotNull(expected.Attention);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal(string.Join(' ', expected.Best.Phonemes), doc.RootElement.GetProperty("phonemes").GetString());
+        Assert.Equal(expected.NBest[1].Score, doc.RootElement.GetProperty("n_best")[1].GetProperty("score").GetDouble(), 12);
+    }
+
+    [Fact]
+    public void TrainSeq2SeqTransformerWritesAModelWhoseTestScoreItPrints()
+    {
+        using var data = new TempDir();
+        foreach (var split in new[] { "train.tsv", "dev.tsv", "test.tsv" })
+            data.Write(split, string.Join("\n", _entries.Select(e => e.Word + "\t" + string.Join(' ', e.Phonemes))) + "\n");
+        var output = Path.Combine(data.Path, "model");
+        var (code, stdout, err) = Cli("train", "seq2seq", "--architecture", "transformer", "--data", data.Path, "--output", output, "--epochs", "2",
+            "--batch-size", "2", "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "32", "--eval-steps", "2", "--json", "--no-progress");
+        Assert.True(code == 0, err);
+        Assert.Contains("\"transformer-seq2seq\"", File.ReadAllText(Path.Combine(output, "config.json")));
+        var (model, vocab) = G2PTraining.Load(output);
+        var score = G2PTraining.Evaluate(model, vocab, CmuDict.ByWord(_entries));
+        using var doc = JsonDocument.Parse(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+        Assert.Equal(score.Wer, doc.RootElement.GetProperty("wer").GetDouble(), 12);
+        Assert.Equal(score.Per, doc.RootElement.GetProperty("per").GetDouble(), 12);
     }
 }

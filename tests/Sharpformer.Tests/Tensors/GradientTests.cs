@@ -109,6 +109,9 @@ public class GradientTests
     [Fact] public void FusedSelfAttentionCausalMaskedDropout() => Check(x =>
         Functional.SelfAttention(x[0], heads: 2, Functional.AdditiveMask([1, 1, 1, 0, 1, 1, 0, 0], 2, 4), dropout: 0.2f, training: true, rng: new Random(6), causal: true).Context,
         [Rand(1, 2, 4, 12)]);
+    [Fact] public void CrossAttentionFusedKeysValuesWithSourcePaddingAndDropout() => Check(x =>
+        Functional.CrossAttention(x[0], x[1], heads: 2, Functional.AdditiveMask([1, 1, 1, 1, 1, 1, 0, 0, 1, 0], 2, 5), dropout: 0.2f, training: true, rng: new Random(4)).Context,
+        [Rand(1, 2, 3, 8), Rand(2, 2, 5, 16)]);
     [Fact] public void AttentionSameTensorForQkv() => Check(x => Functional.Attention(x[0], x[0], x[0], heads: 1).Context, [Rand(1, 1, 3, 2)]);
     [Fact] public void Views() => Check(x => x[0].Reshape(3, 4).Transpose(0, 1).Slice(0, 1, 2).Unsqueeze(0).Squeeze(0).Select(1, 2), [Rand(1, 2, 6)]);
     [Fact] public void PermuteContiguous() => Check(x => x[0].Permute(2, 0, 1).Contiguous().Reshape(-1), [Rand(1, 2, 3, 2)]);

@@ -439,6 +439,23 @@ public static partial class Functional
         return AttentionCore([qkv.Contiguous()], layout, options, KeyMask(additiveMask, B, S), returnProbabilities);
     }
 
+    /// <summary>
+    /// Cross-attention of an encoder–decoder: queries <paramref name="q"/> [B, Sq, H·d] from the decoder, keys and values side by
+    /// side in <paramref name="kv"/> [B, Sk, 2·H·d] (one projection of the encoder memory: keys in the first H·d columns, values in
+    /// the last), the memory's padding in <paramref name="additiveMask"/>; the context is [B, Sq, H·d]. The same kernel as
+    /// <see cref="Attention"/>; the key/value gradient goes straight into the fused layout. Other parameters as <see cref="Attention"/>.
+    /// </summary>
+    public static AttentionResult CrossAttention(Tensor q, Tensor kv, int heads, Tensor? additiveMask = null,
+        float dropout = 0f, bool training = false, Random? rng = null, bool returnProbabilities = false)
+    {
+        if (q.Rank != 3 || kv.Rank != 3 || heads <= 0 || q.Dim(2) % heads != 0 || kv.Dim(0) != q.Dim(0) || kv.Dim(2) != 2 * q.Dim(2))
+            throw ShapeMismatchException.For("CrossAttention", q.Shape, kv.Shape, $"queries must be [batch, queries, heads·dim] and keys/values [batch, keys, 2·heads·dim] with heads={heads}");
+        int B = q.Dim(0), Sq = q.Dim(1), Sk = kv.Dim(1), HD = q.Dim(2), D = HD / heads;
+        var (options, _) = Options(D, AttentionScaling.ScaleScores, dropout, training, rng, causal: false);
+        var layout = new AttentionLayout(B, heads, Sq, Sk, D, D, HD, 2 * HD, 2 * HD, HD);
+        return AttentionCore([q.Contiguous(), kv.Contiguous()], layout, options, KeyMask(additiveMask, B, Sk), returnProbabilities);
+    }
+
     static (AttentionOptions Options, bool DivideQueries) Options(int d, AttentionScaling scaling, float dropout, bool training, Random? rng, bool causal)
     {
         bool drop = training && dropout > 0f;
@@ -475,14 +492,15 @@ public static partial class Functional
             "the mask must be a key-padding mask [batch, keys], [batch, 1, 1, keys] or [keys]; use causal: true for a decoder's mask");
     }
 
-    // inputs: [q, k, v] (dense layout) or [qkv] (fused layout, q/k/v at column offsets 0, H·d, 2·H·d).
+    // inputs: [q, k, v] (dense layout), [qkv] (fused layout, q/k/v at column offsets 0, H·d, 2·H·d) or [q, kv] (cross-attention,
+    // k/v at column offsets 0, H·d of kv).
     static AttentionResult AttentionCore(Tensor[] inputs, AttentionLayout L, AttentionOptions o, float[]? keyMask, bool returnProbabilities)
     {
-        bool fused = inputs.Length == 1;
+        bool fused = inputs.Length == 1, cross = inputs.Length == 2;
         int HD = L.Heads * L.HeadDim;
-        ReadOnlySpan<float> Q() => fused ? inputs[0].ContiguousSpan() : inputs[0].ContiguousSpan();
+        ReadOnlySpan<float> Q() => inputs[0].ContiguousSpan();
         ReadOnlySpan<float> K() => fused ? inputs[0].ContiguousSpan().Slice(HD) : inputs[1].ContiguousSpan();
-        ReadOnlySpan<float> V() => fused ? inputs[0].ContiguousSpan().Slice(2 * HD) : inputs[2].ContiguousSpan();
+        ReadOnlySpan<float> V() => fused ? inputs[0].ContiguousSpan().Slice(2 * HD) : cross ? inputs[1].ContiguousSpan().Slice(HD) : inputs[2].ContiguousSpan();
         bool grad = inputs.Any(Tensor.NeedsGrad);
         int rows = L.Batch * L.Heads * L.QueryLength;
         var ctx = Tensor.Empty(L.Batch, L.QueryLength, L.Heads * L.ValueDim);
@@ -498,6 +516,14 @@ public static partial class Functional
             {
                 var d = s.Target(0, out float beta);
                 Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, d, beta, d.Slice(HD), beta, d.Slice(2 * HD), beta, ExecutionScope.Threads);
+                return;
+            }
+            if (cross)
+            {
+                float bQuery = 0f, bkv = 0f;
+                var dQuery = s.Needs(0) ? s.Target(0, out bQuery) : default;
+                var dkv = s.Needs(1) ? s.Target(1, out bkv) : default;
+                Kernels.Attention.Backward(Q(), K(), V(), dc, L, o, keyMask, max, inv, dQuery, bQuery, dkv, bkv, dkv.IsEmpty ? default : dkv.Slice(HD), bkv, ExecutionScope.Threads);
                 return;
             }
             // The same tensor as two inputs (self-attention on x itself) shares one gradient buffer: the kernel writes the

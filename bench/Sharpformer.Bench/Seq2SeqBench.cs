@@ -1,0 +1,66 @@
+using System.Globalization;
+using Sharpformer.Data;
+using Sharpformer.Nn;
+using Sharpformer.Training;
+using Sharpformer.Training.Workflows;
+
+namespace Sharpformer.Bench;
+
+/// <summary>
+/// Training throughput of the two G2P encoder–decoders at the sizes <c>train seq2seq</c> uses by default: one step
+/// (teacher-forced forward + cross-entropy + backward + clip 5 + AdamW) on a fixed batch of CMUdict training words, the
+/// same batch bench/peers/torch_seq2seq_train.py builds (every ⌊N/B⌋-th pronunciation of train.tsv, stress removed).
+/// Prints per model the median wall ms per step, process CPU seconds per step, and target tokens (non-pad labels, EOS
+/// included) and source letters per second of wall time.
+/// Options: --json, --repeats N (default 7), --threads T (default: all), --batch B (default 64), --only bahdanau|transformer,
+/// --data DIR (the folder holding cmudict/).
+/// </summary>
+internal static class Seq2SeqBench
+{
+    public static int Run(string[] args)
+    {
+        bool json = args.Contains("--json");
+        string? Opt(string name) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : null; }
+        int repeats = int.Parse(Opt("--repeats") ?? "7", CultureInfo.InvariantCulture);
+        int threads = int.Parse(Opt("--threads") ?? "0", CultureInfo.InvariantCulture);
+        int batchSize = int.Parse(Opt("--batch") ?? "64", CultureInfo.InvariantCulture);
+        string only = Opt("--only") ?? "all";
+        using var threadScope = Tensors.ExecutionScope.Enter(Tensors.ExecutionOptions.FromEnvironment(threads));
+        var train = CmuDict.Read(Path.Combine(DataFolder.Resolve(Opt("--data")), "cmudict", "train.tsv"));
+        var vocab = G2PVocabulary.Build(train);
+        int stride = train.Count / batchSize;
+        var rows = Enumerable.Range(0, batchSize).Select(i => train[i * stride])
+            .Select((e, i) => (vocab.EncodeWord(e.Word), vocab.EncodePhonemes(e.Phonemes), i)).ToList();
+        var batch = Seq2SeqBatch.Collate(rows, G2PVocabulary.Pad);
+        int targetTokens = batch.Labels.Count(l => l != G2PVocabulary.Pad), sourceTokens = batch.SrcLengths.Sum();
+        var architectures = new G2PArchitecture[] { new BahdanauG2P(), new TransformerG2P() }.Where(a => only == "all" || a.Name == only);
+        foreach (var arch in architectures)
+        {
+            var model = arch.Create(vocab, seed: 0);
+            model.Module.Train();
+            var trainable = new Seq2SeqTrainable(model, (_, _) => { });
+            var parameters = model.Module.Parameters().ToList();
+            var opt = new Optim.AdamW(parameters, learningRate: arch.DefaultLearningRate, weightDecay: 0f);
+            var rng = new TrainingRandom(1);
+            var pool = new Tensors.TensorPool();
+            void Step()
+            {
+                TrainingOptimizer.ZeroGradients(parameters);
+                using (pool.Scope()) trainable.TrainStep(batch, rng, 1f);   // as the Trainer: the step's tensors live in a pooled scope
+                Optim.GradClip.ClipGradNorm(parameters, 5f);
+                opt.Step();
+            }
+            Step(); Step();
+            var st = TrainBench.MedianStep(Step, repeats);
+            double s = st.MedianSeconds;
+            var inv = CultureInfo.InvariantCulture;
+            if (json)
+                Console.WriteLine(string.Create(inv,
+                    $"{{\"bench\":\"seq2seq_train\",\"model\":\"{arch.Name}\",\"parameters\":{model.Module.ParameterCount()},\"batch\":{batchSize},\"source_tokens\":{sourceTokens},\"target_tokens\":{targetTokens},\"threads\":{Tensors.ExecutionScope.Threads},\"step_ms\":{s * 1000:F1},\"target_tokens_per_s\":{targetTokens / s:F0},\"source_tokens_per_s\":{sourceTokens / s:F0}{st.Json}}}"));
+            else
+                Console.WriteLine(string.Create(inv,
+                    $"{arch.Name,-12} {model.Module.ParameterCount(),9} params  batch {batchSize}: {s * 1000:F1} ms/step, {st.CpuSecondsPerStep:F3} CPU s/step, {targetTokens / s:F0} target tokens/s, {sourceTokens / s:F0} source tokens/s"));
+        }
+        return 0;
+    }
+}
