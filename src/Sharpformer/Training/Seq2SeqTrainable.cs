@@ -64,11 +64,3 @@ public sealed class Seq2SeqTrainable(BahdanauSeq2Seq model, Action<BahdanauSeq2S
 
     public void SaveModel(string directory) => save(Model, directory);
 }
-
-/// <summary>Asks the trainer to stop once a wall-clock budget is spent (the step in progress, its evaluation and save still run).</summary>
-public sealed class TimeBudgetCallback(TimeSpan budget) : ITrainerCallback
-{
-    readonly System.Diagnostics.Stopwatch _clock = new();
-    public void OnTrainBegin(TrainerState state, TrainerControl control) => _clock.Restart();
-    public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) { if (_clock.Elapsed >= budget) control.ShouldStop = true; }
-}

@@ -148,7 +148,7 @@ public sealed class Trainer<TBatch>
                     throw new TrainingCancelledException(State.GlobalStep, dir, cancellationToken);
                 }
                 int start = mb * batchSize, len = Math.Min(batchSize, _train.Count - start);
-                var batch = _train.Collate(order.AsSpan(start, len));
+                var batch = _train.Collate(order.AsSpan(start, len), epoch);
                 // The last, incomplete accumulation of an epoch is averaged over its own micro-batches.
                 int groupStart = mb / accum * accum, groupSize = Math.Min(accum, microBatches - groupStart);
                 float loss;
@@ -204,7 +204,8 @@ public sealed class Trainer<TBatch>
                     logStart = evalStart;
                 }
                 bool saveNow = args.SaveStrategy == IntervalStrategy.Steps && State.GlobalStep % args.SaveSteps == 0
-                    || args.SaveStrategy == IntervalStrategy.Epoch && endOfEpoch;
+                    || args.SaveStrategy == IntervalStrategy.Epoch && endOfEpoch || control.ShouldSave;
+                control.ShouldSave = false;
                 if (saveNow)
                 {
                     int nextEpoch = endOfEpoch ? epoch + 1 : epoch, nextBatch = endOfEpoch ? 0 : mb + 1;

@@ -26,6 +26,8 @@ public sealed class TrainerControl
 {
     /// <summary>Set to end training after the current step (a checkpoint is still written if saving is on).</summary>
     public bool ShouldStop { get; set; }
+    /// <summary>Set to write a run checkpoint after the current step (whatever the save strategy); the trainer clears it (HF's <c>should_save</c>).</summary>
+    public bool ShouldSave { get; set; }
 }
 
 /// <summary>Hooks into the training loop; every method has an empty default.</summary>
@@ -74,4 +76,48 @@ public sealed class EarlyStoppingCallback(int patience, double threshold = 0) : 
         if (improved) { state.EarlyStoppingBest = m; state.EarlyStoppingPatienceCounter = 0; }
         else if (++state.EarlyStoppingPatienceCounter >= patience) control.ShouldStop = true;
     }
+}
+
+/// <summary>
+/// Asks the trainer to stop once a wall-clock budget is spent (the step in progress, its evaluation and save still run);
+/// with <paramref name="saveOnStop"/> it also asks for a run checkpoint of that step, so a later run can resume from it.
+/// </summary>
+/// <remarks>The budget counts from the start of this <c>Train</c> call: a resumed run gets the whole budget again.</remarks>
+public sealed class TimeBudgetCallback(TimeSpan budget, bool saveOnStop = false) : ITrainerCallback
+{
+    readonly System.Diagnostics.Stopwatch _clock = new();
+
+    /// <summary>True once the budget stopped the run.</summary>
+    public bool Expired { get; private set; }
+
+    public void OnTrainBegin(TrainerState state, TrainerControl control) => _clock.Restart();
+
+    public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log)
+    {
+        if (_clock.Elapsed < budget || state.GlobalStep >= state.MaxSteps) return;
+        Expired = true;
+        control.ShouldStop = true;
+        if (saveOnStop) control.ShouldSave = true;
+    }
+}
+
+/// <summary>
+/// Asks for a run checkpoint whenever the given interval of wall-clock time has passed since the last save (or the
+/// start): checkpoints every N minutes whatever the step rate. Which steps get saved depends on the clock, but resuming
+/// from any of them continues bit-exactly (the data order, masks and dropout are functions of the step, not of time).
+/// </summary>
+public sealed class TimedCheckpointCallback : ITrainerCallback
+{
+    readonly TimeSpan _interval;
+    readonly System.Diagnostics.Stopwatch _clock = new();
+
+    public TimedCheckpointCallback(TimeSpan interval)
+    {
+        if (interval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(interval), interval, "The checkpoint interval must be positive.");
+        _interval = interval;
+    }
+
+    public void OnTrainBegin(TrainerState state, TrainerControl control) => _clock.Restart();
+    public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) { if (_clock.Elapsed >= _interval) control.ShouldSave = true; }
+    public void OnSave(TrainerState state, TrainerControl control, string checkpointDirectory) => _clock.Restart();
 }
