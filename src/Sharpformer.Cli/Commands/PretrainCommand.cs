@@ -81,7 +81,8 @@ public static partial class PretrainCommand
                 ResumeFrom = TrainCommand.ResolveResume(r.GetValue(resume), outDir),
             };
             bool json = r.GetValue(common.Json);
-            var result = Pretraining.Run(outDir, options, p => PrintProgress(p, json), json ? null : s => Console.Error.WriteLine(s), ct);
+            TextWriter stdout = r.InvocationConfiguration.Output, stderr = r.InvocationConfiguration.Error;
+            var result = Pretraining.Run(outDir, options, p => PrintProgress(p, json, stdout), json ? null : s => stderr.WriteLine(s), ct);
             var summary = new Dictionary<string, object?>
             {
                 ["output"] = result.OutputDir, ["objective"] = result.Objective == PretrainingObjective.MaskedLM ? "mlm" : "clm",
@@ -90,18 +91,18 @@ public static partial class PretrainCommand
                 ["held_out_accuracy"] = Math.Round(result.HeldOutAccuracy, 5), ["held_out_perplexity"] = Math.Round(result.HeldOutPerplexity, 4),
                 ["tokens_per_s"] = Math.Round(result.Train.SamplesPerSecond * options.BlockSize), ["seconds"] = Math.Round(result.Elapsed.TotalSeconds, 1),
             };
-            Console.WriteLine(JsonSerializer.Serialize(summary));
+            stdout.WriteLine(JsonSerializer.Serialize(summary));
             return 0;
         }));
         return cmd;
     }
 
     /// <summary>One line per report: JSON with --json, else text on stdout.</summary>
-    static void PrintProgress(PretrainingProgress p, bool json)
+    static void PrintProgress(PretrainingProgress p, bool json, TextWriter stdout)
     {
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+            stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
             {
                 ["kind"] = p.IsEvaluation ? "eval" : "log", ["step"] = p.Step, ["max_steps"] = p.MaxSteps, ["loss"] = p.Loss, ["lr"] = p.LearningRate,
                 ["tokens_per_s"] = Math.Round(p.TokensPerSecond), ["held_out_accuracy"] = p.HeldOutAccuracy, ["held_out_perplexity"] = p.HeldOutPerplexity,
@@ -113,7 +114,7 @@ public static partial class PretrainCommand
         string head = string.Create(inv, $"step {p.Step}/{p.MaxSteps} ({100.0 * p.Step / Math.Max(1, p.MaxSteps):F1}%)");
         string train = p.Loss is double l ? string.Create(inv, $"  loss {l:F4}  lr {p.LearningRate:G3}  {p.TokensPerSecond:F0} tokens/s") : "  evaluation";
         string held = p.HeldOutAccuracy is double a ? string.Create(inv, $"  held-out acc {a:F4} ppl {p.HeldOutPerplexity:F2}") : "";
-        Console.WriteLine(string.Create(inv, $"{head}{train}{held}  elapsed {p.Elapsed:hh\\:mm\\:ss}  ETA {p.Eta:hh\\:mm\\:ss}"));
+        stdout.WriteLine(string.Create(inv, $"{head}{train}{held}  elapsed {p.Elapsed:hh\\:mm\\:ss}  ETA {p.Eta:hh\\:mm\\:ss}"));
     }
 
     /// <summary>"2h", "90m", "1h30m", "45s", "1.5h" → a time span; the error names the option.</summary>
