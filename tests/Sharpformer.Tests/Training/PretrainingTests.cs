@@ -209,6 +209,26 @@ public sealed class PretrainingTests : IDisposable
     }
 
     [Fact]
+    public void DomainAdaptation_StartsFromTheSavedModelAndItsTokenizer()
+    {
+        string corpus = WriteCorpus(), config = WriteConfig("bert");
+        string first = Path.Combine(_dir, "first"), adapted = Path.Combine(_dir, "adapted");
+        Pretraining.Run(first, Options(corpus, config) with { MaxSteps = 2, CheckpointInterval = TimeSpan.FromHours(1) });
+        // With a zero learning rate (so no decay either) the adapted model is the initial one, weight for weight; no tokenizer is trained.
+        var r = Pretraining.Run(adapted, Options(corpus, "mini") with { InitFrom = first, MaxSteps = 1, LearningRate = 0, CheckpointInterval = TimeSpan.FromHours(1) });
+        Assert.Equal(PretrainingObjective.MaskedLM, r.Objective);
+        Assert.False(Directory.Exists(Path.Combine(adapted, Pretraining.TokenizerSubdirectory)));
+        using var a = SafeTensorsReader.Read(Path.Combine(first, "model.safetensors"));
+        using var b = SafeTensorsReader.Read(Path.Combine(adapted, "model.safetensors"));
+        Assert.Equal(a.Keys.Order(), b.Keys.Order());
+        foreach (var k in a.Keys.Where(k => !k.EndsWith("position_ids", StringComparison.Ordinal))) Assert.Equal(a[k].ToFloat32(), b[k].ToFloat32());
+        Assert.Equal(File.ReadAllText(Path.Combine(first, "vocab.txt")), File.ReadAllText(Path.Combine(adapted, "vocab.txt")));
+        // A GPT-2 objective does not fit a BERT model.
+        var e = Assert.Throws<ArgumentException>(() => Pretraining.Run(Path.Combine(_dir, "x"), Options(corpus, "mini") with { InitFrom = first, Objective = PretrainingObjective.CausalLM }));
+        Assert.Contains("model_type 'bert'", e.Message);
+    }
+
+    [Fact]
     public void CausalPretraining_TrainsAGpt2ThatLoadsForGeneration_AndPerplexityIsExpOfTheNextTokenLoss()
     {
         string corpus = WriteCorpus(), config = WriteConfig("gpt2");
