@@ -9,7 +9,11 @@
 
 Plain torch (no transformers). Prints one JSON line per objective: median wall ms per update, tokens/s, and process
 CPU seconds per update (time.process_time; on a shared machine CPU time is the steadier figure).
-Usage: python3 pretrain_torch.py [--threads 2] [--repeats 7] [--objective mlm|clm|all] [--full-logits]
+Usage: /usr/bin/python3 pretrain_torch.py [--threads 2] [--repeats 7] [--objective mlm|clm|all] [--full-logits]
+BLAS: Debian's python3-torch does its GEMMs through libblas.so.3, which is the slow reference BLAS unless an optimised one
+is installed (torch.__config__.show() says BLAS_INFO=generic). For a fair peer run it against OpenBLAS without touching the
+system: `apt-get download libopenblas0-pthread && dpkg -x libopenblas0-pthread_*.deb ob` and then
+`LD_LIBRARY_PATH=ob/usr/lib/x86_64-linux-gnu/openblas-pthread OPENBLAS_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 …`.
 """
 import argparse
 import json
@@ -55,7 +59,7 @@ class BertLayer(nn.Module):
 class BertForMaskedLM(nn.Module):
     def __init__(self):
         super().__init__()
-        self.word, self.pos, self.type = nn.Embedding(V, H, padding_idx=0), nn.Embedding(S, H), nn.Embedding(2, H)
+        self.word, self.pos, self.token_type = nn.Embedding(V, H, padding_idx=0), nn.Embedding(S, H), nn.Embedding(2, H)
         self.ln = nn.LayerNorm(H, eps=1e-12)
         self.drop = nn.Dropout(P_DROP)
         self.layers = nn.ModuleList(BertLayer() for _ in range(L))
@@ -64,7 +68,7 @@ class BertForMaskedLM(nn.Module):
         init_weights(self)
 
     def forward(self, ids, labels, full_logits):
-        x = self.word(ids) + self.type(torch.zeros_like(ids)) + self.pos(torch.arange(ids.shape[1]))[None]
+        x = self.word(ids) + self.token_type(torch.zeros_like(ids)) + self.pos(torch.arange(ids.shape[1]))[None]
         x = self.drop(self.ln(x))
         for layer in self.layers:
             x = layer(x)
