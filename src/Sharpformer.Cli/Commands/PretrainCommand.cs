@@ -114,8 +114,11 @@ public static partial class PretrainCommand
         string head = string.Create(inv, $"step {p.Step}/{p.MaxSteps} ({100.0 * p.Step / Math.Max(1, p.MaxSteps):F1}%)");
         string train = p.Loss is double l ? string.Create(inv, $"  loss {l:F4}  lr {p.LearningRate:G3}  {p.TokensPerSecond:F0} tokens/s") : "  evaluation";
         string held = p.HeldOutAccuracy is double a ? string.Create(inv, $"  held-out acc {a:F4} ppl {p.HeldOutPerplexity:F2}") : "";
-        stdout.WriteLine(string.Create(inv, $"{head}{train}{held}  elapsed {p.Elapsed:hh\\:mm\\:ss}  ETA {p.Eta:hh\\:mm\\:ss}"));
+        stdout.WriteLine(string.Create(inv, $"{head}{train}{held}  elapsed {Clock(p.Elapsed)}  ETA {Clock(p.Eta)}"));
     }
+
+    // h:mm:ss with the hours uncapped (a TimeSpan's "hh" drops whole days).
+    static string Clock(TimeSpan t) => string.Create(CultureInfo.InvariantCulture, $"{(long)t.TotalHours}:{t:mm\\:ss}");
 
     /// <summary>"2h", "90m", "1h30m", "45s", "1.5h" → a time span; the error names the option.</summary>
     public static TimeSpan ParseDuration(string text, string option)

@@ -434,7 +434,9 @@ public static class Pretraining
         {
             var elapsed = _clock.Elapsed;
             long done = Math.Max(1, step - _firstStep), left = Math.Max(0, _trainer.MaxSteps - step);
-            var eta = TimeSpan.FromSeconds(elapsed.TotalSeconds / done * left);
+            // At the latest interval's speed (a shared machine's speed changes), else the average since this call started.
+            double tokensPerStep = (double)_options.BatchSize * _options.GradientAccumulationSteps * _options.BlockSize;
+            var eta = TimeSpan.FromSeconds(_tokensPerSecond > 0 ? left * tokensPerStep / _tokensPerSecond : elapsed.TotalSeconds / done * left);
             if (_options.TimeBudget is TimeSpan budget && budget - elapsed < eta) eta = budget - elapsed < TimeSpan.Zero ? TimeSpan.Zero : budget - elapsed;
             return new PretrainingProgress(step, _trainer.MaxSteps, loss, lr, _tokensPerSecond, _accuracy, _perplexity, elapsed, eta, evaluation);
         }
