@@ -15,6 +15,7 @@ internal static class BenchCatalog
         ["data"] = DataBench.Run,
         ["logreg"] = LogisticRegressionBench.Run,
         ["train"] = TrainBench.Run,
+        ["pretrain"] = PretrainBench.Run,
         ["checkpoints"] = CheckpointBench.Run,
         ["kernels"] = KernelsBench.Run,
         ["rnn"] = RnnBench.Run,

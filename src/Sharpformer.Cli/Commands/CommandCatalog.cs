@@ -10,6 +10,7 @@ internal static class CommandCatalog
         yield return InfoCommand.Create();
         yield return TokenizeCommand.Create();
         yield return VocabCommand.Create();
+        yield return PretrainCommand.Create();
         yield return DownloadCommand.Create();
         yield return SummaryCommand.Create();
         yield return QuantizeCommand.Create();

@@ -73,10 +73,16 @@ public static class HeadLosses
     public static Tensor Token(Tensor logits, int[] labels, EncoderInput input)
     {
         int classes = logits.Dim(-1);
+        CheckTokenLabels(labels, classes, input);
+        return Losses.CrossEntropy(logits.Reshape(-1, classes), labels, IgnoreIndex);
+    }
+
+    /// <summary>Per-token labels: one per position of <paramref name="input"/>, each a class id below <paramref name="classes"/> or −100.</summary>
+    internal static void CheckTokenLabels(int[] labels, int classes, EncoderInput input)
+    {
         if (labels.Length != input.TokenCount)
             throw new ModelInputException($"{labels.Length} token labels given; batch {input.BatchSize} × sequence {input.SequenceLength} = {input.TokenCount} expected (use −100 for positions without a label).");
         CheckIds(labels, classes, "labels");
-        return Losses.CrossEntropy(logits.Reshape(-1, classes), labels, IgnoreIndex);
     }
 
     static void CheckIds(int[] ids, int classes, string field)

@@ -29,7 +29,7 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
         {
             HeadKind.TokenClassification => true,
             HeadKind.SequenceClassification => false,
-            _ => throw new NotSupportedException($"{model.Architecture} is neither a sequence nor a token classifier; only those can be trained here."),
+            _ => throw new NotSupportedException($"{model.Architecture} is neither a sequence nor a token classifier; only those can be trained here (train a masked-LM head with MaskedLMTrainable)."),
         };
         if (!model.Parameters().Any(p => p.Trainable)) throw new TrainingConfigurationException($"{model.Architecture} has no trainable parameters (everything is frozen).");
     }

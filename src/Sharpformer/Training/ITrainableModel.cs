@@ -54,6 +54,14 @@ public interface ITrainingData<TBatch>
 
     /// <summary>Builds the batch holding the given examples, in that order.</summary>
     TBatch Collate(ReadOnlySpan<int> indices);
+
+    /// <summary>
+    /// Builds a training batch of epoch <paramref name="epoch"/> (0-based). Data whose examples change between epochs
+    /// (dynamic masking) overrides it; by default the epoch is ignored. The trainer calls this for training batches and
+    /// <see cref="Collate(ReadOnlySpan{int})"/> for evaluation, so an evaluation set is the same every time.
+    /// </summary>
+    /// <remarks>The batch must depend only on the indices and the epoch (not on call order), or a resumed run would differ.</remarks>
+    TBatch Collate(ReadOnlySpan<int> indices, int epoch) => Collate(indices);
 }
 
 /// <summary>An <see cref="ITrainingData{TBatch}"/> over a list and a collate function.</summary>

@@ -64,29 +64,3 @@ public sealed class Seq2SeqTrainable(ISeq2SeqModel model, Action<ISeq2SeqModel, 
 
     public void SaveModel(string directory) => save(Model, directory);
 }
-
-/// <summary>
-/// Asks the trainer to stop once a time budget is spent, evaluating and saving that last step so its updates are not lost
-/// to the best-checkpoint choice. The budget is wall-clock time, or with <paramref name="processorTime"/> the CPU time of the
-/// process (all threads) — the fair measure on a machine shared with other work, where wall time says little.
-/// </summary>
-public sealed class TimeBudgetCallback(TimeSpan budget, bool processorTime = false) : ITrainerCallback
-{
-    readonly System.Diagnostics.Stopwatch _clock = new();
-    TimeSpan _cpuAtStart;
-
-    public void OnTrainBegin(TrainerState state, TrainerControl control)
-    {
-        _clock.Restart();
-        _cpuAtStart = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
-    }
-
-    /// <summary>Time spent since training began, by the budget's measure.</summary>
-    public TimeSpan Spent => processorTime ? System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - _cpuAtStart : _clock.Elapsed;
-
-    public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log)
-    {
-        if (Spent < budget) return;
-        control.ShouldStop = true; control.ShouldEvaluate = true; control.ShouldSave = true;
-    }
-}

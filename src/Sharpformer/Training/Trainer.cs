@@ -196,7 +196,7 @@ public sealed class Trainer<TBatch>
                 var dropout = DropoutFor();   // drawn by every rank, also one without examples, so the generators stay in step
                 if (len > 0)
                 {
-                    var batch = _train.Collate(order.AsSpan(mine, len));
+                    var batch = _train.Collate(order.AsSpan(mine, len), epoch);
                     // Weighting by the slice's share makes the sum over ranks the gradient of the whole micro-batch's mean loss.
                     float scale = (float)len / globalLen / groupSize;
                     // The step's activations and gradient buffers return to the pool when it ends and serve the next step
@@ -264,8 +264,7 @@ public sealed class Trainer<TBatch>
                     logStart = evalStart;
                 }
                 bool saveNow = args.SaveStrategy == IntervalStrategy.Steps && State.GlobalStep % args.SaveSteps == 0
-                    || args.SaveStrategy == IntervalStrategy.Epoch && endOfEpoch
-                    || control.ShouldSave && args.SaveStrategy != IntervalStrategy.No;
+                    || args.SaveStrategy == IntervalStrategy.Epoch && endOfEpoch || control.ShouldSave;
                 control.ShouldSave = false;
                 if (saveNow)
                 {

@@ -28,7 +28,7 @@ public sealed class TrainerControl
     public bool ShouldStop { get; set; }
     /// <summary>Set in <see cref="ITrainerCallback.OnStepEnd"/> to evaluate after this step even off the interval (as HF's <c>should_evaluate</c>); reset after.</summary>
     public bool ShouldEvaluate { get; set; }
-    /// <summary>Set in <see cref="ITrainerCallback.OnStepEnd"/> to write a checkpoint after this step even off the interval (as HF's <c>should_save</c>); reset after.</summary>
+    /// <summary>Set to write a run checkpoint after the current step (whatever the save strategy); the trainer clears it (HF's <c>should_save</c>).</summary>
     public bool ShouldSave { get; set; }
 }
 
@@ -78,4 +78,60 @@ public sealed class EarlyStoppingCallback(int patience, double threshold = 0) : 
         if (improved) { state.EarlyStoppingBest = m; state.EarlyStoppingPatienceCounter = 0; }
         else if (++state.EarlyStoppingPatienceCounter >= patience) control.ShouldStop = true;
     }
+}
+
+/// <summary>
+/// Asks the trainer to stop once a time budget is spent (the step in progress still finishes). The budget is wall-clock
+/// time, or with <paramref name="processorTime"/> the CPU time of the process (all threads): the fair measure on a machine
+/// shared with other work, where wall time says little. With <paramref name="evaluateOnStop"/> that last step is evaluated
+/// (so its updates can still win the best-checkpoint choice); with <paramref name="saveOnStop"/> it gets a run checkpoint,
+/// so a later run can resume from it.
+/// </summary>
+/// <remarks>The budget counts from the start of this <c>Train</c> call: a resumed run gets the whole budget again.</remarks>
+public sealed class TimeBudgetCallback(TimeSpan budget, bool processorTime = false, bool saveOnStop = false, bool evaluateOnStop = false) : ITrainerCallback
+{
+    readonly System.Diagnostics.Stopwatch _clock = new();
+    TimeSpan _cpuAtStart;
+
+    /// <summary>True once the budget stopped the run.</summary>
+    public bool Expired { get; private set; }
+
+    /// <summary>Time spent since training began, by the budget's measure.</summary>
+    public TimeSpan Spent => processorTime ? System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - _cpuAtStart : _clock.Elapsed;
+
+    public void OnTrainBegin(TrainerState state, TrainerControl control)
+    {
+        _clock.Restart();
+        _cpuAtStart = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+    }
+
+    public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log)
+    {
+        if (Spent < budget || state.GlobalStep >= state.MaxSteps) return;
+        Expired = true;
+        control.ShouldStop = true;
+        if (saveOnStop) control.ShouldSave = true;
+        if (evaluateOnStop) control.ShouldEvaluate = true;
+    }
+}
+
+/// <summary>
+/// Asks for a run checkpoint whenever the given interval of wall-clock time has passed since the last save (or the
+/// start): checkpoints every N minutes whatever the step rate. Which steps get saved depends on the clock, but resuming
+/// from any of them continues bit-exactly (the data order, masks and dropout are functions of the step, not of time).
+/// </summary>
+public sealed class TimedCheckpointCallback : ITrainerCallback
+{
+    readonly TimeSpan _interval;
+    readonly System.Diagnostics.Stopwatch _clock = new();
+
+    public TimedCheckpointCallback(TimeSpan interval)
+    {
+        if (interval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(interval), interval, "The checkpoint interval must be positive.");
+        _interval = interval;
+    }
+
+    public void OnTrainBegin(TrainerState state, TrainerControl control) => _clock.Restart();
+    public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) { if (_clock.Elapsed >= _interval) control.ShouldSave = true; }
+    public void OnSave(TrainerState state, TrainerControl control, string checkpointDirectory) => _clock.Restart();
 }

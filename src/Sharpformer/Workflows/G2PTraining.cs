@@ -122,8 +122,8 @@ public static class G2PTraining
             MetricForBestModel = "eval_wer", GreaterIsBetter = false, Seed = options.Seed, DisableProgressBar = options.DisableProgressBar,
         };
         var callbacks = new List<ITrainerCallback> { new EarlyStoppingCallback(options.Patience) };
-        if (options.TimeBudget is TimeSpan budget) callbacks.Add(new TimeBudgetCallback(budget));
-        if (options.CpuBudget is TimeSpan cpu) callbacks.Add(new TimeBudgetCallback(cpu, processorTime: true));
+        if (options.TimeBudget is TimeSpan budget) callbacks.Add(new TimeBudgetCallback(budget, saveOnStop: true, evaluateOnStop: true));
+        if (options.CpuBudget is TimeSpan cpu) callbacks.Add(new TimeBudgetCallback(cpu, processorTime: true, saveOnStop: true, evaluateOnStop: true));
         Func<IReadOnlyList<(int[], int[], int)>, Seq2SeqBatch> collate = r => Seq2SeqBatch.Collate(r, G2PVocabulary.Pad);
         // The decoder steps cost most, so target length sorts first, source length breaks ties.
         ITrainingData<Seq2SeqBatch> train = options.BucketByLength

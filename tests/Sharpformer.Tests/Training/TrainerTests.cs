@@ -349,7 +349,7 @@ public sealed class TrainerTests : IDisposable
     {
         var args = Args("cpubudget") with { MaxSteps = 1000, GradientAccumulationSteps = 1, EvaluationStrategy = IntervalStrategy.Steps, EvalSteps = 500, SaveSteps = 500 };
         // A zero budget is spent after the first update: the run stops there, evaluated and saved.
-        var trainer = new Trainer<SeedBatch>(NewModel(), args, Data(Rows(70, 1)), Data(Rows(40, 2)), Accuracy, [new TimeBudgetCallback(TimeSpan.Zero, processorTime: true)]);
+        var trainer = new Trainer<SeedBatch>(NewModel(), args, Data(Rows(70, 1)), Data(Rows(40, 2)), Accuracy, [new TimeBudgetCallback(TimeSpan.Zero, processorTime: true, saveOnStop: true, evaluateOnStop: true)]);
         var evals = new List<EvaluationLog>();
         trainer.Logged += r => { if (r is EvaluationLog e) evals.Add(e); };
         Assert.True(trainer.Train().Stopped);

@@ -1,0 +1,98 @@
+using System.Globalization;
+using Sharpformer.Data;
+using Sharpformer.Models;
+using Sharpformer.Training;
+using Sharpformer.Training.Workflows;
+
+namespace Sharpformer.Bench;
+
+/// <summary>
+/// Pretraining throughput of the mini config (4 layers, hidden 256, 4 heads, FFN 1024, vocabulary 16 000, 128 positions):
+/// one update = forward + loss + backward + global-norm clipping + AdamW, on a batch of --batch (default 32) random blocks
+/// of --seq (default 128) ids, inside the trainer's pooled step scope. Options: --json, --repeats N (default 7),
+/// --threads T, --objective mlm|clm|all (default all), --full-logits (MLM: the head over every position, as HF's
+/// BertForMaskedLM, instead of only the masked ones).
+/// MLM blocks are masked by <see cref="MaskedLanguageModeling"/> (15 %, 80/10/10). Reports the median wall time per update,
+/// tokens/s, and process CPU seconds per update (on a shared machine wall times are noisy; CPU time is the steadier figure).
+/// The PyTorch peer bench/peers/pretrain_torch.py runs the same model, batch and update.
+/// </summary>
+internal static class PretrainBench
+{
+    public static int Run(string[] args)
+    {
+        bool json = args.Contains("--json");
+        int repeats = Int(args, "--repeats", 7), threads = Int(args, "--threads", 0), batch = Int(args, "--batch", 32), seq = Int(args, "--seq", 128);
+        string objective = BenchData.Option(args, "--objective") ?? "all";
+        using var threadScope = Tensors.ExecutionScope.Enter(Tensors.ExecutionOptions.FromEnvironment(threads));
+        if (objective is "all" or "mlm") Mlm(json, repeats, batch, seq, args.Contains("--full-logits"));
+        if (objective is "all" or "clm") Clm(json, repeats, batch, seq);
+        return 0;
+    }
+
+    static int Int(string[] args, string name, int fallback) => BenchData.Option(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+
+    const int Vocab = 16_000;
+
+    static int[][] RandomBlocks(int batch, int seq, bool bertSpecials)
+    {
+        var rng = new TrainingRandom(7);
+        return Enumerable.Range(0, batch).Select(_ =>
+        {
+            var b = new int[seq];
+            for (int i = 0; i < seq; i++) b[i] = 5 + rng.Next(Vocab - 5);
+            if (bertSpecials) { b[0] = 2; b[seq - 1] = 3; }   // [CLS] … [SEP]
+            return b;
+        }).ToArray();
+    }
+
+    static void Mlm(bool json, int repeats, int batch, int seq, bool fullLogits)
+    {
+        var model = new BertForMaskedLM(PretrainingConfigs.Bert("mini", Vocab, seq), seed: 0);
+        var masking = new MaskedLanguageModeling(Vocab, maskTokenId: 4, specialTokenIds: [0, 1, 2, 3, 4], padTokenId: 0);
+        var data = LanguageModelingData.Masked(RandomBlocks(batch, seq, true), masking, seed: 1);
+        var trainable = new MaskedLMTrainable(model);
+        var batchData = data.Collate(Enumerable.Range(0, batch).ToArray());
+        Func<TrainingRandom, float> loss = fullLogits
+            ? rng =>
+            {
+                model.UseRandom(rng);
+                var l = model.Run(batchData.ToEncoderInput(), labels: SequenceLabels.FromIds(batchData.Labels!)).Loss!;
+                l.Backward();
+                return l.Item();
+            }
+            : rng => trainable.TrainStep(batchData, rng, 1f);
+        Measure(json, fullLogits ? "pretrain_mlm_mini_full_logits" : "pretrain_mlm_mini", model, batch, seq, repeats, loss);
+    }
+
+    static void Clm(bool json, int repeats, int batch, int seq)
+    {
+        var model = new Gpt2LMHeadModel(PretrainingConfigs.Gpt2("mini", Vocab, seq, 0), seed: 0);
+        var data = LanguageModelingData.Causal(RandomBlocks(batch, seq, false));
+        var trainable = new CausalLMTrainable(model);
+        var batchData = data.Collate(Enumerable.Range(0, batch).ToArray());
+        Measure(json, "pretrain_clm_mini", model, batch, seq, repeats, rng => trainable.TrainStep(batchData, rng, 1f));
+    }
+
+    static void Measure(bool json, string name, Nn.Module model, int batch, int seq, int repeats, Func<TrainingRandom, float> forwardBackward)
+    {
+        model.Train();
+        var args = new TrainingArguments { OutputDir = ".", LearningRate = 5e-4, WeightDecay = 0.01 };
+        var optimizer = TrainingOptimizer.Create(model, args);
+        var parameters = TrainingOptimizer.TrainableParameters(model).Select(p => p.Parameter).ToList();
+        var pool = new Tensors.TensorPool();
+        var rng = new TrainingRandom(3);
+        float last = 0;
+        void Step()
+        {
+            using (pool.Scope()) last = forwardBackward(rng);
+            Optim.GradClip.ClipGradNorm(parameters, 1.0);
+            optimizer.Step();
+            TrainingOptimizer.ZeroGradients(parameters);
+        }
+        Step(); Step();
+        var st = TrainBench.MedianStep(Step, repeats);
+        double tokens = (double)batch * seq;
+        TrainBench.Print(json, name, batch, seq, st.MedianSeconds, batch / st.MedianSeconds, st.Json + string.Create(CultureInfo.InvariantCulture,
+            $",\"tokens_per_s\":{tokens / st.MedianSeconds:F0},\"tokens_per_cpu_s\":{tokens / st.CpuSecondsPerStep:F0},\"parameters\":{model.ParameterCount()},\"last_loss\":{last:F4}"));
+    }
+}
