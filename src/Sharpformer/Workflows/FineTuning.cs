@@ -84,10 +84,7 @@ public static class FineTuning
         LabelSet labels, string outputDir, FineTuneOptions options,
         Action<EvaluationLog>? onEvaluation = null, CancellationToken cancellationToken = default)
     {
-        var model = LoadForTask(modelDir, tokenTask: false, labels, options.Seed, options.Dropout);
-        if (options.FreezeBase) FreezeBase(model);
-        var tokenizer = BertTokenizer.FromDirectory(model.SourceDirectory!);
-        bool types = model.ModelType == "bert";
+        var (model, tokenizer, types) = Prepare(modelDir, tokenTask: false, labels, options);
         var trainData = EncodeTexts(tokenizer, train, options.MaxLength, types, cancellationToken);
         var evalData = eval == null ? null : EncodeTexts(tokenizer, eval, options.MaxLength, types, cancellationToken);
         return Run(model, trainData, evalData, SeedTextClassifier.ClassificationMetricsFor(labels), outputDir, options, onEvaluation, cancellationToken);
@@ -98,13 +95,18 @@ public static class FineTuning
         LabelSet labels, string outputDir, FineTuneOptions options,
         Action<EvaluationLog>? onEvaluation = null, CancellationToken cancellationToken = default)
     {
-        var model = LoadForTask(modelDir, tokenTask: true, labels, options.Seed, options.Dropout);
-        if (options.FreezeBase) FreezeBase(model);
-        var tokenizer = BertTokenizer.FromDirectory(model.SourceDirectory!);
-        bool types = model.ModelType == "bert";
+        var (model, tokenizer, types) = Prepare(modelDir, tokenTask: true, labels, options);
         var trainData = EncodeTagged(tokenizer, train, labels, options.MaxLength, types, options.LabelAllPieces, cancellationToken);
         var evalData = eval == null ? null : EncodeTagged(tokenizer, eval, labels, options.MaxLength, types, options.LabelAllPieces, cancellationToken);
         return Run(model, trainData, evalData, EntityMetricsFor(labels), outputDir, options, onEvaluation, cancellationToken);
+    }
+
+    // The task model (head sized for the labels, base frozen if asked), its tokenizer, and whether it takes token types.
+    static (PretrainedModel Model, BertTokenizer Tokenizer, bool TokenTypes) Prepare(string modelDir, bool tokenTask, LabelSet labels, FineTuneOptions options)
+    {
+        var model = LoadForTask(modelDir, tokenTask, labels, options.Seed, options.Dropout);
+        if (options.FreezeBase) FreezeBase(model);
+        return (model, BertTokenizer.FromDirectory(model.SourceDirectory!), model.ModelType == "bert");
     }
 
     static FineTuneResult Run(PretrainedModel model, ITrainingData<CollatedBatch> train, ITrainingData<CollatedBatch>? eval,
