@@ -17,7 +17,7 @@ public sealed record CompletionSettings(int MaxTokens, double Temperature, doubl
 /// members of <see cref="IPipeline"/> answer "not supported" (the server routes those requests away first).
 /// </summary>
 /// <remarks><see cref="Complete"/> runs on the batching thread; <see cref="CountTokens"/> / <see cref="EncodePrompt"/> on request threads (the tokenizer is thread-safe).</remarks>
-public sealed class GenerationBackend : IPipeline
+public class GenerationBackend : IPipeline
 {
     /// <param name="modelName">Name reported in responses.</param>
     /// <param name="pipeline">The model, its tokenizer and generation defaults.</param>
@@ -51,7 +51,8 @@ public sealed class GenerationBackend : IPipeline
     /// Generates one choice: greedy when the temperature is 0, else sampling with the temperature and top-p (top-k off); EOS and
     /// padding ids from generation_config.json. <paramref name="onPiece"/> sees the text as it is generated.
     /// </summary>
-    public TextGeneration Complete(int[] prompt, CompletionSettings settings, Action<GeneratedPiece>? onPiece, CancellationToken cancellationToken)
+    /// <remarks>Virtual so a host (or a test) can wrap a generation, e.g. to hold it between pieces.</remarks>
+    public virtual TextGeneration Complete(int[] prompt, CompletionSettings settings, Action<GeneratedPiece>? onPiece, CancellationToken cancellationToken)
     {
         var config = Pipeline.Defaults with
         {
