@@ -113,6 +113,18 @@ public sealed class ShippedModelsTests : IDisposable
     }
 
     [Fact]
+    public void ServeWithoutModel_TakesTheTasksShippedModel_AndWithoutATaskAsksForOne()
+    {
+        var search = new ShippedModelSearch(Path.Combine(_root, "no-models"), []);
+        var (code, _, err) = Run(["serve", "--task", "g2p"], search);
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: no --model given and the default model 'sharpformer-g2p' was not found", err);
+        (code, _, err) = Run(["serve"], search);
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: give --model DIR, or --task ner|embed|fill-mask|generate|g2p", err);
+    }
+
+    [Fact]
     public void ExportVerb_WritesTheFolderThatTheVerbsFindByDefault()
     {
         var models = Path.Combine(_root, "models");
