@@ -12,6 +12,19 @@ public static class CliHost
 {
     static readonly AsyncLocal<TextReader?> InputOverride = new();
     static readonly AsyncLocal<bool?> InputRedirectedOverride = new();
+    static readonly AsyncLocal<Hub.ShippedModelSearch?> ModelSearchOverride = new();
+
+    /// <summary>Where verbs look for the shipped default model when no --model is given (SHARPFORMER_MODELS, else models/ above the current or program directory).</summary>
+    public static Hub.ShippedModelSearch ModelSearch => ModelSearchOverride.Value ?? Hub.ShippedModelSearch.FromEnvironment();
+
+    /// <summary>Like <see cref="Invoke(string[], TextReader, TextWriter, TextWriter)"/> with the shipped models looked up as <paramref name="modelSearch"/> says (tests, embedding).</summary>
+    public static int Invoke(string[] args, TextReader input, TextWriter output, TextWriter error, Hub.ShippedModelSearch modelSearch)
+    {
+        var previous = ModelSearchOverride.Value;
+        ModelSearchOverride.Value = modelSearch;
+        try { return Invoke(args, input, output, error); }
+        finally { ModelSearchOverride.Value = previous; }
+    }
 
     /// <summary>Standard input for verbs that read texts from it.</summary>
     public static TextReader Input => InputOverride.Value ?? Console.In;

@@ -25,7 +25,7 @@ internal static class ClassifyCommand
             if (k < 0) throw new ArgumentException($"--top-k must be ≥ 0, not {k}.");
             var options = v.Options(r);
             var texts = v.ReadTexts(r);
-            var pipeline = TextClassificationPipeline.FromPretrained(r.GetValue(v.Model)!, options);
+            var pipeline = TextClassificationPipeline.FromPretrained(v.ModelPath(r), options);
             var output = r.InvocationConfiguration.Output;
             PipelineVerbs.WarnOnTruncation(pipeline, r.InvocationConfiguration.Error);
             var results = pipeline.Run(texts.Select(t => new TextInput(t)).ToList(), k == 0 ? null : k, fn);

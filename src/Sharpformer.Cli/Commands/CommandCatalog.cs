@@ -14,6 +14,7 @@ internal static class CommandCatalog
         yield return DownloadCommand.Create();
         yield return SummaryCommand.Create();
         yield return QuantizeCommand.Create();
+        yield return ExportCommand.Create();
         yield return ForwardCommand.Create();
         yield return BaselineCommand.Create();
         yield return TrainCommand.Create();

@@ -10,7 +10,7 @@ internal static class EmbedCommand
     public static Command Create()
     {
         var cmd = new Command("embed", "Sentence embeddings from an encoder (feature extraction with pooling).");
-        var v = PipelineVerbs.AddTo(cmd);
+        var v = PipelineVerbs.AddTo(cmd, Hub.ShippedTask.Features);
         var pooling = PipelineVerbs.PoolingOption("mean");
         var normalize = new Option<bool>("--normalize") { Description = "Scale each vector to unit L2 norm." };
         cmd.Options.Add(pooling); cmd.Options.Add(normalize);
@@ -19,7 +19,7 @@ internal static class EmbedCommand
             var p = PipelineVerbs.ParsePooling(r.GetValue(pooling)!);
             var options = v.Options(r);
             var texts = v.ReadTexts(r);
-            var pipeline = FeatureExtractionPipeline.FromPretrained(r.GetValue(v.Model)!, options, p, r.GetValue(normalize));
+            var pipeline = FeatureExtractionPipeline.FromPretrained(v.ModelPath(r), options, p, r.GetValue(normalize));
             PipelineVerbs.WarnOnTruncation(pipeline, r.InvocationConfiguration.Error);
             var output = r.InvocationConfiguration.Output;
             var vectors = pipeline.Run(texts);

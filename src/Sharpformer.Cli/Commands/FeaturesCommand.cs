@@ -11,7 +11,7 @@ internal static class FeaturesCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "BERT/DistilBERT model directory (its encoder is used frozen; a head checkpoint's encoder works too).", Required = true };
+        var model = ModelOption.Create("BERT/DistilBERT model directory (its encoder is used frozen; a head checkpoint's encoder works too).", Hub.ShippedTask.Features);
         var train = new Option<string>("--train") { Description = "Training file (AG News CSV, emotion 'text;label', CSV with header, JSON lines).", Required = true };
         var test = new Option<string>("--test") { Description = "Test file in a recognised format, scored with the fitted regression.", Required = true };
         var format = new Option<TextFileFormat>("--format") { Description = "Data format when recognition from the file is not wanted.", DefaultValueFactory = _ => TextFileFormat.Auto };
@@ -35,7 +35,7 @@ internal static class FeaturesCommand
             if (r.GetValue(limit) is int n) { tr = tr.Take(n).ToList(); te = te.Take(n).ToList(); }
             var options = new FeatureOptions { Pooling = PipelineVerbs.ParsePooling(r.GetValue(pooling)!), C = r.GetValue(c), MaxIterations = r.GetValue(maxIter), MaxLength = r.GetValue(maxLength), Standardize = !r.GetValue(noScale) };
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var result = FeatureExtraction.TrainAndEvaluate(r.GetValue(model)!, tr, te, labels, options, ct);
+            var result = FeatureExtraction.TrainAndEvaluate(ModelOption.Read(r, model, Hub.ShippedTask.Features), tr, te, labels, options, ct);
             double seconds = clock.Elapsed.TotalSeconds;
             if (r.GetValue(json))
             {

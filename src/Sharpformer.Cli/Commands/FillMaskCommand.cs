@@ -9,7 +9,7 @@ internal static class FillMaskCommand
     public static Command Create()
     {
         var cmd = new Command("fill-mask", "Predict [MASK] tokens with a masked-LM model (HF fill-mask pipeline).");
-        var v = PipelineVerbs.AddTo(cmd);
+        var v = PipelineVerbs.AddTo(cmd, Hub.ShippedTask.FillMask);
         var topK = new Option<int>("--top-k") { Description = "Candidates per mask.", DefaultValueFactory = _ => 5 };
         var targets = new Option<string?>("--targets") { Description = "Comma-separated words to restrict the candidates to." };
         cmd.Options.Add(topK); cmd.Options.Add(targets);
@@ -20,7 +20,7 @@ internal static class FillMaskCommand
             var targetList = r.GetValue(targets)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             var options = v.Options(r);
             var texts = v.ReadTexts(r);
-            var pipeline = FillMaskPipeline.FromPretrained(r.GetValue(v.Model)!, options);
+            var pipeline = FillMaskPipeline.FromPretrained(v.ModelPath(r), options);
             PipelineVerbs.WarnOnTruncation(pipeline, r.InvocationConfiguration.Error);
             var output = r.InvocationConfiguration.Output;
             var results = pipeline.Run(texts, k, targetList);

@@ -152,7 +152,7 @@ internal static class G2PCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "G2P model directory (train seq2seq output).", Required = true };
+        var model = ModelOption.Create("G2P model directory (train seq2seq output).", Hub.ShippedTask.G2P);
         var words = new Argument<string[]>("words") { Description = "Words to pronounce.", Arity = ArgumentArity.ZeroOrMore };
         var json = new Option<bool>("--json") { Description = "One JSON object per word: word, phonemes, n-best with scores." };
         var jsonl = new Option<bool>("--jsonl") { Description = "Read JSON lines {\"word\": …} from stdin and answer one JSON object per line (the default when no words are given and stdin is not a terminal)." };
@@ -166,7 +166,7 @@ internal static class G2PCommand
         foreach (var o in new Option[] { model, json, jsonl, beam, nBest, evaluate, split, data }) cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
-            var (m, vocab) = G2PTraining.Load(r.GetValue(model)!);
+            var (m, vocab) = G2PTraining.Load(ModelOption.Read(r, model, Hub.ShippedTask.G2P));
             var output = r.InvocationConfiguration.Output;
             int k = r.GetValue(beam), n = r.GetValue(nBest);
             if (k < 1) throw new ArgumentException($"--beam must be ≥ 1, not {k}.");

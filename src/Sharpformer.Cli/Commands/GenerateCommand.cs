@@ -18,7 +18,7 @@ public static class GenerateCommand
 
     internal static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model directory (config.json, model.safetensors, tokenizer.json or vocab.json + merges.txt) or Hub id.", Required = true };
+        var model = ModelOption.Create("Model directory (config.json, model.safetensors, tokenizer.json or vocab.json + merges.txt) or Hub id.", Hub.ShippedTask.Generate);
         var prompt = new Argument<string>("prompt") { Description = "Text to continue." };
         var maxNew = new Option<int?>("--max-new-tokens") { Description = "Tokens to generate (default: generation_config.json, else 50)." };
         var sample = new Option<bool?>("--do-sample") { Description = "Sample instead of greedy decoding." };
@@ -33,7 +33,7 @@ public static class GenerateCommand
         var cmd = new Command("generate", "Continue a prompt with a GPT-2 model, streaming tokens as they are generated.");
         cmd.Arguments.Add(prompt);
         foreach (var o in new Option[] { model, maxNew, sample, temperature, topK, topP, rep, ngram, seed, json, stop }) cmd.Options.Add(o);
-        cmd.SetAction(parse => CliErrors.Run(() => ExecuteAsync(new Settings(parse.GetValue(model)!, parse.GetValue(prompt)!,
+        cmd.SetAction(parse => CliErrors.Run(() => ExecuteAsync(new Settings(ModelOption.Read(parse, model, Hub.ShippedTask.Generate), parse.GetValue(prompt)!,
             parse.GetValue(maxNew), parse.GetValue(sample), parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(rep),
             parse.GetValue(ngram), parse.GetValue(seed), parse.GetValue(json), parse.GetValue(stop)), parse.InvocationConfiguration.Output).GetAwaiter().GetResult(),
             parse.InvocationConfiguration.Error));

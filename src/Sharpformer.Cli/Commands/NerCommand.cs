@@ -9,7 +9,7 @@ internal static class NerCommand
     public static Command Create()
     {
         var cmd = new Command("ner", "Find entities with a token-classification model (HF token-classification pipeline).");
-        var v = PipelineVerbs.AddTo(cmd);
+        var v = PipelineVerbs.AddTo(cmd, Hub.ShippedTask.Ner);
         var aggregation = new Option<string>("--aggregation") { Description = "none, simple, first, average or max (HF aggregation_strategy).", DefaultValueFactory = _ => "simple" };
         var stride = new Option<int?>("--stride") { Description = "Pieces shared by consecutive windows of a text longer than the model (default: a quarter window)." };
         cmd.Options.Add(aggregation); cmd.Options.Add(stride);
@@ -24,7 +24,7 @@ internal static class NerCommand
             };
             var options = v.Options(r);
             var texts = v.ReadTexts(r);
-            var pipeline = TokenClassificationPipeline.FromPretrained(r.GetValue(v.Model)!, options, r.GetValue(stride));
+            var pipeline = TokenClassificationPipeline.FromPretrained(v.ModelPath(r), options, r.GetValue(stride));
             var output = r.InvocationConfiguration.Output;
             bool json = r.GetValue(v.Json);
             if (strategy == AggregationStrategy.None)

@@ -10,20 +10,31 @@ namespace Sharpformer.Cli.Commands;
 /// </summary>
 internal sealed class PipelineVerbs
 {
-    public Option<string> Model { get; } = new("--model") { Description = "Model directory (config.json, weights, vocab.txt) or Hub model id in the local cache.", Required = true };
+    PipelineVerbs(Hub.ShippedTask? task)
+    {
+        Task = task;
+        Model = ModelOption.Create("Model directory (config.json, weights, vocab.txt) or Hub model id in the local cache.", task);
+    }
+
+    /// <summary>The task whose shipped model is the default of --model; null when the verb has none (--model required).</summary>
+    public Hub.ShippedTask? Task { get; }
+    public Option<string?> Model { get; }
     public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Texts per forward pass.", DefaultValueFactory = _ => 8 };
     public Option<int> Threads { get; } = ThreadsOption.Create();
     public Option<string?> File { get; } = new("--file") { Description = "Read texts from this file, one per line (empty lines skipped)." };
     public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON array per input text, with transformers' field names." };
     public Argument<string[]> Texts { get; } = new("texts") { Description = "Texts to process; none = read --file or standard input, one per line.", Arity = ArgumentArity.ZeroOrMore };
 
-    public static PipelineVerbs AddTo(Command cmd)
+    public static PipelineVerbs AddTo(Command cmd, Hub.ShippedTask? defaultModel = null)
     {
-        var v = new PipelineVerbs();
+        var v = new PipelineVerbs(defaultModel);
         cmd.Options.Add(v.Model); cmd.Options.Add(v.BatchSize); cmd.Options.Add(v.Threads); cmd.Options.Add(v.File); cmd.Options.Add(v.Json);
         cmd.Arguments.Add(v.Texts);
         return v;
     }
+
+    /// <summary>--model, else the task's shipped model.</summary>
+    public string ModelPath(ParseResult r) => ModelOption.Read(r, Model, Task);
 
     public PipelineOptions Options(ParseResult r)
     {

@@ -15,7 +15,7 @@ internal static class ServeCommand
     public static Command Create()
     {
         var cmd = new Command("serve", "Serve a model over HTTP (JSON API with dynamic batching, OpenAI-style /v1/embeddings, metrics, demo page).");
-        var model = new Option<string>("--model") { Description = "Model directory or Hub model id in the local cache.", Required = true };
+        var model = new Option<string?>("--model") { Description = "Model directory or Hub model id in the local cache (default with --task ner, embed, fill-mask, generate or g2p: the task's shipped model in models/)." };
         var task = new Option<string?>("--task") { Description = "classify, ner, embed, fill-mask, generate or g2p (default: from the checkpoint's head; GPT-2 generates; g2p for a train seq2seq model)." };
         var urls = new Option<string>("--urls") { Description = "Addresses to listen on, ';'-separated.", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
         var maxBatch = new Option<int>("--max-batch-size") { Description = "Most texts per forward pass.", DefaultValueFactory = _ => 32 };
@@ -34,8 +34,9 @@ internal static class ServeCommand
                 QueueCapacity = Positive(r.GetValue(capacity), "--queue-capacity"), MaxTextLength = Positive(r.GetValue(maxText), "--max-text-length"),
                 MaxQueuedTokens = r.GetValue(maxTokens) >= 1 ? r.GetValue(maxTokens) : throw new ArgumentException($"--max-queued-tokens must be ≥ 1, not {r.GetValue(maxTokens)}."),
             };
-            var dir = r.GetValue(model)!;
-            var servingTask = ParseTask(r.GetValue(task)) ?? TaskOf(dir);
+            var requested = ParseTask(r.GetValue(task));
+            var dir = r.GetValue(model) ?? ShippedDefault(requested);
+            var servingTask = requested ?? TaskOf(dir);
             IPipeline backend = servingTask == ServingTask.Generate ? GenerationBackend.Load(dir, execution)
                 : servingTask == ServingTask.G2P ? G2PBackend.Load(dir, execution)
                 : PipelineBackend.Load(dir, servingTask, new PipelineOptions { BatchSize = options.MaxBatchSize, MaxTextLength = options.MaxTextLength, Execution = execution });
@@ -48,6 +49,17 @@ internal static class ServeCommand
         });
         return cmd;
     }
+
+    // The shipped model of a task that has one; classify has none (no classifier is shipped) and no task says nothing.
+    static string ShippedDefault(ServingTask? task) => task switch
+    {
+        ServingTask.Ner => Hub.ShippedModels.Resolve(Hub.ShippedTask.Ner, CliHost.ModelSearch),
+        ServingTask.Embed => Hub.ShippedModels.Resolve(Hub.ShippedTask.Features, CliHost.ModelSearch),
+        ServingTask.FillMask => Hub.ShippedModels.Resolve(Hub.ShippedTask.FillMask, CliHost.ModelSearch),
+        ServingTask.Generate => Hub.ShippedModels.Resolve(Hub.ShippedTask.Generate, CliHost.ModelSearch),
+        ServingTask.G2P => Hub.ShippedModels.Resolve(Hub.ShippedTask.G2P, CliHost.ModelSearch),
+        _ => throw new ArgumentException("give --model DIR, or --task ner|embed|fill-mask|generate|g2p to serve that task's shipped model."),
+    };
 
     static int Positive(int v, string name) => v >= 1 ? v : throw new ArgumentException($"{name} must be ≥ 1, not {v}.");
     static int NonNegative(int v, string name) => v >= 0 ? v : throw new ArgumentException($"{name} must be ≥ 0, not {v}.");

@@ -166,10 +166,13 @@ public abstract class PretrainedModel : Module
         SaveFiles(directory, ConfigJson(), ToCheckpointTensors(), tokenizerDirectory ?? SourceDirectory, TokenizerFiles);
 
     /// <summary>
-    /// Writes a model directory: config.json, model.safetensors (HF's "pt" metadata) and <paramref name="tokenizerFiles"/> copied from
-    /// <paramref name="tokenizerDirectory"/>, all into a temporary directory first and then renamed into place.
+    /// Writes a model directory: config.json, model.safetensors (HF's "pt" metadata), <paramref name="tokenizerFiles"/> copied from
+    /// <paramref name="tokenizerDirectory"/> and <paramref name="textFiles"/> (name → content), all into a temporary directory
+    /// first and then renamed into place. With <paramref name="replace"/>, an existing directory is swapped out whole (none of
+    /// its other files, such as a run's optimizer state, survive); otherwise the new files are moved into it.
     /// </summary>
-    internal static void SaveFiles(string directory, string configJson, IReadOnlyList<CheckpointTensor> tensors, string? tokenizerDirectory, IReadOnlyList<string> tokenizerFiles)
+    internal static void SaveFiles(string directory, string configJson, IReadOnlyList<CheckpointTensor> tensors, string? tokenizerDirectory, IReadOnlyList<string> tokenizerFiles,
+        IReadOnlyDictionary<string, string>? textFiles = null, bool replace = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         var target = Path.GetFullPath(directory);
@@ -188,7 +191,16 @@ public abstract class PretrainedModel : Module
                     var src = Path.Combine(tokDir, f);
                     if (File.Exists(src)) File.Copy(src, Path.Combine(temp, f));
                 }
+            foreach (var (name, text) in textFiles ?? new Dictionary<string, string>()) File.WriteAllText(Path.Combine(temp, name), text);
             if (!Directory.Exists(target)) { Directory.Move(temp, target); return; }
+            if (replace)
+            {
+                var old = Path.Combine(parent, $".{Path.GetFileName(target)}.old-{Guid.NewGuid():N}");
+                Directory.Move(target, old);
+                Directory.Move(temp, target);
+                Directory.Delete(old, recursive: true);
+                return;
+            }
             foreach (var f in Directory.GetFiles(temp)) File.Move(f, Path.Combine(target, Path.GetFileName(f)), overwrite: true);
         }
         finally

@@ -85,6 +85,42 @@ public sealed class CheckpointTensor
         return t;
     }
 
+    /// <summary>
+    /// This tensor stored as <paramref name="dtype"/> (F32, F16 or BF16), for saving a smaller copy of a model: floats are
+    /// rounded to nearest even as torch's <c>.half()</c> / <c>.bfloat16()</c> do; integer and bool tensors (e.g. a
+    /// <c>position_ids</c> buffer) and tensors already of that dtype are returned as they are.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">a value is finite in float32 but beyond F16's range (±65504), so it would become infinite.</exception>
+    public CheckpointTensor ToFloatDType(DType dtype)
+    {
+        if (dtype is not (DType.F32 or DType.F16 or DType.BF16)) throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "store floats as F32, F16 or BF16.");
+        if (!DTypes.IsFloatingPoint(DType) || DType == dtype) return this;
+        var values = ToFloat32();
+        var bytes = new byte[values.Length * DTypes.SizeOf(dtype)];
+        switch (dtype)
+        {
+            case DType.F32:
+                MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(bytes);
+                break;
+            case DType.F16:
+            {
+                var halves = MemoryMarshal.Cast<byte, Half>(bytes.AsSpan());
+                TensorPrimitives.ConvertToHalf(values, halves);
+                for (int i = 0; i < values.Length; i++)
+                    if (Half.IsInfinity(halves[i]) && float.IsFinite(values[i]))
+                        throw new ArgumentOutOfRangeException(nameof(dtype), $"Tensor '{Name}' holds {values[i]} at element {i}, beyond F16's range (±65504); store it as BF16 or F32.");
+                break;
+            }
+            default:
+            {
+                var words = MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan());
+                for (int i = 0; i < values.Length; i++) words[i] = Sharpformer.Kernels.Bf16Gemm.ToBf16(values[i]);
+                break;
+            }
+        }
+        return new CheckpointTensor(Name, CopyShape(), dtype, new ArrayByteSource(bytes), 0, "<memory>");
+    }
+
     /// <summary>The elements as float32 (F64 rounded, F16/BF16 widened exactly).</summary>
     /// <exception cref="NotSupportedException">for integer/bool tensors: use <see cref="ToInt64"/>.</exception>
     public float[] ToFloat32()
