@@ -25,15 +25,17 @@ public sealed record TrainResult(long GlobalStep, double TrainingLoss, bool Stop
 /// exactly the batches and masks of the uninterrupted run (same thread count ⇒ same float sums).
 /// <para>
 /// Data parallelism (<see cref="IProcessGroup"/>, e.g. N processes under <c>mpirun</c>): a micro-batch is N·B examples of the
-/// same epoch order, rank r taking the r-th slice of B, and each rank's loss is scaled by its slice's share of the micro-batch;
+/// same epoch order, rank r taking the r-th slice of B; each rank's loss is scaled by its share of what the micro-batch's mean is
+/// over (<see cref="ITrainableModel{TBatch}.LossWeight"/>: examples, or labelled tokens; the counts are summed before backward);
 /// the gradients are summed over the ranks in buckets started during backward (<see cref="GradientBuckets"/>), so every rank
 /// applies the same update to the same weights (rank 0's are broadcast at the start) and keeps the same optimizer state.
-/// N ranks × batch B therefore follow one process with batch N·B up to float summation order (exactly so without dropout:
-/// the ranks draw their dropout masks from per-rank streams derived from the checkpointed generator). Rank 0 alone writes
-/// checkpoints, metrics.jsonl, the progress line and the model; every rank evaluates the whole evaluation set, so decisions
-/// that depend on metrics (best model, early stopping) agree. A checkpoint resumes on any number of ranks: the data position
-/// is carried over in examples (a global batch left half done is redone), and an epoch-planned run recounts its steps for
-/// the new global batch (the learning-rate schedule keeps its own update count).
+/// Dropout masks are keyed by the example's place in the global micro-batch (<see cref="TrainingRandom.ExampleSlice"/>) and
+/// drawn from the one checkpointed generator, so N ranks × batch B follow one process with batch N·B up to float summation
+/// order, with dropout on, when the per-example shapes do not depend on the slice. Rank 0 alone writes checkpoints,
+/// metrics.jsonl, the progress line and the model; evaluation is sharded over the ranks and combined exactly (the metrics
+/// of one process), so decisions that depend on metrics (best model, early stopping) agree. A checkpoint resumes on any number
+/// of ranks: the data position is carried over in examples (a global batch left half done is redone), and an epoch-planned run
+/// recounts its steps for the new global batch (the learning-rate schedule keeps its own update count).
 /// </para>
 /// </remarks>
 public sealed class Trainer<TBatch>
@@ -261,6 +263,14 @@ public sealed class Trainer<TBatch>
                 double now = clock.Elapsed.TotalSeconds;
                 progress.Update(State.GlobalStep, MaxSteps, meanLoss, lr, samplesTotal / Math.Max(now, 1e-9), firstStep);
                 foreach (var c in _callbacks) c.OnStepEnd(State, control, stepLog);
+                if (_group.Size > 1)
+                {
+                    // Callbacks on a per-rank clock (timed checkpoints, a time budget) may ask one rank only to save, evaluate or
+                    // stop: every rank acts if any asked, so all of them take part in the same collectives.
+                    Span<double> asked = [control.ShouldSave ? 1 : 0, control.ShouldEvaluate ? 1 : 0, control.ShouldStop ? 1 : 0];
+                    _group.AllReduceSum(asked);
+                    control.ShouldSave = asked[0] > 0; control.ShouldEvaluate = asked[1] > 0; control.ShouldStop = asked[2] > 0;
+                }
 
                 bool endOfEpoch = mb == microBatches - 1;
                 bool last = State.GlobalStep >= MaxSteps;
@@ -429,7 +439,7 @@ public sealed class Trainer<TBatch>
         if (evaluatedNow && _pendingMetric != null) State.BestModelCheckpoint = name;
         var position = new RunPosition(State.GlobalStep, nextEpoch, nextBatch, _optimizer.StepCount, _dropoutRng.GetState(), Args.Seed,
             State.BestMetric, State.BestModelCheckpoint, MaxSteps, State.EarlyStoppingBest, State.EarlyStoppingPatienceCounter,
-            acc.LogLoss, acc.LogUpdates, acc.EvalLoss, acc.EvalUpdates, _group.Size);
+            acc.LogLoss, acc.LogUpdates, acc.EvalLoss, acc.EvalUpdates, _group.Size, Args.PerDeviceTrainBatchSize);
         string dir = Path.Combine(Args.OutputDir, name);
         if (IsWorldProcessZero) dir = SaveOnRankZero(position);
         // The other ranks continue (and may read the checkpoint, e.g. to load the best model) only once it is complete.
@@ -465,7 +475,8 @@ public sealed class Trainer<TBatch>
         if (pos.WorldSize != _group.Size)
         {
             // Another number of ranks: the same examples of the epoch are done; a global batch left half done is redone.
-            long examplesDone = (long)pos.BatchInEpoch * Args.PerDeviceTrainBatchSize * pos.WorldSize;
+            int writtenBatch = pos.PerDeviceBatchSize > 0 ? pos.PerDeviceBatchSize : Args.PerDeviceTrainBatchSize;
+            long examplesDone = (long)pos.BatchInEpoch * writtenBatch * pos.WorldSize;
             batchInEpoch = (int)(examplesDone / GlobalBatch);
             if (Args.MaxSteps <= 0) globalStep = (long)pos.EpochIndex * StepsPerEpoch + batchInEpoch / Args.GradientAccumulationSteps;
         }

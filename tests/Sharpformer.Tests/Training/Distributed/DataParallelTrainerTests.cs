@@ -108,6 +108,22 @@ public sealed class DataParallelTrainerTests : IDisposable
         Assert.All(runs, r => Assert.True(r.Result.Stopped));
     }
 
+    sealed class SaveAt(long step) : ITrainerCallback
+    {
+        public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) { if (state.GlobalStep == step) control.ShouldSave = true; }
+    }
+
+    [Fact]
+    public void ACallbackAskingOneRankToSave_SavesOnceFromRankZero_AndEveryRankGoesOn()
+    {
+        // A timed checkpoint reads each rank's own clock: here only rank 1 asks, and rank 0 must write the checkpoint.
+        var runs = new ThreadWorld(2).Run(g => Train(g, 4, Path.Combine(_dir, $"rank{g.Rank}"), callback: g.Rank == 1 ? new SaveAt(2) : null));
+        Assert.Equal(["checkpoint-2"], Directory.GetDirectories(Path.Combine(_dir, "rank0"), "checkpoint-*").Select(d => Path.GetFileName(d)!).ToArray());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(_dir, "rank1")));
+        Assert.All(runs, r => Assert.Equal(15, r.Result.GlobalStep));
+        Assert.Equal(runs[0].Weights, runs[1].Weights);
+    }
+
     [Fact]
     public void OnlyRankZero_WritesCheckpointsMetricsAndTheModel()
     {
