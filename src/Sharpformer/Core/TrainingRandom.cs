@@ -23,6 +23,18 @@ public sealed class TrainingRandom : Random
 
     TrainingRandom(ulong[] state) => SetState(state);
 
+    /// <summary>
+    /// Where the batch that the next dropout masks are drawn for sits in a larger batch: the index of its first example there
+    /// and its number of examples (0 = not set, masks numbered from 0). Not part of the generator's state.
+    /// </summary>
+    /// <remarks>
+    /// A dropout mask is a function of (seed, entry index) (<see cref="Kernels.DropoutMask"/>); a batch-major tensor of n entries
+    /// numbers its entries from <c>First · n / Count</c>, attention probabilities from <c>First · heads · queries · keys</c>. So
+    /// example i's mask is the same whether it is computed in one process's whole batch or in a data-parallel rank's slice
+    /// (the trainer sets this before every step), provided the per-example shapes agree.
+    /// </remarks>
+    public (long First, int Count) ExampleSlice { get; set; }
+
     /// <summary>The four 64-bit state words (for checkpoints).</summary>
     public ulong[] GetState() => [_s0, _s1, _s2, _s3];
 

@@ -17,6 +17,17 @@ public sealed record CollatedBatch(int Batch, int Seq, int[] InputIds, int[] Typ
     /// <summary>Number of non-padding tokens.</summary>
     public int TokenCount => AttentionMask.Sum();
 
+    /// <summary>Labels that are not −100 (<see cref="PaddingCollator.IgnoreIndex"/>): what a per-token mean loss is over.</summary>
+    public int LabelledCount
+    {
+        get
+        {
+            int n = 0;
+            foreach (int l in Labels ?? []) if (l != PaddingCollator.IgnoreIndex) n++;
+            return n;
+        }
+    }
+
     /// <summary>The model input of this batch; <paramref name="tokenTypeIds"/> false drops the type ids (DistilBERT has none).</summary>
     public EncoderInput ToEncoderInput(bool tokenTypeIds = true) => new(InputIds, Batch, Seq, tokenTypeIds ? TypeIds : null, AttentionMask);
 }

@@ -50,6 +50,9 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
 
     public int BatchSize(CollatedBatch batch) => batch.Batch;
 
+    /// <summary>Examples for sequence classification; labelled tokens for token classification (its loss is their mean).</summary>
+    public int LossWeight(CollatedBatch batch) => _token ? batch.LabelledCount : batch.Batch;
+
     static EncoderInput Input(CollatedBatch b) => b.ToEncoderInput();
 
     public float TrainStep(CollatedBatch batch, TrainingRandom rng, float gradScale)

@@ -20,6 +20,13 @@ public interface ITrainableModel<TBatch>
     int BatchSize(TBatch batch);
 
     /// <summary>
+    /// How many items the mean loss of <see cref="TrainStep"/> is over: the examples (the default) for a per-example mean, the
+    /// labelled tokens for a per-token mean (masked and causal LM). Data-parallel training weights each rank's loss by its
+    /// share of this count in the whole micro-batch, so N ranks × batch B follow one process with batch N·B.
+    /// </summary>
+    int LossWeight(TBatch batch) => BatchSize(batch);
+
+    /// <summary>
     /// Forward, mean loss and backward; adds ∂(gradScale·loss)/∂θ to every gradient. Dropout draws from <paramref name="rng"/>.
     /// </summary>
     /// <remarks>

@@ -39,6 +39,9 @@ public sealed class MaskedLMTrainable : ITrainableModel<CollatedBatch>
     public bool Training { get => _model.Training; set => _model.Train(value); }
     public int BatchSize(CollatedBatch batch) => batch.Batch;
 
+    /// <summary>The masked (labelled) positions: the loss is their mean.</summary>
+    public int LossWeight(CollatedBatch batch) => batch.LabelledCount;
+
     bool TypeIds => _model.BaseModel.Embeddings.TokenTypeEmbeddings != null;
 
     public float TrainStep(CollatedBatch batch, TrainingRandom rng, float gradScale)
@@ -92,6 +95,15 @@ public sealed class CausalLMTrainable(Gpt2LMHeadModel model, string? tokenizerDi
     public Module Module => Model;
     public bool Training { get => Model.Training; set => Model.Train(value); }
     public int BatchSize(CollatedBatch batch) => batch.Batch;
+
+    /// <summary>The predicted positions (a label at t ≥ 1 that is not −100): the loss is their mean.</summary>
+    public int LossWeight(CollatedBatch batch)
+    {
+        var labels = batch.Labels ?? [];
+        int count = 0;
+        for (int i = 0; i < labels.Length; i++) if (i % batch.Seq != 0 && labels[i] != PaddingCollator.IgnoreIndex) count++;
+        return count;
+    }
 
     static CausalLMInput Input(CollatedBatch b) =>
         new(b.InputIds, b.Batch, b.Seq, b.AttentionMask.Contains(0) ? b.AttentionMask : null);

@@ -26,10 +26,11 @@ public sealed class CheckpointFormatException(string message) : SharpformerExcep
 /// <param name="EvalLossSum">Sum of the step losses since the last "eval" record.</param>
 /// <param name="EvalUpdates">Steps since the last "eval" record.</param>
 /// <param name="WorldSize">Data-parallel processes of the run that wrote it (its micro-batches held per-device batch × this many examples).</param>
+/// <param name="PerDeviceBatchSize">The writing run's per-device batch (0 in checkpoints that predate it: the resuming run's is assumed).</param>
 public sealed record RunPosition(long GlobalStep, int EpochIndex, int BatchInEpoch, long OptimizerSteps, ulong[] DropoutRngState,
     int Seed, double? BestMetric, string? BestModelCheckpoint, long MaxSteps,
     double? EarlyStoppingBest = null, int EarlyStoppingPatienceCounter = 0,
-    double LogLossSum = 0, int LogUpdates = 0, double EvalLossSum = 0, int EvalUpdates = 0, int WorldSize = 1);
+    double LogLossSum = 0, int LogUpdates = 0, double EvalLossSum = 0, int EvalUpdates = 0, int WorldSize = 1, int PerDeviceBatchSize = 0);
 
 /// <summary>
 /// Run checkpoints: <c>checkpoint-&lt;step&gt;/</c> holding <c>model.safetensors</c> (parameters),
@@ -80,6 +81,7 @@ public static class RunCheckpoint
                 ["eval_loss_sum"] = position.EvalLossSum,
                 ["eval_updates"] = position.EvalUpdates,
                 ["world_size"] = position.WorldSize,
+                ["per_device_train_batch_size"] = position.PerDeviceBatchSize,
             };
             File.WriteAllText(Path.Combine(temp, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
@@ -112,7 +114,7 @@ public static class RunCheckpoint
                 o["early_stopping_best"]?.GetValue<double>(), o["early_stopping_patience_counter"]?.GetValue<int>() ?? 0,
                 o["log_loss_sum"]?.GetValue<double>() ?? 0, o["log_updates"]?.GetValue<int>() ?? 0,
                 o["eval_loss_sum"]?.GetValue<double>() ?? 0, o["eval_updates"]?.GetValue<int>() ?? 0,
-                o["world_size"]?.GetValue<int>() ?? 1);
+                o["world_size"]?.GetValue<int>() ?? 1, o["per_device_train_batch_size"]?.GetValue<int>() ?? 0);
         }
         catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException)
         {

@@ -51,11 +51,14 @@ public sealed class Seq2SeqTrainable(ISeq2SeqModel model, Action<ISeq2SeqModel, 
         return value;
     }
 
+    /// <summary>The target tokens that are not padding: the teacher-forced loss is their mean.</summary>
+    public int LossWeight(Seq2SeqBatch batch) => batch.Labels.Count(l => l != Model.PadId);
+
     public EvalBatch Evaluate(Seq2SeqBatch batch)
     {
         using var _ = Autograd.NoGrad();
         var loss = Model.Loss(batch.Src, batch.SrcLengths, batch.DecoderInput, batch.Labels);
-        int labelled = batch.Labels.Count(l => l != Model.PadId);
+        int labelled = LossWeight(batch);
         int steps = batch.Labels.Length / batch.Count + ExtraDecodeSteps;
         var greedy = Model.Greedy(batch.Src, batch.SrcLengths, steps);
         var predicted = greedy.Tokens.Select(t => { int e = Array.IndexOf(t, Model.EosId); return e < 0 ? t : t[..e]; }).ToArray();

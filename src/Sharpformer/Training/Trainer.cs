@@ -25,15 +25,17 @@ public sealed record TrainResult(long GlobalStep, double TrainingLoss, bool Stop
 /// exactly the batches and masks of the uninterrupted run (same thread count ⇒ same float sums).
 /// <para>
 /// Data parallelism (<see cref="IProcessGroup"/>, e.g. N processes under <c>mpirun</c>): a micro-batch is N·B examples of the
-/// same epoch order, rank r taking the r-th slice of B, and each rank's loss is scaled by its slice's share of the micro-batch;
+/// same epoch order, rank r taking the r-th slice of B; each rank's loss is scaled by its share of what the micro-batch's mean is
+/// over (<see cref="ITrainableModel{TBatch}.LossWeight"/>: examples, or labelled tokens; the counts are summed before backward);
 /// the gradients are summed over the ranks in buckets started during backward (<see cref="GradientBuckets"/>), so every rank
 /// applies the same update to the same weights (rank 0's are broadcast at the start) and keeps the same optimizer state.
-/// N ranks × batch B therefore follow one process with batch N·B up to float summation order (exactly so without dropout:
-/// the ranks draw their dropout masks from per-rank streams derived from the checkpointed generator). Rank 0 alone writes
-/// checkpoints, metrics.jsonl, the progress line and the model; every rank evaluates the whole evaluation set, so decisions
-/// that depend on metrics (best model, early stopping) agree. A checkpoint resumes on any number of ranks: the data position
-/// is carried over in examples (a global batch left half done is redone), and an epoch-planned run recounts its steps for
-/// the new global batch (the learning-rate schedule keeps its own update count).
+/// Dropout masks are keyed by the example's place in the global micro-batch (<see cref="TrainingRandom.ExampleSlice"/>) and
+/// drawn from the one checkpointed generator, so N ranks × batch B follow one process with batch N·B up to float summation
+/// order, with dropout on, when the per-example shapes do not depend on the slice. Rank 0 alone writes checkpoints,
+/// metrics.jsonl, the progress line and the model; evaluation is sharded over the ranks and combined exactly (the metrics
+/// of one process), so decisions that depend on metrics (best model, early stopping) agree. A checkpoint resumes on any number
+/// of ranks: the data position is carried over in examples (a global batch left half done is redone), and an epoch-planned run
+/// recounts its steps for the new global batch (the learning-rate schedule keeps its own update count).
 /// </para>
 /// </remarks>
 public sealed class Trainer<TBatch>
@@ -86,12 +88,28 @@ public sealed class Trainer<TBatch>
     static long DropoutSeed(int seed) => seed * 7919L + 0x5EED;
 
     /// <summary>
-    /// The generator a micro-batch's dropout draws from: the checkpointed one in a single process; with several ranks, a
-    /// stream per rank and micro-batch seeded from it (every rank draws one value from it, so it stays the same on all ranks
-    /// and in the checkpoint, while the masks of different ranks are independent).
+    /// Points the dropout generator at this rank's slice of the micro-batch. Every rank (and a single process with the whole
+    /// micro-batch) draws the same mask seeds from the same checkpointed generator; the masks number their entries by the
+    /// example's place in the global micro-batch (<see cref="TrainingRandom.ExampleSlice"/>), so the mask of an example does
+    /// not depend on how the micro-batch is split.
     /// </summary>
-    TrainingRandom DropoutFor() => _group.Size == 1 ? _dropoutRng
-        : new TrainingRandom(unchecked((long)(_dropoutRng.NextUInt64() ^ 0x9E3779B97F4A7C15UL * (ulong)(_group.Rank + 1))));
+    TrainingRandom DropoutFor(int first, int count)
+    {
+        _dropoutRng.ExampleSlice = (first, count);
+        return _dropoutRng;
+    }
+
+    /// <summary>
+    /// After a micro-batch that left a rank without examples (it drew no mask seeds), every rank takes rank 0's generator
+    /// state (rank 0 always has examples), so the streams stay identical on all ranks and in the checkpoint.
+    /// </summary>
+    void SyncDropoutRng()
+    {
+        Span<ulong> state = stackalloc ulong[4];
+        _dropoutRng.GetState().CopyTo(state);
+        _group.Broadcast(System.Runtime.InteropServices.MemoryMarshal.Cast<ulong, float>(state), root: 0);
+        _dropoutRng.SetState(state.ToArray());
+    }
 
     TrainingDivergedException Diverged(double loss, int epoch, int mb) =>
         new($"The training loss became {loss} at step {State.GlobalStep + 1} (epoch {epoch}, batch {mb}); lower the learning rate or check the data.");
@@ -186,27 +204,39 @@ public sealed class Trainer<TBatch>
                     throw new TrainingCancelledException(State.GlobalStep, dir, cancellationToken);
                 }
                 // This rank's slice of the micro-batch (all of it in a single process); the epoch's last one may leave a rank none.
-                int start = mb * GlobalBatch, globalLen = Math.Min(GlobalBatch, _train.Count - start);
+                int start = mb * GlobalBatch;
                 int mine = start + _group.Rank * batchSize, len = Math.Clamp(_train.Count - mine, 0, batchSize);
                 // The last, incomplete accumulation of an epoch is averaged over its own micro-batches.
                 int groupStart = mb / accum * accum, groupSize = Math.Min(accum, microBatches - groupStart);
                 bool lastOfGroup = microInStep + 1 == groupSize;
                 if (lastOfGroup) buckets?.Arm();
                 float loss = 0;
-                var dropout = DropoutFor();   // drawn by every rank, also one without examples, so the generators stay in step
+                var batch = len > 0 ? _train.Collate(order.AsSpan(mine, len), epoch) : default;
+                // The share of the micro-batch's mean loss this slice carries: all of it in a single process; with several
+                // ranks the slice's count of what the mean is over (examples, or labelled tokens for a per-token mean) over
+                // the micro-batch's, summed over the ranks before backward, so the ranks' gradients add up to the gradient of
+                // the whole micro-batch's mean loss.
+                double share = 1;
+                if (_group.Size > 1)
+                {
+                    Span<double> weight = [len > 0 ? _model.LossWeight(batch!) : 0];
+                    double local = weight[0];
+                    _group.AllReduceSum(weight);
+                    share = weight[0] > 0 ? local / weight[0] : 0;
+                }
                 if (len > 0)
                 {
-                    var batch = _train.Collate(order.AsSpan(mine, len), epoch);
-                    // Weighting by the slice's share makes the sum over ranks the gradient of the whole micro-batch's mean loss.
-                    float scale = (float)len / globalLen / groupSize;
+                    float scale = (float)(share / groupSize);
+                    var dropout = DropoutFor(mine - start, len);
                     // The step's activations and gradient buffers return to the pool when it ends and serve the next step
                     // (see TensorScope: nothing the step created is used after it; parameter gradients are kept).
-                    using (_stepBuffers.Scope()) loss = _model.TrainStep(batch, dropout, scale);
-                    stepSamples += _model.BatchSize(batch);   // examples, not data items (an item may be a whole batch); summed over ranks below
+                    using (_stepBuffers.Scope()) loss = _model.TrainStep(batch!, dropout, scale);
+                    stepSamples += _model.BatchSize(batch!);   // examples, not data items (an item may be a whole batch); summed over ranks below
                 }
                 if (lastOfGroup) buckets?.Finish();
+                if (_group.Size > 1 && _train.Count - (start + (_group.Size - 1) * batchSize) <= 0) SyncDropoutRng();
                 if (!float.IsFinite(loss) && _group.Size == 1) throw Diverged(loss, epoch, mb);
-                stepLoss += (double)loss * len / globalLen; microInStep++;
+                stepLoss += loss * share; microInStep++;
                 if (microInStep < groupSize) continue;
                 if (_group.Size > 1)
                 {
@@ -233,6 +263,14 @@ public sealed class Trainer<TBatch>
                 double now = clock.Elapsed.TotalSeconds;
                 progress.Update(State.GlobalStep, MaxSteps, meanLoss, lr, samplesTotal / Math.Max(now, 1e-9), firstStep);
                 foreach (var c in _callbacks) c.OnStepEnd(State, control, stepLog);
+                if (_group.Size > 1)
+                {
+                    // Callbacks on a per-rank clock (timed checkpoints, a time budget) may ask one rank only to save, evaluate or
+                    // stop: every rank acts if any asked, so all of them take part in the same collectives.
+                    Span<double> asked = [control.ShouldSave ? 1 : 0, control.ShouldEvaluate ? 1 : 0, control.ShouldStop ? 1 : 0];
+                    _group.AllReduceSum(asked);
+                    control.ShouldSave = asked[0] > 0; control.ShouldEvaluate = asked[1] > 0; control.ShouldStop = asked[2] > 0;
+                }
 
                 bool endOfEpoch = mb == microBatches - 1;
                 bool last = State.GlobalStep >= MaxSteps;
@@ -317,18 +355,29 @@ public sealed class Trainer<TBatch>
         try
         {
             var clock = Stopwatch.StartNew();
-            double lossSum = 0; long weight = 0;
-            var predicted = new List<int[]>(); var labels = new List<int[]>();
-            int bs = Args.PerDeviceEvalBatchSize;
+            // With several ranks each evaluates every Size-th batch; the per-batch sums and the predictions are then combined
+            // in batch order (adding the other ranks' zeros is exact), so the metrics are those of one process.
+            int bs = Args.PerDeviceEvalBatchSize, batches = (data.Count + bs - 1) / bs, ranks = _group.Size;
+            var sums = new double[2 * batches];   // per batch: loss · weight, weight
+            var perBatch = new EvalBatch?[batches];
             var idx = new int[Math.Min(bs, data.Count)];
-            for (int start = 0; start < data.Count; start += bs)
+            for (int b = _group.Rank; b < batches; b += ranks)
             {
                 ct.ThrowIfCancellationRequested();
-                int len = Math.Min(bs, data.Count - start);
+                int start = b * bs, len = Math.Min(bs, data.Count - start);
                 for (int i = 0; i < len; i++) idx[i] = start + i;
                 var r = _model.Evaluate(data.Collate(idx.AsSpan(0, len)));
-                lossSum += r.Loss * r.LossWeight; weight += r.LossWeight;
-                predicted.AddRange(r.Predicted); labels.AddRange(r.Labels);
+                sums[2 * b] = r.Loss * r.LossWeight; sums[2 * b + 1] = r.LossWeight;
+                perBatch[b] = r;
+            }
+            if (ranks > 1) _group.AllReduceSum(sums);
+            double lossSum = 0; long weight = 0;
+            for (int b = 0; b < batches; b++) { lossSum += sums[2 * b]; weight += (long)sums[2 * b + 1]; }
+            var predicted = new List<int[]>(); var labels = new List<int[]>();
+            if (_computeMetrics != null)
+            {
+                if (ranks > 1) perBatch = GatherPredictions(perBatch);
+                foreach (var r in perBatch) { predicted.AddRange(r!.Predicted); labels.AddRange(r.Labels); }
             }
             var metrics = new Dictionary<string, double> { ["eval_loss"] = weight > 0 ? lossSum / weight : double.NaN };
             if (_computeMetrics != null)
@@ -339,6 +388,34 @@ public sealed class Trainer<TBatch>
             return metrics;
         }
         finally { _model.Training = wasTraining; }
+    }
+
+    // Every rank gets every batch's predictions and labels, in batch order: each batch flattened to
+    // [examples, then per example: #predicted, predicted…, #labels, labels…] and gathered by index.
+    EvalBatch?[] GatherPredictions(EvalBatch?[] mine)
+    {
+        var flat = new int[]?[mine.Length];
+        for (int b = 0; b < mine.Length; b++)
+        {
+            if (mine[b] is not { } r) continue;
+            var f = new List<int> { r.Predicted.Count };
+            for (int i = 0; i < r.Predicted.Count; i++) { f.Add(r.Predicted[i].Length); f.AddRange(r.Predicted[i]); f.Add(r.Labels[i].Length); f.AddRange(r.Labels[i]); }
+            flat[b] = [.. f];
+        }
+        var all = _group.AllGather(flat);
+        var result = new EvalBatch?[mine.Length];
+        for (int b = 0; b < all.Length; b++)
+        {
+            var f = all[b]; int at = 0, n = f[at++];
+            var p = new int[n][]; var l = new int[n][];
+            for (int i = 0; i < n; i++)
+            {
+                p[i] = f[(at + 1)..(at + 1 + f[at])]; at += 1 + f[at];
+                l[i] = f[(at + 1)..(at + 1 + f[at])]; at += 1 + f[at];
+            }
+            result[b] = new EvalBatch(0, 0, p, l);
+        }
+        return result;
     }
 
     double? _pendingMetric;
@@ -362,7 +439,7 @@ public sealed class Trainer<TBatch>
         if (evaluatedNow && _pendingMetric != null) State.BestModelCheckpoint = name;
         var position = new RunPosition(State.GlobalStep, nextEpoch, nextBatch, _optimizer.StepCount, _dropoutRng.GetState(), Args.Seed,
             State.BestMetric, State.BestModelCheckpoint, MaxSteps, State.EarlyStoppingBest, State.EarlyStoppingPatienceCounter,
-            acc.LogLoss, acc.LogUpdates, acc.EvalLoss, acc.EvalUpdates, _group.Size);
+            acc.LogLoss, acc.LogUpdates, acc.EvalLoss, acc.EvalUpdates, _group.Size, Args.PerDeviceTrainBatchSize);
         string dir = Path.Combine(Args.OutputDir, name);
         if (IsWorldProcessZero) dir = SaveOnRankZero(position);
         // The other ranks continue (and may read the checkpoint, e.g. to load the best model) only once it is complete.
@@ -398,7 +475,8 @@ public sealed class Trainer<TBatch>
         if (pos.WorldSize != _group.Size)
         {
             // Another number of ranks: the same examples of the epoch are done; a global batch left half done is redone.
-            long examplesDone = (long)pos.BatchInEpoch * Args.PerDeviceTrainBatchSize * pos.WorldSize;
+            int writtenBatch = pos.PerDeviceBatchSize > 0 ? pos.PerDeviceBatchSize : Args.PerDeviceTrainBatchSize;
+            long examplesDone = (long)pos.BatchInEpoch * writtenBatch * pos.WorldSize;
             batchInEpoch = (int)(examplesDone / GlobalBatch);
             if (Args.MaxSteps <= 0) globalStep = (long)pos.EpochIndex * StepsPerEpoch + batchInEpoch / Args.GradientAccumulationSteps;
         }

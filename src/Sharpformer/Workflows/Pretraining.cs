@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Sharpformer.Data;
 using Sharpformer.Models;
 using Sharpformer.Tokenization;
+using Sharpformer.Training.Distributed;
 
 namespace Sharpformer.Training.Workflows;
 
@@ -179,13 +180,15 @@ public static class Pretraining
         if (heldOut.Count == 0) throw new ArgumentException($"The corpus has only {train.Count} lines, so no held-out line (every 100th) to evaluate on; give more text.");
         onStatus?.Invoke($"corpus: {stats.Files} sources, {train.Count:N0} train and {heldOut.Count:N0} held-out lines ({stats.Duplicates:N0} duplicates dropped), {stats.Characters:N0} characters");
 
+        // Under mpirun every rank runs this whole workflow; they share one tokenizer (trained by rank 0) and one plan.
+        var group = ProcessGroups.FromEnvironment();
         var prepared = objective == PretrainingObjective.MaskedLM
-            ? PrepareMaskedLM(outputDir, options, train, heldOut, onStatus, cancellationToken)
-            : PrepareCausalLM(outputDir, options, train, heldOut, onStatus, cancellationToken);
+            ? PrepareMaskedLM(outputDir, options, train, heldOut, group, onStatus, cancellationToken)
+            : PrepareCausalLM(outputDir, options, train, heldOut, group, onStatus, cancellationToken);
         var (trainable, trainData, evalData, tokenizerDir) = prepared;
         onStatus?.Invoke($"{trainData.Count:N0} train blocks and {evalData.Count:N0} held-out blocks of {options.BlockSize} tokens; model: {trainable.Module.ParameterCount():N0} parameters");
 
-        long maxSteps = PlanSteps(outputDir, options, trainable, trainData, evalData, onStatus);
+        long maxSteps = PlanSteps(options, trainable, trainData, evalData, group, onStatus);
         var args = new TrainingArguments
         {
             OutputDir = outputDir, MaxSteps = (int)Math.Min(int.MaxValue, maxSteps), LearningRate = options.LearningRate,
@@ -200,7 +203,7 @@ public static class Pretraining
         var budget = options.TimeBudget is TimeSpan b ? new TimeBudgetCallback(b, saveOnStop: true) : null;
         var callbacks = new List<ITrainerCallback> { new TimedCheckpointCallback(options.CheckpointInterval) };
         if (budget != null) callbacks.Add(budget);
-        var trainer = new Trainer<CollatedBatch>(trainable, args, trainData, evalData, AccuracyMetric, callbacks);
+        var trainer = new Trainer<CollatedBatch>(trainable, args, trainData, evalData, AccuracyMetric, callbacks, group);
         var reporter = new ProgressReporter(trainer, options, onProgress);
         trainable.Training = true;
         var result = trainer.Train(options.ResumeFrom, cancellationToken);
@@ -250,10 +253,22 @@ public static class Pretraining
         return Directory.Exists(own) ? own : null;
     }
 
-    static Prepared PrepareMaskedLM(string outputDir, PretrainingOptions o, List<string> train, List<string> heldOut, Action<string>? onStatus, CancellationToken ct)
+    // The tokenizer every rank uses: an existing one, or one that rank 0 trains into the run's tokenizer folder while the
+    // others wait (the first barrier makes every rank look before rank 0 may write).
+    static string SharedTokenizer(string outputDir, PretrainingOptions o, IProcessGroup group, Action<string> trainInto)
     {
-        string? tokDir = ExistingTokenizer(outputDir, o);
-        if (tokDir == null)
+        group.Barrier();
+        if (ExistingTokenizer(outputDir, o) is { } existing) return existing;
+        string tokDir = Path.Combine(outputDir, TokenizerSubdirectory);
+        if (group.Rank == 0) trainInto(tokDir);
+        group.Barrier();
+        return tokDir;
+    }
+
+    static Prepared PrepareMaskedLM(string outputDir, PretrainingOptions o, List<string> train, List<string> heldOut, IProcessGroup group,
+        Action<string>? onStatus, CancellationToken ct)
+    {
+        string tokDir = SharedTokenizer(outputDir, o, group, dir =>
         {
             onStatus?.Invoke($"training a WordPiece vocabulary of {o.VocabSize:N0}");
             var trainer = new WordPieceTrainer(new WordPieceTrainerOptions
@@ -261,9 +276,8 @@ public static class Pretraining
                 VocabSize = o.VocabSize, Tokenizer = new BertTokenizerOptions { LowerCase = true, ModelMaxLength = o.BlockSize },
             });
             trainer.AddTexts(train, null, ct);
-            tokDir = Path.Combine(outputDir, TokenizerSubdirectory);
-            trainer.Train(null, ct).Save(tokDir);
-        }
+            trainer.Train(null, ct).Save(dir);
+        });
         var tokenizer = BertTokenizer.FromDirectory(tokDir);
         onStatus?.Invoke($"tokenizer: {tokDir} ({tokenizer.VocabSize:N0} tokens); packing blocks");
         var trainBlocks = MaskedLanguageModeling.GroupTexts(tokenizer, train, o.BlockSize, ct).ToList();
@@ -294,17 +308,15 @@ public static class Pretraining
             LanguageModelingData.Masked(trainBlocks, masking, seed), LanguageModelingData.Masked(evalBlocks, masking, seed ^ 0x686F6C646F7574UL), tokDir);
     }
 
-    static Prepared PrepareCausalLM(string outputDir, PretrainingOptions o, List<string> train, List<string> heldOut, Action<string>? onStatus, CancellationToken ct)
+    static Prepared PrepareCausalLM(string outputDir, PretrainingOptions o, List<string> train, List<string> heldOut, IProcessGroup group,
+        Action<string>? onStatus, CancellationToken ct)
     {
         const string Eos = "<|endoftext|>";
-        string? tokDir = ExistingTokenizer(outputDir, o);
-        if (tokDir == null)
+        string tokDir = SharedTokenizer(outputDir, o, group, dir =>
         {
             onStatus?.Invoke($"training a byte-level BPE vocabulary of {o.VocabSize:N0}");
-            var bpe = BpeTrainer.Train(train, new BpeTrainerOptions { VocabSize = o.VocabSize, MinFrequency = 2, SpecialTokens = [Eos] }, null, ct);
-            tokDir = Path.Combine(outputDir, TokenizerSubdirectory);
-            bpe.Save(tokDir);
-        }
+            BpeTrainer.Train(train, new BpeTrainerOptions { VocabSize = o.VocabSize, MinFrequency = 2, SpecialTokens = [Eos] }, null, ct).Save(dir);
+        });
         var tokenizer = ByteLevelBpeTokenizer.FromDirectory(tokDir);
         int eos = tokenizer.EosTokenId ?? tokenizer.TokenToId(Eos)
             ?? throw new ArgumentException($"The tokenizer {tokDir} has no end-of-text token ({Eos}); causal-LM packing separates texts with it.");
@@ -360,17 +372,21 @@ public static class Pretraining
     /// The number of updates to plan: a resumed run's checkpoint plan; else MaxSteps; else from the time budget and timed
     /// steps; else epochs × steps per epoch.
     /// </summary>
-    static long PlanSteps(string outputDir, PretrainingOptions o, ITrainableModel<CollatedBatch> model, LanguageModelingData train,
-        LanguageModelingData eval, Action<string>? onStatus)
+    static long PlanSteps(PretrainingOptions o, ITrainableModel<CollatedBatch> model, LanguageModelingData train,
+        LanguageModelingData eval, IProcessGroup group, Action<string>? onStatus)
     {
         if (o.ResumeFrom != null) return RunCheckpoint.ReadPosition(o.ResumeFrom).MaxSteps;
         if (o.MaxSteps > 0) return o.MaxSteps;
-        long perEpoch = Math.Max(1, (train.Count + (long)o.BatchSize * o.GradientAccumulationSteps - 1) / ((long)o.BatchSize * o.GradientAccumulationSteps));
+        long perStep = (long)o.BatchSize * group.Size * o.GradientAccumulationSteps;   // blocks per update over all ranks
+        long perEpoch = Math.Max(1, (train.Count + perStep - 1) / perStep);
         if (o.TimeBudget is not TimeSpan budget) return Math.Max(1, (long)Math.Ceiling(o.Epochs * perEpoch));
-        double microSeconds = TimeMicroBatch(model, train, o.BatchSize);
+        // Every rank must plan the same number of steps: the ranks' timings are averaged.
+        Span<double> timed = [TimeMicroBatch(model, train, o.BatchSize)];
+        group.AllReduceSum(timed);
+        double microSeconds = timed[0] / group.Size;
         double stepSeconds = microSeconds * o.GradientAccumulationSteps;
-        // An evaluation runs EvalBlocks forward only (≈ ⅓ of a training pass per block), every EvalSteps updates.
-        double evalPerStep = microSeconds / o.BatchSize * eval.Count / 3.0 / o.EvalSteps;
+        // An evaluation runs EvalBlocks forward only (≈ ⅓ of a training pass per block), every EvalSteps updates, shared by the ranks.
+        double evalPerStep = microSeconds / o.BatchSize * eval.Count / 3.0 / o.EvalSteps / group.Size;
         long steps = Math.Max(1, (long)(budget.TotalSeconds / (stepSeconds + evalPerStep)));
         onStatus?.Invoke($"timed {microSeconds:F2} s per batch of {o.BatchSize}: planning {steps:N0} updates for {budget}");
         return steps;

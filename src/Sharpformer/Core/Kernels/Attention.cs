@@ -45,9 +45,12 @@ public enum AttentionScaling
 /// <summary>
 /// How the scores are formed and masked: s = Scale·(q·k) — or (q·k)/Divisor when Divisor &gt; 0 (BERT's order, kept
 /// apart because it rounds differently unless √d is a power of two) — plus the key mask, restricted to keys j ≤ i + Sk − Sq
-/// when Causal; dropout with rate DropoutRate on the probabilities, its mask regenerated from DropoutSeed.
+/// when Causal; dropout with rate DropoutRate on the probabilities, its mask regenerated from DropoutSeed. The mask of
+/// (batch row b, head h) is entries [((DropoutFirstRow + b)·H + h)·Sq·Sk, …) of the seed's mask: a batch that is a slice of a
+/// larger one starting at row DropoutFirstRow (a data-parallel rank's) draws the same masks as the larger batch.
 /// </summary>
-public readonly record struct AttentionOptions(float Scale, float Divisor = 0f, bool Causal = false, float DropoutRate = 0f, ulong DropoutSeed = 0)
+public readonly record struct AttentionOptions(float Scale, float Divisor = 0f, bool Causal = false, float DropoutRate = 0f, ulong DropoutSeed = 0,
+    long DropoutFirstRow = 0)
 {
     /// <summary>
     /// Options for head width d with 1/√d applied where <paramref name="scaling"/> says. As a product factor 1/√d is exact
@@ -134,7 +137,7 @@ public static class Attention
                 if (drop)
                 {
                     var m = scratch.Slice(scoreSize, scoreSize);
-                    DropoutMask.FillRange(m, o.DropoutRate, o.DropoutSeed, bh * ss);
+                    DropoutMask.FillRange(m, o.DropoutRate, o.DropoutSeed, (o.DropoutFirstRow * L.Heads + bh) * ss);
                     TensorPrimitives.Multiply(p, m, p);
                 }
                 Gemm.Sgemm(false, false, Sq, L.ValueDim, keys, 1f, p, Sk, vs, L.ValueStride, 0f, ctx, L.ContextStride, threads: 1);
@@ -204,7 +207,7 @@ public static class Attention
                 {
                     long ss = (long)Sq * Sk;
                     m = scratch.Slice(2 * scoreSize + trSize, scoreSize);
-                    DropoutMask.FillRange(m, o.DropoutRate, o.DropoutSeed, bh * ss);
+                    DropoutMask.FillRange(m, o.DropoutRate, o.DropoutSeed, (o.DropoutFirstRow * L.Heads + bh) * ss);
                     var pdBuf = scratch.Slice(3 * scoreSize + trSize, scoreSize);
                     TensorPrimitives.Multiply(p, m, pdBuf);
                     pd = pdBuf;

@@ -64,15 +64,15 @@ public static class DropoutMask
         }
     }
 
-    /// <summary>The whole mask of <paramref name="seed"/> (entries from 0), chunks generated in parallel.</summary>
-    public static unsafe void Fill(Span<float> mask, float p, ulong seed, int threads = 0)
+    /// <summary>Entries [<paramref name="start"/>, start + mask.Length) of the mask of <paramref name="seed"/>, chunks generated in parallel.</summary>
+    public static unsafe void Fill(Span<float> mask, float p, ulong seed, int threads = 0, long start = 0)
     {
         int n = mask.Length;
         fixed (float* pm = mask)
         {
             nint addr = (nint)pm;
             // entries depend only on (seed, index), so how chunks are shared among threads never changes the mask
-            Parallelism.ForChunks(n, ChunkSize, threads, (_, lo, hi) => FillRange(new Span<float>((float*)addr + lo, hi - lo), p, seed, lo));
+            Parallelism.ForChunks(n, ChunkSize, threads, (_, lo, hi) => FillRange(new Span<float>((float*)addr + lo, hi - lo), p, seed, start + lo));
         }
     }
 

@@ -357,11 +357,12 @@ public static partial class Functional
         var xc = x.Contiguous(); var rc = residual?.Contiguous();
         int n = x.Size;
         ulong seed = DropoutMask.Seed(rng);
+        long first = FirstEntry(rng, n);
         var y = Tensor.Empty(x.ShapeArray);
         var mask = System.Buffers.ArrayPool<float>.Shared.Rent(n);
         try
         {
-            DropoutMask.Fill(mask.AsSpan(0, n), p, seed, ExecutionScope.Threads);
+            DropoutMask.Fill(mask.AsSpan(0, n), p, seed, ExecutionScope.Threads, first);
             // MultiplyAdd rounds the product before the add (it is not an FMA), as Dropout then Add would
             if (rc == null) TP.Multiply(xc.ContiguousSpan(), mask.AsSpan(0, n), y.Data);
             else TP.MultiplyAdd(xc.ContiguousSpan(), mask.AsSpan(0, n), rc.ContiguousSpan(), y.Data);
@@ -377,13 +378,22 @@ public static partial class Functional
             try
             {
                 var ms = m.AsSpan(0, n);
-                DropoutMask.Fill(ms, p, seed, ExecutionScope.Threads);
+                DropoutMask.Fill(ms, p, seed, ExecutionScope.Threads, first);
                 if (beta == 0f) TP.Multiply(g.ContiguousSpan(), ms, dx);
                 else TP.MultiplyAdd(g.ContiguousSpan(), ms, dx, dx);
             }
             finally { System.Buffers.ArrayPool<float>.Shared.Return(m); }
         }, rc == null ? [xc] : [xc, rc]);
     }
+
+    // Where a batch-major tensor of n entries starts in the mask numbering of the batch it is a slice of (TrainingRandom.ExampleSlice):
+    // example i of the slice takes the entries example First + i would have there. 0 for anything else.
+    static long FirstEntry(Random rng, long n) =>
+        rng is TrainingRandom { ExampleSlice: { Count: > 0 } s } && n % s.Count == 0 ? s.First * (n / s.Count) : 0;
+
+    // The slice's first row for attention-probability masks ([B, H, Sq, Sk], batch-major by construction).
+    static long FirstRow(Random? rng, int batch) =>
+        rng is TrainingRandom { ExampleSlice: { Count: > 0 } s } && s.Count == batch ? s.First : 0;
 
     /// <summary>
     /// Multi-head scaled dot-product attention, fused: softmax(Q·Kᵀ/√d + key mask [+ causal mask]) (dropout) · V per head,
@@ -417,7 +427,7 @@ public static partial class Functional
         if (heads <= 0 || HD % heads != 0 || HDv % heads != 0)
             throw new ShapeMismatchException($"Attention: widths {HD} (query) and {HDv} (value) must be divisible by heads={heads}.");
         int D = HD / heads, Dv = HDv / heads;
-        var (options, divideQueries) = Options(D, scaling, dropout, training, rng, causal);
+        var (options, divideQueries) = Options(D, scaling, dropout, training, rng, causal, B);
         if (divideQueries) q = q.Div(MathF.Sqrt(D));
         var layout = AttentionLayout.Dense(B, heads, Sq, Sk, D, Dv);
         return AttentionCore([q.Contiguous(), k.Contiguous(), v.Contiguous()], layout, options, KeyMask(additiveMask, B, Sk), returnProbabilities);
@@ -434,7 +444,7 @@ public static partial class Functional
         if (qkv.Rank != 3 || heads <= 0 || qkv.Dim(2) % (3 * heads) != 0)
             throw new ShapeMismatchException($"SelfAttention: qkv must be [batch, seq, 3·heads·dim] with heads={heads}; got {Tensor.FormatShape(qkv.Shape)}.");
         int B = qkv.Dim(0), S = qkv.Dim(1), HD = qkv.Dim(2) / 3, D = HD / heads;
-        var (options, _) = Options(D, AttentionScaling.ScaleScores, dropout, training, rng, causal);
+        var (options, _) = Options(D, AttentionScaling.ScaleScores, dropout, training, rng, causal, B);
         var layout = new AttentionLayout(B, heads, S, S, D, D, 3 * HD, 3 * HD, 3 * HD, HD);
         return AttentionCore([qkv.Contiguous()], layout, options, KeyMask(additiveMask, B, S), returnProbabilities);
     }
@@ -451,12 +461,12 @@ public static partial class Functional
         if (q.Rank != 3 || kv.Rank != 3 || heads <= 0 || q.Dim(2) % heads != 0 || kv.Dim(0) != q.Dim(0) || kv.Dim(2) != 2 * q.Dim(2))
             throw ShapeMismatchException.For("CrossAttention", q.Shape, kv.Shape, $"queries must be [batch, queries, heads·dim] and keys/values [batch, keys, 2·heads·dim] with heads={heads}");
         int B = q.Dim(0), Sq = q.Dim(1), Sk = kv.Dim(1), HD = q.Dim(2), D = HD / heads;
-        var (options, _) = Options(D, AttentionScaling.ScaleScores, dropout, training, rng, causal: false);
+        var (options, _) = Options(D, AttentionScaling.ScaleScores, dropout, training, rng, causal: false, B);
         var layout = new AttentionLayout(B, heads, Sq, Sk, D, D, HD, 2 * HD, 2 * HD, HD);
         return AttentionCore([q.Contiguous(), kv.Contiguous()], layout, options, KeyMask(additiveMask, B, Sk), returnProbabilities);
     }
 
-    static (AttentionOptions Options, bool DivideQueries) Options(int d, AttentionScaling scaling, float dropout, bool training, Random? rng, bool causal)
+    static (AttentionOptions Options, bool DivideQueries) Options(int d, AttentionScaling scaling, float dropout, bool training, Random? rng, bool causal, int batch)
     {
         bool drop = training && dropout > 0f;
         ulong seed = 0;
@@ -467,7 +477,7 @@ public static partial class Functional
             seed = DropoutMask.Seed(rng);
         }
         var (o, scaleQueries) = AttentionOptions.For(d, scaling);
-        return (o with { Causal = causal, DropoutRate = drop ? dropout : 0f, DropoutSeed = seed }, scaleQueries);
+        return (o with { Causal = causal, DropoutRate = drop ? dropout : 0f, DropoutSeed = seed, DropoutFirstRow = drop ? FirstRow(rng, batch) : 0 }, scaleQueries);
     }
 
     // The key-padding mask as [B, Sk] floats (a mask of Sk values serves every sample).

@@ -69,6 +69,36 @@ public sealed class SingleProcessGroup : IProcessGroup
     }
 }
 
+/// <summary>Collectives built on the sum all-reduce.</summary>
+public static class Collectives
+{
+    /// <summary>
+    /// Every rank receives every item: <paramref name="mine"/> holds this rank's items at their indices and null elsewhere,
+    /// each index being given by exactly one rank. Two sum all-reduces (the lengths, then the values at their offsets, zeros
+    /// elsewhere), so the integers arrive exactly.
+    /// </summary>
+    public static int[][] AllGather(this IProcessGroup group, IReadOnlyList<int[]?> mine)
+    {
+        var lengths = new double[mine.Count];
+        for (int i = 0; i < mine.Count; i++) lengths[i] = mine[i]?.Length ?? 0;
+        group.AllReduceSum(lengths);
+        var offsets = new long[mine.Count + 1];
+        for (int i = 0; i < mine.Count; i++) offsets[i + 1] = offsets[i] + (long)lengths[i];
+        var values = new double[offsets[^1]];
+        for (int i = 0; i < mine.Count; i++)
+            if (mine[i] is { } item)
+                for (int j = 0; j < item.Length; j++) values[offsets[i] + j] = item[j];
+        group.AllReduceSum(values);
+        var all = new int[mine.Count][];
+        for (int i = 0; i < mine.Count; i++)
+        {
+            all[i] = new int[(int)lengths[i]];
+            for (int j = 0; j < all[i].Length; j++) all[i][j] = (int)values[offsets[i] + j];
+        }
+        return all;
+    }
+}
+
 /// <summary>Finds the process group a launcher set up for this process.</summary>
 public static class ProcessGroups
 {

@@ -7,7 +7,8 @@ namespace Sharpformer.Tests.Training.Distributed;
 
 /// <summary>
 /// The trainer's data parallelism with N ranks as N threads (<see cref="ThreadWorld"/>); the same trainer code runs over
-/// MPI in <see cref="MpirunTests"/>. Dropout is off so that a run is a function of the data order alone.
+/// MPI in <see cref="MpirunTests"/>. Dropout is off except where a test says otherwise (its masks are keyed by the example's
+/// place in the global micro-batch, so a run with dropout is still a function of the data order and the seed).
 /// </summary>
 public sealed class DataParallelTrainerTests : IDisposable
 {
@@ -26,9 +27,10 @@ public sealed class DataParallelTrainerTests : IDisposable
 
     sealed record Run(IReadOnlyList<double> Losses, float[] Weights, TrainResult Result, Trainer<SeedBatch> Trainer);
 
-    Run Train(IProcessGroup group, int batch, string output, int epochs = 3, string? resume = null, bool save = false, ITrainerCallback? callback = null)
+    Run Train(IProcessGroup group, int batch, string output, int epochs = 3, string? resume = null, bool save = false, ITrainerCallback? callback = null,
+        SeedTransformerConfig? config = null)
     {
-        var model = new SeedTransformer(Config, new TrainingRandom(group.Rank == 0 ? 7 : 100 + group.Rank));   // replicas start apart: rank 0's weights are broadcast
+        var model = new SeedTransformer(config ?? Config, new TrainingRandom(group.Rank == 0 ? 7 : 100 + group.Rank));   // replicas start apart: rank 0's weights are broadcast
         var trainable = new SeedTransformerTrainable(model, (m, dir) => m.Save(dir));
         var args = new TrainingArguments
         {
@@ -72,6 +74,27 @@ public sealed class DataParallelTrainerTests : IDisposable
         for (int r = 1; r < ranks; r++) Assert.Equal(many[0].Losses, many[r].Losses);
     }
 
+    [Theory]
+    [InlineData(2, 4, false)]
+    [InlineData(4, 2, false)]
+    [InlineData(2, 4, true)]
+    public void WithDropout_NRanksOfBatchB_FollowOneProcessOfBatchNB_LossCurveAndWeights(int ranks, int batch, bool maskedTrim)
+    {
+        // maskedTrim: MaskedAttention && MaskedPooling, under which the model trims a batch's trailing padding columns. These rows
+        // have no padding, so every slice keeps the whole batch's length and the per-example masks line up; with padding a
+        // rank's slice may trim to another length than the whole batch, and then its masks (not their distribution) differ.
+        var config = Config with { Dropout = 0.2f, MaskedAttention = maskedTrim, MaskedPooling = maskedTrim };
+        var one = Train(SingleProcessGroup.Instance, ranks * batch, Path.Combine(_dir, "one"), config: config);
+        var many = new ThreadWorld(ranks).Run(g => Train(g, batch, Path.Combine(_dir, $"rank{g.Rank}"), config: config));
+        // Dropout is really on: the curve differs from the dropout-free one.
+        var plain = Train(SingleProcessGroup.Instance, ranks * batch, Path.Combine(_dir, "plain"), config: config with { Dropout = 0f });
+        Assert.True(Math.Abs(plain.Losses[5] - one.Losses[5]) > 1e-3, $"{plain.Losses[5]} vs {one.Losses[5]}");
+        // Tolerance as without dropout: the masks are the same bits, only the summation order differs.
+        AssertClose(one.Losses, many[0].Losses, 2e-5);
+        AssertClose(one.Weights, many[0].Weights, 2e-5f);
+        for (int r = 1; r < ranks; r++) Assert.Equal(many[0].Weights, many[r].Weights);
+    }
+
     sealed class StopAt(long step) : ITrainerCallback
     {
         public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) { if (state.GlobalStep == step) control.ShouldStop = true; }
@@ -83,6 +106,22 @@ public sealed class DataParallelTrainerTests : IDisposable
         var runs = new ThreadWorld(2).Run(g => Train(g, 4, Path.Combine(_dir, $"rank{g.Rank}"), callback: g.Rank == 1 ? new StopAt(3) : null));
         Assert.All(runs, r => Assert.Equal(3, r.Result.GlobalStep));
         Assert.All(runs, r => Assert.True(r.Result.Stopped));
+    }
+
+    sealed class SaveAt(long step) : ITrainerCallback
+    {
+        public void OnStepEnd(TrainerState state, TrainerControl control, StepLog log) { if (state.GlobalStep == step) control.ShouldSave = true; }
+    }
+
+    [Fact]
+    public void ACallbackAskingOneRankToSave_SavesOnceFromRankZero_AndEveryRankGoesOn()
+    {
+        // A timed checkpoint reads each rank's own clock: here only rank 1 asks, and rank 0 must write the checkpoint.
+        var runs = new ThreadWorld(2).Run(g => Train(g, 4, Path.Combine(_dir, $"rank{g.Rank}"), callback: g.Rank == 1 ? new SaveAt(2) : null));
+        Assert.Equal(["checkpoint-2"], Directory.GetDirectories(Path.Combine(_dir, "rank0"), "checkpoint-*").Select(d => Path.GetFileName(d)!).ToArray());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(_dir, "rank1")));
+        Assert.All(runs, r => Assert.Equal(15, r.Result.GlobalStep));
+        Assert.Equal(runs[0].Weights, runs[1].Weights);
     }
 
     [Fact]
