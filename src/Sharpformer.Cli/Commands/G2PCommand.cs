@@ -42,7 +42,7 @@ internal static class G2PCommand
         var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 4, Description = "Transformer attention heads." };
         var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 3, Description = "Transformer encoder layers and decoder layers (each)." };
         var ff = new Option<int>("--feed-forward") { DefaultValueFactory = _ => 512, Description = "Transformer feed-forward width." };
-        var dropout = new Option<float>("--dropout") { DefaultValueFactory = _ => 0.1f, Description = "Transformer dropout." };
+        var dropout = new Option<float?>("--dropout") { Description = $"Dropout (default: {BahdanauG2P.DefaultDropout} bahdanau, on embeddings, encoder states and the decoder output; 0.1 transformer)." };
         var separate = new Option<bool>("--separate-embeddings") { Description = "Transformer: separate source/target embeddings and output layer instead of one shared table." };
         var learned = new Option<bool>("--learned-positions") { Description = "Transformer: learned position embeddings instead of sinusoids." };
         var resume = TrainCommand.ResumeOption();
@@ -56,9 +56,9 @@ internal static class G2PCommand
             using var threadScope = common.EnterThreads(r);
             G2PArchitecture arch = r.GetValue(architecture) switch
             {
-                "bahdanau" => new BahdanauG2P(r.GetValue(emb), r.GetValue(enc), r.GetValue(dec), r.GetValue(att)),
+                "bahdanau" => new BahdanauG2P(r.GetValue(emb), r.GetValue(enc), r.GetValue(dec), r.GetValue(att), r.GetValue(dropout) ?? BahdanauG2P.DefaultDropout),
                 "transformer" => new TransformerG2P(r.GetValue(dModel), r.GetValue(heads), r.GetValue(layers), r.GetValue(layers), r.GetValue(ff),
-                    r.GetValue(dropout), !r.GetValue(separate), r.GetValue(learned)),
+                    r.GetValue(dropout) ?? 0.1f, !r.GetValue(separate), r.GetValue(learned)),
                 var a => throw new ArgumentException($"--architecture '{a}' is not available; use 'bahdanau' or 'transformer'."),
             };
             var splits = CmuDict.Load(CmuDictFolder(r.GetValue(data)));

@@ -24,14 +24,18 @@ public abstract record G2PArchitecture
 }
 
 /// <summary>The Bahdanau RNN encoder–decoder (<see cref="BahdanauSeq2Seq"/>).</summary>
-public sealed record BahdanauG2P(int EmbeddingDim = 64, int EncoderHidden = 128, int DecoderHidden = 256, int AttentionUnits = 128) : G2PArchitecture
+public sealed record BahdanauG2P(int EmbeddingDim = 64, int EncoderHidden = 128, int DecoderHidden = 256, int AttentionUnits = 128,
+    float Dropout = BahdanauG2P.DefaultDropout) : G2PArchitecture
 {
+    /// <summary>Dropout of <c>train seq2seq --architecture bahdanau</c> (see <see cref="Seq2SeqConfig.Dropout"/>).</summary>
+    public const float DefaultDropout = 0.2f;
+
     public override string Name => "bahdanau";
     public override double DefaultLearningRate => 2e-3;
     public override double DefaultWarmupRatio => 0.01;
 
     public override ISeq2SeqModel Create(G2PVocabulary vocab, int seed) =>
-        new BahdanauSeq2Seq(new Seq2SeqConfig(vocab.Count, EmbeddingDim, EncoderHidden, DecoderHidden, AttentionUnits, G2PVocabulary.Pad, G2PVocabulary.Bos, G2PVocabulary.Eos), seed);
+        new BahdanauSeq2Seq(new Seq2SeqConfig(vocab.Count, EmbeddingDim, EncoderHidden, DecoderHidden, AttentionUnits, G2PVocabulary.Pad, G2PVocabulary.Bos, G2PVocabulary.Eos, Dropout), seed);
 }
 
 /// <summary>The Transformer encoder–decoder (<see cref="TransformerSeq2Seq"/>), shared embeddings and sinusoidal positions by default.</summary>
