@@ -28,7 +28,7 @@ internal static class G2PCommand
         var warmup = new Option<double?>("--warmup-ratio") { Description = "Fraction of updates for the linear warm-up (default: 0.01 bahdanau, 0.05 transformer)." };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation and shuffling.", DefaultValueFactory = _ => 0 };
         var evalSteps = new Option<int>("--eval-steps") { Description = "Evaluate on dev (greedy WER/PER) and checkpoint every N updates.", DefaultValueFactory = _ => 500 };
-        var patience = new Option<int>("--patience") { Description = "Early stopping: evaluations without a better dev WER.", DefaultValueFactory = _ => 4 };
+        var patience = new Option<int>("--patience") { Description = "Early stopping: evaluations without a better dev WER.", DefaultValueFactory = _ => G2PTrainingOptions.DefaultPatience };
         var minutes = new Option<double?>("--time-budget") { Description = "Stop after this many wall-clock minutes (the last step is evaluated; the best dev checkpoint is kept). On a busy machine prefer --cpu-budget." };
         var cpuMinutes = new Option<double?>("--cpu-budget") { Description = "Stop after the process used this many CPU minutes, all threads together (30 min on 2 cores = 60); fair on a shared machine." };
         var devWords = new Option<int>("--dev-words") { Description = "Dev words (a fixed sample) scored greedily at each evaluation for early stopping; 0 = all. The whole dev split is scored with beam search at the end.", DefaultValueFactory = _ => 1000 };

@@ -65,7 +65,15 @@ public sealed record G2PTrainingOptions
     /// <summary>Evaluate on dev (greedy WER/PER) and save a checkpoint every this many updates.</summary>
     public int EvalSteps { get; init; } = 500;
     /// <summary>Stop after this many evaluations without a better dev WER.</summary>
-    public int Patience { get; init; } = 4;
+    /// <remarks>
+    /// 20 evaluations (10,000 updates, ~5 epochs, at the default 500 steps): the 1,000-word dev sample moves by ±1.5 % WER
+    /// between evaluations, and under a linear decay the best WERs come at the end of the run, so 4 stopped a
+    /// 60-CPU-minute run in its first third on noise.
+    /// </remarks>
+    public int Patience { get; init; } = DefaultPatience;
+
+    /// <summary>Default of <see cref="Patience"/>.</summary>
+    public const int DefaultPatience = 20;
     /// <summary>Stop once this much wall-clock time is spent (null: no budget).</summary>
     public TimeSpan? TimeBudget { get; init; }
     /// <summary>Stop once the process has used this much CPU time, all threads together (null: no budget); 30 min on 2 cores is 60 min.</summary>
