@@ -28,6 +28,11 @@ public sealed record BahdanauG2P(int EmbeddingDim = 64, int EncoderHidden = 128,
     float Dropout = BahdanauG2P.DefaultDropout) : G2PArchitecture
 {
     /// <summary>Dropout of <c>train seq2seq --architecture bahdanau</c> (see <see cref="Seq2SeqConfig.Dropout"/>).</summary>
+    /// <remarks>
+    /// Chosen for the 60-CPU-minute runs (~20 epochs), where the model without dropout overfits (10 epochs: train loss 0.07
+    /// against dev 0.16, dev WER flat at 27 % for the last 3 epochs). Short runs do better without it: after 1.2 epochs
+    /// (2,256 updates) test WER was 39.2 % with 0, 42.9 % with 0.2 and 45.7 % with 0.3.
+    /// </remarks>
     public const float DefaultDropout = 0.2f;
 
     public override string Name => "bahdanau";
