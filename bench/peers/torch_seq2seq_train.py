@@ -17,7 +17,9 @@ Models (the same as Sharpformer's, parameter names included):
 Usage: /usr/bin/python3 torch_seq2seq_train.py [--data DIR] [--threads 2] [--repeats 7] [--batch 64] [--only bahdanau|transformer]
 Prints one JSON line per model: median wall ms per step, process CPU seconds per step, target/source tokens per second.
 (/usr/bin/python3: Debian's python3-torch 1.13 is installed for the system interpreter, not for a pyenv python3 on PATH.
-That build reports BLAS_INFO=generic and CPU capability AVX2 in torch.__config__.show(): its GEMMs are not MKL/OpenBLAS.)
+That build reports BLAS_INFO=generic and CPU capability AVX2 in torch.__config__.show(): its GEMMs are not MKL/OpenBLAS.
+For a fair comparison run it against OpenBLAS as pretrain_torch.py describes: LD_LIBRARY_PATH=<unpacked
+libopenblas0-pthread>/usr/lib/x86_64-linux-gnu/openblas-pthread OPENBLAS_NUM_THREADS=<threads> OMP_WAIT_POLICY=PASSIVE.)
 """
 import argparse, json, math, os, statistics, time
 

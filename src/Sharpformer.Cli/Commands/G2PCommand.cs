@@ -22,13 +22,13 @@ internal static class G2PCommand
         var architecture = new Option<string>("--architecture") { Description = "Model: 'bahdanau' (bidirectional GRU encoder, GRU decoder with additive attention) or 'transformer' (post-norm encoder–decoder).", DefaultValueFactory = _ => "bahdanau" };
         var data = new Option<string?>("--data") { Description = "CMUdict folder with train.tsv, dev.tsv, test.tsv (default: the shared data folder's cmudict/)." };
         var output = new Option<string>("--output") { Description = "Model directory to write (checkpoints and metrics.jsonl go there too).", Required = true };
-        var epochs = new Option<double>("--epochs") { Description = "Training epochs at most; the learning rate decays linearly to 0 there (10 epochs of the default model ≈ 25 CPU-minutes at the ~13 updates per CPU-second measured on a 2-vCPU EPYC).", DefaultValueFactory = _ => 10 };
+        var epochs = new Option<double>("--epochs") { Description = "Training epochs at most; the learning rate decays linearly to 0 there. With --cpu-budget, pick the epochs the budget holds so the decay ends near the budget (default Bahdanau model: ~12.5 updates per CPU-second with evaluations, one thread on a loaded 2-vCPU EPYC, 1,880 updates per epoch: 20 epochs ≈ 50 CPU-minutes; the 128-wide Transformer: ~8).", DefaultValueFactory = _ => 10 };
         var batch = new Option<int>("--batch-size") { Description = "Pronunciations per update.", DefaultValueFactory = _ => 64 };
         var lr = new Option<double?>("--learning-rate") { Description = "Peak AdamW learning rate, linear decay (default: 2e-3 bahdanau, 7e-4 transformer)." };
         var warmup = new Option<double?>("--warmup-ratio") { Description = "Fraction of updates for the linear warm-up (default: 0.01 bahdanau, 0.05 transformer)." };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation and shuffling.", DefaultValueFactory = _ => 0 };
         var evalSteps = new Option<int>("--eval-steps") { Description = "Evaluate on dev (greedy WER/PER) and checkpoint every N updates.", DefaultValueFactory = _ => 500 };
-        var patience = new Option<int>("--patience") { Description = "Early stopping: evaluations without a better dev WER.", DefaultValueFactory = _ => 4 };
+        var patience = new Option<int>("--patience") { Description = "Early stopping: evaluations without a better dev WER.", DefaultValueFactory = _ => G2PTrainingOptions.DefaultPatience };
         var minutes = new Option<double?>("--time-budget") { Description = "Stop after this many wall-clock minutes (the last step is evaluated; the best dev checkpoint is kept). On a busy machine prefer --cpu-budget." };
         var cpuMinutes = new Option<double?>("--cpu-budget") { Description = "Stop after the process used this many CPU minutes, all threads together (30 min on 2 cores = 60); fair on a shared machine." };
         var devWords = new Option<int>("--dev-words") { Description = "Dev words (a fixed sample) scored greedily at each evaluation for early stopping; 0 = all. The whole dev split is scored with beam search at the end.", DefaultValueFactory = _ => 1000 };
@@ -42,7 +42,7 @@ internal static class G2PCommand
         var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 4, Description = "Transformer attention heads." };
         var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 3, Description = "Transformer encoder layers and decoder layers (each)." };
         var ff = new Option<int>("--feed-forward") { DefaultValueFactory = _ => 512, Description = "Transformer feed-forward width." };
-        var dropout = new Option<float>("--dropout") { DefaultValueFactory = _ => 0.1f, Description = "Transformer dropout." };
+        var dropout = new Option<float?>("--dropout") { Description = $"Dropout (default: {BahdanauG2P.DefaultDropout} bahdanau, on embeddings, encoder states and the decoder output; 0.1 transformer)." };
         var separate = new Option<bool>("--separate-embeddings") { Description = "Transformer: separate source/target embeddings and output layer instead of one shared table." };
         var learned = new Option<bool>("--learned-positions") { Description = "Transformer: learned position embeddings instead of sinusoids." };
         var resume = TrainCommand.ResumeOption();
@@ -56,9 +56,9 @@ internal static class G2PCommand
             using var threadScope = common.EnterThreads(r);
             G2PArchitecture arch = r.GetValue(architecture) switch
             {
-                "bahdanau" => new BahdanauG2P(r.GetValue(emb), r.GetValue(enc), r.GetValue(dec), r.GetValue(att)),
+                "bahdanau" => new BahdanauG2P(r.GetValue(emb), r.GetValue(enc), r.GetValue(dec), r.GetValue(att), r.GetValue(dropout) ?? BahdanauG2P.DefaultDropout),
                 "transformer" => new TransformerG2P(r.GetValue(dModel), r.GetValue(heads), r.GetValue(layers), r.GetValue(layers), r.GetValue(ff),
-                    r.GetValue(dropout), !r.GetValue(separate), r.GetValue(learned)),
+                    r.GetValue(dropout) ?? 0.1f, !r.GetValue(separate), r.GetValue(learned)),
                 var a => throw new ArgumentException($"--architecture '{a}' is not available; use 'bahdanau' or 'transformer'."),
             };
             var splits = CmuDict.Load(CmuDictFolder(r.GetValue(data)));

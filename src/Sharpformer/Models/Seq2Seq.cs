@@ -15,8 +15,11 @@ namespace Sharpformer.Models;
 /// <param name="PadId">padding (embedding row 0 without gradient; ignored by the loss).</param>
 /// <param name="BosId">first decoder input.</param>
 /// <param name="EosId">end of sequence.</param>
+/// <param name="Dropout">training-only dropout on both embeddings, on the encoder states (before the attention reads them) and on
+/// the decoder state before the output layer, the places the usual attention G2P/NMT recipes put it; 0 (the default, and
+/// the fixtures') leaves the model deterministic.</param>
 public sealed record Seq2SeqConfig(int VocabSize, int EmbeddingDim, int EncoderHidden, int DecoderHidden, int AttentionUnits,
-    int PadId = 0, int BosId = 1, int EosId = 2);
+    int PadId = 0, int BosId = 1, int EosId = 2, float Dropout = 0f);
 
 /// <summary>A source batch encoded once and read by every decoder step.</summary>
 /// <param name="Outputs">[B, S, 2He] encoder states h_j (forward half first), 0 at padding.</param>
@@ -96,6 +99,15 @@ public static class Seq2SeqModels
     internal static int Int(this (string Path, JsonObject Node) config, string key) =>
         config.Node[key] is JsonValue v && v.TryGetValue<int>(out var i) ? i : throw new ConfigException(config.Path, key, $"config.json needs an integer '{key}'.");
 
+    // Keys added after models were saved without them (e.g. dropout) default to their old meaning.
+    internal static float OptionalFloat(this (string Path, JsonObject Node) config, string key, float fallback) =>
+        config.Node[key] switch
+        {
+            null => fallback,
+            JsonValue v when v.TryGetValue<double>(out var d) => (float)d,
+            _ => throw new ConfigException(config.Path, key, $"config.json's '{key}' must be a number."),
+        };
+
     internal static void Write(Module model, JsonObject config, string directory)
     {
         Directory.CreateDirectory(directory);
@@ -123,14 +135,20 @@ public sealed class BahdanauEncoder : Module
     {
         Embedding = RegisterModule("embedding", new Embedding(vb.Push("embedding"), c.VocabSize, c.EmbeddingDim, WeightInit.Normal(1), c.PadId));
         Gru = RegisterModule("gru", new Gru(vb.Push("gru"), new RecurrentOptions(c.EmbeddingDim, c.EncoderHidden, Bidirectional: true, BatchFirst: true)));
+        Dropout = RegisterModule("dropout", new Dropout(c.Dropout));
     }
 
     public Embedding Embedding { get; }
     public Gru Gru { get; }
+    /// <summary>On the embeddings and on the GRU output (no parameters).</summary>
+    public Dropout Dropout { get; }
 
-    /// <summary>src [B·S] ids (row-major [B, S]) with per-sequence lengths → GRU output [B, S, 2He] and h_n [2, B, He].</summary>
-    public RecurrentOutput Forward(int[] src, int batch, int[] lengths) =>
-        Gru.Forward(Embedding.Forward(src, batch, src.Length / batch), null, lengths);
+    /// <summary>src [B·S] ids (row-major [B, S]) with per-sequence lengths → GRU output [B, S, 2He] (after dropout) and h_n [2, B, He].</summary>
+    public RecurrentOutput Forward(int[] src, int batch, int[] lengths)
+    {
+        var r = Gru.Forward(Dropout.Forward(Embedding.Forward(src, batch, src.Length / batch)), null, lengths);
+        return Dropout.P == 0f ? r : r with { Output = Dropout.Forward(r.Output) };
+    }
 }
 
 /// <summary>
@@ -145,14 +163,23 @@ public sealed class BahdanauDecoder : Module
         Attention = RegisterModule("attention", new BahdanauAttention(vb.Push("attention"), c.DecoderHidden, 2 * c.EncoderHidden, c.AttentionUnits));
         Gru = RegisterModule("gru", new Gru(vb.Push("gru"), new RecurrentOptions(2 * c.EncoderHidden + c.EmbeddingDim, c.DecoderHidden, BatchFirst: true)));
         Fc = RegisterModule("fc", new Linear(vb.Push("fc"), c.DecoderHidden, c.VocabSize, WeightInit.Uniform(1 / Math.Sqrt(c.DecoderHidden))));
+        Dropout = RegisterModule("dropout", new Dropout(c.Dropout));
     }
 
     public Embedding Embedding { get; }
+    /// <summary>On the target embeddings (see <see cref="Embed(int[], int)"/>) and on s_t before <see cref="Fc"/>; s_t itself goes on undropped.</summary>
+    public Dropout Dropout { get; }
     public BahdanauAttention Attention { get; }
     public Gru Gru { get; }
     public Linear Fc { get; }
 
-    /// <summary>context_t, α_t = attention(s_{t−1}, h); s_t = GRU([context_t; e(y_{t−1})], s_{t−1}); logits_t = fc(s_t).</summary>
+    /// <summary>Dropout(e(ids)) for ids [B·T] (row-major [B, T]) → [B, T, E].</summary>
+    public Tensor Embed(int[] ids, int batch, int steps) => Dropout.Forward(Embedding.Forward(ids, batch, steps));
+
+    /// <summary>Dropout(e(ids)) for one token per row, ids [B] → [B, E].</summary>
+    public Tensor Embed(int[] ids, int batch) => Dropout.Forward(Embedding.Forward(ids, batch));
+
+    /// <summary>context_t, α_t = attention(s_{t−1}, h); s_t = GRU([context_t; e(y_{t−1})], s_{t−1}); logits_t = fc(dropout(s_t)).</summary>
     /// <param name="encoding">the encoded source.</param>
     /// <param name="state">s_{t−1} [B, Hd].</param>
     /// <param name="embedded">e(y_{t−1}) [B, E].</param>
@@ -161,7 +188,7 @@ public sealed class BahdanauDecoder : Module
         var a = Attention.Forward(state, encoding.Outputs, encoding.SourceMask, encoding.Keys);
         var x = Tensor.Concat([a.Context, embedded], -1).Unsqueeze(1);
         var s = Gru.Forward(x, state.Unsqueeze(0)).HN.Select(0, 0);
-        return new Seq2SeqStep(Fc.Forward(s), s, a.Weights);
+        return new Seq2SeqStep(Fc.Forward(Dropout.Forward(s)), s, a.Weights);
     }
 }
 
@@ -221,7 +248,7 @@ public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
         int B = srcLengths.Length;
         if (decoderInput.Length % B != 0) throw new ArgumentException($"Seq2Seq: {decoderInput.Length} decoder inputs do not form {B} rows.", nameof(decoderInput));
         int T = decoderInput.Length / B;
-        var embedded = Decoder.Embedding.Forward(decoderInput, B, T);
+        var embedded = Decoder.Embed(decoderInput, B, T);
         var state = enc.InitialState;
         var logits = new List<Tensor>(T); var attention = new List<Tensor>(T);
         for (int t = 0; t < T; t++)
@@ -247,7 +274,7 @@ public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
         var logits = new List<Tensor>(steps); var attention = new List<Tensor>(steps);
         for (int t = 0; t < steps; t++)
         {
-            var step = Decoder.Step(enc, state, Decoder.Embedding.Forward(prev, B));
+            var step = Decoder.Step(enc, state, Decoder.Embed(prev, B));
             prev = step.Logits.ArgMax(-1);
             for (int b = 0; b < B; b++) tokens[b][t] = prev[b];
             logits.Add(step.Logits); attention.Add(step.Attention); state = step.State;
@@ -270,7 +297,7 @@ public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
     {
         public BeamDecoderStep<Seq2SeqBeamState> Step(Seq2SeqBeamState state, int[] lastTokens)
         {
-            var step = model.Decoder.Step(state.Encoding, state.State, model.Decoder.Embedding.Forward(lastTokens, lastTokens.Length));
+            var step = model.Decoder.Step(state.Encoding, state.State, model.Decoder.Embed(lastTokens, lastTokens.Length));
             return new BeamDecoderStep<Seq2SeqBeamState>(step.Logits, state with { State = step.State }, step.Attention);
         }
 
@@ -294,7 +321,7 @@ public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
             ["model_type"] = ModelType, ["architectures"] = new JsonArray("BahdanauSeq2Seq"),
             ["vocab_size"] = c.VocabSize, ["embedding_dim"] = c.EmbeddingDim, ["encoder_hidden"] = c.EncoderHidden,
             ["decoder_hidden"] = c.DecoderHidden, ["attention_units"] = c.AttentionUnits,
-            ["pad_token_id"] = c.PadId, ["bos_token_id"] = c.BosId, ["eos_token_id"] = c.EosId,
+            ["pad_token_id"] = c.PadId, ["bos_token_id"] = c.BosId, ["eos_token_id"] = c.EosId, ["dropout"] = c.Dropout,
         }, directory);
     }
 
@@ -303,7 +330,7 @@ public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
     {
         var cfg = Seq2SeqModels.ReadConfig(directory, ModelType);
         var config = new Seq2SeqConfig(cfg.Int("vocab_size"), cfg.Int("embedding_dim"), cfg.Int("encoder_hidden"), cfg.Int("decoder_hidden"), cfg.Int("attention_units"),
-            cfg.Int("pad_token_id"), cfg.Int("bos_token_id"), cfg.Int("eos_token_id"));
+            cfg.Int("pad_token_id"), cfg.Int("bos_token_id"), cfg.Int("eos_token_id"), cfg.OptionalFloat("dropout", 0f));
         return Seq2SeqModels.ReadWeights(directory, cfg.Path, vb => new BahdanauSeq2Seq(vb, config));
     }
 }

@@ -36,6 +36,8 @@ public sealed record Seq2SeqBatch(int[] Src, int[] SrcLengths, int[] DecoderInpu
 /// </summary>
 public sealed class Seq2SeqTrainable(ISeq2SeqModel model, Action<ISeq2SeqModel, string> save, int extraDecodeSteps = 5) : ITrainableModel<Seq2SeqBatch>
 {
+    Random? _rngInUse;
+
     public ISeq2SeqModel Model { get; } = model;
     /// <summary>Greedy decoding in evaluation runs for the longest label row plus this many steps.</summary>
     public int ExtraDecodeSteps { get; } = extraDecodeSteps;
@@ -45,6 +47,9 @@ public sealed class Seq2SeqTrainable(ISeq2SeqModel model, Action<ISeq2SeqModel, 
 
     public float TrainStep(Seq2SeqBatch batch, TrainingRandom rng, float gradScale)
     {
+        // Dropout draws from the trainer's checkpointed generator: one stream for every dropout module (each module's own
+        // Random(0) would give modules of the same shape the same masks) that a resumed run continues.
+        if (!ReferenceEquals(rng, _rngInUse)) { Model.Module.UseRandom(rng); _rngInUse = rng; }
         var loss = Model.Loss(batch.Src, batch.SrcLengths, batch.DecoderInput, batch.Labels);
         float value = loss.Item();
         (gradScale == 1f ? loss : loss.Mul(gradScale)).Backward();

@@ -67,6 +67,52 @@ public class RecurrentParityTests
         if (lengths != null) AssertPaddedInputGetsNoGradient(x, lengths, lstm.Options.BatchFirst);
     }
 
+    /// <summary>
+    /// The recurrences take their buffers from the step's pool, whose recycled arrays hold an earlier step's numbers: a first
+    /// scope runs the same shapes on other inputs, a second one must still match PyTorch (outputs and every gradient),
+    /// padded rows included.
+    /// </summary>
+    [Theory]
+    [InlineData("gru_packed_deep.json")]
+    [InlineData("lstm_packed_deep.json")]
+    [InlineData("lstm_proj.json")]
+    public void InsideAPooledScopeWithRecycledBuffers_TheRecurrencesStillMatchPyTorch(string file)
+    {
+        var f = Load(file);
+        var pool = new TensorPool();
+        bool lstm = file.StartsWith("lstm", StringComparison.Ordinal);
+        RecurrentLayer Build()
+        {
+            RecurrentLayer m = lstm ? new Lstm(OptionsOf(f)) : new Gru(OptionsOf(f));
+            f.LoadInto(m);
+            return m;
+        }
+        int[]? lengths = f.HasInput("lengths") ? f.Ints("lengths") : null;
+        RecurrentOutput Run(RecurrentLayer m, Tensor x, Tensor h0, Tensor? c0) =>
+            m is Lstm l ? l.Forward(x, h0, c0, lengths) : ((Gru)m).Forward(x, h0, lengths);
+        Tensor? C0() => f.HasInput("c0") ? Leaf(f.Input("c0")) : null;
+
+        using (pool.Scope())   // leaves the pool full of buffers of the right sizes holding other values
+        {
+            var other = Build();
+            var r = Run(other, Leaf(f.Input("input").Mul(3f)), Leaf(f.Input("h0").Mul(-2f)), C0());
+            f.Loss(("output", r.Output), ("h_n", r.HN)).Backward();
+        }
+        var model = Build();
+        var x = Leaf(f.Input("input")); var h0 = Leaf(f.Input("h0")); var c0 = C0();
+        using (pool.Scope())
+        {
+            var r = Run(model, x, h0, c0);
+            AssertClose(f.Output("output"), r.Output, "output");
+            AssertClose(f.Output("h_n"), r.HN, "h_n");
+            if (lstm) AssertClose(f.Output("c_n"), r.CN!, "c_n");
+            (lstm ? f.Loss(("output", r.Output), ("h_n", r.HN), ("c_n", r.CN!)) : f.Loss(("output", r.Output), ("h_n", r.HN))).Backward();
+        }
+        var inputs = new List<(string, Tensor)> { ("input", x), ("h0", h0) };
+        if (c0 != null) inputs.Add(("c0", c0));
+        AssertGradients(f, model, [.. inputs]);
+    }
+
     [Fact]
     public void GruCellMatchesPyTorchOneStepAndEveryGradient()
     {

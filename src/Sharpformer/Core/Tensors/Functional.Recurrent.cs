@@ -32,11 +32,14 @@ public static partial class Functional
         int T = p.T, B = p.B, H = p.H, G = 3 * H, BH = B * H;
         var gx = inputGates.Contiguous(); var w = weightHh.Contiguous(); var bias = biasHh?.Contiguous(); var h0c = h0.Contiguous();
         bool grad = NeedsGradAny(gx, w, bias, h0c);
-        var states = new float[(T + 1) * BH];   // row t + Off = the state before time t
+        // Every buffer is pooled (TensorScope.RentArray, like Tensor.Empty): a decoder runs this once per output step, and fresh
+        // arrays made a Bahdanau training step allocate ~24 MiB. Each is fully written before it is read (the kernels write
+        // inactive rows too), so the unspecified contents of a rented buffer never show.
+        var states = TensorScope.RentArray((T + 1) * BH);   // row t + Off = the state before time t
         h0c.ContiguousSpan().CopyTo(states.AsSpan(p.InitRow * BH, BH));
-        var saved = grad ? new float[T * B * Recurrent.GruSaved * H] : null;
+        var saved = grad ? TensorScope.RentArray(T * B * Recurrent.GruSaved * H) : null;
         var result = Tensor.Empty(T * BH + BH);   // outputs in time order, then h_n
-        var gh = new float[B * G];
+        var gh = TensorScope.RentArray(B * G);
         var lens = p.Lengths;
         for (int s = 0; s < T; s++)
         {
@@ -54,8 +57,8 @@ public static partial class Functional
             result = Tensor.Record(result, "GruRecurrence", (g, sink) =>
             {
                 var go = g.ContiguousSpan();
-                var dgx = new float[T * B * G]; var dgh = new float[T * B * G];
-                var dh = go.Slice(T * BH, BH).ToArray(); var dhPrev = new float[BH];
+                var dgxT = Tensor.Empty(T, B, G); var dgx = dgxT.Data; var dgh = TensorScope.RentArray(T * B * G);
+                var (dh, dhPrev) = GradientPair(go.Slice(T * BH, BH), B, BH, H, out var dhT);
                 for (int s = T - 1; s >= 0; s--)
                 {
                     int t = p.Time(s);
@@ -67,8 +70,8 @@ public static partial class Functional
                     (dh, dhPrev) = (dhPrev, dh);
                 }
                 p.DeliverWeightGradients(sink, dgh, states, G, H);
-                if (sink.Needs(0)) sink.Add(0, Tensor.FromArray(dgx, T, B, G), owned: true);
-                if (sink.Needs(3)) sink.Add(3, Tensor.FromArray(dh, B, H), owned: true);
+                if (sink.Needs(0)) sink.Add(0, dgxT, owned: true);
+                if (sink.Needs(3)) sink.Add(3, dhT(dh), owned: true);
             }, gx, w, bias, h0c);
         }
         return new RecurrenceResult(result.Slice(0, 0, T * BH).Reshape(T, B, H), result.Slice(0, T * BH, BH).Reshape(B, H), null);
@@ -99,13 +102,14 @@ public static partial class Functional
         var gx = inputGates.Contiguous(); var w = weightHh.Contiguous(); var bias = biasHh?.Contiguous();
         var wr = weightHr?.Contiguous(); var h0c = h0.Contiguous(); var c0c = c0.Contiguous();
         bool grad = NeedsGradAny(gx, w, bias, wr, h0c, c0c);
-        var hs = new float[(T + 1) * BO]; var cs = new float[(T + 1) * BH];   // row t + Off = state before time t
+        // Pooled buffers, fully written before they are read, as in GruRecurrence.
+        var hs = TensorScope.RentArray((T + 1) * BO); var cs = TensorScope.RentArray((T + 1) * BH);   // row t + Off = state before time t
         h0c.ContiguousSpan().CopyTo(hs.AsSpan(p.InitRow * BO, BO));
         c0c.ContiguousSpan().CopyTo(cs.AsSpan(p.InitRow * BH, BH));
-        var saved = grad ? new float[T * B * S] : null;
-        var ms = wr != null ? new float[T * BH] : null;   // o ⊙ tanh c′ per time step, the projection's input
+        var saved = grad ? TensorScope.RentArray(T * B * S) : null;
+        var ms = wr != null ? TensorScope.RentArray(T * BH) : null;   // o ⊙ tanh c′ per time step, the projection's input
         var result = Tensor.Empty(T * BO + BO + BH);   // outputs in time order, then h_n, then c_n
-        var gh = new float[B * G];
+        var gh = TensorScope.RentArray(B * G);
         var lens = p.Lengths;
         for (int s = 0; s < T; s++)
         {
@@ -127,11 +131,11 @@ public static partial class Functional
             result = Tensor.Record(result, "LstmRecurrence", (g, sink) =>
             {
                 var go = g.ContiguousSpan();
-                var dg = new float[T * B * G];
-                var dhs = wrd != null ? new float[T * BO] : null;   // dL/dh per step, for dW_hr
-                var dh = go.Slice(T * BO, BO).ToArray(); var dhPrev = new float[BO];
-                var dc = go.Slice(T * BO + BO, BH).ToArray();
-                var dm = wrd != null ? new float[BH] : null;
+                var dgT = Tensor.Empty(T, B, G); var dg = dgT.Data;
+                var dhs = wrd != null ? TensorScope.RentArray(T * BO) : null;   // dL/dh per step, for dW_hr (every row written: CopyActive clears)
+                var (dh, dhPrev) = GradientPair(go.Slice(T * BO, BO), B, BO, HO, out var dhT);
+                var dcT = Tensor.Empty(B, H); var dc = dcT.Data; go.Slice(T * BO + BO, BH).CopyTo(dc);
+                var dm = wrd != null ? TensorScope.RentArray(BH) : null;
                 for (int s = T - 1; s >= 0; s--)
                 {
                     int t = p.Time(s);
@@ -154,13 +158,24 @@ public static partial class Functional
                     var dwr = sink.Target(3, out float beta);
                     Gemm.Sgemm(true, false, HO, H, T * B, 1f, dhs, HO, ms, H, beta, dwr, H);
                 }
-                if (sink.Needs(0)) sink.Add(0, Tensor.FromArray(dg, T, B, G), owned: true);
-                if (sink.Needs(4)) sink.Add(4, Tensor.FromArray(dh, B, HO), owned: true);
-                if (sink.Needs(5)) sink.Add(5, Tensor.FromArray(dc, B, H), owned: true);
+                if (sink.Needs(0)) sink.Add(0, dgT, owned: true);
+                if (sink.Needs(4)) sink.Add(4, dhT(dh), owned: true);
+                if (sink.Needs(5)) sink.Add(5, dcT, owned: true);
             }, gx, w, bias, wr, h0c, c0c);
         }
         return new RecurrenceResult(result.Slice(0, 0, T * BO).Reshape(T, B, HO), result.Slice(0, T * BO, BO).Reshape(B, HO),
             result.Slice(0, T * BO + BO, BH).Reshape(B, H));
+    }
+
+    // The two state-gradient buffers a backward through time swaps every step (dh, then dh_{t−1} written over the other), as
+    // pooled tensors [B, width]: dh starts as the gradient reaching the last state. owner(dh) is the tensor over whichever
+    // buffer ends up holding dL/dh0.
+    static (float[] Dh, float[] DhPrev) GradientPair(ReadOnlySpan<float> last, int batch, int size, int width, out Func<float[], Tensor> owner)
+    {
+        var a = Tensor.Empty(batch, width); var b = Tensor.Empty(batch, width);
+        last.CopyTo(a.Data.AsSpan(0, size));
+        owner = d => ReferenceEquals(d, a.Data) ? a : b;
+        return (a.Data, b.Data);
     }
 
     // gh [B, G] = h·W_hhᵀ + b_hh
