@@ -27,6 +27,11 @@ public sealed record FineTuneOptions
     public bool LabelAllPieces { get; init; }
     /// <summary>Override the checkpoint's dropout probabilities (e.g. 0 for deterministic comparisons).</summary>
     public double? Dropout { get; init; }
+    /// <summary>
+    /// Ignore the checkpoint's weights: build the same architecture from the same config (and tokenizer) with the model
+    /// family's initialiser — the from-scratch control of a transfer experiment, differing from the pretrained run only in init.
+    /// </summary>
+    public bool RandomInit { get; init; }
     public bool DisableProgressBar { get; init; }
     public bool SaveCheckpoints { get; init; }
     public string? ResumeFrom { get; init; }
@@ -45,9 +50,10 @@ public static class FineTuning
 {
     /// <summary>
     /// Loads <paramref name="modelDir"/> with a head of the given task and label set (a head of another size is
-    /// re-initialised, as HF's <c>ignore_mismatched_sizes</c>).
+    /// re-initialised, as HF's <c>ignore_mismatched_sizes</c>). With <paramref name="randomInit"/> the checkpoint is not read: every
+    /// parameter comes from the family's initialiser (seeded by <paramref name="seed"/>) over the same config.
     /// </summary>
-    public static PretrainedModel LoadForTask(string modelDir, bool tokenTask, LabelSet labels, int seed, double? dropout = null)
+    public static PretrainedModel LoadForTask(string modelDir, bool tokenTask, LabelSet labels, int seed, double? dropout = null, bool randomInit = false)
     {
         string dir = AutoModel.ResolveDirectory(modelDir);
         var config = ModelConfigLoader.Load(dir);
@@ -68,7 +74,8 @@ public static class FineTuning
                 DistilBertConfig d => d with { Dropout = p, AttentionDropout = p, SeqClassifDropout = p },
                 _ => config,
             };
-        return AutoModel.FromPretrained(dir, config, new ModelLoadOptions { Seed = seed, IgnoreMismatchedSizes = true });
+        var load = new ModelLoadOptions { Seed = seed, IgnoreMismatchedSizes = true };
+        return randomInit ? AutoModel.FromConfigFor(dir, config, load) : AutoModel.FromPretrained(dir, config, load);
     }
 
     /// <summary>Freezes every parameter of the base encoder (names under <see cref="PretrainedModel.BaseModelPrefix"/>).</summary>
@@ -104,7 +111,7 @@ public static class FineTuning
     // The task model (head sized for the labels, base frozen if asked), its tokenizer, and whether it takes token types.
     static (PretrainedModel Model, BertTokenizer Tokenizer, bool TokenTypes) Prepare(string modelDir, bool tokenTask, LabelSet labels, FineTuneOptions options)
     {
-        var model = LoadForTask(modelDir, tokenTask, labels, options.Seed, options.Dropout);
+        var model = LoadForTask(modelDir, tokenTask, labels, options.Seed, options.Dropout, options.RandomInit);
         if (options.FreezeBase) FreezeBase(model);
         return (model, BertTokenizer.FromDirectory(model.SourceDirectory!), model.ModelType == "bert");
     }
