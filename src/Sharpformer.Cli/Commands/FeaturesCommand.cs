@@ -6,12 +6,12 @@ using Sharpformer.Training.Workflows;
 
 namespace Sharpformer.Cli.Commands;
 
-/// <summary><c>sharpformer features</c>: frozen-encoder features + logistic regression, scored on a test file.</summary>
+/// <summary><c>sharpformer features</c>: frozen-encoder (or GPT-2 decoder) features + logistic regression, scored on a test file.</summary>
 internal static class FeaturesCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "BERT/DistilBERT model directory (its encoder is used frozen; a head checkpoint's encoder works too).", Required = true };
+        var model = new Option<string>("--model") { Description = "BERT/DistilBERT or GPT-2 model directory (used frozen; a head checkpoint's encoder works too; GPT-2 pools with --pooling last or mean).", Required = true };
         var train = new Option<string>("--train") { Description = "Training file (AG News CSV, emotion 'text;label', CSV with header, JSON lines).", Required = true };
         var test = new Option<string>("--test") { Description = "Test file in a recognised format, scored with the fitted regression.", Required = true };
         var format = new Option<TextFileFormat>("--format") { Description = "Data format when recognition from the file is not wanted.", DefaultValueFactory = _ => TextFileFormat.Auto };

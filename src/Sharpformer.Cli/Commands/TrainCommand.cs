@@ -62,7 +62,7 @@ internal static class TrainCommand
         var textColumn = new Option<string>("--text-column") { Description = "CSV column / JSON field holding the text.", DefaultValueFactory = _ => "text" };
         var labelColumn = new Option<string>("--label-column") { Description = "CSV column / JSON field holding the label.", DefaultValueFactory = _ => "label" };
         var architecture = new Option<string?>("--architecture") { Description = "Train from scratch: 'seed-transformer' (the Keras-tutorial model)." };
-        var model = new Option<string?>("--model") { Description = "Fine-tune this BERT/DistilBERT model directory instead (mutually exclusive with --architecture)." };
+        var model = new Option<string?>("--model") { Description = "Fine-tune this BERT/DistilBERT/GPT-2 model directory instead (mutually exclusive with --architecture); a GPT-2 classifies from its last non-pad token." };
         var output = new Option<string>("--output") { Description = "Model directory to write (checkpoints and metrics.jsonl go there too).", Required = true };
         var epochs = new Option<double>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 3 };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and dropout.", DefaultValueFactory = _ => 0 };

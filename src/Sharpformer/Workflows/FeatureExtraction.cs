@@ -4,6 +4,7 @@ using Sharpformer.Data;
 using Sharpformer.Metrics;
 using Sharpformer.Models;
 using Sharpformer.Pipelines;
+using Sharpformer.Tensors;
 using Sharpformer.Tokenization;
 
 namespace Sharpformer.Training.Workflows;
@@ -69,14 +70,55 @@ public static class FeatureExtraction
         return [.. pipeline.Run(texts, cancellationToken)];
     }
 
+    /// <summary>
+    /// One feature vector per text from a frozen GPT-2 decoder: texts truncated to <see cref="FeatureOptions.MaxLength"/>, batches
+    /// right-padded with the EOS id (GPT-2 has no pad token; the attention mask hides it), pooled by <see cref="FeatureExtractionPipeline.Pool"/>
+    /// — <see cref="Pooling.LastToken"/> (what GPT2ForSequenceClassification reads) or <see cref="Pooling.MaskedMean"/>.
+    /// </summary>
+    public static float[][] ExtractGpt(Gpt2Model decoder, ByteLevelBpeTokenizer tokenizer, IReadOnlyList<string> texts, FeatureOptions options,
+        CancellationToken cancellationToken = default)
+    {
+        if (options.Pooling is Pooling.Cls or Pooling.Pooled)
+            throw new NotSupportedException($"a GPT-2 has no [CLS] token or pooler; use --pooling last or mean, not {options.Pooling}.");
+        int maxLength = Math.Min(options.MaxLength, decoder.Config.NPositions);
+        int pad = tokenizer.PadTokenId ?? decoder.Config.PadTokenId ?? decoder.Config.EosTokenId ?? 0;
+        var data = FineTuning.EncodeTexts(tokenizer, texts.Select(t => new TextExample(t, 0)).ToList(), maxLength, false, cancellationToken, pad);
+        var features = new float[texts.Count][];
+        int h = decoder.Config.NEmbd;
+        using var _ = Autograd.NoGrad();
+        for (int start = 0; start < texts.Count; start += options.BatchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int n = Math.Min(options.BatchSize, texts.Count - start);
+            var batch = data.Collate(Enumerable.Range(start, n).ToArray());
+            var hidden = decoder.Forward(new CausalLMInput(batch.InputIds, batch.Batch, batch.Seq, batch.AttentionMask)).LastHiddenState.ToArray();
+            var output = new PipelineModelOutput(null, [], hidden, h, null, null);
+            for (int r = 0; r < n; r++) features[start + r] = FeatureExtractionPipeline.Pool(options.Pooling, output, batch, r);
+        }
+        return features;
+    }
+
     /// <summary>Extracts features for both sets, fits the regression on the training set and scores the test set.</summary>
     public static FeatureClassifierResult TrainAndEvaluate(string modelDir, IReadOnlyList<TextExample> train, IReadOnlyList<TextExample> test,
         LabelSet labels, FeatureOptions options, CancellationToken cancellationToken = default)
     {
-        var encoder = LoadEncoder(modelDir, options.Pooling, options.RandomInit, options.Seed);
-        var tokenizer = BertTokenizer.FromDirectory(AutoModel.ResolveDirectory(modelDir));
-        var xTrain = Extract(encoder, tokenizer, train.Select(e => e.Text).ToList(), options, cancellationToken);
-        var xTest = Extract(encoder, tokenizer, test.Select(e => e.Text).ToList(), options, cancellationToken);
+        IReadOnlyList<float[]> xTrain, xTest;
+        string dir = AutoModel.ResolveDirectory(modelDir);
+        if (ModelConfigLoader.Load(dir) is Gpt2Config)
+        {
+            var decoder = options.RandomInit ? new Gpt2Model(Gpt2Config.Load(dir), options.Seed) : Gpt2Model.FromPretrained(dir);
+            decoder.Eval();
+            var bpe = ByteLevelBpeTokenizer.FromDirectory(dir);
+            xTrain = ExtractGpt(decoder, bpe, train.Select(e => e.Text).ToList(), options, cancellationToken);
+            xTest = ExtractGpt(decoder, bpe, test.Select(e => e.Text).ToList(), options, cancellationToken);
+        }
+        else
+        {
+            var encoder = LoadEncoder(modelDir, options.Pooling, options.RandomInit, options.Seed);
+            var tokenizer = BertTokenizer.FromDirectory(dir);
+            xTrain = Extract(encoder, tokenizer, train.Select(e => e.Text).ToList(), options, cancellationToken);
+            xTest = Extract(encoder, tokenizer, test.Select(e => e.Text).ToList(), options, cancellationToken);
+        }
         return FitAndScore(xTrain, train.Select(e => e.Label).ToArray(), xTest, test.Select(e => e.Label).ToArray(), labels, options, cancellationToken);
     }
 

@@ -36,8 +36,11 @@ public sealed record TaskResult(string Task, string Split, string Method, string
         {
             ["task"] = Task, ["split"] = Split, ["method"] = Method, ["model"] = Model, ["model_type"] = ModelType, ["init"] = Init, ["seed"] = Seed,
             ["metrics"] = metrics, ["budget"] = budget, ["seconds"] = Math.Round(Seconds, 1), ["cpu_seconds"] = Math.Round(CpuSeconds, 1),
-        }.ToJsonString();
+        }.ToJsonString(LineOptions);
     }
+
+    // "tfidf+lr" stays readable: no \u002B escapes (the line is data for scripts, never embedded in HTML).
+    static readonly JsonSerializerOptions LineOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Reads one line of a results file.</summary>
     /// <exception cref="DataFormatException">The line is not a result object; the message names the file, line and field.</exception>
@@ -102,7 +105,7 @@ public sealed record TaskResult(string Task, string Split, string Method, string
             ["epochs"] = options.Epochs, ["batch_size"] = options.BatchSize, ["learning_rate"] = options.LearningRate, ["max_length"] = options.MaxLength,
             ["warmup_ratio"] = options.WarmupRatio, ["weight_decay"] = options.WeightDecay, ["train_examples"] = trainExamples, ["steps"] = result.Train.GlobalStep,
         };
-        return new TaskResult(task, split, options.FreezeBase ? "head-only" : "fine-tune", modelDir, result.Model.Model.ModelType,
+        return new TaskResult(task, split, options.FreezeBase ? "head-only" : "fine-tune", modelDir, result.ModelType,
             options.RandomInit ? "random" : "pretrained", options.Seed, metrics, budget, seconds, cpuSeconds);
     }
 
@@ -126,7 +129,7 @@ public sealed record TaskResult(string Task, string Split, string Method, string
 public static class TaskResultTable
 {
     /// <summary>
-    /// One table row per result, in file order: task, method, model (directory name), init, accuracy, weighted F1, entity F1 (×100,
+    /// One table row per result, grouped by task (tasks in order of first appearance, rows in file order within a task): task, method, model (directory name), init, accuracy, weighted F1, entity F1 (×100,
     /// one decimal), the change of the headline metric against the row's from-scratch control (same task, split, method, model,
     /// seed and budget with init "random"), the budget and the CPU minutes. A missing metric or control shows as "–".
     /// </summary>
@@ -139,7 +142,8 @@ public static class TaskResultTable
         sb.Append("| Task | Method | Model | Init | Accuracy | Weighted F1 | Entity F1 | Δ vs random init | Budget | CPU min |\n");
         sb.Append("|---|---|---|---|---:|---:|---:|---:|---|---:|\n");
         var inv = CultureInfo.InvariantCulture;
-        foreach (var r in rows)
+        var taskOrder = rows.Select(r => r.Task).Distinct().ToList();
+        foreach (var r in rows.OrderBy(r => taskOrder.IndexOf(r.Task)))
         {
             string delta = r.Init == "pretrained" && controls.TryGetValue(r.ControlKey, out var c) && r.MainMetric is double m && c.MainMetric is double b
                 ? (100 * (m - b)).ToString("+0.0;−0.0;0.0", inv) : "–";

@@ -81,6 +81,7 @@ public sealed class TransferResultsTests : IDisposable
         Assert.Equal((row.Task, row.Split, row.Method, row.Model, row.ModelType, row.Init, row.Seed, row.Seconds, row.CpuSeconds),
             (back.Task, back.Split, back.Method, back.Model, back.ModelType, back.Init, back.Seed, back.Seconds, back.CpuSeconds));
         Assert.Equal(0.912346, back.Metrics["accuracy"], 12);
+        Assert.Contains("\"method\":\"tfidf+lr\"", Row("ag_news", "tfidf+lr", "", "none", 0.5).ToJson());
         Assert.Equal(2.0, back.Budget["epochs"]);
         Assert.Equal("{\"task\":\"ag_news\",\"split\":\"test\",\"method\":\"fine-tune\",\"model\":\"/m/mini\",\"model_type\":\"bert\",\"init\":\"pretrained\",\"seed\":0," +
             "\"metrics\":{\"accuracy\":0.912346,\"f1_weighted\":0.902346},\"budget\":{\"epochs\":2,\"steps\":11},\"seconds\":30,\"cpu_seconds\":90}", row.ToJson());
@@ -94,7 +95,7 @@ public sealed class TransferResultsTests : IDisposable
         Assert.Throws<DataFormatException>(() => TaskResult.Parse("not json", "results.jsonl", 1));
     }
 
-    // Each pretrained row is compared with the random-init row of the same task, method, model, seed and budget (steps taken
+    // Rows are grouped by task (first-appearance order); each pretrained row is compared with the random-init row of the same task, method, model, seed and budget (steps taken
     // aside); a row without such a control, or another budget, shows "–".
     [Fact]
     public void MarkdownTablePairsPretrainedRowsWithTheirRandomInitControl()
@@ -103,9 +104,9 @@ public sealed class TransferResultsTests : IDisposable
         {
             Row("ag_news", "fine-tune", "/m/mini", "pretrained", 0.9012),
             Row("ag_news", "fine-tune", "/m/mini", "random", 0.8712),
+            Row("conll2003", "fine-tune", "/m/mini/", "pretrained", 0.70, key: "entity_f1"),
             Row("ag_news", "fine-tune", "/m/mini", "pretrained", 0.95, epochs: 3),
             Row("ag_news", "tfidf+lr", "", "none", 0.8811),
-            Row("conll2003", "fine-tune", "/m/mini/", "pretrained", 0.70, key: "entity_f1"),
             Row("conll2003", "fine-tune", "/m/mini/", "random", 0.75, key: "entity_f1"),
         };
         string expected =
