@@ -13,6 +13,8 @@
 #   ADAPTED [made here]   a domain-adapted copy of MODEL_DIR; by default `pretrain --init MODEL_DIR` on the three tasks'
 #                         train text for ADAPT_STEPS [1000] updates (batch 32 × 128 tokens), written to $OUT/adapted
 #   SKIP_ADAPT=1          leave the domain-adaptation rows out
+#   BERT_LOG, GPT_LOG [<dir>/metrics.jsonl]  the pretraining runs' metrics.jsonl: their last held-out evaluation becomes a
+#                         "pretrain" row (MLM accuracy for BERT, next-token accuracy and perplexity for GPT-2); skipped when absent
 #   QUICK=1               smoke test of the machinery: 64 training examples, 1 epoch, the first 200 test texts /
 #                         100 test sentences, 20 adaptation steps (numbers meaningless; rows marked by train_examples)
 #
@@ -100,6 +102,30 @@ feat() { # feat NAME MODEL TASK TRAIN TEST POOLING SEED [extra…]: frozen featu
     "${feature_limit[@]}" --json --threads "$threads" "$@"
 }
 
+# pretrain_row NAME MODEL LOG: the last held-out evaluation of a pretraining run as a result line (perplexity = exp(eval_loss)).
+pretrain_row() {
+  local name="$1" m="$2" log="$3"
+  order+=("$name")
+  [ -s "$out/rows/$name.json" ] && return 0
+  if [ ! -f "$log" ]; then echo "skip $name: no pretraining log $log" >&2; order=("${order[@]:0:${#order[@]}-1}"); return 0; fi
+  /usr/bin/python3 - "$m" "$log" > "$out/rows/$name.json.tmp" <<'PY'
+import json, math, sys
+model, log = sys.argv[1], sys.argv[2]
+config = json.load(open(model + "/config.json"))
+evals = [r for r in map(json.loads, filter(str.strip, open(log))) if r.get("kind") == "eval" and "eval_loss" in r]
+if not evals: sys.exit(f"{log}: no evaluation record")
+e = evals[-1]
+gpt = config["model_type"] == "gpt2"
+print(json.dumps({"task": "pretraining", "split": "held-out", "method": "clm" if gpt else "mlm", "model": model,
+    "model_type": config["model_type"], "init": "pretrained", "seed": 0,
+    "metrics": {"accuracy": e["eval_accuracy"], "loss": e["eval_loss"], "perplexity": math.exp(e["eval_loss"])},
+    "budget": {"steps": e["step"], "epochs": e["epoch"]}, "seconds": 0, "cpu_seconds": 0}, separators=(",", ":")))
+PY
+  mv "$out/rows/$name.json.tmp" "$out/rows/$name.json"
+}
+
+pretrain_row bert-pretraining "$model" "${BERT_LOG:-$model/metrics.jsonl}"
+[ -z "$gpt" ] || pretrain_row gpt-pretraining "$gpt" "${GPT_LOG:-$gpt/metrics.jsonl}"
 row ag-tfidf baseline --dataset agnews --data "$data" --json
 row emotion-tfidf baseline --dataset emotion --data "$data" --json
 for s in $seeds; do

@@ -130,7 +130,7 @@ public static class TaskResultTable
 {
     /// <summary>
     /// One table row per result, grouped by task (tasks in order of first appearance, rows in file order within a task): task, method, model (directory name), init, accuracy, weighted F1, entity F1 (×100,
-    /// one decimal), the change of the headline metric against the row's from-scratch control (same task, split, method, model,
+    /// one decimal), other metrics (e.g. a pretraining row's perplexity), the change of the headline metric against the row's from-scratch control (same task, split, method, model,
     /// seed and budget with init "random"), the budget and the CPU minutes. A missing metric or control shows as "–".
     /// </summary>
     public static string Markdown(IReadOnlyList<TaskResult> rows)
@@ -139,8 +139,8 @@ public static class TaskResultTable
         foreach (var r in rows)
             if (r.Init == "random") controls.TryAdd(r.ControlKey, r);
         var sb = new StringBuilder();
-        sb.Append("| Task | Method | Model | Init | Accuracy | Weighted F1 | Entity F1 | Δ vs random init | Budget | CPU min |\n");
-        sb.Append("|---|---|---|---|---:|---:|---:|---:|---|---:|\n");
+        sb.Append("| Task | Method | Model | Init | Accuracy | Weighted F1 | Entity F1 | Δ vs random init | Other | Budget | CPU min |\n");
+        sb.Append("|---|---|---|---|---:|---:|---:|---:|---|---|---:|\n");
         var inv = CultureInfo.InvariantCulture;
         var taskOrder = rows.Select(r => r.Task).Distinct().ToList();
         foreach (var r in rows.OrderBy(r => taskOrder.IndexOf(r.Task)))
@@ -148,10 +148,14 @@ public static class TaskResultTable
             string delta = r.Init == "pretrained" && controls.TryGetValue(r.ControlKey, out var c) && r.MainMetric is double m && c.MainMetric is double b
                 ? (100 * (m - b)).ToString("+0.0;−0.0;0.0", inv) : "–";
             string budget = string.Join(", ", r.Budget.Select(kv => $"{kv.Key} {TaskResult.Format(kv.Value)}"));
-            sb.Append(inv, $"| {r.Task} | {r.Method} | {ModelName(r.Model)} | {r.Init} | {Points(r, "accuracy")} | {Points(r, "f1_weighted")} | {Points(r, "entity_f1")} | {delta} | {budget} | {r.CpuSeconds / 60:F1} |\n");
+            var other = r.Metrics.Where(kv => !Shown.Contains(kv.Key)).Select(kv => $"{kv.Key} {TaskResult.Format(Math.Round(kv.Value, 4))}").ToList();
+            sb.Append(inv, $"| {r.Task} | {r.Method} | {ModelName(r.Model)} | {r.Init} | {Points(r, "accuracy")} | {Points(r, "f1_weighted")} | {Points(r, "entity_f1")} | {delta} | {(other.Count == 0 ? "–" : string.Join(", ", other))} | {budget} | {r.CpuSeconds / 60:F1} |\n");
         }
         return sb.ToString();
     }
+
+    // Metrics with their own column, or that describe the run rather than the model (loss, throughput, entity P/R, token accuracy).
+    static readonly HashSet<string> Shown = ["accuracy", "f1_weighted", "entity_f1", "loss", "samples_per_s", "entity_precision", "entity_recall", "token_accuracy", "f1_macro"];
 
     static string Points(TaskResult r, string key) =>
         r.Metrics.TryGetValue(key, out var v) ? (100 * v).ToString("F1", CultureInfo.InvariantCulture) : "–";

@@ -102,6 +102,8 @@ public sealed class TransferResultsTests : IDisposable
     {
         var rows = new[]
         {
+            new TaskResult("pretraining", "held-out", "clm", "/m/gpt", "gpt2", "pretrained", 0,
+                new Dictionary<string, double> { ["accuracy"] = 0.25, ["loss"] = 3.5, ["perplexity"] = 33.11547 }, new Dictionary<string, object> { ["steps"] = 1000.0 }, 0, 0),
             Row("ag_news", "fine-tune", "/m/mini", "pretrained", 0.9012),
             Row("ag_news", "fine-tune", "/m/mini", "random", 0.8712),
             Row("conll2003", "fine-tune", "/m/mini/", "pretrained", 0.70, key: "entity_f1"),
@@ -110,14 +112,15 @@ public sealed class TransferResultsTests : IDisposable
             Row("conll2003", "fine-tune", "/m/mini/", "random", 0.75, key: "entity_f1"),
         };
         string expected =
-            "| Task | Method | Model | Init | Accuracy | Weighted F1 | Entity F1 | Δ vs random init | Budget | CPU min |\n" +
-            "|---|---|---|---|---:|---:|---:|---:|---|---:|\n" +
-            "| ag_news | fine-tune | mini | pretrained | 90.1 | 89.1 | – | +3.0 | epochs 2, steps 11 | 1.5 |\n" +
-            "| ag_news | fine-tune | mini | random | 87.1 | 86.1 | – | – | epochs 2, steps 10 | 1.5 |\n" +
-            "| ag_news | fine-tune | mini | pretrained | 95.0 | 94.0 | – | – | epochs 3, steps 11 | 1.5 |\n" +
-            "| ag_news | tfidf+lr | – | none | 88.1 | 87.1 | – | – | epochs 2, steps 11 | 1.5 |\n" +
-            "| conll2003 | fine-tune | mini | pretrained | – | – | 70.0 | −5.0 | epochs 2, steps 11 | 1.5 |\n" +
-            "| conll2003 | fine-tune | mini | random | – | – | 75.0 | – | epochs 2, steps 10 | 1.5 |\n";
+            "| Task | Method | Model | Init | Accuracy | Weighted F1 | Entity F1 | Δ vs random init | Other | Budget | CPU min |\n" +
+            "|---|---|---|---|---:|---:|---:|---:|---|---|---:|\n" +
+            "| pretraining | clm | gpt | pretrained | 25.0 | – | – | – | perplexity 33.1155 | steps 1000 | 0.0 |\n" +
+            "| ag_news | fine-tune | mini | pretrained | 90.1 | 89.1 | – | +3.0 | – | epochs 2, steps 11 | 1.5 |\n" +
+            "| ag_news | fine-tune | mini | random | 87.1 | 86.1 | – | – | – | epochs 2, steps 10 | 1.5 |\n" +
+            "| ag_news | fine-tune | mini | pretrained | 95.0 | 94.0 | – | – | – | epochs 3, steps 11 | 1.5 |\n" +
+            "| ag_news | tfidf+lr | – | none | 88.1 | 87.1 | – | – | – | epochs 2, steps 11 | 1.5 |\n" +
+            "| conll2003 | fine-tune | mini | pretrained | – | – | 70.0 | −5.0 | – | epochs 2, steps 11 | 1.5 |\n" +
+            "| conll2003 | fine-tune | mini | random | – | – | 75.0 | – | – | epochs 2, steps 10 | 1.5 |\n";
         Assert.Equal(expected, TaskResultTable.Markdown(rows));
 
         Directory.CreateDirectory(_root);
