@@ -129,7 +129,8 @@ public sealed record TaskResult(string Task, string Split, string Method, string
 public static class TaskResultTable
 {
     /// <summary>
-    /// One table row per result, grouped by task (tasks in order of first appearance, rows in file order within a task): task, method, model (directory name), init, accuracy, weighted F1, entity F1 (×100,
+    /// One table row per result, grouped by task, then by method and model (each in order of first appearance, so a pretrained row
+    /// and its control sit together; file order within a group): task, method, model (directory name), init, accuracy, weighted F1, entity F1 (×100,
     /// one decimal), other metrics (e.g. a pretraining row's perplexity), the change of the headline metric against the row's from-scratch control (same task, split, method, model,
     /// seed and budget with init "random"), the budget and the CPU minutes. A missing metric or control shows as "–".
     /// </summary>
@@ -143,7 +144,8 @@ public static class TaskResultTable
         sb.Append("|---|---|---|---|---:|---:|---:|---:|---|---|---:|\n");
         var inv = CultureInfo.InvariantCulture;
         var taskOrder = rows.Select(r => r.Task).Distinct().ToList();
-        foreach (var r in rows.OrderBy(r => taskOrder.IndexOf(r.Task)))
+        var runOrder = rows.Select(r => (r.Method, r.Model)).Distinct().ToList();
+        foreach (var r in rows.OrderBy(r => taskOrder.IndexOf(r.Task)).ThenBy(r => runOrder.IndexOf((r.Method, r.Model))))
         {
             string delta = r.Init == "pretrained" && controls.TryGetValue(r.ControlKey, out var c) && r.MainMetric is double m && c.MainMetric is double b
                 ? (100 * (m - b)).ToString("+0.0;−0.0;0.0", inv) : "–";

@@ -95,7 +95,7 @@ public sealed class TransferResultsTests : IDisposable
         Assert.Throws<DataFormatException>(() => TaskResult.Parse("not json", "results.jsonl", 1));
     }
 
-    // Rows are grouped by task (first-appearance order); each pretrained row is compared with the random-init row of the same task, method, model, seed and budget (steps taken
+    // Rows are grouped by task, then method and model (first-appearance order); each pretrained row is compared with the random-init row of the same task, method, model, seed and budget (steps taken
     // aside); a row without such a control, or another budget, shows "–".
     [Fact]
     public void MarkdownTablePairsPretrainedRowsWithTheirRandomInitControl()
@@ -105,10 +105,10 @@ public sealed class TransferResultsTests : IDisposable
             new TaskResult("pretraining", "held-out", "clm", "/m/gpt", "gpt2", "pretrained", 0,
                 new Dictionary<string, double> { ["accuracy"] = 0.25, ["loss"] = 3.5, ["perplexity"] = 33.11547 }, new Dictionary<string, object> { ["steps"] = 1000.0 }, 0, 0),
             Row("ag_news", "fine-tune", "/m/mini", "pretrained", 0.9012),
+            Row("ag_news", "tfidf+lr", "", "none", 0.8811),
             Row("ag_news", "fine-tune", "/m/mini", "random", 0.8712),
             Row("conll2003", "fine-tune", "/m/mini/", "pretrained", 0.70, key: "entity_f1"),
             Row("ag_news", "fine-tune", "/m/mini", "pretrained", 0.95, epochs: 3),
-            Row("ag_news", "tfidf+lr", "", "none", 0.8811),
             Row("conll2003", "fine-tune", "/m/mini/", "random", 0.75, key: "entity_f1"),
         };
         string expected =
