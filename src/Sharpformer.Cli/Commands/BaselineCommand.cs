@@ -4,6 +4,7 @@ using System.Text.Json;
 using Sharpformer.Classical;
 using Sharpformer.Data;
 using Sharpformer.Metrics;
+using Sharpformer.Training.Workflows;
 
 namespace Sharpformer.Cli.Commands;
 
@@ -26,7 +27,7 @@ public static class BaselineCommand
         var features = new Option<string>("--features") { Description = "tfidf | counts", DefaultValueFactory = _ => "tfidf" };
         features.AcceptOnlyFromAmong("tfidf", "counts");
         var minDf = new Option<int>("--min-df") { Description = "Keep terms in at least this many training texts.", DefaultValueFactory = _ => 1 };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the report." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON result line (task, split, method, metrics, budget, seconds, cpu_seconds) instead of the report." };
         var cmd = new Command("baseline", "Train and score a TF-IDF + logistic regression text classifier (scikit-learn semantics).");
         foreach (var o in new Option[] { dataset, data, c, maxIter, features, minDf, json }) cmd.Options.Add(o);
         cmd.SetAction(parse => CliErrors.Run(() => Execute(new Settings(parse.GetValue(dataset)!, parse.GetValue(data), parse.GetValue(c),
@@ -36,6 +37,7 @@ public static class BaselineCommand
 
     public static int Execute(Settings s, TextWriter stdout, CancellationToken cancellationToken = default)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var root = DataFolder.Resolve(s.Data);
         var (train, test, labels) = s.Dataset switch
         {
@@ -53,11 +55,15 @@ public static class BaselineCommand
         var opt = model.Classifier.Optimization!;
         if (s.Json)
         {
-            stdout.WriteLine(JsonSerializer.Serialize(new
+            // The results-table line (method "tfidf+lr"); the term count and L-BFGS outcome ride along in the budget.
+            var budget = new Dictionary<string, object>
             {
-                dataset = s.Dataset, train = train.Count, test = test.Count, features = model.Vectorizer.Vocabulary.Count, tfidf = s.Tfidf, C = s.C,
-                iterations = opt.Iterations, stop = opt.Stop.ToString(), accuracy = report.Accuracy, macro_f1 = report.Macro.F1, weighted_f1 = report.Weighted.F1,
-            }));
+                ["features"] = s.Tfidf ? "tfidf" : "counts", ["min_df"] = s.MinDf, ["C"] = s.C, ["train_examples"] = train.Count, ["test_examples"] = test.Count,
+                ["terms"] = model.Vectorizer.Vocabulary.Count, ["lbfgs_iterations"] = opt.Iterations,
+            };
+            var metrics = new Dictionary<string, double> { ["accuracy"] = report.Accuracy, ["f1_weighted"] = report.Weighted.F1, ["f1_macro"] = report.Macro.F1 };
+            stdout.WriteLine(new TaskResult(s.Dataset == "agnews" ? "ag_news" : s.Dataset, "test", "tfidf+lr", "", null, "none", 0, metrics, budget,
+                clock.Elapsed.TotalSeconds, TaskResult.ProcessCpuSeconds()).ToJson());
             return 0;
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -19,6 +19,7 @@ internal static class CommandCatalog
         yield return BaselineCommand.Create();
         yield return TrainCommand.Create();
         yield return FeaturesCommand.Create();
+        yield return ResultsTableCommand.Create();
         yield return EvaluateCommand.Create();
         yield return ClassifyCommand.Create();
         yield return NerCommand.Create();

@@ -6,12 +6,12 @@ using Sharpformer.Training.Workflows;
 
 namespace Sharpformer.Cli.Commands;
 
-/// <summary><c>sharpformer features</c>: frozen-encoder features + logistic regression, scored on a test file.</summary>
+/// <summary><c>sharpformer features</c>: frozen-encoder (or GPT-2 decoder) features + logistic regression, scored on a test file.</summary>
 internal static class FeaturesCommand
 {
     public static Command Create()
     {
-        var model = ModelOption.Create("BERT/DistilBERT model directory (its encoder is used frozen; a head checkpoint's encoder works too).", Hub.ShippedTask.Features);
+        var model = ModelOption.Create("BERT/DistilBERT or GPT-2 model directory (used frozen; a head checkpoint's encoder works too; GPT-2 pools with --pooling last or mean).", Hub.ShippedTask.Features);
         var train = new Option<string>("--train") { Description = "Training file (AG News CSV, emotion 'text;label', CSV with header, JSON lines).", Required = true };
         var test = new Option<string>("--test") { Description = "Test file in a recognised format, scored with the fitted regression.", Required = true };
         var format = new Option<TextFileFormat>("--format") { Description = "Data format when recognition from the file is not wanted.", DefaultValueFactory = _ => TextFileFormat.Auto };
@@ -21,10 +21,13 @@ internal static class FeaturesCommand
         var maxLength = new Option<int>("--max-length") { Description = "Truncate texts to this many tokens.", DefaultValueFactory = _ => 128 };
         var limit = new Option<int?>("--limit") { Description = "Use only the first N training and N test texts (quick runs)." };
         var noScale = new Option<bool>("--no-standardize") { Description = "Fit on raw features instead of standardised ones." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object (accuracy, f1_weighted, confusion matrix) instead of a report." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON result line (task, split, method, model, init, seed, metrics, budget, seconds, cpu_seconds) instead of a report." };
+        var randomInit = TrainCommand.RandomInitOption();
+        var seed = new Option<int>("--seed") { Description = "Seed of the initialiser with --random-init.", DefaultValueFactory = _ => 0 };
+        var task = TrainCommand.TaskOption();
         var threads = ThreadsOption.Create();
         var cmd = new Command("features", "Extract frozen encoder features, fit a logistic regression (L-BFGS) and report test accuracy, weighted F1 and the confusion matrix.");
-        foreach (var o in new Option[] { model, train, test, format, pooling, c, maxIter, maxLength, limit, noScale, json, threads }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, train, test, format, pooling, c, maxIter, maxLength, limit, noScale, json, randomInit, seed, task, threads }) cmd.Options.Add(o);
         cmd.SetAction((r, ct) =>
         {
             using var scope = Tensors.ExecutionScope.Enter(ThreadsOption.Read(r, threads));
@@ -33,18 +36,20 @@ internal static class FeaturesCommand
             var labels = trainSet.Labels ?? throw new DataFormatException(trainSet.File, 1, "the reader produced no label set.");
             IReadOnlyList<TextExample> tr = trainSet, te = TextClassificationFiles.Read(r.GetValue(test)!, fmt, labels);
             if (r.GetValue(limit) is int n) { tr = tr.Take(n).ToList(); te = te.Take(n).ToList(); }
-            var options = new FeatureOptions { Pooling = PipelineVerbs.ParsePooling(r.GetValue(pooling)!), C = r.GetValue(c), MaxIterations = r.GetValue(maxIter), MaxLength = r.GetValue(maxLength), Standardize = !r.GetValue(noScale) };
+            var options = new FeatureOptions
+            {
+                Pooling = PipelineVerbs.ParsePooling(r.GetValue(pooling)!), C = r.GetValue(c), MaxIterations = r.GetValue(maxIter), MaxLength = r.GetValue(maxLength),
+                Standardize = !r.GetValue(noScale), RandomInit = r.GetValue(randomInit), Seed = r.GetValue(seed),
+            };
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var result = FeatureExtraction.TrainAndEvaluate(ModelOption.Read(r, model, Hub.ShippedTask.Features), tr, te, labels, options, ct);
+            string modelDir = ModelOption.Read(r, model, Hub.ShippedTask.Features);
+            var result = FeatureExtraction.TrainAndEvaluate(modelDir, tr, te, labels, options, ct);
             double seconds = clock.Elapsed.TotalSeconds;
             if (r.GetValue(json))
             {
-                var counts = Enumerable.Range(0, labels.Count).Select(i => Enumerable.Range(0, labels.Count).Select(j => result.Confusion[i, j]).ToArray()).ToArray();
-                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
-                {
-                    ["accuracy"] = result.Accuracy, ["f1_weighted"] = result.F1Weighted, ["labels"] = labels.Names, ["confusion_matrix"] = counts,
-                    ["train_examples"] = tr.Count, ["test_examples"] = te.Count, ["lbfgs_iterations"] = result.Iterations, ["seconds"] = seconds,
-                }));
+                string testFile = r.GetValue(test)!;
+                Console.WriteLine(FeatureExtraction.ToTaskResult(r.GetValue(task) ?? TaskResult.TaskOf(testFile), TaskResult.SplitOf(testFile), modelDir, options, result,
+                    tr.Count, te.Count, seconds, TaskResult.ProcessCpuSeconds()).ToJson());
             }
             else
             {

@@ -74,13 +74,13 @@ internal sealed class PipelineVerbs
     /// <summary>The <c>--pooling</c> of embed and features, both verbs' spellings: mean|maskedmean, cls, pooled|pooler.</summary>
     public static Option<string> PoolingOption(string defaultValue) => new("--pooling")
     {
-        Description = "mean (masked mean of token states), cls ([CLS] state) or pooled (BERT pooler output).",
+        Description = "mean (masked mean of token states), cls ([CLS] state), pooled (BERT pooler output) or last (last non-pad token: GPT-2).",
         DefaultValueFactory = _ => defaultValue,
     };
 
     public static Pooling ParsePooling(string value) => value.ToLowerInvariant() switch
     {
-        "mean" or "maskedmean" => Pooling.MaskedMean, "cls" => Pooling.Cls, "pooled" or "pooler" => Pooling.Pooled,
-        var x => throw new ArgumentException($"--pooling {x} is unknown; use mean, cls or pooled."),
+        "mean" or "maskedmean" => Pooling.MaskedMean, "cls" => Pooling.Cls, "pooled" or "pooler" => Pooling.Pooled, "last" or "lasttoken" => Pooling.LastToken,
+        var x => throw new ArgumentException($"--pooling {x} is unknown; use mean, cls, pooled or last."),
     };
 }

@@ -17,6 +17,7 @@ internal static class TokenClassifierCommand
         var seed = new Option<int>("--seed") { Description = "Seed for head initialisation, shuffling and dropout.", DefaultValueFactory = _ => 0 };
         var batch = new Option<int>("--batch-size") { Description = "Per-step batch size.", DefaultValueFactory = _ => 16 };
         var lr = new Option<double>("--learning-rate") { Description = "Peak learning rate (AdamW, linear decay).", DefaultValueFactory = _ => 5e-5 };
+        var warmup = new Option<double>("--warmup-ratio") { Description = "Fraction of steps with linear warmup.", DefaultValueFactory = _ => 0.0 };
         var maxLength = new Option<int>("--max-length") { Description = "Truncate sentences to this many tokens.", DefaultValueFactory = _ => 128 };
         var limit = new Option<int?>("--limit") { Description = "Use only the first N training sentences (quick runs)." };
         var allPieces = new Option<bool>("--label-all-pieces") { Description = "Label every word piece (B- becomes I- after the first) instead of only the first piece." };
@@ -24,14 +25,17 @@ internal static class TokenClassifierCommand
         var iob1 = new Option<bool>("--iob1") { Description = "The files use IOB1 tags (original CoNLL-2003); convert them to IOB2." };
         var resume = TrainCommand.ResumeOption();
         var saveCheckpoints = new Option<bool>("--save-checkpoints") { Description = "Write a resumable checkpoint-<step>/ after every epoch." };
+        var randomInit = TrainCommand.RandomInitOption();
+        var task = TrainCommand.TaskOption();
         var common = new CommonOptions();
         var cmd = new Command("token-classifier", "Fine-tune a BERT-family model for token classification (NER) on CoNLL files.");
-        foreach (var o in new Option[] { model, train, eval, output, epochs, seed, batch, lr, maxLength, limit, allPieces, freeze, iob1, resume, saveCheckpoints })
+        foreach (var o in new Option[] { model, train, eval, output, epochs, seed, batch, lr, warmup, maxLength, limit, allPieces, freeze, iob1, resume, saveCheckpoints, randomInit, task })
             cmd.Options.Add(o);
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => TrainCommand.StopOnCtrlC(ct, ct =>
         {
             using var threadScope = common.EnterThreads(r);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var labels = LabelSet.Conll2003Ner;
             var conll = new ConllOptions(Tags: r.GetValue(iob1) ? ConllTags.ToIob2 : ConllTags.AsIs, Labels: labels);
             IReadOnlyList<TokenExample> trainSet = Conll.Read(r.GetValue(train)!, conll);
@@ -41,13 +45,16 @@ internal static class TokenClassifierCommand
             bool json = r.GetValue(common.Json);
             var options = new FineTuneOptions
             {
-                Epochs = r.GetValue(epochs), Seed = r.GetValue(seed), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr),
+                Epochs = r.GetValue(epochs), Seed = r.GetValue(seed), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), WarmupRatio = r.GetValue(warmup),
                 MaxLength = r.GetValue(maxLength), LabelAllPieces = r.GetValue(allPieces), FreezeBase = r.GetValue(freeze),
                 DisableProgressBar = r.GetValue(common.NoProgress), SaveCheckpoints = r.GetValue(saveCheckpoints),
-                ResumeFrom = TrainCommand.ResolveResume(r.GetValue(resume), outDir),
+                ResumeFrom = TrainCommand.ResolveResume(r.GetValue(resume), outDir), RandomInit = r.GetValue(randomInit),
             };
             var result = FineTuning.TrainTokenClassifier(r.GetValue(model)!, trainSet, evalSet, labels, outDir, options, rec => TrainCommand.PrintEval(rec, json), ct);
             TrainCommand.PrintSummary(result.Evaluations, result.Train, outDir, json);
+            if (json && r.GetValue(eval) is { } evalFile)
+                Console.WriteLine(TaskResult.FromFineTuning(r.GetValue(task) ?? TaskResult.TaskOf(evalFile), TaskResult.SplitOf(evalFile), r.GetValue(model)!, options, result,
+                    trainSet.Count, clock.Elapsed.TotalSeconds, TaskResult.ProcessCpuSeconds()).ToJson());
             return 0;
         }));
         return cmd;

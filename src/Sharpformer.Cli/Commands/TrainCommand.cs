@@ -62,7 +62,7 @@ internal static class TrainCommand
         var textColumn = new Option<string>("--text-column") { Description = "CSV column / JSON field holding the text.", DefaultValueFactory = _ => "text" };
         var labelColumn = new Option<string>("--label-column") { Description = "CSV column / JSON field holding the label.", DefaultValueFactory = _ => "label" };
         var architecture = new Option<string?>("--architecture") { Description = "Train from scratch: 'seed-transformer' (the Keras-tutorial model)." };
-        var model = new Option<string?>("--model") { Description = "Fine-tune this BERT/DistilBERT model directory instead (mutually exclusive with --architecture)." };
+        var model = new Option<string?>("--model") { Description = "Fine-tune this BERT/DistilBERT/GPT-2 model directory instead (mutually exclusive with --architecture); a GPT-2 classifies from its last non-pad token." };
         var output = new Option<string>("--output") { Description = "Model directory to write (checkpoints and metrics.jsonl go there too).", Required = true };
         var epochs = new Option<double>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 3 };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, shuffling and dropout.", DefaultValueFactory = _ => 0 };
@@ -78,14 +78,17 @@ internal static class TrainCommand
         var limit = new Option<int?>("--limit") { Description = "Use only the first N training texts (quick runs); the label set still comes from the whole file." };
         var dropout = new Option<float>("--dropout") { Description = "Seed transformer: dropout rate (0 makes runs depend only on the data order, e.g. to compare process counts).", DefaultValueFactory = _ => 0.1f };
         var loggingSteps = new Option<int>("--logging-steps") { Description = "Seed transformer: log train_loss to metrics.jsonl every N steps (default: once per epoch)." };
+        var randomInit = RandomInitOption();
+        var task = TaskOption();
         var common = new CommonOptions();
         var cmd = new Command("text-classifier", "Train a sequence classifier from scratch (--architecture seed-transformer) or by fine-tuning (--model DIR).");
-        foreach (var o in new Option[] { train, eval, format, textColumn, labelColumn, architecture, model, output, epochs, seed, batch, lr, masked, freeze, maxLength, warmup, weightDecay, resume, saveCheckpoints, limit, dropout, loggingSteps })
+        foreach (var o in new Option[] { train, eval, format, textColumn, labelColumn, architecture, model, output, epochs, seed, batch, lr, masked, freeze, maxLength, warmup, weightDecay, resume, saveCheckpoints, limit, dropout, loggingSteps, randomInit, task })
             cmd.Options.Add(o);
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => StopOnCtrlC(ct, ct =>
         {
             using var threadScope = common.EnterThreads(r);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             string? arch = r.GetValue(architecture), modelDir = r.GetValue(model);
             if ((arch == null) == (modelDir == null)) throw new ArgumentException("Give exactly one of --architecture seed-transformer (from scratch) or --model DIR (fine-tuning).");
             var fmt = r.GetValue(format);
@@ -114,14 +117,27 @@ internal static class TrainCommand
             {
                 Epochs = r.GetValue(epochs), Seed = r.GetValue(seed), BatchSize = r.GetValue(batch) ?? 16, LearningRate = r.GetValue(lr) ?? 5e-5,
                 FreezeBase = r.GetValue(freeze), MaxLength = r.GetValue(maxLength), WarmupRatio = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
-                DisableProgressBar = noProgress, SaveCheckpoints = r.GetValue(saveCheckpoints), ResumeFrom = resumeFrom,
+                DisableProgressBar = noProgress, SaveCheckpoints = r.GetValue(saveCheckpoints), ResumeFrom = resumeFrom, RandomInit = r.GetValue(randomInit),
             };
             var result = FineTuning.TrainTextClassifier(modelDir!, trainExamples, evalSet, labels, outDir, ft, rec => PrintEval(rec, json), ct);
             PrintSummary(result.Evaluations, result.Train, outDir, json);
+            if (json && r.GetValue(eval) is { } evalFile)
+                Console.WriteLine(TaskResult.FromFineTuning(r.GetValue(task) ?? TaskResult.TaskOf(evalFile), TaskResult.SplitOf(evalFile), modelDir!, ft, result,
+                    trainExamples.Count, clock.Elapsed.TotalSeconds, TaskResult.ProcessCpuSeconds()).ToJson());
             return 0;
         }));
         return cmd;
     }
+
+    internal static Option<bool> RandomInitOption() => new("--random-init")
+    {
+        Description = "Ignore the checkpoint's weights: the same architecture, config and tokenizer with the model family's initialiser (the from-scratch control of a transfer experiment).",
+    };
+
+    internal static Option<string?> TaskOption() => new("--task")
+    {
+        Description = "Task name in the final JSON result line (default: the evaluation file's folder, e.g. ag_news, emotion, conll2003).",
+    };
 
     internal static Option<string?> ResumeOption() => new("--resume") { Description = "Continue from a checkpoint directory (or 'latest' in --output)." };
 
@@ -211,7 +227,7 @@ internal static class TrainCommand
 /// <summary>Options every training verb shares.</summary>
 internal sealed class CommonOptions
 {
-    public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON object per line per evaluation (epoch, step, train_loss, eval_loss, eval metrics, samples_per_s)." };
+    public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON object per line per evaluation (epoch, step, train_loss, eval_loss, eval metrics, samples_per_s); fine-tuning with an evaluation file ends with a result line (task, split, method, model, init, seed, metrics, budget, seconds, cpu_seconds)." };
     public Option<bool> NoProgress { get; } = new("--no-progress") { Description = "Do not draw the progress line on stderr (it is also off when stderr is not a terminal)." };
     public Option<int> Threads { get; } = ThreadsOption.Create();
 

@@ -35,6 +35,19 @@ public static class AutoModel
         return model;
     }
 
+    /// <summary>
+    /// A freshly initialised model over <paramref name="config"/> that belongs to the model directory <paramref name="dir"/>: its
+    /// weights are ignored, but its tokenizer files stay the model's (<see cref="PretrainedModel.SourceDirectory"/>), so the
+    /// model saves and tokenizes as one loaded from there. Returned in eval mode, as <see cref="FromPretrained(string, ModelConfig, ModelLoadOptions?)"/>.
+    /// </summary>
+    public static PretrainedModel FromConfigFor(string dir, ModelConfig config, ModelLoadOptions? options = null)
+    {
+        var model = FromConfig(config, options);
+        model.SourceDirectory = dir;
+        model.Eval();
+        return model;
+    }
+
     static ModelConfig WithLabels(ModelConfig config, ModelLoadOptions options)
     {
         if (options.Labels is { } names)

@@ -480,6 +480,84 @@ public sealed class Gpt2LMHeadModel : Module, ICausalLM
             tokenizerDirectory ?? SourceDirectory, Gpt2Loading.TokenizerFiles);
 }
 
+/// <summary>
+/// GPT-2 with a linear classifier read at each row's last token (HF <c>GPT2ForSequenceClassification</c>): logits =
+/// h[b, last_b]·<c>score.weight</c>ᵀ, no bias, where last_b = (number of ids ≠ pad_token_id) − 1 — transformers 4.30's rule,
+/// which assumes right padding; a causal model's last token is the only one that has seen the whole text.
+/// </summary>
+/// <remarks>Without a pad_token_id transformers takes the last position and refuses batches of more than one row; so does this.</remarks>
+public sealed class Gpt2ForSequenceClassification : Module
+{
+    /// <summary>The model with parameters from <paramref name="vb"/>; <c>score.weight</c> [num_labels, n_embd] gets GPT-2's normal(0, initializer_range) when absent.</summary>
+    public Gpt2ForSequenceClassification(Gpt2Config config, VarBuilder vb)
+    {
+        Transformer = RegisterModule("transformer", new Gpt2Model(config, vb.Push("transformer")));
+        Score = RegisterModule("score", new Linear(vb.Push("score"), config.NEmbd, config.NumLabels, WeightInit.Normal(config.InitializerRange), bias: false));
+    }
+
+    /// <summary>A freshly initialised model.</summary>
+    public Gpt2ForSequenceClassification(Gpt2Config config, int seed = 0) : this(config, VarBuilder.Fresh(seed)) { }
+
+    public Gpt2Model Transformer { get; }
+    public Linear Score { get; }
+    public Gpt2Config Config => Transformer.Config;
+    public int NumLabels => Config.NumLabels;
+    /// <summary>What loading the checkpoint did (null for a fresh model).</summary>
+    public LoadReport? LoadReport { get; private set; }
+    /// <summary>The directory whose tokenizer files the model saves along (the one it was loaded from), or null.</summary>
+    public string? SourceDirectory { get; set; }
+
+    /// <summary>The position read in every row: (ids ≠ pad_token_id) − 1, wrapping to the last position when a row is all padding
+    /// (torch's index −1); without a pad id, the last position.</summary>
+    /// <exception cref="ModelInputException">No pad_token_id and more than one row.</exception>
+    public int[] LastTokenPositions(CausalLMInput input)
+    {
+        int b = input.BatchSize, t = input.SequenceLength;
+        var last = new int[b];
+        if (Config.PadTokenId is not int pad)
+        {
+            if (b > 1) throw new ModelInputException("GPT2ForSequenceClassification cannot find the last token of padded rows: config.json has no pad_token_id (set it, e.g. to eos_token_id).");
+            last[0] = t - 1;
+            return last;
+        }
+        for (int i = 0; i < b; i++)
+        {
+            int n = 0;
+            for (int j = 0; j < t; j++) if (input.InputIds[i * t + j] != pad) n++;
+            last[i] = n == 0 ? t - 1 : n - 1;
+        }
+        return last;
+    }
+
+    /// <summary>Logits [B, num_labels] at each row's last token; with <paramref name="labels"/> the loss of config.problem_type (as BERT's heads).</summary>
+    public (Tensor Logits, Tensor? Loss) Forward(CausalLMInput input, SequenceLabels? labels = null)
+    {
+        var h = Transformer.Forward(input).LastHiddenState;   // [B, T, H]
+        int t = input.SequenceLength;
+        var rows = LastTokenPositions(input).Select((p, i) => i * t + p).ToArray();
+        // Only the read rows go through the score layer: the same values as transformers' score-then-gather.
+        var logits = Forwarded(Score.Forward(h.Reshape(-1, Config.NEmbd).IndexSelect(0, rows)));
+        return (logits, labels == null ? null : HeadLosses.Sequence(logits, labels, NumLabels, Config.ProblemType));
+    }
+
+    /// <summary>
+    /// Loads a GPT-2 directory (an LM checkpoint gives the decoder; <c>score.weight</c> is initialised when missing or, with
+    /// <see cref="ModelLoadOptions.IgnoreMismatchedSizes"/>, of another label count). <paramref name="config"/> replaces the
+    /// directory's config.json (e.g. with labels and a pad id). Returned in eval mode.
+    /// </summary>
+    public static Gpt2ForSequenceClassification FromPretrained(string dirOrModelId, Gpt2Config? config = null, ModelLoadOptions? options = null)
+    {
+        var (model, report, dir) = Gpt2Loading.Load(dirOrModelId, options, (c, vb) => new Gpt2ForSequenceClassification(c, vb), config);
+        model.LoadReport = report; model.SourceDirectory = dir;
+        return model;
+    }
+
+    /// <summary>Writes config.json (architectures GPT2ForSequenceClassification), model.safetensors and the source's tokenizer files.</summary>
+    public void SavePretrained(string directory, string? tokenizerDirectory = null) =>
+        PretrainedModel.SaveFiles(directory, Gpt2Loading.ConfigJson(Config, "GPT2ForSequenceClassification"), Gpt2Loading.Tensors(this),
+            tokenizerDirectory ?? SourceDirectory, Gpt2Loading.TokenizerFiles);
+}
+
 /// <summary>Loading and saving shared by <see cref="Gpt2Model"/> and <see cref="Gpt2LMHeadModel"/>.</summary>
 public static class Gpt2Loading
 {
@@ -491,11 +569,12 @@ public static class Gpt2Loading
     public static bool IsIgnoredBuffer(string key) =>
         key.EndsWith(".attn.bias", StringComparison.Ordinal) || key.EndsWith(".attn.masked_bias", StringComparison.Ordinal);
 
-    internal static (T Model, LoadReport Report, string Dir) Load<T>(string dirOrModelId, ModelLoadOptions? options, Func<Gpt2Config, VarBuilder, T> build) where T : Module
+    internal static (T Model, LoadReport Report, string Dir) Load<T>(string dirOrModelId, ModelLoadOptions? options, Func<Gpt2Config, VarBuilder, T> build,
+        Gpt2Config? config = null) where T : Module
     {
         options ??= new ModelLoadOptions();
         string dir = AutoModel.ResolveDirectory(dirOrModelId);
-        var config = Gpt2Config.Load(dir);
+        config ??= Gpt2Config.Load(dir);
         using var sd = CheckpointLoader.Load(AutoModel.FindCheckpoint(dir, options.Checkpoint));
         var vb = VarBuilder.FromWeights(sd, new WeightLoadOptions("transformer", options.IgnoreMismatchedSizes, options.Seed));
         var model = build(config, vb);

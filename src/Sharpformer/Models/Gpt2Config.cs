@@ -36,6 +36,9 @@ public sealed record Gpt2Config : ModelConfig
     public bool UseCache { get; init; } = true;
     public int? BosTokenId { get; init; } = 50256;
     public int? EosTokenId { get; init; } = 50256;
+    /// <summary><c>pad_token_id</c>: GPT-2 has none; a sequence classifier needs one to find each row's last token (fine-tuning
+    /// recipes set it to the EOS id). Written only when set, as transformers omits a null pad_token_id.</summary>
+    public int? PadTokenId { get; init; }
 
     /// <summary>Feed-forward width (n_inner or 4 × n_embd).</summary>
     public int InnerSize => NInner ?? 4 * NEmbd;
@@ -74,6 +77,7 @@ public sealed record Gpt2Config : ModelConfig
             UseCache = r.Bool("use_cache", true),
             BosTokenId = r.NullableInt("bos_token_id", 50256),
             EosTokenId = r.NullableInt("eos_token_id", 50256),
+            PadTokenId = r.NullableInt("pad_token_id", null),
         };
         if (c.NEmbd % c.NHead != 0)
             throw new ConfigException(sourceName, "n_head", $"n_embd {c.NEmbd} is not a multiple of n_head {c.NHead}; fix one of them.");
@@ -106,6 +110,7 @@ public sealed record Gpt2Config : ModelConfig
         o["n_inner"] = NInner;
         o["n_layer"] = NLayer;
         o["n_positions"] = NPositions;
+        if (PadTokenId is int pad) o["pad_token_id"] = pad;
         o["reorder_and_upcast_attn"] = ReorderAndUpcastAttn;
         o["resid_pdrop"] = ResidPdrop;
         o["scale_attn_by_inverse_layer_idx"] = ScaleAttnByInverseLayerIdx;

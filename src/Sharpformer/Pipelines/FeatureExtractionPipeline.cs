@@ -59,6 +59,12 @@ public sealed class FeatureExtractionPipeline : Pipeline
                 .AsSpan(row * h, h).ToArray();
         var hidden = output.LastHiddenState ?? throw new InvalidOperationException("the model returned no hidden states.");
         if (pooling == Pooling.Cls) return hidden.AsSpan(row * s * h, h).ToArray();
+        if (pooling == Pooling.LastToken)
+        {
+            int last = s - 1;
+            while (last > 0 && batch.AttentionMask[row * s + last] == 0) last--;
+            return hidden.AsSpan((row * s + last) * h, h).ToArray();
+        }
         var sum = new double[h];
         int m = 0;
         for (int t = 0; t < s; t++)

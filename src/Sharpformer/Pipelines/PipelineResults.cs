@@ -53,6 +53,9 @@ public enum Pooling
     Pooled,
     /// <summary>Mean of the hidden states over positions with attention mask 1 (special tokens included, as sentence-transformers does).</summary>
     MaskedMean,
+    /// <summary>The hidden state of the last position with attention mask 1 — for a causal model (GPT-2) the only one that has
+    /// seen the whole text, the token GPT2ForSequenceClassification reads (right padding assumed).</summary>
+    LastToken,
 }
 
 /// <summary>Raised when an input was cut to the model's maximum length; the result covers only the kept part.</summary>

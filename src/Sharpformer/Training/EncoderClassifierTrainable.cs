@@ -75,13 +75,7 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
         if (batch.Labels == null) throw new TrainingConfigurationException("An evaluation batch has no labels.");
         using var _ = Autograd.NoGrad();
         var o = _model.Run(Input(batch), labels: SequenceLabels.FromIds(batch.Labels));
-        if (!_token)
-        {
-            var arg = o.Logits!.ArgMax(-1);
-            var p = new int[batch.Batch][]; var l = new int[batch.Batch][];
-            for (int i = 0; i < batch.Batch; i++) { p[i] = [arg[i]]; l[i] = [batch.Labels[i]]; }
-            return new EvalBatch(o.Loss!.Item(), batch.Batch, p, l);
-        }
+        if (!_token) return SequenceEvaluation(o.Logits!, o.Loss!, batch);
         else
         {
             var arg = o.Logits!.ArgMax(-1);   // [batch·seq]
@@ -103,4 +97,63 @@ public sealed class EncoderClassifierTrainable : ITrainableModel<CollatedBatch>
     }
 
     public void SaveModel(string directory) => _model.SavePretrained(directory, _model.SourceDirectory);
+
+    /// <summary>A sequence classifier's evaluation of one batch: argmax of logits [B, L] against the batch's labels, the loss weighted by B.</summary>
+    internal static EvalBatch SequenceEvaluation(Tensor logits, Tensor loss, CollatedBatch batch)
+    {
+        var arg = logits.ArgMax(-1);
+        var p = new int[batch.Batch][]; var l = new int[batch.Batch][];
+        for (int i = 0; i < batch.Batch; i++) { p[i] = [arg[i]]; l[i] = [batch.Labels![i]]; }
+        return new EvalBatch(loss.Item(), batch.Batch, p, l);
+    }
+}
+
+/// <summary>
+/// Adapts <see cref="Gpt2ForSequenceClassification"/> to the <see cref="Trainer{TBatch}"/>: right-padded batches (the pad id
+/// is the model's pad_token_id, so each row's last token is found as transformers does), cross-entropy on the last token's logits.
+/// </summary>
+public sealed class Gpt2ClassifierTrainable : ITrainableModel<CollatedBatch>
+{
+    readonly Gpt2ForSequenceClassification _model;
+    Random? _rngInUse;
+
+    public Gpt2ClassifierTrainable(Gpt2ForSequenceClassification model)
+    {
+        _model = model ?? throw new ArgumentNullException(nameof(model));
+        if (!model.Parameters().Any(p => p.Trainable)) throw new TrainingConfigurationException("GPT2ForSequenceClassification has no trainable parameters (everything is frozen).");
+    }
+
+    /// <summary>The wrapped model.</summary>
+    public Gpt2ForSequenceClassification Model => _model;
+    public Module Module => _model;
+
+    public bool Training
+    {
+        get => _model.Training;
+        set => _model.Train(value);
+    }
+
+    public int BatchSize(CollatedBatch batch) => batch.Batch;
+
+    static CausalLMInput Input(CollatedBatch b) => new(b.InputIds, b.Batch, b.Seq, b.AttentionMask);
+
+    public float TrainStep(CollatedBatch batch, TrainingRandom rng, float gradScale)
+    {
+        if (batch.Labels == null) throw new TrainingConfigurationException("A training batch has no labels.");
+        if (!ReferenceEquals(rng, _rngInUse)) { _model.UseRandom(rng); _rngInUse = rng; }
+        var loss = _model.Forward(Input(batch), SequenceLabels.FromIds(batch.Labels)).Loss!;
+        float value = loss.Item();
+        (gradScale == 1f ? loss : loss.Mul(gradScale)).Backward();
+        return value;
+    }
+
+    public EvalBatch Evaluate(CollatedBatch batch)
+    {
+        if (batch.Labels == null) throw new TrainingConfigurationException("An evaluation batch has no labels.");
+        using var _ = Autograd.NoGrad();
+        var (logits, loss) = _model.Forward(Input(batch), SequenceLabels.FromIds(batch.Labels));
+        return EncoderClassifierTrainable.SequenceEvaluation(logits, loss!, batch);
+    }
+
+    public void SaveModel(string directory) => _model.SavePretrained(directory);
 }

@@ -11,10 +11,13 @@ public class BaselineCommandTests
         var output = new StringWriter();
         Assert.Equal(0, BaselineCommand.Execute(new BaselineCommand.Settings("emotion", SharedData.Data, 1.0, 1000, true, 1, Json: true), output));
         var json = JsonDocument.Parse(output.ToString()).RootElement;
-        Assert.Equal(16000, json.GetProperty("train").GetInt32());
-        Assert.Equal(15186, json.GetProperty("features").GetInt32());
+        Assert.Equal(("emotion", "test", "tfidf+lr", "none"), (json.GetProperty("task").GetString(), json.GetProperty("split").GetString(),
+            json.GetProperty("method").GetString(), json.GetProperty("init").GetString()));
+        var budget = json.GetProperty("budget");
+        Assert.Equal(16000, budget.GetProperty("train_examples").GetInt32());
+        Assert.Equal(15186, budget.GetProperty("terms").GetInt32());
         // scikit-learn 1.2.1, make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000)): 0.861.
-        Assert.InRange(json.GetProperty("accuracy").GetDouble(), 0.859, 0.863);
+        Assert.InRange(json.GetProperty("metrics").GetProperty("accuracy").GetDouble(), 0.859, 0.863);
     }
 
     [Fact]

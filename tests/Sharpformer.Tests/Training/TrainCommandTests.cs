@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Sharpformer.Cli.Commands;
+using Sharpformer.Training.Workflows;
 
 namespace Sharpformer.Tests.Training;
 
@@ -30,6 +31,35 @@ public sealed class TrainCommandTests : IDisposable
             }
             finally { Console.SetOut(previous); }
         }
+    }
+
+    // The fine-tuning verb's last --json line is a result row whose metrics are the last epoch's evaluation.
+    [Fact]
+    public void FineTuningVerbEndsWithAResultLine()
+    {
+        string seqCls = SharedData.Fixture("bert-tiny-uncased-seqcls");
+        Directory.CreateDirectory(_root);
+        var lines = File.ReadLines(SharedData.DataFile("emotion", "train.txt")).Take(36).ToList();
+        string train = Path.Combine(_root, "train.txt"), eval = Path.Combine(_root, "test.txt");
+        File.WriteAllLines(train, lines.Take(24));
+        File.WriteAllLines(eval, lines.Skip(24));
+        var (code, stdout) = Run(TrainCommand.Create(), "train", "text-classifier", "--model", seqCls, "--train", train, "--eval", eval, "--output", Path.Combine(_root, "m"),
+            "--epochs", "1", "--batch-size", "8", "--learning-rate", "1e-3", "--max-length", "32", "--seed", "2", "--random-init", "--task", "emotion",
+            "--json", "--no-progress", "--threads", "1");
+        Assert.Equal(0, code);
+        var outLines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, outLines.Length);
+        var epoch = System.Text.Json.Nodes.JsonNode.Parse(outLines[0])!;
+        var row = TaskResult.Parse(outLines[1], "stdout", 2);
+        Assert.Equal(("emotion", "test", "fine-tune", seqCls, "bert", "random", 2), (row.Task, row.Split, row.Method, row.Model, row.ModelType, row.Init, row.Seed));
+        Assert.Equal(epoch["eval_accuracy"]!.GetValue<double>(), row.Metrics["accuracy"], 6);
+        Assert.Equal(epoch["eval_f1_weighted"]!.GetValue<double>(), row.Metrics["f1_weighted"], 6);
+        Assert.Equal(1.0, row.Budget["epochs"]);
+        Assert.Equal(8.0, row.Budget["batch_size"]);
+        Assert.Equal(24.0, row.Budget["train_examples"]);
+        Assert.Equal(3.0, row.Budget["steps"]);
+        Assert.Equal(32.0, row.Budget["max_length"]);
+        Assert.True(row.Seconds > 0 && row.CpuSeconds > 0);
     }
 
     [Fact]
