@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Sharpformer.Kernels;
@@ -23,14 +24,16 @@ public sealed class Bf16PackedWeights
     /// <summary>Output channels per packed block.</summary>
     public const int ColumnBlock = 16;
 
-    internal readonly ushort[] Packed;
+    internal ushort[] Packed { get; private set; }
+    readonly bool _pooled;
 
-    Bf16PackedWeights(int outFeatures, int inFeatures)
+    Bf16PackedWeights(int outFeatures, int inFeatures, bool pooled = false)
     {
         Out = outFeatures; In = inFeatures; InPadded = (inFeatures + 1) & ~1;
-        Packed = new ushort[(long)Blocks * ColumnBlock * InPadded > Array.MaxLength
-            ? throw new NotSupportedException($"A bf16 weight of {outFeatures}×{inFeatures} exceeds .NET's array limit.")
-            : Blocks * ColumnBlock * InPadded];
+        long length = (long)Blocks * ColumnBlock * InPadded;
+        if (length > Array.MaxLength) throw new NotSupportedException($"A bf16 weight of {outFeatures}×{inFeatures} exceeds .NET's array limit.");
+        _pooled = pooled;
+        Packed = pooled ? ArrayPool<ushort>.Shared.Rent((int)length) : new ushort[length];
     }
 
     public int Out { get; }
@@ -44,14 +47,80 @@ public sealed class Bf16PackedWeights
     {
         if (outFeatures <= 0 || inFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(outFeatures), $"Weight shape [{outFeatures}, {inFeatures}] must be positive.");
         if (weight.Length != (long)outFeatures * inFeatures) throw new ArgumentException($"A weight [{outFeatures}, {inFeatures}] needs {(long)outFeatures * inFeatures} values, got {weight.Length}.", nameof(weight));
-        var p = new Bf16PackedWeights(outFeatures, inFeatures);
+        return FromFloat(weight, outFeatures, inFeatures, pooled: false);
+    }
+
+    /// <summary>Rounds and packs an fp32 weight [Out, In]; with <c>pooled</c> the storage comes from <see cref="ArrayPool{T}.Shared"/>
+    /// (give it back with <see cref="Return"/>): a training step packs every weight anew because the optimizer changed it.</summary>
+    public static Bf16PackedWeights FromFloat(ReadOnlySpan<float> weight, int outFeatures, int inFeatures, bool pooled)
+    {
+        if (outFeatures <= 0 || inFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(outFeatures), $"Weight shape [{outFeatures}, {inFeatures}] must be positive.");
+        if (weight.Length < (long)outFeatures * inFeatures) throw new ArgumentException($"A weight [{outFeatures}, {inFeatures}] needs {(long)outFeatures * inFeatures} values, got {weight.Length}.", nameof(weight));
+        var p = new Bf16PackedWeights(outFeatures, inFeatures, pooled);
+        int pairs = p.InPadded / 2, blockPairs = ColumnBlock * pairs;
+        var dst = MemoryMarshal.Cast<ushort, uint>(p.Packed.AsSpan(0, p.Blocks * ColumnBlock * p.InPadded));
+        // channels past Out in the last block multiply as zero
+        if (p.Blocks * ColumnBlock != outFeatures) dst.Slice((p.Blocks - 1) * blockPairs).Clear();
         for (int n = 0; n < outFeatures; n++)
         {
-            long baseIndex = (long)(n / ColumnBlock) * ColumnBlock * p.InPadded;
-            for (int k = 0; k < inFeatures; k++)
-                p.Packed[baseIndex + ((long)(k / 2) * ColumnBlock + n % ColumnBlock) * 2 + k % 2] = Bf16Gemm.ToBf16(weight[n * inFeatures + k]);
+            var row = weight.Slice(n * inFeatures, inFeatures);
+            var d = dst.Slice(n / ColumnBlock * blockPairs + n % ColumnBlock);
+            int kp = 0;
+            for (; 2 * kp + 1 < inFeatures; kp++)
+                d[kp * ColumnBlock] = Bf16Gemm.ToBf16(row[2 * kp]) | ((uint)Bf16Gemm.ToBf16(row[2 * kp + 1]) << 16);
+            if (kp < pairs) d[kp * ColumnBlock] = Bf16Gemm.ToBf16(row[2 * kp]);   // odd In: the padding k is zero
         }
         return p;
+    }
+
+    /// <summary>
+    /// Rounds and packs the transpose of <paramref name="kn"/> [K, N] (row-major, K rows of N values): the result multiplies
+    /// like a weight [Out = N, In = K]. It is the operand layout a training step needs from an fp32 matrix whose reduction
+    /// index is its row: Wᵀ for dX = dY·W (W [out, in] read as [K = out, N = in]) and the activations for dW = dYᵀ·X
+    /// (X [rows, in] read as [K = rows, N = in]). Two consecutive rows of 16 columns become one 64-byte step, so both
+    /// reads and writes are contiguous. With <c>pooled</c> the storage comes from <see cref="ArrayPool{T}.Shared"/> and the
+    /// caller hands it back with <see cref="Return"/> (per-step operands that would otherwise allocate their size every step).
+    /// </summary>
+    public static Bf16PackedWeights FromFloatTransposed(ReadOnlySpan<float> kn, int k, int n, bool pooled = false)
+    {
+        if (k <= 0 || n <= 0) throw new ArgumentOutOfRangeException(nameof(k), $"Matrix shape [{k}, {n}] must be positive.");
+        if (kn.Length < (long)k * n) throw new ArgumentException($"A matrix [{k}, {n}] needs {(long)k * n} values, got {kn.Length}.", nameof(kn));
+        var p = new Bf16PackedWeights(n, k, pooled);
+        var dst = MemoryMarshal.Cast<ushort, uint>(p.Packed.AsSpan(0, p.Blocks * ColumnBlock * p.InPadded));
+        var bias = Vector512.Create(0x7FFFu);
+        for (int b = 0; b < p.Blocks; b++)
+        {
+            int c0 = b * ColumnBlock, width = Math.Min(ColumnBlock, n - c0);
+            var block = dst.Slice(b * ColumnBlock * p.InPadded / 2, ColumnBlock * p.InPadded / 2);
+            for (int kp = 0; kp < p.InPadded / 2; kp++)
+            {
+                int r0 = 2 * kp;
+                var d = block.Slice(kp * ColumnBlock, ColumnBlock);
+                if (width == ColumnBlock && r0 + 1 < k)
+                {
+                    // low half = row r0 (the even k), high half = row r0 + 1: vdpbf16ps's pair order
+                    var lo = Bf16Gemm.Round(Vector512.Create(kn.Slice(r0 * n + c0, ColumnBlock)), bias);
+                    var hi = Bf16Gemm.Round(Vector512.Create(kn.Slice((r0 + 1) * n + c0, ColumnBlock)), bias);
+                    (lo | (hi << 16)).CopyTo(d);
+                    continue;
+                }
+                for (int c = 0; c < ColumnBlock; c++)
+                {
+                    uint lo = c < width ? Bf16Gemm.ToBf16(kn[r0 * n + c0 + c]) : 0u;
+                    uint hi = c < width && r0 + 1 < k ? Bf16Gemm.ToBf16(kn[(r0 + 1) * n + c0 + c]) : 0u;
+                    d[c] = lo | (hi << 16);
+                }
+            }
+        }
+        return p;
+    }
+
+    /// <summary>Gives pooled storage back (<see cref="FromFloatTransposed"/> with pooled); the weights are unusable afterwards.</summary>
+    public void Return()
+    {
+        if (!_pooled || Packed.Length == 0) return;
+        ArrayPool<ushort>.Shared.Return(Packed);
+        Packed = [];
     }
 
     /// <summary>The bf16 weights back as fp32 [Out, In]: the values the bf16 layer actually multiplies by.</summary>
@@ -117,6 +186,41 @@ public static unsafe class Bf16Gemm
         }
     }
 
+    /// <summary>
+    /// Rounds the transpose of x [rows, cols] to bf16: dst[c, r] = bf16(x[r, c]) with rows of stride ld ≥ rows, the columns
+    /// rows..ld of each dst row set to zero (the padding of an odd reduction length). The A operand of dW = dYᵀ·X.
+    /// </summary>
+    public static void RoundColumns(ReadOnlySpan<float> x, int rows, int cols, Span<ushort> dst, int ld)
+    {
+        if (ld < rows) throw new ArgumentOutOfRangeException(nameof(ld), $"ld {ld} must be at least rows {rows}.");
+        if (x.Length < (long)rows * cols) throw new ArgumentException($"x holds {x.Length} values, {rows}×{cols} needed.", nameof(x));
+        if (dst.Length < (long)cols * ld) throw new ArgumentException($"dst holds {dst.Length} values, {cols}×{ld} needed.", nameof(dst));
+        // 32×32 tiles: the tile's 32 source rows and 32 destination rows stay in L1 however far apart the rows are
+        const int T = 32;
+        for (int r0 = 0; r0 < rows; r0 += T)
+        {
+            int r1 = Math.Min(rows, r0 + T);
+            for (int c0 = 0; c0 < cols; c0 += T)
+            {
+                int c1 = Math.Min(cols, c0 + T);
+                for (int r = r0; r < r1; r++)
+                {
+                    var src = x.Slice(r * cols, cols);
+                    for (int c = c0; c < c1; c++) dst[c * ld + r] = ToBf16(src[c]);
+                }
+            }
+        }
+        if (ld > rows) for (int c = 0; c < cols; c++) dst.Slice(c * ld + rows, ld - rows).Clear();
+    }
+
+    /// <summary>The rounded bf16 in the low 16 bits of each lane (see the 256-bit form).</summary>
+    internal static Vector512<uint> Round(Vector512<float> v, Vector512<uint> bias)
+    {
+        var bits = v.AsUInt32();
+        var rounded = (bits + bias + ((bits >> 16) & Vector512<uint>.One)) >> 16;
+        return Vector512.ConditionalSelect(Vector512.Equals(v, v).AsUInt32(), rounded, (bits >> 16) | Vector512.Create(0x40u));
+    }
+
     /// <summary>The rounded bf16 in the low 16 bits of each lane: (bits + 0x7FFF + lsb) &gt;&gt; 16, NaN lanes made quiet.</summary>
     static Vector256<uint> Round(Vector256<float> v, Vector256<uint> bias)
     {
@@ -142,17 +246,48 @@ public static unsafe class Bf16Gemm
         {
             if (ld != w.In) for (int r = 0; r < rows; r++) xa[r * ld + w.In] = 0;
             RoundRows(x, rows, w.In, xa, ld);
-            int rowItems = (rows + RowsPerItem - 1) / RowsPerItem, colItems = (w.Blocks + BlocksPerItem - 1) / BlocksPerItem;
-            int workers = Parallelism.WorkersFor((long)rows * w.Out * w.In, 1 << 20, threads);
-            fixed (float* py = y)
-            {
-                nint yp = (nint)py;
-                Parallelism.ForDynamic(rowItems * colItems, workers, item => Item(xa, w, yp, rows, k, item / colItems, item % colItems));
-            }
+            Run(xa, rows, w, y, threads, k);
         }
         finally
         {
             ArrayPool<ushort>.Shared.Return(xa);
+        }
+    }
+
+    /// <summary>
+    /// A linear layer's weight gradient in bf16: dw[outF, inF] += dyᵀ·x for dy [rows, outF] and x [rows, inF], both rounded to
+    /// bf16 here (dyᵀ by <see cref="RoundColumns"/>, x packed by <see cref="Bf16PackedWeights.FromFloatTransposed"/>), the
+    /// sum over rows in fp32 — the third GEMM of a mixed-precision training step.
+    /// </summary>
+    public static void WeightGradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, int outF, int inF, Span<float> dw, int threads = 0, Bf16Kernel? kernel = null)
+    {
+        var k = kernel ?? Best;
+        if (!IsSupported(k)) throw new PlatformNotSupportedException($"The {k} bf16 kernel needs a CPU feature this machine lacks (or SHARPFORMER_JIT=0).");
+        if (dw.Length < (long)outF * inF) throw new ArgumentException($"dw holds {dw.Length} values, {outF}×{inF} needed.", nameof(dw));
+        if (rows == 0 || outF == 0 || inF == 0) return;
+        var xp = Bf16PackedWeights.FromFloatTransposed(x, rows, inF, pooled: true);
+        var dyt = ArrayPool<ushort>.Shared.Rent(outF * xp.InPadded);
+        try
+        {
+            RoundColumns(dy, rows, outF, dyt, xp.InPadded);
+            Run(dyt, outF, xp, dw, threads, k);
+        }
+        finally
+        {
+            ArrayPool<ushort>.Shared.Return(dyt);
+            xp.Return();
+        }
+    }
+
+    /// <summary>y[rows, w.Out] += a[rows, w.InPadded]·wᵀ for bf16 rows a (padding columns zero), work items handed out dynamically.</summary>
+    static void Run(ushort[] a, int rows, Bf16PackedWeights w, Span<float> y, int threads, Bf16Kernel k)
+    {
+        int rowItems = (rows + RowsPerItem - 1) / RowsPerItem, colItems = (w.Blocks + BlocksPerItem - 1) / BlocksPerItem;
+        int workers = Parallelism.WorkersFor((long)rows * w.Out * w.In, 1 << 20, threads);
+        fixed (float* py = y)
+        {
+            nint yp = (nint)py;
+            Parallelism.ForDynamic(rowItems * colItems, workers, item => Item(a, w, yp, rows, k, item / colItems, item % colItems));
         }
     }
 
