@@ -53,7 +53,7 @@ internal static class G2PCommand
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => TrainCommand.StopOnCtrlC(ct, ct =>
         {
-            using var threadScope = common.EnterThreads(r);
+            using var executionScope = common.EnterExecution(r);
             G2PArchitecture arch = r.GetValue(architecture) switch
             {
                 "bahdanau" => new BahdanauG2P(r.GetValue(emb), r.GetValue(enc), r.GetValue(dec), r.GetValue(att), r.GetValue(dropout) ?? BahdanauG2P.DefaultDropout),

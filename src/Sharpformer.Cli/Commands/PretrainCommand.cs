@@ -55,7 +55,7 @@ public static partial class PretrainCommand
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => TrainCommand.StopOnCtrlC(ct, ct =>
         {
-            using var threadScope = common.EnterThreads(r);
+            using var executionScope = common.EnterExecution(r);
             var tasks = (r.GetValue(task) ?? []).Select(t => t switch
             {
                 "ag_news" => TaskText.AgNews,

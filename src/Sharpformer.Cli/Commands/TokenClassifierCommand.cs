@@ -34,7 +34,7 @@ internal static class TokenClassifierCommand
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => TrainCommand.StopOnCtrlC(ct, ct =>
         {
-            using var threadScope = common.EnterThreads(r);
+            using var executionScope = common.EnterExecution(r);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var labels = LabelSet.Conll2003Ner;
             var conll = new ConllOptions(Tags: r.GetValue(iob1) ? ConllTags.ToIob2 : ConllTags.AsIs, Labels: labels);

@@ -37,7 +37,7 @@ internal static class TrainCommand
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => StopOnCtrlC(ct, ct =>
         {
-            using var threadScope = common.EnterThreads(r);
+            using var executionScope = common.EnterExecution(r);
             string dir = DataFolder.Resolve(r.GetValue(data));
             var train = AgNews.ReadTrainSubset(Path.Combine(dir, "ag_news", "train_subset.csv"));
             var test = AgNews.ReadTest(Path.Combine(dir, "ag_news", "test.csv"));
@@ -87,7 +87,7 @@ internal static class TrainCommand
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => StopOnCtrlC(ct, ct =>
         {
-            using var threadScope = common.EnterThreads(r);
+            using var executionScope = common.EnterExecution(r);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             string? arch = r.GetValue(architecture), modelDir = r.GetValue(model);
             if ((arch == null) == (modelDir == null)) throw new ArgumentException("Give exactly one of --architecture seed-transformer (from scratch) or --model DIR (fine-tuning).");
@@ -230,9 +230,10 @@ internal sealed class CommonOptions
     public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON object per line per evaluation (epoch, step, train_loss, eval_loss, eval metrics, samples_per_s); fine-tuning with an evaluation file ends with a result line (task, split, method, model, init, seed, metrics, budget, seconds, cpu_seconds)." };
     public Option<bool> NoProgress { get; } = new("--no-progress") { Description = "Do not draw the progress line on stderr (it is also off when stderr is not a terminal)." };
     public Option<int> Threads { get; } = ThreadsOption.Create();
+    public Option<bool> Bf16 { get; } = new("--bf16") { Description = "Mixed precision: linear layers multiply in bfloat16 with fp32 sums (forward and backward); weights, optimizer state, norms, softmax and losses stay fp32. Fastest on CPUs with AVX512_BF16." };
 
-    public void AddTo(Command cmd) { cmd.Options.Add(Json); cmd.Options.Add(NoProgress); cmd.Options.Add(Threads); }
+    public void AddTo(Command cmd) { cmd.Options.Add(Json); cmd.Options.Add(NoProgress); cmd.Options.Add(Threads); cmd.Options.Add(Bf16); }
 
-    /// <summary>Runs the verb's training and evaluation with --threads: the trainer and the models it builds inherit the scope.</summary>
-    public IDisposable EnterThreads(ParseResult r) => Tensors.ExecutionScope.Enter(ThreadsOption.Read(r, Threads));
+    /// <summary>Runs the verb's training and evaluation with --threads and --bf16: the trainer and the models it builds inherit the scope.</summary>
+    public IDisposable EnterExecution(ParseResult r) => Tensors.ExecutionScope.Enter(ThreadsOption.Read(r, Threads).WithBf16(r.GetValue(Bf16)));
 }

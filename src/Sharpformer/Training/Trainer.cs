@@ -159,7 +159,7 @@ public sealed class Trainer<TBatch>
     public TrainResult Train(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
     {
         var args = Args;
-        using var threads = Tensors.ExecutionScope.Enter(args.Execution);
+        using var threads = Tensors.ExecutionScope.Enter(args.Execution.WithBf16(args.Bf16));
         bool main = IsWorldProcessZero;
         Directory.CreateDirectory(args.OutputDir);
         if (main) RunCheckpoint.RemoveAbandonedSaves(args.OutputDir);
@@ -349,7 +349,7 @@ public sealed class Trainer<TBatch>
 
     IReadOnlyDictionary<string, double> EvaluateOn(ITrainingData<TBatch> data, CancellationToken ct)
     {
-        using var threads = Tensors.ExecutionScope.Enter(Args.Execution);
+        using var threads = Tensors.ExecutionScope.Enter(Args.Execution.WithBf16(Args.Bf16));
         bool wasTraining = _model.Training;
         _model.Training = false;
         try

@@ -85,6 +85,13 @@ public sealed record TrainingArguments
     /// <summary>Kernel threads of training and evaluation steps (no preference: the caller's scope, else all cores). A resumed run
     /// repeats the uninterrupted one bit for bit only with the same thread count.</summary>
     public Tensors.ExecutionOptions Execution { get; init; } = Tensors.ExecutionOptions.Default;
+    /// <summary>
+    /// Mixed precision, as HF's <c>bf16</c>: the linear layers' GEMMs of training and evaluation steps (forward, and dX, dW in
+    /// the backward) multiply bfloat16 operands with fp32 sums; master weights, gradients, optimizer state, layer norm, softmax,
+    /// attention and losses stay fp32 (<see cref="Tensors.ExecutionOptions.Bf16"/>). No loss scaling: bf16 has fp32's exponent
+    /// range (fp16's 5-bit exponent is what makes scaling necessary). Checkpoints hold fp32 weights either way.
+    /// </summary>
+    public bool Bf16 { get; init; }
 
     internal string BestMetricKey => MetricForBestModel.StartsWith("eval_", StringComparison.Ordinal) ? MetricForBestModel : "eval_" + MetricForBestModel;
     internal bool BestIsGreater => GreaterIsBetter ?? !BestMetricKey.EndsWith("loss", StringComparison.Ordinal);

@@ -64,9 +64,12 @@ public sealed class TrainerTests : IDisposable
         }
     }
 
-    [Fact]
-    public void ResumedRunEndsWithBitIdenticalWeights()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]   // mixed precision: bf16 GEMMs, fp32 master weights and optimizer state in the checkpoint
+    public void ResumedRunEndsWithBitIdenticalWeights(bool bf16)
     {
+        TrainingArguments Args(string name) => this.Args(name) with { Bf16 = bf16 };
         var train = Data(Rows(70, 1));   // 9 micro-batches per epoch with accumulation 2 → 5 updates per epoch
         var full = NewModel();
         var t1 = new Trainer<SeedBatch>(full, Args("full"), train);
@@ -96,6 +99,11 @@ public sealed class TrainerTests : IDisposable
         }
         // The parameters moved at all (lr > 0 after warmup): compare against a fresh init.
         Assert.NotEqual(TrainerTests.Weights(NewModel())[0].Value, TrainerTests.Weights(full)[0].Value);
+        if (!bf16) return;
+        // and bf16 really ran: the same run in fp32 ends elsewhere
+        var fp32 = NewModel();
+        new Trainer<SeedBatch>(fp32, this.Args("fp32"), train).Train();
+        Assert.NotEqual(TrainerTests.Weights(fp32)[0].Value, TrainerTests.Weights(full)[0].Value);
     }
 
     // Hands out the training batches and cancels the token when micro-batch number `cancelAt` (1-based) is collated.

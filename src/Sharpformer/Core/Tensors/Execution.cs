@@ -5,7 +5,11 @@ namespace Sharpformer.Tensors;
 /// <summary>How a model or a call runs its kernels; carried by the model, the pipeline options and the trainer arguments.</summary>
 /// <param name="Threads">Kernel threads; ≤ 0 leaves the choice to the caller's <see cref="ExecutionScope"/>, and without one
 /// every logical processor is used.</param>
-public sealed record ExecutionOptions(int Threads = 0)
+/// <param name="Bf16">Mixed precision: every <see cref="Functional.Linear"/> (and LinearGelu/LinearRelu) multiplies in bfloat16
+/// with fp32 sums — forward x·Wᵀ and, for training, dX = dY·W and dW = dYᵀ·X (<see cref="Kernels.Bf16Gemm"/>). Parameters,
+/// gradients, optimizer state, layer norm, softmax, attention, losses and reductions stay fp32 (HF <c>TrainingArguments.bf16</c>,
+/// torch autocast's bf16 list reduced to the linear layers). false leaves the choice to the caller's scope.</param>
+public sealed record ExecutionOptions(int Threads = 0, bool Bf16 = false)
 {
     /// <summary>No preference: the surrounding scope's thread count, else every logical processor.</summary>
     public static ExecutionOptions Default { get; } = new();
@@ -22,6 +26,9 @@ public sealed record ExecutionOptions(int Threads = 0)
         if (threads > 0) return new(threads);
         return int.TryParse(Environment.GetEnvironmentVariable(ThreadsVariable), out var t) && t > 0 ? new(t) : Default;
     }
+
+    /// <summary>These options with bf16 linear layers switched on when <paramref name="bf16"/> (else unchanged).</summary>
+    public ExecutionOptions WithBf16(bool bf16) => bf16 && !Bf16 ? this with { Bf16 = true } : this;
 }
 
 /// <summary>
@@ -37,6 +44,7 @@ public sealed record ExecutionOptions(int Threads = 0)
 public static class ExecutionScope
 {
     static readonly AsyncLocal<int> Requested = new();
+    static readonly AsyncLocal<bool> RequestedBf16 = new();
 
     /// <summary>The thread count in force: the innermost scope's, or every logical processor outside any scope.</summary>
     public static int Threads => Parallelism.Resolve(Requested.Value);
@@ -44,8 +52,31 @@ public static class ExecutionScope
     /// <summary>The innermost scope's count, 0 outside any scope (recorded with each autograd op for its backward).</summary>
     internal static int RequestedThreads => Requested.Value;
 
-    /// <summary>Runs the code until disposal with <paramref name="options"/>' thread count; no preference (≤ 0) keeps the current one.</summary>
-    public static IDisposable Enter(ExecutionOptions? options) => Enter(options?.Threads ?? 0);
+    /// <summary>True inside a scope entered with <see cref="ExecutionOptions.Bf16"/>: linear layers multiply in bf16. Each
+    /// recorded Linear keeps the precision its forward ran with for its backward.</summary>
+    public static bool Bf16 => RequestedBf16.Value;
+
+    /// <summary>Runs the code until disposal with <paramref name="options"/>' thread count and precision; no preference
+    /// (threads ≤ 0, Bf16 false) keeps the current one, so a model's default options inside a bf16 trainer stay bf16.</summary>
+    public static IDisposable Enter(ExecutionOptions? options)
+    {
+        if (options is not { Bf16: true } || RequestedBf16.Value) return Enter(options?.Threads ?? 0);
+        return new Bf16Scope(Enter(options.Threads));
+    }
+
+    sealed class Bf16Scope : IDisposable
+    {
+        readonly IDisposable _threads;
+        bool _disposed;
+        public Bf16Scope(IDisposable threads) { _threads = threads; RequestedBf16.Value = true; }
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            RequestedBf16.Value = false;
+            _threads.Dispose();
+        }
+    }
 
     /// <inheritdoc cref="Enter(ExecutionOptions?)"/>
     /// <remarks>Entering the count already in force changes nothing and allocates nothing (autograd enters one per backward node).</remarks>

@@ -234,7 +234,22 @@ public static partial class Functional
             if (relu) Activations.Relu(yy, yy);
         }
         bool epilogue = ba != null || relu;
-        if (inF >= Gemm.SmallMMinK || inF == 0 || !epilogue)
+        // Mixed precision (ExecutionOptions.Bf16): the three GEMMs of the layer round their operands to bf16 and sum in fp32.
+        // bf16 keeps fp32's 8-bit exponent, so gradients neither underflow nor overflow where fp32's would not: unlike fp16,
+        // no loss scaling is needed. The weight is packed here, from this step's values, and the packing freed after the GEMM.
+        bool bf16 = ExecutionScope.Bf16 && inF > 0 && outF > 0 && rows > 0;
+        if (bf16)
+        {
+            var wp = Bf16PackedWeights.FromFloat(wc.ContiguousSpan(), outF, inF, pooled: true);
+            try
+            {
+                ya.AsSpan(0, y.Size).Clear();
+                Bf16Gemm.LinearAccumulate(xc.ContiguousSpan(), rows, wp, ya, ExecutionScope.Threads);
+            }
+            finally { wp.Return(); }
+            if (epilogue) Par.For(rows, outF, Epilogue);
+        }
+        else if (inF >= Gemm.SmallMMinK || inF == 0 || !epilogue)
         {
             // A long k makes the GEMM compute-bound (k multiply-adds per output against one epilogue pass): one call packs W once.
             Gemm.Sgemm(false, true, rows, outF, inF, 1f, xc.ContiguousSpan(), Math.Max(inF, 1), wc.ContiguousSpan(), Math.Max(inF, 1), 0f, ya, Math.Max(outF, 1), ExecutionScope.Threads);
@@ -279,16 +294,31 @@ public static partial class Functional
             if (s.Needs(0))   // dx[rows,in] = dy[rows,out]·W[out,in]
             {
                 var dx = s.Target(0, out float beta);
-                Gemm.Sgemm(false, false, rows, inF, outF, 1f, gs, Math.Max(outF, 1), wd.ContiguousSpan(), Math.Max(inF, 1), beta, dx, Math.Max(inF, 1), ExecutionScope.Threads);
+                if (bf16) Bf16InputGradient(gs, rows, wd.ContiguousSpan(), outF, inF, beta, dx);
+                else Gemm.Sgemm(false, false, rows, inF, outF, 1f, gs, Math.Max(outF, 1), wd.ContiguousSpan(), Math.Max(inF, 1), beta, dx, Math.Max(inF, 1), ExecutionScope.Threads);
             }
             if (s.Needs(1))   // dW[out,in] += dyᵀ·x
             {
                 var dw = s.Target(1, out float beta);
-                Gemm.Sgemm(true, false, outF, inF, rows, 1f, gs, Math.Max(outF, 1), xd.ContiguousSpan(), Math.Max(inF, 1), beta, dw, Math.Max(inF, 1), ExecutionScope.Threads);
+                if (bf16)
+                {
+                    if (beta == 0f) dw.Clear();
+                    Bf16Gemm.WeightGradient(gs, xd.ContiguousSpan(), rows, outF, inF, dw, ExecutionScope.Threads);
+                }
+                else Gemm.Sgemm(true, false, outF, inF, rows, 1f, gs, Math.Max(outF, 1), xd.ContiguousSpan(), Math.Max(inF, 1), beta, dw, Math.Max(inF, 1), ExecutionScope.Threads);
             }
             if (s.Needs(2)) Elementwise.BiasGradient(gs, s.TargetZeroed(2), rows, outF);
             if (dPre != null) System.Buffers.ArrayPool<float>.Shared.Return(dPre);
         }, xc, wc, bc);
+    }
+
+    /// <summary>dx[rows, in] (= when beta is 0, += when 1) dy[rows, out]·W[out, in] in bf16: Wᵀ packed from this step's weight.</summary>
+    static void Bf16InputGradient(ReadOnlySpan<float> dy, int rows, ReadOnlySpan<float> w, int outF, int inF, float beta, Span<float> dx)
+    {
+        if (beta == 0f) dx.Clear();
+        var wt = Bf16PackedWeights.FromFloatTransposed(w, outF, inF, pooled: true);
+        try { Bf16Gemm.LinearAccumulate(dy, rows, wt, dx, ExecutionScope.Threads); }
+        finally { wt.Return(); }
     }
 
     /// <summary>Rows of <paramref name="weight"/> [V, D] picked by <paramref name="ids"/>; the result has shape [..idsShape, D].</summary>
