@@ -11,7 +11,8 @@ namespace Sharpformer.Bench;
 /// one update = forward + loss + backward + global-norm clipping + AdamW, on a batch of --batch (default 32) random blocks
 /// of --seq (default 128) ids, inside the trainer's pooled step scope. Options: --json, --repeats N (default 7),
 /// --threads T, --objective mlm|clm|all (default all), --full-logits (MLM: the head over every position, as HF's
-/// BertForMaskedLM, instead of only the masked ones).
+/// BertForMaskedLM, instead of only the masked ones), --bf16 (fp32 against mixed-precision updates, alternated:
+/// <see cref="TrainBench.ComparePrecisions"/>).
 /// MLM blocks are masked by <see cref="MaskedLanguageModeling"/> (15 %, 80/10/10). Reports the median wall time per update,
 /// tokens/s, and process CPU seconds per update (on a shared machine wall times are noisy; CPU time is the steadier figure).
 /// The PyTorch peer bench/peers/pretrain_torch.py runs the same model, batch and update.
@@ -24,9 +25,39 @@ internal static class PretrainBench
         int repeats = Int(args, "--repeats", 7), threads = Int(args, "--threads", 0), batch = Int(args, "--batch", 32), seq = Int(args, "--seq", 128);
         string objective = BenchData.Option(args, "--objective") ?? "all";
         using var threadScope = Tensors.ExecutionScope.Enter(Tensors.ExecutionOptions.FromEnvironment(threads));
+        if (args.Contains("--bf16"))
+        {
+            // fp32 and bf16 updates of two identical models alternated (see TrainBench.ComparePrecisions)
+            if (objective is "all" or "mlm")
+                TrainBench.ComparePrecisions(json, "pretrain_mlm_mini", batch, seq, repeats, () => MlmStep(batch, seq, out _));
+            if (objective is "all" or "clm")
+                TrainBench.ComparePrecisions(json, "pretrain_clm_mini", batch, seq, repeats, () => ClmStep(batch, seq, out _));
+            return 0;
+        }
         if (objective is "all" or "mlm") Mlm(json, repeats, batch, seq, args.Contains("--full-logits"));
         if (objective is "all" or "clm") Clm(json, repeats, batch, seq);
         return 0;
+    }
+
+    /// <summary>A fresh mini BERT (seed 0) and its whole update on the fixed masked batch; returns the step's loss.</summary>
+    static Func<float> MlmStep(int batch, int seq, out Nn.Module model)
+    {
+        var bert = new BertForMaskedLM(PretrainingConfigs.Bert("mini", Vocab, seq), seed: 0);
+        var masking = new MaskedLanguageModeling(Vocab, maskTokenId: 4, specialTokenIds: [0, 1, 2, 3, 4], padTokenId: 0);
+        var batchData = LanguageModelingData.Masked(RandomBlocks(batch, seq, true), masking, seed: 1).Collate(Enumerable.Range(0, batch).ToArray());
+        var trainable = new MaskedLMTrainable(bert);
+        model = bert;
+        return Update(bert, rng => trainable.TrainStep(batchData, rng, 1f));
+    }
+
+    /// <summary>A fresh mini GPT-2 (seed 0) and its whole update on the fixed batch; returns the step's loss.</summary>
+    static Func<float> ClmStep(int batch, int seq, out Nn.Module model)
+    {
+        var gpt = new Gpt2LMHeadModel(PretrainingConfigs.Gpt2("mini", Vocab, seq, 0), seed: 0);
+        var batchData = LanguageModelingData.Causal(RandomBlocks(batch, seq, false)).Collate(Enumerable.Range(0, batch).ToArray());
+        var trainable = new CausalLMTrainable(gpt);
+        model = gpt;
+        return Update(gpt, rng => trainable.TrainStep(batchData, rng, 1f));
     }
 
     static int Int(string[] args, string name, int fallback) => BenchData.Option(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
@@ -61,19 +92,17 @@ internal static class PretrainBench
                 return l.Item();
             }
             : rng => trainable.TrainStep(batchData, rng, 1f);
-        Measure(json, fullLogits ? "pretrain_mlm_mini_full_logits" : "pretrain_mlm_mini", model, batch, seq, repeats, loss);
+        Measure(json, fullLogits ? "pretrain_mlm_mini_full_logits" : "pretrain_mlm_mini", model, batch, seq, repeats, Update(model, loss));
     }
 
     static void Clm(bool json, int repeats, int batch, int seq)
     {
-        var model = new Gpt2LMHeadModel(PretrainingConfigs.Gpt2("mini", Vocab, seq, 0), seed: 0);
-        var data = LanguageModelingData.Causal(RandomBlocks(batch, seq, false));
-        var trainable = new CausalLMTrainable(model);
-        var batchData = data.Collate(Enumerable.Range(0, batch).ToArray());
-        Measure(json, "pretrain_clm_mini", model, batch, seq, repeats, rng => trainable.TrainStep(batchData, rng, 1f));
+        var step = ClmStep(batch, seq, out var model);
+        Measure(json, "pretrain_clm_mini", model, batch, seq, repeats, step);
     }
 
-    static void Measure(bool json, string name, Nn.Module model, int batch, int seq, int repeats, Func<TrainingRandom, float> forwardBackward)
+    /// <summary>One update as the trainer runs it: forward + loss + backward in a pooled scope, clipping, AdamW, zeroed gradients.</summary>
+    static Func<float> Update(Nn.Module model, Func<TrainingRandom, float> forwardBackward)
     {
         model.Train();
         var args = new TrainingArguments { OutputDir = ".", LearningRate = 5e-4, WeightDecay = 0.01 };
@@ -81,14 +110,21 @@ internal static class PretrainBench
         var parameters = TrainingOptimizer.TrainableParameters(model).Select(p => p.Parameter).ToList();
         var pool = new Tensors.TensorPool();
         var rng = new TrainingRandom(3);
-        float last = 0;
-        void Step()
+        return () =>
         {
-            using (pool.Scope()) last = forwardBackward(rng);
+            float loss;
+            using (pool.Scope()) loss = forwardBackward(rng);
             Optim.GradClip.ClipGradNorm(parameters, 1.0);
             optimizer.Step();
             TrainingOptimizer.ZeroGradients(parameters);
-        }
+            return loss;
+        };
+    }
+
+    static void Measure(bool json, string name, Nn.Module model, int batch, int seq, int repeats, Func<float> update)
+    {
+        float last = 0;
+        void Step() => last = update();
         Step(); Step();
         var st = TrainBench.MedianStep(Step, repeats);
         double tokens = (double)batch * seq;
