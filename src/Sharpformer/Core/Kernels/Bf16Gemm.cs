@@ -81,14 +81,33 @@ public sealed class Bf16PackedWeights
     /// reads and writes are contiguous. With <c>pooled</c> the storage comes from <see cref="ArrayPool{T}.Shared"/> and the
     /// caller hands it back with <see cref="Return"/> (per-step operands that would otherwise allocate their size every step).
     /// </summary>
-    public static Bf16PackedWeights FromFloatTransposed(ReadOnlySpan<float> kn, int k, int n, bool pooled = false)
+    public static Bf16PackedWeights FromFloatTransposed(ReadOnlySpan<float> kn, int k, int n, bool pooled = false) =>
+        FromFloatTransposed(kn, k, n, pooled, threads: 1);
+
+    /// <summary><see cref="FromFloatTransposed(ReadOnlySpan{float}, int, int, bool)"/> with the 16-column blocks shared out over
+    /// <paramref name="threads"/> (each block is written by one worker, so the result does not depend on the count).</summary>
+    public static unsafe Bf16PackedWeights FromFloatTransposed(ReadOnlySpan<float> kn, int k, int n, bool pooled, int threads)
     {
         if (k <= 0 || n <= 0) throw new ArgumentOutOfRangeException(nameof(k), $"Matrix shape [{k}, {n}] must be positive.");
         if (kn.Length < (long)k * n) throw new ArgumentException($"A matrix [{k}, {n}] needs {(long)k * n} values, got {kn.Length}.", nameof(kn));
         var p = new Bf16PackedWeights(n, k, pooled);
+        fixed (float* src = kn)
+        {
+            nint s = (nint)src;
+            int blocksPerChunk = Math.Max(1, (1 << 16) / Math.Max(1, k));   // ≈ 1 M values per chunk
+            if (Parallelism.WorkersFor((long)k * n, 1 << 20, threads) <= 1) PackTransposed(s, k, n, p, 0, p.Blocks);
+            else Parallelism.ForChunks(p.Blocks, blocksPerChunk, threads, (_, b0, b1) => PackTransposed(s, k, n, p, b0, b1));
+        }
+        return p;
+    }
+
+    /// <summary>Blocks [b0, b1) of <see cref="FromFloatTransposed(ReadOnlySpan{float}, int, int, bool)"/>.</summary>
+    static unsafe void PackTransposed(nint source, int k, int n, Bf16PackedWeights p, int b0, int b1)
+    {
+        var kn = new ReadOnlySpan<float>((float*)source, k * n);
         var dst = MemoryMarshal.Cast<ushort, uint>(p.Packed.AsSpan(0, p.Blocks * ColumnBlock * p.InPadded));
         var bias = Vector512.Create(0x7FFFu);
-        for (int b = 0; b < p.Blocks; b++)
+        for (int b = b0; b < b1; b++)
         {
             int c0 = b * ColumnBlock, width = Math.Min(ColumnBlock, n - c0);
             var block = dst.Slice(b * ColumnBlock * p.InPadded / 2, ColumnBlock * p.InPadded / 2);
@@ -112,10 +131,9 @@ public sealed class Bf16PackedWeights
                 }
             }
         }
-        return p;
     }
 
-    /// <summary>Gives pooled storage back (<see cref="FromFloatTransposed"/> with pooled); the weights are unusable afterwards.</summary>
+    /// <summary>Gives pooled storage back (<see cref="FromFloatTransposed(ReadOnlySpan{float}, int, int, bool)"/> with pooled); the weights are unusable afterwards.</summary>
     public void Return()
     {
         if (!_pooled || Packed.Length == 0) return;
@@ -192,25 +210,63 @@ public static unsafe class Bf16Gemm
     /// </summary>
     public static void RoundColumns(ReadOnlySpan<float> x, int rows, int cols, Span<ushort> dst, int ld)
     {
+        CheckColumns(x.Length, rows, cols, dst.Length, ld);
+        RoundColumnRange(x, rows, cols, 0, cols, dst, ld);
+    }
+
+    static void CheckColumns(int xLength, int rows, int cols, int dstLength, int ld)
+    {
         if (ld < rows) throw new ArgumentOutOfRangeException(nameof(ld), $"ld {ld} must be at least rows {rows}.");
-        if (x.Length < (long)rows * cols) throw new ArgumentException($"x holds {x.Length} values, {rows}×{cols} needed.", nameof(x));
-        if (dst.Length < (long)cols * ld) throw new ArgumentException($"dst holds {dst.Length} values, {cols}×{ld} needed.", nameof(dst));
-        // 32×32 tiles: the tile's 32 source rows and 32 destination rows stay in L1 however far apart the rows are
+        if (xLength < (long)rows * cols) throw new ArgumentException($"x holds {xLength} values, {rows}×{cols} needed.", "x");
+        if (dstLength < (long)cols * ld) throw new ArgumentException($"dst holds {dstLength} values, {cols}×{ld} needed.", "dst");
+    }
+
+    /// <summary>Columns [c0, c1) of <see cref="RoundColumns"/> (disjoint destination rows, so ranges can run in parallel).</summary>
+    static void RoundColumnRange(ReadOnlySpan<float> x, int rows, int cols, int c0, int c1, Span<ushort> dst, int ld)
+    {
+        // Tiles of 16 columns × 16 row pairs: two rows of 16 columns are rounded by vector and joined into 16 (even, odd) pairs
+        // (the layout of a bf16 row), parked in a 1 KiB tile, then written out as 16 contiguous pair runs, one per column.
+        const int C = 16, P = 16;
+        int c = c0;
+        if ((ld & 1) == 0)
+        {
+            var bias = Vector512.Create(0x7FFFu);
+            Span<uint> tile = stackalloc uint[P * C];
+            var d32 = MemoryMarshal.Cast<ushort, uint>(dst);
+            for (; c + C <= c1; c += C)
+                for (int r0 = 0; r0 < rows; r0 += 2 * P)
+                {
+                    int pairs = Math.Min(P, (rows - r0 + 1) / 2);
+                    for (int q = 0; q < pairs; q++)
+                    {
+                        int r = r0 + 2 * q;
+                        var lo = Round(Vector512.Create(x.Slice(r * cols + c, C)), bias);
+                        var hi = r + 1 < rows ? Round(Vector512.Create(x.Slice((r + 1) * cols + c, C)), bias) : Vector512<uint>.Zero;
+                        (lo | (hi << 16)).CopyTo(tile.Slice(q * C, C));
+                    }
+                    for (int j = 0; j < C; j++)
+                    {
+                        var d = d32.Slice(((c + j) * ld + r0) / 2, pairs);
+                        for (int q = 0; q < pairs; q++) d[q] = tile[q * C + j];
+                    }
+                }
+        }
+        // the last columns (and an odd ld): element by element in 32×32 tiles, which keep source and destination rows in L1
         const int T = 32;
         for (int r0 = 0; r0 < rows; r0 += T)
         {
             int r1 = Math.Min(rows, r0 + T);
-            for (int c0 = 0; c0 < cols; c0 += T)
+            for (int t0 = c; t0 < c1; t0 += T)
             {
-                int c1 = Math.Min(cols, c0 + T);
+                int t1 = Math.Min(c1, t0 + T);
                 for (int r = r0; r < r1; r++)
                 {
                     var src = x.Slice(r * cols, cols);
-                    for (int c = c0; c < c1; c++) dst[c * ld + r] = ToBf16(src[c]);
+                    for (int j = t0; j < t1; j++) dst[j * ld + r] = ToBf16(src[j]);
                 }
             }
         }
-        if (ld > rows) for (int c = 0; c < cols; c++) dst.Slice(c * ld + rows, ld - rows).Clear();
+        if (ld > rows) for (int j = c0; j < c1; j++) dst.Slice(j * ld + rows, ld - rows).Clear();
     }
 
     /// <summary>The rounded bf16 in the low 16 bits of each lane (see the 256-bit form).</summary>
@@ -256,7 +312,7 @@ public static unsafe class Bf16Gemm
 
     /// <summary>
     /// A linear layer's weight gradient in bf16: dw[outF, inF] += dyᵀ·x for dy [rows, outF] and x [rows, inF], both rounded to
-    /// bf16 here (dyᵀ by <see cref="RoundColumns"/>, x packed by <see cref="Bf16PackedWeights.FromFloatTransposed"/>), the
+    /// bf16 here (dyᵀ by <see cref="RoundColumns"/>, x packed by <see cref="Bf16PackedWeights.FromFloatTransposed(ReadOnlySpan{float}, int, int, bool)"/>), the
     /// sum over rows in fp32 — the third GEMM of a mixed-precision training step.
     /// </summary>
     public static void WeightGradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, int outF, int inF, Span<float> dw, int threads = 0, Bf16Kernel? kernel = null)
@@ -265,11 +321,19 @@ public static unsafe class Bf16Gemm
         if (!IsSupported(k)) throw new PlatformNotSupportedException($"The {k} bf16 kernel needs a CPU feature this machine lacks (or SHARPFORMER_JIT=0).");
         if (dw.Length < (long)outF * inF) throw new ArgumentException($"dw holds {dw.Length} values, {outF}×{inF} needed.", nameof(dw));
         if (rows == 0 || outF == 0 || inF == 0) return;
-        var xp = Bf16PackedWeights.FromFloatTransposed(x, rows, inF, pooled: true);
-        var dyt = ArrayPool<ushort>.Shared.Rent(outF * xp.InPadded);
+        var xp = Bf16PackedWeights.FromFloatTransposed(x, rows, inF, pooled: true, threads);
+        int ld = xp.InPadded;
+        var dyt = ArrayPool<ushort>.Shared.Rent(outF * ld);
         try
         {
-            RoundColumns(dy, rows, outF, dyt, xp.InPadded);
+            CheckColumns(dy.Length, rows, outF, dyt.Length, ld);
+            fixed (float* pdy = dy)
+            {
+                nint src = (nint)pdy;
+                int chunk = Math.Max(16, (1 << 16) / Math.Max(1, rows) / 16 * 16);   // ≈ 1 M values, whole 16-column tiles
+                Parallelism.ForChunks(outF, chunk, Parallelism.WorkersFor((long)rows * outF, 1 << 20, threads),
+                    (_, c0, c1) => RoundColumnRange(new ReadOnlySpan<float>((float*)src, rows * outF), rows, outF, c0, c1, dyt, ld));
+            }
             Run(dyt, outF, xp, dw, threads, k);
         }
         finally

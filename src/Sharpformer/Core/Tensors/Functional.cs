@@ -316,7 +316,7 @@ public static partial class Functional
     static void Bf16InputGradient(ReadOnlySpan<float> dy, int rows, ReadOnlySpan<float> w, int outF, int inF, float beta, Span<float> dx)
     {
         if (beta == 0f) dx.Clear();
-        var wt = Bf16PackedWeights.FromFloatTransposed(w, outF, inF, pooled: true);
+        var wt = Bf16PackedWeights.FromFloatTransposed(w, outF, inF, pooled: true, ExecutionScope.Threads);
         try { Bf16Gemm.LinearAccumulate(dy, rows, wt, dx, ExecutionScope.Threads); }
         finally { wt.Return(); }
     }
