@@ -54,8 +54,11 @@ public interface ISeq2SeqModel
     int BosId { get; }
     int EosId { get; }
 
-    /// <summary>Mean cross-entropy over non-pad labels of the teacher-forced decoder: src (row-major [B, S], right-padded) with its lengths, decoderInput and labels [B·T].</summary>
-    Tensor Loss(int[] src, int[] srcLengths, int[] decoderInput, int[] labels);
+    /// <summary>
+    /// Mean cross-entropy over non-pad labels of the teacher-forced decoder: src (row-major [B, S], right-padded) with its lengths,
+    /// decoderInput and labels [B·T]; labelSmoothing is ε of <see cref="Losses.CrossEntropy"/> (torch's label_smoothing, 0 = none).
+    /// </summary>
+    Tensor Loss(int[] src, int[] srcLengths, int[] decoderInput, int[] labels, float labelSmoothing = 0f);
 
     /// <summary>Greedy decoding from BOS for exactly <paramref name="steps"/> steps (no stop at EOS).</summary>
     GreedyDecoding Greedy(int[] src, int[] srcLengths, int steps);
@@ -225,7 +228,8 @@ public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
     public int EosId => Config.EosId;
 
     /// <inheritdoc/>
-    public Tensor Loss(int[] src, int[] srcLengths, int[] decoderInput, int[] labels) => Forward(src, srcLengths, decoderInput, labels).Loss!;
+    public Tensor Loss(int[] src, int[] srcLengths, int[] decoderInput, int[] labels, float labelSmoothing = 0f) =>
+        Forward(src, srcLengths, decoderInput, labels, labelSmoothing).Loss!;
 
     /// <summary>Encodes src (row-major [B, S] ids, right-padded) with its lengths.</summary>
     public Seq2SeqEncoding Encode(int[] src, int[] srcLengths)
@@ -241,8 +245,8 @@ public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
         return new Seq2SeqEncoding(r.Output, init, RecurrentAttention.SourceMask(srcLengths, S), Decoder.Attention.Keys(r.Output));
     }
 
-    /// <summary>Teacher forcing: decoderInput (row-major [B, T], starting with BOS) → logits, attention and, with labels [B·T], the loss.</summary>
-    public Seq2SeqOutput Forward(int[] src, int[] srcLengths, int[] decoderInput, int[]? labels = null)
+    /// <summary>Teacher forcing: decoderInput (row-major [B, T], starting with BOS) → logits, attention and, with labels [B·T], the loss (label-smoothed by ε = <paramref name="labelSmoothing"/>).</summary>
+    public Seq2SeqOutput Forward(int[] src, int[] srcLengths, int[] decoderInput, int[]? labels = null, float labelSmoothing = 0f)
     {
         var enc = Encode(src, srcLengths);
         int B = srcLengths.Length;
@@ -257,7 +261,7 @@ public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
             logits.Add(step.Logits); attention.Add(step.Attention); state = step.State;
         }
         var allLogits = Tensor.Stack(logits, 1);
-        var loss = labels == null ? null : Losses.CrossEntropy(allLogits.Reshape(B * T, Config.VocabSize), labels, ignoreIndex: Config.PadId);
+        var loss = labels == null ? null : Losses.CrossEntropy(allLogits.Reshape(B * T, Config.VocabSize), labels, ignoreIndex: Config.PadId, labelSmoothing);
         return new Seq2SeqOutput(allLogits, Tensor.Stack(attention, 1), loss, enc);
     }
 
