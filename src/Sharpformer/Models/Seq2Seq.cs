@@ -188,11 +188,20 @@ public sealed class BahdanauDecoder : Module
     /// <param name="embedded">e(y_{t−1}) [B, E].</param>
     public Seq2SeqStep Step(Seq2SeqEncoding encoding, Tensor state, Tensor embedded)
     {
+        var (s, weights) = Advance(encoding, state, embedded);
+        return new Seq2SeqStep(Output(s), s, weights);
+    }
+
+    /// <summary>The recurrent half of <see cref="Step"/>: s_t [B, Hd] and α_t [B, S], without the output layer.</summary>
+    public (Tensor State, Tensor Attention) Advance(Seq2SeqEncoding encoding, Tensor state, Tensor embedded)
+    {
         var a = Attention.Forward(state, encoding.Outputs, encoding.SourceMask, encoding.Keys);
         var x = Tensor.Concat([a.Context, embedded], -1).Unsqueeze(1);
-        var s = Gru.Forward(x, state.Unsqueeze(0)).HN.Select(0, 0);
-        return new Seq2SeqStep(Fc.Forward(Dropout.Forward(s)), s, a.Weights);
+        return (Gru.Forward(x, state.Unsqueeze(0)).HN.Select(0, 0), a.Weights);
     }
+
+    /// <summary>logits = fc(dropout(s)) for states [..., Hd]: one step's, or all teacher-forced steps' at once.</summary>
+    public Tensor Output(Tensor states) => Fc.Forward(Dropout.Forward(states));
 }
 
 /// <summary>
@@ -254,13 +263,15 @@ public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
         int T = decoderInput.Length / B;
         var embedded = Decoder.Embed(decoderInput, B, T);
         var state = enc.InitialState;
-        var logits = new List<Tensor>(T); var attention = new List<Tensor>(T);
+        var states = new List<Tensor>(T); var attention = new List<Tensor>(T);
         for (int t = 0; t < T; t++)
         {
-            var step = Decoder.Step(enc, state, embedded.Select(1, t));
-            logits.Add(step.Logits); attention.Add(step.Attention); state = step.State;
+            (state, var weights) = Decoder.Advance(enc, state, embedded.Select(1, t));
+            states.Add(state); attention.Add(weights);
         }
-        var allLogits = Tensor.Stack(logits, 1);
+        // Nothing feeds back from the logits under teacher forcing, so the output layer runs once over all steps: one GEMM
+        // of B·T rows (and one for each gradient) instead of T small ones.
+        var allLogits = Decoder.Output(Tensor.Stack(states, 1));
         var loss = labels == null ? null : Losses.CrossEntropy(allLogits.Reshape(B * T, Config.VocabSize), labels, ignoreIndex: Config.PadId, labelSmoothing);
         return new Seq2SeqOutput(allLogits, Tensor.Stack(attention, 1), loss, enc);
     }
