@@ -27,6 +27,7 @@ internal static class G2PCommand
         var lr = new Option<double?>("--learning-rate") { Description = "Peak AdamW learning rate, linear decay (default: 2e-3 bahdanau, 7e-4 transformer)." };
         var warmup = new Option<double?>("--warmup-ratio") { Description = "Fraction of updates for the linear warm-up (default: 0.01 bahdanau, 0.05 transformer)." };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation and shuffling.", DefaultValueFactory = _ => 0 };
+        var smoothing = new Option<float>("--label-smoothing") { Description = "ε of the label-smoothed training cross-entropy, as torch's CrossEntropyLoss(label_smoothing=ε); dev loss stays plain.", DefaultValueFactory = _ => 0f };
         var evalSteps = new Option<int>("--eval-steps") { Description = "Evaluate on dev (greedy WER/PER) and checkpoint every N updates.", DefaultValueFactory = _ => 500 };
         var patience = new Option<int>("--patience") { Description = "Early stopping: evaluations without a better dev WER.", DefaultValueFactory = _ => G2PTrainingOptions.DefaultPatience };
         var minutes = new Option<double?>("--time-budget") { Description = "Stop after this many wall-clock minutes (the last step is evaluated; the best dev checkpoint is kept). On a busy machine prefer --cpu-budget." };
@@ -48,7 +49,7 @@ internal static class G2PCommand
         var resume = TrainCommand.ResumeOption();
         var common = new CommonOptions();
         var cmd = new Command("seq2seq", "Train a grapheme-to-phoneme encoder–decoder on CMUdict; prints dev WER/PER per evaluation and the test score.");
-        foreach (var o in new Option[] { architecture, data, output, epochs, batch, lr, warmup, seed, evalSteps, patience, minutes, cpuMinutes, devWords, noBuckets, limit, emb, enc, dec, att, dModel, heads, layers, ff, dropout, separate, learned, resume })
+        foreach (var o in new Option[] { architecture, data, output, epochs, batch, lr, warmup, seed, smoothing, evalSteps, patience, minutes, cpuMinutes, devWords, noBuckets, limit, emb, enc, dec, att, dModel, heads, layers, ff, dropout, separate, learned, resume })
             cmd.Options.Add(o);
         common.AddTo(cmd);
         cmd.SetAction((r, ct) => TrainCommand.StopOnCtrlC(ct, ct =>
@@ -67,7 +68,7 @@ internal static class G2PCommand
             var stdout = r.InvocationConfiguration.Output;
             var options = new G2PTrainingOptions
             {
-                Architecture = arch, Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), WarmupRatio = r.GetValue(warmup), Seed = r.GetValue(seed),
+                Architecture = arch, Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), WarmupRatio = r.GetValue(warmup), Seed = r.GetValue(seed), LabelSmoothing = r.GetValue(smoothing),
                 EvalSteps = r.GetValue(evalSteps), Patience = r.GetValue(patience), Limit = r.GetValue(limit),
                 DevWords = r.GetValue(devWords), BucketByLength = !r.GetValue(noBuckets),
                 TimeBudget = r.GetValue(minutes) is double m ? TimeSpan.FromMinutes(m) : null,

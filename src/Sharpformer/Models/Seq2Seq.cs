@@ -54,8 +54,11 @@ public interface ISeq2SeqModel
     int BosId { get; }
     int EosId { get; }
 
-    /// <summary>Mean cross-entropy over non-pad labels of the teacher-forced decoder: src (row-major [B, S], right-padded) with its lengths, decoderInput and labels [B·T].</summary>
-    Tensor Loss(int[] src, int[] srcLengths, int[] decoderInput, int[] labels);
+    /// <summary>
+    /// Mean cross-entropy over non-pad labels of the teacher-forced decoder: src (row-major [B, S], right-padded) with its lengths,
+    /// decoderInput and labels [B·T]; labelSmoothing is ε of <see cref="Losses.CrossEntropy"/> (torch's label_smoothing, 0 = none).
+    /// </summary>
+    Tensor Loss(int[] src, int[] srcLengths, int[] decoderInput, int[] labels, float labelSmoothing = 0f);
 
     /// <summary>Greedy decoding from BOS for exactly <paramref name="steps"/> steps (no stop at EOS).</summary>
     GreedyDecoding Greedy(int[] src, int[] srcLengths, int steps);
@@ -185,11 +188,20 @@ public sealed class BahdanauDecoder : Module
     /// <param name="embedded">e(y_{t−1}) [B, E].</param>
     public Seq2SeqStep Step(Seq2SeqEncoding encoding, Tensor state, Tensor embedded)
     {
+        var (s, weights) = Advance(encoding, state, embedded);
+        return new Seq2SeqStep(Output(s), s, weights);
+    }
+
+    /// <summary>The recurrent half of <see cref="Step"/>: s_t [B, Hd] and α_t [B, S], without the output layer.</summary>
+    public (Tensor State, Tensor Attention) Advance(Seq2SeqEncoding encoding, Tensor state, Tensor embedded)
+    {
         var a = Attention.Forward(state, encoding.Outputs, encoding.SourceMask, encoding.Keys);
         var x = Tensor.Concat([a.Context, embedded], -1).Unsqueeze(1);
-        var s = Gru.Forward(x, state.Unsqueeze(0)).HN.Select(0, 0);
-        return new Seq2SeqStep(Fc.Forward(Dropout.Forward(s)), s, a.Weights);
+        return (Gru.Forward(x, state.Unsqueeze(0)).HN.Select(0, 0), a.Weights);
     }
+
+    /// <summary>logits = fc(dropout(s)) for states [..., Hd]: one step's, or all teacher-forced steps' at once.</summary>
+    public Tensor Output(Tensor states) => Fc.Forward(Dropout.Forward(states));
 }
 
 /// <summary>
@@ -225,7 +237,8 @@ public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
     public int EosId => Config.EosId;
 
     /// <inheritdoc/>
-    public Tensor Loss(int[] src, int[] srcLengths, int[] decoderInput, int[] labels) => Forward(src, srcLengths, decoderInput, labels).Loss!;
+    public Tensor Loss(int[] src, int[] srcLengths, int[] decoderInput, int[] labels, float labelSmoothing = 0f) =>
+        Forward(src, srcLengths, decoderInput, labels, labelSmoothing).Loss!;
 
     /// <summary>Encodes src (row-major [B, S] ids, right-padded) with its lengths.</summary>
     public Seq2SeqEncoding Encode(int[] src, int[] srcLengths)
@@ -241,8 +254,8 @@ public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
         return new Seq2SeqEncoding(r.Output, init, RecurrentAttention.SourceMask(srcLengths, S), Decoder.Attention.Keys(r.Output));
     }
 
-    /// <summary>Teacher forcing: decoderInput (row-major [B, T], starting with BOS) → logits, attention and, with labels [B·T], the loss.</summary>
-    public Seq2SeqOutput Forward(int[] src, int[] srcLengths, int[] decoderInput, int[]? labels = null)
+    /// <summary>Teacher forcing: decoderInput (row-major [B, T], starting with BOS) → logits, attention and, with labels [B·T], the loss (label-smoothed by ε = <paramref name="labelSmoothing"/>).</summary>
+    public Seq2SeqOutput Forward(int[] src, int[] srcLengths, int[] decoderInput, int[]? labels = null, float labelSmoothing = 0f)
     {
         var enc = Encode(src, srcLengths);
         int B = srcLengths.Length;
@@ -250,14 +263,16 @@ public sealed class BahdanauSeq2Seq : Module, ISeq2SeqModel
         int T = decoderInput.Length / B;
         var embedded = Decoder.Embed(decoderInput, B, T);
         var state = enc.InitialState;
-        var logits = new List<Tensor>(T); var attention = new List<Tensor>(T);
+        var states = new List<Tensor>(T); var attention = new List<Tensor>(T);
         for (int t = 0; t < T; t++)
         {
-            var step = Decoder.Step(enc, state, embedded.Select(1, t));
-            logits.Add(step.Logits); attention.Add(step.Attention); state = step.State;
+            (state, var weights) = Decoder.Advance(enc, state, embedded.Select(1, t));
+            states.Add(state); attention.Add(weights);
         }
-        var allLogits = Tensor.Stack(logits, 1);
-        var loss = labels == null ? null : Losses.CrossEntropy(allLogits.Reshape(B * T, Config.VocabSize), labels, ignoreIndex: Config.PadId);
+        // Nothing feeds back from the logits under teacher forcing, so the output layer runs once over all steps: one GEMM
+        // of B·T rows (and one for each gradient) instead of T small ones.
+        var allLogits = Decoder.Output(Tensor.Stack(states, 1));
+        var loss = labels == null ? null : Losses.CrossEntropy(allLogits.Reshape(B * T, Config.VocabSize), labels, ignoreIndex: Config.PadId, labelSmoothing);
         return new Seq2SeqOutput(allLogits, Tensor.Stack(attention, 1), loss, enc);
     }
 

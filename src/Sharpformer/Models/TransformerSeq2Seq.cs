@@ -131,9 +131,9 @@ public sealed class TransformerSeq2Seq : Module, ISeq2SeqModel
     /// <summary>
     /// Teacher forcing: decoderInput (row-major [B, T], starting with BOS) → logits and, with labels [B·T], the loss. The targets
     /// are right-padded and the self-attention causal, so a real position never sees a padded one: no target mask is needed
-    /// (padded positions only produce ignored labels).
+    /// (padded positions only produce ignored labels). labelSmoothing is ε of <see cref="Losses.CrossEntropy"/>.
     /// </summary>
-    public TransformerSeq2SeqOutput Forward(int[] src, int[] srcLengths, int[] decoderInput, int[]? labels = null)
+    public TransformerSeq2SeqOutput Forward(int[] src, int[] srcLengths, int[] decoderInput, int[]? labels = null, float labelSmoothing = 0f)
     {
         var enc = Encode(src, srcLengths);
         int B = srcLengths.Length;
@@ -141,12 +141,13 @@ public sealed class TransformerSeq2Seq : Module, ISeq2SeqModel
         int T = decoderInput.Length / B;
         var h = Transformer.Decoder.Forward(Embed(TgtEmbedding, TgtPositions, decoderInput, B, 0), enc.MemoryKeysValues, enc.SourceMask, null).Output;
         var logits = Logits(h);
-        var loss = labels == null ? null : Losses.CrossEntropy(logits.Reshape(B * T, Config.VocabSize), labels, ignoreIndex: Config.PadId);
+        var loss = labels == null ? null : Losses.CrossEntropy(logits.Reshape(B * T, Config.VocabSize), labels, ignoreIndex: Config.PadId, labelSmoothing);
         return new TransformerSeq2SeqOutput(Forwarded(logits), loss);
     }
 
     /// <inheritdoc/>
-    public Tensor Loss(int[] src, int[] srcLengths, int[] decoderInput, int[] labels) => Forward(src, srcLengths, decoderInput, labels).Loss!;
+    public Tensor Loss(int[] src, int[] srcLengths, int[] decoderInput, int[] labels, float labelSmoothing = 0f) =>
+        Forward(src, srcLengths, decoderInput, labels, labelSmoothing).Loss!;
 
     /// <summary>The state before the first decoding step: the encoded source and an empty cache.</summary>
     public TransformerDecodingState StartDecoding(TransformerEncoding encoding, int capacity) =>

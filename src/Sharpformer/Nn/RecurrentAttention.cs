@@ -37,10 +37,17 @@ public abstract class RecurrentAttention : Module
             throw ShapeMismatchException.For(GetType().Name, query.Shape, values.Shape, "query must be [batch, query_dim] and values [batch, source, values_dim]");
         if (sourceMask != null && (sourceMask.Rank != 2 || sourceMask.Dim(0) != values.Dim(0) || sourceMask.Dim(1) != values.Dim(1)))
             throw ShapeMismatchException.For(GetType().Name, values.Shape, sourceMask.Shape, "the source mask must be [batch, source]");
-        var scores = Scores(query, keys ?? Keys(values));
+        var output = Attend(query, values, sourceMask, keys ?? Keys(values));
+        Forwarded(output.Context);
+        return output;
+    }
+
+    /// <summary>Scores, the masked softmax over them and the context, from checked shapes; a subclass may fuse the three.</summary>
+    protected virtual RecurrentAttentionOutput Attend(Tensor query, Tensor values, Tensor? sourceMask, Tensor keys)
+    {
+        var scores = Scores(query, keys);
         var weights = Functional.SoftmaxWithMask(scores, sourceMask);
         var context = weights.Unsqueeze(1).MatMul(values).Squeeze(1);
-        Forwarded(context);
         return new RecurrentAttentionOutput(context, weights, scores);
     }
 
@@ -90,6 +97,15 @@ public sealed class BahdanauAttention : RecurrentAttention
 
     protected override Tensor Scores(Tensor query, Tensor keys) =>
         V.Forward((keys + W2.Forward(query).Unsqueeze(1)).Tanh()).Squeeze(-1);
+
+    /// <summary>W2(s) as a GEMM, then scores, masked softmax and context in one op (<see cref="Functional.AdditiveAttention"/>).</summary>
+    protected override RecurrentAttentionOutput Attend(Tensor query, Tensor values, Tensor? sourceMask, Tensor keys)
+    {
+        // A quantized V keeps no fp32 weight to read: the unfused ops multiply by its packed form.
+        if (V.Int8Weight != null || V.Bf16Weight != null) return base.Attend(query, values, sourceMask, keys);
+        var r = Functional.AdditiveAttention(keys, W2.Forward(query), V.Weight.Value, V.Bias?.Value, values, sourceMask);
+        return new RecurrentAttentionOutput(r.Context, r.Weights, r.Scores);
+    }
 }
 
 /// <summary>How <see cref="LuongAttention"/> scores a source position (Luong, Pham &amp; Manning 2015, eq. 8).</summary>

@@ -34,13 +34,15 @@ public sealed record Seq2SeqBatch(int[] Src, int[] SrcLengths, int[] DecoderInpu
 /// Adapts an encoder–decoder (<see cref="ISeq2SeqModel"/>: the Bahdanau RNN or the Transformer) to the <see cref="Trainer{TBatch}"/>: teacher-forced cross-entropy; evaluation reports the teacher-forced loss and greedy outputs cut at EOS,
 /// with the batch's keys as labels, so the metric function can score against every reference of a word.
 /// </summary>
-public sealed class Seq2SeqTrainable(ISeq2SeqModel model, Action<ISeq2SeqModel, string> save, int extraDecodeSteps = 5) : ITrainableModel<Seq2SeqBatch>
+public sealed class Seq2SeqTrainable(ISeq2SeqModel model, Action<ISeq2SeqModel, string> save, int extraDecodeSteps = 5, float labelSmoothing = 0f) : ITrainableModel<Seq2SeqBatch>
 {
     Random? _rngInUse;
 
     public ISeq2SeqModel Model { get; } = model;
     /// <summary>Greedy decoding in evaluation runs for the longest label row plus this many steps.</summary>
     public int ExtraDecodeSteps { get; } = extraDecodeSteps;
+    /// <summary>ε of the training loss (<see cref="Losses.CrossEntropy"/>); evaluation reports the plain cross-entropy, so eval_loss stays comparable across ε.</summary>
+    public float LabelSmoothing { get; } = labelSmoothing;
     public Module Module => Model.Module;
     public bool Training { get => Model.Module.Training; set => Model.Module.Train(value); }
     public int BatchSize(Seq2SeqBatch batch) => batch.Count;
@@ -50,7 +52,7 @@ public sealed class Seq2SeqTrainable(ISeq2SeqModel model, Action<ISeq2SeqModel, 
         // Dropout draws from the trainer's checkpointed generator: one stream for every dropout module (each module's own
         // Random(0) would give modules of the same shape the same masks) that a resumed run continues.
         if (!ReferenceEquals(rng, _rngInUse)) { Model.Module.UseRandom(rng); _rngInUse = rng; }
-        var loss = Model.Loss(batch.Src, batch.SrcLengths, batch.DecoderInput, batch.Labels);
+        var loss = Model.Loss(batch.Src, batch.SrcLengths, batch.DecoderInput, batch.Labels, LabelSmoothing);
         float value = loss.Item();
         (gradScale == 1f ? loss : loss.Mul(gradScale)).Backward();
         return value;

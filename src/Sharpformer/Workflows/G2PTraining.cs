@@ -70,6 +70,8 @@ public sealed record G2PTrainingOptions
     /// <summary>Peak AdamW learning rate (null: the architecture's default).</summary>
     public double? LearningRate { get; init; }
     public int Seed { get; init; }
+    /// <summary>ε of the label-smoothed training cross-entropy (torch's label_smoothing; 0 = none).</summary>
+    public float LabelSmoothing { get; init; }
     /// <summary>Evaluate on dev (greedy WER/PER) and save a checkpoint every this many updates.</summary>
     public int EvalSteps { get; init; } = 500;
     /// <summary>Stop after this many evaluations without a better dev WER.</summary>
@@ -127,7 +129,7 @@ public static class G2PTraining
         var trainEntries = options.Limit is int n ? data.Train.Take(n).ToList() : data.Train;
         var vocab = G2PVocabulary.Build(data.Train);
         var model = options.Architecture.Create(vocab, options.Seed);
-        var trainable = new Seq2SeqTrainable(model, (m, dir) => Save(m, vocab, dir));
+        var trainable = new Seq2SeqTrainable(model, (m, dir) => Save(m, vocab, dir), labelSmoothing: options.LabelSmoothing);
         var trainRows = trainEntries.Select((e, i) => (vocab.EncodeWord(e.Word), vocab.EncodePhonemes(e.Phonemes), i)).ToList();
         var devAll = CmuDict.ByWord(data.Dev);
         var devWords = DevSample(devAll, options.DevWords);

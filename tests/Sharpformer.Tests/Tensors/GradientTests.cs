@@ -123,6 +123,7 @@ public class GradientTests
     [Fact] public void Where() => Check(x => Tensor.Where(Tensor.FromArray([1, 0, 1], 3), x[0], x[1]), [Rand(1, 2, 3), Rand(2, 3)]);
     [Fact] public void Gather() => Check(x => x[0].Gather(1, [2, 0, 1, 1], 2, 2), [Rand(1, 2, 3)]);
     [Fact] public void CrossEntropy() => Check(x => Losses.CrossEntropy(x[0], [2, -100, 0, 1]), [Rand(1, 4, 3)]);
+    [Fact] public void CrossEntropyWithLabelSmoothing() => Check(x => Losses.CrossEntropy(x[0], [2, -100, 0, 1], labelSmoothing: 0.2f), [Rand(1, 4, 3)]);
     [Fact] public void BinaryCrossEntropyWithLogits() => Check(x => Losses.BinaryCrossEntropyWithLogits(x[0], Tensor.FromArray([1, 0, 0.3f, 1], 2, 2)), [Rand(1, 2, 2)]);
     [Fact] public void Mse() => Check(x => Losses.Mse(x[0], x[1]), [Rand(1, 2, 3), Rand(2, 2, 3)]);
     [Fact] public void SharedInputAccumulates() => Check(x => x[0] * x[0] + x[0].Exp(), [Rand(1, 5)]);

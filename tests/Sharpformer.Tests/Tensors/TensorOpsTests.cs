@@ -183,6 +183,25 @@ public class TensorOpsTests
     }
 
     [Fact]
+    public void CrossEntropyWithLabelSmoothingMatchesTorchValueAndGradient()
+    {
+        // /usr/bin/python3 (torch 1.13), float64:
+        //   x = torch.tensor([[1., 2., 3., -1.], [5., 5., 5., 5.], [0., 0., 9., 0.5], [-2., 0.5, 1., 3.]], dtype=torch.float64, requires_grad=True)
+        //   loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1, ignore_index=-100)(x, torch.tensor([2, 0, 1, -100])); loss.backward()
+        //   print(loss.item(), x.grad.flatten().tolist())
+        var logits = Tensor.FromArray([1, 2, 3, -1, 5, 5, 5, 5, 0, 0, 9, 0.5f, -2, 0.5f, 1, 3], 4, 4); logits.RequiresGrad = true;
+        var loss = Losses.CrossEntropy(logits, [2, 0, 1, -100], ignoreIndex: -100, labelSmoothing: 0.1f);
+        Assert.Equal(3.5813203980210693, loss.Item(), 5);
+        loss.Backward();
+        double[] expected = [0.02131560576580143, 0.07226083905293358, -0.08925565905604821, -0.0043207857626868474,
+            -0.22499999999999998, 0.07500000000000002, 0.07500000000000002, 0.07500000000000002,
+            -0.00829221524695105, -0.30829221524695105, 0.32484997156360657, -0.008265541069704377, 0, 0, 0, 0];
+        var grad = logits.Grad!.ToArray();
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], grad[i], 5);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Losses.CrossEntropy(logits, [2, 0, 1, -100], labelSmoothing: 1.5f));
+    }
+
+    [Fact]
     public void BinaryCrossEntropyWithLogitsIsStableForLargeLogits()
     {
         var loss = Losses.BinaryCrossEntropyWithLogits(Tensor.FromArray([100f, -100f, 0f], 3), Tensor.FromArray([1f, 1f, 0.5f], 3)).Item();

@@ -8,6 +8,9 @@ namespace Sharpformer.Tensors;
 /// <param name="LastCell">[B, H] the LSTM cell state likewise; null for a GRU.</param>
 public sealed record RecurrenceResult(Tensor Output, Tensor LastHidden, Tensor? LastCell);
 
+/// <summary>Result of <see cref="Functional.AdditiveAttention"/>: context [B, Dv], weights [B, S] (0 at masked positions), raw scores [B, S].</summary>
+public sealed record AdditiveAttentionResult(Tensor Context, Tensor Weights, Tensor Scores);
+
 public static partial class Functional
 {
     /// <summary>
@@ -191,6 +194,51 @@ public static partial class Functional
         if (lengths.IsEmpty) return;
         for (int b = 0; b < batch; b++)
             if (!Recurrent.IsActive(lengths, b, time)) prev.Slice(b * width, width).CopyTo(next.Slice(b * width, width));
+    }
+
+    /// <summary>
+    /// Bahdanau's additive attention for one decoder step as one autograd op (<see cref="AdditiveAttention"/>):
+    /// scoresⱼ = vᵀ tanh(keysⱼ + query) + b_v, weights = softmax(scores + mask), context = Σⱼ weightsⱼ valuesⱼ.
+    /// </summary>
+    /// <param name="keys">[B, S, U] the query-independent half W1·h + b1 (computed once per source).</param>
+    /// <param name="query">[B, U] W2·s + b2.</param>
+    /// <param name="v">the score vector, U elements (a Linear(U → 1) weight [1, U]).</param>
+    /// <param name="vBias">its bias (1 element) or null.</param>
+    /// <param name="values">[B, S, Dv] the encoder states.</param>
+    /// <param name="sourceMask">additive [B, S] mask (0 keeps, <see cref="MaskedValue"/> drops) or null.</param>
+    /// <remarks>All three outputs are differentiable: they are views of one result, so gradients reaching the weights or raw scores flow back too.</remarks>
+    public static AdditiveAttentionResult AdditiveAttention(Tensor keys, Tensor query, Tensor v, Tensor? vBias, Tensor values, Tensor? sourceMask)
+    {
+        if (keys.Rank != 3 || values.Rank != 3 || query.Rank != 2 || keys.Dim(0) != query.Dim(0) || keys.Dim(2) != query.Dim(1)
+            || values.Dim(0) != keys.Dim(0) || values.Dim(1) != keys.Dim(1) || v.Size != keys.Dim(2) || vBias != null && vBias.Size != 1)
+            throw new ShapeMismatchException($"AdditiveAttention: keys must be [B, S, U], query [B, U], v U elements, values [B, S, Dv]; got keys {Tensor.FormatShape(keys.Shape)}, query {Tensor.FormatShape(query.Shape)}, v {Tensor.FormatShape(v.Shape)}, values {Tensor.FormatShape(values.Shape)}.");
+        int B = keys.Dim(0), S = keys.Dim(1), U = keys.Dim(2), D = values.Dim(2);
+        if (sourceMask != null && sourceMask.Size != B * S)
+            throw ShapeMismatchException.For("AdditiveAttention", keys.Shape, sourceMask.Shape, $"the source mask must be [{B}, {S}]");
+        var k = keys.Contiguous(); var q = query.Contiguous(); var vc = v.Contiguous(); var bc = vBias?.Contiguous(); var val = values.Contiguous();
+        float bias = bc == null ? 0f : bc.ContiguousSpan()[0];
+        var mask = sourceMask?.Contiguous();
+        bool grad = NeedsGradAny(k, q, vc, bc, val);
+        var hidden = TensorScope.RentArray(B * S * U);
+        var result = Tensor.Empty(B * D + 2 * B * S);   // context, then weights, then scores
+        var r = result.Data.AsSpan();
+        Kernels.AdditiveAttention.Forward(k.ContiguousSpan(), q.ContiguousSpan(), vc.ContiguousSpan(), bias, val.ContiguousSpan(),
+            mask == null ? default : mask.ContiguousSpan(), hidden, r.Slice(B * D + B * S, B * S), r.Slice(B * D, B * S), r[..(B * D)], B, S, U, D);
+        if (grad)
+        {
+            var weights = result.Data; var vd = vc.Detach(); var vald = val.Detach();
+            result = Tensor.Record(result, "AdditiveAttention", (g, sink) =>
+            {
+                var go = g.ContiguousSpan();
+                Kernels.AdditiveAttention.Backward(hidden, vd.ContiguousSpan(), vald.ContiguousSpan(), weights.AsSpan(B * D, B * S),
+                    go[..(B * D)], go.Slice(B * D, B * S), go.Slice(B * D + B * S, B * S),
+                    sink.Needs(0) ? sink.TargetZeroed(0) : default, sink.Needs(1) ? sink.TargetZeroed(1) : default,
+                    sink.Needs(2) ? sink.TargetZeroed(2) : default, sink.Needs(3) ? sink.TargetZeroed(3) : default,
+                    sink.Needs(4) ? sink.TargetZeroed(4) : default, B, S, U, D);
+            }, k, q, vc, bc, val);
+        }
+        return new AdditiveAttentionResult(result.Slice(0, 0, B * D).Reshape(B, D), result.Slice(0, B * D, B * S).Reshape(B, S),
+            result.Slice(0, B * D + B * S, B * S).Reshape(B, S));
     }
 
     static bool NeedsGradAny(params Tensor?[] tensors)

@@ -9,9 +9,17 @@ public static class Losses
     /// Cross-entropy of logits [..., C] against class indices (one per row), averaged over rows whose target is not
     /// <paramref name="ignoreIndex"/>, as torch.nn.functional.cross_entropy.
     /// </summary>
-    /// <remarks>loss = −(1/|valid|) Σ_{r valid} log softmax(logits[r])[target[r]]. When every row is ignored the result is NaN (0/0), as torch.</remarks>
-    public static Tensor CrossEntropy(Tensor logits, int[] targets, int ignoreIndex = -100)
+    /// <remarks>
+    /// loss = −(1/|valid|) Σ_{r valid} [(1 − ε)·log p_r[target[r]] + (ε/C)·Σ_j log p_r[j]] with p_r = softmax(logits[r]) and
+    /// ε = <paramref name="labelSmoothing"/> (0: the plain cross-entropy), which is torch's
+    /// CrossEntropyLoss(label_smoothing=ε, ignore_index=…): the target distribution mixes the one-hot label with the uniform
+    /// one over all C classes (Szegedy et al. 2016), ignored rows contribute nothing. When every row is ignored the result
+    /// is NaN (0/0), as torch.
+    /// </remarks>
+    public static Tensor CrossEntropy(Tensor logits, int[] targets, int ignoreIndex = -100, float labelSmoothing = 0f)
     {
+        if (!(labelSmoothing >= 0f && labelSmoothing <= 1f))
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "CrossEntropy: label smoothing must be in [0, 1] (torch's label_smoothing).");
         if (logits.Rank < 1) throw new ShapeMismatchException("CrossEntropy: logits must have a class dimension.");
         int C = logits.Dim(-1), rows = C == 0 ? 0 : logits.Size / C;
         if (targets.Length != rows)
@@ -25,15 +33,19 @@ public static class Losses
             int t = targets[r];
             if (t == ignoreIndex) continue;
             if ((uint)t >= (uint)C) throw new SharpformerException($"CrossEntropy: target {t} at row {r} is outside [0, {C}); use {ignoreIndex} to ignore a row.");
-            sum -= logp[r * C + t]; count++;
+            double rowLoss = -logp[r * C + t];
+            if (labelSmoothing > 0f)
+                rowLoss = (1 - labelSmoothing) * rowLoss - labelSmoothing / C * (double)TP.Sum(new ReadOnlySpan<float>(logp, r * C, C));
+            sum += rowLoss; count++;
         }
         var loss = Tensor.Scalar(count == 0 ? float.NaN : (float)(sum / count));
         if (!Tensor.NeedsGrad(x)) return loss;
         var tg = (int[])targets.Clone();
         return Tensor.Record(loss, "CrossEntropy", (g, s) =>
         {
-            // d/dlogits = (softmax − onehot)/count on valid rows, 0 on ignored rows
+            // d/dlogits = (softmax − q)/count on valid rows with q = (1 − ε)·onehot + ε/C, 0 on ignored rows
             float scale = count == 0 ? 0f : g.Item() / count;
+            float uniform = labelSmoothing / C * scale, onTarget = (1f - labelSmoothing) * scale;
             var dx = s.Target(0, out float beta);
             for (int r = 0; r < rows; r++)
             {
@@ -42,8 +54,8 @@ public static class Losses
                 if (t == ignoreIndex) { if (beta == 0f) row.Clear(); continue; }
                 for (int j = 0; j < C; j++)
                 {
-                    float v = MathF.Exp(logp[r * C + j]) * scale;
-                    if (j == t) v -= scale;
+                    float v = MathF.Exp(logp[r * C + j]) * scale - uniform;
+                    if (j == t) v -= onTarget;
                     row[j] = beta == 0f ? v : row[j] + v;
                 }
             }
