@@ -219,6 +219,20 @@ public class Gpt2QuantizationTests(Xunit.Abstractions.ITestOutputHelper output)
         finally { if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true); }
     }
 
+    [Fact]
+    public void Export_refuses_a_quantized_gpt2_checkpoint()
+    {
+        var outDir = Path.Combine(Path.GetTempPath(), "sf-gpt2-int8-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            Fixture("int8").SavePretrained(outDir);
+            var e = Assert.Throws<Sharpformer.Training.Workflows.ModelExportException>(() => Sharpformer.Training.Workflows.ModelExport.Export(outDir, outDir + "-export"));
+            Assert.Contains("int8-quantized", e.Message);
+            Assert.False(Directory.Exists(outDir + "-export"));
+        }
+        finally { if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true); }
+    }
+
     [Theory]
     [InlineData("int8")]
     [InlineData("bf16")]
