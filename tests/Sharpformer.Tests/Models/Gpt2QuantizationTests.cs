@@ -61,14 +61,12 @@ public class Gpt2QuantizationTests(Xunit.Abstractions.ITestOutputHelper output)
         output.WriteLine($"{dtype}: worst last-token logits cosine {worst:F6}");
     }
 
-    /// <remarks>
-    /// The tiny fixture is deliberately extreme (initializer_range 0.2, width 32, perturbed LayerNorms), so its int8 error is
-    /// larger than at real sizes: its last-token logits keep cosine ≥ 0.995 (int8) and ≥ 0.999 (bf16).
-    /// </remarks>
+    /// <remarks>The tiny fixture is deliberately extreme (initializer_range 0.2, width 32, perturbed LayerNorms); its last-token
+    /// logits still keep the bar (measured worst: int8 0.99973, bf16 0.99997).</remarks>
     [Theory]
-    [InlineData("int8", 0.995)]
+    [InlineData("int8", 0.999)]
     [InlineData("bf16", 0.999)]
-    public void Tiny_fixture_keeps_last_token_logits_close_to_fp32_on_every_case(string dtype, double bar)
+    public void Tiny_fixture_keeps_last_token_logits_at_cosine_0999_on_every_case(string dtype, double bar)
     {
         var fp32 = Fixture();
         var packed = Fixture(dtype);
