@@ -106,7 +106,7 @@ internal static class CheckpointBench
             : string.Create(inv, $"{name,-30} {mb,9:F1} MB {t.Median,10:F2} ms (best {t.Best,9:F2}){(throughput ? $" {gbps,7:F2} GB/s" : "")}"));
     }
 
-    static string? FindFixtures(string? given)
+    internal static string? FindFixtures(string? given)
     {
         if (given is not null) return Directory.Exists(given) ? given : null;
         if (Environment.GetEnvironmentVariable("SHARPFORMER_SHARED") is { Length: > 0 } env) return Path.Combine(env, "fixtures");

@@ -16,17 +16,32 @@ public static class Bf16Inference
     /// <exception cref="InvalidOperationException">The model is int8-quantized.</exception>
     public static void Convert(PretrainedModel model)
     {
-        foreach (var lin in DynamicQuantization.EncoderLinears(model))
+        ConvertLayers(DynamicQuantization.EncoderLinears(model));
+        model.Eval();
+    }
+
+    /// <summary>GPT-2 in bf16: the same layers <see cref="DynamicQuantization.Quantize(Gpt2LMHeadModel)"/> quantizes (block projections,
+    /// and a bf16 copy of <c>wte</c> for the tied LM head; the embedding gather stays fp32). Eval mode.</summary>
+    /// <exception cref="InvalidOperationException">The model is int8-quantized.</exception>
+    public static void Convert(Gpt2LMHeadModel model)
+    {
+        ConvertLayers(DynamicQuantization.DecoderLinears(model));
+        model.Eval();
+    }
+
+    static void ConvertLayers(IEnumerable<Nn.IPackableLinear> layers)
+    {
+        foreach (var lin in layers)
         {
             if (lin.Bf16Weight != null) continue;
             if (lin.Int8Weight != null) throw new InvalidOperationException("This model is int8-quantized; convert the fp32 model to bf16 instead.");
-            var w = lin.Weight.Value.Contiguous();
-            lin.Bf16Weight = Bf16PackedWeights.FromFloat(w.Data.AsSpan(w.Offset, w.Size), lin.OutFeatures, lin.InFeatures);
-            lin.Weight.Value.ReleaseStorage("the layer was converted to bf16 and keeps only its bf16 weights (Linear.Bf16Weight; ToFloat() gives fp32 values).");
+            lin.UsePacked(null, Bf16PackedWeights.FromFloat(lin.WeightOutIn(), lin.OutFeatures, lin.InFeatures));
         }
-        model.Eval();
     }
 
     /// <summary>True when the model's encoder linear layers run in bf16.</summary>
     public static bool IsBf16(PretrainedModel model) => DynamicQuantization.EncoderLinears(model).Any(l => l.Bf16Weight != null);
+
+    /// <summary>True when the GPT-2 model's projections run in bf16.</summary>
+    public static bool IsBf16(Gpt2LMHeadModel model) => DynamicQuantization.DecoderLinears(model).Any(l => l.Bf16Weight != null);
 }

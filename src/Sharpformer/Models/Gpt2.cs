@@ -415,12 +415,16 @@ public sealed class Gpt2LMHeadModel : Module, ICausalLM
     {
         Transformer = RegisterModule("transformer", new Gpt2Model(config, vb.Push("transformer")));
         vb.Tie("lm_head.weight", "transformer.wte.weight");
+        LmHead = new TiedOutputProjection(Transformer.Wte);
     }
 
     /// <summary>A freshly initialised model.</summary>
     public Gpt2LMHeadModel(Gpt2Config config, int seed = 0) : this(config, VarBuilder.Fresh(seed)) { }
 
     public Gpt2Model Transformer { get; }
+    /// <summary><c>lm_head</c>: logits = h·wteᵀ; after <see cref="DynamicQuantization.Quantize(Gpt2LMHeadModel)"/> or
+    /// <see cref="Bf16Inference.Convert(Gpt2LMHeadModel)"/> it multiplies by its own int8 / bf16 copy of wte.</summary>
+    public TiedOutputProjection LmHead { get; }
     public Gpt2Config Config => Transformer.Config;
     /// <summary>What loading the checkpoint did (null for a fresh model).</summary>
     public LoadReport? LoadReport { get; private set; }
@@ -435,7 +439,7 @@ public sealed class Gpt2LMHeadModel : Module, ICausalLM
     public CausalLMOutput Forward(CausalLMInput input, ForwardOptions? options = null, KeyValueCache? cache = null, int[]? labels = null)
     {
         var d = Transformer.Forward(input, options, cache);
-        var logits = Functional.Linear(d.LastHiddenState, Transformer.Wte.Weight.Value);
+        var logits = LmHead.Forward(d.LastHiddenState, Training);
         return new CausalLMOutput(logits, labels == null ? null : ShiftedLoss(logits, labels, input.BatchSize, input.SequenceLength), d);
     }
 
@@ -458,8 +462,7 @@ public sealed class Gpt2LMHeadModel : Module, ICausalLM
         var rows = new float[b * hd];
         for (int i = 0; i < b; i++) last.Slice(((i + 1) * t - 1) * hd, hd).CopyTo(rows.AsSpan(i * hd));
         var logits = new float[b * v];
-        var w = Transformer.Wte.Weight.Value;
-        Gemm.Sgemm(false, true, b, v, hd, 1f, rows, hd, w.Data.AsSpan(w.Offset, w.Size), hd, 0f, logits, v, ExecutionScope.Threads);
+        LmHead.Logits(rows, b, logits, ExecutionScope.Threads);
         return logits;
     }
 
@@ -475,8 +478,12 @@ public sealed class Gpt2LMHeadModel : Module, ICausalLM
     }
 
     /// <summary>Writes config.json, model.safetensors (lm_head omitted as transformers does) and the source's tokenizer files.</summary>
+    /// <remarks>An int8-quantized model writes each Conv1D weight as I8 [in, out] with <c>weight_scale</c> F32 [1, out], its head's
+    /// int8 copy as <c>lm_head.weight</c> I8 [vocab, n_embd] with <c>lm_head.weight_scale</c> [vocab] (wte stays F32 for the
+    /// embedding gather) and config.json's quantization_config (<see cref="DynamicQuantization"/>); a bf16 model writes its
+    /// bf16 values as F32.</remarks>
     public void SavePretrained(string directory, string? tokenizerDirectory = null) =>
-        PretrainedModel.SaveFiles(directory, Gpt2Loading.ConfigJson(Config, "GPT2LMHeadModel"), Gpt2Loading.Tensors(this),
+        PretrainedModel.SaveFiles(directory, Gpt2Loading.ConfigJson(Config, "GPT2LMHeadModel", DynamicQuantization.IsQuantized(this)), Gpt2Loading.Tensors(this, LmHead),
             tokenizerDirectory ?? SourceDirectory, Gpt2Loading.TokenizerFiles);
 }
 
@@ -554,7 +561,7 @@ public sealed class Gpt2ForSequenceClassification : Module
 
     /// <summary>Writes config.json (architectures GPT2ForSequenceClassification), model.safetensors and the source's tokenizer files.</summary>
     public void SavePretrained(string directory, string? tokenizerDirectory = null) =>
-        PretrainedModel.SaveFiles(directory, Gpt2Loading.ConfigJson(Config, "GPT2ForSequenceClassification"), Gpt2Loading.Tensors(this),
+        PretrainedModel.SaveFiles(directory, Gpt2Loading.ConfigJson(Config, "GPT2ForSequenceClassification", quantized: false), Gpt2Loading.Tensors(this),
             tokenizerDirectory ?? SourceDirectory, Gpt2Loading.TokenizerFiles);
 }
 
@@ -575,16 +582,40 @@ public static class Gpt2Loading
         options ??= new ModelLoadOptions();
         string dir = AutoModel.ResolveDirectory(dirOrModelId);
         config ??= Gpt2Config.Load(dir);
+        bool quantized = DynamicQuantization.IsQuantizedConfig(config);
         using var sd = CheckpointLoader.Load(AutoModel.FindCheckpoint(dir, options.Checkpoint));
-        var vb = VarBuilder.FromWeights(sd, new WeightLoadOptions("transformer", options.IgnoreMismatchedSizes, options.Seed));
+        // A quantized checkpoint loads as its dequantized values, then the projections (and the LM head) get their int8 copies.
+        var vb = VarBuilder.FromWeights(quantized ? DynamicQuantization.Dequantizing(sd) : sd, new WeightLoadOptions("transformer", options.IgnoreMismatchedSizes, options.Seed));
         var model = build(config, vb);
         var report = vb.Finish(IsIgnoredBuffer);
+        if (quantized) DynamicQuantization.AttachFromCheckpoint(model, (model as Gpt2LMHeadModel)?.LmHead, sd, "transformer");
         model.Eval();
         return (model, report, dir);
     }
 
-    internal static string ConfigJson(Gpt2Config c, string architecture) => (c with { Architectures = [architecture] }).ToJsonString();
+    internal static string ConfigJson(Gpt2Config c, string architecture, bool quantized)
+    {
+        ModelConfig config = c with { Architectures = [architecture] };
+        return (quantized ? DynamicQuantization.WithConfigEntry(config, "decoder_linear_and_lm_head") : config).ToJsonString();
+    }
 
-    internal static IReadOnlyList<CheckpointTensor> Tensors(Module m) =>
-        m.NamedParameters().Select(p => CheckpointTensor.FromFloat32(p.Name, p.Parameter.Value.Contiguous().ToArray(), p.Parameter.Value.ShapeArray)).ToArray();
+    /// <summary>Every parameter under its HF name; packed Conv1D weights as I8 + scales (int8) or their bf16 values as F32 [in, out];
+    /// an int8 head's copy as <c>lm_head.weight</c>.</summary>
+    internal static IReadOnlyList<CheckpointTensor> Tensors(Module m, TiedOutputProjection? head = null)
+    {
+        var packed = new Dictionary<string, Conv1D>(StringComparer.Ordinal);
+        foreach (var (name, module) in m.NamedModules())
+            if (module is Conv1D c && (c.Int8Weight != null || c.Bf16Weight != null)) packed[name + ".weight"] = c;
+        var list = new List<CheckpointTensor>();
+        foreach (var (name, p) in m.NamedParameters())
+        {
+            if (!packed.TryGetValue(name, out var c))
+                list.Add(CheckpointTensor.FromFloat32(name, p.Value.Contiguous().ToArray(), p.Value.ShapeArray));
+            else if (c.Int8Weight is { } q) list.AddRange(DynamicQuantization.CheckpointTensors(name, q, inOutLayout: true));
+            else list.Add(CheckpointTensor.FromFloat32(name, Tensor.FromArray(c.Bf16Weight!.ToFloat(), c.OutFeatures, c.InFeatures).Transpose(0, 1).Contiguous().ToArray(),
+                c.InFeatures, c.OutFeatures));
+        }
+        if (head?.Int8Weight is { } h) list.AddRange(DynamicQuantization.CheckpointTensors("lm_head.weight", h));
+        return list;
+    }
 }

@@ -84,13 +84,7 @@ public abstract class PretrainedModel : Module
     public string ConfigJson()
     {
         var config = ModelConfig with { Architectures = [Architecture] };
-        if (DynamicQuantization.IsQuantized(this))
-        {
-            var extra = (System.Text.Json.Nodes.JsonObject)config.ExtraProperties.DeepClone();
-            extra[DynamicQuantization.ConfigKey] = DynamicQuantization.ConfigEntry();
-            config = config with { ExtraProperties = extra };
-        }
-        return config.ToJsonString();
+        return (DynamicQuantization.IsQuantized(this) ? DynamicQuantization.WithConfigEntry(config) : config).ToJsonString();
     }
 
     /// <summary>The vocabulary size the embedding table has rows for.</summary>

@@ -2,8 +2,49 @@ using Sharpformer.Tensors;
 
 namespace Sharpformer.Nn;
 
+/// <summary>
+/// A linear map whose fp32 weight can be swapped for packed int8 or bf16 weights for inference — <see cref="Linear"/>, GPT-2's
+/// <see cref="Conv1D"/> and the tied <see cref="TiedOutputProjection"/>. Models/DynamicQuantization.cs and Models/Bf16Inference.cs
+/// pack every such layer through this one interface, whatever the layer's storage layout.
+/// </summary>
+internal interface IPackableLinear
+{
+    int InFeatures { get; }
+    int OutFeatures { get; }
+    Kernels.Int8PackedWeights? Int8Weight { get; }
+    Kernels.Bf16PackedWeights? Bf16Weight { get; }
+    /// <summary>A copy of the fp32 weight as [out, in], the packers' layout (a Conv1D transposes its [in, out]).</summary>
+    float[] WeightOutIn();
+    /// <summary>Makes the layer multiply by <paramref name="int8"/> or <paramref name="bf16"/>; a layer that owns its weight drops the fp32 values.</summary>
+    void UsePacked(Kernels.Int8PackedWeights? int8, Kernels.Bf16PackedWeights? bf16);
+}
+
+/// <summary>The forward of a layer running on packed weights (shared by <see cref="Linear"/>, <see cref="Conv1D"/> and the tied head).</summary>
+internal static class PackedLinearForward
+{
+    /// <summary>x·Wᵀ + b through the packed weights, or null when the layer holds none (the caller runs fp32).</summary>
+    /// <exception cref="NotSupportedException">In training mode: packed weights are for inference only.</exception>
+    internal static Tensor? TryForward(IPackableLinear layer, Tensor x, Tensor? bias, bool training)
+    {
+        if (layer.Int8Weight == null && layer.Bf16Weight == null) return null;
+        if (training)
+            throw new NotSupportedException(layer.Int8Weight != null
+                ? "This model is int8-quantized, which is for inference only; train the fp32 checkpoint and quantize it afterwards (sharpformer quantize)."
+                : "This model's linear layers were converted to bf16 for inference; train the fp32 model and convert it afterwards.");
+        return layer.Int8Weight is { } q ? Functional.QuantizedLinear(x, q, bias) : Functional.Bf16Linear(x, layer.Bf16Weight!, bias);
+    }
+
+    /// <summary>Sets the packed weights of a layer that owns <paramref name="weight"/> and releases its fp32 storage.</summary>
+    internal static void Release(Parameter weight, Kernels.Int8PackedWeights? int8)
+    {
+        weight.Value.ReleaseStorage(int8 != null
+            ? "the layer is int8-quantized and keeps only its int8 weights (Int8Weight; Dequantize() gives fp32 values)."
+            : "the layer was converted to bf16 and keeps only its bf16 weights (Bf16Weight; ToFloat() gives fp32 values).");
+    }
+}
+
 /// <summary>y = x·Wᵀ + b with W [out, in] as torch/HF ("weight", "bias").</summary>
-public sealed class Linear : Module
+public sealed class Linear : Module, IPackableLinear
 {
     /// <summary>Weight [out, in] from <paramref name="vb"/> (filled by <paramref name="weightInit"/> when the builder lacks it), bias [out] zeros.</summary>
     public Linear(VarBuilder vb, int inFeatures, int outFeatures, WeightInit weightInit, bool bias = true)
@@ -32,18 +73,52 @@ public sealed class Linear : Module
     /// </summary>
     public Kernels.Bf16PackedWeights? Bf16Weight { get; internal set; }
 
-    /// <summary>x [..., in] → [..., out].</summary>
-    /// <exception cref="NotSupportedException">In training mode when the layer is int8-quantized (inference only).</exception>
-    public Tensor Forward(Tensor x)
+    float[] IPackableLinear.WeightOutIn() => Weight.Value.Contiguous().ToArray();
+
+    void IPackableLinear.UsePacked(Kernels.Int8PackedWeights? int8, Kernels.Bf16PackedWeights? bf16)
     {
-        if (Int8Weight != null && Training)
-            throw new NotSupportedException("This model is int8-quantized, which is for inference only; train the fp32 checkpoint and quantize it afterwards (sharpformer quantize).");
-        if (Bf16Weight != null && Training)
-            throw new NotSupportedException("This model's linear layers were converted to bf16 for inference; train the fp32 model and convert it afterwards.");
-        var y = Int8Weight is { } q ? Functional.QuantizedLinear(x, q, Bias?.Value)
-            : Bf16Weight is { } b ? Functional.Bf16Linear(x, b, Bias?.Value)
-            : Functional.Linear(x, Weight.Value, Bias?.Value);
-        return Forwarded(y);
+        Int8Weight = int8; Bf16Weight = bf16;
+        PackedLinearForward.Release(Weight, int8);
+    }
+
+    /// <summary>x [..., in] → [..., out].</summary>
+    /// <exception cref="NotSupportedException">In training mode when the layer is int8-quantized or bf16 (inference only).</exception>
+    public Tensor Forward(Tensor x) =>
+        Forwarded(PackedLinearForward.TryForward(this, x, Bias?.Value, Training) ?? Functional.Linear(x, Weight.Value, Bias?.Value));
+}
+
+/// <summary>
+/// An output projection tied to an embedding table (GPT-2's <c>lm_head</c> = <c>wte</c>): logits = h·Eᵀ. Not a module — it owns
+/// no parameter, so names and checkpoints are unchanged — but it can hold its own packed int8 / bf16 copy of the table for
+/// inference while the embedding gather keeps reading the exact fp32 rows.
+/// </summary>
+public sealed class TiedOutputProjection : IPackableLinear
+{
+    public TiedOutputProjection(Embedding embedding) => Embedding = embedding;
+
+    public Embedding Embedding { get; }
+    public int InFeatures => Embedding.Dim;
+    public int OutFeatures => Embedding.Num;
+    /// <summary>The int8 copy of the table the projection multiplies by (the embedding keeps its fp32 values), or null.</summary>
+    public Kernels.Int8PackedWeights? Int8Weight { get; private set; }
+    /// <summary>The bf16 copy of the table the projection multiplies by, or null.</summary>
+    public Kernels.Bf16PackedWeights? Bf16Weight { get; private set; }
+
+    float[] IPackableLinear.WeightOutIn() => Embedding.Weight.Value.Contiguous().ToArray();
+
+    void IPackableLinear.UsePacked(Kernels.Int8PackedWeights? int8, Kernels.Bf16PackedWeights? bf16) { Int8Weight = int8; Bf16Weight = bf16; }
+
+    /// <summary>h [..., dim] → logits [..., num]; <paramref name="training"/> refuses packed weights.</summary>
+    public Tensor Forward(Tensor h, bool training = false) =>
+        PackedLinearForward.TryForward(this, h, null, training) ?? Functional.Linear(h, Embedding.Weight.Value);
+
+    /// <summary>logits [rows, num] = h [rows, dim]·Eᵀ over flat buffers (the decode step's head: only the rows read).</summary>
+    public void Logits(ReadOnlySpan<float> h, int rows, Span<float> logits, int threads)
+    {
+        if (Int8Weight is { } q) { logits.Slice(0, rows * OutFeatures).Clear(); Kernels.Int8Gemm.LinearAccumulate(h, rows, q, logits, threads); return; }
+        if (Bf16Weight is { } b) { logits.Slice(0, rows * OutFeatures).Clear(); Kernels.Bf16Gemm.LinearAccumulate(h, rows, b, logits, threads); return; }
+        var w = Embedding.Weight.Value;
+        Kernels.Gemm.Sgemm(false, true, rows, OutFeatures, InFeatures, 1f, h, InFeatures, w.Data.AsSpan(w.Offset, w.Size), InFeatures, 0f, logits, OutFeatures, threads);
     }
 }
 

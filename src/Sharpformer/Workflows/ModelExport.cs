@@ -171,6 +171,8 @@ public static class ModelExport
                 [], [G2PVocabulary.FileName], [G2PVocabulary.FileName], _ => File.Exists(Path.Combine(source, G2PVocabulary.FileName)));
         }
         var config = ModelConfigLoader.Load(source);
+        if (DynamicQuantization.IsQuantizedConfig(config))
+            throw new ModelExportException(modelDir, "it is int8-quantized; export the float model it was made from.");
         if (config is Gpt2Config)
         {
             var model = Gpt2LMHeadModel.FromPretrained(source);
@@ -181,8 +183,6 @@ public static class ModelExport
                 d => File.Exists(Path.Combine(d, "tokenizer.json")) || (File.Exists(Path.Combine(d, "vocab.json")) && File.Exists(Path.Combine(d, "merges.txt"))))
             { ExpectedTokenizerFiles = Gpt2TokenizerFiles };
         }
-        if (DynamicQuantization.IsQuantizedConfig(config))
-            throw new ModelExportException(modelDir, "it is int8-quantized; export the float model it was made from.");
         var bert = AutoModel.FromPretrained(source, config);
         RequireComplete(bert.LoadReport, modelDir, bert.Architecture);
         var json = (bert.ModelConfig with { Architectures = [bert.Architecture], TorchDType = torchDType }).ToJsonString();

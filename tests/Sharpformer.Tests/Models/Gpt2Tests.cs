@@ -16,12 +16,12 @@ public class Gpt2Tests(Xunit.Abstractions.ITestOutputHelper output)
     static JsonElement Expected => Fixtures.Expected(Dir);
     static IEnumerable<JsonElement> Cases => Expected.GetProperty("cases").EnumerateArray();
 
-    static int[] Ints(JsonElement e) => Flatten(e).Select(x => x.GetInt32()).ToArray();
+    internal static int[] Ints(JsonElement e) => Flatten(e).Select(x => x.GetInt32()).ToArray();
     static float[] Floats(JsonElement e) => Flatten(e).Select(x => x.GetSingle()).ToArray();
     static IEnumerable<JsonElement> Flatten(JsonElement e) =>
         e.ValueKind == JsonValueKind.Array ? e.EnumerateArray().SelectMany(Flatten) : [e];
 
-    static CausalLMInput InputOf(JsonElement c, int? take = null)
+    internal static CausalLMInput InputOf(JsonElement c, int? take = null)
     {
         var rows = c.GetProperty("input_ids").EnumerateArray().Select(Ints).ToArray();
         var mask = c.GetProperty("attention_mask").EnumerateArray().Select(Ints).ToArray();
@@ -172,7 +172,7 @@ public class Gpt2Tests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.False(Gpt2Loading.IsIgnoredBuffer("transformer.h.0.attn.c_attn.bias"));
     }
 
-    static GenerationConfig ConfigOf(JsonElement kwargs)
+    internal static GenerationConfig ConfigOf(JsonElement kwargs)
     {
         var json = kwargs.GetRawText();
         return GenerationConfig.FromJson(json) with { EosTokenIds = [0], BosTokenId = 0 };
