@@ -105,9 +105,12 @@ public class Int8GemmTests
                     Assert.Equal((byte)Math.Clamp((int)MathF.Round(row[k] / scale) + z, 0, 255), q[r * cols + k]);
             }
         }
-        var bad = Enumerable.Repeat(1f, 40).ToArray();
-        bad[33] = float.NaN;
-        Assert.Throws<ArgumentException>(() => Int8Gemm.QuantizeRows(bad, 1, 40, new byte[40], 40, new float[1], new int[1]));
+        foreach (int at in new[] { 3, 33 }) // in the 16-wide part and in the tail
+        {
+            var bad = Enumerable.Repeat(1f, 40).ToArray();
+            bad[at] = float.NaN;
+            Assert.Throws<ArgumentException>(() => Int8Gemm.QuantizeRows(bad, 1, 40, new byte[40], 40, new float[1], new int[1]));
+        }
     }
 
     [Theory]

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -161,13 +160,14 @@ public static unsafe class Int8Gemm
     /// Quantizes each row of x [rows, cols] to u8 into q [rows, ldq] (columns past cols are left as they are; the
     /// matching weights are 0), with its scale and zero point.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuantizeRows(ReadOnlySpan<float> x, int rows, int cols, Span<byte> q, int ldq, Span<float> scales, Span<int> zeroPoints)
     {
         for (int r = 0; r < rows; r++)
         {
             var row = x.Slice(r * cols, cols);
             // A NaN anywhere makes min (and so scale) NaN, an infinity makes scale infinite: both rejected below.
-            float min = MathF.Min(0, TensorPrimitives.Min(row)), max = MathF.Max(0, TensorPrimitives.Max(row));
+            var (min, max) = RangeWithZero(row);
             float scale = (max - min) / 255f;
             if (scale == 0 || !float.IsFinite(scale))
             {
@@ -193,6 +193,24 @@ public static unsafe class Int8Gemm
         }
     }
 
+    /// <summary>(min(0, min x), max(0, max x)) in one pass (two TensorPrimitives passes cost as much as the quantization
+    /// itself at BERT's 768 columns); NaN propagates as MathF.Min/Max do.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static (float Min, float Max) RangeWithZero(ReadOnlySpan<float> row)
+    {
+        var vmin = Vector512<float>.Zero; var vmax = Vector512<float>.Zero;
+        int k = 0;
+        for (; k + 16 <= row.Length; k += 16)
+        {
+            var v = Vector512.Create(row.Slice(k, 16));
+            vmin = Vector512.Min(vmin, v); vmax = Vector512.Max(vmax, v);
+        }
+        float min = 0, max = 0;
+        for (int i = 0; i < 16; i++) { min = MathF.Min(min, vmin[i]); max = MathF.Max(max, vmax[i]); }
+        for (; k < row.Length; k++) { min = MathF.Min(min, row[k]); max = MathF.Max(max, row[k]); }
+        return (min, max);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> Quantize(ReadOnlySpan<float> x, Vector256<float> scale, Vector256<int> zp, Vector256<int> hi) =>
         Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(Vector256.Create(x) / scale)) + zp, Vector256<int>.Zero, hi);
@@ -201,6 +219,7 @@ public static unsafe class Int8Gemm
     /// y[rows, w.Out] += dequantized(quantize(x[rows, w.In]) · qᵀ): the caller pre-fills y with the bias (and residual),
     /// as <see cref="Gemm.Sgemm"/> with beta = 1 is used in the fp32 path.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LinearAccumulate(ReadOnlySpan<float> x, int rows, Int8PackedWeights w, Span<float> y, int threads = 0, Int8Kernel? kernel = null)
     {
         var k = kernel ?? Best;
