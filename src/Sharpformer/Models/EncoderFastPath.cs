@@ -79,6 +79,8 @@ internal static class EncoderFastPath
     {
         var bias = w.Bias.Span;
         var outSpan = y.Slice(0, rows * w.Out);
+        // int8 writes bias + product in its epilogue: no pre-fill pass over y (see Int8Gemm.Linear).
+        if (w.Int8 is { } int8) { Int8Gemm.Linear(x, rows, int8, bias, outSpan, threads); return; }
         float beta = 0f;
         if (!bias.IsEmpty)
         {

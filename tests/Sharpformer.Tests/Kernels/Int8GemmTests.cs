@@ -105,9 +105,12 @@ public class Int8GemmTests
                     Assert.Equal((byte)Math.Clamp((int)MathF.Round(row[k] / scale) + z, 0, 255), q[r * cols + k]);
             }
         }
-        var bad = Enumerable.Repeat(1f, 40).ToArray();
-        bad[33] = float.NaN;
-        Assert.Throws<ArgumentException>(() => Int8Gemm.QuantizeRows(bad, 1, 40, new byte[40], 40, new float[1], new int[1]));
+        foreach (int at in new[] { 3, 33 }) // in the 16-wide part and in the tail
+        {
+            var bad = Enumerable.Repeat(1f, 40).ToArray();
+            bad[at] = float.NaN;
+            Assert.Throws<ArgumentException>(() => Int8Gemm.QuantizeRows(bad, 1, 40, new byte[40], 40, new float[1], new int[1]));
+        }
     }
 
     [Theory]
@@ -144,5 +147,31 @@ public class Int8GemmTests
             }
         // And close to the fp32 product: int8 error is ≈1% of the output's range here.
         Assert.True(maxErrFp32 < 0.02 * maxAbs, $"max error {maxErrFp32} vs max |y| {maxAbs}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void QuantizedLinearWithBiasWritesTheSameBitsAsPrefillingTheBiasAndAccumulating(Int8Kernel kernel)
+    {
+        if (!Int8Gemm.IsSupported(kernel)) { Console.WriteLine($"skipped: CPU lacks {kernel}"); return; }
+        var rng = new Random(12);
+        const int rows = 29, outs = 70, ins = 45; // tails in rows, channels (70 = 4·16 + 6) and k
+        var w = Enumerable.Range(0, outs * ins).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var x = Enumerable.Range(0, rows * ins).Select(_ => 3 * (float)rng.NextDouble() - 1f).ToArray();
+        var bias = Enumerable.Range(0, outs).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var p = Int8PackedWeights.Quantize(w, outs, ins);
+        var expected = new float[rows * outs];
+        for (int r = 0; r < rows; r++) bias.CopyTo(expected, r * outs);
+        Int8Gemm.LinearAccumulate(x, rows, p, expected, threads: 2, kernel);
+        var y = Enumerable.Repeat(float.NaN, rows * outs).ToArray(); // whatever y held is overwritten
+        Int8Gemm.Linear(x, rows, p, bias, y, threads: 2, kernel);
+        Assert.Equal(expected, y);
+
+        var noBias = new float[rows * outs];
+        Int8Gemm.LinearAccumulate(x, rows, p, noBias, threads: 2, kernel);
+        Array.Fill(y, float.NaN);
+        Int8Gemm.Linear(x, rows, p, default, y, threads: 2, kernel);
+        Assert.Equal(noBias, y);
+        Assert.Throws<ArgumentException>(() => Int8Gemm.Linear(x, rows, p, bias.AsSpan(1), y, threads: 2, kernel));
     }
 }

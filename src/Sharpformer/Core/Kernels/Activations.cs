@@ -26,6 +26,7 @@ public static class Activations
         Parallelism.Elementwise(x, y, GeluErfSerial, threads);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void GeluErfSerial(ReadOnlySpan<float> x, Span<float> y)
     {
         ref float xr = ref MemoryMarshal.GetReference(x);
@@ -89,6 +90,7 @@ public static class Activations
         Parallelism.Elementwise(x, y, GeluTanhSerial, threads);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void GeluTanhSerial(ReadOnlySpan<float> x, Span<float> y)
     {
         Span<float> u = stackalloc float[Chunk];

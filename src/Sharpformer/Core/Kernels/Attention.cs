@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Sharpformer.Kernels;
 
@@ -244,6 +245,7 @@ public static class Attention
     // Scores of one (sample, head) into p [Sq, Sk] (columns ≥ the row's key limit set to 0), softmax over each row's keys.
     // The forward (replay = false) leaves e = exp(s − max) unnormalised and stores max and 1/sum; replay rebuilds the
     // normalised P from them with the same per-element arithmetic.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Probabilities(ReadOnlySpan<float> q, ReadOnlySpan<float> k, Span<float> p, ReadOnlySpan<float> mask,
         in AttentionLayout L, in AttentionOptions o, int keys, Span<float> max, Span<float> inv, bool replay)
     {
@@ -310,6 +312,7 @@ public static class Attention
     }
 
     // dst[c, r] (+)= src[r, c] for an rows×cols block of src (row stride ldSrc) into dst (row stride ldDst).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void TransposeInto(ReadOnlySpan<float> src, int rows, int cols, int ldSrc, Span<float> dst, int ldDst, float beta)
     {
         for (int c = 0; c < cols; c++)

@@ -451,6 +451,7 @@ public static unsafe partial class Gemm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void MergeEdge(float* t, int ldt, float* c, int ldc, int mr, int nr, float alpha, float beta)
     {
         for (int r = 0; r < mr; r++)
@@ -462,6 +463,7 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>Packs op(A)[i0.., p0..] (mc×kc) as MR-row micro-panels, each stored k-major (MR values per k), zero-padded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackA(Operand A, int i0, int mc, int p0, int kc, int MR, float* dst)
     {
         for (int ir = 0; ir < mc; ir += MR)
@@ -491,6 +493,7 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>Packs op(B)[p0.., j0..] (kc×nc) as NR-column micro-panels, each stored k-major (NR values per k), zero-padded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackB(Operand B, int p0, int kc, int j0, int nc, int NR, float* dst)
     {
         for (int jr = 0; jr < nc; jr += NR)

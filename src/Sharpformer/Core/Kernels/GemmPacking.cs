@@ -12,6 +12,7 @@ public static unsafe partial class Gemm
     /// <summary>
     /// dst[p·ldd + r] = src[r·lds + p] for r &lt; rows, p &lt; kc: the transposed copy of a rows×kc block.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void TransposeInto(float* src, nint lds, int rows, int kc, float* dst, int ldd)
     {
         int r = 0;

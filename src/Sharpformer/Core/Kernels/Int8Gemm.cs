@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -161,13 +160,14 @@ public static unsafe class Int8Gemm
     /// Quantizes each row of x [rows, cols] to u8 into q [rows, ldq] (columns past cols are left as they are; the
     /// matching weights are 0), with its scale and zero point.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuantizeRows(ReadOnlySpan<float> x, int rows, int cols, Span<byte> q, int ldq, Span<float> scales, Span<int> zeroPoints)
     {
         for (int r = 0; r < rows; r++)
         {
             var row = x.Slice(r * cols, cols);
             // A NaN anywhere makes min (and so scale) NaN, an infinity makes scale infinite: both rejected below.
-            float min = MathF.Min(0, TensorPrimitives.Min(row)), max = MathF.Max(0, TensorPrimitives.Max(row));
+            var (min, max) = RangeWithZero(row);
             float scale = (max - min) / 255f;
             if (scale == 0 || !float.IsFinite(scale))
             {
@@ -193,6 +193,24 @@ public static unsafe class Int8Gemm
         }
     }
 
+    /// <summary>(min(0, min x), max(0, max x)) in one pass (two TensorPrimitives passes cost as much as the quantization
+    /// itself at BERT's 768 columns); NaN propagates as MathF.Min/Max do.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static (float Min, float Max) RangeWithZero(ReadOnlySpan<float> row)
+    {
+        var vmin = Vector512<float>.Zero; var vmax = Vector512<float>.Zero;
+        int k = 0;
+        for (; k + 16 <= row.Length; k += 16)
+        {
+            var v = Vector512.Create(row.Slice(k, 16));
+            vmin = Vector512.Min(vmin, v); vmax = Vector512.Max(vmax, v);
+        }
+        float min = 0, max = 0;
+        for (int i = 0; i < 16; i++) { min = MathF.Min(min, vmin[i]); max = MathF.Max(max, vmax[i]); }
+        for (; k < row.Length; k++) { min = MathF.Min(min, row[k]); max = MathF.Max(max, row[k]); }
+        return (min, max);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> Quantize(ReadOnlySpan<float> x, Vector256<float> scale, Vector256<int> zp, Vector256<int> hi) =>
         Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(Vector256.Create(x) / scale)) + zp, Vector256<int>.Zero, hi);
@@ -201,7 +219,23 @@ public static unsafe class Int8Gemm
     /// y[rows, w.Out] += dequantized(quantize(x[rows, w.In]) · qᵀ): the caller pre-fills y with the bias (and residual),
     /// as <see cref="Gemm.Sgemm"/> with beta = 1 is used in the fp32 path.
     /// </summary>
-    public static void LinearAccumulate(ReadOnlySpan<float> x, int rows, Int8PackedWeights w, Span<float> y, int threads = 0, Int8Kernel? kernel = null)
+    public static void LinearAccumulate(ReadOnlySpan<float> x, int rows, Int8PackedWeights w, Span<float> y, int threads = 0, Int8Kernel? kernel = null) =>
+        Run(x, rows, w, default, y, accumulate: true, threads, kernel);
+
+    /// <summary>
+    /// y[rows, w.Out] = dequantized(quantize(x[rows, w.In]) · qᵀ) + bias[w.Out] (empty bias: none). y is only written, so the
+    /// caller need not pre-fill it: for a layer whose output does not fit in L2 (BERT's 128×3072 feed-forward) the
+    /// pre-fill pass and the read it forces cost a sizeable share of the int8 layer. Same bits as pre-filling y with the
+    /// bias and calling <see cref="LinearAccumulate"/>.
+    /// </summary>
+    public static void Linear(ReadOnlySpan<float> x, int rows, Int8PackedWeights w, ReadOnlySpan<float> bias, Span<float> y, int threads = 0, Int8Kernel? kernel = null)
+    {
+        if (!bias.IsEmpty && bias.Length != w.Out) throw new ArgumentException($"bias holds {bias.Length} values, {w.Out} (the weight's out-features) needed.", nameof(bias));
+        Run(x, rows, w, bias, y, accumulate: false, threads, kernel);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Run(ReadOnlySpan<float> x, int rows, Int8PackedWeights w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, int threads, Int8Kernel? kernel)
     {
         var k = kernel ?? Best;
         if (!IsSupported(k)) throw new PlatformNotSupportedException($"The {k} int8 kernel needs a CPU feature this machine lacks.");
@@ -222,9 +256,9 @@ public static unsafe class Int8Gemm
             int rowsPerItem = k == Int8Kernel.Amx ? 2 * AmxKernels.MaxRows : jit ? JitRowsPerItem : RowsPerItem;
             int rowItems = (rows + rowsPerItem - 1) / rowsPerItem, colItems = (w.Blocks + BlocksPerItem - 1) / BlocksPerItem;
             int workers = Parallelism.WorkersFor((long)rows * w.Out * w.In, 1 << 20, threads);
-            fixed (float* py = y)
+            fixed (float* py = y) fixed (float* pb = bias)
             {
-                var args = new Args(qa, sx, zp, w, (nint)py, rows, k);
+                var args = new Args(qa, sx, zp, w, (nint)py, (nint)pb, accumulate, rows, k);
                 if (jit) Parallelism.ForDynamic(rowItems * colItems, workers, item => ItemJit(args, item / colItems, item % colItems, rowsPerItem));
                 else Parallelism.ForDynamic(rowItems * colItems, workers, item => Item(args, item / colItems, item % colItems));
             }
@@ -237,7 +271,12 @@ public static unsafe class Int8Gemm
         }
     }
 
-    sealed record Args(byte[] Qa, float[] Sx, int[] Zp, Int8PackedWeights W, nint Y, int Rows, Int8Kernel Kernel);
+    /// <summary>What output channel n's result (stored at y) is added onto: y itself (accumulate), else bias[n], else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Onto(Args a, float* y, int n) => a.Accumulate ? *y : a.Bias != 0 ? ((float*)a.Bias)[n] : 0f;
+
+    /// <summary>Bias is a pinned float* (0: none); Accumulate adds onto y instead of overwriting it.</summary>
+    sealed record Args(byte[] Qa, float[] Sx, int[] Zp, Int8PackedWeights W, nint Y, nint Bias, bool Accumulate, int Rows, Int8Kernel Kernel);
 
     static void Item(Args a, int rowItem, int colItem)
     {
@@ -262,7 +301,7 @@ public static unsafe class Int8Gemm
                         int zp = a.Zp[r + i];
                         float* dst = y + (long)(r + i) * w.Out + n0;
                         int* ai = acc + i * Int8PackedWeights.ColumnBlock;
-                        for (int j = 0; j < nc; j++) dst[j] += sx * w.Scales[n0 + j] * (ai[j] - zp * w.ColumnSums[n0 + j]);
+                        for (int j = 0; j < nc; j++) dst[j] = Onto(a, dst + j, n0 + j) + sx * w.Scales[n0 + j] * (ai[j] - zp * w.ColumnSums[n0 + j]);
                     }
                 }
             }
@@ -280,7 +319,7 @@ public static unsafe class Int8Gemm
         int b0 = colItem * nbMax, nb = Math.Min(nbMax, w.Blocks - b0);
         int* acc = stackalloc int[AmxKernels.MaxRows * JitDotKernels.AccStride];
         byte* cfg = stackalloc byte[64];
-        float* y = (float*)a.Y;
+        float* y = (float*)a.Y, bias = (float*)a.Bias;
         fixed (byte* qa = a.Qa) fixed (sbyte* packed = w.Packed) fixed (int* colSums = w.ColumnSums) fixed (float* scales = w.Scales)
         {
             sbyte* pb = packed + (long)b0 * cb * w.InPadded;
@@ -305,10 +344,11 @@ public static unsafe class Int8Gemm
                         if (n0 + cb <= w.Out)
                         {
                             var s = Vector512.ConvertToSingle(Vector512.Load(ai + j * cb) - Vector512.Create(zp) * Vector512.Load(colSums + n0));
-                            Vector512.Store(Vector512.Load(dst + n0) + s * (Vector512.Create(sx) * Vector512.Load(scales + n0)), dst + n0);
+                            var onto = a.Accumulate ? Vector512.Load(dst + n0) : bias != null ? Vector512.Load(bias + n0) : Vector512<float>.Zero;
+                            Vector512.Store(onto + s * (Vector512.Create(sx) * Vector512.Load(scales + n0)), dst + n0);
                         }
                         else
-                            for (int c = 0; c < w.Out - n0; c++) dst[n0 + c] += sx * scales[n0 + c] * (ai[j * cb + c] - zp * colSums[n0 + c]);
+                            for (int c = 0; c < w.Out - n0; c++) dst[n0 + c] = Onto(a, dst + n0 + c, n0 + c) + sx * scales[n0 + c] * (ai[j * cb + c] - zp * colSums[n0 + c]);
                     }
                 }
             }

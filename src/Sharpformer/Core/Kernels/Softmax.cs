@@ -33,6 +33,7 @@ public static class Softmax
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ForwardRows(ReadOnlySpan<float> x, Span<float> y, int r0, int r1, int cols, ReadOnlySpan<float> mask, int rowsPerMask)
     {
         for (int r = r0; r < r1; r++)
@@ -171,6 +172,7 @@ public static class Softmax
     /// (inv = 0). With <paramref name="normalize"/> false the row is left as e (the caller applies 1/sum later, e.g. to P·V's
     /// rows). The one softmax row routine: <see cref="Forward"/> runs it per row. Reference twin: a double-precision softmax in the tests.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void RowForward(ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> mask, out float maxOut, out float invOut, bool normalize = true)
     {
         int n = x.Length, j = 0;
