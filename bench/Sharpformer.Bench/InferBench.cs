@@ -12,6 +12,8 @@ namespace Sharpformer.Bench;
 /// working set, and the ONNX Runtime anchor of ANCHORS.md for comparison.
 /// Options: --json, --threads N (default 2), --model bert|distilbert (default both, each in its own child process so
 /// the peak working set belongs to one model), --shapes 1x128,8x128,32x128,1x512, --repeats N (default 5; 3 for 32×128),
+/// --warmup-ms M (default 2000: untimed forwards of each shape until M ms have passed, at least one; .NET compiles hot
+/// methods unoptimised first and re-compiles them in the background, and timing before that settles measured the JIT),
 /// --quantized (int8 dynamic quantization of the encoder linear layers, compared with ORT's dynamic int8 anchor),
 /// --bf16 (the encoder linear layers in bf16, Models/Bf16Inference; compared with the fp32 anchor),
 /// --profile (adds "profile_ms": mean ms per forward per operation kind, "cpu_per_wall" and "thread_busy_ms": the busiest
@@ -60,6 +62,7 @@ internal static class InferBench
         bool json = args.Contains("--json");
         int threads = int.Parse(Option(args, "--threads") ?? "2", CultureInfo.InvariantCulture);
         int? repeatsOption = Option(args, "--repeats") is { } r ? int.Parse(r, CultureInfo.InvariantCulture) : null;
+        double warmupMs = Option(args, "--warmup-ms") is { } wm ? double.Parse(wm, CultureInfo.InvariantCulture) : 2000;
         var shapes = Option(args, "--shapes") is { } s
             ? s.Split(',').Select(x => x.Split('x')).Select(x => (int.Parse(x[0], CultureInfo.InvariantCulture), int.Parse(x[1], CultureInfo.InvariantCulture))).ToArray()
             : DefaultShapes;
@@ -99,7 +102,11 @@ internal static class InferBench
             var allocated = new double[repeats];
             using (Autograd.NoGrad())
             {
-                encoder.Forward(input); // warm-up: JIT tiers, workspace allocation
+                // Warm-up (untimed): tiered JIT re-compilation, workspace allocation. One forward was not enough: the first
+                // timed bert-base 1×128 runs took ~2× the settled CPU time.
+                long warm0 = Stopwatch.GetTimestamp();
+                do encoder.Forward(input);
+                while (Stopwatch.GetElapsedTime(warm0).TotalMilliseconds < warmupMs);
                 var threadsBefore = profiling ? ThreadCpuMs() : null;
                 long wall0 = Stopwatch.GetTimestamp();
                 var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;

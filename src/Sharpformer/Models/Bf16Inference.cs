@@ -35,7 +35,7 @@ public static class Bf16Inference
         {
             if (lin.Bf16Weight != null) continue;
             if (lin.Int8Weight != null) throw new InvalidOperationException("This model is int8-quantized; convert the fp32 model to bf16 instead.");
-            lin.UsePacked(null, Bf16PackedWeights.FromFloat(lin.WeightOutIn(), lin.OutFeatures, lin.InFeatures));
+            lin.UsePacked(null, Bf16PackedWeights.FromFloat(lin.WeightOutIn().Span, lin.OutFeatures, lin.InFeatures));
         }
     }
 

@@ -51,7 +51,7 @@ public static class DynamicQuantization
         {
             if (lin.Int8Weight != null) continue;
             if (lin.Bf16Weight != null) throw new InvalidOperationException("This model was converted to bf16; quantize the fp32 model instead.");
-            lin.UsePacked(Int8PackedWeights.Quantize(lin.WeightOutIn(), lin.OutFeatures, lin.InFeatures), null);
+            lin.UsePacked(Int8PackedWeights.Quantize(lin.WeightOutIn().Span, lin.OutFeatures, lin.InFeatures), null);
         }
     }
 

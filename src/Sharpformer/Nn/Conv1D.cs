@@ -32,7 +32,7 @@ public sealed class Conv1D : Module, IPackableLinear
     /// <summary>The bf16 weights of a layer converted for bf16 inference (Models/Bf16Inference.cs), as <see cref="Int8Weight"/>. Null for fp32.</summary>
     public Kernels.Bf16PackedWeights? Bf16Weight { get; private set; }
 
-    float[] IPackableLinear.WeightOutIn() => Weight.Value.Transpose(0, 1).Contiguous().ToArray();
+    ReadOnlyMemory<float> IPackableLinear.WeightOutIn() => PackedLinearForward.View(Weight.Value.Transpose(0, 1));
 
     void IPackableLinear.UsePacked(Kernels.Int8PackedWeights? int8, Kernels.Bf16PackedWeights? bf16)
     {
