@@ -235,5 +235,12 @@ internal sealed class CommonOptions
     public void AddTo(Command cmd) { cmd.Options.Add(Json); cmd.Options.Add(NoProgress); cmd.Options.Add(Threads); cmd.Options.Add(Bf16); }
 
     /// <summary>Runs the verb's training and evaluation with --threads and --bf16: the trainer and the models it builds inherit the scope.</summary>
-    public IDisposable EnterExecution(ParseResult r) => Tensors.ExecutionScope.Enter(ThreadsOption.Read(r, Threads).WithBf16(r.GetValue(Bf16)));
+    public IDisposable EnterExecution(ParseResult r)
+    {
+        bool bf16 = r.GetValue(Bf16);
+        // The portable bf16 kernel gives the same sums but is slower than fp32 SGEMM: say so instead of silently training slower.
+        if (bf16 && Kernels.Bf16Gemm.Best == Kernels.Bf16Kernel.Portable)
+            Console.Error.WriteLine("warning: --bf16 on a CPU without AVX512_BF16 (or with SHARPFORMER_JIT=0) runs the portable bf16 kernel, which is slower than fp32; omit --bf16 here.");
+        return Tensors.ExecutionScope.Enter(ThreadsOption.Read(r, Threads).WithBf16(bf16));
+    }
 }
