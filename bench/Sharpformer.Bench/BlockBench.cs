@@ -136,17 +136,21 @@ internal static class BlockBench
         }
     }
 
-    // Backward time per op kind (wall clock, summed over repeats, divided by repeats).
+    // Backward time per op kind (wall clock, summed over repeats, divided by repeats), from the autograd tape's OpProfile.
     static void ProfileBackward(BertLayer layer, Tensor x, Tensor mask, int repeats, bool json)
     {
         layer.Train();
         layer.Forward(x, mask).Hidden.Sum().Backward();
-        Autograd.ProfileBackward = [];
-        for (int r = 0; r < repeats; r++) { layer.ZeroGrad(); x.ZeroGrad(); layer.Forward(x, mask).Hidden.Sum().Backward(); }
-        foreach (var (op, ms) in Autograd.ProfileBackward.OrderByDescending(kv => kv.Value))
-            Console.WriteLine(json ? string.Create(CultureInfo.InvariantCulture, $"{{\"backward_op\":\"{op}\",\"ms\":{ms / repeats:F2}}}")
-                : string.Create(CultureInfo.InvariantCulture, $"backward {op,-20} {ms / repeats,8:F2} ms"));
-        Autograd.ProfileBackward = null;
+        var profile = new OpProfile();
+        for (int r = 0; r < repeats; r++)
+        {
+            layer.ZeroGrad(); x.ZeroGrad();
+            var root = layer.Forward(x, mask).Hidden.Sum();
+            using (OpProfile.Enter(profile)) root.Backward();
+        }
+        foreach (var row in profile.Rows.Where(r => r.Phase == "bwd").OrderByDescending(r => r.WallMilliseconds))
+            Console.WriteLine(json ? string.Create(CultureInfo.InvariantCulture, $"{{\"backward_op\":\"{row.Op}\",\"ms\":{row.WallMilliseconds / repeats:F2}}}")
+                : string.Create(CultureInfo.InvariantCulture, $"backward {row.Op,-20} {row.WallMilliseconds / repeats,8:F2} ms"));
     }
 
     // Fused Functional.Attention vs the same attention composed from MatMul/Div/Add/Softmax/Permute (as a port of HF's

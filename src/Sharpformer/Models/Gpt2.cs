@@ -446,11 +446,17 @@ public sealed class Gpt2LMHeadModel : Module, ICausalLM
     static Tensor ShiftedLoss(Tensor logits, int[] labels, int b, int t)
     {
         if (labels.Length != b * t) throw new ModelInputException($"labels hold {labels.Length} ids; batch {b} × sequence {t} = {b * t} expected.");
-        var targets = new int[b * (t - 1)];
-        for (int i = 0; i < b; i++) Array.Copy(labels, i * t + 1, targets, i * (t - 1), t - 1);
+        // Position s predicts label s + 1; each row's last position predicts nothing and is ignored (−100) rather than sliced
+        // off, so the loss reads the logits in place: the same valid rows in the same order (the same loss bits), and no
+        // copy of [B, T − 1, V] forward nor zero-filled scatter of its gradient backward.
+        var targets = new int[b * t];
+        for (int i = 0; i < b; i++)
+        {
+            Array.Copy(labels, i * t + 1, targets, i * t, t - 1);
+            targets[i * t + t - 1] = -100;
+        }
         if (targets.All(x => x == -100)) return Tensor.Scalar(float.NaN);
-        int v = logits.Dim(2);
-        return Losses.CrossEntropy(logits.Slice(1, 0, t - 1).Contiguous().Reshape(-1, v), targets);
+        return Losses.CrossEntropy(logits.Reshape(-1, logits.Dim(2)), targets);
     }
 
     /// <summary>Logits of the last position of every row, [B, V] (only those rows go through the head).</summary>

@@ -47,7 +47,11 @@ public sealed class Conv1D : Module, IPackableLinear
         if (PackedLinearForward.TryForward(this, x, Bias.Value, Training) is { } packed) return Forwarded(packed);
         var shape = x.ShapeArray;
         if (shape[^1] != InFeatures) throw ShapeMismatchException.For("Conv1D", x.Shape, Weight.Value.Shape, $"the last dimension must be in_features = {InFeatures}");
-        var y = x.Reshape(-1, InFeatures).MatMul(Weight.Value).Add(Bias.Value);
+        // Mixed precision (ExecutionOptions.Bf16) multiplies in Functional.Linear, which takes [out, in]: the transposed copy of
+        // W it makes costs one pass over the weight against three bf16 GEMMs over the batch. fp32 keeps x·W + b as it was.
+        var y = ExecutionScope.Bf16
+            ? Functional.Linear(x.Reshape(-1, InFeatures), Weight.Value.Transpose(0, 1), Bias.Value)
+            : x.Reshape(-1, InFeatures).MatMul(Weight.Value).Add(Bias.Value);
         shape[^1] = OutFeatures;
         return Forwarded(y.Reshape(shape));
     }

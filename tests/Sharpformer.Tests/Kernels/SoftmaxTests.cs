@@ -157,4 +157,67 @@ public class SoftmaxTests
         Assert.All(y[..cols], v => Assert.True(float.IsNaN(v)));
         Assert.Equal(1.0, y[cols..].Sum(v => (double)v), 5);
     }
+
+    // Reference twin of CrossEntropyRows / CrossEntropyBackwardRows: logsumexp and softmax in double, row by row.
+    static double RefLogSumExp(float[] x, int off, int cols)
+    {
+        double max = double.NegativeInfinity, sum = 0;
+        for (int j = 0; j < cols; j++) max = Math.Max(max, x[off + j]);
+        for (int j = 0; j < cols; j++) sum += Math.Exp(x[off + j] - max);
+        return max + Math.Log(sum);
+    }
+
+    [Fact]
+    public void CrossEntropyRowsMatchesDoubleLogSumExpAndLogForwardBitForBit()
+    {
+        // Lengths straddle the 1024-float chunk and the vector tails; log p = x − lse must be LogForward's very bits.
+        var rng = new Random(11);
+        foreach (int cols in new[] { 1, 7, 16, 33, 1023, 1024, 1025, 3000 })
+        {
+            const int rows = 5;
+            var x = Values(rng, rows * cols, 12);
+            var lse = new float[rows]; var logp = new float[rows * cols];
+            Softmax.CrossEntropyRows(x, lse, rows, cols, threads: 2);
+            Softmax.LogForward(x, logp, rows, cols);
+            for (int r = 0; r < rows; r++)
+            {
+                double want = RefLogSumExp(x, r * cols, cols);
+                Assert.True(Math.Abs(lse[r] - want) <= 1e-6 * Math.Max(1, Math.Abs(want)), $"cols {cols} row {r}: lse {lse[r]}, expected {want}");
+                for (int j = 0; j < cols; j++) Assert.Equal(logp[r * cols + j], x[r * cols + j] - lse[r]);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(false, 0f)]
+    [InlineData(true, 0f)]
+    [InlineData(false, 0.1f)]
+    [InlineData(true, 0.1f)]
+    public void CrossEntropyBackwardRowsMatchesDoubleSoftmaxMinusTargets(bool accumulate, float smoothing)
+    {
+        var rng = new Random(accumulate ? 5 : 6);
+        foreach (int cols in new[] { 1, 15, 17, 1024, 2049 })
+        {
+            const int rows = 4;
+            var x = Values(rng, rows * cols, 6);
+            int[] targets = [cols - 1, -100, 0, cols / 2];
+            var lse = new float[rows];
+            Softmax.CrossEntropyRows(x, lse, rows, cols);
+            float scale = 0.37f, uniform = smoothing / cols * scale, onTarget = (1 - smoothing) * scale;
+            var before = Values(rng, rows * cols, 1);
+            var dx = (float[])before.Clone();
+            Softmax.CrossEntropyBackwardRows(x, lse, targets, -100, scale, uniform, onTarget, dx, accumulate, rows, cols, threads: 2);
+            for (int r = 0; r < rows; r++)
+            {
+                double l = RefLogSumExp(x, r * cols, cols);
+                for (int j = 0; j < cols; j++)
+                {
+                    int i = r * cols + j;
+                    double g = targets[r] == -100 ? 0 : Math.Exp(x[i] - l) * scale - uniform - (j == targets[r] ? onTarget : 0);
+                    double want = (accumulate ? before[i] : 0) + g;
+                    Assert.True(Math.Abs(dx[i] - want) <= 1e-6, $"cols {cols} [{r},{j}]: {dx[i]}, expected {want}");
+                }
+            }
+        }
+    }
 }

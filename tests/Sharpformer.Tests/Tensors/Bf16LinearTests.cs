@@ -114,4 +114,28 @@ public class Bf16LinearTests
         }
         Assert.False(ExecutionScope.Bf16);
     }
+
+    [Fact]
+    public void Conv1DUnderBf16IsTheBf16LinearOfItsTransposedWeightBitForBit()
+    {
+        // GPT-2's layers multiply in bf16 too: x·W + b with W [in, out] is Linear(x, Wᵀ, b), forward and gradients.
+        const int ins = 24, outs = 40;
+        var conv = new Sharpformer.Nn.Conv1D(Sharpformer.Nn.VarBuilder.Fresh(4), ins, outs, Sharpformer.Nn.WeightInit.Normal(0.3));
+        conv.Train();
+        var x = Tensor.Uniform(new Random(5), -2f, 2f, 2, 7, ins);
+        var g = Tensor.Uniform(new Random(6), -1f, 1f, 2, 7, outs);
+        var wt = Tensor.FromArray(conv.Weight.Value.Transpose(0, 1).Contiguous().ToArray(), outs, ins); wt.RequiresGrad = true;
+        var b = Tensor.FromArray(conv.Bias.Value.ToArray(), outs); b.RequiresGrad = true;
+        float[] yConv, yLinear, yFp32;
+        using (ExecutionScope.Enter(Bf16))
+        {
+            var y = conv.Forward(x); yConv = y.ToArray(); (y * g).Sum().Backward();
+            var yl = Functional.Linear(x, wt, b); yLinear = yl.ToArray(); (yl * g).Sum().Backward();
+        }
+        yFp32 = conv.Forward(x).ToArray();
+        Assert.Equal(yLinear, yConv);
+        Assert.NotEqual(yFp32, yConv);   // the bf16 path ran
+        Assert.Equal(wt.Grad!.Transpose(0, 1).Contiguous().ToArray(), conv.Weight.Grad!.ToArray());
+        Assert.Equal(b.Grad!.ToArray(), conv.Bias.Grad!.ToArray());
+    }
 }

@@ -109,18 +109,93 @@ public static class Softmax
         Span<float> tmp = stackalloc float[Math.Min(cols, ChunkLength)];
         for (int r = 0; r < rows; r++)
         {
-            var xr = x.Slice(r * cols, cols); var yr = y.Slice(r * cols, cols);
-            float max = TensorPrimitives.Max(xr);
-            double sum = 0;
-            for (int start = 0; start < cols; start += tmp.Length)
+            var xr = x.Slice(r * cols, cols);
+            TensorPrimitives.Subtract(xr, RowLogSumExp(xr, tmp), y.Slice(r * cols, cols));
+        }
+    }
+
+    /// <summary>logsumexp of one row, max + log Σ exp(x − max) with the sum in double over chunks of <paramref name="tmp"/>'s
+    /// length: the statistic <see cref="LogForward"/> subtracts and <see cref="CrossEntropyRows"/> keeps.</summary>
+    static float RowLogSumExp(ReadOnlySpan<float> xr, Span<float> tmp)
+    {
+        float max = TensorPrimitives.Max(xr);
+        double sum = 0;
+        for (int start = 0; start < xr.Length; start += tmp.Length)
+        {
+            var part = xr.Slice(start, Math.Min(tmp.Length, xr.Length - start)); var t = tmp[..part.Length];
+            TensorPrimitives.Subtract(part, max, t);
+            TensorPrimitives.Exp(t, t);
+            sum += TensorPrimitives.Sum(t);
+        }
+        return max + (float)Math.Log(sum);
+    }
+
+    /// <summary>
+    /// The forward of a cross-entropy over logits x [rows, cols]: lse[r] = logsumexp(x[r, :]) (the same bits as
+    /// <see cref="LogForward"/>'s, so log p[r, j] = x[r, j] − lse[r] exactly), rows split across <paramref name="threads"/>.
+    /// Keeping one float per row instead of the rows×cols log-probabilities is what lets a 16k-vocabulary head's loss
+    /// run without a second logits-sized buffer: <see cref="CrossEntropyBackwardRows"/> recomputes p from x and lse.
+    /// </summary>
+    public static unsafe void CrossEntropyRows(ReadOnlySpan<float> x, Span<float> lse, int rows, int cols, int threads = 0)
+    {
+        Check(x.Length, x.Length, rows, cols, 0, 1);
+        if (lse.Length < rows) throw new ArgumentException($"cross-entropy over {rows} rows needs {rows} logsumexp floats; got {lse.Length}.", nameof(lse));
+        if (cols == 0 || rows == 0) return;
+        int xLen = x.Length;
+        fixed (float* px = x) fixed (float* pl = lse)
+        {
+            nint ax = (nint)px, al = (nint)pl;
+            Parallelism.Rows(rows, cols, threads, (r0, r1) =>
             {
-                var part = xr.Slice(start, Math.Min(tmp.Length, cols - start)); var t = tmp[..part.Length];
-                TensorPrimitives.Subtract(part, max, t);
-                TensorPrimitives.Exp(t, t);
-                sum += TensorPrimitives.Sum(t);
-            }
-            float lse = max + (float)Math.Log(sum);
-            TensorPrimitives.Subtract(xr, lse, yr);
+                var xs = new ReadOnlySpan<float>((float*)ax, xLen); var ls = new Span<float>((float*)al, rows);
+                Span<float> tmp = stackalloc float[Math.Min(cols, ChunkLength)];
+                for (int r = r0; r < r1; r++) ls[r] = RowLogSumExp(xs.Slice(r * cols, cols), tmp);
+            });
+        }
+    }
+
+    /// <summary>
+    /// The backward of a cross-entropy with (label-smoothed) targets: for each row r whose target t = targets[r] is not
+    /// <paramref name="ignoreIndex"/>, dx[r, j] (= when <paramref name="accumulate"/> is false, += when true)
+    /// exp(x[r, j] − lse[r])·scale − uniform − (j = t ? onTarget : 0); an ignored row gets 0 (is left alone when accumulating).
+    /// </summary>
+    /// <remarks>exp(x − lse) is softmax(x) recomputed from <see cref="CrossEntropyRows"/>' statistic, in chunks that stay in L1;
+    /// rows split across <paramref name="threads"/>. Reference twin: a double-precision loop in the tests.</remarks>
+    public static unsafe void CrossEntropyBackwardRows(ReadOnlySpan<float> x, ReadOnlySpan<float> lse, ReadOnlySpan<int> targets, int ignoreIndex,
+        float scale, float uniform, float onTarget, Span<float> dx, bool accumulate, int rows, int cols, int threads = 0)
+    {
+        Check(x.Length, dx.Length, rows, cols, 0, 1);
+        if (lse.Length < rows || targets.Length < rows) throw new ArgumentException($"cross-entropy backward over {rows} rows needs {rows} logsumexp floats and targets; got {lse.Length} and {targets.Length}.");
+        if (cols == 0 || rows == 0) return;
+        int xLen = x.Length, dLen = dx.Length;
+        fixed (float* px = x) fixed (float* pl = lse) fixed (int* pt = targets) fixed (float* pd = dx)
+        {
+            nint ax = (nint)px, al = (nint)pl, at = (nint)pt, ad = (nint)pd;
+            Parallelism.Rows(rows, cols, threads, (r0, r1) =>
+            {
+                var xs = new ReadOnlySpan<float>((float*)ax, xLen); var ls = new ReadOnlySpan<float>((float*)al, rows);
+                var ts = new ReadOnlySpan<int>((int*)at, rows); var ds = new Span<float>((float*)ad, dLen);
+                Span<float> tmp = stackalloc float[Math.Min(cols, ChunkLength)];
+                for (int r = r0; r < r1; r++)
+                {
+                    var dr = ds.Slice(r * cols, cols);
+                    int t = ts[r];
+                    if (t == ignoreIndex) { if (!accumulate) dr.Clear(); continue; }
+                    var xr = xs.Slice(r * cols, cols);
+                    for (int start = 0; start < cols; start += tmp.Length)
+                    {
+                        int len = Math.Min(tmp.Length, cols - start);
+                        var v = tmp[..len];
+                        TensorPrimitives.Subtract(xr.Slice(start, len), ls[r], v);   // log p, as LogForward
+                        TensorPrimitives.Exp(v, v);
+                        TensorPrimitives.Multiply(v, scale, v);
+                        if (uniform != 0f) TensorPrimitives.Subtract(v, uniform, v);
+                        if ((uint)(t - start) < (uint)len) v[t - start] -= onTarget;
+                        if (accumulate) TensorPrimitives.Add(dr.Slice(start, len), v, dr.Slice(start, len));
+                        else v.CopyTo(dr.Slice(start, len));
+                    }
+                }
+            });
         }
     }
 

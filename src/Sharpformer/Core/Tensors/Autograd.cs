@@ -257,6 +257,8 @@ public static class Autograd
         // backward rules compute with plain tensor ops; nothing they do is recorded (no higher-order gradients)
         using var noGrad = NoGrad();
         var pool = new GradBufferPool();
+        var profile = OpProfile.Active;
+        profile?.Lap("bwd", "(graph walk)");
         try
         {
             // order lists producers before consumers; walk it backwards. A node's entry is cleared once run, so (without
@@ -272,17 +274,11 @@ public static class Autograd
                     throw FreedError(node);
                 // A model's ops differentiate with the thread count its forward ran with, whoever calls Backward.
                 using var threads = ExecutionScope.Enter(node.Threads);
-                if (ProfileBackward is { } prof)
-                {
-                    long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-                    node.Backward(g, new GradSink(node.Leaves, node.Producers, pool));
-                    double ms = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                    prof[node.Op] = prof.TryGetValue(node.Op, out var acc) ? acc + ms : ms;
-                }
-                else node.Backward(g, new GradSink(node.Leaves, node.Producers, pool));
+                node.Backward(g, new GradSink(node.Leaves, node.Producers, pool));
                 if (hooked != null) FireReadyHooks(node, hooked);
                 if (owned && !retainGraph) pool.Return(g, node);
                 if (!retainGraph) { node.Free(); order[i] = null!; }
+                profile?.Lap("bwd", node.Op);
             }
         }
         finally
@@ -319,9 +315,6 @@ public static class Autograd
             leaf.GradReadyHook!(leaf);
         }
     }
-
-    /// <summary>When set (benchmarks only), Backward adds each op's wall time in ms here, keyed by op name.</summary>
-    internal static Dictionary<string, double>? ProfileBackward;
 
     static AutogradException FreedError(Node node) =>
         new($"Trying to backward through the graph a second time (at op {node.Op}); its saved activations were freed after the first Backward. Call Backward(retainGraph: true) the first time, or recompute the forward pass.");

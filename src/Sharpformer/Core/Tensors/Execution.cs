@@ -5,7 +5,8 @@ namespace Sharpformer.Tensors;
 /// <summary>How a model or a call runs its kernels; carried by the model, the pipeline options and the trainer arguments.</summary>
 /// <param name="Threads">Kernel threads; ≤ 0 leaves the choice to the caller's <see cref="ExecutionScope"/>, and without one
 /// every logical processor is used.</param>
-/// <param name="Bf16">Mixed precision: every <see cref="Functional.Linear"/> (and LinearGelu/LinearRelu) multiplies in bfloat16
+/// <param name="Bf16">Mixed precision: every <see cref="Functional.Linear"/> (and LinearGelu/LinearRelu, and GPT-2's
+/// <see cref="Nn.Conv1D"/> through it) multiplies in bfloat16
 /// with fp32 sums — forward x·Wᵀ and, for training, dX = dY·W and dW = dYᵀ·X (<see cref="Kernels.Bf16Gemm"/>). Parameters,
 /// gradients, optimizer state, layer norm, softmax, attention, losses and reductions stay fp32 (HF <c>TrainingArguments.bf16</c>,
 /// torch autocast's bf16 list reduced to the linear layers). false leaves the choice to the caller's scope.</param>

@@ -238,21 +238,25 @@ public static partial class Functional
         // bf16 keeps fp32's 8-bit exponent, so gradients neither underflow nor overflow where fp32's would not: unlike fp16,
         // no loss scaling is needed. The weight is packed here, from this step's values, and the packing freed after the GEMM.
         bool bf16 = ExecutionScope.Bf16 && inF > 0 && outF > 0 && rows > 0;
+        var profile = OpProfile.Active;
         if (bf16)
         {
             var wp = Bf16PackedWeights.FromFloat(wc.ContiguousSpan(), outF, inF, pooled: true);
+            profile?.Lap("fwd", GemmRole("bf16 pack W", inF, outF));
             try
             {
                 ya.AsSpan(0, y.Size).Clear();
                 Bf16Gemm.LinearAccumulate(xc.ContiguousSpan(), rows, wp, ya, ExecutionScope.Threads);
             }
             finally { wp.Return(); }
+            profile?.Lap("fwd", GemmRole("bf16 GEMM x·Wᵀ", inF, outF));
             if (epilogue) Par.For(rows, outF, Epilogue);
         }
         else if (inF >= Gemm.SmallMMinK || inF == 0 || !epilogue)
         {
             // A long k makes the GEMM compute-bound (k multiply-adds per output against one epilogue pass): one call packs W once.
             Gemm.Sgemm(false, true, rows, outF, inF, 1f, xc.ContiguousSpan(), Math.Max(inF, 1), wc.ContiguousSpan(), Math.Max(inF, 1), 0f, ya, Math.Max(outF, 1), ExecutionScope.Threads);
+            profile?.Lap("fwd", GemmRole("GEMM x·Wᵀ", inF, outF));
             if (epilogue) Par.For(rows, outF, Epilogue);
         }
         else
@@ -269,11 +273,13 @@ public static partial class Functional
                     ya.AsSpan(r * outF, m * outF), outF, 1);
                 Epilogue(r, m);
             });
+            profile?.Lap("fwd", GemmRole("GEMM x·Wᵀ + epilogue, by row block", inF, outF));
         }
         if (!grad) return y;
         var xd = xc.Detach(); var wd = wc.Detach();
         return Tensor.Record(y, op, (g, s) =>
         {
+            var profile = OpProfile.Active;
             ReadOnlySpan<float> gs = g.ContiguousSpan();
             if (pre != null)
             {
@@ -281,6 +287,7 @@ public static partial class Functional
                 float[] ga = g.Data; int go = g.Offset;
                 Par.For(rows, outF, (r0, n) => Activations.GeluErfBackward(pre.AsSpan(r0 * outF, n * outF), ga.AsSpan(go + r0 * outF, n * outF), pre.AsSpan(r0 * outF, n * outF)));
                 gs = pre;
+                profile?.Lap("bwd", "GELU backward");
             }
             float[]? dPre = null;
             if (relu)
@@ -296,6 +303,7 @@ public static partial class Functional
                 var dx = s.Target(0, out float beta);
                 if (bf16) Bf16InputGradient(gs, rows, wd.ContiguousSpan(), outF, inF, beta, dx);
                 else Gemm.Sgemm(false, false, rows, inF, outF, 1f, gs, Math.Max(outF, 1), wd.ContiguousSpan(), Math.Max(inF, 1), beta, dx, Math.Max(inF, 1), ExecutionScope.Threads);
+                profile?.Lap("bwd", GemmRole(bf16 ? "bf16 GEMM dX=dY·W (+pack Wᵀ)" : "GEMM dX=dY·W", inF, outF));
             }
             if (s.Needs(1))   // dW[out,in] += dyᵀ·x
             {
@@ -306,11 +314,15 @@ public static partial class Functional
                     Bf16Gemm.WeightGradient(gs, xd.ContiguousSpan(), rows, outF, inF, dw, ExecutionScope.Threads);
                 }
                 else Gemm.Sgemm(true, false, outF, inF, rows, 1f, gs, Math.Max(outF, 1), xd.ContiguousSpan(), Math.Max(inF, 1), beta, dw, Math.Max(inF, 1), ExecutionScope.Threads);
+                profile?.Lap("bwd", GemmRole(bf16 ? "bf16 GEMM dW=dYᵀ·X" : "GEMM dW=dYᵀ·X", inF, outF));
             }
             if (s.Needs(2)) Elementwise.BiasGradient(gs, s.TargetZeroed(2), rows, outF);
             if (dPre != null) System.Buffers.ArrayPool<float>.Shared.Return(dPre);
         }, xc, wc, bc);
     }
+
+    /// <summary>An <see cref="OpProfile"/> row name for a GEMM of a linear layer: what it computes and the layer's shape.</summary>
+    internal static string GemmRole(string what, int inF, int outF) => $"{what} {inF}→{outF}";
 
     /// <summary>dx[rows, in] (= when beta is 0, += when 1) dy[rows, out]·W[out, in] in bf16: Wᵀ packed from this step's weight.</summary>
     static void Bf16InputGradient(ReadOnlySpan<float> dy, int rows, ReadOnlySpan<float> w, int outF, int inF, float beta, Span<float> dx)

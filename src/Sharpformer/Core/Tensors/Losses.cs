@@ -25,40 +25,38 @@ public static class Losses
         if (targets.Length != rows)
             throw new ShapeMismatchException($"CrossEntropy: {targets.Length} targets for logits {Tensor.FormatShape(logits.Shape)} ({rows} rows of {C} classes).");
         var x = logits.Contiguous();
-        var logp = TensorScope.RentArray(x.Size);
-        Kernels.Softmax.LogForward(x.ContiguousSpan(), logp, rows, C);
+        // One logsumexp per row, not the rows×C log-probabilities: log p[r, j] = x[r, j] − lse[r] (the same bits as
+        // log-softmax), and the backward recomputes p from the logits, which stay alive anyway — for a causal LM's 16k
+        // head over 4k positions that is a 260 MB buffer neither written nor read.
+        var lse = TensorScope.RentArray(rows);
+        var xs = x.ContiguousSpan();
+        Kernels.Softmax.CrossEntropyRows(xs, lse, rows, C, ExecutionScope.Threads);
         double sum = 0; int count = 0;
+        float[]? logpRow = labelSmoothing > 0f ? new float[C] : null;
         for (int r = 0; r < rows; r++)
         {
             int t = targets[r];
             if (t == ignoreIndex) continue;
             if ((uint)t >= (uint)C) throw new SharpformerException($"CrossEntropy: target {t} at row {r} is outside [0, {C}); use {ignoreIndex} to ignore a row.");
-            double rowLoss = -logp[r * C + t];
-            if (labelSmoothing > 0f)
-                rowLoss = (1 - labelSmoothing) * rowLoss - labelSmoothing / C * (double)TP.Sum(new ReadOnlySpan<float>(logp, r * C, C));
+            double rowLoss = -(xs[r * C + t] - lse[r]);
+            if (logpRow != null)
+            {
+                TP.Subtract(xs.Slice(r * C, C), lse[r], logpRow);
+                rowLoss = (1 - labelSmoothing) * rowLoss - labelSmoothing / C * (double)TP.Sum(logpRow);
+            }
             sum += rowLoss; count++;
         }
         var loss = Tensor.Scalar(count == 0 ? float.NaN : (float)(sum / count));
         if (!Tensor.NeedsGrad(x)) return loss;
         var tg = (int[])targets.Clone();
+        var xd = x.Detach();
         return Tensor.Record(loss, "CrossEntropy", (g, s) =>
         {
             // d/dlogits = (softmax − q)/count on valid rows with q = (1 − ε)·onehot + ε/C, 0 on ignored rows
             float scale = count == 0 ? 0f : g.Item() / count;
             float uniform = labelSmoothing / C * scale, onTarget = (1f - labelSmoothing) * scale;
             var dx = s.Target(0, out float beta);
-            for (int r = 0; r < rows; r++)
-            {
-                var row = dx.Slice(r * C, C);
-                int t = tg[r];
-                if (t == ignoreIndex) { if (beta == 0f) row.Clear(); continue; }
-                for (int j = 0; j < C; j++)
-                {
-                    float v = MathF.Exp(logp[r * C + j]) * scale - uniform;
-                    if (j == t) v -= onTarget;
-                    row[j] = beta == 0f ? v : row[j] + v;
-                }
-            }
+            Kernels.Softmax.CrossEntropyBackwardRows(xd.ContiguousSpan(), lse, tg, ignoreIndex, scale, uniform, onTarget, dx, beta != 0f, rows, C, ExecutionScope.Threads);
         }, x);
     }
 

@@ -325,6 +325,7 @@ public sealed partial class Tensor
     internal static Tensor Record(Tensor result, string op, BackwardFn backward, params Tensor?[] inputs)
     {
         if (!Autograd.IsEnabled) return result;
+        OpProfile.LapActive("fwd", op);
         bool any = false;
         for (int i = 0; i < inputs.Length; i++)
         {
