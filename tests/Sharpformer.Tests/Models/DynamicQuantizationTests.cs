@@ -220,9 +220,23 @@ public class DynamicQuantizationTests
         Last(m, c.Input, new ForwardOptions { Profile = profile });
         Assert.Equal(plain, profiled);
         Assert.Equal(2, profile.Forwards);
-        foreach (var op in Enum.GetValues<EncoderOp>().Where(o => o != EncoderOp.Other))
+        // Quantize is charged by int8 models only (this one is fp32).
+        foreach (var op in Enum.GetValues<EncoderOp>().Where(o => o is not (EncoderOp.Other or EncoderOp.Quantize)))
             Assert.True(profile.Milliseconds(op) > 0, $"{op} got no time");
         double sum = Enum.GetValues<EncoderOp>().Sum(profile.Milliseconds);
         Assert.Equal(profile.TotalMilliseconds, sum, 1e-6);
+    }
+
+    [Fact]
+    public void Int8ProfileChargesActivationQuantizationAndFusesGeluIntoTheFeedForwardGemm()
+    {
+        var m = Fresh("bert-tiny-uncased-seqcls");
+        var c = FixtureModels.Expected("bert-tiny-uncased-seqcls").Cases[0];
+        DynamicQuantization.Quantize(m);
+        var profile = new EncoderProfile();
+        var plain = Last(m, c.Input);
+        Assert.Equal(plain, Last(m, c.Input, new ForwardOptions { Profile = profile }));
+        Assert.True(profile.Milliseconds(EncoderOp.Quantize) > 0, "Quantize got no time");
+        Assert.Equal(0, profile.Milliseconds(EncoderOp.Activation));
     }
 }
