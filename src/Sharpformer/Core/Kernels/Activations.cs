@@ -19,8 +19,8 @@ public static class Activations
     const int Chunk = 256; // floats per stack buffer for functions that go through TensorPrimitives (Exp, Tanh)
 
     /// <summary>Exact GELU as BERT uses: y = x·Φ(x) = 0.5·x·(1 + erf(x/√2)).</summary>
-    /// <remarks>Evaluated in float (see <see cref="GeluVector"/>) to a relative error of a few 1e-7 (~1e-7·x² in the negative tail),
-    /// including where 0.5·x·(1 + erf) cancels (torch's float GELU loses all digits there near x = −5).</remarks>
+    /// <remarks>Evaluated in float from erfc alone (see <see cref="GeluVector"/>): a relative error of a few 1e-7 (~1e-7·x² in the
+    /// negative tail), including where 0.5·x·(1 + erf) cancels (torch's float GELU loses every digit there near x = −5).</remarks>
     public static void GeluErf(ReadOnlySpan<float> x, Span<float> y, int threads = 0)
     {
         CheckSame(x.Length, y.Length, nameof(y));
@@ -208,25 +208,23 @@ public static class Activations
         return Vector512.Narrow(ErfDouble(lo), ErfDouble(hi));
     }
 
-    /// <summary>0.5·x·(1 + erf(x/√2)) for 16 floats, in float: h + h·erf(z) with h = x/2 (one rounding after erf).</summary>
+    /// <summary>x·Φ(x) for 16 floats, in float, from erfc alone: Φ(x) = 1 − erfc(|z|)/2 for x ≥ 0 and erfc(|z|)/2 below (z = x/√2),
+    /// so neither side cancels (0.5·x·(1 + erf z) loses every digit near x = −5 in float).</summary>
     /// <remarks>
-    /// It was evaluated in double (two 8-lane halves and a 64-bit division), which made GELU 6-8% of an int8 BERT forward.
-    /// Above z = x/√2 = −0.5, erf is <c>ErfDouble</c>'s rational z·P(z²)/Q(z²) with its coefficients rounded to float and |z|
-    /// clamped at 4 (erf(4) = 1 − 1.5e-8 rounds to 1 in float), a few ulp of erf; below, x/2·erfc(−z) (<see cref="ErfcFloat"/>).
+    /// It was evaluated in double (two 8-lane halves and a 64-bit division), which made GELU 8% of an int8 bert-base forward.
+    /// One erfc (<see cref="ErfcFloat"/>) serves both signs; h = x/2 is capped at float.MaxValue so GELU(+∞) = +∞ (∞·0 would be NaN).
     /// Also the epilogue of the int8 feed-forward GEMM (<see cref="Int8Gemm"/>), so fused and separate GELU give the same bits.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> GeluVector(Vector512<float> x)
     {
-        var h = Vector512.Create(0.5f) * x;
-        var z = x * Vector512.Create(0.70710678f);
-        var upper = Vector512.FusedMultiplyAdd(h, ErfFloat(z), h);
-        // Below z = −0.5, 1 + erf(z) = erfc(−z) would cancel (all the way to 100% error near z = −3.7): use erfc itself.
-        return Vector512.ConditionalSelect(Vector512.LessThan(z, Vector512.Create(-0.5f)), h * ErfcFloat(-z), upper);
+        var h = Vector512.Min(Vector512.Create(0.5f) * x, Vector512.Create(float.MaxValue));
+        var he = h * ErfcFloat(Vector512.Abs(x * Vector512.Create(0.70710678f)));
+        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), he, x - he);
     }
 
-    /// <summary>erfc(t) for t ≥ 0.5 with a relative error ~1e-6 in float: the Chebyshev fit t'·exp(−t² + P(t')), t' = 1/(1 + t/2),
-    /// of Press et al., Numerical Recipes §6.2 (fractional error &lt; 1.2e-7 in exact arithmetic; float rounds −t² + P).</summary>
+    /// <summary>erfc(t) for t ≥ 0 with a relative error of a few 1e-7 in float (~1e-7·t² for large t, from rounding −t² + P): the
+    /// Chebyshev fit u·exp(−t² + P(u)), u = 1/(1 + t/2), of Press et al., Numerical Recipes §6.2 (fractional error &lt; 1.2e-7 exact).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> ErfcFloat(Vector512<float> t)
     {
@@ -241,54 +239,9 @@ public static class Activations
         p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(0.37409196f));
         p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(1.00002368f));
         p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(-1.26551223f));
-        return u * ExpNonPositive(Vector512.FusedMultiplyAdd(-t, t, p));
-    }
-
-    /// <summary>e^a for a in [−87, 0] (clamped into it) in float, a few ulp: 2^n·e^r with n = round(a/ln 2), r = a − n·ln 2 in
-    /// two FMA steps (ln 2 split hi + lo), e^r by its degree-6 Taylor polynomial (|r| ≤ ln 2 / 2: truncation 1.2e-7).</summary>
-    /// <remarks>Inline and branch-free: <see cref="Vector512.Exp(Vector512{float})"/> is a call that made GELU cost more than the
-    /// double version it replaced (perf: 8.6% of an int8 forward in VectorMath.ExpSingle).</remarks>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> ExpNonPositive(Vector512<float> a)
-    {
-        a = Vector512.Min(Vector512.Max(a, Vector512.Create(-87f)), Vector512<float>.Zero);
-        var n = Vector512.Round(a * Vector512.Create(1.44269504f));
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693145751953125f), a);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-1.4286068e-06f), r);
-        var e = Vector512.Create(1f / 720);
-        e = Vector512.FusedMultiplyAdd(e, r, Vector512.Create(1f / 120));
-        e = Vector512.FusedMultiplyAdd(e, r, Vector512.Create(1f / 24));
-        e = Vector512.FusedMultiplyAdd(e, r, Vector512.Create(1f / 6));
-        e = Vector512.FusedMultiplyAdd(e, r, Vector512.Create(0.5f));
-        e = Vector512.FusedMultiplyAdd(e, r, Vector512<float>.One);
-        e = Vector512.FusedMultiplyAdd(e, r, Vector512<float>.One);
-        // 2^n from its exponent bits: n ≥ −126 keeps it a normal float.
-        return e * Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
-    }
-
-    /// <summary>erf(z) ≈ z·P(z²)/Q(z²) in float for 16 lanes (see <see cref="GeluVector"/>); NaN propagates.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> ErfFloat(Vector512<float> z)
-    {
-        var limit = Vector512.Create(4f);
-        var zc = Vector512.Min(Vector512.Max(z, -limit), limit);
-        var s = zc * zc;
-        var p = Vector512.Create(1.9138421e-12f);
-        p = Vector512.FusedMultiplyAdd(p, s, Vector512.Create(-1.7728437e-10f));
-        p = Vector512.FusedMultiplyAdd(p, s, Vector512.Create(-7.2597138e-09f));
-        p = Vector512.FusedMultiplyAdd(p, s, Vector512.Create(4.766065e-06f));
-        p = Vector512.FusedMultiplyAdd(p, s, Vector512.Create(0.00038941414f));
-        p = Vector512.FusedMultiplyAdd(p, s, Vector512.Create(0.0037790222f));
-        p = Vector512.FusedMultiplyAdd(p, s, Vector512.Create(0.054274093f));
-        p = Vector512.FusedMultiplyAdd(p, s, Vector512.Create(0.18242062f));
-        p = Vector512.FusedMultiplyAdd(p, s, Vector512.Create(1.1283792f));
-        var q = Vector512.Create(6.538928e-05f);
-        q = Vector512.FusedMultiplyAdd(q, s, Vector512.Create(0.0013084979f));
-        q = Vector512.FusedMultiplyAdd(q, s, Vector512.Create(0.015360463f));
-        q = Vector512.FusedMultiplyAdd(q, s, Vector512.Create(0.11309786f));
-        q = Vector512.FusedMultiplyAdd(q, s, Vector512.Create(0.49499965f));
-        q = Vector512.FusedMultiplyAdd(q, s, Vector512<float>.One);
-        return Vector512.Min(Vector512.Max(zc * p / q, -Vector512<float>.One), Vector512<float>.One);
+        // Softmax's inline exp: Vector512.Exp is an out-of-line call that cost more than the whole double GELU (perf: 8.6% of an
+        // int8 forward in VectorMath.ExpSingle).
+        return u * Softmax.ExpNonPositive(Vector512.FusedMultiplyAdd(-t, t, p));
     }
 
     /// <summary>Φ(x) = 0.5·(1 + erf(x/√2)) for 16 floats, in double.</summary>
