@@ -98,11 +98,12 @@ public static class AutoModel
         bool quantized = DynamicQuantization.IsQuantizedConfig(config);
         using (var sd = CheckpointLoader.Load(checkpointPath))
         {
-            // A quantized checkpoint loads as its dequantized values, then the encoder's linear layers get their int8 copies.
-            var vb = VarBuilder.FromWeights(quantized ? DynamicQuantization.Dequantizing(sd) : sd, new WeightLoadOptions(config.ModelType, options.IgnoreMismatchedSizes, options.Seed));
+            // A quantized checkpoint's encoder linear layers are built int8 from the stored int8 values (never all fp32 at once);
+            // any other tensor stored as I8 reads as its dequantized values.
+            var vb = VarBuilder.FromWeights(quantized ? DynamicQuantization.Dequantizing(sd) : sd,
+                new WeightLoadOptions(config.ModelType, options.IgnoreMismatchedSizes, options.Seed, QuantizeInt8: quantized));
             model = Build(config, vb, options);
             model.LoadReport = vb.Finish(model.IsIgnoredUnexpected);
-            if (quantized) DynamicQuantization.AttachFromCheckpoint(model, sd);
         }
         model.SourceDirectory = dir;
         model.Execution = options.Execution;

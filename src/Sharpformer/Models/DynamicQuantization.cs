@@ -112,22 +112,9 @@ public static class DynamicQuantization
             CheckpointTensor.FromFloat32(name + ScaleSuffix, p.Scales, 1, p.Out)];
     }
 
-    /// <summary>A view of a quantized checkpoint in which each I8 weight reads as its dequantized fp32 values and the scales are hidden.</summary>
+    /// <summary>A view of a quantized checkpoint in which each I8 weight reads as its dequantized fp32 values and the scales are hidden;
+    /// a <see cref="VarBuilder"/> building int8 layers (<see cref="WeightLoadOptions.QuantizeInt8"/>) gets the stored int8 values themselves.</summary>
     internal static IWeightSource Dequantizing(StateDict sd) => new DequantizingSource(sd);
-
-    /// <summary>After loading through <see cref="Dequantizing"/>: gives every encoder linear layer whose stored weight is I8 its packed int8 copy.</summary>
-    internal static void AttachFromCheckpoint(PretrainedModel model, StateDict sd)
-    {
-        string prefix = model.BaseModelPrefix + ".";
-        var encoder = EncoderLinears(model).ToHashSet();
-        foreach (var (name, m) in model.NamedModules())
-        {
-            if (m is not Linear lin || !encoder.Contains(lin)) continue;
-            string key = name + ".weight";
-            // A head model's names carry the base prefix; a bare encoder loaded from a head checkpoint's file lacks it, and the reverse.
-            Attach(lin, sd, key, prefix + key, key.StartsWith(prefix, StringComparison.Ordinal) ? key[prefix.Length..] : key);
-        }
-    }
 
     /// <summary>After loading a GPT-2 checkpoint through <see cref="Dequantizing"/>: every Conv1D whose stored weight is I8 [in, out]
     /// gets its packed int8 copy, and the LM head its copy of <c>lm_head.weight</c> when stored as I8.</summary>
@@ -151,8 +138,7 @@ public static class DynamicQuantization
         var bytes = new byte[t.ByteLength];
         t.CopyBytesTo(bytes);
         var q = MemoryMarshal.Cast<byte, sbyte>(bytes);
-        if (t.Shape.Count != 2 || t.Shape[0] * t.Shape[1] != lin.OutFeatures * lin.InFeatures)
-            throw new CheckpointFormatException(sd.Path, $"int8 tensor '{stored}' has shape [{string.Join(", ", t.Shape)}]; the layer needs {lin.OutFeatures}×{lin.InFeatures}");
+        CheckInt8Shape(sd, stored, lin.OutFeatures, lin.InFeatures);
         if (ScalesPerColumn(sd, stored))
         {
             // [in, out] (Conv1D) → [out, in], the packer's layout.
@@ -163,6 +149,13 @@ public static class DynamicQuantization
             q = qt;
         }
         lin.UsePacked(Int8PackedWeights.FromQuantized(q, scales, lin.OutFeatures, lin.InFeatures), null);
+    }
+
+    static void CheckInt8Shape(StateDict sd, string key, int outFeatures, int inFeatures)
+    {
+        var shape = sd[key].Shape;
+        if (shape.Count != 2 || shape[0] * shape[1] != outFeatures * inFeatures)
+            throw new CheckpointFormatException(sd.Path, $"int8 tensor '{key}' has shape [{string.Join(", ", shape)}]; the layer needs {outFeatures}×{inFeatures}");
     }
 
     // Scales [1, cols] belong to the columns of an [in, out] weight; scales [rows] to the rows of an [out, in] one.
@@ -181,8 +174,25 @@ public static class DynamicQuantization
         return s.ToFloat32();
     }
 
-    sealed class DequantizingSource(StateDict sd) : IWeightSource
+    sealed class DequantizingSource(StateDict sd) : IWeightSource, IInt8WeightSource
     {
+        /// <summary>An [out, in] I8 weight with per-row scales, packed from its stored bytes through a pooled buffer (no per-layer garbage).</summary>
+        public Int8PackedWeights? TryInt8(string key, int outFeatures, int inFeatures)
+        {
+            if (!sd.TryGetValue(key, out var t) || t.DType != DType.I8) return null;
+            CheckInt8Shape(sd, key, outFeatures, inFeatures);
+            if (ScalesPerColumn(sd, key) || t.Shape[0] != outFeatures) return null;
+            var scales = Scales(sd, key);
+            int n = (int)t.ByteLength;
+            var bytes = System.Buffers.ArrayPool<byte>.Shared.Rent(n);
+            try
+            {
+                t.CopyBytesTo(bytes.AsSpan(0, n));
+                return Int8PackedWeights.FromQuantized(MemoryMarshal.Cast<byte, sbyte>(bytes.AsSpan(0, n)), scales, outFeatures, inFeatures);
+            }
+            finally { System.Buffers.ArrayPool<byte>.Shared.Return(bytes); }
+        }
+
         public string Source => sd.Path;
         public IEnumerable<string> Keys => sd.Keys.Where(k => !(k.EndsWith(".weight" + ScaleSuffix, StringComparison.Ordinal) && sd.ContainsKey(k[..^ScaleSuffix.Length])));
         public IReadOnlyList<int>? ShapeOf(string key) => sd.TryGetValue(key, out var t) ? t.Shape : null;

@@ -173,7 +173,7 @@ public abstract class TransformerEncoder : PretrainedModel
         _spec = spec;
         ModelConfig = config;
         Embeddings = RegisterModule("embeddings", new EncoderEmbeddings(vb.Push("embeddings"), spec));
-        Stack = RegisterModule(spec.StackName, new EncoderStack(vb.Push(spec.StackName), spec.Layers, layer));
+        Stack = RegisterModule(spec.StackName, new EncoderStack(vb.Push(spec.StackName).Quantizable(), spec.Layers, layer));
         if (addPoolingLayer) Pooler = RegisterModule("pooler", new EncoderPooler(vb.Push("pooler"), spec));
     }
 

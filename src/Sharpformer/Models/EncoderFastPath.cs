@@ -75,12 +75,25 @@ internal readonly record struct EncoderShape(int Hidden, int Intermediate, int H
 internal static class EncoderFastPath
 {
     /// <summary>y[rows, Out] = x[rows, In] · Wᵀ + b, the bias copied into y first and the GEMM accumulating onto it (torch addmm).</summary>
-    public static void Dense(ReadOnlySpan<float> x, int rows, in DenseWeights w, Span<float> y, int threads)
+    /// <remarks>For an int8 layer, <paramref name="xq"/> is x already quantized (<see cref="QuantizeFor"/>; null: quantized here) and
+    /// <paramref name="epilogue"/> what the GEMM applies to its output (the caller then skips that step).</remarks>
+    public static void Dense(ReadOnlySpan<float> x, int rows, in DenseWeights w, Span<float> y, int threads, Int8Activations? xq = null,
+        Int8Epilogue epilogue = Int8Epilogue.None)
     {
         var bias = w.Bias.Span;
         var outSpan = y.Slice(0, rows * w.Out);
         // int8 writes bias + product in its epilogue: no pre-fill pass over y (see Int8Gemm.Linear).
-        if (w.Int8 is { } int8) { Int8Gemm.Linear(x, rows, int8, bias, outSpan, threads); return; }
+        if (w.Int8 is { } int8)
+        {
+            if (xq != null) Int8Gemm.Linear(xq, int8, bias, outSpan, epilogue, threads);
+            else
+            {
+                using var own = Int8Activations.Quantize(x, rows, int8.In, threads);
+                Int8Gemm.Linear(own, int8, bias, outSpan, epilogue, threads);
+            }
+            return;
+        }
+        if (epilogue != Int8Epilogue.None) throw new ArgumentException($"Epilogue {epilogue} is for int8 layers only.", nameof(epilogue));
         float beta = 0f;
         if (!bias.IsEmpty)
         {
@@ -95,6 +108,10 @@ internal static class EncoderFastPath
         }
         Gemm.Sgemm(false, true, rows, w.Out, w.In, 1f, x.Slice(0, rows * w.In), w.In, w.Weight.Span, w.In, beta, outSpan, w.Out, threads);
     }
+
+    /// <summary>x [rows, w.In] quantized once for the int8 layer(s) that read it, or null when <paramref name="w"/> is not int8.</summary>
+    public static Int8Activations? QuantizeFor(in DenseWeights w, ReadOnlySpan<float> x, int rows, int threads) =>
+        w.Int8 is null ? null : Int8Activations.Quantize(x, rows, w.In, threads);
 
     public static void Activate(HiddenActivation act, Span<float> x, int threads)
     {
@@ -184,36 +201,56 @@ internal static class EncoderFastPath
         var temp = ws.Temp.AsSpan(0, th);
         var work = ws.Work.AsSpan();
         var q = work.Slice(0, th); var k = work.Slice(th, th); var v = work.Slice(2 * th, th);
-        Dense(hidden, rows, w.Query, q, threads);
-        if (profile != null) t = profile.Lap(EncoderOp.QueryGemm, t);
-        Dense(hidden, rows, w.Key, k, threads);
-        if (profile != null) t = profile.Lap(EncoderOp.KeyGemm, t);
-        Dense(hidden, rows, w.Value, v, threads);
-        if (profile != null) t = profile.Lap(EncoderOp.ValueGemm, t);
+        // An int8 layer quantizes the hidden state once for query, key and value (it was quantized three times).
+        using (var hq = QuantizeFor(w.Query, hidden, rows, threads))
+        {
+            if (profile != null && hq != null) t = profile.Lap(EncoderOp.Quantize, t);
+            Dense(hidden, rows, w.Query, q, threads, hq);
+            if (profile != null) t = profile.Lap(EncoderOp.QueryGemm, t);
+            Dense(hidden, rows, w.Key, k, threads, hq);
+            if (profile != null) t = profile.Lap(EncoderOp.KeyGemm, t);
+            Dense(hidden, rows, w.Value, v, threads, hq);
+            if (profile != null) t = profile.Lap(EncoderOp.ValueGemm, t);
+        }
         // The attention op's kernel itself (what Functional.Attention runs), here without an autograd record.
         var (options, scaleQueries) = AttentionOptions.For(d, scaling);
         if (scaleQueries) TensorPrimitives.Divide(q, MathF.Sqrt(d), q);
         Attention.Forward(q, k, v, context, AttentionLayout.Dense(batch, heads, seq, seq, d, d), options, mask, default, default, probsOut, threads);
         if (profile != null) t = profile.Lap(EncoderOp.Attention, t);
 
-        DenseResidual(context, rows, w.AttentionOutput, hidden, temp, threads);
-        if (profile != null) t = profile.Lap(EncoderOp.OutputGemm, t);
+        using (var cq = QuantizeFor(w.AttentionOutput, context, rows, threads))
+        {
+            if (profile != null && cq != null) t = profile.Lap(EncoderOp.Quantize, t);
+            DenseResidual(context, rows, w.AttentionOutput, hidden, temp, threads, cq);
+            if (profile != null) t = profile.Lap(EncoderOp.OutputGemm, t);
+        }
         LayerNorm.Forward(temp, w.AttentionNorm.Weight.Span, w.AttentionNorm.Bias.Span, hidden, rows, h, w.AttentionNorm.Eps, threads: threads);
         if (profile != null) t = profile.Lap(EncoderOp.LayerNorm, t);
 
         var mid = work.Slice(0, rows * inter);
-        Dense(hidden, rows, w.Intermediate, mid, threads);
-        if (profile != null) t = profile.Lap(EncoderOp.FfnInGemm, t);
-        Activate(act, mid, threads);
-        if (profile != null) t = profile.Lap(EncoderOp.Activation, t);
-        DenseResidual(mid, rows, w.Output, hidden, temp, threads);
-        if (profile != null) t = profile.Lap(EncoderOp.FfnOutGemm, t);
+        using (var hq = QuantizeFor(w.Intermediate, hidden, rows, threads))
+        {
+            if (profile != null && hq != null) t = profile.Lap(EncoderOp.Quantize, t);
+            // int8 applies exact GELU in the GEMM's epilogue, saving a pass over the [rows, intermediate] output.
+            bool fused = hq != null && act == HiddenActivation.Gelu;
+            Dense(hidden, rows, w.Intermediate, mid, threads, hq, fused ? Int8Epilogue.GeluErf : Int8Epilogue.None);
+            if (profile != null) t = profile.Lap(EncoderOp.FfnInGemm, t);
+            if (!fused) Activate(act, mid, threads);
+            if (profile != null && !fused) t = profile.Lap(EncoderOp.Activation, t);
+        }
+        using (var mq = QuantizeFor(w.Output, mid, rows, threads))
+        {
+            if (profile != null && mq != null) t = profile.Lap(EncoderOp.Quantize, t);
+            DenseResidual(mid, rows, w.Output, hidden, temp, threads, mq);
+            if (profile != null) t = profile.Lap(EncoderOp.FfnOutGemm, t);
+        }
         LayerNorm.Forward(temp, w.OutputNorm.Weight.Span, w.OutputNorm.Bias.Span, hidden, rows, h, w.OutputNorm.Eps, threads: threads);
         profile?.Lap(EncoderOp.LayerNorm, t);
     }
 
     /// <summary>y = residual + b + x·Wᵀ: the residual and bias are written first, then the GEMM accumulates (beta = 1).</summary>
-    static void DenseResidual(ReadOnlySpan<float> x, int rows, in DenseWeights w, ReadOnlySpan<float> residual, Span<float> y, int threads)
+    static void DenseResidual(ReadOnlySpan<float> x, int rows, in DenseWeights w, ReadOnlySpan<float> residual, Span<float> y, int threads,
+        Int8Activations? xq)
     {
         var bias = w.Bias.Span;
         for (int r = 0; r < rows; r++)
@@ -222,6 +259,7 @@ internal static class EncoderFastPath
             if (bias.IsEmpty) residual.Slice(r * w.Out, w.Out).CopyTo(dst);
             else TensorPrimitives.Add(residual.Slice(r * w.Out, w.Out), bias, dst);
         }
+        if (w.Int8 is { } int8 && xq != null) { Int8Gemm.LinearAccumulate(xq, int8, y, threads); return; }
         if (w.Int8 is not null || w.Bf16 is not null) { LowPrecisionAccumulate(x, rows, w, y, threads); return; }
         Gemm.Sgemm(false, true, rows, w.Out, w.In, 1f, x.Slice(0, rows * w.In), w.In, w.Weight.Span, w.In, 1f, y.Slice(0, rows * w.Out), w.Out, threads);
     }

@@ -9,6 +9,8 @@ public enum EncoderOp
     /// <summary>Scores, mask, softmax and context together: they are one fused kernel (Kernels/Attention.cs).</summary>
     Attention,
     LayerNorm, Activation,
+    /// <summary>Quantizing activations to u8 for the int8 GEMMs (int8 models only; once per input, shared by query, key and value).</summary>
+    Quantize,
     /// <summary>Everything else on the fast path: the mask, copies of hidden states, the pooler.</summary>
     Other,
 }

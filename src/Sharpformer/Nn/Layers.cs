@@ -60,7 +60,14 @@ public sealed class Linear : Module, IPackableLinear
     {
         if (inFeatures <= 0 || outFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(inFeatures), $"Linear({inFeatures}, {outFeatures}): sizes must be positive.");
         InFeatures = inFeatures; OutFeatures = outFeatures;
-        Weight = RegisterParameter("weight", vb.Get("weight", [outFeatures, inFeatures], weightInit));
+        if (vb.BuildsInt8)
+        {
+            // Quantized as it is built (WeightLoadOptions.QuantizeInt8): the fp32 weight never lives in the model.
+            var int8 = vb.GetInt8("weight", outFeatures, inFeatures, weightInit, out var placeholder);
+            Weight = RegisterParameter("weight", placeholder);
+            ((IPackableLinear)this).UsePacked(int8, null);
+        }
+        else Weight = RegisterParameter("weight", vb.Get("weight", [outFeatures, inFeatures], weightInit));
         if (bias) Bias = RegisterParameter("bias", vb.Get("bias", [outFeatures], WeightInit.Zeros));
     }
 

@@ -103,12 +103,23 @@ public sealed record LoadReport(
     public override string ToString() => IsComplete ? "all keys matched" : string.Join(" ", Warnings());
 }
 
+/// <summary>A weight source holding some weights already int8-quantized (a checkpoint written by <c>sharpformer quantize</c>):
+/// <see cref="VarBuilder.GetInt8"/> takes their stored values as they are instead of re-quantizing dequantized ones.</summary>
+internal interface IInt8WeightSource
+{
+    /// <summary>The stored int8 weight under <paramref name="key"/> packed, or null when it is not stored as int8 [out, in].</summary>
+    Kernels.Int8PackedWeights? TryInt8(string key, int outFeatures, int inFeatures);
+}
+
 /// <summary>What a <see cref="VarBuilder"/> does with stored weights: key conventions and the policy for mismatches.</summary>
 /// <param name="BasePrefix">The encoder's attribute inside head models ("bert", "distilbert"): added to or stripped from stored keys when only one side has it
 /// (a head model from a bare checkpoint, or a bare model from a head checkpoint).</param>
 /// <param name="IgnoreMismatchedSizes">Initialise parameters whose stored shape differs instead of failing (HF's <c>ignore_mismatched_sizes</c>).</param>
 /// <param name="Seed">Seed of the initialiser for parameters the weights do not provide.</param>
-public sealed record WeightLoadOptions(string? BasePrefix = null, bool IgnoreMismatchedSizes = false, int Seed = 0);
+/// <param name="QuantizeInt8">Build the linear layers of scopes the model marks <see cref="VarBuilder.Quantizable"/> (the encoder
+/// layers) as int8 straight away (Models/DynamicQuantization.cs): each fp32 weight, loaded or initialised, passes through one
+/// reused scratch buffer into the quantizer, so the model never holds all its fp32 weights (the peak working set of an int8 model).</param>
+public sealed record WeightLoadOptions(string? BasePrefix = null, bool IgnoreMismatchedSizes = false, int Seed = 0, bool QuantizeInt8 = false);
 
 /// <summary>
 /// Hands modules their parameters by name, as candle's <c>VarBuilder</c>: a module asks its scope for
@@ -131,11 +142,14 @@ public sealed class VarBuilder
         public readonly List<string> Loaded = [], Missing = [], Tied = [];
         public readonly List<ParameterShapeMismatch> Mismatched = [];
         public bool Finished, DryRun;
+        // The fp32 values of the int8 weight being built (GetInt8), reused from one layer to the next.
+        public float[] Scratch = [];
     }
 
     readonly State _state;
+    readonly bool _quantizable;
 
-    VarBuilder(State state, string prefix) { _state = state; Prefix = prefix; }
+    VarBuilder(State state, string prefix, bool quantizable = false) { _state = state; Prefix = prefix; _quantizable = quantizable; }
 
     /// <summary>A builder without weights: every parameter gets its initialiser, drawn from one <see cref="Random"/>(<paramref name="seed"/>).</summary>
     public static VarBuilder Fresh(int seed = 0) => new(new State(null, new WeightLoadOptions(Seed: seed)), "");
@@ -145,6 +159,13 @@ public sealed class VarBuilder
     {
         ArgumentNullException.ThrowIfNull(rng);
         return new(new State(null, new WeightLoadOptions(), rng), "");
+    }
+
+    /// <summary>A builder without weights under <paramref name="options"/> (its seed, <see cref="WeightLoadOptions.QuantizeInt8"/>).</summary>
+    public static VarBuilder Fresh(WeightLoadOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new(new State(null, options), "");
     }
 
     /// <summary>A builder backed by stored weights; what they lack is initialised with <see cref="WeightLoadOptions.Seed"/>.</summary>
@@ -164,7 +185,40 @@ public sealed class VarBuilder
     public VarBuilder Push(string name)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return new(_state, Join(Prefix, name));
+        return new(_state, Join(Prefix, name), _quantizable);
+    }
+
+    /// <summary>This scope, marked as one whose linear layers int8 dynamic quantization covers (a model's encoder layers).</summary>
+    internal VarBuilder Quantizable() => new(_state, Prefix, quantizable: true);
+
+    /// <summary>True when a linear layer built in this scope is to be int8 (<see cref="GetInt8"/>) rather than fp32.</summary>
+    internal bool BuildsInt8 => _quantizable && _state.Options.QuantizeInt8;
+
+    /// <summary>
+    /// The int8 form of weight <paramref name="name"/> [out, in]: its fp32 values (stored, else <paramref name="init"/>, drawn as
+    /// <see cref="Get"/> would draw them) pass through a scratch buffer into <see cref="Kernels.Int8PackedWeights.Quantize"/>.
+    /// <paramref name="placeholder"/> is the parameter's tensor: the right shape and name, no fp32 storage.
+    /// </summary>
+    internal Kernels.Int8PackedWeights GetInt8(string name, int outFeatures, int inFeatures, WeightInit init, out Tensor placeholder)
+    {
+        ArgumentNullException.ThrowIfNull(init);
+        if (_state.Finished) throw new InvalidOperationException("This VarBuilder has finished loading; build a new one.");
+        string full = Join(Prefix, name);
+        if (_state.Created.ContainsKey(full)) throw new ArgumentException($"Parameter '{full}' was asked for twice.", nameof(name));
+        int[] shape = [outFeatures, inFeatures];
+        placeholder = new Tensor([], shape);
+        _state.Created[full] = placeholder;
+        if (_state.Weights is IInt8WeightSource stored && Find(full) is { } key && stored.TryInt8(key, outFeatures, inFeatures) is { } exact)
+        {
+            _state.Used.Add(key);
+            _state.Loaded.Add(full);
+            return exact;
+        }
+        int n = checked(outFeatures * inFeatures);
+        if (_state.Scratch.Length < n) { _state.Scratch = []; _state.Scratch = new float[n]; }
+        var values = _state.Scratch.AsSpan(0, n);
+        if (!TryLoad(full, shape, values)) init.Fill(values, _state.Rng);
+        return Kernels.Int8PackedWeights.Quantize(values, outFeatures, inFeatures);
     }
 
     /// <summary>
@@ -181,7 +235,7 @@ public sealed class VarBuilder
         // Both branches overwrite every element, so the buffer starts uninitialised.
         var t = Tensor.Empty(shape);
         _state.Created[full] = t;
-        if (!TryLoad(full, t)) init.Fill(t.AsSpan(), _state.Rng);
+        if (!TryLoad(full, t.ShapeArray, t.AsSpan())) init.Fill(t.AsSpan(), _state.Rng);
         return t;
     }
 
@@ -198,7 +252,7 @@ public sealed class VarBuilder
         s.Used.Add(key);
         s.Tied.Add(key);
         if (!s.Created.TryGetValue(target, out var t) || !s.Missing.Remove(target)) return;
-        if (!ShapeFits(key, target, t)) { s.Missing.Add(target); return; }
+        if (!ShapeFits(key, target, t.ShapeArray)) { s.Missing.Add(target); return; }
         if (!s.DryRun) s.Weights.CopyTo(key, t.AsSpan());
         s.Loaded.Add(target);
     }
@@ -217,7 +271,7 @@ public sealed class VarBuilder
         foreach (var (name, p) in module.NamedParameters())
         {
             if (!_state.Created.TryAdd(name, p.Value)) continue;
-            TryLoad(name, p.Value);
+            TryLoad(name, p.Value.ShapeArray, copy ? p.Value.AsSpan() : default);
         }
         foreach (var (alias, target) in tiedAliases ?? new Dictionary<string, string>()) Tie(alias, target);
         return Finish(isIgnored);
@@ -243,23 +297,23 @@ public sealed class VarBuilder
         return new LoadReport(source, [.. s.Loaded], [.. s.Missing], unexpected, [.. s.Mismatched], [.. s.Tied], ignored);
     }
 
-    bool TryLoad(string full, Tensor t)
+    bool TryLoad(string full, int[] shape, Span<float> destination)
     {
         var s = _state;
         if (s.Weights == null) return false;
         if (Find(full) is not { } key) { s.Missing.Add(full); return false; }
         s.Used.Add(key);
-        if (!ShapeFits(key, full, t)) return false;
-        if (!s.DryRun) s.Weights.CopyTo(key, t.AsSpan());
+        if (!ShapeFits(key, full, shape)) return false;
+        if (!s.DryRun) s.Weights.CopyTo(key, destination);
         s.Loaded.Add(full);
         return true;
     }
 
-    bool ShapeFits(string key, string full, Tensor t)
+    bool ShapeFits(string key, string full, int[] shape)
     {
         var stored = _state.Weights!.ShapeOf(key)!;
-        if (stored.SequenceEqual(t.ShapeArray)) return true;
-        _state.Mismatched.Add(new ParameterShapeMismatch(key, full, stored.ToArray(), t.ShapeArray));
+        if (stored.SequenceEqual(shape)) return true;
+        _state.Mismatched.Add(new ParameterShapeMismatch(key, full, stored.ToArray(), shape));
         return false;
     }
 

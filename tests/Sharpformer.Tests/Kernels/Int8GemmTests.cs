@@ -174,4 +174,75 @@ public class Int8GemmTests
         Assert.Equal(noBias, y);
         Assert.Throws<ArgumentException>(() => Int8Gemm.Linear(x, rows, p, bias.AsSpan(1), y, threads: 2, kernel));
     }
+
+    [Fact]
+    public void ParallelQuantizationGivesTheSerialBitsWithTheRowPaddingZeroed()
+    {
+        var rng = new Random(13);
+        const int rows = 23, cols = 2999; // several row chunks; stride 3000 leaves one padding byte per row
+        var x = Enumerable.Range(0, rows * cols).Select(_ => 4 * (float)rng.NextDouble() - 1.5f).ToArray();
+        var q = new byte[rows * cols]; var s = new float[rows]; var zp = new int[rows];
+        Int8Gemm.QuantizeRows(x, rows, cols, q, cols, s, zp);
+        using var a = Int8Activations.Quantize(x, rows, cols, threads: 2);
+        Assert.Equal(3000, a.Stride);
+        for (int r = 0; r < rows; r++)
+        {
+            Assert.Equal(q.AsSpan(r * cols, cols).ToArray(), a.Q.AsSpan(r * a.Stride, cols).ToArray());
+            Assert.Equal(0, a.Q[r * a.Stride + cols]);
+            Assert.Equal(s[r], a.Scales[r]);
+            Assert.Equal(zp[r], a.ZeroPoints[r]);
+        }
+        x[7 * cols + 5] = float.NaN;
+        x[20 * cols] = float.PositiveInfinity;
+        Assert.Throws<ArgumentException>(() => Int8Activations.Quantize(x, rows, cols, threads: 2));
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void ActivationsQuantizedOnceGiveEveryLayerTheBitsOfQuantizingPerCall(Int8Kernel kernel)
+    {
+        if (!Int8Gemm.IsSupported(kernel)) { Console.WriteLine($"skipped: CPU lacks {kernel}"); return; }
+        var rng = new Random(14);
+        const int rows = 29, ins = 45;
+        var x = Enumerable.Range(0, rows * ins).Select(_ => 3 * (float)rng.NextDouble() - 1f).ToArray();
+        using var xq = Int8Activations.Quantize(x, rows, ins, threads: 2);
+        foreach (int outs in new[] { 70, 16, 5 }) // query, key, value of different widths; channel tails
+        {
+            var w = Enumerable.Range(0, outs * ins).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+            var bias = Enumerable.Range(0, outs).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+            var p = Int8PackedWeights.Quantize(w, outs, ins);
+            var perCall = new float[rows * outs]; var shared = new float[rows * outs];
+            Int8Gemm.Linear(x, rows, p, bias, perCall, threads: 2, kernel);
+            Int8Gemm.Linear(xq, p, bias, shared, Int8Epilogue.None, threads: 2, kernel);
+            Assert.Equal(perCall, shared);
+            var acc = Enumerable.Range(0, rows * outs).Select(i => 0.25f * (i % 5)).ToArray(); var accShared = (float[])acc.Clone();
+            Int8Gemm.LinearAccumulate(x, rows, p, acc, threads: 2, kernel);
+            Int8Gemm.LinearAccumulate(xq, p, accShared, threads: 2, kernel);
+            Assert.Equal(acc, accShared);
+        }
+        var wrong = Int8PackedWeights.Quantize(new float[8 * 44], 8, 44);
+        var e = Assert.Throws<ArgumentException>(() => Int8Gemm.Linear(xq, wrong, default, new float[rows * 8]));
+        Assert.Contains("45 columns", e.Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void GeluEpilogueGivesTheBitsOfGeluErfAppliedAfterTheProduct(Int8Kernel kernel)
+    {
+        if (!Int8Gemm.IsSupported(kernel)) { Console.WriteLine($"skipped: CPU lacks {kernel}"); return; }
+        var rng = new Random(15);
+        const int rows = 31, outs = 70, ins = 45; // 70 = 4·16 + 6: the partial channel block takes the scalar epilogue
+        var w = Enumerable.Range(0, outs * ins).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var x = Enumerable.Range(0, rows * ins).Select(_ => 6 * (float)rng.NextDouble() - 3f).ToArray();
+        var bias = Enumerable.Range(0, outs).Select(_ => 2 * (float)rng.NextDouble() - 1f).ToArray();
+        var p = Int8PackedWeights.Quantize(w, outs, ins);
+        using var xq = Int8Activations.Quantize(x, rows, ins);
+        var expected = new float[rows * outs];
+        Int8Gemm.Linear(xq, p, bias, expected, Int8Epilogue.None, threads: 2, kernel);
+        Assert.Contains(expected, v => v < -1f); // GELU's negative side is exercised
+        Activations.GeluErf(expected, expected);
+        var fused = new float[rows * outs];
+        Int8Gemm.Linear(xq, p, bias, fused, Int8Epilogue.GeluErf, threads: 2, kernel);
+        Assert.Equal(expected, fused);
+    }
 }

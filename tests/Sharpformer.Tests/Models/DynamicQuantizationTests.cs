@@ -220,9 +220,49 @@ public class DynamicQuantizationTests
         Last(m, c.Input, new ForwardOptions { Profile = profile });
         Assert.Equal(plain, profiled);
         Assert.Equal(2, profile.Forwards);
-        foreach (var op in Enum.GetValues<EncoderOp>().Where(o => o != EncoderOp.Other))
+        // Quantize is charged by int8 models only (this one is fp32).
+        foreach (var op in Enum.GetValues<EncoderOp>().Where(o => o is not (EncoderOp.Other or EncoderOp.Quantize)))
             Assert.True(profile.Milliseconds(op) > 0, $"{op} got no time");
         double sum = Enum.GetValues<EncoderOp>().Sum(profile.Milliseconds);
         Assert.Equal(profile.TotalMilliseconds, sum, 1e-6);
+    }
+
+    [Fact]
+    public void Int8ProfileChargesActivationQuantizationAndFusesGeluIntoTheFeedForwardGemm()
+    {
+        var m = Fresh("bert-tiny-uncased-seqcls");
+        var c = FixtureModels.Expected("bert-tiny-uncased-seqcls").Cases[0];
+        DynamicQuantization.Quantize(m);
+        var profile = new EncoderProfile();
+        var plain = Last(m, c.Input);
+        Assert.Equal(plain, Last(m, c.Input, new ForwardOptions { Profile = profile }));
+        Assert.True(profile.Milliseconds(EncoderOp.Quantize) > 0, "Quantize got no time");
+        Assert.Equal(0, profile.Milliseconds(EncoderOp.Activation));
+    }
+
+    [Fact]
+    public void BuildingInt8GivesTheWeightsOfQuantizingTheFp32ModelWithoutEverHoldingItsFp32Weights()
+    {
+        var config = new BertConfig { VocabSize = 300, HiddenSize = 64, IntermediateSize = 96, NumAttentionHeads = 4, NumHiddenLayers = 2 };
+        var after = new BertModel(config, addPoolingLayer: true, seed: 5);
+        DynamicQuantization.Quantize(after);
+        var built = new BertModel(config, Sharpformer.Nn.VarBuilder.Fresh(new Sharpformer.Nn.WeightLoadOptions(Seed: 5, QuantizeInt8: true)), addPoolingLayer: true);
+        built.Eval();
+        var a = DynamicQuantization.EncoderLinears(after).ToArray();
+        var b = DynamicQuantization.EncoderLinears(built).ToArray();
+        Assert.Equal(12, b.Length);
+        for (int i = 0; i < a.Length; i++)
+        {
+            Assert.Equal(a[i].Int8Weight!.Unpack(), b[i].Int8Weight!.Unpack());
+            Assert.Equal(a[i].Int8Weight!.Scales, b[i].Int8Weight!.Scales);
+            Assert.True(b[i].Weight.Value.IsReleased); // never had fp32 storage in the model
+            Assert.Equal(a[i].Bias!.Value.ToArray(), b[i].Bias!.Value.ToArray());
+        }
+        // The pooler is outside the encoder layers: fp32 in both, and drawn from the same generator in the same order.
+        Assert.Null(built.Pooler!.Dense.Int8Weight);
+        Assert.Equal(after.Pooler!.Dense.Weight.Value.ToArray(), built.Pooler.Dense.Weight.Value.ToArray());
+        var c = FixtureModels.Expected("bert-tiny-uncased-seqcls").Cases[0];
+        var input = new EncoderInput(c.Input.InputIds.Select(t => t % 300).ToArray(), c.Input.BatchSize, c.Input.SequenceLength, attentionMask: c.Input.AttentionMask);
+        Assert.Equal(Last(after, input), Last(built, input));
     }
 }

@@ -287,7 +287,7 @@ public static unsafe class Bf16Gemm
 
     /// <summary>
     /// y[rows, w.Out] += bf16(x[rows, w.In]) · wᵀ in fp32: the caller pre-fills y with the bias (and residual), as
-    /// <see cref="Int8Gemm.LinearAccumulate"/>.
+    /// <see cref="Int8Gemm.LinearAccumulate(ReadOnlySpan{float}, int, Int8PackedWeights, Span{float}, int, Int8Kernel?)"/>.
     /// </summary>
     public static void LinearAccumulate(ReadOnlySpan<float> x, int rows, Bf16PackedWeights w, Span<float> y, int threads = 0, Bf16Kernel? kernel = null)
     {

@@ -123,6 +123,85 @@ public sealed class Int8PackedWeights
     }
 }
 
+/// <summary>What <see cref="Int8Gemm.Linear(Int8Activations, Int8PackedWeights, ReadOnlySpan{float}, Span{float}, Int8Epilogue, int, Int8Kernel?)"/>
+/// applies to each output after the bias, while it is still in registers.</summary>
+public enum Int8Epilogue
+{
+    /// <summary>y = x·Wᵀ + b.</summary>
+    None,
+    /// <summary>y = GELU(x·Wᵀ + b), the exact (erf) form of <see cref="Activations.GeluErf"/>, same bits: BERT's feed-forward input
+    /// layer, whose [rows, 3072] output otherwise takes one more pass through memory for the activation alone.</summary>
+    GeluErf,
+}
+
+/// <summary>
+/// Activations x [Rows, Cols] quantized per row to u8 (see <see cref="Int8Gemm"/>), rows <see cref="Stride"/> bytes apart
+/// (Cols rounded up to 4, the padding zero). Quantize once, multiply by several weights: a BERT layer's query, key and value
+/// all read the same hidden state. The buffers are rented from the shared pools; <see cref="Dispose"/> returns them.
+/// </summary>
+public sealed class Int8Activations : IDisposable
+{
+    internal byte[] Q;
+    internal float[] Scales;
+    internal int[] ZeroPoints;
+
+    Int8Activations(int rows, int cols)
+    {
+        Rows = rows; Cols = cols; Stride = (cols + 3) & ~3;
+        Q = ArrayPool<byte>.Shared.Rent(Math.Max(1, rows * Stride));
+        Scales = ArrayPool<float>.Shared.Rent(Math.Max(1, rows));
+        ZeroPoints = ArrayPool<int>.Shared.Rent(Math.Max(1, rows));
+    }
+
+    public int Rows { get; }
+    public int Cols { get; }
+    /// <summary>Bytes between rows: Cols rounded up to a multiple of 4, as <see cref="Int8PackedWeights.InPadded"/>.</summary>
+    public int Stride { get; }
+
+    /// <summary>Quantizes x [rows, cols] row by row (<see cref="Int8Gemm.QuantizeRows"/>), the rows split across up to
+    /// <paramref name="threads"/> workers (≤ 0: every core): done serially it was a single-threaded phase before every GEMM.</summary>
+    /// <exception cref="ArgumentException">x is too short, or a row holds a NaN or an infinity.</exception>
+    public static unsafe Int8Activations Quantize(ReadOnlySpan<float> x, int rows, int cols, int threads = 0)
+    {
+        if (rows < 0 || cols <= 0) throw new ArgumentOutOfRangeException(nameof(cols), $"Activations [{rows}, {cols}]: rows must be ≥ 0 and cols > 0.");
+        if (x.Length < (long)rows * cols) throw new ArgumentException($"x holds {x.Length} values, {rows}×{cols} needed.", nameof(x));
+        var a = new Int8Activations(rows, cols);
+        try
+        {
+            int stride = a.Stride, pad = stride - cols;
+            // ≥ 16 K values per chunk: smaller pieces cost more to hand out than to quantize.
+            int chunk = Math.Max(1, (1 << 14) / cols);
+            fixed (float* px = x)
+            {
+                nint ax = (nint)px;
+                Parallelism.ForChunks(rows, chunk, threads, (_, r0, r1) =>
+                {
+                    var xs = new ReadOnlySpan<float>((float*)ax + (long)r0 * cols, (r1 - r0) * cols);
+                    var q = a.Q.AsSpan(r0 * stride, (r1 - r0) * stride);
+                    if (pad > 0) for (int r = 0; r < r1 - r0; r++) q.Slice(r * stride + cols, pad).Clear();
+                    Int8Gemm.QuantizeRows(xs, r1 - r0, cols, q, stride, a.Scales.AsSpan(r0, r1 - r0), a.ZeroPoints.AsSpan(r0, r1 - r0));
+                });
+            }
+            return a;
+        }
+        catch (AggregateException e)
+        {
+            // Several chunks can each reject a non-finite row; report the first as the serial quantizer would.
+            a.Dispose();
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            throw;
+        }
+        catch { a.Dispose(); throw; }
+    }
+
+    public void Dispose()
+    {
+        if (Q.Length == 0) return;
+        ArrayPool<byte>.Shared.Return(Q); ArrayPool<float>.Shared.Return(Scales); ArrayPool<int>.Shared.Return(ZeroPoints);
+        Q = []; Scales = []; ZeroPoints = [];
+    }
+}
+
 /// <summary>
 /// Dynamically quantized linear layer: y[r, n] += sx[r]·sw[n]·(Σ_k xq[r, k]·q[n, k] − zp[r]·Σ_k q[n, k]), the activations
 /// quantized per row at run time to asymmetric u8 (ONNX DynamicQuantizeLinear: range widened to include 0,
@@ -219,55 +298,70 @@ public static unsafe class Int8Gemm
     /// y[rows, w.Out] += dequantized(quantize(x[rows, w.In]) · qᵀ): the caller pre-fills y with the bias (and residual),
     /// as <see cref="Gemm.Sgemm"/> with beta = 1 is used in the fp32 path.
     /// </summary>
-    public static void LinearAccumulate(ReadOnlySpan<float> x, int rows, Int8PackedWeights w, Span<float> y, int threads = 0, Int8Kernel? kernel = null) =>
-        Run(x, rows, w, default, y, accumulate: true, threads, kernel);
+    public static void LinearAccumulate(ReadOnlySpan<float> x, int rows, Int8PackedWeights w, Span<float> y, int threads = 0, Int8Kernel? kernel = null)
+    {
+        using var xq = Int8Activations.Quantize(x, rows, w.In, threads);
+        LinearAccumulate(xq, w, y, threads, kernel);
+    }
+
+    /// <summary>y[x.Rows, w.Out] += dequantized(x · qᵀ) over activations quantized beforehand (<see cref="Int8Activations.Quantize"/>).</summary>
+    public static void LinearAccumulate(Int8Activations x, Int8PackedWeights w, Span<float> y, int threads = 0, Int8Kernel? kernel = null)
+    {
+        CheckColumns(x, w);
+        Run(x, w, default, y, accumulate: true, Int8Epilogue.None, threads, kernel);
+    }
 
     /// <summary>
     /// y[rows, w.Out] = dequantized(quantize(x[rows, w.In]) · qᵀ) + bias[w.Out] (empty bias: none). y is only written, so the
     /// caller need not pre-fill it: for a layer whose output does not fit in L2 (BERT's 128×3072 feed-forward) the
     /// pre-fill pass and the read it forces cost a sizeable share of the int8 layer. Same bits as pre-filling y with the
-    /// bias and calling <see cref="LinearAccumulate"/>.
+    /// bias and calling <see cref="LinearAccumulate(ReadOnlySpan{float}, int, Int8PackedWeights, Span{float}, int, Int8Kernel?)"/>.
     /// </summary>
     public static void Linear(ReadOnlySpan<float> x, int rows, Int8PackedWeights w, ReadOnlySpan<float> bias, Span<float> y, int threads = 0, Int8Kernel? kernel = null)
     {
+        using var xq = Int8Activations.Quantize(x, rows, w.In, threads);
+        Linear(xq, w, bias, y, Int8Epilogue.None, threads, kernel);
+    }
+
+    /// <summary>
+    /// y[x.Rows, w.Out] = epilogue(dequantized(x · qᵀ) + bias) over activations quantized beforehand (<see cref="Int8Activations.Quantize"/>),
+    /// so several layers reading the same input quantize it once. Same bits as <see cref="Linear(ReadOnlySpan{float}, int, Int8PackedWeights, ReadOnlySpan{float}, Span{float}, int, Int8Kernel?)"/>
+    /// followed by the epilogue's activation.
+    /// </summary>
+    public static void Linear(Int8Activations x, Int8PackedWeights w, ReadOnlySpan<float> bias, Span<float> y, Int8Epilogue epilogue = Int8Epilogue.None,
+        int threads = 0, Int8Kernel? kernel = null)
+    {
+        CheckColumns(x, w);
         if (!bias.IsEmpty && bias.Length != w.Out) throw new ArgumentException($"bias holds {bias.Length} values, {w.Out} (the weight's out-features) needed.", nameof(bias));
-        Run(x, rows, w, bias, y, accumulate: false, threads, kernel);
+        Run(x, w, bias, y, accumulate: false, epilogue, threads, kernel);
+    }
+
+    static void CheckColumns(Int8Activations x, Int8PackedWeights w)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(w);
+        if (x.Cols != w.In) throw new ArgumentException($"The activations have {x.Cols} columns; the weight's in-features are {w.In}.", nameof(x));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Run(ReadOnlySpan<float> x, int rows, Int8PackedWeights w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, int threads, Int8Kernel? kernel)
+    static void Run(Int8Activations xq, Int8PackedWeights w, ReadOnlySpan<float> bias, Span<float> y, bool accumulate, Int8Epilogue epilogue, int threads, Int8Kernel? kernel)
     {
         var k = kernel ?? Best;
+        int rows = xq.Rows;
         if (!IsSupported(k)) throw new PlatformNotSupportedException($"The {k} int8 kernel needs a CPU feature this machine lacks.");
-        if (x.Length < (long)rows * w.In) throw new ArgumentException($"x holds {x.Length} values, {rows}×{w.In} needed.", nameof(x));
         if (y.Length < (long)rows * w.Out) throw new ArgumentException($"y holds {y.Length} values, {rows}×{w.Out} needed.", nameof(y));
         if (k == Int8Kernel.Amx && w.InPadded % AmxKernels.StepBytes != 0)
             throw new ArgumentException($"The AMX kernel needs in-features padded to a multiple of {AmxKernels.StepBytes}, got {w.InPadded}.", nameof(w));
         if (rows == 0) return;
-        int ldq = w.InPadded;
-        var qa = ArrayPool<byte>.Shared.Rent(rows * ldq);
-        var sx = ArrayPool<float>.Shared.Rent(rows);
-        var zp = ArrayPool<int>.Shared.Rent(rows);
-        try
+        bool jit = k is Int8Kernel.Avx512Vnni or Int8Kernel.Amx;
+        int rowsPerItem = k == Int8Kernel.Amx ? 2 * AmxKernels.MaxRows : jit ? JitRowsPerItem : RowsPerItem;
+        int rowItems = (rows + rowsPerItem - 1) / rowsPerItem, colItems = (w.Blocks + BlocksPerItem - 1) / BlocksPerItem;
+        int workers = Parallelism.WorkersFor((long)rows * w.Out * w.In, 1 << 20, threads);
+        fixed (float* py = y) fixed (float* pb = bias)
         {
-            for (int r = 0; r < rows; r++) qa.AsSpan(r * ldq + w.In, ldq - w.In).Clear();
-            QuantizeRows(x, rows, w.In, qa, ldq, sx, zp);
-            bool jit = k is Int8Kernel.Avx512Vnni or Int8Kernel.Amx;
-            int rowsPerItem = k == Int8Kernel.Amx ? 2 * AmxKernels.MaxRows : jit ? JitRowsPerItem : RowsPerItem;
-            int rowItems = (rows + rowsPerItem - 1) / rowsPerItem, colItems = (w.Blocks + BlocksPerItem - 1) / BlocksPerItem;
-            int workers = Parallelism.WorkersFor((long)rows * w.Out * w.In, 1 << 20, threads);
-            fixed (float* py = y) fixed (float* pb = bias)
-            {
-                var args = new Args(qa, sx, zp, w, (nint)py, (nint)pb, accumulate, rows, k);
-                if (jit) Parallelism.ForDynamic(rowItems * colItems, workers, item => ItemJit(args, item / colItems, item % colItems, rowsPerItem));
-                else Parallelism.ForDynamic(rowItems * colItems, workers, item => Item(args, item / colItems, item % colItems));
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(qa);
-            ArrayPool<float>.Shared.Return(sx);
-            ArrayPool<int>.Shared.Return(zp);
+            var args = new Args(xq, w, (nint)py, (nint)pb, accumulate, epilogue == Int8Epilogue.GeluErf, rows, k);
+            if (jit) Parallelism.ForDynamic(rowItems * colItems, workers, item => ItemJit(args, item / colItems, item % colItems, rowsPerItem));
+            else Parallelism.ForDynamic(rowItems * colItems, workers, item => Item(args, item / colItems, item % colItems));
         }
     }
 
@@ -275,8 +369,8 @@ public static unsafe class Int8Gemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static float Onto(Args a, float* y, int n) => a.Accumulate ? *y : a.Bias != 0 ? ((float*)a.Bias)[n] : 0f;
 
-    /// <summary>Bias is a pinned float* (0: none); Accumulate adds onto y instead of overwriting it.</summary>
-    sealed record Args(byte[] Qa, float[] Sx, int[] Zp, Int8PackedWeights W, nint Y, nint Bias, bool Accumulate, int Rows, Int8Kernel Kernel);
+    /// <summary>Bias is a pinned float* (0: none); Accumulate adds onto y instead of overwriting it; Gelu applies GELU last.</summary>
+    sealed record Args(Int8Activations X, Int8PackedWeights W, nint Y, nint Bias, bool Accumulate, bool Gelu, int Rows, Int8Kernel Kernel);
 
     static void Item(Args a, int rowItem, int colItem)
     {
@@ -285,7 +379,7 @@ public static unsafe class Int8Gemm
         int b0 = colItem * BlocksPerItem, b1 = Math.Min(w.Blocks, b0 + BlocksPerItem);
         int* acc = stackalloc int[TileRows * Int8PackedWeights.ColumnBlock];
         float* y = (float*)a.Y;
-        fixed (byte* qa = a.Qa) fixed (sbyte* packed = w.Packed)
+        fixed (byte* qa = a.X.Q) fixed (sbyte* packed = w.Packed)
         {
             for (int b = b0; b < b1; b++)
             {
@@ -297,11 +391,12 @@ public static unsafe class Int8Gemm
                     Tile(a.Kernel, qa + (long)r * w.InPadded, w.InPadded, mr, pb, acc);
                     for (int i = 0; i < mr; i++)
                     {
-                        float sx = a.Sx[r + i];
-                        int zp = a.Zp[r + i];
+                        float sx = a.X.Scales[r + i];
+                        int zp = a.X.ZeroPoints[r + i];
                         float* dst = y + (long)(r + i) * w.Out + n0;
                         int* ai = acc + i * Int8PackedWeights.ColumnBlock;
                         for (int j = 0; j < nc; j++) dst[j] = Onto(a, dst + j, n0 + j) + sx * w.Scales[n0 + j] * (ai[j] - zp * w.ColumnSums[n0 + j]);
+                        if (a.Gelu) Activations.GeluErf(new ReadOnlySpan<float>(dst, nc), new Span<float>(dst, nc), threads: 1);
                     }
                 }
             }
@@ -320,7 +415,9 @@ public static unsafe class Int8Gemm
         int* acc = stackalloc int[AmxKernels.MaxRows * JitDotKernels.AccStride];
         byte* cfg = stackalloc byte[64];
         float* y = (float*)a.Y, bias = (float*)a.Bias;
-        fixed (byte* qa = a.Qa) fixed (sbyte* packed = w.Packed) fixed (int* colSums = w.ColumnSums) fixed (float* scales = w.Scales)
+        float[] sxs = a.X.Scales;
+        int[] zps = a.X.ZeroPoints;
+        fixed (byte* qa = a.X.Q) fixed (sbyte* packed = w.Packed) fixed (int* colSums = w.ColumnSums) fixed (float* scales = w.Scales)
         {
             sbyte* pb = packed + (long)b0 * cb * w.InPadded;
             for (int r = r0; r < r1; r += tileRows)
@@ -334,8 +431,8 @@ public static unsafe class Int8Gemm
                 else JitDotKernels.Get(DotInstruction.Vpdpbusd, mr, nb)(qa + (long)r * w.InPadded, w.InPadded, pb, cb * w.InPadded, acc, w.InPadded / 4);
                 for (int i = 0; i < mr; i++)
                 {
-                    float sx = a.Sx[r + i];
-                    int zp = a.Zp[r + i];
+                    var vsx = Vector512.Create(sxs[r + i]);
+                    var vzp = Vector512.Create(zps[r + i]);
                     float* dst = y + (long)(r + i) * w.Out;
                     int* ai = acc + i * JitDotKernels.AccStride;
                     for (int j = 0; j < nb; j++)
@@ -343,12 +440,17 @@ public static unsafe class Int8Gemm
                         int n0 = (b0 + j) * cb;
                         if (n0 + cb <= w.Out)
                         {
-                            var s = Vector512.ConvertToSingle(Vector512.Load(ai + j * cb) - Vector512.Create(zp) * Vector512.Load(colSums + n0));
+                            var s = Vector512.ConvertToSingle(Vector512.Load(ai + j * cb) - vzp * Vector512.Load(colSums + n0));
                             var onto = a.Accumulate ? Vector512.Load(dst + n0) : bias != null ? Vector512.Load(bias + n0) : Vector512<float>.Zero;
-                            Vector512.Store(onto + s * (Vector512.Create(sx) * Vector512.Load(scales + n0)), dst + n0);
+                            var v = onto + s * (vsx * Vector512.Load(scales + n0));
+                            Vector512.Store(a.Gelu ? Activations.GeluVector(v) : v, dst + n0);
                         }
                         else
-                            for (int c = 0; c < w.Out - n0; c++) dst[n0 + c] = Onto(a, dst + n0 + c, n0 + c) + sx * scales[n0 + c] * (ai[j * cb + c] - zp * colSums[n0 + c]);
+                        {
+                            int nc = w.Out - n0;
+                            for (int c = 0; c < nc; c++) dst[n0 + c] = Onto(a, dst + n0 + c, n0 + c) + sxs[r + i] * scales[n0 + c] * (ai[j * cb + c] - zps[r + i] * colSums[n0 + c]);
+                            if (a.Gelu) Activations.GeluErf(new ReadOnlySpan<float>(dst + n0, nc), new Span<float>(dst + n0, nc), threads: 1);
+                        }
                     }
                 }
             }

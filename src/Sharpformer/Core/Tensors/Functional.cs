@@ -166,7 +166,7 @@ public static partial class Functional
     /// <summary>y = x·Wᵀ + b for x [..., in], W [out, in] (torch/HF layout), b [out]: one GEMM with transB, then the bias.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, gelu: false);
 
-    /// <summary>x·Wᵀ + b through an int8-quantized weight (<see cref="Int8Gemm.LinearAccumulate"/>, activations quantized per
+    /// <summary>x·Wᵀ + b through an int8-quantized weight (<see cref="Int8Gemm.LinearAccumulate(ReadOnlySpan{float}, int, Int8PackedWeights, Span{float}, int, Int8Kernel?)"/>, activations quantized per
     /// row): inference only, the result records no gradient.</summary>
     public static Tensor QuantizedLinear(Tensor x, Int8PackedWeights weight, Tensor? bias = null) =>
         PackedLinear("QuantizedLinear", x, weight.Out, weight.In, bias, (xs, rows, ys) => Int8Gemm.LinearAccumulate(xs, rows, weight, ys, ExecutionScope.Threads));
