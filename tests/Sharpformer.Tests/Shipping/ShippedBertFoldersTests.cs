@@ -1,0 +1,57 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Sharpformer.Checkpoints;
+using Sharpformer.Hub;
+
+namespace Sharpformer.Tests.Shipping;
+
+/// <summary>
+/// The BERT models shipped in the repository's <c>models/</c> hold what transformers 4.30.2 writes for their class: the same
+/// tensor names (layer indices aside) as the shared fixture that transformers saved for that class, the config keys
+/// <c>from_pretrained</c> reads, F16 weights that fit the architecture, and the size limit of their issue (≤ 25 MB).
+/// </summary>
+public sealed partial class ShippedBertFoldersTests
+{
+    [GeneratedRegex(@"\.layer\.\d+\.")]
+    private static partial Regex LayerIndex();
+
+    static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Sharpformer.sln")) && Directory.Exists(Path.Combine(dir.FullName, "models"))) return dir.FullName;
+        throw new DirectoryNotFoundException("cannot find the repository root (Sharpformer.sln with models/) above the test binaries.");
+    }
+
+    static SortedSet<string> Names(string folder)
+    {
+        using var sd = CheckpointLoader.Load(Path.Combine(folder, "model.safetensors"));
+        return new SortedSet<string>(sd.Values.Select(t => LayerIndex().Replace(t.Name, ".layer.N.")), StringComparer.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(ShippedModels.MiniUncased, "bert-tiny-uncased-mlm", "BertForMaskedLM")]
+    public void ShippedBertFolder_HasTheTensorNamesAndConfigKeysTransformersWritesForItsClass_AsF16WithinTheSizeLimit(
+        string name, string fixture, string architecture)
+    {
+        var folder = Path.Combine(RepoRoot(), "models", name);
+        Assert.True(Directory.Exists(folder), $"{folder} is not in the repository");
+        Assert.Equal(Names(SharedData.Fixture(fixture)), Names(folder));
+
+        var config = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "config.json")))!;
+        var hfConfig = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(SharedData.Fixture(fixture), "config.json")))!;
+        Assert.Equal(architecture, config["architectures"]![0]!.GetValue<string>());
+        Assert.Equal("float16", config["torch_dtype"]!.GetValue<string>());
+        foreach (var key in new[] { "model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "hidden_act", "max_position_embeddings", "type_vocab_size", "layer_norm_eps", "pad_token_id" })
+        {
+            Assert.True(hfConfig.ContainsKey(key), $"the fixture's config lacks {key}");
+            Assert.True(config.ContainsKey(key), $"{name}/config.json lacks {key}");
+        }
+
+        using (var sd = CheckpointLoader.Load(Path.Combine(folder, "model.safetensors")))
+            Assert.All(sd.Values.Where(t => !t.Name.EndsWith("position_ids", StringComparison.Ordinal)), t => Assert.Equal(DType.F16, t.DType));
+        Assert.True(new FileInfo(Path.Combine(folder, "model.safetensors")).Length <= 25_000_000, "model.safetensors exceeds 25 MB");
+        foreach (var file in new[] { "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "README.md" })
+            Assert.True(File.Exists(Path.Combine(folder, file)), $"{name} lacks {file}");
+    }
+}
