@@ -30,6 +30,7 @@ public sealed partial class ShippedBertFoldersTests
 
     [Theory]
     [InlineData(ShippedModels.MiniUncased, "bert-tiny-uncased-mlm", "BertForMaskedLM")]
+    [InlineData(ShippedModels.MiniNer, "bert-tiny-uncased-tokcls", "BertForTokenClassification")]
     public void ShippedBertFolder_HasTheTensorNamesAndConfigKeysTransformersWritesForItsClass_AsF16WithinTheSizeLimit(
         string name, string fixture, string architecture)
     {
