@@ -1,7 +1,9 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Sharpformer.Checkpoints;
+using Sharpformer.Data;
 using Sharpformer.Hub;
+using Sharpformer.Training.Workflows;
 
 namespace Sharpformer.Tests.Shipping;
 
@@ -54,5 +56,26 @@ public sealed partial class ShippedBertFoldersTests
         Assert.True(new FileInfo(Path.Combine(folder, "model.safetensors")).Length <= 25_000_000, "model.safetensors exceeds 25 MB");
         foreach (var file in new[] { "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "README.md" })
             Assert.True(File.Exists(Path.Combine(folder, file)), $"{name} lacks {file}");
+    }
+
+    /// <summary>The shipped NER model scores on CoNLL-2003 test the entity F1 its card reports for the F16 folder (the
+    /// <c>shipped-f16-test.json</c> table, written by <c>sharpformer evaluate</c> of that folder): the card is printed with 4
+    /// decimals, so the tolerance is half a unit of the last digit.</summary>
+    [Fact]
+    public void ShippedNerModel_ScoresOnCoNLLTestTheEntityF1ItsCardReports()
+    {
+        var folder = Path.Combine(RepoRoot(), "models", ShippedModels.MiniNer);
+        var card = File.ReadAllLines(Path.Combine(folder, "README.md"));
+        int table = Array.FindIndex(card, l => l.Trim() == "`shipped-f16-test.json`");
+        Assert.True(table >= 0, "the card has no shipped-f16-test.json table");
+        int header = Array.FindIndex(card, table, l => l.StartsWith('|'));
+        var columns = card[header].Split('|').Select(c => c.Trim()).ToList();
+        var values = card[header + 2].Split('|').Select(c => c.Trim()).ToList();
+        double expected = double.Parse(values[columns.IndexOf("eval_entity_f1")], System.Globalization.CultureInfo.InvariantCulture);
+
+        var test = Conll.Read(SharedData.DataFile("conll2003", "hf_iob2", "test.txt"));
+        var result = Evaluation.EvaluateTokenClassifier(folder, test);
+        Assert.Equal(3453, test.Count);
+        Assert.InRange(result.Report.Micro.F1, expected - 5e-5, expected + 5e-5);
     }
 }
