@@ -109,12 +109,6 @@ public class CliUsageTests
         Assert.Equal(Path.GetFullPath(string.IsNullOrEmpty(env) ? SharedData.Data : env), Path.GetFullPath(DataFolder.Resolve(null)));
     }
 
-    static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "Sharpformer.sln")) && File.Exists(Path.Combine(d.FullName, "sharpformer"))) return d.FullName;
-        throw new DirectoryNotFoundException("repository root (Sharpformer.sln) not found above the test binaries.");
-    }
 
     [Theory]
     [InlineData("src/Sharpformer/Sharpformer.csproj")]
@@ -122,7 +116,7 @@ public class CliUsageTests
     [InlineData("src/Sharpformer.Cli/Sharpformer.Cli.csproj")]
     public void Package_HasDescriptionAndReadme(string project)
     {
-        var root = RepoRoot();
+        var root = Repository.Root;
         var doc = XDocument.Load(Path.Combine(root, project));
         Assert.True((doc.Descendants("Description").SingleOrDefault()?.Value.Length ?? 0) > 40, "Description missing or too short");
         Assert.Equal("README.md", doc.Descendants("PackageReadmeFile").Single().Value);
@@ -141,7 +135,7 @@ public class CliUsageTests
         var clone = Directory.CreateTempSubdirectory("sf-launcher-").FullName;
         try
         {
-            File.Copy(Path.Combine(RepoRoot(), "sharpformer"), Path.Combine(clone, "sharpformer"));
+            File.Copy(Path.Combine(Repository.Root, "sharpformer"), Path.Combine(clone, "sharpformer"));
             var cli = Directory.CreateDirectory(Path.Combine(clone, "src", "Sharpformer.Cli")).FullName;
             File.WriteAllText(Path.Combine(cli, "Program.cs"), "// source\n");
             File.WriteAllText(Path.Combine(cli, "Sharpformer.Cli.csproj"), "<Project />\n");

@@ -189,7 +189,7 @@ public sealed class QuickStartTests
     [Fact]
     public void Readme_EveryQuickStartSnippet_IsRunVerbatimByThisFile()
     {
-        var root = RepoRoot();
+        var root = Repository.Root;
         var readme = File.ReadAllText(Path.Combine(root, "README.md"));
         int start = readme.IndexOf("## Library quick start", StringComparison.Ordinal);
         Assert.True(start >= 0, "README.md has no '## Library quick start' section");
@@ -210,10 +210,4 @@ public sealed class QuickStartTests
         }
     }
 
-    static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Sharpformer.sln")) && File.Exists(Path.Combine(dir.FullName, "README.md"))) return dir.FullName;
-        throw new DirectoryNotFoundException("cannot find the repository root (Sharpformer.sln) above the test binaries.");
-    }
 }

@@ -17,12 +17,6 @@ public sealed partial class ShippedBertFoldersTests
     [GeneratedRegex(@"\.layer\.\d+\.")]
     private static partial Regex LayerIndex();
 
-    static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Sharpformer.sln")) && Directory.Exists(Path.Combine(dir.FullName, "models"))) return dir.FullName;
-        throw new DirectoryNotFoundException("cannot find the repository root (Sharpformer.sln with models/) above the test binaries.");
-    }
 
     static SortedSet<string> Names(string folder)
     {
@@ -36,7 +30,7 @@ public sealed partial class ShippedBertFoldersTests
     public void ShippedBertFolder_HasTheTensorNamesAndConfigKeysTransformersWritesForItsClass_AsF16WithinTheSizeLimit(
         string name, string fixture, string architecture)
     {
-        var folder = Path.Combine(RepoRoot(), "models", name);
+        var folder = Path.Combine(Repository.Root, "models", name);
         Assert.True(Directory.Exists(folder), $"{folder} is not in the repository");
         Assert.Equal(Names(SharedData.Fixture(fixture)), Names(folder));
 
@@ -64,7 +58,7 @@ public sealed partial class ShippedBertFoldersTests
     [Fact]
     public void ShippedNerModel_ScoresOnCoNLLTestTheEntityF1ItsCardReports()
     {
-        var folder = Path.Combine(RepoRoot(), "models", ShippedModels.MiniNer);
+        var folder = Path.Combine(Repository.Root, "models", ShippedModels.MiniNer);
         var card = File.ReadAllLines(Path.Combine(folder, "README.md"));
         int table = Array.FindIndex(card, l => l.Trim() == "`shipped-f16-test.json`");
         Assert.True(table >= 0, "the card has no shipped-f16-test.json table");
