@@ -13,7 +13,7 @@ namespace Sharpformer.Training.Workflows;
 /// </summary>
 /// <param name="Task">Data set: "ag_news", "emotion", "conll2003" (the data folder's name).</param>
 /// <param name="Split">The scored file ("test").</param>
-/// <param name="Method">How the labels were learnt: "fine-tune", "head-only", "features+lr", "tfidf+lr", "seed-transformer".</param>
+/// <param name="Method">How the labels were learnt: "fine-tune", "head-only", "features+lr", "tfidf+lr", "lexical+lr" (CoNLL: per-word logistic regression on lexical features), "seed-transformer".</param>
 /// <param name="Model">The model directory as given ("" when there is none, as for TF-IDF).</param>
 /// <param name="ModelType">config.json model_type of the backbone ("bert", "gpt2"), or null.</param>
 /// <param name="Init">"pretrained" (the checkpoint's weights), "random" (the family's initialiser, same config) or "none".</param>
