@@ -13,7 +13,8 @@ namespace Sharpformer.Bench;
 /// Prints per model the median wall ms per step, process CPU seconds per step, and target tokens (non-pad labels, EOS
 /// included) and source letters per second of wall time.
 /// Options: --json, --repeats N (default 7), --warmup N (default 40), --threads T (default: all), --batch B (default 64),
-/// --only bahdanau|transformer, --data DIR (the folder holding cmudict/).
+/// --only bahdanau|transformer, --data DIR (the folder holding cmudict/), --bahdanau EMB,ENC,DEC,ATT and
+/// --transformer D,HEADS,LAYERS,FF (sizes other than the defaults, to price a larger model before a 60-CPU-minute run).
 /// </summary>
 /// <remarks>
 /// The warm-up is long because of tiered compilation: a method is recompiled optimised only after ~30 calls, on a background
@@ -40,7 +41,11 @@ internal static class Seq2SeqBench
             .Select((e, i) => (vocab.EncodeWord(e.Word), vocab.EncodePhonemes(e.Phonemes), i)).ToList();
         var batch = Seq2SeqBatch.Collate(rows, G2PVocabulary.Pad);
         int targetTokens = batch.Labels.Count(l => l != G2PVocabulary.Pad), sourceTokens = batch.SrcLengths.Sum();
-        var architectures = new G2PArchitecture[] { new BahdanauG2P(), new TransformerG2P() }.Where(a => only == "all" || a.Name == only);
+        int[]? Sizes(string name) => Opt(name)?.Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        var b = Sizes("--bahdanau") ?? [64, 128, 256, 128];
+        var t = Sizes("--transformer") ?? [128, 4, 3, 512];
+        var architectures = new G2PArchitecture[] { new BahdanauG2P(b[0], b[1], b[2], b[3]), new TransformerG2P(t[0], t[1], t[2], t[2], t[3]) }
+            .Where(a => only == "all" || a.Name == only);
         foreach (var arch in architectures)
         {
             var model = arch.Create(vocab, seed: 0);
