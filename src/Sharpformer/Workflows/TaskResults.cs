@@ -81,7 +81,15 @@ public sealed record TaskResult(string Task, string Split, string Method, string
     public double? MainMetric => Metrics.TryGetValue("entity_f1", out var f) ? f : Metrics.TryGetValue("accuracy", out var a) ? a : null;
 
     /// <summary>The task, method, model, seed and budget — everything but the initialisation — to pair a pretrained row with its from-scratch control.</summary>
-    internal string ControlKey => string.Join("|", Task, Split, Method, Model, Seed,
+    internal string ControlKey => Key(Model);
+
+    /// <summary>
+    /// <see cref="ControlKey"/> with the model type in place of the model directory: a model pretrained further from another
+    /// (domain adaptation) has the same configuration, hence the same from-scratch control.
+    /// </summary>
+    internal string ArchitectureControlKey => Key("type:" + ModelType);
+
+    string Key(string model) => string.Join("|", Task, Split, Method, model, Seed,
         string.Join(",", Budget.Where(kv => kv.Key is not ("steps" or "lbfgs_iterations")).OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={Format(kv.Value)}")));
 
     internal static string Format(object v) => v switch
@@ -132,13 +140,18 @@ public static class TaskResultTable
     /// One table row per result, grouped by task, then by method and model (each in order of first appearance, so a pretrained row
     /// and its control sit together; file order within a group): task, method, model (directory name), init, accuracy, weighted F1, entity F1 (×100,
     /// one decimal), other metrics (e.g. a pretraining row's perplexity), the change of the headline metric against the row's from-scratch control (same task, split, method, model,
-    /// seed and budget with init "random"), the budget and the CPU minutes. A missing metric or control shows as "–".
+    /// seed and budget with init "random"; for a model with no control of its own, the only such row of its model type), the budget and the CPU minutes. A missing metric or control shows as "–".
     /// </summary>
     public static string Markdown(IReadOnlyList<TaskResult> rows)
     {
         var controls = new Dictionary<string, TaskResult>(StringComparer.Ordinal);
+        // A row with no control of its own (e.g. a domain-adapted copy of a pretrained model) is compared with the one random-init
+        // row of its model type, task, method, seed and budget — only when exactly one exists, so no pairing is a guess.
+        var byArchitecture = rows.Where(r => r.Init == "random").GroupBy(r => r.ArchitectureControlKey, StringComparer.Ordinal)
+            .Where(g => g.Count() == 1).ToDictionary(g => g.Key, g => g.Single(), StringComparer.Ordinal);
         foreach (var r in rows)
             if (r.Init == "random") controls.TryAdd(r.ControlKey, r);
+        bool Control(TaskResult r, out TaskResult c) => controls.TryGetValue(r.ControlKey, out c!) || byArchitecture.TryGetValue(r.ArchitectureControlKey, out c!);
         var sb = new StringBuilder();
         sb.Append("| Task | Method | Model | Init | Accuracy | Weighted F1 | Entity F1 | Δ vs random init | Other | Budget | CPU min |\n");
         sb.Append("|---|---|---|---|---:|---:|---:|---:|---|---|---:|\n");
@@ -147,7 +160,7 @@ public static class TaskResultTable
         var runOrder = rows.Select(r => (r.Method, r.Model)).Distinct().ToList();
         foreach (var r in rows.OrderBy(r => taskOrder.IndexOf(r.Task)).ThenBy(r => runOrder.IndexOf((r.Method, r.Model))))
         {
-            string delta = r.Init == "pretrained" && controls.TryGetValue(r.ControlKey, out var c) && r.MainMetric is double m && c.MainMetric is double b
+            string delta = r.Init == "pretrained" && Control(r, out var c) && r.MainMetric is double m && c.MainMetric is double b
                 ? (100 * (m - b)).ToString("+0.0;−0.0;0.0", inv) : "–";
             string budget = string.Join(", ", r.Budget.Select(kv => $"{kv.Key} {TaskResult.Format(kv.Value)}"));
             var other = r.Metrics.Where(kv => !Shown.Contains(kv.Key)).Select(kv => $"{kv.Key} {TaskResult.Format(Math.Round(kv.Value, 4))}").ToList();

@@ -130,4 +130,25 @@ public sealed class TransferResultsTests : IDisposable
         Assert.Equal(0, code);
         Assert.Equal(expected, stdout);
     }
+
+    // A domain-adapted copy (another directory, same model type and configuration) has no random-init row of its own: it is
+    // compared with the one random-init row of its model type, task, method, seed and budget — and with none when two could be meant.
+    [Fact]
+    public void MarkdownTableComparesAnAdaptedModelWithTheOnlyRandomInitRowOfItsModelType()
+    {
+        var rows = new[]
+        {
+            Row("ag_news", "fine-tune", "/m/mini", "pretrained", 0.8776),
+            Row("ag_news", "fine-tune", "/m/mini", "random", 0.8774),
+            Row("ag_news", "fine-tune", "/runs/adapted", "pretrained", 0.8806),
+            Row("ag_news", "fine-tune", "/runs/adapted", "pretrained", 0.8906, epochs: 3),
+        };
+        var table = TaskResultTable.Markdown(rows).Split('\n');
+        Assert.StartsWith("| ag_news | fine-tune | adapted | pretrained | 88.1 | 87.1 | – | +0.3 |", table[4]);
+        Assert.StartsWith("| ag_news | fine-tune | adapted | pretrained | 89.1 | 88.1 | – | – |", table[5]);   // no control with 3 epochs
+
+        var ambiguous = rows.Append(Row("ag_news", "fine-tune", "/m/other-mini", "random", 0.86)).ToArray();
+        Assert.Contains("| ag_news | fine-tune | adapted | pretrained | 88.1 | 87.1 | – | – |", TaskResultTable.Markdown(ambiguous));
+        Assert.Contains("| ag_news | fine-tune | mini | pretrained | 87.8 | 86.8 | – | 0.0 |", TaskResultTable.Markdown(ambiguous));
+    }
 }
