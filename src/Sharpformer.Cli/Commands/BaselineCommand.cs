@@ -82,10 +82,10 @@ public static class BaselineCommand
     /// <summary>CoNLL-2003 (IOB2): per-word logistic regression on lexical features, entity F1 by seqeval's default mode.</summary>
     static int ExecuteConll(Settings s, string root, System.Diagnostics.Stopwatch clock, TextWriter stdout, CancellationToken cancellationToken)
     {
+        if (!s.Tfidf) throw new ArgumentException("--features counts applies to agnews and emotion; conll2003 uses binary lexical features.");
         var folder = Path.Combine(root, "conll2003", "hf_iob2");
         var train = Conll.Read(Path.Combine(folder, "train.txt")).Examples;
         var test = Conll.Read(Path.Combine(folder, "test.txt")).Examples;
-        if (!s.Tfidf) throw new ArgumentException("--features counts applies to agnews and emotion; conll2003 uses binary lexical features.");
         var model = new LexicalTokenClassifier(new LexicalTokenClassifierOptions(MinCount: s.MinDf,
             Classifier: new LogisticRegressionOptions(C: s.C, MaxIterations: s.MaxIterations)));
         model.Fit(train.Select(e => e.Words).ToArray(), train.Select(e => e.Tags).ToArray(), cancellationToken);
