@@ -11,14 +11,16 @@ namespace Sharpformer.Bench;
 /// <summary>
 /// KV-cached GPT-2 inference speed on randomly initialised models: "124m" (GPT-2 small: 12 layers, 768 wide, 12 heads,
 /// vocab 50257, 1024 positions) and "small" (4 layers, 256 wide, 4 heads, vocab 8192: the ≤ 25 MB class of a shipped model),
-/// and "fixture" (../shared/fixtures/gpt2-tiny, found as the checkpoint bench finds fixtures or with --fixtures DIR).
+/// "fixture" (../shared/fixtures/gpt2-tiny, found as the checkpoint bench finds fixtures or with --fixtures DIR) and
+/// "shipped" (models/sharpformer-mini-gpt, found as the CLI finds it: 4 layers, 256 wide, 4 heads, vocab 16000, 128
+/// positions; its torch peer is gpt2_decode.py's "mini", the same shapes with random weights).
 /// Each model runs in the weight types of --dtypes: fp32, int8 (DynamicQuantization: block projections and the LM head's copy
 /// of wte) and bf16 (Bf16Inference); the types alternate within every round so they share the machine's conditions.
 /// One JSON line per (model, dtype, batch): prefill ms of a --prompt-token prompt, median per-token decode ms (one new token
 /// per row through the cache and the LM head, as a generate step), process CPU ms per token, and the weight bandwidth decode
 /// achieves (bytes of weights read per token / per-token time) next to a measured memory-read bandwidth of this machine, and
 /// the bytes a decode step allocates on the calling thread (activations and logits; no weight-sized buffers).
-/// Options: --json, --threads N (default 2), --models 124m,small,fixture, --dtypes fp32,int8,bf16 (default fp32; --quantized
+/// Options: --json, --threads N (default 2), --models 124m,small,fixture,shipped, --dtypes fp32,int8,bf16 (default fp32; --quantized
 /// adds int8, --bf16 adds bf16), --batches 1,8, --prompt 64 (capped at the model's positions), --new 32, --repeats 3.
 /// </summary>
 /// <remarks>
@@ -49,7 +51,7 @@ internal static class GenerateBench
         {
             var variants = dtypes.Select(d => (DType: d, Model: Build(name, d, args))).ToArray();
             var config = variants[0].Model.Config;
-            string label = name switch { "124m" => "gpt2-124m-random", "small" => "gpt2-small-random", _ => "gpt2-tiny-fixture" };
+            string label = name switch { "124m" => "gpt2-124m-random", "small" => "gpt2-small-random", "shipped" => "gpt2-mini-shipped", _ => "gpt2-tiny-fixture" };
             long parameters = variants[0].Model.Parameters().Sum(p => (long)p.Value.Size);
             int promptTokens = Math.Min(prompt, config.NPositions - steps);
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
@@ -93,13 +95,15 @@ internal static class GenerateBench
                 : throw new ArgumentException("--models fixture: ../shared/fixtures not found; pass --fixtures DIR.");
             model = Gpt2LMHeadModel.FromPretrained(dir);
         }
+        else if (name == "shipped")
+            model = Gpt2LMHeadModel.FromPretrained(Hub.ShippedModels.Resolve(Hub.ShippedTask.Generate, Hub.ShippedModelSearch.FromEnvironment()));
         else
         {
             var config = name switch
             {
                 "124m" => new Gpt2Config(),
                 "small" => new Gpt2Config { VocabSize = 8192, NPositions = 512, NEmbd = 256, NLayer = 4, NHead = 4 },
-                _ => throw new ArgumentException($"--models {name}: expected 124m, small or fixture."),
+                _ => throw new ArgumentException($"--models {name}: expected 124m, small, fixture or shipped."),
             };
             model = new Gpt2LMHeadModel(config, seed: 1);
         }

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 CONFIGS = {
     "124m": dict(vocab=50257, positions=1024, width=768, layers=12, heads=12),
     "small": dict(vocab=8192, positions=512, width=256, layers=4, heads=4),
+    # the shapes of models/sharpformer-mini-gpt (the C# bench's "shipped"); weights are random, which costs the same
+    "mini": dict(vocab=16000, positions=128, width=256, layers=4, heads=4),
 }
 
 

@@ -14,8 +14,9 @@
 #                         train text for ADAPT_STEPS [500] updates (batch 32 × 128 tokens ≈ 2 M tokens, ~1.3 passes), written to $OUT/adapted
 #   SKIP_ADAPT=1          leave the domain-adaptation rows out
 #   BERT_LOG, GPT_LOG [<dir>/metrics.jsonl]  the pretraining runs' metrics.jsonl: their last held-out evaluation becomes a
-#                         "pretrain" row (MLM accuracy for BERT, next-token accuracy and perplexity for GPT-2); skipped when absent
-#   ONLY [all]            an extended regex: run only the rows (and the "adapt" step) whose names match, so two streams can
+#                         "pretraining" row (MLM accuracy for BERT, next-token accuracy and perplexity for GPT-2); when absent,
+#                         the "evaluation loss/accuracy (step N)" rows of the model card; skipped when neither exists
+#   ONLY [all]            an extended regex: run only the rows (and the "adapt" and "generations" steps) whose names match, so two streams can
 #                         share the work on a 2-core machine, e.g. ONLY='^(ag|emotion)-' THREADS=1 and ONLY='conll|adapt' THREADS=1;
 #                         each stream's table holds the rows finished so far
 #   QUICK=1               smoke test of the machinery: 64 training examples, 1 epoch, the first 200 test texts /
@@ -116,24 +117,39 @@ feat() { # feat NAME MODEL TASK TRAIN TEST POOLING SEED [extra…]: frozen featu
     "${feature_limit[@]}" --json --threads "$threads" "$@"
 }
 
-# pretrain_row NAME MODEL LOG: the last held-out evaluation of a pretraining run as a result line (perplexity = exp(eval_loss)).
+# pretrain_row NAME MODEL LOG: the last held-out evaluation of a pretraining run as a result line (perplexity = exp(eval_loss)),
+# from the run's metrics.jsonl, else from the model card (README.md) that `sharpformer export` wrote from that file.
 pretrain_row() {
   local name="$1" m="$2" log="$3"
   order+=("$name")
   [ -s "$out/rows/$name.json" ] && return 0
-  if [ ! -f "$log" ]; then echo "skip $name: no pretraining log $log" >&2; order=("${order[@]:0:${#order[@]}-1}"); return 0; fi
+  if [ ! -f "$log" ] && ! grep -q '^| evaluation loss (step' "$m/README.md" 2>/dev/null; then
+    echo "skip $name: no pretraining log $log and no evaluation rows in $m/README.md" >&2; order=("${order[@]:0:${#order[@]}-1}"); return 0
+  fi
   /usr/bin/python3 - "$m" "$log" > "$out/rows/$name.json.tmp" <<'PY'
-import json, math, sys
+import json, math, os, re, sys
 model, log = sys.argv[1], sys.argv[2]
 config = json.load(open(model + "/config.json"))
-evals = [r for r in map(json.loads, filter(str.strip, open(log))) if r.get("kind") == "eval" and "eval_loss" in r]
-if not evals: sys.exit(f"{log}: no evaluation record")
-e = evals[-1]
+if os.path.isfile(log):
+    evals = [r for r in map(json.loads, filter(str.strip, open(log))) if r.get("kind") == "eval" and "eval_loss" in r]
+    if not evals: sys.exit(f"{log}: no evaluation record")
+    e = evals[-1]
+    step, epoch, loss, accuracy, source = e["step"], e["epoch"], e["eval_loss"], e["eval_accuracy"], log
+else:
+    card = open(model + "/README.md").read()
+    def value(metric):
+        found = re.findall(r"^\| evaluation " + metric + r" \(step (\d+)\) \| ([0-9.]+) \|", card, re.M)
+        if not found: sys.exit(f"{model}/README.md: no 'evaluation {metric} (step N)' row")
+        return int(found[-1][0]), float(found[-1][1])
+    step, loss = value("loss")
+    _, accuracy = value("accuracy")
+    epoch, source = None, model + "/README.md"
 gpt = config["model_type"] == "gpt2"
 print(json.dumps({"task": "pretraining", "split": "held-out", "method": "clm" if gpt else "mlm", "model": model,
     "model_type": config["model_type"], "init": "pretrained", "seed": 0,
-    "metrics": {"accuracy": e["eval_accuracy"], "loss": e["eval_loss"], "perplexity": math.exp(e["eval_loss"])},
-    "budget": {"steps": e["step"], "epochs": e["epoch"]}, "seconds": 0, "cpu_seconds": 0}, separators=(",", ":")))
+    "metrics": {"accuracy": accuracy, "loss": loss, "perplexity": math.exp(loss)},
+    "budget": {"steps": step, **({"epochs": epoch} if epoch is not None else {}), "source": os.path.basename(source)},
+    "seconds": 0, "cpu_seconds": 0}, separators=(",", ":")))
 PY
   mv "$out/rows/$name.json.tmp" "$out/rows/$name.json"
 }
@@ -193,17 +209,21 @@ if [ -n "$gpt" ]; then
       feat "ag-gpt-feat-$init-s$s" "$gpt" ag_news "$ag_train" "$ag_test" last "$s" "${flag[@]}"
     done
   done
-  # Sample generations (greedy and seeded sampling) for the README.
-  for p in "The president said" "In the third quarter, the company" "Scientists have discovered"; do
-    sf generate --model "$gpt" --max-new-tokens 30 --json "$p" | tail -n 1
-    sf generate --model "$gpt" --max-new-tokens 30 --do-sample --top-p 0.9 --temperature 0.8 --seed 0 --json "$p" | tail -n 1
-  done > "$out/generations.jsonl"
+  # Sample generations (greedy and seeded sampling) for the README; "generations" for ONLY.
+  if want generations && [ ! -s "$out/generations.jsonl" ]; then
+    for p in "The president said" "In the third quarter, the company" "Scientists have discovered"; do
+      sf generate --model "$gpt" --max-new-tokens 30 --json "$p" | tail -n 1
+      sf generate --model "$gpt" --max-new-tokens 30 --do-sample --top-p 0.9 --temperature 0.8 --seed 0 --json "$p" | tail -n 1
+    done > "$out/generations.jsonl.tmp"
+    mv "$out/generations.jsonl.tmp" "$out/generations.jsonl"
+  fi
 fi
 
-: > "$out/results.jsonl.tmp"
+: > "$out/results.jsonl.$$.tmp"   # per process: two ONLY streams may finish together
 for name in "${order[@]}"; do
-  if [ -s "$out/rows/$name.json" ]; then cat "$out/rows/$name.json" >> "$out/results.jsonl.tmp"; else echo "note: row $name not finished yet" >&2; fi
+  if [ -s "$out/rows/$name.json" ]; then cat "$out/rows/$name.json" >> "$out/results.jsonl.$$.tmp"; else echo "note: row $name not finished yet" >&2; fi
 done
-mv "$out/results.jsonl.tmp" "$out/results.jsonl"
-sf results-table "$out/results.jsonl" > "$out/table.md"
+mv "$out/results.jsonl.$$.tmp" "$out/results.jsonl"
+sf results-table "$out/results.jsonl" > "$out/table.md.$$.tmp"
+mv "$out/table.md.$$.tmp" "$out/table.md"
 cat "$out/table.md"

@@ -168,14 +168,7 @@ public static class Pretraining
 
         onStatus?.Invoke("reading the corpus");
         var stats = new CorpusStatistics();
-        IEnumerable<CorpusLine> corpusLines = Corpus.Read(options.Corpus, options.TaskFiles, new CorpusOptions(), stats);
-        if (options.LimitLines is int limit) corpusLines = corpusLines.Take(limit);
-        var train = new List<string>(); var heldOut = new List<string>();
-        foreach (var line in corpusLines)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            (line.HeldOut ? heldOut : train).Add(line.Text);
-        }
+        var (train, heldOut) = SplitCorpus(options, stats, cancellationToken);
         if (train.Count == 0) throw new ArgumentException("The corpus has no training lines.");
         if (heldOut.Count == 0) throw new ArgumentException($"The corpus has only {train.Count} lines, so no held-out line (every 100th) to evaluate on; give more text.");
         onStatus?.Invoke($"corpus: {stats.Files} sources, {train.Count:N0} train and {heldOut.Count:N0} held-out lines ({stats.Duplicates:N0} duplicates dropped), {stats.Characters:N0} characters");
@@ -216,6 +209,34 @@ public static class Pretraining
         return new PretrainingResult(outputDir, objective, result, trainData.Count, evalData.Count, trainable.Module.ParameterCount(),
             final.GetValueOrDefault("eval_accuracy", double.NaN), Math.Exp(final["eval_loss"]), stopped, clock.Elapsed);
     }
+
+    /// <summary>
+    /// The run's text: the cleaned lines of <see cref="PretrainingOptions.Corpus"/> then of its task train files (at most
+    /// <see cref="PretrainingOptions.LimitLines"/>), split into train lines and held-out lines (every 100th, see <see cref="Corpus"/>).
+    /// </summary>
+    public static (List<string> Train, List<string> HeldOut) SplitCorpus(PretrainingOptions options, CorpusStatistics? statistics = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        IEnumerable<CorpusLine> corpusLines = Corpus.Read(options.Corpus, options.TaskFiles, new CorpusOptions(), statistics);
+        if (options.LimitLines is int limit) corpusLines = corpusLines.Take(limit);
+        var train = new List<string>(); var heldOut = new List<string>();
+        foreach (var line in corpusLines)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            (line.HeldOut ? heldOut : train).Add(line.Text);
+        }
+        return (train, heldOut);
+    }
+
+    /// <summary>
+    /// Causal-LM blocks as GPT-2 is trained (run_clm): each line's ids followed by <c>&lt;|endoftext|&gt;</c>
+    /// (<paramref name="eos"/>), so documents are separated inside a block, concatenated and cut into blocks of
+    /// <paramref name="blockSize"/> (the remainder dropped).
+    /// </summary>
+    public static IEnumerable<int[]> CausalLMBlocks(ByteLevelBpeTokenizer tokenizer, IEnumerable<string> lines, int eos, int blockSize,
+        CancellationToken cancellationToken = default) =>
+        MaskedLanguageModeling.GroupTexts(EncodeWithEos(tokenizer, lines, eos, cancellationToken), blockSize);
 
     /// <summary>Accuracy over every predicted position of the evaluation (masked tokens, or next tokens).</summary>
     public static IReadOnlyDictionary<string, double> AccuracyMetric(EvalPredictions p)
@@ -321,8 +342,8 @@ public static class Pretraining
         int eos = tokenizer.EosTokenId ?? tokenizer.TokenToId(Eos)
             ?? throw new ArgumentException($"The tokenizer {tokDir} has no end-of-text token ({Eos}); causal-LM packing separates texts with it.");
         onStatus?.Invoke($"tokenizer: {tokDir} ({tokenizer.VocabSize:N0} tokens); packing blocks");
-        var trainBlocks = MaskedLanguageModeling.GroupTexts(EncodeWithEos(tokenizer, train, eos, ct), o.BlockSize).ToList();
-        var evalBlocks = MaskedLanguageModeling.GroupTexts(EncodeWithEos(tokenizer, heldOut, eos, ct), o.BlockSize).Take(o.EvalBlocks).ToList();
+        var trainBlocks = CausalLMBlocks(tokenizer, train, eos, o.BlockSize, ct).ToList();
+        var evalBlocks = CausalLMBlocks(tokenizer, heldOut, eos, o.BlockSize, ct).Take(o.EvalBlocks).ToList();
         CheckBlocks(trainBlocks, evalBlocks, o.BlockSize);
 
         Gpt2LMHeadModel model;
@@ -339,7 +360,6 @@ public static class Pretraining
         return new Prepared(new CausalLMTrainable(model, tokDir), LanguageModelingData.Causal(trainBlocks), LanguageModelingData.Causal(evalBlocks), tokDir);
     }
 
-    // GPT-2 style packing (run_clm): each text's ids followed by <|endoftext|>, so documents are separated inside a block.
     static IEnumerable<IReadOnlyList<int>> EncodeWithEos(ByteLevelBpeTokenizer tokenizer, IEnumerable<string> lines, int eos, CancellationToken ct)
     {
         var options = new EncodeOptions { AddSpecialTokens = false, Truncation = TruncationStrategy.None, Padding = PaddingStrategy.None };
