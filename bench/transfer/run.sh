@@ -126,7 +126,7 @@ pretrain_row() {
   if [ ! -f "$log" ] && ! grep -q '^| evaluation loss (step' "$m/README.md" 2>/dev/null; then
     echo "skip $name: no pretraining log $log and no evaluation rows in $m/README.md" >&2; order=("${order[@]:0:${#order[@]}-1}"); return 0
   fi
-  /usr/bin/python3 - "$m" "$log" > "$out/rows/$name.json.tmp" <<'PY'
+  /usr/bin/python3 - "$m" "$log" > "$out/rows/$name.json.$$.tmp" <<'PY'
 import json, math, os, re, sys
 model, log = sys.argv[1], sys.argv[2]
 config = json.load(open(model + "/config.json"))
@@ -151,7 +151,7 @@ print(json.dumps({"task": "pretraining", "split": "held-out", "method": "clm" if
     "budget": {"steps": step, **({"epochs": epoch} if epoch is not None else {}), "source": os.path.basename(source)},
     "seconds": 0, "cpu_seconds": 0}, separators=(",", ":")))
 PY
-  mv "$out/rows/$name.json.tmp" "$out/rows/$name.json"
+  mv "$out/rows/$name.json.$$.tmp" "$out/rows/$name.json"
 }
 
 pretrain_row bert-pretraining "$model" "${BERT_LOG:-$model/metrics.jsonl}"
