@@ -59,7 +59,11 @@ internal static class GenerateBench
             {
                 var rng = new Random(3);
                 var ids = Enumerable.Range(0, batch * promptTokens).Select(_ => rng.Next(config.VocabSize)).ToArray();
-                foreach (var v in variants) Measure(v.Model, ids, batch, promptTokens, Math.Min(2, steps));   // warm-up: JIT, pools
+                // Warm-up: pools, and tiered JIT — a small model's forward is over before the hot kernels are promoted from tier 0:
+                // after one round the mini model's 64-token prefill measured ~50 ms, ~19-26 ms once warm (2026-12-04), so ≥ 2 s.
+                var warm = Stopwatch.StartNew();
+                do foreach (var v in variants) Measure(v.Model, ids, batch, promptTokens, Math.Min(2, steps));
+                while (warm.Elapsed < TimeSpan.FromSeconds(2));
                 var runs = variants.Select(_ => new List<DecodeRun>()).ToArray();
                 for (int r = 0; r < repeats; r++)
                     for (int i = 0; i < variants.Length; i++) runs[i].Add(Measure(variants[i].Model, ids, batch, promptTokens, steps));
