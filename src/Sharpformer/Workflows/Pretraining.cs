@@ -238,6 +238,15 @@ public static class Pretraining
         CancellationToken cancellationToken = default) =>
         MaskedLanguageModeling.GroupTexts(EncodeWithEos(tokenizer, lines, eos, cancellationToken), blockSize);
 
+    /// <summary>
+    /// The held-out masked-LM set a run with <paramref name="seed"/> scores: <paramref name="blocks"/> with masks fixed per
+    /// block (the same at every evaluation), drawn from a seed of their own so they never repeat the training masks.
+    /// </summary>
+    public static LanguageModelingData MaskedLMHeldOut(IReadOnlyList<int[]> blocks, MaskedLanguageModeling masking, int seed) =>
+        LanguageModelingData.Masked(blocks, masking, (ulong)seed ^ HeldOutMaskSalt);
+
+    const ulong HeldOutMaskSalt = 0x686F6C646F7574UL;   // "holdout"
+
     /// <summary>Accuracy over every predicted position of the evaluation (masked tokens, or next tokens).</summary>
     public static IReadOnlyDictionary<string, double> AccuracyMetric(EvalPredictions p)
     {
@@ -326,7 +335,7 @@ public static class Pretraining
         var masking = MaskedLanguageModeling.ForTokenizer(tokenizer, o.Masking);
         ulong seed = (ulong)o.Seed;
         return new Prepared(new MaskedLMTrainable(model, tokDir),
-            LanguageModelingData.Masked(trainBlocks, masking, seed), LanguageModelingData.Masked(evalBlocks, masking, seed ^ 0x686F6C646F7574UL), tokDir);
+            LanguageModelingData.Masked(trainBlocks, masking, seed), MaskedLMHeldOut(evalBlocks, masking, o.Seed), tokDir);
     }
 
     static Prepared PrepareCausalLM(string outputDir, PretrainingOptions o, List<string> train, List<string> heldOut, IProcessGroup group,
